@@ -1,0 +1,1 @@
+//! Document readers: each turns one file format into [`crate::raw::RawForm`]s.
