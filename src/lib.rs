@@ -6,3 +6,6 @@
 //! Pure core (no I/O, unit-tested):
 //! - [`raw`]: the seam between document readers and the field table.
 //! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s.
+
+pub mod raw;
+pub mod read;
