@@ -7,5 +7,6 @@
 //! - [`raw`]: the seam between document readers and the field table.
 //! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s.
 
+pub mod finding;
 pub mod raw;
 pub mod read;
