@@ -240,6 +240,9 @@ mod tests {
         let reject = Finding::new(Rule::TimeLead, Some("desired_at"), "y");
         assert_eq!(Decision::from_findings([]), Decision::Approved);
         assert_eq!(Decision::from_findings([&review]), Decision::Review);
-        assert_eq!(Decision::from_findings([&review, &reject]), Decision::Rejected);
+        assert_eq!(
+            Decision::from_findings([&review, &reject]),
+            Decision::Rejected
+        );
     }
 }

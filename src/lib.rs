@@ -1,12 +1,52 @@
 //! spdesk: the Serviceplatformen Helpdesk's daemon for orders to change the technical
-//! configuration of an it-system.
+//! configuration of an it-system (DESIGN.md, FORMS.md, PROCESS.md).
 //!
 //! # Layout
 //!
 //! Pure core (no I/O, unit-tested):
-//! - [`raw`]: the seam between document readers and the field table.
-//! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s.
+//! - [`mail`]: a received mail's facts (sender, threading, bodies, attachments) and its
+//!   loop-safety flags (bounce, auto-reply, list).
+//! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s; [`raw`] is
+//!   the seam between them and the field table.
+//! - [`fields`]: THE field table of both order forms; [`values`] normalises what people write;
+//!   [`form`] turns a raw form into an [`form::OrderForm`] with reading findings.
+//! - [`extract`]: finds every form in a mail (attachments, forwarded mails, the text), each
+//!   reader under a time limit.
+//! - [`calendar`], [`dates`]: Danish working days, holidays, the change window, written dates.
+//! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
+//! - [`judge`]: the one pipeline, raw mail + context → judgement.
+//! - [`order`]: the order state machine and order references.
+//! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
+//!
+//! Imperative shell:
+//! - [`config`]: the TOML config, checked with file and line for every problem.
+//! - [`store`]: SQLite through sqlx; [`process`]: one mail and everything it causes in one
+//!   transaction.
+//! - [`intake`]: the IMAP loop (IDLE, polling, reconnects, exactly-once moves); [`outbox`]:
+//!   the SMTP sender; [`net`]: TLS and secrets; [`daemon`]: both until a stop signal.
+//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
 
+pub mod calendar;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod daemon;
+pub mod dates;
+pub mod extract;
+pub mod fields;
 pub mod finding;
+pub mod form;
+pub mod intake;
+pub mod judge;
+pub mod mail;
+pub mod net;
+pub mod order;
+pub mod outbox;
+pub mod process;
 pub mod raw;
 pub mod read;
+pub mod receipts;
+pub mod rules;
+pub mod setup;
+pub mod store;
+pub mod values;

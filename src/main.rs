@@ -1,1 +1,129 @@
-fn main() {}
+//! The `spdesk` binary: parses the command line and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use spdesk::cli::{Cli, Command, ConfigCommand};
+use spdesk::config::{self, Config};
+use spdesk::{commands, daemon, setup, store::Store};
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPDESK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Loads the full config or explains where it was looked for.
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let Some(path) = config::locate(cli.config.as_deref()) else {
+        return Err(format!(
+            "no config: give --config PATH, set ${}, or create {} (see README.md, \"Configuration\")",
+            config::ENV_VAR,
+            config::DEFAULT_PATH
+        ));
+    };
+    Config::load(&path).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                commands::EXIT_USAGE as u8
+            } else {
+                0
+            });
+        }
+    };
+    init_logging(cli.log_json);
+    let code = match run(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(cli: &Cli) -> anyhow::Result<i32> {
+    match &cli.command {
+        Command::Check(args) => {
+            let cfg = match config::locate(cli.config.as_deref()) {
+                Some(path) => match Config::load_for_check(&path) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return Ok(commands::EXIT_USAGE);
+                    }
+                },
+                None => config::CheckConfig::default(),
+            };
+            commands::check(args, &cfg)
+        }
+        Command::Config(ConfigCommand::Check) => {
+            let Some(path) = config::locate(cli.config.as_deref()) else {
+                eprintln!("{}", load_config(cli).err().unwrap_or_default());
+                return Ok(1);
+            };
+            match Config::load(&path) {
+                Ok(cfg) => match setup::pipeline(&cfg) {
+                    Ok(_) => {
+                        println!("{}: OK", path.display());
+                        println!("{}", cfg.redacted_summary());
+                        Ok(0)
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e:#}", path.display());
+                        Ok(1)
+                    }
+                },
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(1)
+                }
+            }
+        }
+        Command::Orders(cmd) => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(commands::orders(cmd, &cfg))
+        }
+        Command::Run => {
+            // A wrong config stops the daemon here, before anything connects.
+            let cfg = match load_config(cli) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(1);
+                }
+            };
+            let pipeline = setup::pipeline(&cfg)?;
+            runtime()?.block_on(async {
+                let store = Store::open(&cfg.database.url).await?;
+                daemon::run(daemon::Daemon {
+                    imap: setup::imap_settings(&cfg),
+                    smtp: setup::smtp_settings(&cfg),
+                    pipeline,
+                    store,
+                })
+                .await?;
+                Ok(0)
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

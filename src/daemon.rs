@@ -1,0 +1,77 @@
+//! `spdesk run`: the intake and the outbox worker side by side until SIGTERM or SIGINT. On a
+//! signal the intake finishes the message in hand (or leaves it untouched in the inbox), the
+//! outbox makes one last round, and the process exits.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, watch};
+use tracing::{error, info};
+
+use crate::intake::{self, ImapSettings, Pipeline};
+use crate::outbox::{self, SmtpSettings};
+use crate::store::Store;
+
+/// Everything the daemon runs with, checked before anything starts.
+pub struct Daemon {
+    pub imap: ImapSettings,
+    pub smtp: SmtpSettings,
+    pub pipeline: Arc<Pipeline>,
+    pub store: Store,
+}
+
+/// Resolves when the process is asked to stop.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM: stopping"),
+                    _ = int.recv() => info!("SIGINT: stopping"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs until a stop signal.
+pub async fn run(d: Daemon) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let wakeup = Arc::new(Notify::new());
+    info!(
+        imap = format!("{}:{}", d.imap.host, d.imap.port),
+        smtp = format!("{}:{}", d.smtp.host, d.smtp.port),
+        mailbox = d.imap.mailbox,
+        "spdesk started"
+    );
+    let intake = tokio::spawn(intake::run(
+        d.imap,
+        d.pipeline,
+        d.store.clone(),
+        wakeup.clone(),
+        stop_rx.clone(),
+    ));
+    let outbox = tokio::spawn(outbox::run(d.store.clone(), d.smtp, wakeup, stop_rx));
+    stop_signal().await;
+    let _ = stop_tx.send(true);
+    if let Err(e) = intake.await {
+        error!(error = %e, "intake task failed");
+    }
+    if let Err(e) = outbox.await {
+        error!(error = %e, "outbox task failed");
+    }
+    d.store.pool.close().await;
+    info!("spdesk stopped");
+    Ok(())
+}

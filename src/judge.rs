@@ -1,0 +1,194 @@
+//! The one pipeline: raw mail + context → judgement (the mail's facts, its forms, each form's
+//! findings and decision). `spdesk check` prints it; the daemon stores it and derives order
+//! transitions and receipts from it. There is no second path that could judge differently.
+
+use chrono::DateTime;
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use crate::extract::{ExtractLimits, Unreadable, extract};
+use crate::fields::FormKind;
+use crate::finding::{Decision, Finding, Rule};
+use crate::form::OrderForm;
+use crate::mail::{LoopFlags, Mail};
+use crate::rules::{History, RuleSettings, judge_form};
+
+/// What the pipeline needs besides the mail.
+pub struct Context<'a> {
+    /// When the Helpdesk's server received the mail (IMAP INTERNALDATE; `--now` in check).
+    pub received: DateTime<Tz>,
+    pub settings: &'a RuleSettings,
+    pub limits: &'a ExtractLimits,
+    pub history: &'a dyn History,
+}
+
+/// One form and its verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgedForm {
+    pub kind: FormKind,
+    pub source: String,
+    pub fields: std::collections::BTreeMap<&'static str, crate::form::Value>,
+    pub findings: Vec<Finding>,
+    pub decision: Decision,
+    #[serde(skip)]
+    pub planned_at: Option<DateTime<Tz>>,
+    #[serde(skip)]
+    pub form: OrderForm,
+}
+
+/// The mail's facts as printed by `check --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailSummary {
+    pub message_id: Option<String>,
+    pub from: Option<String>,
+    pub subject: String,
+    pub auto_reply: bool,
+    pub bounce: bool,
+    pub list: bool,
+}
+
+/// The whole verdict on one mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    pub mail: MailSummary,
+    pub forms: Vec<JudgedForm>,
+    /// Mail-level findings, e.g. `form.unreadable` when no form could be read.
+    pub findings: Vec<Finding>,
+    /// Worst over the forms and the mail-level findings; `None` for mail that is never answered.
+    pub decision: Option<Decision>,
+    pub problems: Vec<String>,
+    #[serde(skip)]
+    pub flags: LoopFlags,
+    #[serde(skip)]
+    pub unreadable: Vec<Unreadable>,
+    /// True when the mail held no form and nothing that looked like one.
+    #[serde(skip)]
+    pub no_form: bool,
+}
+
+impl Judgement {
+    /// The judgement of a mail that could not be processed at all: a person looks at it.
+    pub fn quarantined(mail: &Mail, why: &str) -> Judgement {
+        let flags = mail.loop_flags();
+        Judgement {
+            mail: MailSummary {
+                message_id: mail.message_id.clone(),
+                from: mail.from.clone(),
+                subject: mail.subject.clone(),
+                auto_reply: flags.auto_reply,
+                bounce: flags.bounce,
+                list: flags.list,
+            },
+            forms: Vec::new(),
+            findings: vec![Finding::new(
+                Rule::FormUnreadable,
+                None,
+                "Vi kunne ikke behandle din mail automatisk. En medarbejder hos Serviceplatformens Helpdesk ser på den. Send gerne formularen igen som Word-dokument (.docx) eller PDF med tekst.",
+            )],
+            decision: (!flags.no_reply()).then_some(Decision::Review),
+            problems: vec![why.to_string()],
+            flags,
+            unreadable: vec![Unreadable {
+                name: "mailen".into(),
+                reason: why.to_string(),
+            }],
+            no_form: false,
+        }
+    }
+
+    /// Exit code of `spdesk check` (DESIGN.md): 0 approved, 10 rejected, 11 review.
+    pub fn exit_code(&self) -> i32 {
+        match self.decision {
+            Some(Decision::Rejected) => 10,
+            Some(Decision::Review) => 11,
+            _ => 0,
+        }
+    }
+}
+
+/// Judges a parsed mail.
+pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
+    let flags = mail.loop_flags();
+    let extracted = extract(mail, ctx.limits);
+    let mut forms = Vec::new();
+    for form in extracted.forms {
+        let mut verdict = judge_form(
+            &form,
+            mail,
+            &extracted.certificates,
+            ctx.received,
+            ctx.settings,
+            ctx.history,
+        );
+        let mut fields = form.fields.clone();
+        if let Some(name) = verdict.certificate.take() {
+            fields.insert("certificate", crate::form::Value::Text(name));
+        }
+        forms.push(JudgedForm {
+            kind: form.kind,
+            source: form.source.clone(),
+            fields,
+            decision: Decision::from_findings(&verdict.findings),
+            findings: verdict.findings,
+            planned_at: verdict.planned_at,
+            form,
+        });
+    }
+
+    let mut findings = Vec::new();
+    let mut problems = extracted.problems;
+    let no_form = forms.is_empty() && extracted.unreadable.is_empty();
+    if forms.is_empty() {
+        for u in &extracted.unreadable {
+            findings.push(Finding::new(
+                Rule::FormUnreadable,
+                None,
+                format!(
+                    "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
+                    u.name
+                ),
+            ));
+        }
+        if no_form {
+            findings.push(Finding::new(
+                Rule::FormUnreadable,
+                None,
+                "Mailen indeholder ingen bestillingsformular, vi kan behandle. Vedhæft den udfyldte formular (Word .docx eller PDF med tekst), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
+            ));
+        }
+    } else {
+        for u in &extracted.unreadable {
+            problems.push(format!(
+                "{}: {} (not a form we could read)",
+                u.name, u.reason
+            ));
+        }
+    }
+
+    let decision = if flags.no_reply() {
+        None
+    } else {
+        forms
+            .iter()
+            .map(|f| f.decision)
+            .chain(std::iter::once(Decision::from_findings(&findings)))
+            .max()
+    };
+    Judgement {
+        mail: MailSummary {
+            message_id: mail.message_id.clone(),
+            from: mail.from.clone(),
+            subject: mail.subject.clone(),
+            auto_reply: flags.auto_reply,
+            bounce: flags.bounce,
+            list: flags.list,
+        },
+        forms,
+        findings,
+        decision,
+        problems,
+        flags,
+        unreadable: extracted.unreadable,
+        no_form,
+    }
+}

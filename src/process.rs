@@ -1,0 +1,828 @@
+//! Stores one received mail and everything it causes — inbound row, orders, versions, state
+//! changes, events and outbox rows — in ONE transaction. The judgement comes in already made
+//! (by [`crate::judge`]); this module only decides how it lands on the orders.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::fields::{FormKind, field};
+use crate::finding::{Decision, Finding, Rule, Severity};
+use crate::judge::{JudgedForm, Judgement};
+use crate::mail::Mail;
+use crate::order::{Action, State, find_reference, transition};
+use crate::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
+use crate::store::{self, OrderRow, Tx, ts};
+
+/// Where a message came from in the mailbox.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub mailbox: String,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+    /// IMAP INTERNALDATE: when the Helpdesk's server accepted the mail.
+    pub internal_date: DateTime<Utc>,
+}
+
+/// The Helpdesk settings the intake needs.
+#[derive(Debug, Clone)]
+pub struct HelpdeskSettings {
+    pub address: String,
+    pub own_domains: Vec<String>,
+    pub review_to: Vec<String>,
+    pub receipts_per_address_per_hour: i64,
+}
+
+impl HelpdeskSettings {
+    /// Our own address or one of our domains: never answered.
+    pub fn is_own(&self, address: &str) -> bool {
+        let a = address.to_lowercase();
+        if a == self.address.to_lowercase() {
+            return true;
+        }
+        let domain = a.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        self.own_domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    fn our_domain(&self) -> &str {
+        self.address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+}
+
+/// The key a message is stored under: its Message-ID, else a hash of its bytes.
+pub fn message_key(message_id: Option<&str>, raw: &[u8]) -> String {
+    match message_id.map(str::trim).filter(|m| !m.is_empty()) {
+        Some(id) => format!("mid:{id}"),
+        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+    }
+}
+
+/// What happened to a mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Already stored earlier (a redelivery, or a crash between commit and move).
+    Duplicate,
+    /// Stored; these orders were created or got a new version.
+    Orders(Vec<String>),
+    /// Stored as correspondence on an order.
+    Correspondence(String),
+    /// Stored, not answered (bounce, auto-reply, list, our own mail).
+    Ignored(String),
+}
+
+/// Everything `store_mail` needs.
+pub struct Intake<'a> {
+    pub raw: &'a [u8],
+    pub mail: &'a Mail,
+    pub judgement: &'a Judgement,
+    pub origin: &'a Origin,
+    pub helpdesk: &'a HelpdeskSettings,
+    pub templates: &'a Templates,
+    pub now: DateTime<Utc>,
+}
+
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_lowercase())
+        .unwrap_or_default()
+}
+
+/// Stores the mail and applies its judgement, in the caller's transaction.
+pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outcome> {
+    let key = message_key(i.mail.message_id.as_deref(), i.raw);
+    let sha = hex::encode(Sha256::digest(i.raw));
+    let ours = is_our_mail(i.mail, i.helpdesk);
+    let flags = i.judgement.flags;
+    let disposition = if ours || flags.no_reply() {
+        "ignored"
+    } else {
+        "order"
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO inbound_mail (message_key, message_id, mailbox, uidvalidity, uid, internal_date, stored_at, sender, subject, sha256, raw, disposition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&key)
+    .bind(&i.mail.message_id)
+    .bind(&i.origin.mailbox)
+    .bind(i.origin.uidvalidity.map(i64::from))
+    .bind(i.origin.uid.map(i64::from))
+    .bind(ts(i.origin.internal_date))
+    .bind(ts(i.now))
+    .bind(&i.mail.from)
+    .bind(&i.mail.subject)
+    .bind(&sha)
+    .bind(i.raw)
+    .bind(disposition)
+    .execute(&mut **tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Outcome::Duplicate);
+    }
+    let inbound_id: i64 = sqlx::query_scalar("SELECT id FROM inbound_mail WHERE message_key = ?1")
+        .bind(&key)
+        .fetch_one(&mut **tx)
+        .await?;
+    let sender = i.mail.from.clone().unwrap_or_default();
+
+    if ours || flags.no_reply() {
+        let why = if ours {
+            "our own mail"
+        } else if flags.bounce {
+            "a bounce"
+        } else if flags.auto_reply {
+            "an auto-reply"
+        } else {
+            "a mailing-list mail"
+        };
+        // A bounce of one of our receipts goes into that order's history.
+        for id in i.mail.returned_message_ids() {
+            if let Some(order) = store::order_by_receipt_id(tx, &id).await? {
+                store::event(
+                    tx,
+                    Some(order.id),
+                    Some(inbound_id),
+                    i.now,
+                    "daemon",
+                    "receipt bounced",
+                    None,
+                    None,
+                    &format!("the receipt {id} could not be delivered"),
+                )
+                .await?;
+            }
+        }
+        store::event(
+            tx,
+            None,
+            Some(inbound_id),
+            i.now,
+            "daemon",
+            "ignored",
+            None,
+            None,
+            &format!("{why} from {sender}; no receipt"),
+        )
+        .await?;
+        return Ok(Outcome::Ignored(why.to_string()));
+    }
+
+    let thread_order = find_thread_order(tx, i.mail).await?;
+    let may_reply = !i.helpdesk.is_own(&sender) && i.mail.reply_address().is_some();
+
+    if i.judgement.forms.is_empty() {
+        if let Some(order) = thread_order {
+            // A reply without a form: correspondence for the Helpdesk.
+            sqlx::query("UPDATE inbound_mail SET disposition = 'correspondence' WHERE id = ?1")
+                .bind(inbound_id)
+                .execute(&mut **tx)
+                .await?;
+            store::event(
+                tx,
+                Some(order.id),
+                Some(inbound_id),
+                i.now,
+                &sender,
+                "correspondence",
+                None,
+                None,
+                &format!("mail \"{}\" without a form", i.mail.subject),
+            )
+            .await?;
+            return Ok(Outcome::Correspondence(order.reference));
+        }
+        let reference = unreadable_order(tx, i, inbound_id, may_reply).await?;
+        return Ok(Outcome::Orders(vec![reference]));
+    }
+
+    let mut refs = Vec::new();
+    for (index, jf) in i.judgement.forms.iter().enumerate() {
+        let r = apply_form(
+            tx,
+            i,
+            inbound_id,
+            index,
+            jf,
+            thread_order.as_ref(),
+            may_reply,
+        )
+        .await?;
+        refs.push(r);
+    }
+    Ok(Outcome::Orders(refs))
+}
+
+/// Our own receipts (our loop header or one of our Message-IDs) are never processed as orders.
+fn is_our_mail(mail: &Mail, h: &HelpdeskSettings) -> bool {
+    let loop_header = mail
+        .headers_named(crate::receipts::LOOP_HEADER)
+        .any(|v| v.eq_ignore_ascii_case(&h.address));
+    let our_id = mail
+        .message_id
+        .as_deref()
+        .is_some_and(|m| m.ends_with(&format!("@spdesk.{}", h.our_domain())));
+    loop_header || our_id
+}
+
+/// The order a mail replies to: a reference in the subject, or one of our receipts in
+/// In-Reply-To/References.
+async fn find_thread_order(tx: &mut Tx<'_>, mail: &Mail) -> anyhow::Result<Option<OrderRow>> {
+    if let Some(r) = find_reference(&mail.subject)
+        && let Some(o) = store::order_by_ref(&mut **tx, &r).await?
+    {
+        return Ok(Some(o));
+    }
+    for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
+        if let Some(o) = store::order_by_receipt_id(tx, id).await? {
+            return Ok(Some(o));
+        }
+    }
+    Ok(None)
+}
+
+/// The recipients of a receipt: the reply address, and the form's contact e-mail when it is
+/// in the sender's own domain (never an arbitrary address typed into a form). Our own
+/// addresses are removed.
+fn receipt_recipients(mail: &Mail, contact: Option<&str>, h: &HelpdeskSettings) -> Vec<String> {
+    let mut to = Vec::new();
+    if let Some(r) = mail.reply_address() {
+        to.push(r.to_lowercase());
+    }
+    if let (Some(c), Some(from)) = (contact, mail.from.as_deref()) {
+        let c = c.to_lowercase();
+        if domain_of(&c) == domain_of(from) && !to.contains(&c) {
+            to.push(c);
+        }
+    }
+    to.retain(|a| !h.is_own(a));
+    to
+}
+
+/// Values the receipt templates can use.
+#[derive(Serialize, Default)]
+struct ReceiptValues {
+    #[serde(rename = "ref")]
+    reference: String,
+    bestillings_id: Option<String>,
+    contact_name: Option<String>,
+    kind_title: Option<String>,
+    system_name: Option<String>,
+    org_name: Option<String>,
+    planned_at: Option<String>,
+    findings: Vec<String>,
+    adm: Option<String>,
+    filenames: String,
+    requester: Option<String>,
+    original_subject: String,
+    fields: Vec<LabelValue>,
+    attachments: String,
+}
+
+#[derive(Serialize)]
+struct LabelValue {
+    label: String,
+    value: String,
+}
+
+fn values_for(reference: &str, jf: Option<&JudgedForm>, mail: &Mail) -> ReceiptValues {
+    let text = |code: &str| jf.and_then(|f| f.form.text(code)).map(str::to_string);
+    ReceiptValues {
+        reference: reference.to_string(),
+        bestillings_id: text("bestillings_id"),
+        contact_name: text("contact_name"),
+        kind_title: jf.map(|f| f.kind.title().to_string()),
+        system_name: text("system_name"),
+        org_name: text("org_name"),
+        planned_at: jf
+            .and_then(|f| f.planned_at)
+            .map(|p| crate::calendar::danish_datetime(&p)),
+        requester: mail.from.clone(),
+        original_subject: mail.subject.clone(),
+        fields: jf
+            .map(|f| {
+                f.fields
+                    .iter()
+                    .map(|(code, v)| LabelValue {
+                        label: field(code).map(|d| d.label).unwrap_or(code).to_string(),
+                        value: match v {
+                            crate::form::Value::Text(s) => s.clone(),
+                            crate::form::Value::List(l) => l.join(", "),
+                            crate::form::Value::Int(n) => n.to_string(),
+                        },
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        attachments: mail
+            .attachments
+            .iter()
+            .filter_map(|a| a.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        ..ReceiptValues::default()
+    }
+}
+
+/// Queues one mail unless every recipient is over the rate limit; logs what happened.
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order_id: i64,
+    reference: &str,
+    version: i64,
+    kind: ReceiptKind,
+    mut to: Vec<String>,
+    subject: Option<String>,
+    values: &ReceiptValues,
+) -> anyhow::Result<()> {
+    let since = i.now - Duration::hours(1);
+    let mut limited = Vec::new();
+    let mut kept = Vec::new();
+    for a in to.drain(..) {
+        if kind != ReceiptKind::HelpdeskVurdering
+            && store::receipts_to_since(tx, &a, since).await?
+                >= i.helpdesk.receipts_per_address_per_hour
+        {
+            limited.push(a);
+        } else {
+            kept.push(a);
+        }
+    }
+    if !limited.is_empty() {
+        warn!(reference, receipt = kind.code(), addresses = ?limited, "receipt rate limit reached; not sent to these addresses");
+        store::event(
+            tx,
+            Some(order_id),
+            None,
+            i.now,
+            "daemon",
+            "receipt suppressed",
+            None,
+            None,
+            &format!(
+                "{} not sent to {}: more than {} receipts to the address in an hour",
+                kind.code(),
+                limited.join(", "),
+                i.helpdesk.receipts_per_address_per_hour
+            ),
+        )
+        .await?;
+    }
+    if kept.is_empty() {
+        return Ok(());
+    }
+    let thread = Thread {
+        message_id: i.mail.message_id.clone(),
+        references: i.mail.references.clone(),
+        subject: i.mail.subject.clone(),
+    };
+    let out = compose(
+        i.templates,
+        Compose {
+            kind,
+            reference,
+            version,
+            from: &i.helpdesk.address,
+            to: kept,
+            thread: &thread,
+            subject,
+            date: i.now.timestamp(),
+        },
+        values,
+    )
+    .map_err(anyhow::Error::msg)?;
+    store::enqueue(tx, Some(order_id), &out, i.now).await?;
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        i.now,
+        "daemon",
+        "receipt queued",
+        None,
+        None,
+        &format!("{} to {}", kind.code(), out.to.join(", ")),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates a new order row in state `received`.
+async fn new_order(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    jf: Option<&JudgedForm>,
+) -> anyhow::Result<(i64, String)> {
+    let reference = store::next_reference(tx, i.now).await?;
+    let text = |code: &str| jf.and_then(|f| f.form.text(code)).map(str::to_string);
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, created_at, updated_at)
+         VALUES (?1, 'received', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) RETURNING id",
+    )
+    .bind(&reference)
+    .bind(jf.map(|f| f.kind.code()))
+    .bind(jf.and_then(|f| f.form.bestillings_id()).map(str::to_string))
+    .bind(text("org_name"))
+    .bind(text("org_cvr"))
+    .bind(text("system_name"))
+    .bind(&i.mail.from)
+    .bind(i.mail.reply_address())
+    .bind(text("contact_email"))
+    .bind(&i.mail.message_id)
+    .bind(&i.mail.subject)
+    .bind(ts(i.now))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((id, reference))
+}
+
+async fn insert_version(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    inbound_id: i64,
+    index: usize,
+    judgement: &serde_json::Value,
+    decision: Decision,
+    now: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    let version = store::last_version(tx, order_id).await? + 1;
+    sqlx::query(
+        "INSERT INTO order_versions (order_id, version, inbound_id, form_index, judgement, decision, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .bind(order_id)
+    .bind(version)
+    .bind(inbound_id)
+    .bind(index as i64)
+    .bind(judgement.to_string())
+    .bind(decision.as_str())
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(version)
+}
+
+/// A mail with no readable form: an order for a person (`review`), and a reply that says what
+/// to send instead.
+async fn unreadable_order(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    may_reply: bool,
+) -> anyhow::Result<String> {
+    let (order_id, reference) = new_order(tx, i, None).await?;
+    let sender = i.mail.from.clone().unwrap_or_default();
+    let judgement = serde_json::json!({
+        "findings": i.judgement.findings,
+        "decision": "review",
+        "problems": i.judgement.problems,
+    });
+    let version = insert_version(
+        tx,
+        order_id,
+        inbound_id,
+        0,
+        &judgement,
+        Decision::Review,
+        i.now,
+    )
+    .await?;
+    store::event(
+        tx,
+        Some(order_id),
+        Some(inbound_id),
+        i.now,
+        &sender,
+        "received",
+        None,
+        Some(State::Received),
+        &i.mail.subject,
+    )
+    .await?;
+    let to =
+        transition(State::Received, Action::Judge(Decision::Review)).map_err(anyhow::Error::msg)?;
+    store::set_state(tx, order_id, to, i.now).await?;
+    let why: Vec<String> = i
+        .judgement
+        .findings
+        .iter()
+        .map(|f| f.message.clone())
+        .collect();
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        i.now,
+        "daemon",
+        "judged",
+        Some(State::Received),
+        Some(to),
+        &why.join(" "),
+    )
+    .await?;
+    info!(
+        reference,
+        sender, "mail without a readable form; order sent to review"
+    );
+
+    let mut values = values_for(&reference, None, i.mail);
+    values.filenames = i
+        .judgement
+        .unreadable
+        .iter()
+        .map(|u| u.name.clone())
+        .collect::<Vec<_>>()
+        .join(", ");
+    values.findings = why;
+    if may_reply {
+        let kind = if i.judgement.no_form {
+            ReceiptKind::IngenFormular
+        } else {
+            ReceiptKind::Ulaeselig
+        };
+        let to = receipt_recipients(i.mail, None, i.helpdesk);
+        queue(
+            tx, i, order_id, &reference, version, kind, to, None, &values,
+        )
+        .await?;
+    }
+    helpdesk_review_mail(tx, i, order_id, &reference, version, None, &values).await?;
+    Ok(reference)
+}
+
+async fn helpdesk_review_mail(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order_id: i64,
+    reference: &str,
+    version: i64,
+    jf: Option<&JudgedForm>,
+    values: &ReceiptValues,
+) -> anyhow::Result<()> {
+    if i.helpdesk.review_to.is_empty() {
+        return Ok(());
+    }
+    let subject = format!(
+        "[{reference}] Til vurdering: {} – {}",
+        jf.map(|f| f.kind.title())
+            .unwrap_or("bestilling der ikke kunne læses"),
+        values.org_name.as_deref().unwrap_or("ukendt organisation")
+    );
+    queue(
+        tx,
+        i,
+        order_id,
+        reference,
+        version,
+        ReceiptKind::HelpdeskVurdering,
+        i.helpdesk.review_to.clone(),
+        Some(subject),
+        values,
+    )
+    .await
+}
+
+/// The target of a form: an existing open order it corrects, or none (a new order), and a
+/// finding when the BestillingsID belongs to another organisation's open order.
+async fn target_order(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    jf: &JudgedForm,
+    thread: Option<&OrderRow>,
+) -> anyhow::Result<(Option<OrderRow>, Option<Finding>)> {
+    let sender_domain = domain_of(i.mail.from.as_deref().unwrap_or(""));
+    let same_org = |o: &OrderRow| {
+        o.requester
+            .as_deref()
+            .is_some_and(|r| domain_of(r) == sender_domain)
+    };
+    let id = jf.form.bestillings_id();
+    if let Some(o) = thread {
+        let id_fits =
+            id.is_none() || o.bestillings_id.is_none() || o.bestillings_id.as_deref() == id;
+        if o.state.is_open() && same_org(o) && id_fits {
+            return Ok((Some(o.clone()), None));
+        }
+    }
+    let Some(id) = id else {
+        return Ok((None, None));
+    };
+    let candidates = store::orders_by_bestillings_id(tx, id).await?;
+    if let Some(o) = candidates.iter().find(|o| o.state.is_open() && same_org(o)) {
+        return Ok((Some(o.clone()), None));
+    }
+    if let Some(o) = candidates.iter().find(|o| o.state.is_open()) {
+        return Ok((
+            None,
+            Some(Finding::new(
+                Rule::FormAmbiguous,
+                Some("bestillings_id"),
+                format!(
+                    "KOMBIT BestillingsID: \"{id}\" bruges allerede i bestillingen {}, som en anden organisation har sendt. Helpdesk afklarer, hvilken bestilling ID'et hører til.",
+                    o.reference
+                ),
+            )),
+        ));
+    }
+    Ok((None, None))
+}
+
+/// Applies one judged form: a new order or a new version, the modtaget receipt, the verdict
+/// and its receipt.
+async fn apply_form(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    index: usize,
+    jf: &JudgedForm,
+    thread: Option<&OrderRow>,
+    may_reply: bool,
+) -> anyhow::Result<String> {
+    let sender = i.mail.from.clone().unwrap_or_default();
+    let (existing, extra) = target_order(tx, i, jf, thread).await?;
+    let mut jf = jf.clone();
+    if let Some(f) = extra {
+        jf.findings.push(f);
+        jf.decision = Decision::from_findings(&jf.findings);
+    }
+
+    let (order_id, reference) = match &existing {
+        Some(o) => {
+            let to = transition(o.state, Action::NewVersion).map_err(anyhow::Error::msg)?;
+            store::set_state(tx, o.id, to, i.now).await?;
+            store::event(
+                tx,
+                Some(o.id),
+                Some(inbound_id),
+                i.now,
+                &sender,
+                "new version",
+                Some(o.state),
+                Some(to),
+                &i.mail.subject,
+            )
+            .await?;
+            (o.id, o.reference.clone())
+        }
+        None => {
+            let (id, r) = new_order(tx, i, Some(&jf)).await?;
+            store::event(
+                tx,
+                Some(id),
+                Some(inbound_id),
+                i.now,
+                &sender,
+                "received",
+                None,
+                Some(State::Received),
+                &i.mail.subject,
+            )
+            .await?;
+            (id, r)
+        }
+    };
+    // Keep the order's summary columns current with the newest version.
+    sqlx::query(
+        "UPDATE orders SET kind = ?1, bestillings_id = COALESCE(?2, bestillings_id), org_name = COALESCE(?3, org_name),
+         org_cvr = COALESCE(?4, org_cvr), system_name = COALESCE(?5, system_name), contact_email = COALESCE(?6, contact_email),
+         planned_at = ?7, updated_at = ?8 WHERE id = ?9",
+    )
+    .bind(jf.kind.code())
+    .bind(jf.form.bestillings_id())
+    .bind(jf.form.text("org_name"))
+    .bind(jf.form.text("org_cvr"))
+    .bind(jf.form.text("system_name"))
+    .bind(jf.form.text("contact_email"))
+    .bind(jf.planned_at.map(|p| ts(p.with_timezone(&Utc))))
+    .bind(ts(i.now))
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await?;
+
+    let mut stored = serde_json::to_value(&jf)?;
+    if let Some(p) = jf.planned_at {
+        stored["planned_at"] = serde_json::Value::String(p.to_rfc3339());
+    }
+    let version =
+        insert_version(tx, order_id, inbound_id, index, &stored, jf.decision, i.now).await?;
+
+    let mut values = values_for(&reference, Some(&jf), i.mail);
+    let to = receipt_recipients(i.mail, jf.form.text("contact_email"), i.helpdesk);
+    if may_reply {
+        queue(
+            tx,
+            i,
+            order_id,
+            &reference,
+            version,
+            ReceiptKind::Modtaget,
+            to.clone(),
+            None,
+            &values,
+        )
+        .await?;
+    }
+
+    let next =
+        transition(State::Received, Action::Judge(jf.decision)).map_err(anyhow::Error::msg)?;
+    store::set_state(tx, order_id, next, i.now).await?;
+    let summary: Vec<String> = jf
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.rule.id(), f.message))
+        .collect();
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        i.now,
+        "daemon",
+        "judged",
+        Some(State::Received),
+        Some(next),
+        &summary.join("\n"),
+    )
+    .await?;
+    info!(
+        reference,
+        version,
+        decision = jf.decision.as_str(),
+        findings = jf.findings.len(),
+        "order judged"
+    );
+
+    let adm: Vec<String> = jf
+        .findings
+        .iter()
+        .filter(|f| f.rule == Rule::MatrixAdm)
+        .filter_map(|f| {
+            let m = &f.message;
+            let start = m.find('(')? + 1;
+            let end = m[start..].find(')')? + start;
+            Some(m[start..end].to_string())
+        })
+        .collect();
+    values.adm = (!adm.is_empty()).then(|| adm.join(", "));
+    let only_adm = jf
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Reject)
+        .all(|f| f.rule == Rule::MatrixAdm)
+        && values.adm.is_some();
+    let (kind, listed): (ReceiptKind, Vec<String>) = match jf.decision {
+        Decision::Approved => (ReceiptKind::Godkendt, Vec::new()),
+        Decision::Rejected if only_adm => (
+            ReceiptKind::Adm,
+            jf.findings
+                .iter()
+                .filter(|f| f.rule != Rule::MatrixAdm && f.severity != Severity::Info)
+                .map(|f| f.message.clone())
+                .collect(),
+        ),
+        Decision::Rejected => (
+            ReceiptKind::Afvist,
+            jf.findings
+                .iter()
+                .filter(|f| f.severity == Severity::Reject && f.rule != Rule::MatrixAdm)
+                .map(|f| f.message.clone())
+                .collect(),
+        ),
+        Decision::Review => (
+            ReceiptKind::TilVurdering,
+            jf.findings
+                .iter()
+                .filter(|f| f.severity == Severity::Review)
+                .map(review_reason_for_sender)
+                .collect(),
+        ),
+    };
+    values.findings = listed;
+    if may_reply {
+        queue(
+            tx, i, order_id, &reference, version, kind, to, None, &values,
+        )
+        .await?;
+    }
+    if jf.decision == Decision::Review {
+        values.findings = jf
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Review)
+            .map(|f| format!("{} ({})", f.message, f.rule.id()))
+            .collect();
+        helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), &values).await?;
+    }
+    let _ = FormKind::ALL;
+    Ok(reference)
+}
+
+/// The reason for a manual review as the sender reads it.
+fn review_reason_for_sender(f: &Finding) -> String {
+    f.message.clone()
+}

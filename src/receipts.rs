@@ -1,0 +1,339 @@
+//! Receipts (kvitteringer) and Helpdesk mails: Danish text from templates in `templates/`
+//! (editable without a rebuild; built-in copies are the fallback), composed as replies in the
+//! sender's thread with a deterministic Message-ID, so that a resend after a crash is
+//! recognisably the same mail.
+
+use std::path::Path;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+use minijinja::Environment;
+use serde::Serialize;
+
+/// The header that marks our own mails; a mail carrying it is never answered.
+pub const LOOP_HEADER: &str = "X-Loop";
+
+/// Every kind of mail spdesk writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptKind {
+    /// Step 5: received.
+    Modtaget,
+    /// Step 6: approved.
+    Godkendt,
+    /// Step 6: rejected, with what to correct.
+    Afvist,
+    /// Step 6: the change is made by the forvaltningsansvarlig in ADM.
+    Adm,
+    /// Step 6: a person at the Helpdesk decides.
+    TilVurdering,
+    /// The form could not be read.
+    Ulaeselig,
+    /// The mail held no form.
+    IngenFormular,
+    /// To the Helpdesk: an order awaits a decision.
+    HelpdeskVurdering,
+}
+
+impl ReceiptKind {
+    pub const ALL: [ReceiptKind; 8] = [
+        ReceiptKind::Modtaget,
+        ReceiptKind::Godkendt,
+        ReceiptKind::Afvist,
+        ReceiptKind::Adm,
+        ReceiptKind::TilVurdering,
+        ReceiptKind::Ulaeselig,
+        ReceiptKind::IngenFormular,
+        ReceiptKind::HelpdeskVurdering,
+    ];
+
+    /// Short code used in Message-IDs and the outbox.
+    pub fn code(self) -> &'static str {
+        match self {
+            ReceiptKind::Modtaget => "modtaget",
+            ReceiptKind::Godkendt => "godkendt",
+            ReceiptKind::Afvist => "afvist",
+            ReceiptKind::Adm => "adm",
+            ReceiptKind::TilVurdering => "til_vurdering",
+            ReceiptKind::Ulaeselig => "ulaeselig",
+            ReceiptKind::IngenFormular => "ingen_formular",
+            ReceiptKind::HelpdeskVurdering => "helpdesk_vurdering",
+        }
+    }
+
+    /// What the subject line says before the original subject.
+    pub fn subject_label(self) -> &'static str {
+        match self {
+            ReceiptKind::Modtaget => "Kvittering for modtagelse",
+            ReceiptKind::Godkendt => "Bestillingen er godkendt",
+            ReceiptKind::Afvist => "Bestillingen skal rettes",
+            ReceiptKind::Adm => "Ændringen foretages i ADM",
+            ReceiptKind::TilVurdering => "Bestillingen vurderes manuelt",
+            ReceiptKind::Ulaeselig => "Formularen kunne ikke læses",
+            ReceiptKind::IngenFormular => "Ingen bestillingsformular fundet",
+            ReceiptKind::HelpdeskVurdering => "Til vurdering",
+        }
+    }
+
+    fn template(self) -> String {
+        format!("{}.txt.j2", self.code())
+    }
+
+    fn builtin(self) -> &'static str {
+        match self {
+            ReceiptKind::Modtaget => include_str!("../templates/modtaget.txt.j2"),
+            ReceiptKind::Godkendt => include_str!("../templates/godkendt.txt.j2"),
+            ReceiptKind::Afvist => include_str!("../templates/afvist.txt.j2"),
+            ReceiptKind::Adm => include_str!("../templates/adm.txt.j2"),
+            ReceiptKind::TilVurdering => include_str!("../templates/til_vurdering.txt.j2"),
+            ReceiptKind::Ulaeselig => include_str!("../templates/ulaeselig.txt.j2"),
+            ReceiptKind::IngenFormular => include_str!("../templates/ingen_formular.txt.j2"),
+            ReceiptKind::HelpdeskVurdering => {
+                include_str!("../templates/helpdesk_vurdering.txt.j2")
+            }
+        }
+    }
+}
+
+const LAYOUT: &str = "layout.html.j2";
+
+/// The loaded templates. Loading checks every template's syntax, so a broken edit stops the
+/// daemon at start, not when the first receipt is due.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Loads the templates from `dir` where a file exists there, else the built-in copy.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        let read = |name: &str, builtin: &'static str| -> Result<String, String> {
+            match dir.map(|d| d.join(name)) {
+                Some(p) if p.exists() => std::fs::read_to_string(&p)
+                    .map_err(|e| format!("{}: cannot read template: {e}", p.display())),
+                _ => Ok(builtin.to_string()),
+            }
+        };
+        for kind in ReceiptKind::ALL {
+            let text = read(&kind.template(), kind.builtin())?;
+            env.add_template_owned(kind.template(), text)
+                .map_err(|e| format!("template {}: {e}", kind.template()))?;
+        }
+        let layout = read(LAYOUT, include_str!("../templates/layout.html.j2"))?;
+        env.add_template_owned(LAYOUT.to_string(), layout)
+            .map_err(|e| format!("template {LAYOUT}: {e}"))?;
+        Ok(Templates { env })
+    }
+
+    /// Renders a kind's text with the given values.
+    pub fn render(&self, kind: ReceiptKind, values: &impl Serialize) -> Result<String, String> {
+        let t = self
+            .env
+            .get_template(&kind.template())
+            .map_err(|e| e.to_string())?;
+        t.render(values)
+            .map_err(|e| format!("template {}: {e}", kind.template()))
+    }
+
+    fn html(&self, subject: &str, text: &str) -> Result<String, String> {
+        let t = self.env.get_template(LAYOUT).map_err(|e| e.to_string())?;
+        t.render(minijinja::context! {
+            subject => subject,
+            body_html => minijinja::Value::from_safe_string(text_to_html(text)),
+        })
+        .map_err(|e| format!("template {LAYOUT}: {e}"))
+    }
+}
+
+/// The plain text as simple HTML: paragraphs at blank lines, line breaks kept, escaped.
+pub fn text_to_html(text: &str) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    text.split("\n\n")
+        .map(|p| p.trim_matches(['\n', '\r']))
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let lines: Vec<String> = p.lines().map(esc).collect();
+            format!("<p>{}</p>", lines.join("<br>\n"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The mail a receipt answers.
+#[derive(Debug, Clone, Default)]
+pub struct Thread {
+    pub message_id: Option<String>,
+    pub references: Vec<String>,
+    pub subject: String,
+}
+
+/// A composed mail, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub kind: ReceiptKind,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub to: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+/// The deterministic Message-ID of a receipt: order reference + version + kind.
+pub fn message_id(reference: &str, version: i64, kind: ReceiptKind, domain: &str) -> String {
+    format!("{reference}.v{version}.{}@spdesk.{domain}", kind.code())
+}
+
+/// The subject: `[SP-2026-00001] Kvittering for modtagelse: <original subject>`.
+pub fn subject(reference: &str, kind: ReceiptKind, original: &str) -> String {
+    let original = original.trim();
+    // Do not stack our own prefixes on a reply to a receipt.
+    let original = original
+        .strip_prefix(&format!("[{reference}]"))
+        .map(str::trim)
+        .unwrap_or(original);
+    if original.is_empty() {
+        format!("[{reference}] {}", kind.subject_label())
+    } else {
+        format!("[{reference}] {}: {original}", kind.subject_label())
+    }
+}
+
+/// Everything needed to compose one mail.
+pub struct Compose<'a> {
+    pub kind: ReceiptKind,
+    pub reference: &'a str,
+    pub version: i64,
+    /// Our address (From and envelope sender).
+    pub from: &'a str,
+    pub to: Vec<String>,
+    pub thread: &'a Thread,
+    /// The subject line; by default `[ref] <label>: <original subject>`.
+    pub subject: Option<String>,
+    /// Unix time for the Date header.
+    pub date: i64,
+}
+
+/// Renders and composes a receipt.
+pub fn compose(
+    templates: &Templates,
+    c: Compose<'_>,
+    values: &impl Serialize,
+) -> Result<Outgoing, String> {
+    let domain = c
+        .from
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or("localhost");
+    let id = message_id(c.reference, c.version, c.kind, domain);
+    let subject = c
+        .subject
+        .unwrap_or_else(|| subject(c.reference, c.kind, &c.thread.subject));
+    let text = templates.render(c.kind, values)?;
+    let html = templates.html(&subject, &text)?;
+    let mut b = MessageBuilder::new()
+        .from(("Serviceplatformens Helpdesk", c.from))
+        .to(c.to.iter().map(|a| a.as_str()).collect::<Vec<_>>())
+        .subject(subject)
+        .message_id(id.clone())
+        .date(c.date)
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .header(LOOP_HEADER, Raw::new(c.from.to_string()))
+        .header("X-Auto-Response-Suppress", Raw::new("All"))
+        .text_body(text)
+        .html_body(html);
+    if let Some(parent) = &c.thread.message_id {
+        let mut refs = c.thread.references.clone();
+        refs.push(parent.clone());
+        b = b.in_reply_to(parent.clone()).references(refs);
+    }
+    let raw = b.write_to_vec().map_err(|e| e.to_string())?;
+    Ok(Outgoing {
+        kind: c.kind,
+        message_id: id,
+        envelope_from: c.from.to_string(),
+        to: c.to,
+        raw,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_templates_render() {
+        let t = Templates::load(None).unwrap();
+        let text = t
+            .render(
+                ReceiptKind::Modtaget,
+                &minijinja::context! { ref => "SP-2026-00001", bestillings_id => "BD-1" },
+            )
+            .unwrap();
+        assert!(text.contains("referencen SP-2026-00001"));
+        assert!(text.contains("BestillingsID: BD-1"));
+        assert!(text.contains("Kære forvaltningsansvarlig"));
+    }
+
+    #[test]
+    fn a_receipt_is_a_reply_in_the_thread() {
+        let t = Templates::load(None).unwrap();
+        let thread = Thread {
+            message_id: Some("orig@fa.test".into()),
+            references: vec!["older@fa.test".into()],
+            subject: "Bestilling af nyt SSL-certifikat".into(),
+        };
+        let out = compose(
+            &t,
+            Compose {
+                kind: ReceiptKind::Modtaget,
+                reference: "SP-2026-00042",
+                version: 1,
+                from: "helpdesk@example.test",
+                to: vec!["fa@example.test".into()],
+                thread: &thread,
+                subject: None,
+                date: 1_800_000_000,
+            },
+            &minijinja::context! { ref => "SP-2026-00042" },
+        )
+        .unwrap();
+        assert_eq!(
+            out.message_id,
+            "SP-2026-00042.v1.modtaget@spdesk.example.test"
+        );
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(
+            parsed.subject,
+            "[SP-2026-00042] Kvittering for modtagelse: Bestilling af nyt SSL-certifikat"
+        );
+        assert_eq!(parsed.in_reply_to, vec!["orig@fa.test"]);
+        assert_eq!(parsed.references, vec!["older@fa.test", "orig@fa.test"]);
+        assert_eq!(parsed.header("Auto-Submitted"), Some("auto-replied"));
+        assert!(
+            parsed.loop_flags().auto_reply,
+            "our receipts must look automatic"
+        );
+        assert!(parsed.html.unwrap().contains("SP-2026-00042"));
+    }
+
+    #[test]
+    fn subjects_do_not_stack() {
+        assert_eq!(
+            subject(
+                "SP-2026-00001",
+                ReceiptKind::Godkendt,
+                "[SP-2026-00001] Ny URL"
+            ),
+            "[SP-2026-00001] Bestillingen er godkendt: Ny URL"
+        );
+        assert_eq!(
+            subject("SP-2026-00001", ReceiptKind::Modtaget, ""),
+            "[SP-2026-00001] Kvittering for modtagelse"
+        );
+    }
+}

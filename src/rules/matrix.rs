@@ -1,0 +1,104 @@
+//! The standard-service matrix (FORMS.md rule 2): which change is a standard service for
+//! which it-system role, which is made by the forvaltningsansvarlig in ADM, and which is
+//! neither.
+
+use crate::fields::{Change, Role};
+use crate::finding::{Finding, Rule};
+
+/// What the matrix says about one change for one role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    Standard,
+    Adm,
+    NotStandard,
+}
+
+/// The process description's table.
+pub fn cell(change: Change, role: Role) -> Cell {
+    use Change::*;
+    use Role::*;
+    match (change, role) {
+        (SslCertificate, Serviceudbydersystem) => Cell::Standard,
+        (SslCertificate, Anvendersystem) => Cell::Adm,
+        (Url | Datatype | SecurityModel, Serviceudbydersystem) => Cell::Standard,
+        (Monitoring, Modtagersystem) => Cell::Standard,
+        (SshKey, Modtagersystem | Afsendersystem) => Cell::Adm,
+        _ => Cell::NotStandard,
+    }
+}
+
+/// Findings for every ordered change that is not a standard service for the role.
+pub fn check(changes: impl IntoIterator<Item = Change>, role: Option<Role>) -> Vec<Finding> {
+    let Some(role) = role else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for change in changes {
+        let what = format!("{} for et {}", change.def().danish, role.danish());
+        match cell(change, role) {
+            Cell::Standard => {}
+            Cell::Adm => out.push(Finding::new(
+                Rule::MatrixAdm,
+                Some("changes"),
+                format!(
+                    "Ændringer: den ændring, du har bestilt ({what}), foretager du selv i Fælleskommunalt Administrationsmodul (ADM). Serviceplatformens Helpdesk skal ikke involveres."
+                ),
+            )),
+            Cell::NotStandard => out.push(Finding::new(
+                Rule::MatrixNotStandard,
+                Some("changes"),
+                format!(
+                    "Ændringer: {what} er ikke en standardydelse. Kun ændringer, der er defineret som standardydelser i Digitaliseringskataloget, kan bestilles hos Serviceplatformens Helpdesk. Kontakt os, hvis du er i tvivl om, hvad du skal bestille."
+                ),
+            )),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_description_table() {
+        assert_eq!(
+            cell(Change::SslCertificate, Role::Serviceudbydersystem),
+            Cell::Standard
+        );
+        assert_eq!(
+            cell(Change::SslCertificate, Role::Anvendersystem),
+            Cell::Adm
+        );
+        assert_eq!(
+            cell(Change::SslCertificate, Role::Modtagersystem),
+            Cell::NotStandard
+        );
+        assert_eq!(cell(Change::Url, Role::Anvendersystem), Cell::NotStandard);
+        assert_eq!(
+            cell(Change::Monitoring, Role::Modtagersystem),
+            Cell::Standard
+        );
+        assert_eq!(
+            cell(Change::Monitoring, Role::Afsendersystem),
+            Cell::NotStandard
+        );
+        assert_eq!(cell(Change::SshKey, Role::Afsendersystem), Cell::Adm);
+        assert_eq!(
+            cell(Change::SshKey, Role::Serviceudbydersystem),
+            Cell::NotStandard
+        );
+    }
+
+    #[test]
+    fn findings_name_the_change_and_role() {
+        let f = check([Change::SslCertificate], Some(Role::Anvendersystem));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].rule, Rule::MatrixAdm);
+        assert!(
+            f[0].message
+                .contains("SSL-certifikat for et anvendersystem")
+        );
+        assert!(check([Change::Url], None).is_empty());
+    }
+}

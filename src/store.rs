@@ -1,0 +1,376 @@
+//! The database: SQLite (one file, WAL) through sqlx, migrations applied at start. Queries
+//! are checked at run time, so building needs no database.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+
+use crate::order::{State, reference};
+
+pub type Tx<'a> = Transaction<'a, Sqlite>;
+
+/// The store: a connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pub pool: SqlitePool,
+}
+
+/// Times as stored: RFC 3339 in UTC with seconds.
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies the migrations.
+    pub async fn open(url: &str) -> anyhow::Result<Store> {
+        if !url.starts_with("sqlite:") {
+            anyhow::bail!(
+                "database.url \"{url}\": only sqlite: URLs are supported by this version; use e.g. sqlite://var/spdesk.db?mode=rwc"
+            );
+        }
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let file = opts.get_filename().to_path_buf();
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
+            })?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
+        restrict_permissions(&file);
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn begin(&self) -> anyhow::Result<Tx<'static>> {
+        Ok(self.pool.begin().await?)
+    }
+}
+
+/// The database holds mail and personal data: readable by its owner only.
+fn restrict_permissions(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = file.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
+
+/// The next order reference for the year `now` falls in (Copenhagen time).
+pub async fn next_reference(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Result<String> {
+    let year = now.with_timezone(&chrono_tz::Europe::Copenhagen).year();
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO ref_counters (year, last) VALUES (?1, 1)
+         ON CONFLICT (year) DO UPDATE SET last = last + 1
+         RETURNING last",
+    )
+    .bind(year)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(reference(year, last))
+}
+
+/// Appends to the audit trail.
+#[allow(clippy::too_many_arguments)]
+pub async fn event(
+    tx: &mut Tx<'_>,
+    order_id: Option<i64>,
+    inbound_id: Option<i64>,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    from: Option<State>,
+    to: Option<State>,
+    detail: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(order_id)
+    .bind(inbound_id)
+    .bind(ts(at))
+    .bind(actor)
+    .bind(action)
+    .bind(from.map(State::as_str))
+    .bind(to.map(State::as_str))
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Queues a mail in the outbox (in the caller's transaction). A mail with the same Message-ID
+/// already queued is left as it is.
+pub async fn enqueue(
+    tx: &mut Tx<'_>,
+    order_id: Option<i64>,
+    out: &crate::receipts::Outgoing,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let r = sqlx::query(
+        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (message_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(out.kind.code())
+    .bind(&out.message_id)
+    .bind(&out.envelope_from)
+    .bind(serde_json::to_string(&out.to)?)
+    .bind(&out.raw)
+    .bind(ts(now))
+    .execute(&mut **tx)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// How many mails were queued to this address since `since` (the per-address rate limit).
+pub async fn receipts_to_since(
+    tx: &mut Tx<'_>,
+    address: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    let pattern = format!("%{}%", serde_json::to_string(&address.to_lowercase())?);
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE created_at >= ?1 AND lower(recipients) LIKE ?2",
+    )
+    .bind(ts(since))
+    .bind(pattern)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n)
+}
+
+/// An order row.
+#[derive(Debug, Clone)]
+pub struct OrderRow {
+    pub id: i64,
+    pub reference: String,
+    pub state: State,
+    pub kind: Option<String>,
+    pub bestillings_id: Option<String>,
+    pub org_name: Option<String>,
+    pub org_cvr: Option<String>,
+    pub system_name: Option<String>,
+    pub requester: Option<String>,
+    pub reply_to: Option<String>,
+    pub contact_email: Option<String>,
+    pub thread_message_id: Option<String>,
+    pub thread_subject: String,
+    pub planned_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub billed_at: Option<DateTime<Utc>>,
+    pub incident_at: Option<DateTime<Utc>>,
+}
+
+const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
+
+fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OrderRow> {
+    let t = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
+        let s: Option<String> = r.try_get(name)?;
+        Ok(s.as_deref().and_then(parse_ts))
+    };
+    let state: String = r.try_get("state")?;
+    Ok(OrderRow {
+        id: r.try_get("id")?,
+        reference: r.try_get("ref")?,
+        state: state.parse().map_err(anyhow::Error::msg)?,
+        kind: r.try_get("kind")?,
+        bestillings_id: r.try_get("bestillings_id")?,
+        org_name: r.try_get("org_name")?,
+        org_cvr: r.try_get("org_cvr")?,
+        system_name: r.try_get("system_name")?,
+        requester: r.try_get("requester")?,
+        reply_to: r.try_get("reply_to")?,
+        contact_email: r.try_get("contact_email")?,
+        thread_message_id: r.try_get("thread_message_id")?,
+        thread_subject: r.try_get("thread_subject")?,
+        planned_at: t("planned_at")?,
+        created_at: t("created_at")?.unwrap_or_default(),
+        updated_at: t("updated_at")?.unwrap_or_default(),
+        executed_at: t("executed_at")?,
+        billed_at: t("billed_at")?,
+        incident_at: t("incident_at")?,
+    })
+}
+
+/// Loads one order by its reference.
+pub async fn order_by_ref<'e, E>(exec: E, reference: &str) -> anyhow::Result<Option<OrderRow>>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE ref = ?1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(reference)
+        .fetch_optional(exec)
+        .await?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+/// Orders with this BestillingsID, newest first.
+pub async fn orders_by_bestillings_id(tx: &mut Tx<'_>, id: &str) -> anyhow::Result<Vec<OrderRow>> {
+    let sql =
+        format!("SELECT {ORDER_COLUMNS} FROM orders WHERE bestillings_id = ?1 ORDER BY id DESC");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(order_from_row).collect()
+}
+
+/// The order whose receipt has this Message-ID (a reply to one of our receipts).
+pub async fn order_by_receipt_id(
+    tx: &mut Tx<'_>,
+    message_id: &str,
+) -> anyhow::Result<Option<OrderRow>> {
+    let order_id: Option<i64> =
+        sqlx::query_scalar("SELECT order_id FROM outbox WHERE message_id = ?1")
+            .bind(message_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten();
+    match order_id {
+        Some(id) => {
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await?;
+            row.as_ref().map(order_from_row).transpose()
+        }
+        None => Ok(None),
+    }
+}
+
+/// Every order, optionally in one state, oldest first.
+pub async fn list_orders(pool: &SqlitePool, state: Option<State>) -> anyhow::Result<Vec<OrderRow>> {
+    let rows = match state {
+        Some(s) => {
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE state = ?1 ORDER BY id");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(s.as_str())
+                .fetch_all(pool)
+                .await?
+        }
+        None => {
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders ORDER BY id");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(pool)
+                .await?
+        }
+    };
+    rows.iter().map(order_from_row).collect()
+}
+
+/// Moves an order to a new state (the caller has checked the transition).
+pub async fn set_state(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    state: State,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE orders SET state = ?1, updated_at = ?2 WHERE id = ?3")
+        .bind(state.as_str())
+        .bind(ts(now))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The highest version number of an order's form (0 when none).
+pub async fn last_version(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<i64> {
+    let v: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM order_versions WHERE order_id = ?1")
+            .bind(order_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// An event row for `orders show`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub detail: String,
+}
+
+pub async fn events_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<EventRow>> {
+    let rows = sqlx::query(
+        "SELECT at, actor, action, from_state, to_state, detail FROM events WHERE order_id = ?1 ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EventRow {
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                from_state: r.try_get("from_state")?,
+                to_state: r.try_get("to_state")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
+/// A stored version for `orders show`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VersionRow {
+    pub version: i64,
+    pub decision: String,
+    pub created_at: String,
+    pub judgement: serde_json::Value,
+}
+
+pub async fn versions_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<VersionRow>> {
+    let rows = sqlx::query(
+        "SELECT version, decision, created_at, judgement FROM order_versions WHERE order_id = ?1 ORDER BY version",
+    )
+    .bind(order_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let j: String = r.try_get("judgement")?;
+            Ok(VersionRow {
+                version: r.try_get("version")?,
+                decision: r.try_get("decision")?,
+                created_at: r.try_get("created_at")?,
+                judgement: serde_json::from_str(&j).unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect()
+}
