@@ -54,7 +54,7 @@ for f in examples/*.eml; do
   sed -e "s/{{DESIRED}}/$DESIRED/g" -e "s/{{TOO_EARLY}}/$TOO_EARLY/g" -e "s/{{STAMP}}/$STAMP/g" "$f" >"var/$(basename "$f")"
   echo "== sending $(basename "$f")"
   swaks --silent 2 --server 127.0.0.1 --port 10025 --from fa@example.test --to helpdesk@example.test \
-        --data "var/$(basename "$f")"
+        --data "@var/$(basename "$f")"
   n=$((n + 1))
 done
 
@@ -62,11 +62,11 @@ echo "== waiting for the receipts in fa@example.test's mailbox"
 MAILDIR=$STACK/mail/example.test/fa/Maildir
 want=$((n * 2))
 for i in $(seq 1 30); do
-  got=$(find "$MAILDIR/new" "$MAILDIR/cur" -type f 2>/dev/null | wc -l)
+  got=$( (find "$MAILDIR/new" "$MAILDIR/cur" -type f 2>/dev/null || true) | wc -l)
   [ "$got" -ge "$want" ] && break
   sleep 1
 done
-for m in $(ls -tr "$MAILDIR"/new/* "$MAILDIR"/cur/* 2>/dev/null); do
+for m in $(ls -tr "$MAILDIR"/new/* "$MAILDIR"/cur/* 2>/dev/null || true); do
   echo
   echo "------------------------------------------------------------------------------"
   python3 - "$m" 2>/dev/null <<'PY' || sed -n '/^Subject:/p' "$m"

@@ -396,6 +396,7 @@ async fn process_uid<'a>(
     )
     .await?;
     tx.commit().await?;
+    failpoint("after_commit");
     match &outcome {
         Outcome::Orders(refs) => {
             info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
@@ -405,6 +406,16 @@ async fn process_uid<'a>(
         Outcome::Duplicate => debug!(uid, "duplicate"),
     }
     Ok(Some(&imap.processed_folder))
+}
+
+/// A crash on purpose at a named point, for the tests that prove a kill between the commit and
+/// the move loses nothing and duplicates nothing: `SPDESK_FAILPOINT=after_commit` aborts the
+/// process there, like SIGKILL would.
+fn failpoint(name: &str) {
+    if std::env::var("SPDESK_FAILPOINT").is_ok_and(|v| v == name) {
+        error!(failpoint = name, "aborting on purpose (SPDESK_FAILPOINT)");
+        std::process::abort();
+    }
 }
 
 async fn fetch_meta(

@@ -177,11 +177,30 @@ pub fn judge_form(
         &settings.trusted_authserv_ids,
     ));
 
+    for f in &mut findings {
+        label_message(f);
+    }
     FormVerdict {
         findings,
         planned_at,
         certificate,
     }
+}
+
+/// Every message to the sender names the field as it stands on the form (RECEIPTS.md: "the
+/// field's label, what is wrong, and what to do").
+fn label_message(f: &mut Finding) {
+    let Some(def) = f.field.and_then(crate::fields::field) else {
+        return;
+    };
+    let m = &f.message;
+    if m.starts_with(def.label)
+        || m.starts_with("Feltet")
+        || m.starts_with(&format!("{}:", def.label))
+    {
+        return;
+    }
+    f.message = format!("{}: {m}", def.label);
 }
 
 fn url_text<'a>(form: &'a OrderForm, code: &str) -> Option<&'a str> {
