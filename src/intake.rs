@@ -58,7 +58,8 @@ pub struct Pipeline {
 
 /// A limit on every IMAP command, so a stalled server cannot stall intake.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
-/// IDLE is renewed after this long at the latest (RFC 2177: servers may drop it after 30 min).
+/// IDLE is renewed after this long at the latest (RFC 2177: servers may drop it after 30 min),
+/// and after `poll_interval` when that is shorter: a safety net for a lost notification.
 const IDLE_RENEW: Duration = Duration::from_secs(25 * 60);
 /// Without any server response for this long during IDLE the connection counts as dead
 /// (Dovecot sends "still here" every 2 minutes).
@@ -229,7 +230,7 @@ async fn session_loop(
             let outcome = {
                 let (wait, stop) = handle.wait_with_timeout(IDLE_SILENCE);
                 tokio::select! {
-                    r = tokio::time::timeout(IDLE_RENEW, wait) => Some(r),
+                    r = tokio::time::timeout(IDLE_RENEW.min(imap.poll_interval.max(Duration::from_secs(1))), wait) => Some(r),
                     _ = shutdown.changed() => { drop(stop); None }
                 }
             };

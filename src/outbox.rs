@@ -106,7 +106,10 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
                     .map(|a| a.parse::<Address>())
                     .collect::<Result<Vec<_>, _>>()?,
             )?;
-            mailer.send_raw(&envelope, &raw).await?;
+            mailer.send_raw(&envelope, &raw).await.map_err(|e| {
+                let permanent = e.is_permanent();
+                anyhow::Error::from(e).context(if permanent { "permanent" } else { "temporary" })
+            })?;
             Ok::<_, anyhow::Error>(())
         }
         .await;
@@ -133,8 +136,12 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
                 .bind(id)
                 .execute(&store.pool)
                 .await?;
-                // The server is probably down: stop this round, keep the order of the queue.
-                break;
+                // A temporary error means the server is probably down: stop this round and keep
+                // the queue's order. A permanent one concerns this mail only (e.g. a rejected
+                // recipient): go on with the others.
+                if !format!("{e:#}").starts_with("permanent") {
+                    break;
+                }
             }
         }
     }

@@ -1,0 +1,39 @@
+//! Raw mail → judgement: parsing, every reader, the field table and the rules must never
+//! panic, whatever the bytes.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use chrono::TimeZone;
+use libfuzzer_sys::fuzz_target;
+use spdesk::extract::ExtractLimits;
+use spdesk::judge::{Context, judge_mail};
+use spdesk::mail::Mail;
+use spdesk::rules::{NoHistory, RuleSettings};
+
+fn settings() -> &'static RuleSettings {
+    static S: OnceLock<RuleSettings> = OnceLock::new();
+    S.get_or_init(|| {
+        spdesk::setup::rule_settings(&spdesk::config::CheckConfig::default().rules)
+            .expect("default rule settings")
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some(mail) = Mail::parse(data, 3) else {
+        return;
+    };
+    let received = chrono_tz::Europe::Copenhagen
+        .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+        .single()
+        .expect("a valid time");
+    let limits = ExtractLimits::default();
+    let ctx = Context {
+        received,
+        settings: settings(),
+        limits: &limits,
+        history: &NoHistory,
+    };
+    let _ = judge_mail(&mail, &ctx);
+    let _ = mail.loop_flags();
+});

@@ -1,0 +1,11 @@
+//! The .docx reader and the field table on arbitrary bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spdesk::raw::ReadLimits;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(raw) = spdesk::read::docx::read_docx(data, "fuzz.docx", &ReadLimits::default()) {
+        let _ = spdesk::form::interpret(&raw);
+    }
+});

@@ -1,0 +1,11 @@
+//! The PDF reader (AcroForm and text layer) and the field table on arbitrary bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use spdesk::raw::ReadLimits;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(raw) = spdesk::read::pdf::read_pdf(data, "fuzz.pdf", &ReadLimits::default()) {
+        let _ = spdesk::form::interpret(&raw);
+    }
+});
