@@ -47,6 +47,19 @@ pub struct MailSummary {
     pub list: bool,
 }
 
+impl MailSummary {
+    fn of(mail: &Mail, flags: LoopFlags) -> MailSummary {
+        MailSummary {
+            message_id: mail.message_id.clone(),
+            from: mail.from.clone(),
+            subject: mail.subject.clone(),
+            auto_reply: flags.auto_reply,
+            bounce: flags.bounce,
+            list: flags.list,
+        }
+    }
+}
+
 /// The whole verdict on one mail.
 #[derive(Debug, Clone, Serialize)]
 pub struct Judgement {
@@ -71,14 +84,7 @@ impl Judgement {
     pub fn quarantined(mail: &Mail, why: &str) -> Judgement {
         let flags = mail.loop_flags();
         Judgement {
-            mail: MailSummary {
-                message_id: mail.message_id.clone(),
-                from: mail.from.clone(),
-                subject: mail.subject.clone(),
-                auto_reply: flags.auto_reply,
-                bounce: flags.bounce,
-                list: flags.list,
-            },
+            mail: MailSummary::of(mail, flags),
             forms: Vec::new(),
             findings: vec![Finding::new(
                 Rule::FormUnreadable,
@@ -175,14 +181,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             .max()
     };
     Judgement {
-        mail: MailSummary {
-            message_id: mail.message_id.clone(),
-            from: mail.from.clone(),
-            subject: mail.subject.clone(),
-            auto_reply: flags.auto_reply,
-            bounce: flags.bounce,
-            list: flags.list,
-        },
+        mail: MailSummary::of(mail, flags),
         forms,
         findings,
         decision,

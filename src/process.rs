@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use crate::fields::{FormKind, field};
+use crate::fields::field;
 use crate::finding::{Decision, Finding, Rule, Severity};
 use crate::judge::{JudgedForm, Judgement};
 use crate::mail::Mail;
@@ -468,6 +468,35 @@ async fn insert_version(
     Ok(version)
 }
 
+/// Moves a received version to the state its verdict leads to, with the findings in the event.
+async fn record_verdict(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    decision: Decision,
+    findings: &[Finding],
+    now: DateTime<Utc>,
+) -> anyhow::Result<State> {
+    let next = transition(State::Received, Action::Judge(decision)).map_err(anyhow::Error::msg)?;
+    store::set_state(tx, order_id, next, now).await?;
+    let summary: Vec<String> = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.rule.id(), f.message))
+        .collect();
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        now,
+        "daemon",
+        "judged",
+        Some(State::Received),
+        Some(next),
+        &summary.join("\n"),
+    )
+    .await?;
+    Ok(next)
+}
+
 /// A mail with no readable form: an order for a person (`review`), and a reply that says what
 /// to send instead.
 async fn unreadable_order(
@@ -505,27 +534,13 @@ async fn unreadable_order(
         &i.mail.subject,
     )
     .await?;
-    let to =
-        transition(State::Received, Action::Judge(Decision::Review)).map_err(anyhow::Error::msg)?;
-    store::set_state(tx, order_id, to, i.now).await?;
+    record_verdict(tx, order_id, Decision::Review, &i.judgement.findings, i.now).await?;
     let why: Vec<String> = i
         .judgement
         .findings
         .iter()
         .map(|f| f.message.clone())
         .collect();
-    store::event(
-        tx,
-        Some(order_id),
-        None,
-        i.now,
-        "daemon",
-        "judged",
-        Some(State::Received),
-        Some(to),
-        &why.join(" "),
-    )
-    .await?;
     info!(
         reference,
         sender, "mail without a readable form; order sent to review"
@@ -729,26 +744,7 @@ async fn apply_form(
         .await?;
     }
 
-    let next =
-        transition(State::Received, Action::Judge(jf.decision)).map_err(anyhow::Error::msg)?;
-    store::set_state(tx, order_id, next, i.now).await?;
-    let summary: Vec<String> = jf
-        .findings
-        .iter()
-        .map(|f| format!("{}: {}", f.rule.id(), f.message))
-        .collect();
-    store::event(
-        tx,
-        Some(order_id),
-        None,
-        i.now,
-        "daemon",
-        "judged",
-        Some(State::Received),
-        Some(next),
-        &summary.join("\n"),
-    )
-    .await?;
+    record_verdict(tx, order_id, jf.decision, &jf.findings, i.now).await?;
     info!(
         reference,
         version,
@@ -818,7 +814,6 @@ async fn apply_form(
             .collect();
         helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), &values).await?;
     }
-    let _ = FormKind::ALL;
     Ok(reference)
 }
 
