@@ -404,21 +404,34 @@ async fn decide(
 
     let (version, mail) = latest_mail(&mut tx, o.id).await?;
     let helpdesk = setup::helpdesk_settings(cfg);
-    let recipients: Vec<String> = o
-        .reply_to
-        .iter()
-        .chain(o.contact_email.iter().filter(|c| {
-            o.requester
-                .as_deref()
-                .and_then(|r| r.rsplit_once('@'))
-                .map(|(_, d)| d.to_lowercase())
-                == c.rsplit_once('@').map(|(_, d)| d.to_lowercase())
-        }))
-        .map(|a| a.to_lowercase())
-        .filter(|a| !helpdesk.is_own(a))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    // The same people as the daemon's receipts: a contact e-mail listed for the it-system in
+    // the register counts (the latest version names the system).
+    let register = match &cfg.rules.systems_file {
+        Some(p) => Some(
+            crate::register::Register::load(p)
+                .map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?,
+        ),
+        None => None,
+    };
+    let system_uuid: Option<String> = sqlx::query_scalar::<_, String>(
+        "SELECT judgement FROM order_versions WHERE order_id = ?1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(o.id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
+    .and_then(|v| v["fields"]["system_uuid"].as_str().map(str::to_string));
+    let system = register
+        .as_ref()
+        .zip(system_uuid.as_deref())
+        .and_then(|(r, u)| r.lookup(u));
+    let recipients = crate::process::recipients(
+        o.reply_to.as_deref(),
+        o.requester.as_deref(),
+        o.contact_email.as_deref(),
+        system,
+        &helpdesk,
+    );
     if !recipients.is_empty() {
         let kind = if to == State::Approved {
             ReceiptKind::Godkendt

@@ -13,6 +13,7 @@
 //! - [`extract`]: finds every form in a mail (attachments, forwarded mails, the text), each
 //!   reader under a time limit.
 //! - [`calendar`], [`dates`]: Danish working days, holidays, the change window, written dates.
+//! - [`register`]: the optional it-system register (who may order for which system).
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references.
@@ -46,6 +47,7 @@ pub mod process;
 pub mod raw;
 pub mod read;
 pub mod receipts;
+pub mod register;
 pub mod rules;
 pub mod setup;
 pub mod store;

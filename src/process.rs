@@ -13,6 +13,7 @@ use crate::judge::{JudgedForm, Judgement};
 use crate::mail::Mail;
 use crate::order::{Action, State, find_reference, transition};
 use crate::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
+use crate::register::{Register, SystemEntry};
 use crate::store::{self, OrderRow, Tx, ts};
 
 /// Where a message came from in the mailbox.
@@ -80,6 +81,9 @@ pub struct Intake<'a> {
     pub judgement: &'a Judgement,
     pub origin: &'a Origin,
     pub helpdesk: &'a HelpdeskSettings,
+    /// The it-system register, when configured: a contact e-mail listed for the form's
+    /// it-system gets the receipts too.
+    pub register: Option<&'a Register>,
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
 }
@@ -245,22 +249,72 @@ async fn find_thread_order(tx: &mut Tx<'_>, mail: &Mail) -> anyhow::Result<Optio
     Ok(None)
 }
 
-/// The recipients of a receipt: the reply address, and the form's contact e-mail when it is
-/// in the sender's own domain (never an arbitrary address typed into a form). Our own
-/// addresses are removed.
-fn receipt_recipients(mail: &Mail, contact: Option<&str>, h: &HelpdeskSettings) -> Vec<String> {
+/// The recipients of a receipt for a mail: its reply address (Reply-To, else From), and the
+/// form's contact e-mail when [`contact_gets_receipts`] allows it. Our own addresses are
+/// removed.
+pub fn receipt_recipients(
+    mail: &Mail,
+    contact: Option<&str>,
+    system: Option<&SystemEntry>,
+    h: &HelpdeskSettings,
+) -> Vec<String> {
+    recipients(
+        mail.reply_address(),
+        mail.from.as_deref(),
+        contact,
+        system,
+        h,
+    )
+}
+
+/// The recipients of a receipt from an order's stored addresses (`spdesk orders approve`
+/// and `reject` answer the same people as the daemon did).
+pub fn recipients(
+    reply: Option<&str>,
+    from: Option<&str>,
+    contact: Option<&str>,
+    system: Option<&SystemEntry>,
+    h: &HelpdeskSettings,
+) -> Vec<String> {
     let mut to = Vec::new();
-    if let Some(r) = mail.reply_address() {
+    if let Some(r) = reply.map(str::trim).filter(|r| !r.is_empty()) {
         to.push(r.to_lowercase());
     }
-    if let (Some(c), Some(from)) = (contact, mail.from.as_deref()) {
-        let c = c.to_lowercase();
-        if domain_of(&c) == domain_of(from) && !to.contains(&c) {
-            to.push(c);
-        }
+    if let Some(c) = contact.and_then(|c| contact_gets_receipts(from, c, system))
+        && !to.contains(&c)
+    {
+        to.push(c);
     }
     to.retain(|a| !h.is_own(a));
     to
+}
+
+/// The form's contact e-mail, normalised, when receipts may go to it (DESIGN.md "Receipts per
+/// order"): a valid address in the sender's (From) own domain, or one listed for the form's
+/// it-system in the register — never an arbitrary address typed into a form.
+pub fn contact_gets_receipts(
+    from: Option<&str>,
+    contact: &str,
+    system: Option<&SystemEntry>,
+) -> Option<String> {
+    let c = crate::values::email(contact)?.to_lowercase();
+    let same_domain = from.is_some_and(|f| {
+        let d = domain_of(f.trim());
+        !d.is_empty() && d == domain_of(&c)
+    });
+    let registered = system.is_some_and(|s| s.allows_contact(&c));
+    (same_domain || registered).then_some(c)
+}
+
+/// The register's entry for the form's it-system, if a register is configured and knows it.
+fn registered_system<'r>(
+    form: &crate::form::OrderForm,
+    register: Option<&'r Register>,
+) -> Option<&'r SystemEntry> {
+    if form.invalid.contains("system_uuid") {
+        return None;
+    }
+    register?.lookup(form.text("system_uuid")?)
 }
 
 /// Values the receipt templates can use.
@@ -561,7 +615,7 @@ async fn unreadable_order(
         } else {
             ReceiptKind::Ulaeselig
         };
-        let to = receipt_recipients(i.mail, None, i.helpdesk);
+        let to = receipt_recipients(i.mail, None, None, i.helpdesk);
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
         )
@@ -728,7 +782,12 @@ async fn apply_form(
         insert_version(tx, order_id, inbound_id, index, &stored, jf.decision, i.now).await?;
 
     let mut values = values_for(&reference, Some(&jf), i.mail);
-    let to = receipt_recipients(i.mail, jf.form.text("contact_email"), i.helpdesk);
+    let to = receipt_recipients(
+        i.mail,
+        jf.form.text("contact_email"),
+        registered_system(&jf.form, i.register),
+        i.helpdesk,
+    );
     if may_reply {
         queue(
             tx,
@@ -820,4 +879,145 @@ async fn apply_form(
 /// The reason for a manual review as the sender reads it.
 fn review_reason_for_sender(f: &Finding) -> String {
     f.message.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UUID: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
+
+    fn helpdesk() -> HelpdeskSettings {
+        HelpdeskSettings {
+            address: "helpdesk@helpdesk.test".into(),
+            own_domains: vec!["kombit.test".into()],
+            review_to: Vec::new(),
+            receipts_per_address_per_hour: 30,
+        }
+    }
+
+    fn mail(from: &str, reply_to: Option<&str>) -> Mail {
+        Mail {
+            from: Some(from.into()),
+            reply_to: reply_to.map(str::to_string),
+            ..Mail::default()
+        }
+    }
+
+    fn register() -> Register {
+        Register::from_csv(&format!(
+            "uuid,name,role,org_cvr,senders\n{UUID},FamilieFlow,modtagersystem,54921942,@kystby.test drift@leverandoer.test\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn sender_and_contact_in_the_same_domain() {
+        let h = helpdesk();
+        let m = mail("fa@kystby.test", None);
+        assert_eq!(
+            receipt_recipients(&m, Some("Kontakt@Kystby.test"), None, &h),
+            vec!["fa@kystby.test", "kontakt@kystby.test"]
+        );
+        // The same address once.
+        assert_eq!(
+            receipt_recipients(&m, Some("FA@kystby.test"), None, &h),
+            vec!["fa@kystby.test"]
+        );
+        assert_eq!(
+            receipt_recipients(&m, None, None, &h),
+            vec!["fa@kystby.test"]
+        );
+    }
+
+    #[test]
+    fn reply_to_wins_over_from() {
+        let h = helpdesk();
+        let m = mail("fa@kystby.test", Some("Sag@Kystby.test"));
+        assert_eq!(
+            receipt_recipients(&m, Some("fa@kystby.test"), None, &h),
+            vec!["sag@kystby.test", "fa@kystby.test"]
+        );
+    }
+
+    #[test]
+    fn an_arbitrary_contact_gets_nothing() {
+        let h = helpdesk();
+        let m = mail("fa@kystby.test", None);
+        for c in [
+            "victim@other.test",
+            "x@sub.kystby.test",
+            // Not one address: never handed to SMTP as if it were.
+            "victim@other.test, y@kystby.test",
+            "not an address",
+            "",
+        ] {
+            assert_eq!(
+                receipt_recipients(&m, Some(c), None, &h),
+                vec!["fa@kystby.test"],
+                "{c}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_contact_registered_for_the_system() {
+        let h = helpdesk();
+        let r = register();
+        let system = r.lookup(UUID);
+        assert!(system.is_some());
+        // A supplier's address listed for the system gets the receipts too.
+        let m = mail("fa@kystby.test", None);
+        assert_eq!(
+            receipt_recipients(&m, Some("Drift@leverandoer.test"), system, &h),
+            vec!["fa@kystby.test", "drift@leverandoer.test"]
+        );
+        // And a contact in a registered domain, when the supplier sends the order.
+        let m = mail("drift@leverandoer.test", None);
+        assert_eq!(
+            receipt_recipients(&m, Some("it@kystby.test"), system, &h),
+            vec!["drift@leverandoer.test", "it@kystby.test"]
+        );
+        // Not listed: the same as without a register.
+        assert_eq!(
+            receipt_recipients(&m, Some("other@leverandoer.test"), system, &h),
+            vec!["drift@leverandoer.test", "other@leverandoer.test"]
+        );
+        let stranger = mail("x@evil.test", None);
+        assert_eq!(
+            receipt_recipients(&stranger, Some("victim@other.test"), system, &h),
+            vec!["x@evil.test"]
+        );
+    }
+
+    #[test]
+    fn our_own_addresses_are_never_recipients() {
+        let h = helpdesk();
+        let m = mail("helpdesk@helpdesk.test", None);
+        assert!(receipt_recipients(&m, None, None, &h).is_empty());
+        let m = mail("fa@kombit.test", None);
+        assert!(receipt_recipients(&m, Some("x@kombit.test"), None, &h).is_empty());
+        let none = Mail::default();
+        assert!(receipt_recipients(&none, Some("fa@kystby.test"), None, &h).is_empty());
+    }
+
+    #[test]
+    fn recipients_from_stored_addresses() {
+        let h = helpdesk();
+        let r = register();
+        assert_eq!(
+            recipients(
+                Some("fa@kystby.test"),
+                Some("fa@kystby.test"),
+                Some("drift@leverandoer.test"),
+                r.lookup(UUID),
+                &h
+            ),
+            vec!["fa@kystby.test", "drift@leverandoer.test"]
+        );
+        assert_eq!(
+            recipients(None, None, Some("drift@leverandoer.test"), None, &h),
+            Vec::<String>::new()
+        );
+    }
 }

@@ -13,6 +13,7 @@ use crate::net::TlsMode;
 use crate::outbox::{SmtpAuth, SmtpSettings};
 use crate::process::HelpdeskSettings;
 use crate::receipts::Templates;
+use crate::register::Register;
 use crate::rules::RuleSettings;
 use crate::rules::cert::TrustStore;
 use crate::rules::time::TimeRules;
@@ -35,6 +36,17 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
         Some(p) => Some(read_known_ids(p)?),
         None => None,
     };
+    let register = match &r.systems_file {
+        Some(p) => Some(Register::load(p).map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?),
+        None => None,
+    };
+    let bestillings_id_pattern = match &r.bestillings_id_pattern {
+        Some(p) => Some(
+            crate::rules::whole_match_pattern(p)
+                .map_err(|e| anyhow::anyhow!("rules.bestillings_id_pattern: {e}"))?,
+        ),
+        None => None,
+    };
     Ok(RuleSettings {
         time: TimeRules {
             lead_working_days: r.lead_working_days,
@@ -47,6 +59,8 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
         datatypes: r.datatypes.clone(),
         trusted_authserv_ids: r.trusted_authserv_ids.clone(),
         known_ids,
+        register,
+        bestillings_id_pattern,
     })
 }
 

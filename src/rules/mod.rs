@@ -3,6 +3,7 @@
 
 pub mod cert;
 pub mod matrix;
+pub mod register;
 pub mod sender;
 pub mod sftp;
 pub mod time;
@@ -29,6 +30,30 @@ pub struct RuleSettings {
     pub trusted_authserv_ids: Vec<String>,
     /// BestillingsIDs known from Digitaliseringskataloget; `None` when not configured.
     pub known_ids: Option<HashSet<String>>,
+    /// The it-system register (FORMS.md rule 7); `None` when not configured, and then the
+    /// register rules do not run.
+    pub register: Option<crate::register::Register>,
+    /// `rules.bestillings_id_pattern` compiled to match the whole BestillingsID; `None`: only
+    /// the built-in shape.
+    pub bestillings_id_pattern: Option<regex::Regex>,
+}
+
+/// Compiles `rules.bestillings_id_pattern` so that it must match the whole BestillingsID.
+pub fn whole_match_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::Regex::new(&format!("^(?:{pattern})$"))
+}
+
+/// `field.invalid` when a BestillingsID does not have the configured shape.
+pub fn check_bestillings_id_pattern(id: &str, pattern: &regex::Regex) -> Option<Finding> {
+    (!pattern.is_match(id)).then(|| {
+        Finding::new(
+            Rule::FieldInvalid,
+            Some("bestillings_id"),
+            format!(
+                "KOMBIT BestillingsID: \"{id}\" har ikke den form, et BestillingsID fra Digitaliseringskataloget har. Angiv BestillingsID'et præcis, som det står i din bestilling i Digitaliseringskataloget."
+            ),
+        )
+    })
 }
 
 /// What the rules may know about earlier orders (the daemon answers from its database;
@@ -66,7 +91,16 @@ pub fn judge_form(
 ) -> FormVerdict {
     let mut findings = form.findings.clone();
 
-    if let Some(id) = form.bestillings_id() {
+    let pattern_finding = form.bestillings_id().and_then(|id| {
+        settings
+            .bestillings_id_pattern
+            .as_ref()
+            .and_then(|p| check_bestillings_id_pattern(id, p))
+    });
+    let id_has_shape = pattern_finding.is_none();
+    findings.extend(pattern_finding);
+    // An ID of the wrong shape is not looked up: the sender corrects it first.
+    if let Some(id) = form.bestillings_id().filter(|_| id_has_shape) {
         if history.executed(id) {
             findings.push(Finding::new(
                 Rule::BestillingsIdUsed,
@@ -177,6 +211,10 @@ pub fn judge_form(
         &settings.trusted_authserv_ids,
     ));
 
+    if let Some(reg) = &settings.register {
+        findings.extend(register::check(form, mail.from.as_deref(), reg));
+    }
+
     for f in &mut findings {
         label_message(f);
     }
@@ -220,4 +258,128 @@ fn pick_certificate<'a>(form: &OrderForm, certificates: &'a [CertFile]) -> Optio
                 .find(|c| n.contains(&c.name.to_lowercase()))
         })
         .or_else(|| certificates.first())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::ExtractLimits;
+    use crate::judge::{Context, judge_mail};
+    use crate::register::Register;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Copenhagen;
+
+    const UUID: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
+
+    fn settings(register: Option<Register>, pattern: Option<&str>) -> RuleSettings {
+        RuleSettings {
+            time: time::TimeRules::default(),
+            trust: cert::TrustStore::from_der(Vec::new()),
+            security_models: vec!["token".into(), "kontekst".into()],
+            datatypes: Vec::new(),
+            trusted_authserv_ids: Vec::new(),
+            known_ids: None,
+            register,
+            bestillings_id_pattern: pattern.map(|p| whole_match_pattern(p).unwrap()),
+        }
+    }
+
+    /// A typed-in sftp form that passes every other rule when received on 2026-11-30.
+    fn mail(from: &str, bestillings_id: &str, cvr: &str) -> Mail {
+        let raw = format!(
+            "From: Lars <{from}>\r\nTo: helpdesk@helpdesk.test\r\nSubject: Bestilling\r\nMessage-ID: <t1@kystby.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+Ændring af overvågning af filafhentning (SFTP-indbakke)\r\n\r\n\
+KOMBIT BestillingsID: {bestillings_id}\r\n\
+Miljø: Produktion\r\n\
+Ønsket tidspunkt for ændring: 15-12-2026 kl. 10.00\r\n\
+Organisation: Borgerdata I/S\r\n\
+CVR-nr.: {cvr}\r\n\
+Kontaktperson: Lars Bæk Poulsen\r\n\
+E-mail: fa@kystby.test\r\n\
+It-system: FamilieFlow\r\n\
+It-system UUID: {UUID}\r\n\
+It-systemrolle: Modtagersystem\r\n\
+SFTP-bruger: bd_familieflow\r\n\
+Overvågning: Til\r\n\
+Tidsgrænse for afhentning (timer): 24\r\n\
+Advisering til: drift@kystby.test\r\n"
+        );
+        Mail::parse(raw.as_bytes(), 3).unwrap()
+    }
+
+    fn judge(m: &Mail, s: &RuleSettings) -> crate::judge::Judgement {
+        let limits = ExtractLimits::default();
+        let ctx = Context {
+            received: Copenhagen.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap(),
+            settings: s,
+            limits: &limits,
+            history: &NoHistory,
+        };
+        judge_mail(m, &ctx)
+    }
+
+    fn ids(j: &crate::judge::Judgement) -> Vec<&'static str> {
+        j.forms
+            .iter()
+            .flat_map(|f| f.findings.iter().map(|x| x.rule.id()))
+            .collect()
+    }
+
+    #[test]
+    fn judge_with_a_register() {
+        let register = Register::from_csv(&format!(
+            "uuid,name,role,org_cvr,senders\n{UUID},FamilieFlow,modtagersystem,54921942,@kystby.test\n"
+        ))
+        .unwrap();
+        let s = settings(Some(register), None);
+
+        let ok = judge(&mail("fa@kystby.test", "BD-1234", "54921942"), &s);
+        assert_eq!(ok.forms.len(), 1);
+        assert_eq!(ids(&ok), Vec::<&str>::new());
+        assert_eq!(ok.decision, Some(crate::finding::Decision::Approved));
+
+        let stranger = judge(&mail("x@evil.test", "BD-1234", "29189846"), &s);
+        assert_eq!(
+            ids(&stranger),
+            vec!["system.role_mismatch", "sender.unauthorised"]
+        );
+        assert_eq!(stranger.decision, Some(crate::finding::Decision::Review));
+        // Messages name the field as it stands on the form.
+        assert!(
+            stranger.forms[0].findings[0]
+                .message
+                .starts_with("CVR-nr.:")
+        );
+
+        // Without a register none of these rules run.
+        let none = judge(
+            &mail("x@evil.test", "BD-1234", "29189846"),
+            &settings(None, None),
+        );
+        assert_eq!(ids(&none), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn bestillings_id_pattern() {
+        let re = whole_match_pattern("BD-[0-9]{4}").unwrap();
+        assert!(check_bestillings_id_pattern("BD-1234", &re).is_none());
+        // The whole ID must match, not a part of it.
+        for bad in ["BD-12345", "xBD-1234", "BD-123", "bd-1234"] {
+            let f = check_bestillings_id_pattern(bad, &re).unwrap();
+            assert_eq!(f.rule, Rule::FieldInvalid);
+            assert_eq!(f.field, Some("bestillings_id"));
+            assert!(f.message.contains(bad));
+        }
+        // An alternation is anchored as a whole.
+        let alt = whole_match_pattern("A-[0-9]+|B-[0-9]+").unwrap();
+        assert!(check_bestillings_id_pattern("B-1", &alt).is_none());
+        assert!(check_bestillings_id_pattern("A-1x", &alt).is_some());
+
+        let s = settings(None, Some("BD-[0-9]{4}"));
+        let j = judge(&mail("fa@kystby.test", "BD-12345", "54921942"), &s);
+        assert_eq!(ids(&j), vec!["field.invalid"]);
+        assert_eq!(j.decision, Some(crate::finding::Decision::Rejected));
+        let j = judge(&mail("fa@kystby.test", "BD-1234", "54921942"), &s);
+        assert_eq!(ids(&j), Vec::<&str>::new());
+    }
 }
