@@ -40,6 +40,28 @@ pub struct Unreadable {
     pub reason: String,
 }
 
+/// Why a `winmail.dat` is unreadable: Outlook's TNEF wrapper, which spdesk does not unpack.
+pub const TNEF_REASON: &str = "an Outlook winmail.dat (TNEF) file: Outlook packed the attachments in its own format, which is not unpacked";
+
+impl Unreadable {
+    /// True for Outlook's TNEF wrapper (the sender must change how Outlook sends, not the form).
+    pub fn is_tnef(&self) -> bool {
+        self.reason == TNEF_REASON
+    }
+}
+
+/// Outlook's TNEF wrapper (`winmail.dat`, `application/ms-tnef`): Outlook sends it when the
+/// mail is written in Rich Text; the real attachments (the form) are inside.
+fn is_tnef(a: &Attachment) -> bool {
+    let name = a.name.as_deref().unwrap_or("").to_lowercase();
+    name == "winmail.dat"
+        || name.ends_with(".tnef")
+        || matches!(
+            a.content_type.as_str(),
+            "application/ms-tnef" | "application/vnd.ms-tnef"
+        )
+}
+
 /// A certificate file attached as evidence for a form.
 #[derive(Debug, Clone)]
 pub struct CertFile {
@@ -242,9 +264,14 @@ fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracte
                 None
             }
             AttachmentKind::UnreadableDocument => {
+                let reason = if is_tnef(a) {
+                    TNEF_REASON
+                } else {
+                    "a file format we cannot read"
+                };
                 out.unreadable.push(Unreadable {
                     name: name.clone(),
-                    reason: "a file format we cannot read".into(),
+                    reason: reason.into(),
                 });
                 None
             }
@@ -325,6 +352,27 @@ mod tests {
         assert!(x.forms.is_empty());
         assert_eq!(x.unreadable.len(), 1);
         assert_eq!(x.unreadable[0].name, "Bestilling.doc");
+    }
+
+    /// Outlook's winmail.dat (TNEF) is not unpacked: it is named as unreadable, with the
+    /// TNEF reason, however it is labelled.
+    #[test]
+    fn tnef_is_unreadable_with_its_own_reason() {
+        for part in [
+            "Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"",
+            "Content-Type: application/vnd.ms-tnef",
+            "Content-Type: application/octet-stream; name=\"WINMAIL.DAT\"",
+        ] {
+            let raw = format!(
+                "From: fa@example.test\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+                 Content-Type: text/plain\r\n\r\nHermed\r\n--b\r\n{part}\r\n\r\nx\u{9f}>\"garbage\r\n--b--\r\n"
+            );
+            let mail = Mail::parse(raw.as_bytes(), 3).unwrap();
+            let x = extract(&mail, &ExtractLimits::default());
+            assert!(x.forms.is_empty(), "{part}");
+            assert_eq!(x.unreadable.len(), 1, "{part}");
+            assert!(x.unreadable[0].is_tnef(), "{part}");
+        }
     }
 
     #[test]

@@ -146,14 +146,20 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let no_form = forms.is_empty() && extracted.unreadable.is_empty();
     if forms.is_empty() {
         for u in &extracted.unreadable {
-            findings.push(Finding::new(
-                Rule::FormUnreadable,
-                None,
+            let message = if u.is_tnef() {
+                // Outlook in Rich Text mode: the form is inside winmail.dat, and resending the
+                // same way fails again, so say how to send it so it arrives as a file.
+                format!(
+                    "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), som vi ikke kan åbne. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
+                    u.name
+                )
+            } else {
                 format!(
                     "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
                     u.name
-                ),
-            ));
+                )
+            };
+            findings.push(Finding::new(Rule::FormUnreadable, None, message));
         }
         if no_form {
             findings.push(Finding::new(
@@ -189,5 +195,78 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         flags,
         unreadable: extracted.unreadable,
         no_form,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::NoHistory;
+    use crate::rules::cert::TrustStore;
+    use crate::rules::time::TimeRules;
+    use chrono::TimeZone;
+    use chrono_tz::Europe::Copenhagen;
+
+    fn judge(raw: &str) -> Judgement {
+        let settings = RuleSettings {
+            time: TimeRules::default(),
+            trust: TrustStore::from_der(Vec::new()),
+            security_models: vec!["token".into()],
+            datatypes: Vec::new(),
+            trusted_authserv_ids: Vec::new(),
+            known_ids: None,
+        };
+        let limits = ExtractLimits::default();
+        let ctx = Context {
+            received: Copenhagen
+                .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
+                .single()
+                .unwrap(),
+            settings: &settings,
+            limits: &limits,
+            history: &NoHistory,
+        };
+        judge_mail(&Mail::parse(raw.as_bytes(), 3).unwrap(), &ctx)
+    }
+
+    /// An order sent from Outlook in Rich Text arrives as winmail.dat (TNEF): never dropped,
+    /// never a crash, but `form.unreadable` (review) telling the sender how to resend it.
+    #[test]
+    fn tnef_goes_to_review_with_a_clear_reason() {
+        let j = judge(
+            "From: Fagansvarlig <fa@example.test>\r\nSubject: Bestilling\r\nMessage-ID: <t@example.test>\r\n\
+             Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n\
+             Hermed bestillingen.\r\n--b\r\nContent-Type: application/ms-tnef; name=\"winmail.dat\"\r\n\
+             Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\n\r\n\
+             eJ8+IhAAAQaQCAAEAAAAAAABAAEAAQeQBgAIAAAA5AQAAAAAAADoAAEIgAcAGAAAAElQTS5NaWNy\r\n--b--\r\n",
+        );
+        assert!(!j.flags.no_reply());
+        assert!(j.forms.is_empty());
+        assert_eq!(j.decision, Some(Decision::Review));
+        assert_eq!(j.exit_code(), 11);
+        assert_eq!(j.unreadable.len(), 1);
+        assert_eq!(j.unreadable[0].name, "winmail.dat");
+        assert!(j.unreadable[0].is_tnef());
+        assert_eq!(j.findings.len(), 1);
+        let f = &j.findings[0];
+        assert_eq!(f.rule, Rule::FormUnreadable);
+        assert!(f.message.contains("winmail.dat"), "{}", f.message);
+        assert!(f.message.contains("Outlook"), "{}", f.message);
+        assert!(
+            f.message.contains("almindelig vedhæftning"),
+            "{}",
+            f.message
+        );
+    }
+
+    /// A bounce is judged (its forms are read for the Helpdesk) but never answered.
+    #[test]
+    fn a_bounce_gets_no_decision() {
+        let j = judge(
+            "From: MAILER-DAEMON@mx.example.test\r\nSubject: Undelivered Mail Returned to Sender\r\n\r\nx",
+        );
+        assert!(j.flags.bounce);
+        assert_eq!(j.decision, None);
+        assert_eq!(j.exit_code(), 0);
     }
 }

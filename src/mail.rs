@@ -84,26 +84,45 @@ impl Mail {
         self.reply_to.as_deref().or(self.from.as_deref())
     }
 
-    /// Bounce, auto-reply and mailing-list marks (DESIGN.md "Loop safety").
+    /// Bounce, auto-reply and mailing-list marks (DESIGN.md "Loop safety"). Answering any of
+    /// these is how mail loops start, so each mark errs towards "never answer" where the
+    /// signal is one a person's ordinary mail does not carry; the weaker signals (subject,
+    /// body wording) count only together with a returned message or a daemon sender.
     pub fn loop_flags(&self) -> LoopFlags {
         let h = |n: &str| self.header(n).map(|v| v.to_ascii_lowercase());
         let subject = self.subject.to_lowercase();
 
+        // --- Bounces (non-delivery reports, DSNs, abuse/feedback reports) ---
+
+        // RFC 5321 4.5.5: notifications are sent with a null reverse-path, which the final
+        // MTA records as `Return-Path: <>`. Ordinary mail always has a sender here.
         let return_path_empty = h("Return-Path").is_some_and(|v| {
             let v = v.trim();
             v == "<>" || v.is_empty() || v == "<\"\">"
         });
-        let from_daemon = self.from.as_deref().is_some_and(|f| {
-            let local = f.split('@').next().unwrap_or("").to_ascii_lowercase();
+        // The mailbox names MTAs send reports from (RFC 5321 4.5.1 postmaster; MAILER-DAEMON
+        // by convention). Compared without punctuation, so `post_master` (Apache James) and
+        // `Mailer_Daemon` count too.
+        let daemon_local = |addr: &str| {
+            let local = addr.rsplit_once('@').map(|(l, _)| l).unwrap_or(addr);
             matches!(
-                local.as_str(),
-                "mailer-daemon" | "postmaster" | "mail-daemon" | "mailerdaemon" | "mdaemon"
+                alnum_lower(local).as_str(),
+                "mailerdaemon" | "postmaster" | "maildaemon" | "mailerdaemons" | "mdaemon"
             )
-        }) || self.from.is_none()
-            && self
-                .from_name
-                .as_deref()
-                .is_some_and(|n| n.to_ascii_lowercase().contains("mailer-daemon"));
+        };
+        // The display names MTAs give those mailboxes (Postfix "Mail Delivery System",
+        // Exim/Sendmail "Mail Delivery Subsystem", "MAILER DAEMON <>" with no address).
+        let daemon_name = self.from_name.as_deref().is_some_and(|n| {
+            let n = alnum_lower(n);
+            n.contains("mailerdaemon")
+                || n == "maildeliverysystem"
+                || n == "maildeliverysubsystem"
+                || n == "postmaster"
+        });
+        let from_daemon = self.from.as_deref().is_some_and(daemon_local) || daemon_name;
+        // RFC 6522 multipart/report carries DSNs (RFC 3464), MDNs (RFC 8098) and ARF
+        // feedback reports (RFC 5965); its machine-readable parts can also arrive without
+        // the report wrapper (some gateways re-wrap it in multipart/mixed).
         let report = self.content_type == "multipart/report";
         let report_parts = self.attachments.iter().any(|a| {
             matches!(
@@ -112,7 +131,18 @@ impl Mail {
                     | "message/global-delivery-status"
                     | "message/feedback-report"
                     | "message/disposition-notification"
+                    | "message/global-disposition-notification"
             )
+        });
+        // A copy of the mail that failed (or was reported) rides along with most
+        // non-standard bounces and complaints; an ordinary forward has one too, so this only
+        // counts together with report wording.
+        let returned_message = self.attachments.iter().any(|a| {
+            a.message.is_some()
+                || matches!(
+                    a.content_type.as_str(),
+                    "message/rfc822" | "text/rfc822-headers" | "message/rfc822-headers"
+                )
         });
         const BOUNCE_SUBJECTS: &[&str] = &[
             "undelivered mail",
@@ -132,25 +162,61 @@ impl Mail {
             "nondeliverable",
             "mail system error",
             "message not delivered",
+            "bounce notification",
+            // Japanese providers (KDDI, NTT, Biglobe): "mail error notification".
+            "メールエラー",
+            // Complaint / abuse reports in the pre-ARF formats (Hotmail JMRP, AOL, ...).
+            "complaint about message from",
+            "abuse report",
+            "spam report",
+            "feedback report",
         ];
         let bounce_subject = BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
+        // The wording MTAs use in a bounce's human-readable part. Read only in the first
+        // few KiB of the text (the reason comes first; bounded work on large mails), and
+        // not in a person's forward ("Fwd: ...") asking the Helpdesk about a failed mail.
+        const FAILURE_TEXT: &[&str] = &[
+            "could not be delivered",
+            "couldn't be delivered",
+            "was not delivered",
+            "could not deliver",
+            "delivery to the following recipient",
+            "delivery has failed",
+            "permanent fatal error",
+            "permanent error",
+            "user unknown",
+            "no such user",
+            "mailbox is full",
+            "mailbox full",
+            "recipient address rejected",
+            "requested action not taken",
+            "undeliverable",
+            "kunne ikke leveres",
+            "nicht zugestellt",
+        ];
+        let failure_text = !is_forward_subject(&subject)
+            && self.text.as_deref().is_some_and(|t| {
+                let head = head_chars(t, 8 * 1024).to_lowercase();
+                FAILURE_TEXT.iter().any(|p| head.contains(p))
+            });
         let bounce = report
             || report_parts
             || return_path_empty
             || from_daemon
+            // Exim and others list the recipients that failed here; only bounces carry it.
             || self.header("X-Failed-Recipients").is_some()
-            || (bounce_subject
-                && (self.from.is_none()
-                    || from_daemon
-                    || self
-                        .attachments
-                        .iter()
-                        .any(|a| a.message.is_some() || a.content_type == "text/rfc822-headers")));
+            || (bounce_subject && (self.from.is_none() || from_daemon || returned_message))
+            || (failure_text && returned_message);
 
+        // --- Auto-replies (RFC 3834 and the de-facto headers) ---
+
+        // RFC 3834 5: anything but `no` marks machine-generated mail.
         let auto_submitted = h("Auto-Submitted").is_some_and(|v| {
             let v = v.split(';').next().unwrap_or("").trim().to_string();
             !v.is_empty() && v != "no"
         });
+        // RFC 3834 3.1.8 / RFC 2076: bulk, junk and list mail must not get automatic
+        // responses; some vacation programs mark their own replies `auto_reply`.
         let precedence = h("Precedence")
             .is_some_and(|v| matches!(v.trim(), "bulk" | "junk" | "list" | "auto_reply"));
         const AUTO_SUBJECTS: &[&str] = &[
@@ -174,18 +240,27 @@ impl Mail {
             "vacation",
             "auto:",
         ];
+        // A subject that starts with, or has as a word, an auto-reply marker (Exchange
+        // "Automatic reply:", Danish "Automatisk svar:", "Out of Office", ...).
         let auto_subject = AUTO_SUBJECTS
             .iter()
             .any(|s| subject.starts_with(s) || subject.contains(&format!(" {s}")))
-            || subject.starts_with("away");
+            // "Away: ..." / "Away from my desk", but not "Awaiting ...".
+            || subject
+                .strip_prefix("away")
+                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()));
         let auto_reply = auto_submitted
             || precedence
+            // Vacation programs and providers (X-Autoreply: yes; X-Autorespond).
             || self.header("X-Autoreply").is_some()
             || self.header("X-Autorespond").is_some()
+            // Exchange sets it on its own generated mail (OOF, NDR) and asks that nothing
+            // automatic answers it; a receipt is exactly such an answer (DESIGN.md).
             || self.header("X-Auto-Response-Suppress").is_some()
             || h("X-Mailer").is_some_and(|v| v.contains("vacation"))
             || auto_subject;
 
+        // --- Mailing lists (RFC 2369, RFC 2919) ---
         let list = [
             "List-Id",
             "List-Unsubscribe",
@@ -226,6 +301,41 @@ impl Mail {
         }
         out
     }
+}
+
+/// Lower-case ASCII letters and digits only: `Mailer_Daemon` and `MAILER-DAEMON` compare equal.
+fn alnum_lower(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// At most the first `max` bytes of `s`, cut at a character boundary.
+fn head_chars(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// A subject a person gives a mail they forward (English, Danish, German, French, Outlook).
+fn is_forward_subject(lower: &str) -> bool {
+    [
+        "fw:",
+        "fwd:",
+        "vs:",
+        "wg:",
+        "tr:",
+        "videresend",
+        "videresendt:",
+    ]
+    .iter()
+    .any(|p| lower.trim_start().starts_with(p))
 }
 
 fn addr_of(v: Option<&mail_parser::Address<'_>>) -> (Option<String>, Option<String>) {
@@ -366,6 +476,139 @@ mod tests {
         assert!(m.loop_flags().list);
         let m = mail("From: a@b.dk\r\nSubject: Automatisk svar: Bestilling", "");
         assert!(m.loop_flags().auto_reply);
+    }
+
+    /// An order as a fagansvarlig sends it from Outlook: Exchange headers, a covering note and
+    /// the form. Nothing in it may look like a loop.
+    #[test]
+    fn an_ordinary_order_mail_is_not_flagged() {
+        let m = mail(
+            "Return-Path: <fa@example.test>\r\nFrom: Fagansvarlig <fa@example.test>\r\n\
+             To: helpdesk@example.test\r\nSubject: Bestilling: nyt SSL-certifikat til SagsOpslag\r\n\
+             Thread-Topic: Bestilling\r\nThread-Index: AQHa1b2c3d4e5f6g7h8i9j0k\r\n\
+             X-MS-Has-Attach: yes\r\nX-MS-TNEF-Correlator:\r\nContent-Language: da-DK\r\n\
+             Message-ID: <o1@example.test>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"b\"",
+            "--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Hej Helpdesk\r\n\r\nHermed bestillingen. Vores seneste mail kunne ikke leveres til jer?\r\n\
+             --b\r\nContent-Type: application/vnd.openxmlformats-officedocument.wordprocessingml.document; name=\"Bestilling.docx\"\r\n\
+             Content-Disposition: attachment; filename=\"Bestilling.docx\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+             UEsDBA==\r\n--b--\r\n",
+        );
+        assert_eq!(m.from.as_deref(), Some("fa@example.test"));
+        assert_eq!(m.loop_flags(), LoopFlags::default());
+        // Subjects that merely start like an auto-reply marker.
+        for subject in [
+            "Awaiting approval: Bestilling",
+            "Awareness: SFTP-indbakke",
+            "Re: Returned form",
+        ] {
+            let m = mail(&format!("From: fa@example.test\r\nSubject: {subject}"), "x");
+            assert_eq!(m.loop_flags(), LoopFlags::default(), "{subject}");
+        }
+    }
+
+    /// A person forwarding an ordinary mail, or asking about a failed one, is answered: a
+    /// returned message alone, or bounce wording in a forward, is no bounce.
+    #[test]
+    fn a_forward_is_not_a_bounce() {
+        let inner = "Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n\
+                     From: fa@example.test\r\nSubject: original\r\nMessage-ID: <i@example.test>\r\n\r\nsomething\r\n";
+        let m = mail(
+            "From: dummy@example.com\r\nSubject: original as attachment\r\nContent-Type: multipart/mixed; boundary=b",
+            &format!(
+                "--b\r\nContent-Type: text/plain\r\n\r\nit is no bounce\r\n--b\r\n{inner}--b--\r\n"
+            ),
+        );
+        assert_eq!(m.attachments.len(), 1);
+        assert_eq!(m.loop_flags(), LoopFlags::default());
+        let m = mail(
+            "From: fa@example.test\r\nSubject: VS: Bestilling\r\nContent-Type: multipart/mixed; boundary=b",
+            &format!(
+                "--b\r\nContent-Type: text/plain\r\n\r\nMin mail could not be delivered, se vedhæftet.\r\n--b\r\n{inner}--b--\r\n"
+            ),
+        );
+        assert!(!m.loop_flags().no_reply());
+    }
+
+    /// The bounce shapes of the real-world corpus (tests/corpus/bounces) in miniature.
+    #[test]
+    fn flags_non_standard_bounces() {
+        let returned = "--b\r\nContent-Type: message/rfc822\r\n\r\n\
+                        From: fa@example.test\r\nSubject: x\r\nMessage-ID: <r@example.test>\r\n\r\nNyaan\r\n--b--\r\n";
+        // Apache James: `post_master`, a plain-text report, nothing else.
+        let m = mail(
+            "From: post_master@vtext.example.com\r\nSubject: Re:Test message",
+            "Error: Invalid user address",
+        );
+        assert!(m.loop_flags().bounce);
+        // Postfix's display name with an odd address.
+        let m = mail(
+            "From: Mail Delivery System <mta@mx.example.com>\r\nSubject: x",
+            "",
+        );
+        assert!(m.loop_flags().bounce);
+        // KDDI: a no-reply sender, MTA wording and the returned mail.
+        let m = mail(
+            "From: no-reply@example.jp\r\nSubject: =?utf-8?b?44Oh44O844Or44Ko44Op44O86YCa55+l?=\r\nContent-Type: multipart/mixed; boundary=b",
+            &format!(
+                "--b\r\nContent-Type: text/plain\r\n\r\nYour mail Could not be delivered to: <k@example.jp>\r\n{returned}"
+            ),
+        );
+        assert_eq!(m.subject, "メールエラー通知");
+        assert!(m.loop_flags().bounce);
+        // Hotmail's pre-ARF complaint: only the subject and the reported mail.
+        let m = mail(
+            "From: <staff@hotmail.com>\r\nSubject:  complaint about message from 192.0.2.222\r\nContent-Type: multipart/mixed; boundary=b",
+            returned,
+        );
+        assert!(m.loop_flags().bounce);
+        // The same subject with no reported mail is a person writing.
+        let m = mail(
+            "From: fa@example.test\r\nSubject: Complaint about message from Helpdesk",
+            "Hej",
+        );
+        assert!(!m.loop_flags().no_reply());
+        // A delivery-status part re-wrapped in multipart/mixed.
+        let m = mail(
+            "From: gw@example.com\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b",
+            "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n\
+             Reporting-MTA: dns; mx.example.com\r\n\r\nAction: failed\r\n--b--\r\n",
+        );
+        assert!(m.loop_flags().bounce);
+        let m = mail(
+            "From: a@b.dk\r\nSubject: x\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b",
+            "--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n",
+        );
+        assert!(m.loop_flags().bounce);
+        let m = mail(
+            "From: a@b.dk\r\nX-Failed-Recipients: c@d.dk\r\nSubject: x",
+            "",
+        );
+        assert!(m.loop_flags().bounce);
+    }
+
+    #[test]
+    fn flags_auto_reply_headers_and_subjects() {
+        for h in [
+            "Precedence: bulk",
+            "Precedence: junk",
+            "X-Autoreply: yes",
+            "X-Auto-Response-Suppress: All",
+            "Subject: Away: on leave until Monday",
+            "Subject: Out of Office: Bestilling",
+        ] {
+            let m = mail(&format!("From: a@b.dk\r\n{h}"), "");
+            assert!(m.loop_flags().auto_reply, "{h}");
+        }
+    }
+
+    #[test]
+    fn head_chars_cuts_at_a_character_boundary() {
+        assert_eq!(head_chars("æøå", 3), "æ");
+        assert_eq!(head_chars("æøå", 1), "");
+        assert_eq!(head_chars("abc", 10), "abc");
+        assert_eq!(alnum_lower("Mailer_Daemon"), "mailerdaemon");
     }
 
     #[test]
