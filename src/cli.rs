@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::fields::FormKind;
+
 /// spdesk: the Serviceplatformen Helpdesk's daemon for orders to change an it-system's
 /// technical configuration.
 #[derive(Debug, Parser)]
@@ -33,6 +35,30 @@ pub enum Command {
     /// The order queue and a person's actions on orders.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// The order forms.
+    #[command(subcommand)]
+    Form(FormCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FormCommand {
+    /// Write the blank order form as a Word document (.docx); needs no config.
+    Blank {
+        /// Which form: webservice or sftp.
+        #[arg(long, value_parser = parse_form_kind)]
+        kind: FormKind,
+        /// The file to write.
+        #[arg(long, value_name = "FILE.docx")]
+        out: PathBuf,
+    },
+}
+
+/// Parses `--kind` with the field table's form codes.
+fn parse_form_kind(s: &str) -> Result<FormKind, String> {
+    FormKind::from_code(s.trim()).ok_or_else(|| {
+        let codes: Vec<&str> = FormKind::ALL.iter().map(|k| k.code()).collect();
+        format!("unknown form \"{s}\"; use one of: {}", codes.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]
@@ -83,4 +109,29 @@ pub enum OrdersCommand {
         #[arg(long)]
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_blank_takes_a_kind_and_a_file() {
+        let cli = Cli::try_parse_from([
+            "spdesk", "form", "blank", "--kind", "sftp", "--out", "x.docx",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Form(FormCommand::Blank { kind, out }) => {
+                assert_eq!(kind, FormKind::Sftp);
+                assert_eq!(out, PathBuf::from("x.docx"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["spdesk", "form", "blank", "--kind", "ftp", "--out", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use one of: webservice, sftp"), "{err}");
+        assert!(Cli::try_parse_from(["spdesk", "form", "blank", "--kind", "sftp"]).is_err());
+    }
 }

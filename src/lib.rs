@@ -18,6 +18,8 @@
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references.
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
+//! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
+//!   ones for tests and examples).
 //!
 //! Imperative shell:
 //! - [`config`]: the TOML config, checked with file and line for every problem.
@@ -27,6 +29,7 @@
 //!   the SMTP sender; [`net`]: TLS and secrets; [`daemon`]: both until a stop signal.
 //! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
 
+pub mod blank;
 pub mod calendar;
 pub mod cli;
 pub mod commands;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use spdesk::cli::{Cli, Command, ConfigCommand};
+use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
 use spdesk::config::{self, Config};
 use spdesk::{commands, daemon, setup, store::Store};
 
@@ -92,6 +92,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+        Command::Form(FormCommand::Blank { kind, out }) => {
+            let bytes = spdesk::blank::blank_docx(*kind);
+            std::fs::write(out, bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            println!("{}", out.display());
+            Ok(0)
         }
         Command::Orders(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
