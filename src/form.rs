@@ -122,7 +122,9 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
                             }
                         }
                     }
-                    _ if !value.is_empty() => {
+                    // The blank form's grey hint, kept as text when an editor re-saves the
+                    // form without its placeholder mark, is not a value.
+                    _ if !value.is_empty() && !is_placeholder(def, value) => {
                         collected
                             .entry(def.code)
                             .or_default()
@@ -220,6 +222,10 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
 
     add_missing(&mut form, &matched_fields);
     Some(form)
+}
+
+fn is_placeholder(def: &FieldDef, value: &str) -> bool {
+    normalise(value) == normalise(&crate::blank::placeholder(def))
 }
 
 fn starts_with_tick(label: &str) -> bool {
@@ -545,6 +551,16 @@ mod tests {
         assert_eq!(f.changes, BTreeSet::from([Change::Url]));
         assert_eq!(f.text("desired_at"), Some("2026-12-14T10:00:00+01:00"));
         assert_eq!(f.text("environment"), Some("produktion"));
+    }
+
+    #[test]
+    fn the_blank_forms_hint_text_is_not_a_value() {
+        let mut e = ws_entries();
+        let hint = crate::blank::placeholder(crate::fields::field("service_uuid").unwrap());
+        e.push(("Service UUID", hint.as_str()));
+        let f = interpret(&raw("", &e)).unwrap();
+        assert!(f.findings.is_empty(), "{:?}", f.findings);
+        assert!(!f.fields.contains_key("service_uuid"));
     }
 
     #[test]

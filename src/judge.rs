@@ -215,6 +215,8 @@ mod tests {
             datatypes: Vec::new(),
             trusted_authserv_ids: Vec::new(),
             known_ids: None,
+            register: None,
+            bestillings_id_pattern: None,
         };
         let limits = ExtractLimits::default();
         let ctx = Context {
