@@ -174,10 +174,11 @@ impl Mail {
             "vacation",
             "auto:",
         ];
-        let auto_subject = AUTO_SUBJECTS
-            .iter()
-            .any(|s| subject.starts_with(s) || subject.contains(&format!(" {s}")))
-            || subject.starts_with("away");
+        // Only where an auto-reply puts its marker, at the start: a person's subject that
+        // merely mentions "autosvar" or "vacation" must not silence the order it carries.
+        let head = subject_head(&subject);
+        let auto_subject =
+            AUTO_SUBJECTS.iter().any(|s| head.starts_with(s)) || head.starts_with("away");
         let auto_reply = auto_submitted
             || precedence
             || self.header("X-Autoreply").is_some()
@@ -321,6 +322,28 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
     }
 }
 
+/// The subject after leading reply/forward prefixes and `[tags]` ("SV: [EXT] Autosvar: x" →
+/// "autosvar: x"), lowercase in, lowercase out.
+fn subject_head(subject: &str) -> &str {
+    const PREFIXES: &[&str] = &["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "tr:"];
+    let mut s = subject.trim_start();
+    loop {
+        let rest = if s.starts_with('[') {
+            s.find(']').map(|end| &s[end + 1..])
+        } else {
+            PREFIXES
+                .iter()
+                .find(|p| s.starts_with(*p))
+                .map(|p| &s[p.len()..])
+        };
+        match rest {
+            // every step drops at least one character, so this ends
+            Some(r) => s = r.trim_start(),
+            None => return s,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -366,6 +389,32 @@ mod tests {
         assert!(m.loop_flags().list);
         let m = mail("From: a@b.dk\r\nSubject: Automatisk svar: Bestilling", "");
         assert!(m.loop_flags().auto_reply);
+    }
+
+    #[test]
+    fn auto_reply_subjects_count_only_at_the_start() {
+        for auto in [
+            "Automatisk svar: Bestilling",
+            "SV: Autosvar: Bestilling",
+            "[EXT] Out of Office: Bestilling",
+            "RE: [ekstern] fraværende: x",
+            "Away from the office",
+        ] {
+            let m = mail(&format!("From: a@b.dk\r\nSubject: {auto}"), "");
+            assert!(m.loop_flags().auto_reply, "{auto}");
+        }
+        for person in [
+            "Bestilling efter autosvar",
+            "Ny URL til vacation-planner",
+            "Certifikat for auto: SagsOpslag",
+            "[",
+            "[unclosed tag: Bestilling",
+            "re: sv: ",
+            "",
+        ] {
+            let m = mail(&format!("From: a@b.dk\r\nSubject: {person}"), "");
+            assert!(!m.loop_flags().auto_reply, "{person}");
+        }
     }
 
     #[test]
