@@ -34,8 +34,14 @@ fn main() {
         ("system_uuid", "bc4d13dc-d6c9-4f01-a9f1-8630b9c48cb0"),
         ("system_role", "Serviceudbydersystem"),
         ("service_name", "SagsOpslag"),
-        ("current_url", "https://exttest.fjordsoft.example/ws/v2/sagsopslag"),
-        ("new_url", "https://exttest2.fjordsoft.example/ws/v2/sagsopslag"),
+        (
+            "current_url",
+            "https://exttest.fjordsoft.example/ws/v2/sagsopslag",
+        ),
+        (
+            "new_url",
+            "https://exttest2.fjordsoft.example/ws/v2/sagsopslag",
+        ),
     ];
     let bytes = filled_docx(FormKind::Webservice, &values, &["url"]);
     if let Err(e) = std::fs::write(&out, bytes) {

@@ -148,6 +148,25 @@ pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
     Ok(session)
 }
 
+/// The first wait before reconnecting; it doubles while attempts keep failing.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+/// The longest wait before reconnecting.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A session that stayed up this long ends a series of failures: the next error starts the
+/// backoff over, so a daemon that lived through many short outages still reconnects quickly.
+const STABLE_SESSION: Duration = Duration::from_secs(30);
+
+/// The wait before the next connection attempt, given the previous wait (`None`: the first
+/// failure) and how long the session that just ended had been logged in (`None`: it never got
+/// that far).
+fn reconnect_delay(previous: Option<Duration>, session_up_for: Option<Duration>) -> Duration {
+    let stable = session_up_for.is_some_and(|up| up >= STABLE_SESSION);
+    match previous {
+        Some(p) if !stable => p.saturating_mul(2).clamp(FIRST_BACKOFF, MAX_BACKOFF),
+        _ => FIRST_BACKOFF,
+    }
+}
+
 /// Runs the intake until `shutdown` turns true, reconnecting after errors with backoff.
 pub async fn run(
     imap: ImapSettings,
@@ -156,26 +175,38 @@ pub async fn run(
     outbox_wakeup: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut backoff = Duration::from_millis(250);
+    let mut delay: Option<Duration> = None;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match session_loop(&imap, &pipeline, &store, &outbox_wakeup, &mut shutdown).await {
+        let mut logged_in_at = None;
+        let result = session_loop(
+            &imap,
+            &pipeline,
+            &store,
+            &outbox_wakeup,
+            &mut shutdown,
+            &mut logged_in_at,
+        )
+        .await;
+        let wait = match result {
             Ok(()) => return,
             Err(e) => {
+                let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
                 warn!(
                     error = format!("{e:#}"),
-                    retry_in_ms = backoff.as_millis() as u64,
+                    retry_in_ms = wait.as_millis() as u64,
                     "IMAP connection lost; reconnecting"
                 );
+                wait
             }
-        }
+        };
+        delay = Some(wait);
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
 }
 
@@ -185,8 +216,10 @@ async fn session_loop(
     store: &Store,
     outbox_wakeup: &Arc<Notify>,
     shutdown: &mut watch::Receiver<bool>,
+    logged_in_at: &mut Option<std::time::Instant>,
 ) -> anyhow::Result<()> {
     let mut session = connect(imap).await?;
+    *logged_in_at = Some(std::time::Instant::now());
     info!(
         host = imap.host,
         port = imap.port,
@@ -601,4 +634,45 @@ async fn quarantine(
     tx.commit().await?;
     debug!(?outcome, "quarantined");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_delay_doubles_while_failing_and_is_capped() {
+        let mut d = reconnect_delay(None, None);
+        assert_eq!(d, FIRST_BACKOFF);
+        d = reconnect_delay(Some(d), None);
+        assert_eq!(d, FIRST_BACKOFF * 2);
+        // Logged in, but dropped at once: still a failing series.
+        d = reconnect_delay(Some(d), Some(Duration::from_secs(1)));
+        assert_eq!(d, FIRST_BACKOFF * 4);
+        for _ in 0..20 {
+            d = reconnect_delay(Some(d), None);
+        }
+        assert_eq!(d, MAX_BACKOFF);
+        assert_eq!(reconnect_delay(Some(Duration::MAX), None), MAX_BACKOFF);
+        assert_eq!(reconnect_delay(Some(Duration::ZERO), None), FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn reconnect_delay_starts_over_after_a_session_that_stayed_up() {
+        assert_eq!(
+            reconnect_delay(Some(MAX_BACKOFF), Some(STABLE_SESSION)),
+            FIRST_BACKOFF
+        );
+        assert_eq!(
+            reconnect_delay(Some(MAX_BACKOFF), Some(Duration::from_secs(3600))),
+            FIRST_BACKOFF
+        );
+        assert_eq!(
+            reconnect_delay(
+                Some(MAX_BACKOFF),
+                Some(STABLE_SESSION - Duration::from_millis(1))
+            ),
+            MAX_BACKOFF
+        );
+    }
 }

@@ -240,13 +240,13 @@ impl Mail {
             "vacation",
             "auto:",
         ];
-        // A subject that starts with, or has as a word, an auto-reply marker (Exchange
-        // "Automatic reply:", Danish "Automatisk svar:", "Out of Office", ...).
-        let auto_subject = AUTO_SUBJECTS
-            .iter()
-            .any(|s| subject.starts_with(s) || subject.contains(&format!(" {s}")))
+        // Only where an auto-reply puts its marker, at the start (after "Re:", "SV:", tags):
+        // a person's subject that merely mentions "autosvar" or "vacation" must not silence
+        // the order it carries.
+        let head = subject_head(&subject);
+        let auto_subject = AUTO_SUBJECTS.iter().any(|s| head.starts_with(s))
             // "Away: ..." / "Away from my desk", but not "Awaiting ...".
-            || subject
+            || head
                 .strip_prefix("away")
                 .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()));
         let auto_reply = auto_submitted
@@ -431,6 +431,28 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
     }
 }
 
+/// The subject after leading reply/forward prefixes and `[tags]` ("SV: [EXT] Autosvar: x" →
+/// "autosvar: x"), lowercase in, lowercase out.
+fn subject_head(subject: &str) -> &str {
+    const PREFIXES: &[&str] = &["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "tr:"];
+    let mut s = subject.trim_start();
+    loop {
+        let rest = if s.starts_with('[') {
+            s.find(']').map(|end| &s[end + 1..])
+        } else {
+            PREFIXES
+                .iter()
+                .find(|p| s.starts_with(*p))
+                .map(|p| &s[p.len()..])
+        };
+        match rest {
+            // every step drops at least one character, so this ends
+            Some(r) => s = r.trim_start(),
+            None => return s,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +631,32 @@ mod tests {
         assert_eq!(head_chars("æøå", 1), "");
         assert_eq!(head_chars("abc", 10), "abc");
         assert_eq!(alnum_lower("Mailer_Daemon"), "mailerdaemon");
+    }
+
+    #[test]
+    fn auto_reply_subjects_count_only_at_the_start() {
+        for auto in [
+            "Automatisk svar: Bestilling",
+            "SV: Autosvar: Bestilling",
+            "[EXT] Out of Office: Bestilling",
+            "RE: [ekstern] fraværende: x",
+            "Away from the office",
+        ] {
+            let m = mail(&format!("From: a@b.dk\r\nSubject: {auto}"), "");
+            assert!(m.loop_flags().auto_reply, "{auto}");
+        }
+        for person in [
+            "Bestilling efter autosvar",
+            "Ny URL til vacation-planner",
+            "Certifikat for auto: SagsOpslag",
+            "[",
+            "[unclosed tag: Bestilling",
+            "re: sv: ",
+            "",
+        ] {
+            let m = mail(&format!("From: a@b.dk\r\nSubject: {person}"), "");
+            assert!(!m.loop_flags().auto_reply, "{person}");
+        }
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! - Mail traffic (`send`, `deliver_lmtp`, `fetch_all`, `wait_for`, `list_mailboxes`, `append`,
 //!   `imap_login`) is **async** (tokio) and runs inside `#[tokio::test]`.
 //!
+//! - [`daemon`]: the real `spdesk run` against a stack (config, process, log, `orders --json`);
+//!   [`fixtures`]: a valid order form as a .docx and the mails that carry or quote it.
+//!
 //! Failures panic with the reason (and the server logs where useful): a test that needs the
 //! mail servers must fail loudly when they are missing, never pass silently.
 #![allow(dead_code)]
+
+pub mod daemon;
+pub mod fixtures;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,291 @@
+//! Fixtures for the daemon tests, built in code: a complete, valid `webservice` order form as
+//! a real .docx (zip, deflate), and the mails that carry it — plus an auto-reply and a bounce
+//! that quote it and must never be answered.
+#![allow(dead_code)]
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
+use spdesk::calendar::Calendar;
+
+/// The MIME type of a .docx.
+pub const DOCX_TYPE: &str =
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
+/// A desired date that passes the time rules from today on: 15 working days ahead (well past
+/// the default lead of 5, far below 365 days), never a weekend, a Danish public holiday or one
+/// of the example config's extra closed days.
+pub fn desired_date() -> NaiveDate {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Copenhagen)
+        .date_naive();
+    let calendar = Calendar::new(&["12-24", "12-31"]).expect("the closed days parse");
+    calendar
+        .add_working_days(today, 15)
+        .expect("a date 15 working days ahead exists")
+}
+
+/// The values of a valid `webservice` form that orders a new URL in the external test
+/// environment (the host carries "exttest", as `url.env_mismatch` wants).
+#[derive(Debug, Clone)]
+pub struct WsForm {
+    pub bestillings_id: String,
+    pub desired: NaiveDate,
+    pub contact_email: String,
+}
+
+impl WsForm {
+    pub fn new(bestillings_id: &str, contact_email: &str) -> WsForm {
+        WsForm {
+            bestillings_id: bestillings_id.to_string(),
+            desired: desired_date(),
+            contact_email: contact_email.to_string(),
+        }
+    }
+
+    /// Label | value rows, labels as FORMS.md names them; a value may span several lines.
+    pub fn rows(&self) -> Vec<(&'static str, Vec<String>)> {
+        let one = |s: &str| vec![s.to_string()];
+        vec![
+            ("KOMBIT BestillingsID", one(&self.bestillings_id)),
+            ("Miljø", one("Eksternt testmiljø")),
+            (
+                "Ønsket tidspunkt for ændring",
+                one(&format!("{} kl. 10:00", self.desired.format("%d-%m-%Y"))),
+            ),
+            ("Organisation", one("Fjordsoft ApS")),
+            ("CVR-nr.", one("39055414")),
+            ("Kontaktperson", one("Karin Holm")),
+            ("E-mail", one(&self.contact_email)),
+            ("It-system", one("SagsPilot")),
+            (
+                "It-system UUID",
+                one("bc4d13dc-d6c9-4f01-a9f1-8630b9c48cb0"),
+            ),
+            ("It-systemrolle", one("Serviceudbydersystem")),
+            ("Service", one("SagsOpslag")),
+            (
+                "Ændringer",
+                vec![
+                    "☐ SSL-certifikat".into(),
+                    "☒ URL".into(),
+                    "☐ Datatype (InfRef)".into(),
+                    "☐ Sikkerhedsmodel".into(),
+                ],
+            ),
+            (
+                "Nuværende URL",
+                one("https://exttest.fjordsoft.example/ws/v2/sagsopslag"),
+            ),
+            (
+                "Ny URL",
+                one("https://exttest2.fjordsoft.example/ws/v2/sagsopslag"),
+            ),
+        ]
+    }
+
+    /// The form as "Label: value" lines, as a person would quote it in a mail.
+    pub fn as_text(&self) -> String {
+        let mut out =
+            String::from("Ændring af teknisk konfiguration for serviceudbyders webservice\n\n");
+        for (label, lines) in self.rows() {
+            if lines.len() == 1 {
+                out.push_str(&format!("{label}: {}\n", lines[0]));
+            } else {
+                out.push_str(&format!("{label}:\n"));
+                for l in lines {
+                    out.push_str(&format!("  {l}\n"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The form as a minimal Word document: a title and a 2-column table label | value.
+    pub fn docx(&self) -> Vec<u8> {
+        docx(
+            "Ændring af teknisk konfiguration for serviceudbyders webservice",
+            &self.rows(),
+        )
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn paragraph(text: &str) -> String {
+    format!(
+        "<w:p><w:r><w:t xml:space=\"preserve\">{}</w:t></w:r></w:p>",
+        xml_escape(text)
+    )
+}
+
+/// A .docx with `title` and a table of `rows` (one paragraph per value line).
+pub fn docx(title: &str, rows: &[(&str, Vec<String>)]) -> Vec<u8> {
+    let mut body = paragraph(title);
+    body.push_str("<w:tbl><w:tblPr><w:tblW w:w=\"0\" w:type=\"auto\"/></w:tblPr>");
+    for (label, lines) in rows {
+        body.push_str("<w:tr><w:tc>");
+        body.push_str(&paragraph(label));
+        body.push_str("</w:tc><w:tc>");
+        for l in lines {
+            body.push_str(&paragraph(l));
+        }
+        body.push_str("</w:tc></w:tr>");
+    }
+    body.push_str("</w:tbl>");
+    body.push_str(&paragraph(
+        "Formularen sendes til Serviceplatformens Helpdesk.",
+    ));
+    let document = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\
+         <w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">\
+         <w:body>{body}</w:body></w:document>"
+    );
+    let content_types = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\
+        <Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
+        <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
+        <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
+        <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/>\
+        </Types>";
+    let rels = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\
+        <Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
+        <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/>\
+        </Relationships>";
+
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, data) in [
+        ("[Content_Types].xml", content_types),
+        ("_rels/.rels", rels),
+        ("word/document.xml", document.as_str()),
+    ] {
+        zip.start_file(name, options).expect("zip entry");
+        zip.write_all(data.as_bytes()).expect("zip write");
+    }
+    zip.finish().expect("zip finish").into_inner()
+}
+
+/// A mail from `from` to `to` with a short text and `docx` attached as Bestilling.docx.
+pub fn form_mail(from: &str, to: &str, subject: &str, message_id: &str, docx: &[u8]) -> Vec<u8> {
+    MessageBuilder::new()
+        .from(("Karin Holm", from))
+        .to(("Serviceplatformens Helpdesk", to))
+        .subject(subject)
+        .message_id(message_id)
+        .date(chrono::Utc::now().timestamp())
+        .text_body("Hej\n\nHermed vores bestilling, se vedhæftede formular.\n\n/Karin\n")
+        .attachment(DOCX_TYPE, "Bestilling.docx", docx.to_vec())
+        .write_to_vec()
+        .expect("the mail builds")
+}
+
+/// An out-of-office answer from `from` that quotes a complete form: marked
+/// `Auto-Submitted: auto-replied`, so it must never be answered.
+pub fn auto_reply(from: &str, to: &str, message_id: &str, form: &WsForm) -> Vec<u8> {
+    let text = format!(
+        "Jeg er på ferie og læser ikke min post.\n\n> {}",
+        form.as_text().replace('\n', "\n> ")
+    );
+    MessageBuilder::new()
+        .from(("Karin Holm", from))
+        .to(to)
+        .subject("Automatisk svar: Bestilling")
+        .message_id(message_id)
+        .date(chrono::Utc::now().timestamp())
+        .header("Auto-Submitted", Raw::new("auto-replied"))
+        .text_body(text)
+        .attachment(DOCX_TYPE, "Bestilling.docx", form.docx())
+        .write_to_vec()
+        .expect("the mail builds")
+}
+
+/// A delivery status notification (RFC 3464) from MAILER-DAEMON that returns a mail which
+/// carried a form in its text.
+pub fn bounce(daemon: &str, to: &str, message_id: &str, form: &WsForm) -> Vec<u8> {
+    let date = chrono::Utc::now().to_rfc2822();
+    format!(
+        "From: Mail Delivery System <{daemon}>\r\n\
+         To: {to}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: {date}\r\n\
+         Message-ID: <{message_id}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         The mail below could not be delivered.\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: message/delivery-status\r\n\
+         \r\n\
+         Reporting-MTA: dns; mx.example.test\r\n\
+         \r\n\
+         Final-Recipient: rfc822; nobody@elsewhere.test\r\n\
+         Action: failed\r\n\
+         Status: 5.1.1\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: message/rfc822\r\n\
+         \r\n\
+         From: {to}\r\n\
+         To: nobody@elsewhere.test\r\n\
+         Subject: Bestilling\r\n\
+         Message-ID: <returned.{message_id}>\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         {}\r\n\
+         --b1--\r\n",
+        form.as_text().replace('\n', "\r\n")
+    )
+    .into_bytes()
+}
+
+/// The headers of a received mail the tests look at.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub subject: String,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub auto_submitted: Option<String>,
+    pub x_loop: Option<String>,
+    pub text: String,
+}
+
+/// Reads the headers of `raw` (as fetched over IMAP).
+pub fn received(raw: &[u8]) -> Received {
+    let m = mail_parser::MessageParser::default()
+        .parse(raw)
+        .unwrap_or_else(|| panic!("not a mail: {}", String::from_utf8_lossy(raw)));
+    let ids = |v: &mail_parser::HeaderValue| -> Vec<String> {
+        match v {
+            mail_parser::HeaderValue::Text(t) => vec![t.to_string()],
+            mail_parser::HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let raw_header = |name: &str| {
+        m.header_raw(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    Received {
+        message_id: m.message_id().unwrap_or("").to_string(),
+        subject: m.subject().unwrap_or("").to_string(),
+        in_reply_to: ids(m.in_reply_to()),
+        references: ids(m.references()),
+        auto_submitted: raw_header("Auto-Submitted"),
+        x_loop: raw_header("X-Loop"),
+        text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
