@@ -33,6 +33,32 @@ pub enum Command {
     /// The order queue and a person's actions on orders.
     #[command(subcommand)]
     Orders(OrdersCommand),
+    /// The daily digest for the Helpdesk: prints it, or queues it to helpdesk.digest_to.
+    Digest {
+        /// Queue the digest for sending (once per day) instead of printing it.
+        #[arg(long)]
+        send: bool,
+    },
+    /// Billing of executed orders.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill every executed, unbilled order: mark them billed and queue the CSV mail to
+    /// helpdesk.billing_to, in one transaction (what the schedule does).
+    Run,
+    /// Print (or write) the CSV of the orders executed in a month, with their billed_at.
+    /// Read-only.
+    Export {
+        /// The month, YYYY-MM (Copenhagen time).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
