@@ -38,6 +38,15 @@ pub enum Command {
     /// The order forms.
     #[command(subcommand)]
     Form(FormCommand),
+    /// The daily digest for the Helpdesk: prints it, or queues it to helpdesk.digest_to.
+    Digest {
+        /// Queue the digest for sending (once per day) instead of printing it.
+        #[arg(long)]
+        send: bool,
+    },
+    /// Billing of executed orders.
+    #[command(subcommand)]
+    Billing(BillingCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +68,23 @@ fn parse_form_kind(s: &str) -> Result<FormKind, String> {
         let codes: Vec<&str> = FormKind::ALL.iter().map(|k| k.code()).collect();
         format!("unknown form \"{s}\"; use one of: {}", codes.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill every executed, unbilled order: mark them billed and queue the CSV mail to
+    /// helpdesk.billing_to, in one transaction (what the schedule does).
+    Run,
+    /// Print (or write) the CSV of the orders executed in a month, with their billed_at.
+    /// Read-only.
+    Export {
+        /// The month, YYYY-MM (Copenhagen time).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

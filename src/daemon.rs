@@ -1,14 +1,17 @@
-//! `spdesk run`: the intake and the outbox worker side by side until SIGTERM or SIGINT. On a
-//! signal the intake finishes the message in hand (or leaves it untouched in the inbox), the
-//! outbox makes one last round, and the process exits.
+//! `spdesk run`: the intake, the outbox worker and the scheduler side by side until SIGTERM or
+//! SIGINT. On a signal the intake finishes the message in hand (or leaves it untouched in the
+//! inbox), the scheduler finishes the job in hand, the outbox makes one last round, and the
+//! process exits.
 
 use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
+use crate::config::Config;
 use crate::intake::{self, ImapSettings, Pipeline};
 use crate::outbox::{self, SmtpSettings};
+use crate::scheduler;
 use crate::store::Store;
 
 /// Everything the daemon runs with, checked before anything starts.
@@ -17,6 +20,8 @@ pub struct Daemon {
     pub smtp: SmtpSettings,
     pub pipeline: Arc<Pipeline>,
     pub store: Store,
+    /// The whole config, for the scheduler's jobs (`[schedule]`, `[helpdesk]`, `[billing]`).
+    pub config: Arc<Config>,
 }
 
 /// Resolves when the process is asked to stop.
@@ -62,11 +67,20 @@ pub async fn run(d: Daemon) -> anyhow::Result<()> {
         wakeup.clone(),
         stop_rx.clone(),
     ));
+    let scheduler = tokio::spawn(scheduler::run(
+        d.store.clone(),
+        d.config,
+        wakeup.clone(),
+        stop_rx.clone(),
+    ));
     let outbox = tokio::spawn(outbox::run(d.store.clone(), d.smtp, wakeup, stop_rx));
     stop_signal().await;
     let _ = stop_tx.send(true);
     if let Err(e) = intake.await {
         error!(error = %e, "intake task failed");
+    }
+    if let Err(e) = scheduler.await {
+        error!(error = %e, "scheduler task failed");
     }
     if let Err(e) = outbox.await {
         error!(error = %e, "outbox task failed");

@@ -20,6 +20,9 @@
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
+//! - [`digest`]: the Helpdesk's daily digest (sections, counts, text + HTML);
+//!   [`billing`]: the billing CSV, periods and the billing mail; [`scheduler`]'s
+//!   [`scheduler::next_run`]: cron in the configured time zone, DST-correct.
 //!
 //! Imperative shell:
 //! - [`config`]: the TOML config, checked with file and line for every problem.
@@ -27,8 +30,11 @@
 //!   transaction.
 //! - [`intake`]: the IMAP loop (IDLE, polling, reconnects, exactly-once moves); [`outbox`]:
 //!   the SMTP sender; [`net`]: TLS and secrets; [`daemon`]: both until a stop signal.
+//! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
+//!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
 //! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
 
+pub mod billing;
 pub mod blank;
 pub mod calendar;
 pub mod cli;
@@ -36,11 +42,13 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dates;
+pub mod digest;
 pub mod extract;
 pub mod fields;
 pub mod finding;
 pub mod form;
 pub mod intake;
+pub mod jobs;
 pub mod judge;
 pub mod mail;
 pub mod net;
@@ -52,6 +60,7 @@ pub mod read;
 pub mod receipts;
 pub mod register;
 pub mod rules;
+pub mod scheduler;
 pub mod setup;
 pub mod store;
 pub mod values;

@@ -6,6 +6,7 @@ use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
 use spdesk::config::{self, Config};
 use spdesk::{commands, daemon, setup, store::Store};
+use std::sync::Arc;
 
 fn init_logging(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPDESK_LOG")
@@ -104,6 +105,14 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
             runtime()?.block_on(commands::orders(cmd, &cfg))
         }
+        Command::Digest { send } => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(commands::digest(*send, &cfg))
+        }
+        Command::Billing(cmd) => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(commands::billing(cmd, &cfg))
+        }
         Command::Run => {
             // A wrong config stops the daemon here, before anything connects.
             let cfg = match load_config(cli) {
@@ -121,6 +130,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     smtp: setup::smtp_settings(&cfg),
                     pipeline,
                     store,
+                    config: Arc::new(cfg),
                 })
                 .await?;
                 Ok(0)

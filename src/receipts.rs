@@ -97,6 +97,15 @@ impl ReceiptKind {
 
 const LAYOUT: &str = "layout.html.j2";
 
+/// Templates for mails other than receipts (the digest), rendered by name.
+const NAMED: [(&str, &str); 2] = [
+    ("digest.txt.j2", include_str!("../templates/digest.txt.j2")),
+    (
+        "digest.html.j2",
+        include_str!("../templates/digest.html.j2"),
+    ),
+];
+
 /// The loaded templates. Loading checks every template's syntax, so a broken edit stops the
 /// daemon at start, not when the first receipt is due.
 pub struct Templates {
@@ -123,7 +132,19 @@ impl Templates {
         let layout = read(LAYOUT, include_str!("../templates/layout.html.j2"))?;
         env.add_template_owned(LAYOUT.to_string(), layout)
             .map_err(|e| format!("template {LAYOUT}: {e}"))?;
+        for (name, builtin) in NAMED {
+            let text = read(name, builtin)?;
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| format!("template {name}: {e}"))?;
+        }
         Ok(Templates { env })
+    }
+
+    /// Renders one of the [`NAMED`] templates (HTML-escaped when the name ends in `.html.j2`).
+    pub fn render_named(&self, name: &str, values: &impl Serialize) -> Result<String, String> {
+        let t = self.env.get_template(name).map_err(|e| e.to_string())?;
+        t.render(values)
+            .map_err(|e| format!("template {name}: {e}"))
     }
 
     /// Renders a kind's text with the given values.

@@ -1,0 +1,369 @@
+//! The digest and billing end to end: orders made by the real `spdesk run` from form mails
+//! over a real Dovecot + Postfix; `spdesk digest --send` mails the digest to digest_to, listing
+//! an overdue order under "Overskredet"; two `spdesk billing run`s bill an executed order
+//! once, with one CSV mail to billing_to.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Duration as Days, Utc};
+use common::{FA, HELPDESK, MailStack};
+use spdesk::calendar::{Calendar, TZ};
+use spdesk::mail::Mail;
+
+/// Generous: a loaded CI machine must not fail a correct daemon.
+const WAIT: Duration = Duration::from_secs(60);
+
+const FORM: &str = "From: Lars Bæk Poulsen <fa@example.test>
+To: Serviceplatformens Helpdesk <helpdesk@example.test>
+Subject: Bestilling: overvågning af filafhentning for FamilieFlow
+Message-ID: <digest-billing.{{STAMP}}@example.test>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+Hej Helpdesk
+
+Vi vil gerne have slået overvågning til på vores SFTP-indbakke.
+
+Ændring af overvågning af filafhentning (SFTP-indbakke)
+
+KOMBIT BestillingsID: EX-SFTP-{{STAMP}}
+Miljø: Produktion
+Ønsket tidspunkt for ændring: {{DESIRED}} kl. 10.00
+Organisation: Borgerdata I/S
+CVR-nr.: 54921942
+Kontaktperson: Lars Bæk Poulsen
+E-mail: fa@example.test
+It-system: FamilieFlow
+It-system UUID: d67050fa-52d6-4bd4-89b8-94ba72dcd5a2
+It-systemrolle: Modtagersystem
+SFTP-bruger: bd_familieflow
+Overvågning: Til
+Tidsgrænse for afhentning (timer): 24
+Advisering til: drift@example.test; vagt@example.test
+
+Venlig hilsen
+Lars Bæk Poulsen
+";
+
+/// The form mail with a valid desired date: the first working day three weeks ahead.
+fn form_mail(stamp: &str) -> Vec<u8> {
+    let cal = Calendar::new(&["12-24", "12-31"]).expect("calendar");
+    let day = cal
+        .next_working_day_on_or_after(Utc::now().with_timezone(&TZ).date_naive() + Days::days(21))
+        .expect("a working day");
+    let desired = format!("{:02}-{:02}-{}", day.day(), day.month(), day.year());
+    FORM.replace("{{STAMP}}", stamp)
+        .replace("{{DESIRED}}", &desired)
+        .into_bytes()
+}
+
+/// `spdesk run` against the stack, with its own config and database; killed on drop.
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start(stack: &MailStack) -> Daemon {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = format!(
+            r#"
+[imap]
+host = "127.0.0.1"
+port = {imap}
+tls = "none"
+username = "{HELPDESK}"
+password = "{password}"
+poll_interval = "1s"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+tls = "none"
+from = "{HELPDESK}"
+
+[database]
+url = "sqlite://spdesk.db?mode=rwc"
+
+[helpdesk]
+address = "{HELPDESK}"
+digest_to = ["{HELPDESK}"]
+billing_to = ["{HELPDESK}"]
+
+[limits]
+receipts_per_address_per_hour = 1000
+
+[schedule]
+# Never during the test: the test runs the jobs itself.
+digest = "0 0 3 1 1 * 2099"
+billing = "0 0 3 1 1 * 2099"
+
+[billing]
+prices = {{ webservice = 4500.0, sftp = 2500.0 }}
+currency = "DKK"
+"#,
+            imap = stack.imap_port(),
+            smtp = stack.smtp_port(),
+            password = stack.password(),
+        );
+        std::fs::write(dir.path().join("spdesk.toml"), config).expect("write config");
+        let log = std::fs::File::create(dir.path().join("spdesk.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_spdesk"))
+            .arg("--config")
+            .arg(dir.path().join("spdesk.toml"))
+            .arg("run")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start spdesk run");
+        Daemon {
+            dir,
+            child: Some(child),
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("spdesk.toml")
+    }
+
+    fn db_url(&self) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("spdesk.db").display()
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("spdesk.log")).unwrap_or_default()
+    }
+
+    /// Runs a CLI command with this daemon's config; panics unless it exits 0.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_spdesk"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run spdesk");
+        assert!(
+            out.status.success(),
+            "spdesk {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn orders(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.cli(&["orders", "list", "--json"])).expect("orders JSON")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Mails in the Helpdesk mailbox (the daemon reads it and moves our own mails to Processed)
+/// whose subject starts with `prefix`.
+async fn helpdesk_mails(stack: &MailStack, prefix: &str) -> Vec<Mail> {
+    let mut out = Vec::new();
+    for folder in ["INBOX", "Processed"] {
+        for raw in stack
+            .try_fetch_all(HELPDESK, folder)
+            .await
+            .unwrap_or_default()
+        {
+            if let Some(m) = Mail::parse(&raw, 1)
+                && m.subject.starts_with(prefix)
+            {
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
+async fn wait_helpdesk_mails(stack: &MailStack, d: &Daemon, prefix: &str, n: usize) -> Vec<Mail> {
+    let start = Instant::now();
+    loop {
+        let got = helpdesk_mails(stack, prefix).await;
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited {WAIT:?} for {n} mail(s) \"{prefix}...\" to {HELPDESK}; got {}\n{}",
+            got.len(),
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn wait_orders(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
+    let start = Instant::now();
+    loop {
+        let orders = d.orders();
+        if orders.len() >= n && orders.iter().all(|o| o["state"] == "approved") {
+            return orders;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited {WAIT:?} for {n} approved orders; got {orders:#?}\n{}",
+            d.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn billed_at(pool: &sqlx::SqlitePool, reference: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT billed_at FROM orders WHERE ref = ?1")
+        .bind(reference)
+        .fetch_one(pool)
+        .await
+        .expect("billed_at")
+}
+
+fn text_between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
+    let start = text
+        .find(from)
+        .unwrap_or_else(|| panic!("no {from:?} in {text}"));
+    let rest = &text[start..];
+    let end = rest.find(to).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+#[tokio::test]
+async fn digest_lists_an_overdue_order_and_billing_bills_once() {
+    let stack = MailStack::start(&[]);
+    let d = Daemon::start(&stack);
+    let stamp = format!("{}", std::process::id());
+    for n in 1..=2 {
+        let raw = form_mail(&format!("{stamp}-{n}"));
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    let orders = wait_orders(&d, 2).await;
+    let refs: Vec<String> = orders
+        .iter()
+        .map(|o| o["ref"].as_str().expect("ref").to_string())
+        .collect();
+    let (overdue, executed) = (&refs[0], &refs[1]);
+
+    let store = spdesk::store::Store::open(&d.db_url()).await.expect("db");
+    let pool = &store.pool;
+    // The first order's planned time has passed; the second one is done.
+    let past = spdesk::store::ts(Utc::now() - Days::days(2));
+    sqlx::query("UPDATE orders SET planned_at = ?1 WHERE ref = ?2")
+        .bind(&past)
+        .bind(overdue)
+        .execute(pool)
+        .await
+        .expect("make overdue");
+    let list = d.orders();
+    let o = list
+        .iter()
+        .find(|o| o["ref"] == overdue.as_str())
+        .expect("order");
+    assert_eq!(o["overdue"], true, "{o}");
+
+    // The digest: printed, then sent once even when asked twice.
+    let printed = d.cli(&["digest"]);
+    assert!(printed.contains("1 overskredet"), "{printed}");
+    let out = d.cli(&["digest", "--send"]);
+    assert!(out.contains("digest queued"), "{out}");
+    let again = d.cli(&["digest", "--send"]);
+    assert!(again.contains("already queued"), "{again}");
+    let digests = wait_helpdesk_mails(&stack, &d, "Daglig oversigt", 1).await;
+    let digest = &digests[0];
+    assert!(
+        digest.subject.contains("1 overskredet"),
+        "{}",
+        digest.subject
+    );
+    let text = digest.text.clone().unwrap_or_default();
+    let section = text_between(&text, "\nOverskredet", "Fejlet / incident");
+    assert!(
+        section.contains(overdue.as_str()),
+        "{overdue} not under Overskredet:\n{text}"
+    );
+    assert!(!section.contains(executed.as_str()), "{text}");
+    let html = digest.html.clone().unwrap_or_default();
+    assert!(html.contains("<table"), "{html}");
+    assert!(html.contains(overdue.as_str()), "{html}");
+
+    // Billing: one executed order, two runs, one mail with one line.
+    sqlx::query("UPDATE orders SET state = 'executed', executed_at = ?1 WHERE ref = ?2")
+        .bind(spdesk::store::ts(Utc::now()))
+        .bind(executed)
+        .execute(pool)
+        .await
+        .expect("mark executed");
+    let first = d.cli(&["billing", "run"]);
+    assert!(first.contains("1 order(s) billed"), "{first}");
+    let stamp1 = billed_at(pool, executed)
+        .await
+        .expect("billed_at after the first run");
+    let second = d.cli(&["billing", "run"]);
+    assert!(second.contains("no executed, unbilled orders"), "{second}");
+    assert_eq!(
+        billed_at(pool, executed).await,
+        Some(stamp1),
+        "billed_at set once"
+    );
+    assert_eq!(
+        billed_at(pool, overdue).await,
+        None,
+        "an approved order is not billed"
+    );
+
+    let bills = wait_helpdesk_mails(&stack, &d, "Fakturering", 1).await;
+    // Give a wrongly queued second mail time to arrive too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let bills_later = helpdesk_mails(&stack, "Fakturering").await;
+    assert_eq!(bills_later.len(), 1, "exactly one billing mail");
+    let csv_att = bills[0]
+        .attachments
+        .iter()
+        .find(|a| a.name.as_deref().is_some_and(|n| n.ends_with(".csv")))
+        .expect("the CSV attachment");
+    let csv = String::from_utf8(csv_att.bytes.clone()).expect("UTF-8 CSV");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert_eq!(rows[0], spdesk::billing::CSV_HEADER);
+    assert!(rows[1].contains(executed.as_str()), "{csv}");
+    assert!(rows[1].contains(",sftp,"), "{csv}");
+    assert!(rows[1].contains(",2500.00,DKK,"), "{csv}");
+
+    // The export of this month lists the order with its billed_at.
+    let month = Utc::now().with_timezone(&TZ).format("%Y-%m").to_string();
+    let export = d.cli(&["billing", "export", "--period", &month]);
+    let lines: Vec<&str> = export.lines().collect();
+    assert_eq!(lines.len(), 2, "{export}");
+    assert!(
+        lines[1].contains(executed.as_str()) && !lines[1].ends_with(','),
+        "{export}"
+    );
+    let file = d.dir.path().join("export.csv");
+    d.cli(&[
+        "billing",
+        "export",
+        "--period",
+        &month,
+        "--out",
+        file.to_str().expect("path"),
+    ]);
+    assert_eq!(std::fs::read_to_string(&file).expect("export file"), export);
+    assert!(Path::new(&file).exists());
+}
