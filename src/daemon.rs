@@ -1,12 +1,15 @@
-//! `spdesk run`: the intake and the outbox worker side by side until SIGTERM or SIGINT. On a
-//! signal the intake finishes the message in hand (or leaves it untouched in the inbox), the
-//! outbox makes one last round, and the process exits.
+//! `spdesk run`: the intake, the outbox worker and the executor side by side until SIGTERM or
+//! SIGINT. On a signal the intake finishes the message in hand (or leaves it untouched in the
+//! inbox), a running executor command is stopped and its order failed, the outbox makes one
+//! last round, and the process exits.
 
 use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
+use crate::commands::Actions;
+use crate::executor::{self, ExecutorSettings};
 use crate::intake::{self, ImapSettings, Pipeline};
 use crate::outbox::{self, SmtpSettings};
 use crate::store::Store;
@@ -17,6 +20,8 @@ pub struct Daemon {
     pub smtp: SmtpSettings,
     pub pipeline: Arc<Pipeline>,
     pub store: Store,
+    pub executor: ExecutorSettings,
+    pub actions: Arc<Actions>,
 }
 
 /// Resolves when the process is asked to stop.
@@ -62,11 +67,22 @@ pub async fn run(d: Daemon) -> anyhow::Result<()> {
         wakeup.clone(),
         stop_rx.clone(),
     ));
+    let executor = tokio::spawn(executor::run(
+        d.store.clone(),
+        d.executor,
+        d.actions,
+        wakeup.clone(),
+        stop_rx.clone(),
+    ));
     let outbox = tokio::spawn(outbox::run(d.store.clone(), d.smtp, wakeup, stop_rx));
     stop_signal().await;
     let _ = stop_tx.send(true);
     if let Err(e) = intake.await {
         error!(error = %e, "intake task failed");
+    }
+    // The executor first: the order it fails on a stop queues mails the outbox sends last.
+    if let Err(e) = executor.await {
+        error!(error = %e, "executor task failed");
     }
     if let Err(e) = outbox.await {
         error!(error = %e, "outbox task failed");

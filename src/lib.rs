@@ -23,8 +23,11 @@
 //! - [`store`]: SQLite through sqlx; [`process`]: one mail and everything it causes in one
 //!   transaction.
 //! - [`intake`]: the IMAP loop (IDLE, polling, reconnects, exactly-once moves); [`outbox`]:
-//!   the SMTP sender; [`net`]: TLS and secrets; [`daemon`]: both until a stop signal.
-//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
+//!   the SMTP sender; [`executor`]: runs the configured command for due approved orders;
+//!   [`net`]: TLS and secrets; [`daemon`]: all of them until a stop signal.
+//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts;
+//!   [`commands::apply_action`] is the one transaction for a person's or the executor's
+//!   action on an order (state, event, receipt, incident mail).
 
 pub mod calendar;
 pub mod cli;
@@ -32,6 +35,7 @@ pub mod commands;
 pub mod config;
 pub mod daemon;
 pub mod dates;
+pub mod executor;
 pub mod extract;
 pub mod fields;
 pub mod finding;
