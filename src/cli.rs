@@ -135,6 +135,31 @@ pub enum OrdersCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Mark an approved order as executed; the requester gets the "gennemført" receipt.
+    Execute {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A note for the requester's receipt (e.g. what was changed).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark an approved order as failed: the requester is told, and an incident mail with the
+    /// order's details, history and original mail goes to helpdesk.incident_to.
+    Fail {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// What went wrong (for the incident process; not sent to the requester).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw an open order (on the requester's request); the requester gets a confirmation.
+    Withdraw {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Why, as the requester will read it.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[cfg(test)]

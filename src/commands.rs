@@ -14,7 +14,10 @@ use crate::finding::Decision;
 use crate::judge::{Context, Judgement, judge_mail};
 use crate::mail::{Attachment, Mail};
 use crate::order::{Action, State, transition};
-use crate::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
+use crate::process::HelpdeskSettings;
+use crate::receipts::{
+    Compose, OutAttachment, ReceiptKind, Templates, Thread, compose, compose_with,
+};
 use crate::rules::NoHistory;
 use crate::setup;
 use crate::store::{self, OrderRow, Store};
@@ -341,127 +344,324 @@ pub async fn orders(cmd: &OrdersCommand, cfg: &Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         OrdersCommand::Approve { reference } => {
-            decide(&store, cfg, reference, Action::Approve, None).await
+            cli_action(&store, cfg, reference, Action::Approve, None).await
         }
         OrdersCommand::Reject { reference, reason } => {
-            decide(&store, cfg, reference, Action::Reject, Some(reason)).await
+            cli_action(&store, cfg, reference, Action::Reject, Some(reason)).await
+        }
+        OrdersCommand::Execute { reference, note } => {
+            cli_action(&store, cfg, reference, Action::Execute, note.as_deref()).await
+        }
+        OrdersCommand::Fail { reference, reason } => {
+            cli_action(&store, cfg, reference, Action::Fail, Some(reason)).await
+        }
+        OrdersCommand::Withdraw { reference, reason } => {
+            cli_action(&store, cfg, reference, Action::Withdraw, Some(reason)).await
         }
     }
 }
 
-/// The mail of an order's latest version: the receipt answers it.
-async fn latest_mail(tx: &mut store::Tx<'_>, order_id: i64) -> anyhow::Result<(i64, Mail)> {
-    let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT v.version, m.raw FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
+/// The order as `orders show --json` prints it (the list object plus `versions` and `events`),
+/// with the latest version's `fields` added: what an executor command reads on stdin.
+pub async fn order_details_json(
+    pool: &sqlx::SqlitePool,
+    o: &OrderRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<serde_json::Value> {
+    let versions = store::versions_of(pool, o.id).await?;
+    let events = store::events_of(pool, o.id).await?;
+    let mut v = serde_json::to_value(order_json(o, now))?;
+    v["fields"] = versions
+        .last()
+        .and_then(|l| l.judgement.get("fields").cloned())
+        .unwrap_or_else(|| serde_json::json!({}));
+    v["versions"] = serde_json::to_value(&versions)?;
+    v["events"] = serde_json::to_value(&events)?;
+    Ok(v)
+}
+
+/// An order's latest version: its number, the judgement stored with it and the mail it came in.
+struct Latest {
+    version: i64,
+    judgement: serde_json::Value,
+    raw: Vec<u8>,
+    mail: Mail,
+}
+
+async fn latest_version(tx: &mut store::Tx<'_>, order_id: i64) -> anyhow::Result<Latest> {
+    let row: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT v.version, v.judgement, m.raw FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
          WHERE v.order_id = ?1 ORDER BY v.version DESC LIMIT 1",
     )
     .bind(order_id)
     .fetch_optional(&mut **tx)
     .await?;
     Ok(match row {
-        Some((v, raw)) => (v, Mail::parse(&raw, 0).unwrap_or_default()),
-        None => (0, Mail::default()),
+        Some((version, judgement, raw)) => Latest {
+            version,
+            judgement: serde_json::from_str(&judgement).unwrap_or(serde_json::Value::Null),
+            mail: Mail::parse(&raw, 0).unwrap_or_default(),
+            raw,
+        },
+        None => Latest {
+            version: 0,
+            judgement: serde_json::Value::Null,
+            raw: Vec::new(),
+            mail: Mail::default(),
+        },
     })
 }
 
-/// A person's decision on a review order: state change, event and receipt in one transaction.
-async fn decide(
+/// What the order actions need besides the database: the templates and the Helpdesk's
+/// addresses. The CLI and the daemon's executor build it from the same config.
+pub struct Actions {
+    pub templates: Templates,
+    pub helpdesk: HelpdeskSettings,
+    /// Where the incident mail of a failed order goes.
+    pub incident_to: Vec<String>,
+    /// The it-system register: a contact e-mail listed for the system gets receipts too.
+    pub register: Option<crate::register::Register>,
+}
+
+impl Actions {
+    pub fn from_config(cfg: &Config) -> anyhow::Result<Actions> {
+        Ok(Actions {
+            templates: Templates::load(Some(&setup::templates_dir(cfg)))
+                .map_err(anyhow::Error::msg)?,
+            helpdesk: setup::helpdesk_settings(cfg),
+            incident_to: cfg.helpdesk.incident_to.clone(),
+            register: match &cfg.rules.systems_file {
+                Some(p) => Some(
+                    crate::register::Register::load(p)
+                        .map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?,
+                ),
+                None => None,
+            },
+        })
+    }
+}
+
+/// One action on one order, by a person (CLI) or the executor.
+#[derive(Debug, Clone)]
+pub struct OrderAction<'a> {
+    pub reference: &'a str,
+    pub action: Action,
+    /// Who acts: the operator (`$SUDO_USER` else `$USER`) or `executor`.
+    pub actor: &'a str,
+    /// The reason (reject, fail, withdraw) or the note (execute): in the event and the receipts.
+    pub text: Option<&'a str>,
+    /// More for the event only, e.g. the executor command's output.
+    pub detail: Option<&'a str>,
+    /// The executor's claim (`orders.executing_at`): the action applies only while the claim
+    /// holds and the order has not changed since it was taken.
+    pub claim: Option<DateTime<Utc>>,
+    pub now: DateTime<Utc>,
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionOutcome {
+    /// Committed: the state change, its event and these mails (`kind to a, b`).
+    Done {
+        from: State,
+        to: State,
+        mails: Vec<String>,
+    },
+    /// Nothing changed, and why (no such order, wrong state, the claim no longer holds).
+    Refused(String),
+}
+
+/// The receipt the requester gets when an order reaches `to` by a person's or the executor's
+/// action.
+pub fn receipt_for(to: State) -> Option<ReceiptKind> {
+    match to {
+        State::Approved => Some(ReceiptKind::Godkendt),
+        State::Rejected => Some(ReceiptKind::Afvist),
+        State::Executed => Some(ReceiptKind::Gennemfoert),
+        State::Failed => Some(ReceiptKind::Fejl),
+        State::Withdrawn => Some(ReceiptKind::Tilbagetrukket),
+        State::Received | State::Review => None,
+    }
+}
+
+/// Who gets an order's receipts: the reply address, and the contact e-mail when it is in the
+/// requester's own domain (DESIGN.md "Receipts per order"); never our own addresses.
+pub fn order_recipients(
+    o: &OrderRow,
+    system: Option<&crate::register::SystemEntry>,
+    helpdesk: &HelpdeskSettings,
+) -> Vec<String> {
+    crate::process::recipients(
+        o.reply_to.as_deref(),
+        o.requester.as_deref(),
+        o.contact_email.as_deref(),
+        system,
+        helpdesk,
+    )
+}
+
+/// The event text of an action: the reason or note, then the extra detail.
+pub fn event_detail(text: Option<&str>, detail: Option<&str>) -> String {
+    [text, detail]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A stored version's fields as `label: value` lines, in the field table's order.
+pub fn field_lines(judgement: &serde_json::Value) -> Vec<serde_json::Value> {
+    let Some(fields) = judgement.get("fields").and_then(|f| f.as_object()) else {
+        return Vec::new();
+    };
+    let mut lines: Vec<(usize, String, String)> = fields
+        .iter()
+        .map(|(code, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| i.to_string())
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            let pos = crate::fields::FIELDS
+                .iter()
+                .position(|f| f.code == code)
+                .unwrap_or(usize::MAX);
+            let label = crate::fields::field(code)
+                .map(|d| d.label)
+                .unwrap_or(code)
+                .to_string();
+            (pos, label, value)
+        })
+        .collect();
+    lines.sort_by_key(|(pos, _, _)| *pos);
+    lines
+        .into_iter()
+        .map(|(_, label, value)| serde_json::json!({ "label": label, "value": value }))
+        .collect()
+}
+
+/// The subject of the incident mail.
+pub fn incident_subject(reference: &str, system_name: Option<&str>) -> String {
+    format!(
+        "[{reference}] Incident: fejl ved ændring af teknisk konfiguration – {}",
+        system_name
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("ukendt it-system")
+    )
+}
+
+/// A person's or the executor's action on an order: the state change, its event, the receipt
+/// to the requester and (for a failure) the incident mail, all in ONE transaction.
+pub async fn apply_action(
     store: &Store,
-    cfg: &Config,
-    reference: &str,
-    action: Action,
-    reason: Option<&str>,
-) -> anyhow::Result<i32> {
-    let templates =
-        Templates::load(Some(&setup::templates_dir(cfg))).map_err(anyhow::Error::msg)?;
-    let now = Utc::now();
+    actions: &Actions,
+    a: &OrderAction<'_>,
+) -> anyhow::Result<ActionOutcome> {
+    let now = a.now;
     let mut tx = store.begin().await?;
-    let Some(o) = store::order_by_ref(&mut *tx, reference).await? else {
-        eprintln!("no order {reference}; see `spdesk orders list`");
-        return Ok(1);
+    let Some(o) = store::order_by_ref(&mut *tx, a.reference).await? else {
+        return Ok(ActionOutcome::Refused(format!(
+            "no order {}; see `spdesk orders list`",
+            a.reference
+        )));
     };
-    let to = match transition(o.state, action) {
+    let to = match transition(o.state, a.action) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("{reference}: {e}");
-            return Ok(1);
-        }
+        Err(e) => return Ok(ActionOutcome::Refused(format!("{}: {e}", a.reference))),
     };
-    let who = operator();
+    if let Some(claim) = a.claim {
+        let (executing_at, updated_at): (Option<String>, String) =
+            sqlx::query_as("SELECT executing_at, updated_at FROM orders WHERE id = ?1")
+                .bind(o.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let claimed = store::ts(claim);
+        if executing_at.as_deref() != Some(claimed.as_str()) || updated_at > claimed {
+            return Ok(ActionOutcome::Refused(format!(
+                "{}: the order changed while the executor ran (claim {claimed}, now updated {updated_at})",
+                a.reference
+            )));
+        }
+    }
     store::set_state(&mut tx, o.id, to, now).await?;
+    match to {
+        State::Executed => store::set_executed_at(&mut tx, o.id, now).await?,
+        State::Failed => store::set_incident_at(&mut tx, o.id, now).await?,
+        _ => {}
+    }
     store::event(
         &mut tx,
         Some(o.id),
         None,
         now,
-        &who,
-        action.name(),
+        a.actor,
+        a.action.name(),
         Some(o.state),
         Some(to),
-        reason.unwrap_or(""),
+        &event_detail(a.text, a.detail),
     )
     .await?;
 
-    let (version, mail) = latest_mail(&mut tx, o.id).await?;
-    let helpdesk = setup::helpdesk_settings(cfg);
-    // The same people as the daemon's receipts: a contact e-mail listed for the it-system in
-    // the register counts (the latest version names the system).
-    let register = match &cfg.rules.systems_file {
-        Some(p) => Some(
-            crate::register::Register::load(p)
-                .map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?,
-        ),
-        None => None,
-    };
-    let system_uuid: Option<String> = sqlx::query_scalar::<_, String>(
-        "SELECT judgement FROM order_versions WHERE order_id = ?1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(o.id)
-    .fetch_optional(&mut *tx)
-    .await?
-    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok())
-    .and_then(|v| v["fields"]["system_uuid"].as_str().map(str::to_string));
-    let system = register
-        .as_ref()
-        .zip(system_uuid.as_deref())
-        .and_then(|(r, u)| r.lookup(u));
-    let recipients = crate::process::recipients(
-        o.reply_to.as_deref(),
-        o.requester.as_deref(),
-        o.contact_email.as_deref(),
-        system,
-        &helpdesk,
-    );
-    if !recipients.is_empty() {
-        let kind = if to == State::Approved {
-            ReceiptKind::Godkendt
+    let latest = latest_version(&mut tx, o.id).await?;
+    let contact_name = latest
+        .judgement
+        .pointer("/fields/contact_name")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    let planned = o.planned_at.map(|p| crate::calendar::danish_datetime(&p));
+    let text = a.text.map(str::trim).filter(|t| !t.is_empty());
+    let values = serde_json::json!({
+        "ref": o.reference,
+        "bestillings_id": o.bestillings_id,
+        "contact_name": contact_name,
+        "planned_at": planned.clone().unwrap_or_else(|| "på det aftalte tidspunkt".into()),
+        "findings": if a.action == Action::Reject { text.map(|r| vec![r.to_string()]).unwrap_or_default() } else { Vec::new() },
+        "executed_at": crate::calendar::danish_datetime(&to_minute(now)),
+        "note": if a.action == Action::Execute { text } else { None },
+        "reason": if a.action == Action::Withdraw { text } else { None },
+    });
+    let thread = Thread {
+        message_id: latest.mail.message_id.clone(),
+        references: latest.mail.references.clone(),
+        subject: if latest.mail.subject.is_empty() {
+            o.thread_subject.clone()
         } else {
-            ReceiptKind::Afvist
-        };
-        let planned = o.planned_at.map(|p| crate::calendar::danish_datetime(&p));
-        let values = serde_json::json!({
-            "ref": o.reference,
-            "bestillings_id": o.bestillings_id,
-            "planned_at": planned.unwrap_or_else(|| "på det aftalte tidspunkt".into()),
-            "findings": reason.map(|r| vec![r.to_string()]).unwrap_or_default(),
-        });
-        let thread = Thread {
-            message_id: mail.message_id.clone(),
-            references: mail.references.clone(),
-            subject: if mail.subject.is_empty() {
-                o.thread_subject.clone()
-            } else {
-                mail.subject.clone()
-            },
-        };
+            latest.mail.subject.clone()
+        },
+    };
+    let from = actions.helpdesk.address.as_str();
+    let mut mails = Vec::new();
+    // The same people as the daemon's receipts (the latest version names the it-system).
+    let system = actions.register.as_ref().and_then(|r| {
+        latest
+            .judgement
+            .pointer("/fields/system_uuid")
+            .and_then(|v| v.as_str())
+            .and_then(|u| r.lookup(u))
+    });
+    let recipients = order_recipients(&o, system, &actions.helpdesk);
+    if let Some(kind) = receipt_for(to)
+        && !recipients.is_empty()
+    {
         let out = compose(
-            &templates,
+            &actions.templates,
             Compose {
                 kind,
                 reference: &o.reference,
-                // The daemon sent til_vurdering for this version, so godkendt/afvist is new.
-                version,
-                from: &cfg.helpdesk.address,
+                // The kind is new for this version: the daemon sent other kinds before it.
+                version: latest.version,
+                from,
                 to: recipients,
                 thread: &thread,
                 subject: None,
@@ -470,26 +670,145 @@ async fn decide(
             &values,
         )
         .map_err(anyhow::Error::msg)?;
-        store::enqueue(&mut tx, Some(o.id), &out, now).await?;
-        store::event(
-            &mut tx,
-            Some(o.id),
-            None,
-            now,
-            "daemon",
-            "receipt queued",
-            None,
-            None,
-            &format!("{} to {}", kind.code(), out.to.join(", ")),
+        mails.push(queue_mail(&mut tx, o.id, &out, now).await?);
+    }
+    if to == State::Failed && !actions.incident_to.is_empty() {
+        // The history in Copenhagen time, as the Helpdesk reads it.
+        let events: Vec<store::EventRow> = store::events_of(&mut *tx, o.id)
+            .await?
+            .into_iter()
+            .map(|mut e| {
+                if let Some(t) = store::parse_ts(&e.at) {
+                    e.at = t
+                        .with_timezone(&Copenhagen)
+                        .format("%Y-%m-%d %H:%M:%S")
+                        .to_string();
+                }
+                e
+            })
+            .collect();
+        let incident = serde_json::json!({
+            "ref": o.reference,
+            "bestillings_id": o.bestillings_id,
+            "kind_title": o.kind.as_deref().and_then(crate::fields::FormKind::from_code).map(|k| k.title()),
+            "org_name": o.org_name,
+            "org_cvr": o.org_cvr,
+            "system_name": o.system_name,
+            "requester": o.requester,
+            "version": latest.version,
+            "fields": field_lines(&latest.judgement),
+            "planned_at": planned,
+            "failed_at": crate::calendar::danish_datetime(&to_minute(now)),
+            "actor": a.actor,
+            "reason": text.unwrap_or("(ingen begrundelse)"),
+            "events": events,
+        });
+        let attachments: Vec<OutAttachment<'_>> = if latest.raw.is_empty() {
+            Vec::new()
+        } else {
+            vec![OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml",
+                bytes: &latest.raw,
+            }]
+        };
+        let out = compose_with(
+            &actions.templates,
+            Compose {
+                kind: ReceiptKind::Incident,
+                reference: &o.reference,
+                version: latest.version,
+                from,
+                to: actions.incident_to.clone(),
+                thread: &Thread::default(),
+                subject: Some(incident_subject(&o.reference, o.system_name.as_deref())),
+                date: now.timestamp(),
+            },
+            &incident,
+            &attachments,
         )
-        .await?;
+        .map_err(anyhow::Error::msg)?;
+        mails.push(queue_mail(&mut tx, o.id, &out, now).await?);
     }
     tx.commit().await?;
-    println!(
-        "{reference}: {} -> {to} (by {who}); the receipt leaves with the daemon's next outbox round",
-        o.state
-    );
-    Ok(0)
+    Ok(ActionOutcome::Done {
+        from: o.state,
+        to,
+        mails,
+    })
+}
+
+/// A time without seconds, for the Danish long form in mails ("kl. 14.05").
+fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::Timelike;
+    t.with_nanosecond(0)
+        .and_then(|t| t.with_second(0))
+        .unwrap_or(t)
+}
+
+/// Queues a mail and records it in the order's history; returns `kind to a, b`.
+async fn queue_mail(
+    tx: &mut store::Tx<'_>,
+    order_id: i64,
+    out: &crate::receipts::Outgoing,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    store::enqueue(tx, Some(order_id), out, now).await?;
+    let what = format!("{} to {}", out.kind.code(), out.to.join(", "));
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        now,
+        "daemon",
+        "receipt queued",
+        None,
+        None,
+        &what,
+    )
+    .await?;
+    Ok(what)
+}
+
+/// `spdesk orders approve|reject|execute|fail|withdraw`: the action by the operator; exit 1
+/// with the reason when it is refused.
+async fn cli_action(
+    store: &Store,
+    cfg: &Config,
+    reference: &str,
+    action: Action,
+    text: Option<&str>,
+) -> anyhow::Result<i32> {
+    let actions = Actions::from_config(cfg)?;
+    let who = operator();
+    let outcome = apply_action(
+        store,
+        &actions,
+        &OrderAction {
+            reference,
+            action,
+            actor: &who,
+            text,
+            detail: None,
+            claim: None,
+            now: Utc::now(),
+        },
+    )
+    .await?;
+    match outcome {
+        ActionOutcome::Done { from, to, mails } => {
+            println!("{reference}: {from} -> {to} (by {who})");
+            for m in mails {
+                println!("  queued: {m}");
+            }
+            println!("  mails leave with the daemon's next outbox round");
+            Ok(0)
+        }
+        ActionOutcome::Refused(why) => {
+            eprintln!("{why}");
+            Ok(1)
+        }
+    }
 }
 
 /// `spdesk digest [--send]`: prints today's digest, or queues it (once per day) for the
@@ -549,5 +868,131 @@ pub async fn billing(cmd: &crate::cli::BillingCommand, cfg: &Config) -> anyhow::
             }
             Ok(0)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order() -> OrderRow {
+        OrderRow {
+            id: 1,
+            reference: "SP-2026-00001".into(),
+            state: State::Approved,
+            kind: Some("sftp".into()),
+            bestillings_id: Some("BD-1".into()),
+            org_name: None,
+            org_cvr: None,
+            system_name: None,
+            requester: Some("fa@kommune.test".into()),
+            reply_to: Some("FA@kommune.test".into()),
+            contact_email: Some("drift@kommune.test".into()),
+            thread_message_id: None,
+            thread_subject: String::new(),
+            planned_at: None,
+            created_at: DateTime::<Utc>::MIN_UTC,
+            updated_at: DateTime::<Utc>::MIN_UTC,
+            executed_at: None,
+            billed_at: None,
+            incident_at: None,
+        }
+    }
+
+    fn helpdesk() -> HelpdeskSettings {
+        HelpdeskSettings {
+            address: "helpdesk@sp.test".into(),
+            own_domains: vec!["sp.test".into()],
+            review_to: vec![],
+            receipts_per_address_per_hour: 30,
+        }
+    }
+
+    #[test]
+    fn every_closing_action_has_its_receipt() {
+        assert_eq!(receipt_for(State::Executed), Some(ReceiptKind::Gennemfoert));
+        assert_eq!(receipt_for(State::Failed), Some(ReceiptKind::Fejl));
+        assert_eq!(
+            receipt_for(State::Withdrawn),
+            Some(ReceiptKind::Tilbagetrukket)
+        );
+        assert_eq!(receipt_for(State::Approved), Some(ReceiptKind::Godkendt));
+        assert_eq!(receipt_for(State::Rejected), Some(ReceiptKind::Afvist));
+        assert_eq!(receipt_for(State::Review), None);
+    }
+
+    #[test]
+    fn receipts_go_to_the_sender_and_a_contact_in_its_domain_only() {
+        let o = order();
+        assert_eq!(
+            order_recipients(&o, None, &helpdesk()),
+            vec!["fa@kommune.test", "drift@kommune.test"]
+        );
+        let o = OrderRow {
+            contact_email: Some("someone@elsewhere.test".into()),
+            ..order()
+        };
+        assert_eq!(
+            order_recipients(&o, None, &helpdesk()),
+            vec!["fa@kommune.test"]
+        );
+        // No requester: a contact address is never trusted on its own.
+        let o = OrderRow {
+            requester: None,
+            reply_to: None,
+            ..order()
+        };
+        assert!(order_recipients(&o, None, &helpdesk()).is_empty());
+        // Our own addresses never get a receipt.
+        let o = OrderRow {
+            reply_to: Some("x@SP.test".into()),
+            requester: Some("x@sp.test".into()),
+            contact_email: Some("y@sp.test".into()),
+            ..order()
+        };
+        assert!(order_recipients(&o, None, &helpdesk()).is_empty());
+    }
+
+    #[test]
+    fn event_detail_joins_what_is_there() {
+        assert_eq!(event_detail(Some(" note "), Some("out")), "note\nout");
+        assert_eq!(event_detail(None, Some("out")), "out");
+        assert_eq!(event_detail(Some(""), None), "");
+    }
+
+    #[test]
+    fn field_lines_use_labels_in_form_order() {
+        let j = serde_json::json!({"fields": {
+            "sftp_user": "bd", "bestillings_id": "BD-1", "changes": ["a", "b"], "zz_unknown": 3
+        }});
+        let lines = field_lines(&j);
+        let labels: Vec<&str> = lines.iter().filter_map(|l| l["label"].as_str()).collect();
+        assert_eq!(labels.len(), 4);
+        assert_eq!(labels.last(), Some(&"zz_unknown"));
+        assert!(labels.contains(&"SFTP-bruger"));
+        assert!(lines.iter().any(|l| l["value"] == "a, b"));
+        assert!(lines.iter().any(|l| l["value"] == "3"));
+        assert!(field_lines(&serde_json::Value::Null).is_empty());
+        assert!(field_lines(&serde_json::json!({"fields": 1})).is_empty());
+    }
+
+    #[test]
+    fn mail_times_drop_seconds() {
+        let t = DateTime::parse_from_rfc3339("2026-12-07T09:05:59.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            crate::calendar::danish_datetime(&to_minute(t)),
+            "mandag den 7. december 2026 kl. 10.05"
+        );
+    }
+
+    #[test]
+    fn incident_subject_names_the_system() {
+        assert_eq!(
+            incident_subject("SP-2026-00001", Some("FamilieFlow")),
+            "[SP-2026-00001] Incident: fejl ved ændring af teknisk konfiguration – FamilieFlow"
+        );
+        assert!(incident_subject("SP-2026-00001", Some(" ")).ends_with("– ukendt it-system"));
     }
 }

@@ -1,14 +1,16 @@
-//! `spdesk run`: the intake, the outbox worker and the scheduler side by side until SIGTERM or
-//! SIGINT. On a signal the intake finishes the message in hand (or leaves it untouched in the
-//! inbox), the scheduler finishes the job in hand, the outbox makes one last round, and the
-//! process exits.
+//! `spdesk run`: the intake, the outbox worker, the scheduler and the executor side by side
+//! until SIGTERM or SIGINT. On a signal the intake finishes the message in hand (or leaves it
+//! untouched in the inbox), the scheduler finishes the job in hand, a running executor command
+//! is stopped and its order failed, the outbox makes one last round, and the process exits.
 
 use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
+use crate::commands::Actions;
 use crate::config::Config;
+use crate::executor::{self, ExecutorSettings};
 use crate::intake::{self, ImapSettings, Pipeline};
 use crate::outbox::{self, SmtpSettings};
 use crate::scheduler;
@@ -22,6 +24,8 @@ pub struct Daemon {
     pub store: Store,
     /// The whole config, for the scheduler's jobs (`[schedule]`, `[helpdesk]`, `[billing]`).
     pub config: Arc<Config>,
+    pub executor: ExecutorSettings,
+    pub actions: Arc<Actions>,
 }
 
 /// Resolves when the process is asked to stop.
@@ -73,6 +77,13 @@ pub async fn run(d: Daemon) -> anyhow::Result<()> {
         wakeup.clone(),
         stop_rx.clone(),
     ));
+    let executor = tokio::spawn(executor::run(
+        d.store.clone(),
+        d.executor,
+        d.actions,
+        wakeup.clone(),
+        stop_rx.clone(),
+    ));
     let outbox = tokio::spawn(outbox::run(d.store.clone(), d.smtp, wakeup, stop_rx));
     stop_signal().await;
     let _ = stop_tx.send(true);
@@ -81,6 +92,11 @@ pub async fn run(d: Daemon) -> anyhow::Result<()> {
     }
     if let Err(e) = scheduler.await {
         error!(error = %e, "scheduler task failed");
+    }
+    // The executor before the outbox: the order it fails on a stop queues mails the outbox
+    // sends last.
+    if let Err(e) = executor.await {
+        error!(error = %e, "executor task failed");
     }
     if let Err(e) = outbox.await {
         error!(error = %e, "outbox task failed");

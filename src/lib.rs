@@ -33,6 +33,11 @@
 //! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
 //!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
 //! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
+//!   the SMTP sender; [`executor`]: runs the configured command for due approved orders;
+//!   [`net`]: TLS and secrets; [`daemon`]: all of them until a stop signal.
+//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts;
+//!   [`commands::apply_action`] is the one transaction for a person's or the executor's
+//!   action on an order (state, event, receipt, incident mail).
 
 pub mod billing;
 pub mod blank;
@@ -43,6 +48,7 @@ pub mod config;
 pub mod daemon;
 pub mod dates;
 pub mod digest;
+pub mod executor;
 pub mod extract;
 pub mod fields;
 pub mod finding;

@@ -130,6 +130,8 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     smtp: setup::smtp_settings(&cfg),
                     pipeline,
                     store,
+                    executor: spdesk::executor::ExecutorSettings::from_config(&cfg.executors),
+                    actions: Arc::new(commands::Actions::from_config(&cfg)?),
                     config: Arc::new(cfg),
                 })
                 .await?;

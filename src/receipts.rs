@@ -33,10 +33,18 @@ pub enum ReceiptKind {
     IngenFormular,
     /// To the Helpdesk: an order awaits a decision.
     HelpdeskVurdering,
+    /// Step 8: the change is made.
+    Gennemfoert,
+    /// Step 8: the change failed; an incident is opened.
+    Fejl,
+    /// To `helpdesk.incident_to`: a failed order for the incident process.
+    Incident,
+    /// The order was withdrawn on request.
+    Tilbagetrukket,
 }
 
 impl ReceiptKind {
-    pub const ALL: [ReceiptKind; 8] = [
+    pub const ALL: [ReceiptKind; 12] = [
         ReceiptKind::Modtaget,
         ReceiptKind::Godkendt,
         ReceiptKind::Afvist,
@@ -45,6 +53,10 @@ impl ReceiptKind {
         ReceiptKind::Ulaeselig,
         ReceiptKind::IngenFormular,
         ReceiptKind::HelpdeskVurdering,
+        ReceiptKind::Gennemfoert,
+        ReceiptKind::Fejl,
+        ReceiptKind::Incident,
+        ReceiptKind::Tilbagetrukket,
     ];
 
     /// Short code used in Message-IDs and the outbox.
@@ -58,6 +70,10 @@ impl ReceiptKind {
             ReceiptKind::Ulaeselig => "ulaeselig",
             ReceiptKind::IngenFormular => "ingen_formular",
             ReceiptKind::HelpdeskVurdering => "helpdesk_vurdering",
+            ReceiptKind::Gennemfoert => "gennemfoert",
+            ReceiptKind::Fejl => "fejl",
+            ReceiptKind::Incident => "incident",
+            ReceiptKind::Tilbagetrukket => "tilbagetrukket",
         }
     }
 
@@ -72,6 +88,10 @@ impl ReceiptKind {
             ReceiptKind::Ulaeselig => "Formularen kunne ikke læses",
             ReceiptKind::IngenFormular => "Ingen bestillingsformular fundet",
             ReceiptKind::HelpdeskVurdering => "Til vurdering",
+            ReceiptKind::Gennemfoert => "Ændringen er gennemført",
+            ReceiptKind::Fejl => "Fejl ved ændringen",
+            ReceiptKind::Incident => "Incident",
+            ReceiptKind::Tilbagetrukket => "Bestillingen er trukket tilbage",
         }
     }
 
@@ -91,6 +111,10 @@ impl ReceiptKind {
             ReceiptKind::HelpdeskVurdering => {
                 include_str!("../templates/helpdesk_vurdering.txt.j2")
             }
+            ReceiptKind::Gennemfoert => include_str!("../templates/gennemfoert.txt.j2"),
+            ReceiptKind::Fejl => include_str!("../templates/fejl.txt.j2"),
+            ReceiptKind::Incident => include_str!("../templates/incident.txt.j2"),
+            ReceiptKind::Tilbagetrukket => include_str!("../templates/tilbagetrukket.txt.j2"),
         }
     }
 }
@@ -239,11 +263,29 @@ pub struct Compose<'a> {
     pub date: i64,
 }
 
+/// A file attached to a composed mail.
+#[derive(Debug, Clone, Copy)]
+pub struct OutAttachment<'a> {
+    pub content_type: &'a str,
+    pub filename: &'a str,
+    pub bytes: &'a [u8],
+}
+
 /// Renders and composes a receipt.
 pub fn compose(
     templates: &Templates,
     c: Compose<'_>,
     values: &impl Serialize,
+) -> Result<Outgoing, String> {
+    compose_with(templates, c, values, &[])
+}
+
+/// [`compose`] with attachments (e.g. the original mail on an incident mail).
+pub fn compose_with(
+    templates: &Templates,
+    c: Compose<'_>,
+    values: &impl Serialize,
+    attachments: &[OutAttachment<'_>],
 ) -> Result<Outgoing, String> {
     let domain = c
         .from
@@ -271,6 +313,9 @@ pub fn compose(
         let mut refs = c.thread.references.clone();
         refs.push(parent.clone());
         b = b.in_reply_to(parent.clone()).references(refs);
+    }
+    for a in attachments {
+        b = b.attachment(a.content_type.to_string(), a.filename.to_string(), a.bytes);
     }
     let raw = b.write_to_vec().map_err(|e| e.to_string())?;
     Ok(Outgoing {
@@ -340,6 +385,91 @@ mod tests {
             "our receipts must look automatic"
         );
         assert!(parsed.html.unwrap().contains("SP-2026-00042"));
+    }
+
+    #[test]
+    fn step_8_templates_render() {
+        let t = Templates::load(None).unwrap();
+        let text = t
+            .render(
+                ReceiptKind::Gennemfoert,
+                &minijinja::context! { ref => "SP-2026-00001", bestillings_id => "BD-1",
+                executed_at => "mandag den 7. december 2026 kl. 10.00", note => "URL skiftet" },
+            )
+            .unwrap();
+        assert!(text.contains("er gennemført mandag den 7. december 2026 kl. 10.00"));
+        assert!(text.contains("URL skiftet"));
+        let text = t
+            .render(
+                ReceiptKind::Fejl,
+                &minijinja::context! { ref => "SP-2026-00001" },
+            )
+            .unwrap();
+        assert!(text.contains("hændelse (incident)"));
+        assert!(text.contains("BestillingsID (ikke angivet)"));
+        let text = t
+            .render(
+                ReceiptKind::Incident,
+                &minijinja::context! { ref => "SP-2026-00001", reason => "timeout",
+                actor => "executor",
+                fields => vec![minijinja::context! { label => "SFTP-bruger", value => "bd" }],
+                events => vec![minijinja::context! { at => "t", actor => "daemon",
+                    action => "judged", from_state => "received", to_state => "approved",
+                    detail => "a\nb" }] },
+            )
+            .unwrap();
+        assert!(text.contains("Årsag: timeout"));
+        assert!(text.contains("SFTP-bruger: bd"));
+        assert!(
+            text.contains("daemon: judged (received -> approved)\n      a\n      b"),
+            "{text}"
+        );
+        let text = t
+            .render(
+                ReceiptKind::Tilbagetrukket,
+                &minijinja::context! { ref => "SP-2026-00001" },
+            )
+            .unwrap();
+        assert!(text.contains("trukket tilbage"));
+        assert!(!text.contains("Begrundelse"));
+    }
+
+    #[test]
+    fn attachments_are_attached() {
+        let t = Templates::load(None).unwrap();
+        let original = b"From: a@b.test\r\nSubject: x\r\nMessage-ID: <o@b.test>\r\n\r\nhej\r\n";
+        let out = compose_with(
+            &t,
+            Compose {
+                kind: ReceiptKind::Incident,
+                reference: "SP-2026-00002",
+                version: 1,
+                from: "helpdesk@example.test",
+                to: vec!["incident@example.test".into()],
+                thread: &Thread::default(),
+                subject: Some("[SP-2026-00002] Incident".into()),
+                date: 1_800_000_000,
+            },
+            &minijinja::context! { ref => "SP-2026-00002" },
+            &[OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml",
+                bytes: original,
+            }],
+        )
+        .unwrap();
+        assert_eq!(
+            out.message_id,
+            "SP-2026-00002.v1.incident@spdesk.example.test"
+        );
+        let parsed = crate::mail::Mail::parse(&out.raw, 2).unwrap();
+        assert!(parsed.in_reply_to.is_empty());
+        let a = parsed
+            .attachments
+            .iter()
+            .find(|a| a.name.as_deref() == Some("original.eml"))
+            .unwrap();
+        assert_eq!(a.content_type, "message/rfc822");
     }
 
     #[test]

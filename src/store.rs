@@ -57,7 +57,21 @@ impl Store {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
         restrict_permissions(&file);
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        // Two processes opening a new database at once (the daemon starting, a CLI command) race
+        // to apply the migrations, and the loser trips over the winner's tables. Once the
+        // winner has committed, a second try finds them applied.
+        let mut tries = 0u32;
+        loop {
+            match sqlx::migrate!("./migrations").run(&pool).await {
+                Ok(()) => break,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::debug!(error = %e, tries, "migrations failed; trying again");
+                    tokio::time::sleep(Duration::from_millis(300 * u64::from(tries))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(Store { pool })
     }
 
@@ -325,12 +339,16 @@ pub struct EventRow {
     pub detail: String,
 }
 
-pub async fn events_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<EventRow>> {
+/// An order's events, oldest first (in a transaction too, e.g. for the incident mail).
+pub async fn events_of<'e, E>(exec: E, order_id: i64) -> anyhow::Result<Vec<EventRow>>
+where
+    E: sqlx::Executor<'e, Database = Sqlite>,
+{
     let rows = sqlx::query(
         "SELECT at, actor, action, from_state, to_state, detail FROM events WHERE order_id = ?1 ORDER BY id",
     )
     .bind(order_id)
-    .fetch_all(pool)
+    .fetch_all(exec)
     .await?;
     rows.iter()
         .map(|r| {
@@ -373,4 +391,32 @@ pub async fn versions_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec
             })
         })
         .collect()
+}
+
+/// Records when an order was executed (step 8; billing reads it).
+pub async fn set_executed_at(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE orders SET executed_at = ?1 WHERE id = ?2")
+        .bind(ts(at))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records when an order's incident was opened (it failed).
+pub async fn set_incident_at(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE orders SET incident_at = ?1 WHERE id = ?2")
+        .bind(ts(at))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
