@@ -1,0 +1,81 @@
+//! The daemon over TLS against the real servers: implicit TLS (IMAPS) and STARTTLS on IMAP,
+//! STARTTLS on SMTP, each verifying the servers' certificate against the configured CA.
+
+mod common;
+
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::fixtures::{WsForm, form_mail, received};
+use common::{FA, HELPDESK, MailStack};
+
+const CONNECT: Duration = Duration::from_secs(30);
+const RECEIPTS: Duration = Duration::from_secs(30);
+
+/// Rewrites the test config's [imap] and [smtp] connection lines for TLS.
+fn use_tls(d: &Daemon, stack: &MailStack, imap_tls: &str) {
+    let ca = stack.tls_ca().expect("a TLS stack has a CA");
+    let path = d.config_path();
+    let text = std::fs::read_to_string(&path).expect("the test config");
+    let imap_port = match imap_tls {
+        "tls" => stack.imaps_port().expect("an IMAPS port"),
+        _ => stack.imap_port(),
+    };
+    let text = text
+        .replacen(
+            &format!("port = {}\ntls = \"none\"", stack.imap_port()),
+            &format!(
+                "port = {imap_port}\ntls = \"{imap_tls}\"\nca_file = \"{}\"",
+                ca.display()
+            ),
+            1,
+        )
+        .replacen(
+            &format!("port = {}\ntls = \"none\"", stack.smtp_port()),
+            &format!(
+                "port = {}\ntls = \"starttls\"\nca_file = \"{}\"",
+                stack.smtp_port(),
+                ca.display()
+            ),
+            1,
+        );
+    assert!(text.contains(&format!("tls = \"{imap_tls}\"")));
+    std::fs::write(&path, text).expect("write the config");
+}
+
+async fn receipts_over_tls(imap_tls: &str) {
+    let stack = MailStack::start_tls(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    use_tls(&d, &stack, imap_tls);
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let form = WsForm::new(&format!("TLS-{imap_tls}-1"), FA);
+    let mid = format!("tls-{imap_tls}.{}@fa.example.test", std::process::id());
+    stack
+        .send(
+            FA,
+            HELPDESK,
+            &form_mail(FA, HELPDESK, "Ny URL", &mid, &form.docx()),
+        )
+        .await;
+    let got = d
+        .wait_mailbox(&stack, FA, "INBOX", "2 receipts", |n| n >= 2, RECEIPTS)
+        .await;
+    let subjects: Vec<String> = got.iter().map(|r| received(r).subject).collect();
+    assert!(
+        subjects
+            .iter()
+            .any(|s| s.contains("Kvittering for modtagelse")),
+        "{subjects:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_imap_and_starttls_smtp() {
+    receipts_over_tls("tls").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_imap_and_smtp() {
+    receipts_over_tls("starttls").await;
+}
