@@ -467,11 +467,12 @@ async fn queue(
     Ok(())
 }
 
-/// Creates a new order row in state `received`.
+/// Creates a new order row in state `received`, with its first event.
 async fn new_order(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
     jf: Option<&JudgedForm>,
+    inbound_id: i64,
 ) -> anyhow::Result<(i64, String)> {
     let reference = store::next_reference(tx, i.now).await?;
     let text = |code: &str| jf.and_then(|f| f.form.text(code)).map(str::to_string);
@@ -492,6 +493,18 @@ async fn new_order(
     .bind(&i.mail.subject)
     .bind(ts(i.now))
     .fetch_one(&mut **tx)
+    .await?;
+    store::event(
+        tx,
+        Some(id),
+        Some(inbound_id),
+        i.now,
+        i.mail.from.as_deref().unwrap_or(""),
+        "received",
+        None,
+        Some(State::Received),
+        &i.mail.subject,
+    )
     .await?;
     Ok((id, reference))
 }
@@ -559,7 +572,7 @@ async fn unreadable_order(
     inbound_id: i64,
     may_reply: bool,
 ) -> anyhow::Result<String> {
-    let (order_id, reference) = new_order(tx, i, None).await?;
+    let (order_id, reference) = new_order(tx, i, None, inbound_id).await?;
     let sender = i.mail.from.clone().unwrap_or_default();
     let judgement = serde_json::json!({
         "findings": i.judgement.findings,
@@ -574,18 +587,6 @@ async fn unreadable_order(
         &judgement,
         Decision::Review,
         i.now,
-    )
-    .await?;
-    store::event(
-        tx,
-        Some(order_id),
-        Some(inbound_id),
-        i.now,
-        &sender,
-        "received",
-        None,
-        Some(State::Received),
-        &i.mail.subject,
     )
     .await?;
     record_verdict(tx, order_id, Decision::Review, &i.judgement.findings, i.now).await?;
@@ -739,22 +740,7 @@ async fn apply_form(
             .await?;
             (o.id, o.reference.clone())
         }
-        None => {
-            let (id, r) = new_order(tx, i, Some(&jf)).await?;
-            store::event(
-                tx,
-                Some(id),
-                Some(inbound_id),
-                i.now,
-                &sender,
-                "received",
-                None,
-                Some(State::Received),
-                &i.mail.subject,
-            )
-            .await?;
-            (id, r)
-        }
+        None => new_order(tx, i, Some(&jf), inbound_id).await?,
     };
     // Keep the order's summary columns current with the newest version.
     sqlx::query(
