@@ -10,6 +10,8 @@ FORM=$(realpath "${1:?usage: scripts/latency.sh FORM.docx [N]}")
 N=${2:-10}
 ROOT=$(pwd)
 WORK=$(mktemp -d /tmp/spdesk-latency.XXXXXX)
+# Postfix and Dovecot run as their own users and must reach the stack below this folder.
+chmod 755 "$WORK"
 cargo build --quiet --release --bin spdesk
 BIN=$ROOT/target/release/spdesk
 
