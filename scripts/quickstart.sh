@@ -58,6 +58,15 @@ for f in examples/*.eml; do
   n=$((n + 1))
 done
 
+# A Word form too: a filled .docx written by the same code as `spdesk form blank`.
+cargo run --quiet --example filled_form -- var/Bestilling.docx >/dev/null
+echo "== sending a mail with the Word form var/Bestilling.docx attached"
+swaks --silent 2 --server 127.0.0.1 --port 10025 --from fa@example.test --to helpdesk@example.test \
+      --header "Subject: Bestilling af ny URL (Word-formular)" --body "Formularen er vedhæftet." \
+      --attach-type application/vnd.openxmlformats-officedocument.wordprocessingml.document \
+      --attach-name Bestilling.docx --attach @var/Bestilling.docx
+n=$((n + 1))
+
 echo "== waiting for the receipts in fa@example.test's mailbox"
 MAILDIR=$STACK/mail/example.test/fa/Maildir
 want=$((n * 2))
