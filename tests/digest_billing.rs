@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Duration as Days, Utc};
+use common::daemon::Daemon;
 use common::{FA, HELPDESK, MailStack};
 use spdesk::calendar::{Calendar, TZ};
 use spdesk::mail::Mail;
@@ -62,117 +62,35 @@ fn form_mail(stamp: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-/// `spdesk run` against the stack, with its own config and database; killed on drop.
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Daemon {
-    fn start(stack: &MailStack) -> Daemon {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = format!(
-            r#"
-[imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "none"
-username = "{HELPDESK}"
-password = "{password}"
-poll_interval = "1s"
-
-[smtp]
-host = "127.0.0.1"
-port = {smtp}
-tls = "none"
-from = "{HELPDESK}"
-
-[database]
-url = "sqlite://spdesk.db?mode=rwc"
-
-[helpdesk]
-address = "{HELPDESK}"
-digest_to = ["{HELPDESK}"]
-billing_to = ["{HELPDESK}"]
-
-[limits]
-receipts_per_address_per_hour = 1000
-
-[schedule]
-# Never during the test: the test runs the jobs itself.
-digest = "0 0 3 1 1 * 2099"
-billing = "0 0 3 1 1 * 2099"
-
-[billing]
-prices = {{ webservice = 4500.0, sftp = 2500.0 }}
-currency = "DKK"
-"#,
-            imap = stack.imap_port(),
-            smtp = stack.smtp_port(),
-            password = stack.password(),
-        );
-        std::fs::write(dir.path().join("spdesk.toml"), config).expect("write config");
-        let log = std::fs::File::create(dir.path().join("spdesk.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_spdesk"))
-            .arg("--config")
-            .arg(dir.path().join("spdesk.toml"))
-            .arg("run")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start spdesk run");
-        Daemon {
-            dir,
-            child: Some(child),
-        }
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("spdesk.toml")
-    }
-
-    fn db_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.dir.path().join("spdesk.db").display()
+/// `spdesk run` against the stack, with the schedule moved out of the way: the test runs the
+/// digest and billing jobs itself.
+fn start_daemon(stack: &MailStack) -> Daemon {
+    let mut d = Daemon::new(stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "digest = \"0 0 7 * * Mon-Fri\"",
+            "digest = \"0 0 3 1 1 * 2099\"",
         )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("spdesk.log")).unwrap_or_default()
-    }
-
-    /// Runs a CLI command with this daemon's config; panics unless it exits 0.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_spdesk"))
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run spdesk");
-        assert!(
-            out.status.success(),
-            "spdesk {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            self.log()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn orders(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str(&self.cli(&["orders", "list", "--json"])).expect("orders JSON")
-    }
+        .replace(
+            "billing = \"0 0 6 1 * *\"",
+            "billing = \"0 0 3 1 1 * 2099\"",
+        )
+        .replace("poll_interval = \"60s\"", "poll_interval = \"1s\"")
+    });
+    d.start();
+    d
 }
 
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+/// Runs a CLI command with the daemon's config; panics unless it exits 0.
+fn cli(d: &Daemon, args: &[&str]) -> String {
+    let out = d.cli(args);
+    assert!(
+        out.status.success(),
+        "spdesk {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        d.log()
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Mails in the Helpdesk mailbox (the daemon reads it and moves our own mails to Processed)
@@ -248,7 +166,7 @@ fn text_between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
 #[tokio::test]
 async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     let stack = MailStack::start(&[]);
-    let d = Daemon::start(&stack);
+    let d = start_daemon(&stack);
     let stamp = format!("{}", std::process::id());
     for n in 1..=2 {
         let raw = form_mail(&format!("{stamp}-{n}"));
@@ -279,11 +197,11 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     assert_eq!(o["overdue"], true, "{o}");
 
     // The digest: printed, then sent once even when asked twice.
-    let printed = d.cli(&["digest"]);
+    let printed = cli(&d, &["digest"]);
     assert!(printed.contains("1 overskredet"), "{printed}");
-    let out = d.cli(&["digest", "--send"]);
+    let out = cli(&d, &["digest", "--send"]);
     assert!(out.contains("digest queued"), "{out}");
-    let again = d.cli(&["digest", "--send"]);
+    let again = cli(&d, &["digest", "--send"]);
     assert!(again.contains("already queued"), "{again}");
     let digests = wait_helpdesk_mails(&stack, &d, "Daglig oversigt", 1).await;
     let digest = &digests[0];
@@ -310,12 +228,12 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
         .execute(pool)
         .await
         .expect("mark executed");
-    let first = d.cli(&["billing", "run"]);
+    let first = cli(&d, &["billing", "run"]);
     assert!(first.contains("1 order(s) billed"), "{first}");
     let stamp1 = billed_at(pool, executed)
         .await
         .expect("billed_at after the first run");
-    let second = d.cli(&["billing", "run"]);
+    let second = cli(&d, &["billing", "run"]);
     assert!(second.contains("no executed, unbilled orders"), "{second}");
     assert_eq!(
         billed_at(pool, executed).await,
@@ -348,22 +266,25 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
 
     // The export of this month lists the order with its billed_at.
     let month = Utc::now().with_timezone(&TZ).format("%Y-%m").to_string();
-    let export = d.cli(&["billing", "export", "--period", &month]);
+    let export = cli(&d, &["billing", "export", "--period", &month]);
     let lines: Vec<&str> = export.lines().collect();
     assert_eq!(lines.len(), 2, "{export}");
     assert!(
         lines[1].contains(executed.as_str()) && !lines[1].ends_with(','),
         "{export}"
     );
-    let file = d.dir.path().join("export.csv");
-    d.cli(&[
-        "billing",
-        "export",
-        "--period",
-        &month,
-        "--out",
-        file.to_str().expect("path"),
-    ]);
+    let file = d.dir().join("export.csv");
+    cli(
+        &d,
+        &[
+            "billing",
+            "export",
+            "--period",
+            &month,
+            "--out",
+            file.to_str().expect("path"),
+        ],
+    );
     assert_eq!(std::fs::read_to_string(&file).expect("export file"), export);
     assert!(Path::new(&file).exists());
 }

@@ -56,6 +56,30 @@ impl Daemon {
         d
     }
 
+    /// Rewrites the config (before `start`), e.g. to move the schedule out of the test's
+    /// way, and checks the result as `Daemon::new` does.
+    pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("daemon: cannot read the config: {e}"));
+        std::fs::write(&path, edit(text))
+            .unwrap_or_else(|e| panic!("daemon: cannot write the config: {e}"));
+        let out = self.cli(&["config", "check"]);
+        assert!(
+            out.status.success(),
+            "spdesk config check refused the edited config:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The daemon's SQLite database, for tests that set up state the CLI cannot.
+    pub fn db_url(&self) -> String {
+        format!(
+            "sqlite://{}?mode=rwc",
+            self.dir.path().join("spdesk.db").display()
+        )
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
