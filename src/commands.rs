@@ -670,7 +670,7 @@ pub async fn apply_action(
             &values,
         )
         .map_err(anyhow::Error::msg)?;
-        mails.push(queue_mail(&mut tx, o.id, &out, now).await?);
+        mails.push(store::enqueue_for_order(&mut tx, o.id, &out, now).await?);
     }
     if to == State::Failed && !actions.incident_to.is_empty() {
         // The history in Copenhagen time, as the Helpdesk reads it.
@@ -728,7 +728,7 @@ pub async fn apply_action(
             &attachments,
         )
         .map_err(anyhow::Error::msg)?;
-        mails.push(queue_mail(&mut tx, o.id, &out, now).await?);
+        mails.push(store::enqueue_for_order(&mut tx, o.id, &out, now).await?);
     }
     tx.commit().await?;
     Ok(ActionOutcome::Done {
@@ -744,30 +744,6 @@ fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     t.with_nanosecond(0)
         .and_then(|t| t.with_second(0))
         .unwrap_or(t)
-}
-
-/// Queues a mail and records it in the order's history; returns `kind to a, b`.
-async fn queue_mail(
-    tx: &mut store::Tx<'_>,
-    order_id: i64,
-    out: &crate::receipts::Outgoing,
-    now: DateTime<Utc>,
-) -> anyhow::Result<String> {
-    store::enqueue(tx, Some(order_id), out, now).await?;
-    let what = format!("{} to {}", out.kind.code(), out.to.join(", "));
-    store::event(
-        tx,
-        Some(order_id),
-        None,
-        now,
-        "daemon",
-        "receipt queued",
-        None,
-        None,
-        &what,
-    )
-    .await?;
-    Ok(what)
 }
 
 /// `spdesk orders approve|reject|execute|fail|withdraw`: the action by the operator; exit 1

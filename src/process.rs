@@ -451,19 +451,7 @@ async fn queue(
         values,
     )
     .map_err(anyhow::Error::msg)?;
-    store::enqueue(tx, Some(order_id), &out, i.now).await?;
-    store::event(
-        tx,
-        Some(order_id),
-        None,
-        i.now,
-        "daemon",
-        "receipt queued",
-        None,
-        None,
-        &format!("{} to {}", kind.code(), out.to.join(", ")),
-    )
-    .await?;
+    store::enqueue_for_order(tx, order_id, &out, i.now).await?;
     Ok(())
 }
 

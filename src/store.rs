@@ -162,6 +162,30 @@ pub async fn enqueue(
     Ok(r.rows_affected() == 1)
 }
 
+/// Queues an order's mail and records it in the order's history; returns `kind to a, b`.
+pub async fn enqueue_for_order(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    out: &crate::receipts::Outgoing,
+    now: DateTime<Utc>,
+) -> anyhow::Result<String> {
+    enqueue(tx, Some(order_id), out, now).await?;
+    let what = format!("{} to {}", out.kind.code(), out.to.join(", "));
+    event(
+        tx,
+        Some(order_id),
+        None,
+        now,
+        "daemon",
+        "receipt queued",
+        None,
+        None,
+        &what,
+    )
+    .await?;
+    Ok(what)
+}
+
 /// How many mails were queued to this address since `since` (the per-address rate limit).
 pub async fn receipts_to_since(
     tx: &mut Tx<'_>,
