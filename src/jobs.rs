@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::digest::{self, Digest};
 use crate::receipts::Templates;
 use crate::setup;
-use crate::store::{self, Store, Tx, parse_ts, ts};
+use crate::store::{self, Store, Tx, ts};
 
 /// Queues a mail composed here (digest, billing) in the outbox; a mail with the same
 /// Message-ID already queued is left as it is. Returns whether it was new.
@@ -150,10 +150,7 @@ impl fmt::Display for Billed {
 const LINE_COLUMNS: &str = "id, ref, kind, bestillings_id, org_name, org_cvr, system_name, executed_at, updated_at, billed_at";
 
 fn line_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<BillingLine> {
-    let t = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
-        let s: Option<String> = r.try_get(name)?;
-        Ok(s.as_deref().and_then(parse_ts))
-    };
+    let t = |name: &str| crate::store::ts_column(r, name);
     Ok(BillingLine {
         bestillings_id: r.try_get("bestillings_id")?,
         reference: r.try_get("ref")?,

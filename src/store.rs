@@ -24,6 +24,15 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A nullable time column as stored by [`ts`].
+pub fn ts_column(
+    r: &sqlx::sqlite::SqliteRow,
+    name: &str,
+) -> anyhow::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = r.try_get(name)?;
+    Ok(s.as_deref().and_then(parse_ts))
+}
+
 pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -230,10 +239,7 @@ pub struct OrderRow {
 const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
 
 fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OrderRow> {
-    let t = |name: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
-        let s: Option<String> = r.try_get(name)?;
-        Ok(s.as_deref().and_then(parse_ts))
-    };
+    let t = |name: &str| ts_column(r, name);
     let state: String = r.try_get("state")?;
     Ok(OrderRow {
         id: r.try_get("id")?,
