@@ -287,7 +287,23 @@ async fn session_loop(
     }
 }
 
-/// Processes every message in the mailbox, oldest first.
+/// Messages looked at per round trip while draining a backlog: one FETCH of their sizes, a
+/// few FETCHes of their bodies and one MOVE, instead of three commands per message.
+const BATCH: usize = 50;
+/// Bodies fetched in one command stay under this many bytes together, so a batch of large
+/// mails cannot exhaust memory (a single mail up to `max_message_bytes` is fetched alone).
+const BATCH_BYTES: u64 = 4_000_000;
+
+/// Size and arrival time of one message, from a FETCH before its body is read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    size: Option<u32>,
+    internal_date: Option<DateTime<Utc>>,
+}
+
+/// Processes every message in the mailbox, oldest first, in batches. Every message is
+/// committed before any of its batch is moved, so a crash at any point leaves the uncommitted
+/// ones in the inbox and the committed ones recognisable as already stored.
 #[allow(clippy::too_many_arguments)]
 async fn drain(
     session: &mut ImapSession,
@@ -304,38 +320,138 @@ async fn drain(
         .into_iter()
         .collect();
     uids.sort_unstable();
-    for uid in uids {
+    for chunk in uids.chunks(BATCH) {
         if *shutdown.borrow() {
             return Ok(());
         }
-        let target = process_uid(session, imap, pipeline, store, uidvalidity, uid).await?;
-        outbox_wakeup.notify_one();
-        if let Some(folder) = target {
-            move_message(session, uid, folder, has_move).await?;
+        let metas = fetch_metas(session, chunk).await?;
+        let history = Arc::new(executed_ids(store).await?);
+        let mut moves: Vec<(u32, &str)> = Vec::with_capacity(chunk.len());
+        for group in body_groups(chunk, &metas, pipeline.max_message_bytes) {
+            if *shutdown.borrow() {
+                break;
+            }
+            let mut bodies = fetch_bodies(session, &group, "BODY.PEEK[]").await?;
+            for &uid in &group {
+                let meta = metas.get(&uid).copied().unwrap_or_default();
+                let too_large = meta
+                    .size
+                    .is_some_and(|s| u64::from(s) > pipeline.max_message_bytes);
+                let raw = if too_large {
+                    fetch_bodies(session, &[uid], "BODY.PEEK[HEADER]")
+                        .await?
+                        .remove(&uid)
+                } else {
+                    bodies.remove(&uid)
+                };
+                // None: gone meanwhile (another client moved it).
+                let Some(raw) = raw else { continue };
+                let origin = Origin {
+                    mailbox: imap.mailbox.clone(),
+                    uidvalidity,
+                    uid: Some(uid),
+                    internal_date: meta.internal_date.unwrap_or_else(Utc::now),
+                };
+                let target =
+                    process_message(imap, pipeline, store, &history, raw, origin, meta.size)
+                        .await?;
+                outbox_wakeup.notify_one();
+                moves.push((uid, target));
+            }
+        }
+        for folder in [&imap.processed_folder, &imap.quarantine_folder] {
+            let set: Vec<u32> = moves
+                .iter()
+                .filter(|(_, f)| *f == folder.as_str())
+                .map(|(u, _)| *u)
+                .collect();
+            if !set.is_empty() {
+                move_messages(session, &uid_set(&set), folder, has_move).await?;
+            }
         }
     }
     Ok(())
 }
 
-async fn move_message(
+/// Splits a batch into groups whose bodies are fetched with one command: consecutive messages
+/// whose sizes add up to at most [`BATCH_BYTES`]. A message over `max_bytes` (only its header
+/// is read) or of unknown size gets a group of its own.
+fn body_groups(
+    uids: &[u32],
+    metas: &std::collections::HashMap<u32, Meta>,
+    max_bytes: u64,
+) -> Vec<Vec<u32>> {
+    let mut groups: Vec<Vec<u32>> = Vec::new();
+    let mut current: Vec<u32> = Vec::new();
+    let mut bytes = 0u64;
+    for &uid in uids {
+        let size = metas.get(&uid).and_then(|m| m.size).map(u64::from);
+        let alone = size.is_none_or(|s| s > max_bytes);
+        let size = size.unwrap_or(0);
+        if alone || bytes.saturating_add(size) > BATCH_BYTES {
+            if !current.is_empty() {
+                groups.push(std::mem::take(&mut current));
+            }
+            bytes = 0;
+        }
+        if alone {
+            groups.push(vec![uid]);
+            continue;
+        }
+        current.push(uid);
+        bytes = bytes.saturating_add(size);
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+/// An IMAP sequence set of UIDs, with runs collapsed: `1:3,7,9:10`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let first = sorted[i];
+        let mut last = first;
+        while i + 1 < sorted.len() && sorted[i + 1] == last.saturating_add(1) {
+            i += 1;
+            last = sorted[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if first == last {
+            out.push_str(&first.to_string());
+        } else {
+            out.push_str(&format!("{first}:{last}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+async fn move_messages(
     session: &mut ImapSession,
-    uid: u32,
+    set: &str,
     folder: &str,
     has_move: bool,
 ) -> anyhow::Result<()> {
-    let set = uid.to_string();
     if has_move {
-        timed("UID MOVE", session.uid_mv(&set, folder)).await?;
+        timed("UID MOVE", session.uid_mv(set, folder)).await?;
     } else {
-        timed("UID COPY", session.uid_copy(&set, folder)).await?;
+        timed("UID COPY", session.uid_copy(set, folder)).await?;
         timed("UID STORE", async {
-            let s = session.uid_store(&set, "+FLAGS.SILENT (\\Deleted)").await?;
+            let s = session.uid_store(set, "+FLAGS.SILENT (\\Deleted)").await?;
             s.collect::<Vec<_>>().await;
             Ok::<_, async_imap::error::Error>(())
         })
         .await?;
         timed("UID EXPUNGE", async {
-            let s = session.uid_expunge(&set).await?;
+            let s = session.uid_expunge(set).await?;
             s.collect::<Vec<_>>().await;
             Ok::<_, async_imap::error::Error>(())
         })
@@ -344,38 +460,24 @@ async fn move_message(
     Ok(())
 }
 
-/// Fetches one message and processes it. Returns the folder to move it to.
-async fn process_uid<'a>(
-    session: &mut ImapSession,
+/// Stores and processes one fetched message. Returns the folder to move it to.
+async fn process_message<'a>(
     imap: &'a ImapSettings,
     pipeline: &Arc<Pipeline>,
     store: &Store,
-    uidvalidity: Option<u32>,
-    uid: u32,
-) -> anyhow::Result<Option<&'a str>> {
-    let (size, internal_date) = fetch_meta(session, uid).await?;
-    let origin = Origin {
-        mailbox: imap.mailbox.clone(),
-        uidvalidity,
-        uid: Some(uid),
-        internal_date: internal_date.unwrap_or_else(Utc::now),
-    };
+    history: &Arc<Executed>,
+    raw: Vec<u8>,
+    origin: Origin,
+    size: Option<u32>,
+) -> anyhow::Result<&'a str> {
+    let uid = origin.uid.unwrap_or(0);
     let too_large = size.is_some_and(|s| u64::from(s) > pipeline.max_message_bytes);
-    let raw = if too_large {
-        fetch_part(session, uid, "BODY.PEEK[HEADER]").await?
-    } else {
-        fetch_part(session, uid, "BODY.PEEK[]").await?
-    };
-    let Some(raw) = raw else {
-        // Gone meanwhile (another client moved it).
-        return Ok(None);
-    };
     let quick_id = quick_message_id(&raw);
     let key = message_key(quick_id.as_deref(), &raw);
 
     if already_stored(store, &key, &origin).await? {
         debug!(uid, key, "already stored; moving it out of the inbox");
-        return Ok(Some(&imap.processed_folder));
+        return Ok(&imap.processed_folder);
     }
     let attempts = bump_attempt(store, &key).await?;
     if attempts > pipeline.max_attempts || too_large {
@@ -389,10 +491,10 @@ async fn process_uid<'a>(
             format!("processing failed {} times", attempts - 1)
         };
         quarantine(store, pipeline, &raw, &origin, &why).await?;
-        return Ok(Some(&imap.quarantine_folder));
+        return Ok(&imap.quarantine_folder);
     }
 
-    let judged = judge_blocking(pipeline, store, raw.clone(), origin.internal_date).await;
+    let judged = judge_blocking(pipeline, history.clone(), raw.clone(), origin.internal_date).await;
     let (mail, judgement) = match judged {
         Ok(Some(x)) => x,
         Ok(None) => {
@@ -405,12 +507,12 @@ async fn process_uid<'a>(
                 "the message could not be parsed as a mail",
             )
             .await?;
-            return Ok(Some(&imap.quarantine_folder));
+            return Ok(&imap.quarantine_folder);
         }
         Err(why) => {
             record_error(store, &key, &why).await?;
             quarantine(store, pipeline, &raw, &origin, &why).await?;
-            return Ok(Some(&imap.quarantine_folder));
+            return Ok(&imap.quarantine_folder);
         }
     };
 
@@ -440,7 +542,7 @@ async fn process_uid<'a>(
         Outcome::Ignored(why) => info!(uid, why, "mail stored; not answered"),
         Outcome::Duplicate => debug!(uid, "duplicate"),
     }
-    Ok(Some(&imap.processed_folder))
+    Ok(&imap.processed_folder)
 }
 
 /// A crash on purpose at a named point, for the tests that prove a kill between the commit and
@@ -453,19 +555,25 @@ fn failpoint(name: &str) {
     }
 }
 
-async fn fetch_meta(
+/// Sizes and arrival times of `uids`, in one command.
+async fn fetch_metas(
     session: &mut ImapSession,
-    uid: u32,
-) -> anyhow::Result<(Option<u32>, Option<DateTime<Utc>>)> {
+    uids: &[u32],
+) -> anyhow::Result<std::collections::HashMap<u32, Meta>> {
+    let set = uid_set(uids);
     timed("UID FETCH", async {
         let mut s = session
-            .uid_fetch(uid.to_string(), "(UID RFC822.SIZE INTERNALDATE)")
+            .uid_fetch(&set, "(UID RFC822.SIZE INTERNALDATE)")
             .await?;
-        let mut out = (None, None);
+        let mut out = std::collections::HashMap::with_capacity(uids.len());
         while let Some(f) = s.next().await {
             let f = f?;
-            if f.uid == Some(uid) {
-                out = (f.size, f.internal_date().map(|d| d.with_timezone(&Utc)));
+            if let Some(uid) = f.uid {
+                let meta = Meta {
+                    size: f.size,
+                    internal_date: f.internal_date().map(|d| d.with_timezone(&Utc)),
+                };
+                out.insert(uid, meta);
             }
         }
         Ok::<_, async_imap::error::Error>(out)
@@ -473,19 +581,24 @@ async fn fetch_meta(
     .await
 }
 
-async fn fetch_part(
+/// `what` (`BODY.PEEK[]` or `BODY.PEEK[HEADER]`) of `uids`, in one command; a message gone
+/// meanwhile is simply missing from the result.
+async fn fetch_bodies(
     session: &mut ImapSession,
-    uid: u32,
+    uids: &[u32],
     what: &str,
-) -> anyhow::Result<Option<Vec<u8>>> {
+) -> anyhow::Result<std::collections::HashMap<u32, Vec<u8>>> {
+    let set = uid_set(uids);
     let query = format!("(UID {what})");
     timed("UID FETCH", async {
-        let mut s = session.uid_fetch(uid.to_string(), &query).await?;
-        let mut out = None;
+        let mut s = session.uid_fetch(&set, &query).await?;
+        let mut out = std::collections::HashMap::with_capacity(uids.len());
         while let Some(f) = s.next().await {
             let f = f?;
-            if f.uid == Some(uid) {
-                out = f.body().or_else(|| f.header()).map(<[u8]>::to_vec);
+            if let Some(uid) = f.uid
+                && let Some(body) = f.body().or_else(|| f.header())
+            {
+                out.insert(uid, body.to_vec());
             }
         }
         Ok::<_, async_imap::error::Error>(out)
@@ -535,8 +648,18 @@ async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Executed BestillingsIDs, read before judging so the judgement stays a pure function.
+/// Executed BestillingsIDs, read before judging (once per batch) so the judgement stays a
+/// pure function.
 struct Executed(std::collections::HashSet<String>);
+
+async fn executed_ids(store: &Store) -> anyhow::Result<Executed> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(Executed(ids.into_iter().collect()))
+}
 
 impl History for Executed {
     fn executed(&self, id: &str) -> bool {
@@ -547,17 +670,10 @@ impl History for Executed {
 /// Parses and judges on a blocking thread under a time limit. `Ok(None)`: not a mail.
 async fn judge_blocking(
     pipeline: &Arc<Pipeline>,
-    store: &Store,
+    history: Arc<Executed>,
     raw: Vec<u8>,
     received: DateTime<Utc>,
 ) -> Result<Option<(Mail, Judgement)>, String> {
-    let executed: Vec<String> = sqlx::query_scalar(
-        "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
-    )
-    .fetch_all(&store.pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let history = Executed(executed.into_iter().collect());
     let p = pipeline.clone();
     let limit = p.limits.reader_timeout * 3 + Duration::from_secs(5);
     let task = tokio::task::spawn_blocking(move || {
@@ -566,7 +682,7 @@ async fn judge_blocking(
             received: received.with_timezone(&chrono_tz::Europe::Copenhagen),
             settings: &p.settings,
             limits: &p.limits,
-            history: &history,
+            history: history.as_ref(),
         };
         let judgement = judge_mail(&mail, &ctx);
         Some((mail, judgement))
@@ -639,6 +755,50 @@ async fn quarantine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_sets_collapse_runs() {
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[7]), "7");
+        assert_eq!(uid_set(&[3, 1, 2, 7, 9, 10, 10]), "1:3,7,9:10");
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn body_groups_bound_bytes_and_isolate_large_or_unknown_mails() {
+        let meta = |size| Meta {
+            size,
+            internal_date: None,
+        };
+        let metas: std::collections::HashMap<u32, Meta> = [
+            (1, meta(Some(1_000))),
+            (2, meta(Some(1_000))),
+            (3, meta(Some(30_000_000))), // over the limit: header only, alone
+            (4, meta(Some(1_000))),
+            (5, meta(None)), // size unknown: alone
+            (6, meta(Some(3_000_000))),
+            (7, meta(Some(3_000_000))), // would pass BATCH_BYTES with 6: next group
+        ]
+        .into_iter()
+        .collect();
+        let groups = body_groups(&[1, 2, 3, 4, 5, 6, 7, 8], &metas, 25_000_000);
+        assert_eq!(
+            groups,
+            vec![
+                vec![1, 2],
+                vec![3],
+                vec![4],
+                vec![5],
+                vec![6],
+                vec![7],
+                vec![8]
+            ]
+        );
+        assert!(body_groups(&[], &metas, 1).is_empty());
+    }
 
     #[test]
     fn reconnect_delay_doubles_while_failing_and_is_capped() {

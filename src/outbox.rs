@@ -39,6 +39,45 @@ pub enum SmtpAuth {
 /// The outbox is checked at least this often, and at once when intake or the CLI queues mail.
 const POLL: Duration = Duration::from_millis(1000);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Mails taken from the outbox per round; a full round is followed by the next at once.
+const ROUND: usize = 100;
+/// A transport (with its pooled connection, which saves a connect and EHLO per mail) is reused
+/// for this long, then built again so that a rotated password or a refreshed token is read.
+const TRANSPORT_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// The SMTP settings and the transport built from them, kept between rounds.
+pub struct Sender {
+    settings: SmtpSettings,
+    cached: Option<(std::time::Instant, AsyncSmtpTransport<Tokio1Executor>)>,
+}
+
+impl Sender {
+    pub fn new(settings: SmtpSettings) -> Sender {
+        Sender {
+            settings,
+            cached: None,
+        }
+    }
+
+    async fn transport(&mut self) -> anyhow::Result<&AsyncSmtpTransport<Tokio1Executor>> {
+        let fresh = self
+            .cached
+            .as_ref()
+            .is_some_and(|(built, _)| built.elapsed() < TRANSPORT_MAX_AGE);
+        if !fresh {
+            self.cached = Some((std::time::Instant::now(), transport(&self.settings).await?));
+        }
+        match &self.cached {
+            Some((_, t)) => Ok(t),
+            None => anyhow::bail!("no SMTP transport"),
+        }
+    }
+
+    /// Forgets the transport after an error, so the next round connects (and logs in) anew.
+    fn reset(&mut self) {
+        self.cached = None;
+    }
+}
 
 async fn transport(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
     let tls_params = || -> anyhow::Result<TlsParameters> {
@@ -76,21 +115,29 @@ pub fn backoff(attempts: i64) -> chrono::Duration {
     chrono::Duration::seconds(secs)
 }
 
-/// Sends everything that is due; returns how many were sent.
-pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usize> {
+/// Sends one round of what is due (at most [`ROUND`] mails); returns how many were taken
+/// from the outbox, sent or not.
+pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
     let now = Utc::now();
     let rows = sqlx::query(
         "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT 100",
+         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
     )
     .bind(ts(now))
+    .bind(ROUND as i64)
     .fetch_all(&store.pool)
     .await?;
     if rows.is_empty() {
         return Ok(0);
     }
-    let mailer = transport(smtp).await?;
-    let mut sent = 0;
+    let taken = rows.len();
+    let mailer = match sender.transport().await {
+        Ok(m) => m.clone(),
+        Err(e) => {
+            sender.reset();
+            return Err(e);
+        }
+    };
     for row in rows {
         let id: i64 = row.try_get("id")?;
         let message_id: String = row.try_get("message_id")?;
@@ -123,7 +170,6 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
                 .execute(&store.pool)
                 .await?;
                 info!(message_id, to = ?to, "mail sent");
-                sent += 1;
             }
             Err(e) => {
                 let next = Utc::now() + backoff(attempts + 1);
@@ -140,12 +186,13 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
                 // recipient): go on with the others.
                 if !format!("{e:#}").starts_with("permanent") {
-                    break;
+                    sender.reset();
+                    return Ok(0);
                 }
             }
         }
     }
-    Ok(sent)
+    Ok(taken)
 }
 
 /// Runs the outbox worker until `shutdown` turns true.
@@ -155,16 +202,20 @@ pub async fn run(
     wakeup: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut sender = Sender::new(smtp);
     loop {
-        if let Err(e) = send_due(&store, &smtp).await {
-            warn!(error = format!("{e:#}"), "outbox round failed; retrying");
+        match send_due(&store, &mut sender).await {
+            // A full round: more may be due; go on at once (unless stopping).
+            Ok(n) if n == ROUND && !*shutdown.borrow() => continue,
+            Ok(_) => {}
+            Err(e) => warn!(error = format!("{e:#}"), "outbox round failed; retrying"),
         }
         tokio::select! {
             _ = wakeup.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {
                 // One last round so that receipts of the last message leave.
-                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &smtp)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &mut sender)).await;
                 return;
             }
         }

@@ -2,7 +2,7 @@
 //! changes, events and outbox rows — in ONE transaction. The judgement comes in already made
 //! (by [`crate::judge`]); this module only decides how it lands on the orders.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -395,12 +395,12 @@ async fn queue(
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
-    let since = i.now - Duration::hours(1);
+    let limited_kind = kind != ReceiptKind::HelpdeskVurdering;
     let mut limited = Vec::new();
     let mut kept = Vec::new();
     for a in to.drain(..) {
-        if kind != ReceiptKind::HelpdeskVurdering
-            && store::receipts_to_since(tx, &a, since).await?
+        if limited_kind
+            && store::recent_receipts(tx, &a, i.now).await?
                 >= i.helpdesk.receipts_per_address_per_hour
         {
             limited.push(a);
@@ -451,6 +451,11 @@ async fn queue(
         values,
     )
     .map_err(anyhow::Error::msg)?;
+    if limited_kind {
+        for a in &out.to {
+            store::count_receipt(tx, a, i.now).await?;
+        }
+    }
     store::enqueue_for_order(tx, order_id, &out, i.now).await?;
     Ok(())
 }

@@ -25,10 +25,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// A nullable time column as stored by [`ts`].
-pub fn ts_column(
-    r: &sqlx::sqlite::SqliteRow,
-    name: &str,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub fn ts_column(r: &sqlx::sqlite::SqliteRow, name: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
     let s: Option<String> = r.try_get(name)?;
     Ok(s.as_deref().and_then(parse_ts))
 }
@@ -195,21 +192,51 @@ pub async fn enqueue_for_order(
     Ok(what)
 }
 
-/// How many mails were queued to this address since `since` (the per-address rate limit).
-pub async fn receipts_to_since(
+/// The clock hour of `now` (Unix time / 3600), the bucket of the rate limit.
+fn hour_of(now: DateTime<Utc>) -> i64 {
+    now.timestamp().div_euclid(3600)
+}
+
+/// Receipts queued to `address` in the current and the previous clock hour (the per-address
+/// rate limit). Checking this sum against the limit before each receipt keeps every sliding
+/// hour within the limit: any hour-long window lies inside two adjacent clock hours.
+pub async fn recent_receipts(
     tx: &mut Tx<'_>,
     address: &str,
-    since: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
-    let pattern = format!("%{}%", serde_json::to_string(&address.to_lowercase())?);
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE created_at >= ?1 AND lower(recipients) LIKE ?2",
+        "SELECT COALESCE(SUM(n), 0) FROM receipt_rate WHERE address = ?1 AND hour >= ?2",
     )
-    .bind(ts(since))
-    .bind(pattern)
+    .bind(address.to_lowercase())
+    .bind(hour_of(now) - 1)
     .fetch_one(&mut **tx)
     .await?;
     Ok(n)
+}
+
+/// Counts one receipt queued to `address` now, and forgets that address's older hours.
+pub async fn count_receipt(
+    tx: &mut Tx<'_>,
+    address: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let address = address.to_lowercase();
+    let hour = hour_of(now);
+    sqlx::query(
+        "INSERT INTO receipt_rate (address, hour, n) VALUES (?1, ?2, 1)
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1",
+    )
+    .bind(&address)
+    .bind(hour)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
+        .bind(&address)
+        .bind(hour - 1)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// An order row.
@@ -449,4 +476,52 @@ pub async fn set_incident_at(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_rate_window_spans_this_and_the_previous_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let mut tx = store.begin().await.unwrap();
+        for t in [
+            "2026-11-30T09:10:00Z",
+            "2026-11-30T09:50:00Z",
+            "2026-11-30T10:05:00Z",
+        ] {
+            count_receipt(&mut tx, "FA@Kommune.test", at(t))
+                .await
+                .unwrap();
+        }
+        count_receipt(&mut tx, "other@kommune.test", at("2026-11-30T10:05:00Z"))
+            .await
+            .unwrap();
+        for (t, expected) in [
+            ("2026-11-30T10:30:00Z", 3),
+            // 11:xx still counts the 10:05 receipt, no longer the 09:xx ones.
+            ("2026-11-30T11:00:00Z", 1),
+            ("2026-11-30T12:00:00Z", 0),
+        ] {
+            let n = recent_receipts(&mut tx, "fa@kommune.test", at(t))
+                .await
+                .unwrap();
+            assert_eq!(n, expected, "at {t}");
+        }
+        // Counting at 11:20 forgets the 09:xx rows of that address.
+        count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:20:00Z"))
+            .await
+            .unwrap();
+        let rows: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM receipt_rate WHERE address = 'fa@kommune.test'",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(rows, 2);
+    }
 }
