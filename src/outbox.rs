@@ -6,16 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use lettre::Address;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
 use sqlx::Row;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Secret;
-use crate::net::{TlsMode, resolve};
+use crate::net::{TlsMode, resolve, wrap_tls};
 use crate::store::{Store, ts};
 
 /// How to reach the SMTP server.
@@ -41,72 +44,145 @@ const POLL: Duration = Duration::from_millis(1000);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Mails taken from the outbox per round; a full round is followed by the next at once.
 const ROUND: usize = 100;
-/// A transport (with its pooled connection, which saves a connect and EHLO per mail) is reused
-/// for this long, then built again so that a rotated password or a refreshed token is read.
-const TRANSPORT_MAX_AGE: Duration = Duration::from_secs(300);
+/// One SMTP session is reused for this long (it saves a connect, EHLO and login per mail), then
+/// opened anew so that a rotated password or a refreshed token is read.
+const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
 
-/// The SMTP settings and the transport built from them, kept between rounds.
+/// The SMTP settings and one open session, kept between rounds.
 pub struct Sender {
     settings: SmtpSettings,
-    cached: Option<(std::time::Instant, AsyncSmtpTransport<Tokio1Executor>)>,
+    session: Option<(std::time::Instant, AsyncSmtpConnection)>,
 }
 
 impl Sender {
     pub fn new(settings: SmtpSettings) -> Sender {
         Sender {
             settings,
-            cached: None,
+            session: None,
         }
     }
 
-    async fn transport(&mut self) -> anyhow::Result<&AsyncSmtpTransport<Tokio1Executor>> {
-        let fresh = self
-            .cached
+    /// The open session, or a new one when there is none, it broke, or it is older than
+    /// [`SESSION_MAX_AGE`].
+    async fn session(&mut self) -> anyhow::Result<&mut AsyncSmtpConnection> {
+        let usable = self
+            .session
             .as_ref()
-            .is_some_and(|(built, _)| built.elapsed() < TRANSPORT_MAX_AGE);
-        if !fresh {
-            self.cached = Some((std::time::Instant::now(), transport(&self.settings).await?));
+            .is_some_and(|(opened, conn)| opened.elapsed() < SESSION_MAX_AGE && !conn.has_broken());
+        if !usable {
+            self.close().await;
+            self.session = Some((std::time::Instant::now(), connect(&self.settings).await?));
         }
-        match &self.cached {
-            Some((_, t)) => Ok(t),
-            None => anyhow::bail!("no SMTP transport"),
+        match &mut self.session {
+            Some((_, conn)) => Ok(conn),
+            None => anyhow::bail!("no SMTP session"),
         }
     }
 
-    /// Forgets the transport after an error, so the next round connects (and logs in) anew.
-    fn reset(&mut self) {
-        self.cached = None;
+    /// Forgets a session that stopped answering, without waiting for it.
+    fn discard(&mut self) {
+        self.session = None;
+    }
+
+    /// Ends the session (politely when it still works), so the next round connects anew.
+    async fn close(&mut self) {
+        if let Some((_, mut conn)) = self.session.take()
+            && !conn.has_broken()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+        }
     }
 }
 
-async fn transport(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpTransport<Tokio1Executor>> {
-    let tls_params = || -> anyhow::Result<TlsParameters> {
-        let mut b = TlsParameters::builder(s.host.clone());
-        if let Some(ca) = &s.ca_file {
-            let pem = std::fs::read(ca)
-                .map_err(|e| anyhow::anyhow!("cannot read smtp.ca_file {}: {e}", ca.display()))?;
-            b = b.add_root_certificate(Certificate::from_pem(&pem)?);
+/// Opens one SMTP session: TCP with Nagle's algorithm off (else the server's delayed ACK holds
+/// the end of every message for ~40 ms), TLS as configured (certificates always verified),
+/// EHLO and the login.
+async fn connect(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpConnection> {
+    let tcp = tokio::time::timeout(
+        SEND_TIMEOUT,
+        tokio::net::TcpStream::connect((s.host.as_str(), s.port)),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("SMTP connect to {}:{}: no answer", s.host, s.port))?
+    .map_err(|e| anyhow::anyhow!("SMTP connect to {}:{}: {e}", s.host, s.port))?;
+    tcp.set_nodelay(true)?;
+    let hello = ClientId::default();
+    let session = async {
+        let mut conn = match s.tls {
+            TlsMode::Tls => {
+                let tls = wrap_tls(tcp, &s.host, s.ca_file.as_deref()).await?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(TlsTcp(tls)), &hello).await?
+            }
+            TlsMode::None | TlsMode::StartTls => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await?
+            }
+        };
+        if s.tls == TlsMode::StartTls {
+            let mut b = TlsParameters::builder(s.host.clone());
+            if let Some(ca) = &s.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    anyhow::anyhow!("cannot read smtp.ca_file {}: {e}", ca.display())
+                })?;
+                b = b.add_root_certificate(Certificate::from_pem(&pem)?);
+            }
+            conn.starttls(b.build_rustls()?, &hello).await?;
         }
-        Ok(b.build_rustls()?)
+        let login = match &s.auth {
+            SmtpAuth::None => None,
+            SmtpAuth::Password(secret) => Some((vec![Mechanism::Plain, Mechanism::Login], secret)),
+            SmtpAuth::XOAuth2(secret) => Some((vec![Mechanism::Xoauth2], secret)),
+        };
+        if let Some((mechanisms, secret)) = login {
+            let credentials = Credentials::new(s.username.clone(), resolve(secret).await?);
+            conn.auth(&mechanisms, &credentials).await?;
+        }
+        Ok::<_, anyhow::Error>(conn)
     };
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-        .port(s.port)
-        .timeout(Some(SEND_TIMEOUT));
-    b = match s.tls {
-        TlsMode::None => b.tls(Tls::None),
-        TlsMode::StartTls => b.tls(Tls::Required(tls_params()?)),
-        TlsMode::Tls => b.tls(Tls::Wrapper(tls_params()?)),
-    };
-    b = match &s.auth {
-        SmtpAuth::None => b,
-        SmtpAuth::Password(secret) => b
-            .credentials(Credentials::new(s.username.clone(), resolve(secret).await?))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]),
-        SmtpAuth::XOAuth2(secret) => b
-            .credentials(Credentials::new(s.username.clone(), resolve(secret).await?))
-            .authentication(vec![Mechanism::Xoauth2]),
-    };
-    Ok(b.build())
+    tokio::time::timeout(SEND_TIMEOUT, session)
+        .await
+        .map_err(|_| anyhow::anyhow!("SMTP {}:{}: no answer", s.host, s.port))?
+}
+
+/// An implicit-TLS stream as lettre wants it (it asks every stream for its peer address).
+#[derive(Debug)]
+struct TlsTcp(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl tokio::io::AsyncRead for TlsTcp {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTcp {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
 }
 
 /// Backoff after a failed attempt: 2 s, 4 s, ... at most 10 minutes.
@@ -131,13 +207,6 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         return Ok(0);
     }
     let taken = rows.len();
-    let mailer = match sender.transport().await {
-        Ok(m) => m.clone(),
-        Err(e) => {
-            sender.reset();
-            return Err(e);
-        }
-    };
     for row in rows {
         let id: i64 = row.try_get("id")?;
         let message_id: String = row.try_get("message_id")?;
@@ -147,17 +216,26 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         let attempts: i64 = row.try_get("attempts")?;
         let to: Vec<String> = serde_json::from_str(&recipients)?;
         let result = async {
-            let envelope = Envelope::new(
-                Some(from.parse::<Address>()?),
-                to.iter()
-                    .map(|a| a.parse::<Address>())
-                    .collect::<Result<Vec<_>, _>>()?,
-            )?;
-            mailer.send_raw(&envelope, &raw).await.map_err(|e| {
-                let permanent = e.is_permanent();
-                anyhow::Error::from(e).context(if permanent { "permanent" } else { "temporary" })
-            })?;
-            Ok::<_, anyhow::Error>(())
+            let envelope = envelope(&from, &to).map_err(|e| e.context("permanent"))?;
+            let conn = sender.session().await.map_err(|e| e.context("temporary"))?;
+            match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &raw)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => {
+                    let permanent = e.is_permanent();
+                    Err(anyhow::Error::from(e).context(if permanent {
+                        "permanent"
+                    } else {
+                        "temporary"
+                    }))
+                }
+                Err(_) => {
+                    sender.discard();
+                    Err(anyhow::anyhow!(
+                        "temporary: no answer within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    ))
+                }
+            }
         }
         .await;
         match result {
@@ -186,13 +264,22 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
                 // recipient): go on with the others.
                 if !format!("{e:#}").starts_with("permanent") {
-                    sender.reset();
+                    sender.close().await;
                     return Ok(0);
                 }
             }
         }
     }
     Ok(taken)
+}
+
+/// The SMTP envelope of a queued mail; an address that does not parse never will.
+fn envelope(from: &str, to: &[String]) -> anyhow::Result<Envelope> {
+    let to = to
+        .iter()
+        .map(|a| a.parse::<Address>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Envelope::new(Some(from.parse::<Address>()?), to)?)
 }
 
 /// Runs the outbox worker until `shutdown` turns true.
