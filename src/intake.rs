@@ -278,11 +278,11 @@ async fn session_loop(
             }
             session = timed("DONE", handle.done()).await?;
         } else {
+            // The SELECT at the top of the loop looks for new mail.
             tokio::select! {
                 _ = tokio::time::sleep(imap.poll_interval) => {}
                 _ = shutdown.changed() => {}
             }
-            timed("NOOP", session.noop()).await?;
         }
     }
 }
