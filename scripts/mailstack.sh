@@ -16,6 +16,10 @@
 #   IMAP_PORT, IMAPS_PORT, SMTP_PORT, LMTP_PORT   fixed ports (default: free ones)
 #   MAILSTACK_TLS=1                      self-signed CA + server cert; STARTTLS on IMAP and SMTP,
 #                                        implicit TLS on IMAPS_PORT
+#   MAILSTACK_OAUTH=1                    XOAUTH2/OAUTHBEARER too: Dovecot checks JWTs (HS256, key
+#                                        MAILSTACK_OAUTH_KEY, issuer MAILSTACK_OAUTH_ISSUER)
+#                                        itself, no token server; Postfix offers SMTP AUTH through
+#                                        Dovecot (still relaying unauthenticated for 127.0.0.1)
 #   MAILSTACK_POSTFIX=0                  Dovecot only (Postfix needs root)
 #   MAILSTACK_WATCH_PID=PID              stop the stack when process PID is gone (test harness)
 #   MAILSTACK_WATCH_RM=1                 ... and then remove DIR
@@ -25,7 +29,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -172,6 +176,34 @@ make_tls() {
   chmod 0600 "$d"/*.key
 }
 
+# ---------------------------------------------------------------- OAuth (MAILSTACK_OAUTH=1)
+# Dovecot's oauth2 passdb validates JWTs locally (Dovecot 2.3.16+): HMAC keys live in a dict,
+# here fs:posix, at <prefix>/<azp or "default">/<alg>/<kid or "default">, base64-encoded.
+# Tests sign their own tokens with MAILSTACK_OAUTH_KEY (its ASCII bytes are the HMAC key).
+OAUTH_ISSUER=https://issuer.mailstack.test
+make_oauth() {
+  local d=$DC/oauth-keys/default/HS256
+  mkdir -p "$d"
+  OAUTH_KEY=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+  printf '%s' "$OAUTH_KEY" | base64 -w0 >"$d/default"
+  cat >"$DC/oauth2.conf.ext" <<EOT
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix=$DC/oauth-keys/
+issuers = $OAUTH_ISSUER
+username_attribute = sub
+EOT
+  OAUTH_TOKEN=$(jwt_hs256 "$OAUTH_KEY" "helpdesk@example.test" $(($(date +%s) + 86400)))
+}
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+# A JWT for SUB signed with KEY (HS256), valid until EXP (Unix time).
+jwt_hs256() { # KEY SUB EXP
+  local h p s
+  h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+  p=$(printf '{"iss":"%s","sub":"%s","iat":%s,"exp":%s}' "$OAUTH_ISSUER" "$2" "$(date +%s)" "$3" | b64url)
+  s=$(printf '%s' "$h.$p" | openssl dgst -sha256 -mac HMAC -macopt "key:$1" -binary | b64url)
+  echo "$h.$p.$s"
+}
+
 # ---------------------------------------------------------------- Dovecot
 write_dovecot_conf() {
   local login_u int_u int_g mail_u mail_g ssl_conf imaps
@@ -192,6 +224,26 @@ ssl_dh = </usr/share/dovecot/dh.pem"; fi
   fi
   mkdir -p "$DC/run" "$DC/state" "$T/mail"
   if [ "$IS_ROOT" = 1 ]; then chown "$mail_u:$mail_g" "$T/mail"; fi
+  local mechs="plain login" pw_mechs="" oauth_conf="" auth_socket=""
+  if [ -n "${OAUTH_KEY:-}" ]; then
+    mechs="plain login xoauth2 oauthbearer"
+    pw_mechs="mechanisms = plain login"
+    oauth_conf="passdb {
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = $DC/oauth2.conf.ext
+}"
+    if [ "$(postfix_wanted)" = 1 ]; then
+      # Postfix's smtpd asks Dovecot (SMTP AUTH through Dovecot SASL)
+      auth_socket="service auth {
+  unix_listener auth-postfix {
+    mode = 0660
+    user = postfix
+    group = postfix
+  }
+}"
+    fi
+  fi
   cat >"$DC/dovecot.conf" <<EOT
 base_dir = $DC/run
 state_dir = $DC/state
@@ -201,7 +253,7 @@ protocols = imap lmtp
 listen = $HOST
 $ssl_conf
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = $mechs
 # IDLE notices new mail at once via inotify; this is only the fallback check
 mailbox_idle_check_interval = 1 secs
 default_login_user = $login_u
@@ -213,7 +265,9 @@ mail_home = $T/mail/%d/%n
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%u $DC/users
+  $pw_mechs
 }
+$oauth_conf
 userdb {
   driver = passwd-file
   args = username_format=%u $DC/users
@@ -243,6 +297,7 @@ service lmtp {
 service anvil {
   chroot =
 }
+$auth_socket
 EOT
 }
 
@@ -266,6 +321,13 @@ write_postfix_conf() {
 smtpd_tls_cert_file = $TLS_CERT
 smtpd_tls_key_file = $TLS_KEY
 smtpd_tls_loglevel = 1"
+  fi
+  local sasl=""
+  if [ -n "${OAUTH_KEY:-}" ]; then
+    # AUTH is offered (and logged with its mechanism); 127.0.0.1 may still send without it
+    sasl="smtpd_sasl_auth_enable = yes
+smtpd_sasl_type = dovecot
+smtpd_sasl_path = $DC/run/auth-postfix"
   fi
   cat >"$PF/main.cf" <<EOT
 compatibility_level = 3.6
@@ -300,6 +362,7 @@ message_size_limit = 52428800
 mailbox_size_limit = 0
 virtual_mailbox_limit = 0
 $tls
+$sasl
 # speed up test runs
 queue_run_delay = 1s
 minimal_backoff_time = 1s
@@ -375,6 +438,11 @@ write_env() {
       echo "MAILSTACK_TLS_CERT=$TLS_CERT"
       echo "MAILSTACK_TLS_KEY=$TLS_KEY"
     fi
+    if [ -n "${OAUTH_KEY:-}" ]; then
+      echo "MAILSTACK_OAUTH_KEY=$OAUTH_KEY"
+      echo "MAILSTACK_OAUTH_ISSUER=$OAUTH_ISSUER"
+      echo "MAILSTACK_OAUTH_TOKEN=$OAUTH_TOKEN"
+    fi
     if [ -n "${MAILSTACK_WATCH_PID:-}" ]; then echo "WATCHER_PID_FILE=$T/watcher.pid"; fi
   } >"$T/env.new"
   mv "$T/env.new" "$T/env"
@@ -412,6 +480,8 @@ case "$CMD" in
       make_tls
       TLS_CERT=$T/tls/server.pem; TLS_KEY=$T/tls/server.key
     fi
+    OAUTH_KEY=""
+    if [ "${MAILSTACK_OAUTH:-0}" = 1 ]; then make_oauth; fi
     mapfile -t USERS < <(all_users "${MAILSTACK_USERS:-}")
     write_dovecot_conf
     if [ "$(postfix_wanted)" = 1 ]; then write_postfix_conf; fi

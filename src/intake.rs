@@ -18,7 +18,7 @@ use crate::config::Secret;
 use crate::extract::ExtractLimits;
 use crate::judge::{Context, Judgement, judge_mail};
 use crate::mail::Mail;
-use crate::net::{BoxStream, TlsMode, resolve, wrap_tls, xoauth2};
+use crate::net::{BoxStream, TlsMode, resolve, with_tls_hint, wrap_tls, xoauth2};
 use crate::process::{HelpdeskSettings, Intake, Origin, Outcome, message_key, store_mail};
 use crate::receipts::Templates;
 use crate::rules::{History, RuleSettings};
@@ -80,6 +80,16 @@ async fn timed<T, E: Into<anyhow::Error>>(
     }
 }
 
+/// TLS to the IMAP server; an unverifiable certificate says what to fix.
+async fn tls<S>(stream: S, s: &ImapSettings) -> anyhow::Result<tokio_rustls::client::TlsStream<S>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    wrap_tls(stream, &s.host, s.ca_file.as_deref())
+        .await
+        .map_err(|e| with_tls_hint(e, "imap", s.ca_file.as_deref()))
+}
+
 /// Connects, reads the greeting, upgrades to TLS as configured and logs in.
 pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
     let tcp = timed(
@@ -89,7 +99,7 @@ pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
     .await?;
     let _ = tcp.set_nodelay(true);
     let stream: BoxStream = match s.tls {
-        TlsMode::Tls => Box::new(wrap_tls(tcp, &s.host, s.ca_file.as_deref()).await?),
+        TlsMode::Tls => Box::new(tls(tcp, s).await?),
         TlsMode::None => Box::new(tcp),
         TlsMode::StartTls => {
             let mut client = async_imap::Client::new(tcp);
@@ -103,7 +113,7 @@ pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
             )
             .await?;
             let tcp = client.into_inner();
-            Box::new(wrap_tls(tcp, &s.host, s.ca_file.as_deref()).await?)
+            Box::new(tls(tcp, s).await?)
         }
     };
     let mut client = async_imap::Client::new(stream);
@@ -123,7 +133,7 @@ pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
                 client
                     .login(&s.username, &password)
                     .await
-                    .map_err(|(e, _)| anyhow::anyhow!("login as {} failed: {e}", s.username))
+                    .map_err(|(e, _)| auth_refused(s, "LOGIN", secret, e))
             })
             .await?
         }
@@ -140,12 +150,34 @@ pub async fn connect(s: &ImapSettings) -> anyhow::Result<ImapSession> {
                 client
                     .authenticate("XOAUTH2", XOAuth2(xoauth2(&s.username, &token)))
                     .await
-                    .map_err(|(e, _)| anyhow::anyhow!("XOAUTH2 as {} failed: {e}", s.username))
+                    .map_err(|(e, _)| auth_refused(s, "XOAUTH2", secret, e))
             })
             .await?
         }
     };
     Ok(session)
+}
+
+/// A refused login, saying which setting to fix (never the secret itself).
+fn auth_refused(
+    s: &ImapSettings,
+    mechanism: &str,
+    secret: &Secret,
+    e: async_imap::error::Error,
+) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{}: {e}",
+        auth_refused_message(&s.username, mechanism, secret.key())
+    )
+}
+
+fn auth_refused_message(username: &str, mechanism: &str, key: &str) -> String {
+    let fix = if mechanism == "XOAUTH2" {
+        format!("check the access token that [imap] {key} gives (expired? issued for {username}?)")
+    } else {
+        format!("check [imap] username and {key}")
+    };
+    format!("IMAP authentication failed: the server refused {mechanism} as {username}; {fix}")
 }
 
 /// The first wait before reconnecting; it doubles while attempts keep failing.
@@ -798,6 +830,17 @@ mod tests {
             ]
         );
         assert!(body_groups(&[], &metas, 1).is_empty());
+    }
+
+    #[test]
+    fn a_refused_login_names_imap_and_the_setting_to_fix() {
+        let m = auth_refused_message("helpdesk@example.test", "XOAUTH2", "oauth_token_file");
+        assert!(m.starts_with("IMAP authentication failed"), "{m}");
+        assert!(m.contains("XOAUTH2 as helpdesk@example.test"), "{m}");
+        assert!(m.contains("[imap] oauth_token_file"), "{m}");
+        assert!(m.contains("expired"), "{m}");
+        let m = auth_refused_message("u", "LOGIN", "password_file");
+        assert!(m.contains("check [imap] username and password_file"), "{m}");
     }
 
     #[test]

@@ -8,9 +8,24 @@ use spdesk::config::{self, Config};
 use spdesk::{commands, daemon, setup, store::Store};
 use std::sync::Arc;
 
+/// async-imap traces every command it writes, LOGIN and AUTHENTICATE included: that target
+/// (which logs only at trace level) is switched off whatever SPDESK_LOG says, so no password
+/// or token reaches the log.
+const NO_WIRE_TRACE: &str = "async_imap::imap_stream=off";
+
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let filter = spec
+        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
+    match NO_WIRE_TRACE.parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SPDESK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let spec = std::env::var("SPDESK_LOG").ok();
+    let filter = log_filter(spec.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -145,4 +160,26 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imap_wire_trace_is_off_whatever_the_log_spec() {
+        for spec in [
+            None,
+            Some("trace"),
+            Some("async_imap=trace"),
+            Some("not a filter["),
+        ] {
+            let shown = log_filter(spec).to_string();
+            assert!(
+                shown.contains("async_imap::imap_stream=off"),
+                "{spec:?}: {shown}"
+            );
+        }
+        assert!(log_filter(Some("trace")).to_string().contains("trace"));
+    }
 }

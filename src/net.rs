@@ -88,7 +88,75 @@ where
     Ok(connector.connect(name, stream).await?)
 }
 
+/// Adds what to fix to a TLS error when the server's certificate could not be verified
+/// (`section` is "imap" or "smtp"); other errors pass unchanged. Verification has no off
+/// switch: the fix is the CA file.
+pub fn with_tls_hint(e: anyhow::Error, section: &str, ca_file: Option<&Path>) -> anyhow::Error {
+    match tls_hint(section, ca_file, &format!("{e:#}")) {
+        Some(hint) => e.context(hint),
+        None => e,
+    }
+}
+
+fn tls_hint(section: &str, ca_file: Option<&Path>, error: &str) -> Option<String> {
+    if !error.contains("certificate") {
+        return None;
+    }
+    let upper = section.to_ascii_uppercase();
+    Some(match ca_file {
+        None => format!(
+            "{upper}: the server's TLS certificate is not trusted by the system's trust store; \
+             if a private CA signed it, set [{section}] ca_file to that CA's PEM file"
+        ),
+        Some(ca) => format!(
+            "{upper}: the server's TLS certificate could not be verified with [{section}] ca_file \
+             {}: is that the CA that signed it, and is the certificate for [{section}] host?",
+            ca.display()
+        ),
+    })
+}
+
 /// The SASL XOAUTH2 initial response (Microsoft 365, Google).
 pub fn xoauth2(user: &str, token: &str) -> String {
     format!("user={user}\x01auth=Bearer {token}\x01\x01")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_errors_get_a_hint_naming_the_section_and_ca_file() {
+        let e = anyhow::anyhow!("invalid peer certificate: UnknownIssuer");
+        let shown = format!("{:#}", with_tls_hint(e, "imap", None));
+        assert!(
+            shown.starts_with("IMAP: the server's TLS certificate"),
+            "{shown}"
+        );
+        assert!(shown.contains("set [imap] ca_file"), "{shown}");
+        assert!(
+            shown.ends_with("invalid peer certificate: UnknownIssuer"),
+            "{shown}"
+        );
+        let e = anyhow::anyhow!("invalid peer certificate: NotValidForName");
+        let shown = format!(
+            "{:#}",
+            with_tls_hint(e, "smtp", Some(Path::new("/etc/spdesk/ca.pem")))
+        );
+        assert!(
+            shown.contains("[smtp] ca_file /etc/spdesk/ca.pem"),
+            "{shown}"
+        );
+        // Other errors are left alone.
+        let e = anyhow::anyhow!("connection refused");
+        assert_eq!(
+            format!("{:#}", with_tls_hint(e, "imap", None)),
+            "connection refused"
+        );
+    }
+
+    #[test]
+    fn xoauth2_response_has_the_sasl_layout() {
+        assert_eq!(xoauth2("u@x", "t"), "user=u@x\x01auth=Bearer t\x01\x01");
+    }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Secret;
-use crate::net::{TlsMode, resolve, wrap_tls};
+use crate::net::{TlsMode, resolve, with_tls_hint, wrap_tls};
 use crate::store::{Store, ts};
 
 /// How to reach the SMTP server.
@@ -185,6 +185,72 @@ impl AsyncTokioStream for TlsTcp {
     }
 }
 
+/// Marks a sending error "permanent" (this mail only: the others are still tried) or
+/// "temporary" (the server or our login: the round stops), and says what to fix when the
+/// server refused our login or its certificate.
+fn smtp_error(e: lettre::transport::smtp::Error, s: &SmtpSettings) -> anyhow::Error {
+    let code = e.status().map(|c| c.to_string());
+    let text = format!("{e:#}");
+    let auth = auth_refused(&s.auth, code.as_deref(), e.is_client(), &text);
+    let permanent = e.is_permanent() && !auth;
+    let mut err = anyhow::Error::from(e);
+    if auth {
+        err = err.context(auth_refused_message(s));
+    } else {
+        err = with_tls_hint(err, "smtp", s.ca_file.as_deref());
+    }
+    err.context(if permanent { "permanent" } else { "temporary" })
+}
+
+/// A failure to open the session (connect, TLS, EHLO, login) concerns every mail, so it is
+/// temporary; it says what to fix when the server refused our login or its certificate.
+fn session_error(e: anyhow::Error, s: &SmtpSettings) -> anyhow::Error {
+    let auth = e
+        .downcast_ref::<lettre::transport::smtp::Error>()
+        .is_some_and(|le| {
+            let code = le.status().map(|c| c.to_string());
+            auth_refused(&s.auth, code.as_deref(), le.is_client(), &format!("{le:#}"))
+        });
+    let e = if auth {
+        e.context(auth_refused_message(s))
+    } else {
+        with_tls_hint(e, "smtp", s.ca_file.as_deref())
+    };
+    e.context("temporary")
+}
+
+/// Did the server refuse our login? 530/534/535/538 (RFC 4954), or, with XOAUTH2, the error
+/// challenge a server sends for a refused token (lettre answers it with a client error).
+fn auth_refused(auth: &SmtpAuth, code: Option<&str>, is_client: bool, text: &str) -> bool {
+    match auth {
+        SmtpAuth::None => false,
+        SmtpAuth::Password(_) => matches!(code, Some("530" | "534" | "535" | "538")),
+        SmtpAuth::XOAuth2(_) => {
+            matches!(code, Some("530" | "534" | "535" | "538"))
+                || (is_client && text.contains("challenge"))
+        }
+    }
+}
+
+fn auth_refused_message(s: &SmtpSettings) -> String {
+    match &s.auth {
+        SmtpAuth::XOAuth2(secret) => format!(
+            "SMTP authentication failed: the server refused XOAUTH2 as {}; check the access token \
+             that [smtp] {} gives (expired? issued for {}?)",
+            s.username,
+            secret.key(),
+            s.username
+        ),
+        SmtpAuth::Password(secret) => format!(
+            "SMTP authentication failed: the server refused the login as {}; check [smtp] \
+             username and {}",
+            s.username,
+            secret.key()
+        ),
+        SmtpAuth::None => "SMTP authentication failed".to_string(),
+    }
+}
+
 /// Backoff after a failed attempt: 2 s, 4 s, ... at most 10 minutes.
 pub fn backoff(attempts: i64) -> chrono::Duration {
     let secs = 2i64.saturating_pow(attempts.clamp(1, 20) as u32).min(600);
@@ -207,6 +273,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         return Ok(0);
     }
     let taken = rows.len();
+    let settings = sender.settings.clone();
     for row in rows {
         let id: i64 = row.try_get("id")?;
         let message_id: String = row.try_get("message_id")?;
@@ -217,17 +284,13 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         let to: Vec<String> = serde_json::from_str(&recipients)?;
         let result = async {
             let envelope = envelope(&from, &to).map_err(|e| e.context("permanent"))?;
-            let conn = sender.session().await.map_err(|e| e.context("temporary"))?;
+            let conn = sender
+                .session()
+                .await
+                .map_err(|e| session_error(e, &settings))?;
             match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &raw)).await {
                 Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => {
-                    let permanent = e.is_permanent();
-                    Err(anyhow::Error::from(e).context(if permanent {
-                        "permanent"
-                    } else {
-                        "temporary"
-                    }))
-                }
+                Ok(Err(e)) => Err(smtp_error(e, &settings)),
                 Err(_) => {
                     sender.discard();
                     Err(anyhow::anyhow!(
@@ -312,6 +375,47 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(auth: SmtpAuth) -> SmtpSettings {
+        SmtpSettings {
+            host: "smtp.example.test".into(),
+            port: 587,
+            tls: TlsMode::StartTls,
+            ca_file: None,
+            auth,
+            username: "helpdesk@example.test".into(),
+        }
+    }
+
+    #[test]
+    fn refused_logins_are_recognised() {
+        let token = SmtpAuth::XOAuth2(Secret::OAuthTokenFile("/t".into()));
+        let password = SmtpAuth::Password(Secret::Password("p".into()));
+        let challenge = "client error: This mechanism does not expect a challenge";
+        assert!(auth_refused(&token, None, true, challenge));
+        assert!(auth_refused(&token, Some("535"), false, "535 5.7.8 failed"));
+        assert!(auth_refused(&password, Some("535"), false, ""));
+        assert!(auth_refused(&password, Some("530"), false, ""));
+        // Not a login problem: a refused recipient, a refused challenge without XOAUTH2.
+        assert!(!auth_refused(&password, Some("550"), false, ""));
+        assert!(!auth_refused(&password, None, true, challenge));
+        assert!(!auth_refused(&SmtpAuth::None, Some("535"), false, ""));
+    }
+
+    #[test]
+    fn a_refused_login_names_smtp_and_the_setting_never_the_secret() {
+        let m = auth_refused_message(&settings(SmtpAuth::XOAuth2(Secret::OAuthTokenCommand(
+            "printf tok-SECRET".into(),
+        ))));
+        assert!(m.starts_with("SMTP authentication failed"), "{m}");
+        assert!(m.contains("[smtp] oauth_token_command"), "{m}");
+        assert!(!m.contains("tok-SECRET"), "{m}");
+        let m = auth_refused_message(&settings(SmtpAuth::Password(Secret::Password(
+            "pw-SECRET".into(),
+        ))));
+        assert!(m.contains("check [smtp] username and password"), "{m}");
+        assert!(!m.contains("pw-SECRET"), "{m}");
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -51,10 +51,9 @@ impl Store {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let file = opts.get_filename().to_path_buf();
-        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
-            })?;
+        // An in-memory database (":memory:", mode=memory) has no file to protect.
+        if !(url.contains(":memory:") || url.contains("mode=memory")) {
+            create_private(&file)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -83,6 +82,36 @@ impl Store {
 
     pub async fn begin(&self) -> anyhow::Result<Tx<'static>> {
         Ok(self.pool.begin().await?)
+    }
+}
+
+/// Creates the database's folder (0700, where it is new) and an empty database file (0600)
+/// before SQLite opens it, so that neither is ever readable by others, whatever the umask;
+/// SQLite gives its -wal and -shm files the database file's mode. Existing files are kept.
+fn create_private(file: &Path) -> anyhow::Result<()> {
+    if file.as_os_str().is_empty() {
+        return Ok(());
+    }
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(|e| {
+            anyhow::anyhow!("cannot create the database folder {}: {e}", dir.display())
+        })?;
+    }
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    match o.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "cannot create the database {}: {e}",
+            file.display()
+        )),
     }
 }
 
@@ -481,6 +510,7 @@ pub async fn set_incident_at(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
     async fn the_rate_window_spans_this_and_the_previous_hour() {
@@ -523,5 +553,42 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(rows, 2);
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn new_database_folder_and_file_are_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("var/db/spdesk.db");
+        create_private(&file).unwrap();
+        assert_eq!(mode(&tmp.path().join("var")), 0o700);
+        assert_eq!(mode(&tmp.path().join("var/db")), 0o700);
+        assert_eq!(mode(&file), 0o600);
+        // An existing file is kept as it is (Store::open narrows its mode afterwards).
+        std::fs::write(&file, b"x").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        create_private(&file).unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+        assert_eq!(mode(&file), 0o640);
+    }
+
+    #[tokio::test]
+    async fn open_leaves_the_database_and_its_wal_files_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("state/spdesk.db");
+        let store = Store::open(&format!("sqlite://{}?mode=rwc", file.display()))
+            .await
+            .unwrap();
+        sqlx::query("SELECT 1").execute(&store.pool).await.unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let p = tmp.path().join(format!("state/spdesk.db{suffix}"));
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        assert_eq!(mode(&tmp.path().join("state")), 0o700);
+        // In memory: no file is made.
+        Store::open("sqlite::memory:").await.unwrap();
     }
 }

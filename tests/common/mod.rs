@@ -60,13 +60,20 @@ impl MailStack {
     /// (all with password [`PASSWORD`]). Panics with the reason when it cannot start,
     /// e.g. when Dovecot or Postfix is not installed or the test does not run as root.
     pub fn start(users: &[&str]) -> MailStack {
-        Self::start_with(users, false)
+        Self::start_with(users, false, false)
     }
 
     /// Like [`MailStack::start`], plus a self-signed CA and server certificate (for `localhost`
     /// and 127.0.0.1): STARTTLS on IMAP and SMTP, implicit TLS on [`MailStack::imaps_port`].
     pub fn start_tls(users: &[&str]) -> MailStack {
-        Self::start_with(users, true)
+        Self::start_with(users, true, false)
+    }
+
+    /// Like [`MailStack::start`], plus OAuth: Dovecot takes XOAUTH2 and OAUTHBEARER with JWTs
+    /// signed by [`MailStack::oauth_key`] (HS256, issuer [`MailStack::oauth_issuer`], the user
+    /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot.
+    pub fn start_oauth(users: &[&str]) -> MailStack {
+        Self::start_with(users, false, true)
     }
 
     /// One stack shared by the tests of a test binary that overlap in time (tests run in
@@ -83,7 +90,7 @@ impl MailStack {
         stack
     }
 
-    fn start_with(users: &[&str], tls: bool) -> MailStack {
+    fn start_with(users: &[&str], tls: bool, oauth: bool) -> MailStack {
         let mut last_error = String::new();
         // ports are picked free by the script, but a parallel test may grab one first: retry
         for _ in 0..3 {
@@ -98,6 +105,7 @@ impl MailStack {
                 .env("MAILSTACK_USERS", users.join(" "))
                 .env("MAILSTACK_PASSWORD", PASSWORD)
                 .env("MAILSTACK_TLS", if tls { "1" } else { "0" })
+                .env("MAILSTACK_OAUTH", if oauth { "1" } else { "0" })
                 // if this test process dies without dropping us, the stack still goes away
                 .env("MAILSTACK_WATCH_PID", std::process::id().to_string())
                 .env("MAILSTACK_WATCH_RM", "1")
@@ -180,6 +188,14 @@ impl MailStack {
     /// PEM file of the CA that signed the servers' certificate; only with `start_tls`.
     pub fn tls_ca(&self) -> Option<PathBuf> {
         self.env.get("MAILSTACK_TLS_CA").map(PathBuf::from)
+    }
+    /// The HMAC key (its ASCII bytes) that signs valid tokens; only with `start_oauth`.
+    pub fn oauth_key(&self) -> Option<&str> {
+        self.env.get("MAILSTACK_OAUTH_KEY").map(String::as_str)
+    }
+    /// The `iss` Dovecot accepts; only with `start_oauth`.
+    pub fn oauth_issuer(&self) -> Option<&str> {
+        self.env.get("MAILSTACK_OAUTH_ISSUER").map(String::as_str)
     }
     /// The password of every user.
     pub fn password(&self) -> &'static str {
