@@ -6,7 +6,7 @@
 //! - Process control (`start`, `shared`, `add_users`, `restart_dovecot`, `stop_postfix`, ...)
 //!   is **blocking** (each call takes up to ~3 s); it may be called from `#[tokio::test]`, but
 //!   in a current-thread runtime other tasks pause meanwhile.
-//! - Mail traffic (`send`, `deliver_lmtp`, `fetch_all`, `wait_for`, `list_mailboxes`, `append`,
+//! - Mail traffic (`send`, `deliver_lmtp`, `deliver_lmtp_many`, `fetch_all`, `wait_for`, `list_mailboxes`, `append`,
 //!   `imap_login`) is **async** (tokio) and runs inside `#[tokio::test]`.
 //!
 //! - [`daemon`]: the real `spdesk run` against a stack (config, process, log, `orders --json`);
@@ -318,6 +318,23 @@ impl MailStack {
         }
     }
 
+    /// Like [`MailStack::deliver_lmtp`] for many mails from `from` (the envelope sender: an
+    /// empty one, as `deliver_lmtp` uses, makes every mail look like a bounce), one LMTP
+    /// transaction each over a single connection: a backlog of hundreds in a few seconds.
+    pub async fn deliver_lmtp_many(&self, from: &str, to: &str, raws: &[Vec<u8>]) {
+        let raws: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+        // a few hundred per connection, well below any per-connection limit of the server
+        for chunk in raws.chunks(200) {
+            if let Err(e) = transfer_many(self.lmtp_port(), true, from, &[to], chunk).await {
+                panic!(
+                    "mailstack: LMTP delivery of {} mails to {to} failed: {e}\n{}",
+                    raws.len(),
+                    self.logs_tail()
+                );
+            }
+        }
+    }
+
     /// Logs in over plain IMAP (greeting read first, then LOGIN).
     pub async fn imap_login(&self, user: &str) -> Result<ImapSession, String> {
         let tcp = timeout(TcpStream::connect((HOST, self.imap_port())))
@@ -496,6 +513,17 @@ async fn transfer(
     to: &[&str],
     raw: &[u8],
 ) -> Result<(), String> {
+    transfer_many(port, lmtp, from, to, &[raw]).await
+}
+
+/// One transaction per message in `raws`, all over one connection.
+async fn transfer_many(
+    port: u16,
+    lmtp: bool,
+    from: &str,
+    to: &[&str],
+    raws: &[&[u8]],
+) -> Result<(), String> {
     let tcp = timeout(TcpStream::connect((HOST, port)))
         .await?
         .map_err(|e| format!("connect to port {port}: {e}"))?;
@@ -504,26 +532,41 @@ async fn transfer(
     expect(&mut rd, 220, "greeting").await?;
     let hello = if lmtp { "LHLO" } else { "EHLO" };
     command(&mut wr, &mut rd, &format!("{hello} harness.test"), 250).await?;
-    command(&mut wr, &mut rd, &format!("MAIL FROM:<{from}>"), 250).await?;
-    for rcpt in to {
-        command(&mut wr, &mut rd, &format!("RCPT TO:<{rcpt}>"), 250).await?;
-    }
-    command(&mut wr, &mut rd, "DATA", 354).await?;
-    let mut data = Vec::with_capacity(raw.len() + raw.len() / 40 + 8);
-    for line in lines(raw) {
-        if line.starts_with(b".") {
-            data.push(b'.');
+    for (i, raw) in raws.iter().enumerate() {
+        let context = |e: String| {
+            if raws.len() > 1 {
+                format!("message {} of {}: {e}", i + 1, raws.len())
+            } else {
+                e
+            }
+        };
+        command(&mut wr, &mut rd, &format!("MAIL FROM:<{from}>"), 250)
+            .await
+            .map_err(context)?;
+        for rcpt in to {
+            command(&mut wr, &mut rd, &format!("RCPT TO:<{rcpt}>"), 250)
+                .await
+                .map_err(context)?;
         }
-        data.extend_from_slice(line);
-        data.extend_from_slice(b"\r\n");
-    }
-    data.extend_from_slice(b".\r\n");
-    timeout(wr.write_all(&data))
-        .await?
-        .map_err(|e| format!("sending DATA: {e}"))?;
-    // LMTP answers once per recipient, SMTP once
-    for _ in 0..if lmtp { to.len() } else { 1 } {
-        expect(&mut rd, 250, "end of DATA").await?;
+        command(&mut wr, &mut rd, "DATA", 354)
+            .await
+            .map_err(context)?;
+        let mut data = Vec::with_capacity(raw.len() + raw.len() / 40 + 8);
+        for line in lines(raw) {
+            if line.starts_with(b".") {
+                data.push(b'.');
+            }
+            data.extend_from_slice(line);
+            data.extend_from_slice(b"\r\n");
+        }
+        data.extend_from_slice(b".\r\n");
+        timeout(wr.write_all(&data))
+            .await?
+            .map_err(|e| context(format!("sending DATA: {e}")))?;
+        // LMTP answers once per recipient, SMTP once
+        for _ in 0..if lmtp { to.len() } else { 1 } {
+            expect(&mut rd, 250, "end of DATA").await.map_err(context)?;
+        }
     }
     let _ = command(&mut wr, &mut rd, "QUIT", 221).await;
     Ok(())

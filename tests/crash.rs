@@ -1,0 +1,845 @@
+//! The crash harness: a backlog of form mails, a daemon SIGKILLed at random moments *while it
+//! works* (mid-intake, mid-sending, mid-startup) and restarted each time, until everything is
+//! processed. Then a report: nothing lost, no order twice, every receipt delivered, and a
+//! receipt delivered twice only as the same mail (same deterministic Message-ID), resent
+//! because a kill fell between the SMTP server's acceptance and the commit of `sent_at`.
+//!
+//! Run alone: `cargo test --test crash -- --nocapture`. Environment: `CRASH_MAILS` (default
+//! 500), `CRASH_KILLS` (minimum kills, default 20), `CRASH_SEED` (replays a printed seed).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use sqlx::Row;
+
+use common::daemon::Daemon;
+use common::fixtures::{WsForm, form_mail};
+use common::{FA, HELPDESK, MailStack};
+
+/// The whole run (delivery, kills, the tail of the work, the receipts) must end within this.
+const OVERALL: Duration = Duration::from_secs(15 * 60);
+/// With the daemon running and no progress at all for this long, it counts as stuck.
+const STALL: Duration = Duration::from_secs(180);
+/// After the work is done, the receipts in Postfix's queue get this long to arrive.
+const DELIVERY: Duration = Duration::from_secs(180);
+/// How often the harness looks at the database while it waits for its moment to kill.
+const POLL: Duration = Duration::from_millis(15);
+
+/// xorshift64*: enough randomness for kill moments, replayable from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        // splitmix64 once, so that small seeds (1, 2, ...) spread too; never zero
+        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        Rng((z ^ (z >> 31)) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `lo..=hi` (`lo` when `hi < lo`).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name}={v:?} is not a number: {e}")),
+        Err(_) => default,
+    }
+}
+
+/// What a mail carries, and so which verdict its order must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MailKind {
+    /// A valid .docx form: approved.
+    Docx,
+    /// A .docx form whose desired date is tomorrow, inside the lead time: rejected.
+    TooEarly,
+    /// The valid form typed into the mail's text, no attachment: approved.
+    Typed,
+}
+
+impl MailKind {
+    fn verdict(self) -> &'static str {
+        match self {
+            MailKind::Docx | MailKind::Typed => "godkendt",
+            MailKind::TooEarly => "afvist",
+        }
+    }
+    fn state(self) -> &'static str {
+        match self {
+            MailKind::Docx | MailKind::Typed => "approved",
+            MailKind::TooEarly => "rejected",
+        }
+    }
+}
+
+struct SentMail {
+    bestillings_id: String,
+    kind: MailKind,
+}
+
+fn build_mail(i: usize, seed: u64, kind: MailKind) -> (SentMail, Vec<u8>) {
+    let id = format!("KMB-CR-{i:05}");
+    let mid = format!("crash-{i}.{seed:x}@fa.example.test");
+    let subject = format!("Bestilling {id}");
+    let mut form = WsForm::new(&id, FA);
+    let raw = match kind {
+        MailKind::Docx => form_mail(FA, HELPDESK, &subject, &mid, &form.docx()),
+        MailKind::TooEarly => {
+            let today = Utc::now()
+                .with_timezone(&chrono_tz::Europe::Copenhagen)
+                .date_naive();
+            form.desired = today.succ_opt().unwrap_or(NaiveDate::MAX);
+            form_mail(FA, HELPDESK, &subject, &mid, &form.docx())
+        }
+        MailKind::Typed => mail_builder::MessageBuilder::new()
+            .from(("Karin Holm", FA))
+            .to(("Serviceplatformens Helpdesk", HELPDESK))
+            .subject(subject)
+            .message_id(mid)
+            .date(Utc::now().timestamp())
+            .text_body(format!(
+                "Hej\n\nHer er vores bestilling:\n\n{}\n/Karin\n",
+                form.as_text()
+            ))
+            .write_to_vec()
+            .expect("the mail builds"),
+    };
+    (
+        SentMail {
+            bestillings_id: id,
+            kind,
+        },
+        raw,
+    )
+}
+
+/// Counters read from the daemon's database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Progress {
+    stored: i64,
+    sent: i64,
+    unsent: i64,
+}
+
+async fn progress(pool: &sqlx::SqlitePool) -> Option<Progress> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM inbound_mail) AS stored,
+                (SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL) AS sent,
+                (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL) AS unsent",
+    )
+    .fetch_one(pool)
+    .await
+    .ok()?;
+    Some(Progress {
+        stored: row.try_get("stored").ok()?,
+        sent: row.try_get("sent").ok()?,
+        unsent: row.try_get("unsent").ok()?,
+    })
+}
+
+/// The database as a second client (the daemon creates it at its first start).
+async fn open_db(d: &Daemon) -> Option<sqlx::SqlitePool> {
+    let path = d.dir().join("spdesk.db");
+    if !path.exists() {
+        return None;
+    }
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("sqlite://{}?mode=rw", path.display()))
+        .await
+        .ok()
+}
+
+/// How many messages `user`'s `mailbox` holds (a missing mailbox holds none).
+async fn count(stack: &MailStack, user: &str, mailbox: &str) -> Result<u32, String> {
+    let mut s = stack.imap_login(user).await?;
+    let n = match s.select(mailbox).await {
+        Ok(m) => m.exists,
+        Err(e) if e.to_string().contains("exist") => 0,
+        Err(e) => return Err(format!("SELECT {mailbox}: {e}")),
+    };
+    let _ = s.logout().await;
+    Ok(n)
+}
+
+/// The headers of every message in `user`'s INBOX.
+async fn fetch_headers(stack: &MailStack, user: &str) -> Vec<Vec<u8>> {
+    let result: Result<Vec<Vec<u8>>, String> = async {
+        let mut s = stack.imap_login(user).await?;
+        let m = s
+            .select("INBOX")
+            .await
+            .map_err(|e| format!("SELECT: {e}"))?;
+        let mut out = Vec::new();
+        if m.exists > 0 {
+            let stream = s
+                .fetch("1:*", "BODY.PEEK[HEADER]")
+                .await
+                .map_err(|e| format!("FETCH: {e}"))?;
+            let fetches: Vec<async_imap::types::Fetch> = stream
+                .try_collect()
+                .await
+                .map_err(|e| format!("FETCH: {e}"))?;
+            out = fetches
+                .iter()
+                .filter_map(|f| f.header().or_else(|| f.body()).map(<[u8]>::to_vec))
+                .collect();
+        }
+        let _ = s.logout().await;
+        Ok(out)
+    }
+    .await;
+    result.unwrap_or_else(|e| panic!("fetching {user}'s INBOX headers failed: {e}"))
+}
+
+/// One delivered receipt: its Message-ID (`REF.vN.kind@domain`) and when Postfix took it.
+struct Delivered {
+    message_id: String,
+    reference: String,
+    kind: String,
+    accepted: Option<DateTime<Utc>>,
+}
+
+fn delivered(header: &[u8]) -> Delivered {
+    let m = mail_parser::MessageParser::default()
+        .parse_headers(header)
+        .unwrap_or_else(|| panic!("unreadable header: {}", String::from_utf8_lossy(header)));
+    let message_id = m.message_id().unwrap_or("").to_string();
+    let local = message_id.split('@').next().unwrap_or("");
+    let mut parts = local.splitn(3, '.');
+    let reference = parts.next().unwrap_or("").to_string();
+    let _version = parts.next();
+    let kind = parts.next().unwrap_or("").to_string();
+    Delivered {
+        message_id,
+        reference,
+        kind,
+        accepted: postfix_accepted(header),
+    }
+}
+
+/// The date of the earliest `Received:` header (Postfix's acceptance), to the second.
+fn postfix_accepted(header: &[u8]) -> Option<DateTime<Utc>> {
+    let text = String::from_utf8_lossy(header);
+    // unfold header lines
+    let unfolded = text
+        .replace("\r\n", "\n")
+        .replace("\n ", " ")
+        .replace("\n\t", " ");
+    unfolded
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("received:"))
+        .filter_map(|l| {
+            let date = l.rsplit_once(';')?.1.trim();
+            // drop a trailing comment like "(UTC)"
+            let date = date.split(" (").next().unwrap_or(date).trim();
+            DateTime::parse_from_rfc2822(date)
+                .ok()
+                .map(|d| d.with_timezone(&Utc))
+        })
+        .min()
+}
+
+/// How the harness chose the moment of one kill.
+#[derive(Debug, Clone)]
+enum Moment {
+    /// After this many more mails were stored (+ a jitter in ms).
+    Stored(i64, u64),
+    /// After this many more receipts were marked sent (+ a jitter in ms).
+    Sent(i64, u64),
+    /// This many ms after the start.
+    Delay(u64),
+}
+
+/// Picks the next kill's moment. While kills are still owed, the work left (mails to store,
+/// receipts to send) is spread over them, so that every kill lands during work; intake runs
+/// about twice as fast as sending, and both run at once.
+fn choose_moment(
+    rng: &mut Rng,
+    mails: i64,
+    now: Progress,
+    kills_left: i64,
+    previous_round_stored: bool,
+) -> Moment {
+    let to_store = (mails - now.stored).max(0);
+    // each mail still to store brings two receipts
+    let work = to_store * 3 + now.unsent;
+    let budget = if kills_left > 0 {
+        (work / (kills_left + 1)).max(1)
+    } else {
+        i64::MAX
+    };
+    let stored_hi = (budget / 2).clamp(1, 30).min(to_store.max(1)) as u64;
+    let sent_hi = (budget / 3).clamp(1, 40) as u64;
+    let roll = rng.range(0, 99);
+    // After a kill with no mail stored, the next one waits for a stored mail: the same first
+    // mail is never killed three times in a row (that would be a poison mail, which the
+    // daemon rightly quarantines after max_attempts).
+    if to_store > 0 && (!previous_round_stored || roll < 50) {
+        return Moment::Stored(rng.range(1, stored_hi) as i64, rng.range(0, 40));
+    }
+    if roll < 85 || budget < 60 {
+        return Moment::Sent(rng.range(1, sent_hi) as i64, rng.range(0, 40));
+    }
+    Moment::Delay(rng.range(0, 800))
+}
+
+struct Kill {
+    at: DateTime<Utc>,
+    moment: Moment,
+    after_start: Duration,
+    before: Progress,
+    at_kill: Progress,
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[tokio::test]
+async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
+    let started = Instant::now();
+    let mails = env_number("CRASH_MAILS", 500).max(1) as usize;
+    let min_kills = env_number("CRASH_KILLS", 20) as usize;
+    let seed = match std::env::var("CRASH_SEED") {
+        Ok(_) => env_number("CRASH_SEED", 0),
+        Err(_) => {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            nanos ^ u64::from(std::process::id()).rotate_left(32)
+        }
+    };
+    eprintln!(
+        "crash harness: CRASH_SEED={seed} CRASH_MAILS={mails} CRASH_KILLS={min_kills} \
+         (set them to replay this run)"
+    );
+    let mut rng = Rng::new(seed);
+
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    // Each order sends fa two receipts within the hour; the run must never meet the limit.
+    d.edit_config(|c| {
+        c.replace(
+            "receipts_per_address_per_hour = 1000",
+            "receipts_per_address_per_hour = 1000000",
+        )
+    });
+
+    // The backlog, in the INBOX before the daemon starts.
+    let mut sent: Vec<SentMail> = Vec::with_capacity(mails);
+    let mut raws = Vec::with_capacity(mails);
+    for i in 0..mails {
+        let kind = match rng.range(0, 99) {
+            0..=7 => MailKind::TooEarly,
+            8..=11 => MailKind::Typed,
+            _ => MailKind::Docx,
+        };
+        let (m, raw) = build_mail(i, seed, kind);
+        sent.push(m);
+        raws.push(raw);
+    }
+    let delivering = Instant::now();
+    stack.deliver_lmtp_many(FA, HELPDESK, &raws).await;
+    drop(raws);
+    let in_inbox = count(&stack, HELPDESK, "INBOX")
+        .await
+        .unwrap_or_else(|e| panic!("counting the INBOX: {e}"));
+    assert_eq!(
+        in_inbox as usize, mails,
+        "the backlog is in the Helpdesk INBOX"
+    );
+    eprintln!(
+        "crash harness: {mails} mails delivered by LMTP in {:?}",
+        delivering.elapsed()
+    );
+
+    // Kill at random moments during the work, restart, until everything is done.
+    let mut kills: Vec<Kill> = Vec::new();
+    let mut pool: Option<sqlx::SqlitePool> = None;
+    let mut last = Progress::default();
+    let mut last_change = Instant::now();
+    let mut previous_round_stored = true;
+    let work_started = Instant::now();
+    'rounds: loop {
+        d.start();
+        let round_start = Instant::now();
+        if pool.is_none() {
+            pool = open_db(&d).await;
+        }
+        let before = match &pool {
+            Some(p) => progress(p).await.unwrap_or(last),
+            None => last,
+        };
+        let moment = choose_moment(
+            &mut rng,
+            mails as i64,
+            before,
+            min_kills.saturating_sub(kills.len()) as i64,
+            previous_round_stored,
+        );
+        loop {
+            if started.elapsed() > OVERALL {
+                panic!(
+                    "crash harness: not done within {OVERALL:?} (seed {seed}); progress \
+                     {last:?}, {} kills\n{}",
+                    kills.len(),
+                    d.log_tail()
+                );
+            }
+            if let Some(status) = d.poll_exit() {
+                panic!(
+                    "the daemon exited on its own ({status}) (seed {seed})\n{}",
+                    d.log_tail()
+                );
+            }
+            if pool.is_none() {
+                pool = open_db(&d).await;
+            }
+            let now = match &pool {
+                Some(p) => progress(p).await.unwrap_or(last),
+                None => last,
+            };
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() > STALL {
+                panic!(
+                    "crash harness: no progress for {STALL:?} (seed {seed}): {last:?}, INBOX \
+                     {:?}\n{}",
+                    count(&stack, HELPDESK, "INBOX").await,
+                    d.log_tail()
+                );
+            }
+            let due = match moment {
+                Moment::Stored(n, _) => now.stored >= before.stored + n,
+                Moment::Sent(n, _) => now.sent >= before.sent + n,
+                Moment::Delay(ms) => round_start.elapsed() >= Duration::from_millis(ms),
+            };
+            if due {
+                let jitter = match moment {
+                    Moment::Stored(_, j) | Moment::Sent(_, j) => j,
+                    Moment::Delay(_) => 0,
+                };
+                tokio::time::sleep(Duration::from_millis(jitter)).await;
+                let at = Utc::now();
+                let after_start = round_start.elapsed();
+                d.kill();
+                let at_kill = match &pool {
+                    Some(p) => progress(p).await.unwrap_or(now),
+                    None => now,
+                };
+                previous_round_stored = at_kill.stored > before.stored;
+                kills.push(Kill {
+                    at,
+                    moment: moment.clone(),
+                    after_start,
+                    before,
+                    at_kill,
+                });
+                continue 'rounds;
+            }
+            // Done: every mail stored, every receipt sent, the INBOX empty.
+            if now.stored >= mails as i64
+                && now.unsent == 0
+                && count(&stack, HELPDESK, "INBOX").await == Ok(0)
+            {
+                break 'rounds;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+    let work_time = work_started.elapsed();
+    // A last, orderly stop: the daemon must still exit cleanly after all those kills.
+    d.terminate();
+    let status = d.wait_exit(Duration::from_secs(60)).await;
+    assert!(
+        status.success(),
+        "the daemon did not stop cleanly on SIGTERM: {status}\n{}",
+        d.log_tail()
+    );
+    let pool = match pool {
+        Some(p) => p,
+        None => open_db(&d)
+            .await
+            .unwrap_or_else(|| panic!("cannot open the daemon's database\n{}", d.log_tail())),
+    };
+
+    // The outbox: every row, with its attempts and when it was marked sent.
+    struct OutboxRow {
+        attempts: i64,
+        sent_at: Option<String>,
+        to_fa: bool,
+    }
+    let mut outbox: BTreeMap<String, OutboxRow> = BTreeMap::new();
+    for row in sqlx::query("SELECT message_id, attempts, sent_at, recipients FROM outbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("reading the outbox: {e}"))
+    {
+        let mid: String = row.get("message_id");
+        let recipients: String = row.get("recipients");
+        outbox.insert(
+            mid,
+            OutboxRow {
+                attempts: row.get("attempts"),
+                sent_at: row.get("sent_at"),
+                to_fa: recipients.to_lowercase().contains(FA),
+            },
+        );
+    }
+    let quarantined: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'quarantined'")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1);
+    let max_intake_attempts: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(-1);
+
+    // Every receipt for fa has left; wait until Postfix has delivered them all.
+    let want_at_fa = outbox.values().filter(|r| r.to_fa).count();
+    let waiting = Instant::now();
+    let mut seen = 0;
+    let mut stable_since = Instant::now();
+    loop {
+        let n = count(&stack, FA, "INBOX").await.unwrap_or(0) as usize;
+        if n != seen {
+            seen = n;
+            stable_since = Instant::now();
+        }
+        // all there, and nothing more for a moment (a resent copy may still be in the queue)
+        if n >= want_at_fa && stable_since.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+        if waiting.elapsed() > DELIVERY {
+            eprintln!(
+                "crash harness: only {n} of {want_at_fa} receipts reached fa within \
+                 {DELIVERY:?}\n{}",
+                tail(&stack.postfix_log(), 20)
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let receipts: Vec<Delivered> = fetch_headers(&stack, FA)
+        .await
+        .iter()
+        .map(|h| delivered(h))
+        .collect();
+    let processed = count(&stack, HELPDESK, "Processed").await.unwrap_or(0);
+
+    // Orders, by BestillingsID.
+    let orders = d.orders();
+    let mut by_id: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for o in &orders {
+        let id = o["bestillings_id"].as_str().unwrap_or("").to_string();
+        let reference = o["ref"].as_str().unwrap_or("").to_string();
+        let state = o["state"].as_str().unwrap_or("").to_string();
+        by_id.entry(id).or_default().push((reference, state));
+    }
+    let lost: Vec<&str> = sent
+        .iter()
+        .filter(|m| !by_id.contains_key(&m.bestillings_id))
+        .map(|m| m.bestillings_id.as_str())
+        .collect();
+    let duplicated: Vec<(&String, &Vec<(String, String)>)> =
+        by_id.iter().filter(|(_, v)| v.len() > 1).collect();
+    let wrong_verdict: Vec<String> = sent
+        .iter()
+        .filter_map(|m| {
+            let (reference, state) = by_id.get(&m.bestillings_id)?.first()?;
+            (state != m.kind.state()).then(|| {
+                format!(
+                    "{} ({reference}): {state}, expected {}",
+                    m.bestillings_id,
+                    m.kind.state()
+                )
+            })
+        })
+        .collect();
+
+    // Receipts: per order the modtaget receipt and its verdict.
+    let mut copies: BTreeMap<(String, String), Vec<&Delivered>> = BTreeMap::new();
+    for r in &receipts {
+        copies
+            .entry((r.reference.clone(), r.kind.clone()))
+            .or_default()
+            .push(r);
+    }
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    for m in &sent {
+        if let Some((reference, _)) = by_id.get(&m.bestillings_id).and_then(|v| v.first()) {
+            expected.insert((reference.clone(), "modtaget".into()));
+            expected.insert((reference.clone(), m.kind.verdict().into()));
+        }
+    }
+    let missing: Vec<&(String, String)> = expected
+        .iter()
+        .filter(|k| !copies.contains_key(*k))
+        .collect();
+    let unexpected: Vec<&(String, String)> =
+        copies.keys().filter(|k| !expected.contains(*k)).collect();
+    let log = d.log();
+    let mut same_mid = Vec::new();
+    let mut different_mid = Vec::new();
+    let mut unexplained = Vec::new();
+    for ((reference, kind), list) in &copies {
+        if list.len() < 2 {
+            continue;
+        }
+        let mids: BTreeSet<&str> = list.iter().map(|r| r.message_id.as_str()).collect();
+        if mids.len() > 1 {
+            different_mid.push(format!("{reference} {kind}: {mids:?}"));
+            continue;
+        }
+        let mid = list[0].message_id.as_str();
+        let row = outbox.get(mid);
+        let first = list.iter().filter_map(|r| r.accepted).min();
+        let sent_at = row
+            .and_then(|r| r.sent_at.as_deref())
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|s| s.with_timezone(&Utc));
+        // The explanation: the last kill before the row was marked sent came after Postfix
+        // took the first copy (known to the second; the kill time is read just before it).
+        let kill = match (first, sent_at) {
+            (Some(first), Some(sent_at)) => kills
+                .iter()
+                .rposition(|k| k.at <= sent_at)
+                .filter(|&k| kills[k].at >= first - chrono::Duration::milliseconds(50)),
+            _ => None,
+        };
+        let sent_lines = log
+            .lines()
+            .filter(|l| l.contains("mail sent") && l.contains(mid))
+            .count();
+        let line = format!(
+            "{mid}: {} copies; outbox attempts {}, sent_at {}; first copy accepted {}; \
+             \"mail sent\" logged {sent_lines}x; {}",
+            list.len(),
+            row.map_or("-".to_string(), |r| r.attempts.to_string()),
+            row.and_then(|r| r.sent_at.clone()).unwrap_or("-".into()),
+            first.map_or("-".to_string(), |f| f.to_rfc3339()),
+            match kill {
+                Some(k) => format!(
+                    "kill #{} at {} fell between the first copy's acceptance and the commit \
+                     of sent_at",
+                    k + 1,
+                    kills[k].at.to_rfc3339()
+                ),
+                None => "NO kill between the first copy and sent_at".to_string(),
+            }
+        );
+        // Two "mail sent" lines would mean the row was sent again after sent_at was committed.
+        if kill.is_none() || sent_lines > 1 {
+            unexplained.push(line.clone());
+        }
+        same_mid.push(line);
+    }
+
+    // The report.
+    let mut report = String::new();
+    let _ = writeln!(report, "== spdesk crash report ==");
+    let _ = writeln!(
+        report,
+        "seed {seed} (CRASH_SEED), mails {mails} (CRASH_MAILS), minimum kills {min_kills} \
+         (CRASH_KILLS)"
+    );
+    let kinds = |k: MailKind| sent.iter().filter(|m| m.kind == k).count();
+    let _ = writeln!(
+        report,
+        "mails sent:            {mails} ({} docx, {} too early -> rejected, {} typed in the text)",
+        kinds(MailKind::Docx),
+        kinds(MailKind::TooEarly),
+        kinds(MailKind::Typed)
+    );
+    let _ = writeln!(
+        report,
+        "kills:                 {} (restarts {}, starts {})",
+        kills.len(),
+        d.starts().saturating_sub(1),
+        d.starts()
+    );
+    let by_mode = |f: fn(&Moment) -> bool| kills.iter().filter(|k| f(&k.moment)).count();
+    let _ = writeln!(
+        report,
+        "  chosen by:           {} after stored mails, {} after sent receipts, {} after a delay",
+        by_mode(|m| matches!(m, Moment::Stored(..))),
+        by_mode(|m| matches!(m, Moment::Sent(..))),
+        by_mode(|m| matches!(m, Moment::Delay(..)))
+    );
+    let _ = writeln!(
+        report,
+        "  landed during:       {} intake (mails left to store), {} sending (receipts unsent)",
+        kills
+            .iter()
+            .filter(|k| k.at_kill.stored < mails as i64)
+            .count(),
+        kills.iter().filter(|k| k.at_kill.unsent > 0).count()
+    );
+    let _ = writeln!(
+        report,
+        "orders:                {} ({} distinct BestillingsIDs)",
+        orders.len(),
+        by_id.len()
+    );
+    let _ = writeln!(report, "processed (IMAP):      {processed}");
+    let _ = writeln!(report, "quarantined mails:     {quarantined}");
+    let _ = writeln!(report, "max intake attempts:   {max_intake_attempts}");
+    let _ = writeln!(
+        report,
+        "outbox rows:           {} ({} to fa), max attempts {}",
+        outbox.len(),
+        want_at_fa,
+        outbox.values().map(|r| r.attempts).max().unwrap_or(0)
+    );
+    let _ = writeln!(report, "receipts delivered:    {}", receipts.len());
+    let _ = writeln!(report, "expected receipts:     {}", expected.len());
+    let _ = writeln!(report, "LOST mails:            {}", lost.len());
+    let _ = writeln!(report, "DUPLICATED orders:     {}", duplicated.len());
+    let _ = writeln!(report, "wrong verdicts:        {}", wrong_verdict.len());
+    let _ = writeln!(report, "MISSING receipts:      {}", missing.len());
+    let _ = writeln!(report, "unexpected receipts:   {}", unexpected.len());
+    let _ = writeln!(
+        report,
+        "duplicate receipts:    {} same Message-ID (resend after a kill), {} DIFFERENT \
+         Message-ID",
+        same_mid.len(),
+        different_mid.len()
+    );
+    for l in &same_mid {
+        let _ = writeln!(report, "  resent: {l}");
+    }
+    if !same_mid.is_empty() {
+        let _ = writeln!(
+            report,
+            "  (outbox.attempts is written only after an SMTP answer, so an attempt cut short \
+             by SIGKILL is not counted there; the kill times explain the resend)"
+        );
+    }
+    for l in &different_mid {
+        let _ = writeln!(report, "  DIFFERENT: {l}");
+    }
+    let show = |v: &[String]| v.iter().take(20).cloned().collect::<Vec<_>>().join("; ");
+    if !lost.is_empty() {
+        let _ = writeln!(
+            report,
+            "  lost: {}",
+            lost.iter().take(20).copied().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if !duplicated.is_empty() {
+        let _ = writeln!(report, "  duplicated: {duplicated:?}");
+    }
+    if !wrong_verdict.is_empty() {
+        let _ = writeln!(report, "  wrong verdicts: {}", show(&wrong_verdict));
+    }
+    if !missing.is_empty() {
+        let _ = writeln!(report, "  missing: {missing:?}");
+    }
+    if !unexpected.is_empty() {
+        let _ = writeln!(report, "  unexpected: {unexpected:?}");
+    }
+    let _ = writeln!(
+        report,
+        "time:                  {:?} in all, {work_time:?} from the first start to done",
+        started.elapsed()
+    );
+    let _ = writeln!(
+        report,
+        "kills (at, moment, ms after start, progress before -> at kill):"
+    );
+    for (i, k) in kills.iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "  #{:<3} {} {:?} {} ms  stored {}->{} sent {}->{} unsent {}",
+            i + 1,
+            k.at.format("%H:%M:%S%.3f"),
+            k.moment,
+            k.after_start.as_millis(),
+            k.before.stored,
+            k.at_kill.stored,
+            k.before.sent,
+            k.at_kill.sent,
+            k.at_kill.unsent
+        );
+    }
+    // Kept beside the report for a closer look (Postfix's queue ids carry microseconds).
+    let kept_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let _ = std::fs::write(kept_dir.join("crash-postfix.log"), stack.postfix_log());
+    let _ = std::fs::write(kept_dir.join("crash-spdesk.log"), d.log());
+    let path = d.dir().join("crash-report.txt");
+    let kept = kept_dir.join("crash-report.txt");
+    let _ = std::fs::write(&path, &report);
+    let _ = std::fs::write(&kept, &report);
+    eprintln!(
+        "{report}report written to {} (removed with the daemon's temp dir) and {}",
+        path.display(),
+        kept.display()
+    );
+
+    let context = format!(
+        "(seed {seed}; report in {})\n{}",
+        kept.display(),
+        d.log_tail()
+    );
+    assert!(lost.is_empty(), "{} mail(s) lost {context}", lost.len());
+    assert!(
+        duplicated.is_empty(),
+        "{} BestillingsID(s) with more than one order {context}",
+        duplicated.len()
+    );
+    assert!(
+        wrong_verdict.is_empty(),
+        "orders with a wrong verdict: {wrong_verdict:?} {context}"
+    );
+    assert!(
+        missing.is_empty(),
+        "{} receipt(s) missing {context}",
+        missing.len()
+    );
+    assert!(
+        unexpected.is_empty(),
+        "unexpected receipts: {unexpected:?} {context}"
+    );
+    assert!(
+        different_mid.is_empty(),
+        "receipts delivered twice with different Message-IDs: {different_mid:?} {context}"
+    );
+    assert!(
+        unexplained.is_empty(),
+        "receipts delivered twice without a kill to explain it: {unexplained:?} {context}"
+    );
+    assert_eq!(quarantined, 0, "mails quarantined {context}");
+    assert!(
+        kills.len() >= min_kills,
+        "only {} kills landed during the work, {min_kills} wanted: raise CRASH_MAILS {context}",
+        kills.len()
+    );
+}
