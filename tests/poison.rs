@@ -23,12 +23,30 @@ const CONNECT: Duration = Duration::from_secs(30);
 const DRAIN: Duration = Duration::from_secs(180);
 const STOP: Duration = Duration::from_secs(20);
 
-/// A Helpdesk mailbox and a sender of its own for one test on the shared stack.
-fn users(stack: &MailStack, test: &str) -> (String, String) {
-    let helpdesk = format!("helpdesk-{test}@example.test");
-    let sender = format!("fa-{test}@example.test");
-    stack.add_users(&[&helpdesk, &sender]);
-    (helpdesk, sender)
+/// The tests of this file, each with a Helpdesk mailbox and a sender of its own.
+const TESTS: &[&str] = &["refused", "slow", "crash", "limits", "mime4j"];
+
+/// The stack shared by this file's tests, with every test's users from the start (a user added
+/// later may meet a Postfix process that has not yet reread its tables).
+fn stack() -> std::sync::Arc<MailStack> {
+    let all: Vec<String> = TESTS
+        .iter()
+        .flat_map(|t| {
+            let (h, s) = users(t);
+            [h, s]
+        })
+        .collect();
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    MailStack::shared(&all)
+}
+
+/// The Helpdesk mailbox and the sender of one test.
+fn users(test: &str) -> (String, String) {
+    assert!(TESTS.contains(&test), "{test} is not in TESTS");
+    (
+        format!("helpdesk-{test}@example.test"),
+        format!("fa-{test}@example.test"),
+    )
 }
 
 /// A .docx (zip, deflate) whose word/document.xml is `document`.
@@ -103,6 +121,17 @@ async fn run_until_drained(stack: &MailStack, d: &mut Daemon, n: usize) {
         assert!(d.poll_exit().is_none(), "the daemon died\n{}", d.log_tail());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The Message-IDs in `user`'s `folder` (a missing folder is empty).
+async fn ids_in(stack: &MailStack, user: &str, folder: &str) -> Vec<String> {
+    stack
+        .try_fetch_all(user, folder)
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|m| received(m).message_id)
+        .collect()
 }
 
 async fn folder_len(stack: &MailStack, user: &str, folder: &str) -> usize {
@@ -197,8 +226,8 @@ async fn subjects(stack: &MailStack, user: &str) -> Vec<String> {
 /// receipt each, and the Helpdesk sees the reason.
 #[tokio::test]
 async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
-    let stack = MailStack::shared(&[]);
-    let (helpdesk, sender) = users(&stack, "refused");
+    let stack = stack();
+    let (helpdesk, sender) = users("refused");
     let mut d = Daemon::new(&stack, &helpdesk);
     d.edit_config(|c| c.replace("max_docx_unzipped_bytes = \"50 MiB\"", "max_docx_unzipped_bytes = \"1 MiB\""));
 
@@ -231,19 +260,24 @@ async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
         got.iter().all(|s| s.contains("Formularen kunne ikke læses")),
         "{got:?}"
     );
-    assert_eq!(
-        folder_len(&stack, &helpdesk, "Processed").await,
-        2,
-        "both stored and processed, not quarantined"
-    );
+    // Both stored and processed, not quarantined (Processed also holds the review mails the
+    // daemon sent to the Helpdesk and then read).
+    let processed = ids_in(&stack, &helpdesk, "Processed").await;
+    for (_, what, _, _) in &cases {
+        assert!(
+            processed.contains(&mid("refused", what)),
+            "{what}: not in Processed: {processed:?}"
+        );
+    }
+    assert!(ids_in(&stack, &helpdesk, "Quarantine").await.is_empty());
 }
 
 /// A reader that takes longer than `reader_timeout` (1 ms for a document of 20 MB): the form
 /// counts as unreadable, once.
 #[tokio::test]
 async fn a_reader_timeout_is_one_review_order_and_one_receipt() {
-    let stack = MailStack::shared(&[]);
-    let (helpdesk, sender) = users(&stack, "slow");
+    let stack = stack();
+    let (helpdesk, sender) = users("slow");
     let mut d = Daemon::new(&stack, &helpdesk);
     d.edit_config(|c| c.replace("reader_timeout = \"10s\"", "reader_timeout = \"1ms\""));
     let slow = docx_with(&document(&paragraphs(400_000)));
@@ -264,8 +298,8 @@ async fn a_reader_timeout_is_one_review_order_and_one_receipt() {
 /// next mail.
 #[tokio::test]
 async fn a_mail_that_kills_the_daemon_is_quarantined_after_max_attempts() {
-    let stack = MailStack::shared(&[]);
-    let (helpdesk, sender) = users(&stack, "crash");
+    let stack = stack();
+    let (helpdesk, sender) = users("crash");
     let mut d = Daemon::new(&stack, &helpdesk);
     let subject = "Bestilling der vælter dæmonen";
     let poison_mid = mid("crash", "poison");
@@ -359,8 +393,8 @@ async fn a_mail_that_kills_the_daemon_is_quarantined_after_max_attempts() {
 /// over-header mails wait whole in the quarantine folder (and the latter in the database).
 #[tokio::test]
 async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
-    let stack = MailStack::shared(&[]);
-    let (helpdesk, sender) = users(&stack, "limits");
+    let stack = stack();
+    let (helpdesk, sender) = users("limits");
     let mut d = Daemon::new(&stack, &helpdesk);
     d.edit_config(|c| {
         c.replace("max_message_bytes = \"25 MB\"", "max_message_bytes = \"200 kB\"")
@@ -461,10 +495,15 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
     assert_eq!(by_id.len(), 2, "two quarantined: {:?}", by_id.keys());
     assert!(by_id.get(&large_mid).is_some_and(|&n| n >= large.len()), "{by_id:?}");
     assert!(by_id.get(&headers_mid).is_some_and(|&n| n >= headers.len()), "{by_id:?}");
-    assert_eq!(folder_len(&stack, &helpdesk, "Processed").await, 1);
+    assert!(
+        ids_in(&stack, &helpdesk, "Processed")
+            .await
+            .contains(&mid("limits", "many"))
+    );
     let pool = d.pool().await;
     let stored: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT message_id, disposition, length(raw) FROM inbound_mail ORDER BY id",
+        "SELECT message_id, disposition, length(raw) FROM inbound_mail \
+         WHERE message_id LIKE '%.limits.%' ORDER BY id",
     )
     .fetch_all(&pool)
     .await
@@ -488,8 +527,8 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
 /// more than `max_attempts` times, and the daemon still answers the next form.
 #[tokio::test]
 async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
-    let stack = MailStack::shared(&[]);
-    let (helpdesk, sender) = users(&stack, "mime4j");
+    let stack = stack();
+    let (helpdesk, sender) = users("mime4j");
     let mut d = Daemon::new(&stack, &helpdesk);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/mime4j");
     let mut files = Vec::new();
