@@ -309,7 +309,13 @@ mod tests {
             j.findings
         );
         // At the limit: no such finding.
-        let j = judge_with(&raw, &ExtractLimits { max_attachments: 3, ..limits });
+        let j = judge_with(
+            &raw,
+            &ExtractLimits {
+                max_attachments: 3,
+                ..limits
+            },
+        );
         assert!(
             !j.findings.iter().any(|f| f.message.contains("højst")),
             "{:?}",

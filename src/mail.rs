@@ -553,7 +553,8 @@ mod tests {
     fn header_limits_count_fields_not_folded_lines() {
         let l = small();
         // Three fields, one folded over two lines: within the limits.
-        let ok = b"From: a@b.dk\r\nSubject: x\r\n y\r\nTo: c@d.dk\r\n\r\nA: not a header\r\nB: 1\r\n";
+        let ok =
+            b"From: a@b.dk\r\nSubject: x\r\n y\r\nTo: c@d.dk\r\n\r\nA: not a header\r\nB: 1\r\n";
         assert_eq!(header_over_limits(ok, &l), None);
         let four = b"From: a@b.dk\nSubject: x\nTo: c@d.dk\nCc: e@f.dk\n\nbody";
         let why = header_over_limits(four, &l).unwrap_or_default();

@@ -146,15 +146,8 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
     wait_inbox_empty(&stack, &mut d).await;
     // The receipts to the two ordinary mails arrive: the outbox has made its rounds.
     for sender in NOT_BOUNCE_REPLY_TO {
-        d.wait_mailbox(
-            &stack,
-            sender,
-            "INBOX",
-            "a receipt",
-            |n| n >= 1,
-            DRAIN,
-        )
-        .await;
+        d.wait_mailbox(&stack, sender, "INBOX", "a receipt", |n| n >= 1, DRAIN)
+            .await;
     }
     d.terminate();
     assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
@@ -245,7 +238,11 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
 
 /// A form mail from `from` with its own BestillingsID.
 fn form_from(from: &str, id: &str, subject: &str) -> (String, Vec<u8>) {
-    let mid = format!("{}.{}@sender.example.test", id.to_lowercase(), std::process::id());
+    let mid = format!(
+        "{}.{}@sender.example.test",
+        id.to_lowercase(),
+        std::process::id()
+    );
     let raw = form_mail(from, HELPDESK, subject, &mid, &WsForm::new(id, from).docx());
     (mid, raw)
 }
@@ -362,8 +359,14 @@ async fn no_receipt_to_our_own_addresses_or_to_a_mailing_list() {
         .subject("[bestillinger] Bestilling")
         .message_id(format!("list.{}@lists.example.test", std::process::id()))
         .date(chrono::Utc::now().timestamp())
-        .header("List-Id", Raw::new("Bestillinger <bestillinger.lists.example.test>"))
-        .header("List-Post", Raw::new("<mailto:bestillinger@lists.example.test>"))
+        .header(
+            "List-Id",
+            Raw::new("Bestillinger <bestillinger.lists.example.test>"),
+        )
+        .header(
+            "List-Post",
+            Raw::new("<mailto:bestillinger@lists.example.test>"),
+        )
         .text_body("Hermed bestillingen.")
         .attachment(
             DOCX_TYPE,
@@ -411,7 +414,9 @@ async fn no_receipt_to_our_own_addresses_or_to_a_mailing_list() {
         assert_eq!(d.receipts_queued(reference), 0, "receipts for {id}");
     }
     assert!(
-        !orders_now.iter().any(|o| o["bestillings_id"] == "KMB-IT-3004"),
+        !orders_now
+            .iter()
+            .any(|o| o["bestillings_id"] == "KMB-IT-3004"),
         "the list mail is not an order: {orders:#?}"
     );
 
@@ -433,11 +438,10 @@ async fn no_receipt_to_our_own_addresses_or_to_a_mailing_list() {
     }
     // The list mail is stored, marked as one that is never answered.
     let pool = d.pool().await;
-    let list_disposition: String = sqlx::query_scalar(
-        "SELECT disposition FROM inbound_mail WHERE message_id LIKE 'list.%'",
-    )
-    .fetch_one(&pool)
-    .await
-    .expect("the list mail is stored");
+    let list_disposition: String =
+        sqlx::query_scalar("SELECT disposition FROM inbound_mail WHERE message_id LIKE 'list.%'")
+            .fetch_one(&pool)
+            .await
+            .expect("the list mail is stored");
     assert_eq!(list_disposition, "ignored");
 }

@@ -12,9 +12,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
+use common::MailStack;
 use common::daemon::{Daemon, OutboxRow};
 use common::fixtures::{DOCX_TYPE, WsForm, form_mail, received};
-use common::MailStack;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 
@@ -205,9 +205,14 @@ async fn assert_review(
     assert_eq!(to_sender, want, "receipts to {sender} for {reference}");
     let reviews = rows
         .iter()
-        .filter(|r| r.kind == "helpdesk_vurdering" && r.recipients.iter().any(|a| a == d.helpdesk()))
+        .filter(|r| {
+            r.kind == "helpdesk_vurdering" && r.recipients.iter().any(|a| a == d.helpdesk())
+        })
         .count();
-    assert_eq!(reviews, 1, "one review mail to the Helpdesk for {reference}");
+    assert_eq!(
+        reviews, 1,
+        "one review mail to the Helpdesk for {reference}"
+    );
     order
 }
 
@@ -229,7 +234,12 @@ async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
     let stack = stack();
     let (helpdesk, sender) = users("refused");
     let mut d = Daemon::new(&stack, &helpdesk);
-    d.edit_config(|c| c.replace("max_docx_unzipped_bytes = \"50 MiB\"", "max_docx_unzipped_bytes = \"1 MiB\""));
+    d.edit_config(|c| {
+        c.replace(
+            "max_docx_unzipped_bytes = \"50 MiB\"",
+            "max_docx_unzipped_bytes = \"1 MiB\"",
+        )
+    });
 
     let deep = document(&format!(
         "{}<w:p><w:r><w:t>dybt</w:t></w:r></w:p>{}",
@@ -237,10 +247,23 @@ async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
         "</w:customXml>".repeat(400)
     ));
     let big = document(&paragraphs(40_000));
-    assert!(big.len() > 2_000_000, "the big document unpacks to over 1 MiB");
+    assert!(
+        big.len() > 2_000_000,
+        "the big document unpacks to over 1 MiB"
+    );
     let cases = [
-        ("Bestilling dybt dokument", "deep", docx_with(&deep), "deeper than"),
-        ("Bestilling stort dokument", "big", docx_with(&big), "more than the limit"),
+        (
+            "Bestilling dybt dokument",
+            "deep",
+            docx_with(&deep),
+            "deeper than",
+        ),
+        (
+            "Bestilling stort dokument",
+            "big",
+            docx_with(&big),
+            "more than the limit",
+        ),
     ];
     for (subject, what, docx, _) in &cases {
         let raw = form_mail(&sender, &helpdesk, subject, &mid("refused", what), docx);
@@ -257,7 +280,8 @@ async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
     let got = subjects(&stack, &sender).await;
     assert_eq!(got.len(), 2, "one receipt per mail: {got:?}");
     assert!(
-        got.iter().all(|s| s.contains("Formularen kunne ikke læses")),
+        got.iter()
+            .all(|s| s.contains("Formularen kunne ikke læses")),
         "{got:?}"
     );
     // Both stored and processed, not quarantined (Processed also holds the review mails the
@@ -324,7 +348,11 @@ async fn a_mail_that_kills_the_daemon_is_quarantined_after_max_attempts() {
             d.log_tail()
         );
         let inbox = stack.fetch_all(&helpdesk, "INBOX").await;
-        assert_eq!(inbox.len(), 1, "attempt {attempt}: the mail stays in the INBOX");
+        assert_eq!(
+            inbox.len(),
+            1,
+            "attempt {attempt}: the mail stays in the INBOX"
+        );
         assert!(d.orders().is_empty(), "attempt {attempt}: nothing stored");
         let pool = d.pool().await;
         let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM intake_attempts")
@@ -363,28 +391,39 @@ async fn a_mail_that_kills_the_daemon_is_quarantined_after_max_attempts() {
         .await;
     stop(&mut d).await;
 
-    let order = assert_review(&d, subject, &sender, &["ulaeselig"], "processing failed 3 times")
-        .await;
-    assert!(order["bestillings_id"].is_null(), "the form was not read: {order:#}");
+    let order = assert_review(
+        &d,
+        subject,
+        &sender,
+        &["ulaeselig"],
+        "processing failed 3 times",
+    )
+    .await;
+    assert!(
+        order["bestillings_id"].is_null(),
+        "the form was not read: {order:#}"
+    );
     let next_order = order_by_subject(&d, next).await;
     assert_eq!(next_order["state"], "approved", "{next_order:#}");
     let pool = d.pool().await;
-    let (disposition, note): (String, String) = sqlx::query_as(
-        "SELECT disposition, note FROM inbound_mail WHERE message_id = ?1",
-    )
-    .bind(&poison_mid)
-    .fetch_one(&pool)
-    .await
-    .expect("the poison mail is stored");
-    assert_eq!(disposition, "quarantined");
-    assert!(note.contains("processing failed 3 times"), "{note}");
-    let attempts: i64 =
-        sqlx::query_scalar("SELECT MAX(attempts) FROM intake_attempts")
+    let (disposition, note): (String, String) =
+        sqlx::query_as("SELECT disposition, note FROM inbound_mail WHERE message_id = ?1")
+            .bind(&poison_mid)
             .fetch_one(&pool)
             .await
-            .expect("attempts");
+            .expect("the poison mail is stored");
+    assert_eq!(disposition, "quarantined");
+    assert!(note.contains("processing failed 3 times"), "{note}");
+    let attempts: i64 = sqlx::query_scalar("SELECT MAX(attempts) FROM intake_attempts")
+        .fetch_one(&pool)
+        .await
+        .expect("attempts");
     assert_eq!(attempts, 4, "three crashes and the quarantine; no loop");
-    assert_eq!(subjects(&stack, &sender).await.len(), 3, "one receipt + two for the next");
+    assert_eq!(
+        subjects(&stack, &sender).await.len(),
+        3,
+        "one receipt + two for the next"
+    );
 }
 
 /// Mails over `[limits]`: larger than `max_message_bytes`, with more attachments than
@@ -397,8 +436,11 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
     let (helpdesk, sender) = users("limits");
     let mut d = Daemon::new(&stack, &helpdesk);
     d.edit_config(|c| {
-        c.replace("max_message_bytes = \"25 MB\"", "max_message_bytes = \"200 kB\"")
-            .replace("[limits]\n", "[limits]\nmax_header_count = 50\n")
+        c.replace(
+            "max_message_bytes = \"25 MB\"",
+            "max_message_bytes = \"200 kB\"",
+        )
+        .replace("[limits]\n", "[limits]\nmax_header_count = 50\n")
     });
     let form = WsForm::new("KMB-IT-5001", &sender);
 
@@ -406,7 +448,9 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
     let large_subject = "Bestilling med stor vedhæftning";
     let large_mid = mid("limits", "large");
     let noise: Vec<u8> = (0..290_000u32)
-        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789"[(i.wrapping_mul(2_654_435_761) % 36) as usize])
+        .map(|i| {
+            b"abcdefghijklmnopqrstuvwxyz0123456789"[(i.wrapping_mul(2_654_435_761) % 36) as usize]
+        })
         .collect();
     let large = MessageBuilder::new()
         .from(("Karin Holm", sender.as_str()))
@@ -432,7 +476,11 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
         .text_body("Hermed bestillingen og skærmbilleder.")
         .attachment(DOCX_TYPE, "Bestilling.docx", form.docx());
     for n in 0..20 {
-        many = many.attachment("image/png", format!("skaermbillede-{n}.png"), vec![0x89, b'P', b'N', b'G']);
+        many = many.attachment(
+            "image/png",
+            format!("skaermbillede-{n}.png"),
+            vec![0x89, b'P', b'N', b'G'],
+        );
     }
     let many = many.write_to_vec().expect("the mail builds");
 
@@ -446,7 +494,11 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
         .message_id(headers_mid.as_str())
         .date(chrono::Utc::now().timestamp())
         .text_body("Hermed bestillingen.")
-        .attachment(DOCX_TYPE, "Bestilling.docx", WsForm::new("KMB-IT-5003", &sender).docx());
+        .attachment(
+            DOCX_TYPE,
+            "Bestilling.docx",
+            WsForm::new("KMB-IT-5003", &sender).docx(),
+        );
     for n in 0..60 {
         headers = headers.header(format!("X-Filler-{n}"), Raw::new(format!("value {n}")));
     }
@@ -484,7 +536,11 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
         "more than 50 header fields",
     )
     .await;
-    assert_eq!(subjects(&stack, &sender).await.len(), 4, "receipts: 1 + 2 + 1");
+    assert_eq!(
+        subjects(&stack, &sender).await.len(),
+        4,
+        "receipts: 1 + 2 + 1"
+    );
 
     // Nothing lost: the over-size and over-header mails wait whole in the quarantine folder.
     let quarantined = stack.fetch_all(&helpdesk, "Quarantine").await;
@@ -493,8 +549,14 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
         .map(|m| (received(m).message_id, m.len()))
         .collect();
     assert_eq!(by_id.len(), 2, "two quarantined: {:?}", by_id.keys());
-    assert!(by_id.get(&large_mid).is_some_and(|&n| n >= large.len()), "{by_id:?}");
-    assert!(by_id.get(&headers_mid).is_some_and(|&n| n >= headers.len()), "{by_id:?}");
+    assert!(
+        by_id.get(&large_mid).is_some_and(|&n| n >= large.len()),
+        "{by_id:?}"
+    );
+    assert!(
+        by_id.get(&headers_mid).is_some_and(|&n| n >= headers.len()),
+        "{by_id:?}"
+    );
     assert!(
         ids_in(&stack, &helpdesk, "Processed")
             .await
@@ -512,7 +574,10 @@ async fn mails_over_the_limits_go_to_a_person_and_lose_nothing() {
     for (id, disposition, len) in &stored {
         if *id == headers_mid {
             assert_eq!(disposition, "quarantined");
-            assert!(*len as usize >= headers.len(), "the whole mail is stored: {len}");
+            assert!(
+                *len as usize >= headers.len(),
+                "the whole mail is stored: {len}"
+            );
         } else if *id == large_mid {
             // Only its header was fetched: the whole mail is in the quarantine folder.
             assert_eq!(disposition, "quarantined");
@@ -547,7 +612,13 @@ async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
     for path in &files {
         let raw = std::fs::read(path).expect("a corpus file");
         stack.append(&helpdesk, "INBOX", &raw).await;
-        sent.push((path.strip_prefix(&dir).unwrap_or(path).display().to_string(), raw));
+        sent.push((
+            path.strip_prefix(&dir)
+                .unwrap_or(path)
+                .display()
+                .to_string(),
+            raw,
+        ));
     }
 
     run_until_drained(&stack, &mut d, files.len()).await;
@@ -592,17 +663,20 @@ async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
     }
 
     let db = d.pool().await;
-    let max_attempts: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts")
-        .fetch_one(&db)
-        .await
-        .expect("attempts");
-    assert!(max_attempts <= 3, "a message was tried {max_attempts} times");
-    let quarantined: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, note FROM inbound_mail WHERE disposition = 'quarantined'",
-    )
-    .fetch_all(&db)
-    .await
-    .expect("inbound_mail");
+    let max_attempts: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts")
+            .fetch_one(&db)
+            .await
+            .expect("attempts");
+    assert!(
+        max_attempts <= 3,
+        "a message was tried {max_attempts} times"
+    );
+    let quarantined: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, note FROM inbound_mail WHERE disposition = 'quarantined'")
+            .fetch_all(&db)
+            .await
+            .expect("inbound_mail");
     assert_eq!(
         quarantined.len(),
         in_quarantine.len(),
