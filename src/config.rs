@@ -398,6 +398,12 @@ pub struct Limits {
     /// A message that failed (or killed the process) this many times is quarantined.
     pub max_attempts: u32,
     pub receipts_per_address_per_hour: u32,
+    /// Header fields per mail; a mail with more is not parsed but goes to a person.
+    pub max_header_count: usize,
+    /// The whole header section of a mail, in bytes; larger: not parsed, to a person.
+    pub max_header_bytes: u64,
+    /// One header field (with its folded continuation lines), in bytes; larger: to a person.
+    pub max_header_field_bytes: u64,
 }
 
 impl Default for Limits {
@@ -414,6 +420,11 @@ impl Default for Limits {
             reader_timeout: Duration::from_secs(10),
             max_attempts: 3,
             receipts_per_address_per_hour: 30,
+            // Ordinary mail has 20-200 fields and a few kB of header; Microsoft 365's longest
+            // (ARC, DKIM, References in long threads) stay well below these.
+            max_header_count: 1000,
+            max_header_bytes: 1_000_000,
+            max_header_field_bytes: 64_000,
         }
     }
 }
@@ -1109,6 +1120,11 @@ fn read_limits(s: &mut Sect) -> Limits {
             1_000_000,
             d.receipts_per_address_per_hour,
         ),
+        max_header_count: count(s, "max_header_count", 1_000_000, d.max_header_count),
+        max_header_bytes: s.size("max_header_bytes").unwrap_or(d.max_header_bytes),
+        max_header_field_bytes: s
+            .size("max_header_field_bytes")
+            .unwrap_or(d.max_header_field_bytes),
     }
 }
 
@@ -2436,6 +2452,12 @@ impl Summary {
             "receipts_per_address_per_hour",
             &l.receipts_per_address_per_hour.to_string(),
         );
+        self.raw("max_header_count", &l.max_header_count.to_string());
+        self.raw("max_header_bytes", &l.max_header_bytes.to_string());
+        self.raw(
+            "max_header_field_bytes",
+            &l.max_header_field_bytes.to_string(),
+        );
     }
     fn rules(&mut self, r: &RulesConfig) {
         self.section("rules");
@@ -2641,6 +2663,9 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.limits.max_attempts, 3);
         assert_eq!(c.limits.receipts_per_address_per_hour, 30);
         assert_eq!(c.limits.reader_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.max_header_count, 1000);
+        assert_eq!(c.limits.max_header_bytes, 1_000_000);
+        assert_eq!(c.limits.max_header_field_bytes, 64_000);
         assert_eq!(c.executors.timeout, Duration::from_secs(300));
         assert_eq!(c.executors.webservice, None);
         let r = &c.rules;
@@ -2959,6 +2984,24 @@ prices = { webservice = 4500.0, sftp = 2500 }
                 "unknown unit",
             ),
             (
+                "[limits]\nmax_header_count = 0",
+                2,
+                "[limits] max_header_count",
+                "from 1 to",
+            ),
+            (
+                "[limits]\nmax_header_bytes = \"1 parsec\"",
+                2,
+                "[limits] max_header_bytes",
+                "unknown unit",
+            ),
+            (
+                "[limits]\nmax_header_field_bytes = 0",
+                2,
+                "[limits] max_header_field_bytes",
+                "larger than zero",
+            ),
+            (
                 "[executors]\nwebservice = \"\"",
                 2,
                 "[executors] webservice",
@@ -3000,6 +3043,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
     fn sizes_durations_and_windows_are_parsed() {
         let text = format!(
             "[limits]\nmax_message_bytes = \"10MiB\"\nmax_docx_unzipped_bytes = 1234\nreader_timeout = \"1500ms\"\n\
+             max_header_count = 50\nmax_header_bytes = \"512 kB\"\nmax_header_field_bytes = \"8KiB\"\n\
              [rules]\nchange_window = \"7:30-24:00\"\nextra_closed_days = [\"02-29\"]\nlead_working_days = 0\n\
              [executors]\ntimeout = \"1h 30m\"\nsftp = \"scripts/sftp\"\n\n{MINIMAL}"
         );
@@ -3007,6 +3051,9 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.limits.max_message_bytes, 10 * 1024 * 1024);
         assert_eq!(c.limits.max_docx_unzipped_bytes, 1234);
         assert_eq!(c.limits.reader_timeout, Duration::from_millis(1500));
+        assert_eq!(c.limits.max_header_count, 50);
+        assert_eq!(c.limits.max_header_bytes, 512_000);
+        assert_eq!(c.limits.max_header_field_bytes, 8 * 1024);
         assert_eq!(
             c.rules.change_window.start,
             NaiveTime::from_hms_opt(7, 30, 0).unwrap()

@@ -17,7 +17,7 @@ use tracing::{debug, error, info, warn};
 use crate::config::Secret;
 use crate::extract::ExtractLimits;
 use crate::judge::{Context, Judgement, judge_mail};
-use crate::mail::Mail;
+use crate::mail::{HeaderLimits, Mail, header_over_limits};
 use crate::net::{BoxStream, TlsMode, resolve, with_tls_hint, wrap_tls, xoauth2};
 use crate::process::{HelpdeskSettings, Intake, Origin, Outcome, message_key, store_mail};
 use crate::receipts::Templates;
@@ -51,6 +51,8 @@ pub struct Pipeline {
     pub settings: RuleSettings,
     pub limits: ExtractLimits,
     pub max_message_bytes: u64,
+    /// A mail over these is not parsed; it goes to a person like an over-size mail.
+    pub header_limits: HeaderLimits,
     pub max_attempts: i64,
     pub helpdesk: HelpdeskSettings,
     pub templates: Templates,
@@ -512,13 +514,17 @@ async fn process_message<'a>(
         return Ok(&imap.processed_folder);
     }
     let attempts = bump_attempt(store, &key).await?;
-    if attempts > pipeline.max_attempts || too_large {
+    // Checked on the raw bytes: a header over the limits is never handed to the parser.
+    let over_header = header_over_limits(&raw, &pipeline.header_limits);
+    if attempts > pipeline.max_attempts || too_large || over_header.is_some() {
         let why = if too_large {
             format!(
                 "the mail is {} bytes, more than the limit of {} bytes",
                 size.unwrap_or(0),
                 pipeline.max_message_bytes
             )
+        } else if let Some(why) = over_header {
+            why
         } else {
             format!("processing failed {} times", attempts - 1)
         };
@@ -527,6 +533,7 @@ async fn process_message<'a>(
     }
 
     let judged = judge_blocking(pipeline, history.clone(), raw.clone(), origin.internal_date).await;
+    failpoint("before_commit");
     let (mail, judgement) = match judged {
         Ok(Some(x)) => x,
         Ok(None) => {
@@ -579,7 +586,9 @@ async fn process_message<'a>(
 
 /// A crash on purpose at a named point, for the tests that prove a kill between the commit and
 /// the move loses nothing and duplicates nothing: `SPDESK_FAILPOINT=after_commit` aborts the
-/// process there, like SIGKILL would.
+/// process there, like SIGKILL would. `SPDESK_FAILPOINT=before_commit` aborts after a mail was
+/// read and judged, before anything of it is stored: a mail that kills the process, which must
+/// be quarantined after `max_attempts` instead of looping.
 fn failpoint(name: &str) {
     if std::env::var("SPDESK_FAILPOINT").is_ok_and(|v| v == name) {
         error!(failpoint = name, "aborting on purpose (SPDESK_FAILPOINT)");

@@ -116,6 +116,19 @@ impl Judgement {
 pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let flags = mail.loop_flags();
     let extracted = extract(mail, ctx.limits);
+    // Attachments past the limit were not read: one of them may be the real form, or
+    // evidence for it, so a person decides.
+    let too_many = (mail.attachments.len() > ctx.limits.max_attachments).then(|| {
+        Finding::new(
+            Rule::FormUnreadable,
+            None,
+            format!(
+                "Mailen har {} vedhæftede filer, og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
+                mail.attachments.len(),
+                ctx.limits.max_attachments
+            ),
+        )
+    });
     let mut forms = Vec::new();
     for form in extracted.forms {
         let mut verdict = judge_form(
@@ -126,6 +139,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             ctx.settings,
             ctx.history,
         );
+        verdict.findings.extend(too_many.clone());
         let mut fields = form.fields.clone();
         if let Some(name) = verdict.certificate.take() {
             fields.insert("certificate", crate::form::Value::Text(name));
@@ -145,7 +159,10 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let mut problems = extracted.problems;
     let no_form = forms.is_empty() && extracted.unreadable.is_empty();
     if forms.is_empty() {
+        findings.extend(too_many);
         for u in &extracted.unreadable {
+            // Why, for the Helpdesk (the sender's finding names only the file).
+            problems.push(format!("{}: {}", u.name, u.reason));
             let message = if u.is_tnef() {
                 // Outlook in Rich Text mode: the form is inside winmail.dat, and resending the
                 // same way fails again, so say how to send it so it arrives as a file.
@@ -208,6 +225,10 @@ mod tests {
     use chrono_tz::Europe::Copenhagen;
 
     fn judge(raw: &str) -> Judgement {
+        judge_with(raw, &ExtractLimits::default())
+    }
+
+    fn judge_with(raw: &str, limits: &ExtractLimits) -> Judgement {
         let settings = RuleSettings {
             time: TimeRules::default(),
             trust: TrustStore::from_der(Vec::new()),
@@ -218,14 +239,13 @@ mod tests {
             register: None,
             bestillings_id_pattern: None,
         };
-        let limits = ExtractLimits::default();
         let ctx = Context {
             received: Copenhagen
                 .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
                 .single()
                 .unwrap(),
             settings: &settings,
-            limits: &limits,
+            limits,
             history: &NoHistory,
         };
         judge_mail(&Mail::parse(raw.as_bytes(), 3).unwrap(), &ctx)
@@ -258,6 +278,48 @@ mod tests {
             f.message.contains("almindelig vedhæftning"),
             "{}",
             f.message
+        );
+    }
+
+    /// More attachments than the limit: the rest are not read, and a person decides.
+    #[test]
+    fn too_many_attachments_go_to_review() {
+        let limits = ExtractLimits {
+            max_attachments: 2,
+            ..ExtractLimits::default()
+        };
+        let mut raw = String::from(
+            "From: fa@example.test\r\nSubject: Bestilling\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+             --b\r\nContent-Type: text/plain\r\n\r\nHermed.\r\n",
+        );
+        for n in 0..3 {
+            raw.push_str(&format!(
+                "--b\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Disposition: attachment; filename=\"f{n}.bin\"\r\n\r\nx\r\n"
+            ));
+        }
+        raw.push_str("--b--\r\n");
+        let j = judge_with(&raw, &limits);
+        assert_eq!(j.decision, Some(Decision::Review));
+        assert!(
+            j.findings
+                .iter()
+                .any(|f| f.rule == Rule::FormUnreadable && f.message.contains("højst 2")),
+            "{:?}",
+            j.findings
+        );
+        // At the limit: no such finding.
+        let j = judge_with(
+            &raw,
+            &ExtractLimits {
+                max_attachments: 3,
+                ..limits
+            },
+        );
+        assert!(
+            !j.findings.iter().any(|f| f.message.contains("højst")),
+            "{:?}",
+            j.findings
         );
     }
 

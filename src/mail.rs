@@ -453,6 +453,69 @@ fn subject_head(subject: &str) -> &str {
     }
 }
 
+/// Bounds on a mail's header section, checked on the raw bytes before anything parses them:
+/// a parser's cost grows with the number and size of header fields, and no ordinary mail comes
+/// near these (`[limits]` max_header_count, max_header_bytes, max_header_field_bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderLimits {
+    pub max_count: usize,
+    pub max_bytes: u64,
+    pub max_field_bytes: u64,
+}
+
+impl Default for HeaderLimits {
+    fn default() -> Self {
+        HeaderLimits {
+            max_count: 1000,
+            max_bytes: 1_000_000,
+            max_field_bytes: 64_000,
+        }
+    }
+}
+
+/// Why the header section of `raw` is over `limits` (for the Helpdesk), or `None` when it is
+/// within them. The section ends at the first empty line (or with the bytes); a line that
+/// starts with a space or tab continues the field before it. Reads each byte at most once and
+/// stops at the first limit exceeded.
+pub fn header_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<String> {
+    let mut fields: usize = 0;
+    let mut total: u64 = 0;
+    let mut field: u64 = 0;
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if line == b"\n" || line == b"\r\n" {
+            break;
+        }
+        let len = u64::try_from(line.len()).unwrap_or(u64::MAX);
+        total = total.saturating_add(len);
+        if total > limits.max_bytes {
+            return Some(format!(
+                "the mail's header section is larger than the limit of {} bytes",
+                limits.max_bytes
+            ));
+        }
+        let continues = line.first().is_some_and(|&b| b == b' ' || b == b'\t');
+        if continues && fields > 0 {
+            field = field.saturating_add(len);
+        } else {
+            fields = fields.saturating_add(1);
+            field = len;
+            if fields > limits.max_count {
+                return Some(format!(
+                    "the mail has more than {} header fields",
+                    limits.max_count
+                ));
+            }
+        }
+        if field > limits.max_field_bytes {
+            return Some(format!(
+                "a header field of the mail is larger than the limit of {} bytes",
+                limits.max_field_bytes
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,6 +539,61 @@ mod tests {
         assert_eq!(m.references, vec!["r0@spdesk", "r1@spdesk"]);
         assert_eq!(m.text.as_deref().map(str::trim), Some("Hej"));
         assert_eq!(m.loop_flags(), LoopFlags::default());
+    }
+
+    fn small() -> HeaderLimits {
+        HeaderLimits {
+            max_count: 3,
+            max_bytes: 100,
+            max_field_bytes: 30,
+        }
+    }
+
+    #[test]
+    fn header_limits_count_fields_not_folded_lines() {
+        let l = small();
+        // Three fields, one folded over two lines: within the limits.
+        let ok =
+            b"From: a@b.dk\r\nSubject: x\r\n y\r\nTo: c@d.dk\r\n\r\nA: not a header\r\nB: 1\r\n";
+        assert_eq!(header_over_limits(ok, &l), None);
+        let four = b"From: a@b.dk\nSubject: x\nTo: c@d.dk\nCc: e@f.dk\n\nbody";
+        let why = header_over_limits(four, &l).unwrap_or_default();
+        assert!(why.contains("more than 3 header fields"), "{why}");
+        // Bare LF line ends and a section without a body count the same.
+        assert_eq!(header_over_limits(b"From: a@b.dk\nTo: c@d.dk", &l), None);
+        assert_eq!(header_over_limits(b"", &l), None);
+        assert_eq!(header_over_limits(b"\r\n", &l), None);
+    }
+
+    #[test]
+    fn header_limits_on_one_field_and_the_whole_section() {
+        let l = small();
+        // 31 bytes in one field, spread over folded lines.
+        let long = b"Subject: 0123456789\r\n 0123456\r\n\r\n";
+        let why = header_over_limits(long, &l).unwrap_or_default();
+        assert!(why.contains("header field"), "{why}");
+        // Exactly at the field limit: fine.
+        let at = b"Subject: 0123456789\r\n 012345\r\n\r\n";
+        assert_eq!(at.len() - 2, 30);
+        assert_eq!(header_over_limits(at, &l), None);
+        let wide = HeaderLimits {
+            max_field_bytes: 1000,
+            ..l
+        };
+        let big = format!("Subject: {}\r\n\r\n", "x".repeat(100));
+        let why = header_over_limits(big.as_bytes(), &wide).unwrap_or_default();
+        assert!(why.contains("header section"), "{why}");
+        // A folded line at the very start has no field before it: it starts one, and the
+        // lines after it continue that field.
+        assert_eq!(header_over_limits(b" a\n b\n c\n d\n", &l), None);
+        let tiny = HeaderLimits {
+            max_field_bytes: 5,
+            ..l
+        };
+        assert!(header_over_limits(b" a\n b\n c\n d\n", &tiny).is_some());
+        // Huge input without a line end: stops at the section limit.
+        let blob = vec![b'x'; 10_000_000];
+        assert!(header_over_limits(&blob, &HeaderLimits::default()).is_some());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::calendar::{Calendar, ChangeWindow};
 use crate::config::{self, Config};
 use crate::extract::ExtractLimits;
 use crate::intake::{ImapAuth, ImapSettings, Pipeline};
+use crate::mail::HeaderLimits;
 use crate::net::TlsMode;
 use crate::outbox::{SmtpAuth, SmtpSettings};
 use crate::process::HelpdeskSettings;
@@ -79,6 +80,15 @@ fn read_known_ids(path: &std::path::Path) -> anyhow::Result<HashSet<String>> {
         .filter(|l| !l.is_empty() && !l.starts_with('#') && l.chars().any(|c| c.is_ascii_digit()))
         .map(str::to_string)
         .collect())
+}
+
+/// Header limits from `[limits]`.
+pub fn header_limits(l: &config::Limits) -> HeaderLimits {
+    HeaderLimits {
+        max_count: l.max_header_count,
+        max_bytes: l.max_header_bytes,
+        max_field_bytes: l.max_header_field_bytes,
+    }
 }
 
 /// Reader limits from `[limits]`.
@@ -162,6 +172,7 @@ pub fn pipeline(cfg: &Config) -> anyhow::Result<Arc<Pipeline>> {
         settings: rule_settings(&cfg.rules)?,
         limits: extract_limits(&cfg.limits),
         max_message_bytes: cfg.limits.max_message_bytes,
+        header_limits: header_limits(&cfg.limits),
         max_attempts: i64::from(cfg.limits.max_attempts),
         helpdesk: helpdesk_settings(cfg),
         templates,

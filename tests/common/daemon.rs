@@ -345,6 +345,49 @@ impl Daemon {
     }
 }
 
+/// One row of the daemon's outbox (migrations/0001_init.sql), as the tests look at it.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// The order's reference; `None` for mail of no order (digest, billing).
+    pub order: Option<String>,
+    /// The receipt kind, e.g. "modtaget", "helpdesk_vurdering".
+    pub kind: String,
+    pub recipients: Vec<String>,
+    pub sent: bool,
+}
+
+impl Daemon {
+    /// A pool on the daemon's SQLite database, for what the CLI does not show (outbox,
+    /// inbound mail, intake attempts). Reading while the daemon runs is fine (WAL).
+    pub async fn pool(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&self.db_url())
+            .await
+            .unwrap_or_else(|e| panic!("daemon: cannot open {}: {e}", self.db_url()))
+    }
+
+    /// Every outbox row, oldest first: what the daemon queued to send (sent or not).
+    pub async fn outbox(&self) -> Vec<OutboxRow> {
+        let pool = self.pool().await;
+        let rows: Vec<(Option<String>, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT o.ref, x.kind, x.recipients, x.sent_at FROM outbox x \
+             LEFT JOIN orders o ON o.id = x.order_id ORDER BY x.id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("daemon: reading the outbox: {e}"));
+        pool.close().await;
+        rows.into_iter()
+            .map(|(order, kind, recipients, sent_at)| OutboxRow {
+                order,
+                kind,
+                recipients: serde_json::from_str(&recipients)
+                    .unwrap_or_else(|e| panic!("outbox recipients {recipients:?}: {e}")),
+                sent: sent_at.is_some(),
+            })
+            .collect()
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
