@@ -13,9 +13,9 @@
 # Environment (all optional):
 #   MAILSTACK_USERS="a@x.test b@y.test"  users besides helpdesk@example.test and fa@example.test
 #   MAILSTACK_PASSWORD=secret            password of every user
-#   IMAP_PORT, IMAPS_PORT, SMTP_PORT, LMTP_PORT   fixed ports (default: free ones)
+#   IMAP_PORT, IMAPS_PORT, SMTP_PORT, SMTPS_PORT, LMTP_PORT   fixed ports (default: free ones)
 #   MAILSTACK_TLS=1                      self-signed CA + server cert; STARTTLS on IMAP and SMTP,
-#                                        implicit TLS on IMAPS_PORT
+#                                        implicit TLS on IMAPS_PORT and SMTPS_PORT
 #   MAILSTACK_OAUTH=1                    XOAUTH2/OAUTHBEARER too: Dovecot checks JWTs (HS256, key
 #                                        MAILSTACK_OAUTH_KEY, issuer MAILSTACK_OAUTH_ISSUER)
 #                                        itself, no token server; Postfix offers SMTP AUTH through
@@ -369,8 +369,13 @@ minimal_backoff_time = 1s
 maximal_backoff_time = 5s
 lmtp_connect_timeout = 5s
 EOT
+  local smtps=""
+  if [ -n "${TLS_CERT:-}" ]; then
+    smtps="$HOST:$SMTPS_PORT inet n - n - - smtpd -o smtpd_tls_wrappermode=yes"
+  fi
   cat >"$PF/master.cf" <<EOT
 $HOST:$SMTP_PORT inet n - n - - smtpd
+$smtps
 pickup    unix  n - n 60   1 pickup
 cleanup   unix  n - n -    0 cleanup
 qmgr      unix  n - n 300  1 qmgr
@@ -434,6 +439,7 @@ write_env() {
     fi
     if [ -n "${TLS_CERT:-}" ]; then
       echo "IMAPS_PORT=$IMAPS_PORT"
+      echo "SMTPS_PORT=$SMTPS_PORT"
       echo "MAILSTACK_TLS_CA=$T/tls/ca.pem"
       echo "MAILSTACK_TLS_CERT=$TLS_CERT"
       echo "MAILSTACK_TLS_KEY=$TLS_KEY"
@@ -476,7 +482,8 @@ case "$CMD" in
     LMTP_PORT=${LMTP_PORT:-$(free_port)}; USED_PORTS="$USED_PORTS $LMTP_PORT"
     TLS_CERT=""; TLS_KEY=""
     if [ "${MAILSTACK_TLS:-0}" = 1 ]; then
-      IMAPS_PORT=${IMAPS_PORT:-$(free_port)}
+      IMAPS_PORT=${IMAPS_PORT:-$(free_port)}; USED_PORTS="$USED_PORTS $IMAPS_PORT"
+      SMTPS_PORT=${SMTPS_PORT:-$(free_port)}; USED_PORTS="$USED_PORTS $SMTPS_PORT"
       make_tls
       TLS_CERT=$T/tls/server.pem; TLS_KEY=$T/tls/server.key
     fi

@@ -1,5 +1,5 @@
-//! The daemon over TLS against the real servers: implicit TLS (IMAPS) and STARTTLS on IMAP,
-//! STARTTLS on SMTP, each verifying the servers' certificate against the configured CA.
+//! The daemon over TLS against the real servers: implicit TLS (IMAPS, SMTPS) and STARTTLS on
+//! IMAP and SMTP, each verifying the servers' certificate against the configured CA.
 
 mod common;
 
@@ -12,14 +12,18 @@ use common::{FA, HELPDESK, MailStack};
 const CONNECT: Duration = Duration::from_secs(30);
 const RECEIPTS: Duration = Duration::from_secs(30);
 
-/// Rewrites the test config's [imap] and [smtp] connection lines for TLS.
+/// Rewrites the test config's [imap] and [smtp] connection lines for TLS: `tls` (implicit TLS
+/// on both) or `starttls` (on both).
 fn use_tls(d: &Daemon, stack: &MailStack, imap_tls: &str) {
     let ca = stack.tls_ca().expect("a TLS stack has a CA");
     let path = d.config_path();
     let text = std::fs::read_to_string(&path).expect("the test config");
-    let imap_port = match imap_tls {
-        "tls" => stack.imaps_port().expect("an IMAPS port"),
-        _ => stack.imap_port(),
+    let (imap_port, smtp_port) = match imap_tls {
+        "tls" => (
+            stack.imaps_port().expect("an IMAPS port"),
+            stack.smtps_port().expect("an SMTPS port"),
+        ),
+        _ => (stack.imap_port(), stack.smtp_port()),
     };
     let text = text
         .replacen(
@@ -33,13 +37,16 @@ fn use_tls(d: &Daemon, stack: &MailStack, imap_tls: &str) {
         .replacen(
             &format!("port = {}\ntls = \"none\"", stack.smtp_port()),
             &format!(
-                "port = {}\ntls = \"starttls\"\nca_file = \"{}\"",
-                stack.smtp_port(),
+                "port = {smtp_port}\ntls = \"{imap_tls}\"\nca_file = \"{}\"",
                 ca.display()
             ),
             1,
         );
-    assert!(text.contains(&format!("tls = \"{imap_tls}\"")));
+    assert_eq!(
+        text.matches(&format!("tls = \"{imap_tls}\"")).count(),
+        2,
+        "both [imap] and [smtp] use TLS:\n{text}"
+    );
     std::fs::write(&path, text).expect("write the config");
 }
 
@@ -71,7 +78,7 @@ async fn receipts_over_tls(imap_tls: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn implicit_tls_imap_and_starttls_smtp() {
+async fn implicit_tls_imap_and_smtp() {
     receipts_over_tls("tls").await;
 }
 

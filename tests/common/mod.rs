@@ -111,6 +111,7 @@ impl MailStack {
                 .env("MAILSTACK_WATCH_RM", "1")
                 .env_remove("IMAP_PORT")
                 .env_remove("IMAPS_PORT")
+                .env_remove("SMTPS_PORT")
                 .env_remove("SMTP_PORT")
                 .env_remove("LMTP_PORT")
                 .env_remove("MAILSTACK_POSTFIX")
@@ -176,6 +177,11 @@ impl MailStack {
     /// Implicit-TLS IMAP; only with [`MailStack::start_tls`].
     pub fn imaps_port(&self) -> Option<u16> {
         self.env.get("IMAPS_PORT").and_then(|p| p.parse().ok())
+    }
+
+    /// Postfix's implicit-TLS (SMTPS) port; only a TLS stack has one.
+    pub fn smtps_port(&self) -> Option<u16> {
+        self.env.get("SMTPS_PORT").and_then(|p| p.parse().ok())
     }
     /// Postfix smtpd: accepts mail for the stack's users from 127.0.0.1, no AUTH needed.
     pub fn smtp_port(&self) -> u16 {
