@@ -22,7 +22,7 @@ use crate::net::{BoxStream, TlsMode, resolve, wrap_tls, xoauth2};
 use crate::process::{HelpdeskSettings, Intake, Origin, Outcome, message_key, store_mail};
 use crate::receipts::Templates;
 use crate::rules::{History, RuleSettings};
-use crate::store::{Store, ts};
+use crate::store::{Store, ts, unavailable};
 
 /// How to reach the mailbox.
 #[derive(Debug, Clone)]
@@ -194,11 +194,20 @@ pub async fn run(
             Ok(()) => return,
             Err(e) => {
                 let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
-                warn!(
-                    error = format!("{e:#}"),
-                    retry_in_ms = wait.as_millis() as u64,
-                    "IMAP connection lost; reconnecting"
-                );
+                if unavailable(&e) {
+                    // Nothing was counted against the mail in hand; it stays in the inbox.
+                    warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "database unavailable; retrying"
+                    );
+                } else {
+                    warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "IMAP connection lost; reconnecting"
+                    );
+                }
                 wait
             }
         };
@@ -308,7 +317,8 @@ async fn drain(
         if *shutdown.borrow() {
             return Ok(());
         }
-        let target = process_uid(session, imap, pipeline, store, uidvalidity, uid).await?;
+        let target =
+            process_uid(session, imap, pipeline, store, uidvalidity, uid, shutdown).await?;
         outbox_wakeup.notify_one();
         if let Some(folder) = target {
             move_message(session, uid, folder, has_move).await?;
@@ -345,6 +355,10 @@ async fn move_message(
 }
 
 /// Fetches one message and processes it. Returns the folder to move it to.
+///
+/// Only the mail's own faults count towards quarantine: a reader that panics or times out, or
+/// a process that dies on it. When the database fails instead (busy, disk full, I/O), the
+/// attempt is taken back and the error returned: intake backs off and tries again later.
 async fn process_uid<'a>(
     session: &mut ImapSession,
     imap: &'a ImapSettings,
@@ -352,6 +366,7 @@ async fn process_uid<'a>(
     store: &Store,
     uidvalidity: Option<u32>,
     uid: u32,
+    shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<Option<&'a str>> {
     let (size, internal_date) = fetch_meta(session, uid).await?;
     let origin = Origin {
@@ -377,6 +392,8 @@ async fn process_uid<'a>(
         debug!(uid, key, "already stored; moving it out of the inbox");
         return Ok(Some(&imap.processed_folder));
     }
+    // Read before the attempt is counted: a database error here is nobody's fault.
+    let history = executed_ids(store).await?;
     let attempts = bump_attempt(store, &key).await?;
     if attempts > pipeline.max_attempts || too_large {
         let why = if too_large {
@@ -392,7 +409,7 @@ async fn process_uid<'a>(
         return Ok(Some(&imap.quarantine_folder));
     }
 
-    let judged = judge_blocking(pipeline, store, raw.clone(), origin.internal_date).await;
+    let judged = judge_blocking(pipeline, history, raw.clone(), origin.internal_date).await;
     let (mail, judgement) = match judged {
         Ok(Some(x)) => x,
         Ok(None) => {
@@ -415,22 +432,35 @@ async fn process_uid<'a>(
     };
 
     let now = Utc::now();
-    let mut tx = store.begin().await?;
-    let outcome = store_mail(
-        &mut tx,
-        &Intake {
-            raw: &raw,
-            mail: &mail,
-            judgement: &judgement,
-            origin: &origin,
-            helpdesk: &pipeline.helpdesk,
-            register: pipeline.settings.register.as_ref(),
-            templates: &pipeline.templates,
-            now,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let stored = async {
+        let mut tx = store.begin().await?;
+        let outcome = store_mail(
+            &mut tx,
+            &Intake {
+                raw: &raw,
+                mail: &mail,
+                judgement: &judgement,
+                origin: &origin,
+                helpdesk: &pipeline.helpdesk,
+                register: pipeline.settings.register.as_ref(),
+                templates: &pipeline.templates,
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>(outcome)
+    }
+    .await;
+    let outcome = match stored {
+        Ok(outcome) => outcome,
+        Err(e) if unavailable(&e) => {
+            // The mail was read and judged fine; the database failed. Not the mail's fault.
+            undo_attempt(store, &key, shutdown).await;
+            return Err(e.context(format!("storing the mail with UID {uid}")));
+        }
+        Err(e) => return Err(e),
+    };
     failpoint("after_commit");
     match &outcome {
         Outcome::Orders(refs) => {
@@ -526,6 +556,44 @@ async fn bump_attempt(store: &Store, key: &str) -> anyhow::Result<i64> {
     Ok(n)
 }
 
+/// How long intake waits between tries to take an attempt back while the database fails.
+const UNDO_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Takes back an attempt that failed for the database's sake, not the mail's. The database
+/// failed a moment ago, so this is tried until it works (nothing can be stored meanwhile
+/// anyway) or the daemon stops: an attempt that stays counted would bring the mail closer to
+/// quarantine for every minute the disk is full.
+async fn undo_attempt(store: &Store, key: &str, shutdown: &watch::Receiver<bool>) {
+    let mut shutdown = shutdown.clone();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let r = sqlx::query(
+            "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = ?1 AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&store.pool)
+        .await;
+        match r {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(
+                    error = %e,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "database unavailable; waiting for it before taking back the attempt"
+                );
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = wait.saturating_mul(2).min(UNDO_RETRY_MAX);
+    }
+}
+
 async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()> {
     sqlx::query("UPDATE intake_attempts SET last_error = ?1 WHERE message_key = ?2")
         .bind(why)
@@ -544,20 +612,24 @@ impl History for Executed {
     }
 }
 
-/// Parses and judges on a blocking thread under a time limit. `Ok(None)`: not a mail.
-async fn judge_blocking(
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-    raw: Vec<u8>,
-    received: DateTime<Utc>,
-) -> Result<Option<(Mail, Judgement)>, String> {
+/// The BestillingsIDs already executed, for the judgement's history.
+async fn executed_ids(store: &Store) -> anyhow::Result<Executed> {
     let executed: Vec<String> = sqlx::query_scalar(
         "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
     )
     .fetch_all(&store.pool)
-    .await
-    .map_err(|e| e.to_string())?;
-    let history = Executed(executed.into_iter().collect());
+    .await?;
+    Ok(Executed(executed.into_iter().collect()))
+}
+
+/// Parses and judges on a blocking thread under a time limit. `Ok(None)`: not a mail;
+/// `Err`: the reader failed on it (panic, time limit), which is the mail's fault.
+async fn judge_blocking(
+    pipeline: &Arc<Pipeline>,
+    history: Executed,
+    raw: Vec<u8>,
+    received: DateTime<Utc>,
+) -> Result<Option<(Mail, Judgement)>, String> {
     let p = pipeline.clone();
     let limit = p.limits.reader_timeout * 3 + Duration::from_secs(5);
     let task = tokio::task::spawn_blocking(move || {

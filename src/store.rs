@@ -89,6 +89,36 @@ impl Store {
     }
 }
 
+/// Whether `e` says the database could not do its work right now — locked by another writer
+/// beyond the busy timeout, the disk full, an I/O error, no connection to be had — as opposed to
+/// a query that failed because of the data it was given. An unavailable database is nobody's
+/// fault and passes: intake waits and tries again, and never blames the mail in hand.
+pub fn unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+        .any(sqlx_unavailable)
+}
+
+/// [`unavailable`] for a bare sqlx error.
+pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            // the primary result code is the low byte of SQLite's extended code
+            .is_some_and(|code| SQLITE_UNAVAILABLE.contains(&(code & 0xff))),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// SQLite's primary result codes of a database that cannot work now: BUSY, LOCKED, NOMEM,
+/// READONLY, IOERR, FULL, CANTOPEN.
+const SQLITE_UNAVAILABLE: [i32; 7] = [5, 6, 7, 8, 10, 13, 14];
+
 /// The database holds mail and personal data: readable by its owner only.
 fn restrict_permissions(file: &Path) {
     #[cfg(unix)]
@@ -449,4 +479,90 @@ pub async fn set_incident_at(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn scratch() -> (tempfile::TempDir, String, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, url, store)
+    }
+
+    #[tokio::test]
+    async fn a_full_database_is_unavailable() {
+        let (_dir, _url, store) = scratch().await;
+        let mut conn = store.pool.acquire().await.unwrap();
+        sqlx::query("CREATE TABLE big (b BLOB)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 2
+        )))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO big VALUES (zeroblob(1000000))")
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert!(sqlx_unavailable(&e), "{e}");
+        let e = anyhow::Error::from(e).context("storing a mail");
+        assert!(unavailable(&e), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn a_database_locked_by_another_writer_is_unavailable() {
+        let (_dir, url, store) = scratch().await;
+        let opts = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::from_millis(100));
+        let mut other = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&mut other)
+            .await;
+        assert!(e.is_ok());
+        let mut mine = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+        let e = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('z', 'y')")
+            .execute(&mut mine)
+            .await
+            .unwrap_err();
+        assert!(sqlx_unavailable(&e), "{e}");
+        drop(store);
+    }
+
+    #[tokio::test]
+    async fn a_query_the_data_breaks_is_not_unavailable() {
+        let (_dir, _url, store) = scratch().await;
+        sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let unique = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(!sqlx_unavailable(&unique), "{unique}");
+        let syntax = sqlx::query("SELEKT 1")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(!unavailable(&anyhow::Error::from(syntax)));
+        assert!(!unavailable(&anyhow::anyhow!("not a database error")));
+        assert!(!sqlx_unavailable(&sqlx::Error::RowNotFound));
+        assert!(sqlx_unavailable(&sqlx::Error::PoolTimedOut));
+    }
 }
