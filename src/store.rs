@@ -62,6 +62,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| Box::pin(reusable(conn)))
             .connect_with(opts)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
@@ -118,6 +119,19 @@ pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
 /// SQLite's primary result codes of a database that cannot work now: BUSY, LOCKED, NOMEM,
 /// READONLY, IOERR, FULL, CANTOPEN.
 const SQLITE_UNAVAILABLE: [i32; 7] = [5, 6, 7, 8, 10, 13, 14];
+
+/// Whether a connection handed back to the pool may serve again. When a COMMIT fails (disk
+/// full, I/O error) SQLite may already have rolled the transaction back itself; sqlx's rollback
+/// then fails and it keeps counting a transaction that no longer exists. Reused, such a
+/// connection would turn the next transaction into a savepoint inside nothing: its commit
+/// would stay uncommitted and keep the write lock, and every other writer would find the
+/// database locked for good. So a connection still in a transaction once its queued rollback
+/// has run (the ping flushes it) is closed, and the pool opens a fresh one.
+async fn reusable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
+}
 
 /// The database holds mail and personal data: readable by its owner only.
 fn restrict_permissions(file: &Path) {
@@ -542,6 +556,43 @@ mod tests {
             .unwrap_err();
         assert!(sqlx_unavailable(&e), "{e}");
         drop(store);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_transaction_sqlite_ended_is_not_reused() {
+        use sqlx::Connection;
+        let (_dir, _url, store) = scratch().await;
+        {
+            let mut tx = store.begin().await.unwrap();
+            sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('a', 'b')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // SQLite ends the transaction behind sqlx's back, as it does itself when a COMMIT
+            // meets a full disk; sqlx's own rollback on drop then fails.
+            sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
+        }
+        // Every connection the pool can give is out of any transaction.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut c = store.pool.acquire().await.unwrap();
+            c.ping().await.unwrap();
+            assert!(!c.is_in_transaction(), "a stale connection came back");
+            held.push(c);
+        }
+        drop(held);
+        // And a write through the pool commits for everyone to see.
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('c', 'd')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'c'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[tokio::test]
