@@ -2,6 +2,7 @@
 //! until the server accepts it, retried with backoff while SMTP is down; the deterministic
 //! Message-ID makes a resend after a crash recognisably the same mail.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,8 +104,29 @@ async fn release_held(store: &Store) -> anyhow::Result<u64> {
     Ok(r.rows_affected())
 }
 
-/// Sends everything that is due; returns how many were sent.
-pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usize> {
+/// Records a mail as sent.
+async fn mark_sent(store: &Store, id: i64) -> anyhow::Result<()> {
+    sqlx::query("UPDATE outbox SET sent_at = ?1, attempts = attempts + 1 WHERE id = ?2")
+        .bind(ts(Utc::now()))
+        .bind(id)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Sends everything that is due; returns how many were sent. `unrecorded` holds the outbox
+/// ids of mails the server took but the database could not mark as sent (disk full, locked):
+/// they are recorded first and never sent twice while the process lives.
+pub async fn send_due(
+    store: &Store,
+    smtp: &SmtpSettings,
+    unrecorded: &mut HashSet<i64>,
+) -> anyhow::Result<usize> {
+    for id in unrecorded.clone() {
+        mark_sent(store, id).await?;
+        unrecorded.remove(&id);
+        info!(id, "a mail sent earlier is now recorded as sent");
+    }
     let now = Utc::now();
     let rows = sqlx::query(
         "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
@@ -125,6 +147,9 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
         let recipients: String = row.try_get("recipients")?;
         let raw: Vec<u8> = row.try_get("raw")?;
         let attempts: i64 = row.try_get("attempts")?;
+        if unrecorded.contains(&id) {
+            continue;
+        }
         let to: Vec<String> = serde_json::from_str(&recipients)?;
         let result = async {
             let envelope = Envelope::new(
@@ -142,13 +167,15 @@ pub async fn send_due(store: &Store, smtp: &SmtpSettings) -> anyhow::Result<usiz
         .await;
         match result {
             Ok(()) => {
-                sqlx::query(
-                    "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1 WHERE id = ?2",
-                )
-                .bind(ts(Utc::now()))
-                .bind(id)
-                .execute(&store.pool)
-                .await?;
+                if let Err(e) = mark_sent(store, id).await {
+                    unrecorded.insert(id);
+                    warn!(
+                        message_id,
+                        error = format!("{e:#}"),
+                        "mail sent, but the database could not record it; it is not sent again"
+                    );
+                    return Err(e);
+                }
                 info!(message_id, to = ?to, "mail sent");
                 sent += 1;
             }
@@ -196,8 +223,9 @@ pub async fn run(
     wakeup: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut unrecorded = HashSet::new();
     loop {
-        if let Err(e) = send_due(&store, &smtp).await {
+        if let Err(e) = send_due(&store, &smtp, &mut unrecorded).await {
             warn!(error = format!("{e:#}"), "outbox round failed; retrying");
         }
         tokio::select! {
@@ -205,7 +233,7 @@ pub async fn run(
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => {
                 // One last round so that receipts of the last message leave.
-                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &smtp)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &smtp, &mut unrecorded)).await;
                 return;
             }
         }

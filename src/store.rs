@@ -25,10 +25,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// A nullable time column as stored by [`ts`].
-pub fn ts_column(
-    r: &sqlx::sqlite::SqliteRow,
-    name: &str,
-) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub fn ts_column(r: &sqlx::sqlite::SqliteRow, name: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
     let s: Option<String> = r.try_get(name)?;
     Ok(s.as_deref().and_then(parse_ts))
 }
@@ -522,9 +519,9 @@ mod tests {
             "PRAGMA max_page_count = {}",
             pages + 2
         )))
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        .execute(&mut *conn)
+        .await
+        .unwrap();
         let e = sqlx::query("INSERT INTO big VALUES (zeroblob(1000000))")
             .execute(&mut *conn)
             .await
