@@ -22,7 +22,7 @@ use crate::net::{BoxStream, TlsMode, resolve, with_tls_hint, wrap_tls, xoauth2};
 use crate::process::{HelpdeskSettings, Intake, Origin, Outcome, message_key, store_mail};
 use crate::receipts::Templates;
 use crate::rules::{History, RuleSettings};
-use crate::store::{Store, ts};
+use crate::store::{Store, ts, unavailable};
 
 /// How to reach the mailbox.
 #[derive(Debug, Clone)]
@@ -228,11 +228,20 @@ pub async fn run(
             Ok(()) => return,
             Err(e) => {
                 let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
-                warn!(
-                    error = format!("{e:#}"),
-                    retry_in_ms = wait.as_millis() as u64,
-                    "IMAP connection lost; reconnecting"
-                );
+                if unavailable(&e) {
+                    // Nothing was counted against the mail in hand; it stays in the inbox.
+                    warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "database unavailable; retrying"
+                    );
+                } else {
+                    warn!(
+                        error = format!("{e:#}"),
+                        retry_in_ms = wait.as_millis() as u64,
+                        "IMAP connection lost; reconnecting"
+                    );
+                }
                 wait
             }
         };
@@ -386,9 +395,10 @@ async fn drain(
                     uid: Some(uid),
                     internal_date: meta.internal_date.unwrap_or_else(Utc::now),
                 };
-                let target =
-                    process_message(imap, pipeline, store, &history, raw, origin, meta.size)
-                        .await?;
+                let target = process_message(
+                    imap, pipeline, store, &history, raw, origin, meta.size, shutdown,
+                )
+                .await?;
                 outbox_wakeup.notify_one();
                 moves.push((uid, target));
             }
@@ -495,6 +505,11 @@ async fn move_messages(
 }
 
 /// Stores and processes one fetched message. Returns the folder to move it to.
+///
+/// Only the mail's own faults count towards quarantine: a reader that panics or times out, or
+/// a process that dies on it. When the database fails instead (busy, disk full, I/O), the
+/// attempt is taken back and the error returned: intake backs off and tries again later.
+#[allow(clippy::too_many_arguments)]
 async fn process_message<'a>(
     imap: &'a ImapSettings,
     pipeline: &Arc<Pipeline>,
@@ -503,6 +518,7 @@ async fn process_message<'a>(
     raw: Vec<u8>,
     origin: Origin,
     size: Option<u32>,
+    shutdown: &watch::Receiver<bool>,
 ) -> anyhow::Result<&'a str> {
     let uid = origin.uid.unwrap_or(0);
     let too_large = size.is_some_and(|s| u64::from(s) > pipeline.max_message_bytes);
@@ -556,22 +572,35 @@ async fn process_message<'a>(
     };
 
     let now = Utc::now();
-    let mut tx = store.begin().await?;
-    let outcome = store_mail(
-        &mut tx,
-        &Intake {
-            raw: &raw,
-            mail: &mail,
-            judgement: &judgement,
-            origin: &origin,
-            helpdesk: &pipeline.helpdesk,
-            register: pipeline.settings.register.as_ref(),
-            templates: &pipeline.templates,
-            now,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let stored = async {
+        let mut tx = store.begin().await?;
+        let outcome = store_mail(
+            &mut tx,
+            &Intake {
+                raw: &raw,
+                mail: &mail,
+                judgement: &judgement,
+                origin: &origin,
+                helpdesk: &pipeline.helpdesk,
+                register: pipeline.settings.register.as_ref(),
+                templates: &pipeline.templates,
+                now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<_, anyhow::Error>(outcome)
+    }
+    .await;
+    let outcome = match stored {
+        Ok(outcome) => outcome,
+        Err(e) if unavailable(&e) => {
+            // The mail was read and judged fine; the database failed. Not the mail's fault.
+            undo_attempt(store, &key, shutdown).await;
+            return Err(e.context(format!("storing the mail with UID {uid}")));
+        }
+        Err(e) => return Err(e),
+    };
     failpoint("after_commit");
     match &outcome {
         Outcome::Orders(refs) => {
@@ -680,6 +709,44 @@ async fn bump_attempt(store: &Store, key: &str) -> anyhow::Result<i64> {
     Ok(n)
 }
 
+/// How long intake waits between tries to take an attempt back while the database fails.
+const UNDO_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Takes back an attempt that failed for the database's sake, not the mail's. The database
+/// failed a moment ago, so this is tried until it works (nothing can be stored meanwhile
+/// anyway) or the daemon stops: an attempt that stays counted would bring the mail closer to
+/// quarantine for every minute the disk is full.
+async fn undo_attempt(store: &Store, key: &str, shutdown: &watch::Receiver<bool>) {
+    let mut shutdown = shutdown.clone();
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let r = sqlx::query(
+            "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = ?1 AND attempts > 0",
+        )
+        .bind(key)
+        .execute(&store.pool)
+        .await;
+        match r {
+            Ok(_) => return,
+            Err(e) => {
+                warn!(
+                    error = %e,
+                    retry_in_ms = wait.as_millis() as u64,
+                    "database unavailable; waiting for it before taking back the attempt"
+                );
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = wait.saturating_mul(2).min(UNDO_RETRY_MAX);
+    }
+}
+
 async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()> {
     sqlx::query("UPDATE intake_attempts SET last_error = ?1 WHERE message_key = ?2")
         .bind(why)
@@ -708,7 +775,8 @@ impl History for Executed {
     }
 }
 
-/// Parses and judges on a blocking thread under a time limit. `Ok(None)`: not a mail.
+/// Parses and judges on a blocking thread under a time limit. `Ok(None)`: not a mail;
+/// `Err`: the reader failed on it (panic, time limit), which is the mail's fault.
 async fn judge_blocking(
     pipeline: &Arc<Pipeline>,
     history: Arc<Executed>,

@@ -58,6 +58,7 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| Box::pin(reusable(conn)))
             .connect_with(opts)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
@@ -113,6 +114,49 @@ fn create_private(file: &Path) -> anyhow::Result<()> {
             file.display()
         )),
     }
+}
+
+/// Whether `e` says the database could not do its work right now — locked by another writer
+/// beyond the busy timeout, the disk full, an I/O error, no connection to be had — as opposed to
+/// a query that failed because of the data it was given. An unavailable database is nobody's
+/// fault and passes: intake waits and tries again, and never blames the mail in hand.
+pub fn unavailable(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<sqlx::Error>())
+        .any(sqlx_unavailable)
+}
+
+/// [`unavailable`] for a bare sqlx error.
+pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            // the primary result code is the low byte of SQLite's extended code
+            .is_some_and(|code| SQLITE_UNAVAILABLE.contains(&(code & 0xff))),
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        _ => false,
+    }
+}
+
+/// SQLite's primary result codes of a database that cannot work now: BUSY, LOCKED, NOMEM,
+/// READONLY, IOERR, FULL, CANTOPEN.
+const SQLITE_UNAVAILABLE: [i32; 7] = [5, 6, 7, 8, 10, 13, 14];
+
+/// Whether a connection handed back to the pool may serve again. When a COMMIT fails (disk
+/// full, I/O error) SQLite may already have rolled the transaction back itself; sqlx's rollback
+/// then fails and it keeps counting a transaction that no longer exists. Reused, such a
+/// connection would turn the next transaction into a savepoint inside nothing: its commit
+/// would stay uncommitted and keep the write lock, and every other writer would find the
+/// database locked for good. So a connection still in a transaction once its queued rollback
+/// has run (the ping flushes it) is closed, and the pool opens a fresh one.
+async fn reusable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    Ok(!conn.is_in_transaction())
 }
 
 /// The database holds mail and personal data: readable by its owner only.
@@ -590,5 +634,123 @@ mod tests {
         assert_eq!(mode(&tmp.path().join("state")), 0o700);
         // In memory: no file is made.
         Store::open("sqlite::memory:").await.unwrap();
+    }
+
+    async fn scratch() -> (tempfile::TempDir, String, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, url, store)
+    }
+
+    #[tokio::test]
+    async fn a_full_database_is_unavailable() {
+        let (_dir, _url, store) = scratch().await;
+        let mut conn = store.pool.acquire().await.unwrap();
+        sqlx::query("CREATE TABLE big (b BLOB)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 2
+        )))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let e = sqlx::query("INSERT INTO big VALUES (zeroblob(1000000))")
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert!(sqlx_unavailable(&e), "{e}");
+        let e = anyhow::Error::from(e).context("storing a mail");
+        assert!(unavailable(&e), "{e:#}");
+    }
+
+    #[tokio::test]
+    async fn a_database_locked_by_another_writer_is_unavailable() {
+        let (_dir, url, store) = scratch().await;
+        let opts = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::from_millis(100));
+        let mut other = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let e = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&mut other)
+            .await;
+        assert!(e.is_ok());
+        let mut mine = sqlx::ConnectOptions::connect(&opts).await.unwrap();
+        let e = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('z', 'y')")
+            .execute(&mut mine)
+            .await
+            .unwrap_err();
+        assert!(sqlx_unavailable(&e), "{e}");
+        drop(store);
+    }
+
+    #[tokio::test]
+    async fn a_connection_whose_transaction_sqlite_ended_is_not_reused() {
+        use sqlx::Connection;
+        let (_dir, _url, store) = scratch().await;
+        {
+            let mut tx = store.begin().await.unwrap();
+            sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('a', 'b')")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // SQLite ends the transaction behind sqlx's back, as it does itself when a COMMIT
+            // meets a full disk; sqlx's own rollback on drop then fails.
+            sqlx::raw_sql("ROLLBACK").execute(&mut *tx).await.unwrap();
+        }
+        // Every connection the pool can give is out of any transaction.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let mut c = store.pool.acquire().await.unwrap();
+            c.ping().await.unwrap();
+            assert!(!c.is_in_transaction(), "a stale connection came back");
+            held.push(c);
+        }
+        drop(held);
+        // And a write through the pool commits for everyone to see.
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('c', 'd')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE name = 'c'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_query_the_data_breaks_is_not_unavailable() {
+        let (_dir, _url, store) = scratch().await;
+        sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let unique = sqlx::query("INSERT INTO jobs (name, last_run) VALUES ('x', 'y')")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(!sqlx_unavailable(&unique), "{unique}");
+        let syntax = sqlx::query("SELEKT 1")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(!unavailable(&anyhow::Error::from(syntax)));
+        assert!(!unavailable(&anyhow::anyhow!("not a database error")));
+        assert!(!sqlx_unavailable(&sqlx::Error::RowNotFound));
+        assert!(sqlx_unavailable(&sqlx::Error::PoolTimedOut));
     }
 }
