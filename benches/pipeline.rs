@@ -675,6 +675,11 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
         let _ = conn.close().await;
     }
     d.kill();
+    // the daemon's log, for a look at where the time went (its temp dir goes away)
+    let log_copy = target_dir().join(format!("bench-pipeline-drain-{n}.log"));
+    if let Err(e) = std::fs::copy(d.log_path(), &log_copy) {
+        eprintln!("cannot keep the daemon log as {}: {e}", log_copy.display());
+    }
     let peak_kb = samples.iter().map(|s| s.1).max().unwrap_or(0);
     // steady: the median of the samples in the middle half of the drain
     let (lo, hi) = (elapsed.mul_f64(0.25), elapsed.mul_f64(0.75));
@@ -1065,7 +1070,8 @@ impl Report {
              Raw limit: one IMAP connection fetching the same N mails (UID FETCH BODY.PEEK[], 100 \
              per command) then one SMTP connection sending N small mails, no processing; spdesk \
              sends 2 receipts per form (modtaget + verdict), so the fraction is also given \
-             against fetch N + send 2N.\n",
+             against fetch N + send 2N. The daemon logs at `info` (its log: \
+             `target/bench-pipeline-drain-N.log`).\n",
         );
         if let Some(c) = &self.check {
             s.push_str(&format!(
