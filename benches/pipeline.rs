@@ -267,7 +267,11 @@ fn dot_stuffed(raw: &[u8]) -> Vec<u8> {
 /// The Message-ID (without <>) and the mail of form number `i` of a run named `run`.
 fn bench_mail(run: &str, i: usize) -> (String, Vec<u8>) {
     let id = format!("KMB-BENCH-{run}-{i:06}");
-    let mid = format!("{}.{}@fa.example.test", id.to_lowercase(), std::process::id());
+    let mid = format!(
+        "{}.{}@fa.example.test",
+        id.to_lowercase(),
+        std::process::id()
+    );
     let form = WsForm::new(&id, FA);
     let subject = format!("Bestilling {run} {i}: ny URL til SagsOpslag");
     let raw = form_mail(FA, HELPDESK, &subject, &mid, &form.docx());
@@ -402,7 +406,13 @@ fn latency(rt: &tokio::runtime::Runtime, opts: &Options, report: &mut Report) {
     if opts.runs("latency") {
         let mut d = Daemon::new(&stack, HELPDESK);
         d.edit_config(unlimited);
-        let l = rt.block_on(latency_pass(&stack, &mut d, &fa_new, opts.latency_n, "idle"));
+        let l = rt.block_on(latency_pass(
+            &stack,
+            &mut d,
+            &fa_new,
+            opts.latency_n,
+            "idle",
+        ));
         report.latency.push(l);
     }
     if opts.runs("poll") {
@@ -430,9 +440,9 @@ fn latency(rt: &tokio::runtime::Runtime, opts: &Options, report: &mut Report) {
         } else {
             let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
             eprintln!("config check refuses idle = false, poll_interval = \"100ms\": {why}");
-            report
-                .notes
-                .push(format!("polling pass skipped: config check refused 100ms: {why}"));
+            report.notes.push(format!(
+                "polling pass skipped: config check refused 100ms: {why}"
+            ));
         }
     }
 }
@@ -503,7 +513,7 @@ async fn latency_pass(
         if i >= WARMUP {
             samples.push(dt);
         }
-        if i < WARMUP || (i + 1 - WARMUP) % 50 == 0 {
+        if i < WARMUP || (i + 1 - WARMUP).is_multiple_of(50) {
             eprintln!("latency ({mode}) mail {i}: {:.3} s", dt.as_secs_f64());
         }
     }
@@ -608,7 +618,7 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
     let elapsed = loop {
         tick.tick().await;
         ticks += 1;
-        if ticks % 2 == 0
+        if ticks.is_multiple_of(2)
             && let Some((rss, h)) = memory_kb(pid)
         {
             samples.push((start.elapsed(), rss));
@@ -648,7 +658,7 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
                 d.log_tail()
             );
         }
-        if ticks % 200 == 0 {
+        if ticks.is_multiple_of(200) {
             eprintln!(
                 "drain N={n}: {:.0} s: {} orders, {} outbox rows, {} unsent",
                 start.elapsed().as_secs_f64(),
