@@ -447,6 +447,27 @@ fn latency(rt: &tokio::runtime::Runtime, opts: &Options, report: &mut Report) {
     }
 }
 
+/// A small xorshift generator for pauses; no need for a crate.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Jitter {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        Jitter(t ^ u64::from(std::process::id()) | 1)
+    }
+
+    /// A number in 0..n.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
 async fn latency_pass(
     stack: &MailStack,
     d: &mut Daemon,
@@ -464,7 +485,11 @@ async fn latency_pass(
         .unwrap_or_else(|e| panic!("SMTP: {e}"));
     let run = if mode == "idle" { "L" } else { "P" };
     let mut samples = Vec::with_capacity(n);
+    let mut rng = Jitter::seeded();
     for i in 0..WARMUP + n {
+        // A random pause, so mails arrive at random points of the daemon's poll cycle (sent
+        // right after the previous receipts they would keep one phase and skew the figures).
+        tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
         let (mid, raw) = bench_mail(run, i);
         let t0 = Instant::now();
         if let Err(e) = smtp.send(FA, HELPDESK, &raw).await {
@@ -1071,7 +1096,8 @@ impl Report {
         s.push_str(
             "Latency: from handing a form mail to Postfix (SMTP) until its *modtaget* receipt is \
              in fa@example.test's Maildir `new/` (polled every ms), one mail at a time after 5 \
-             warm-up mails; each mail's verdict receipt is awaited before the next is sent. \
+             warm-up mails; each mail's verdict receipt is awaited, then a random 0-150 ms pause, \
+             before the next is sent. \
              With IDLE, Dovecot delays its notification by ~0.5 s (NOTIFY_DELAY_MSECS).  \n\
              Drain: N form mails put into the INBOX over LMTP before the daemon starts; timed \
              from starting the process until all N orders are stored and every outbox row is \
