@@ -28,13 +28,13 @@
 //! - [`config`]: the TOML config, checked with file and line for every problem.
 //! - [`store`]: SQLite through sqlx; [`process`]: one mail and everything it causes in one
 //!   transaction.
-//! - [`intake`]: the IMAP loop (IDLE, polling, reconnects, exactly-once moves); [`outbox`]:
-//!   the SMTP sender; [`net`]: TLS and secrets; [`daemon`]: both until a stop signal.
+//! - [`intake`]: the IMAP loop (IDLE or polling, batched fetches, moves only after the commit,
+//!   reconnects, database outages waited out); [`outbox`]: the SMTP sender (one kept
+//!   session, backoff, catch-up after an outage); [`executor`]: runs the configured command
+//!   for due approved orders; [`net`]: TLS and secrets; [`daemon`]: all of them until a stop
+//!   signal.
 //! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
 //!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
-//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts.
-//!   the SMTP sender; [`executor`]: runs the configured command for due approved orders;
-//!   [`net`]: TLS and secrets; [`daemon`]: all of them until a stop signal.
 //! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts;
 //!   [`commands::apply_action`] is the one transaction for a person's or the executor's
 //!   action on an order (state, event, receipt, incident mail).
