@@ -571,6 +571,10 @@ struct Drain {
     steady_kb: u64,
     outbox: i64,
     states: Vec<(String, i64)>,
+    /// CPU time (user + system) the daemon used in the drain.
+    daemon_cpu: Option<Duration>,
+    /// Share of the whole machine's CPU time that was busy during the drain (all processes).
+    machine_busy: Option<f64>,
 }
 
 impl Drain {
@@ -590,6 +594,35 @@ fn memory_kb(pid: u32) -> Option<(u64, u64)> {
             .and_then(|v| v.parse::<u64>().ok())
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (in clock ticks
+/// of 1/100 s, as Linux reports them to user space).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the command name (which may hold spaces) start at field 3 (state)
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Busy and total CPU ticks of the whole machine, from the first line of `/proc/stat`.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let v: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
 }
 
 /// Orders, outbox rows, and outbox rows not yet accepted by SMTP.
@@ -629,6 +662,7 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
     d.edit_config(unlimited);
     let db_path = d.dir().join("spdesk.db");
 
+    let machine_before = machine_ticks();
     let start = Instant::now();
     d.start_with_env(PRODUCTION_LOG);
     let pid = d.pid().expect("the daemon runs");
@@ -697,6 +731,11 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
         samples.push((start.elapsed(), rss));
         hwm = h;
     }
+    let daemon_cpu = cpu_time(pid);
+    let machine_busy = match (machine_before, machine_ticks()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
+        _ => None,
+    };
     let states = match db.as_mut() {
         Some(conn) => sqlx::query_as::<_, (String, i64)>(
             "SELECT state, COUNT(*) FROM orders GROUP BY state ORDER BY 2 DESC",
@@ -742,6 +781,8 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
         steady_kb,
         outbox: last.1,
         states,
+        daemon_cpu,
+        machine_busy,
     }
 }
 
@@ -1030,6 +1071,7 @@ impl Report {
                 .map(|d| d.n)
                 .chain(self.raw.iter().map(|r| r.n))
                 .collect();
+            v.sort_unstable();
             v.dedup();
             v
         };
@@ -1043,9 +1085,18 @@ impl Report {
                     .map(|(st, c)| format!("{c} {st}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                let cpu = match (d.daemon_cpu, d.machine_busy) {
+                    (Some(c), Some(b)) => format!(
+                        "; daemon CPU {:.1} s = {:.2} ms per mail; machine CPU busy {:.0} %",
+                        c.as_secs_f64(),
+                        1000.0 * c.as_secs_f64() / n.max(1) as f64,
+                        100.0 * b
+                    ),
+                    _ => String::new(),
+                };
                 s.push_str(&format!(
                     "| backlog drain, N = {n}: spdesk | {:.0} mails/s ({:.1} s; first order after \
-                     {}; {} receipts; {states}; backlog loaded by LMTP in {:.1} s) | |\n",
+                     {}; {} receipts; {states}; backlog loaded by LMTP in {:.1} s{cpu}) | |\n",
                     d.rate(),
                     d.elapsed.as_secs_f64(),
                     d.first_order.map(secs).unwrap_or_else(|| "-".into()),

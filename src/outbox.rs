@@ -53,9 +53,12 @@ const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
 pub struct Sender {
     settings: SmtpSettings,
     session: Option<(std::time::Instant, AsyncSmtpConnection)>,
-    /// Outbox ids of mails the server took but the database could not mark as sent (disk
-    /// full, locked): they are recorded first and never sent twice while the process lives.
+    /// Outbox ids of mails the server took that the database could not yet mark as sent (disk
+    /// full, locked): recorded first, and never sent twice while the process lives.
     unrecorded: HashSet<i64>,
+    /// Whether mails may be waiting out a backoff after a temporary failure (at start: from a
+    /// previous run), to be released once the server accepts mail again.
+    held: bool,
 }
 
 impl Sender {
@@ -64,6 +67,7 @@ impl Sender {
             settings,
             session: None,
             unrecorded: HashSet::new(),
+            held: true,
         }
     }
 
@@ -289,24 +293,37 @@ async fn release_held(store: &Store) -> anyhow::Result<u64> {
     Ok(r.rows_affected())
 }
 
-/// Records a mail as sent.
-async fn mark_sent(store: &Store, id: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE outbox SET sent_at = ?1, attempts = attempts + 1 WHERE id = ?2")
-        .bind(ts(Utc::now()))
-        .bind(id)
-        .execute(&store.pool)
-        .await?;
+/// Marks the mails the server took as sent, in one statement. Called right after each mail is
+/// accepted, so that a crash resends as little as possible (with the same Message-ID).
+async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
+    if sender.unrecorded.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = sender.unrecorded.iter().copied().collect();
+    sqlx::query(
+        "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1
+         WHERE id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(ts(Utc::now()))
+    .bind(serde_json::to_string(&ids)?)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| {
+        warn!(
+            mails = ids.len(),
+            error = %e,
+            "mails sent, but the database could not record it; they are not sent again"
+        );
+        anyhow::Error::from(e)
+    })?;
+    sender.unrecorded.clear();
     Ok(())
 }
 
 /// Sends one round of what is due (at most [`ROUND`] mails); returns how many were taken
 /// from the outbox, sent or not.
 pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
-    for id in sender.unrecorded.clone() {
-        mark_sent(store, id).await?;
-        sender.unrecorded.remove(&id);
-        info!(id, "a mail sent earlier is now recorded as sent");
-    }
+    record_sent(store, sender).await?;
     let now = Utc::now();
     let rows = sqlx::query(
         "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
@@ -354,15 +371,8 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         .await;
         match result {
             Ok(()) => {
-                if let Err(e) = mark_sent(store, id).await {
-                    sender.unrecorded.insert(id);
-                    warn!(
-                        message_id,
-                        error = format!("{e:#}"),
-                        "mail sent, but the database could not record it; it is not sent again"
-                    );
-                    return Err(e);
-                }
+                sender.unrecorded.insert(id);
+                record_sent(store, sender).await?;
                 info!(message_id, to = ?to, "mail sent");
                 sent += 1;
             }
@@ -386,13 +396,17 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
                 // recipient): go on with the others.
                 if !permanent {
+                    sender.held = true;
                     sender.close().await;
+                    record_sent(store, sender).await?;
                     return Ok(0);
                 }
             }
         }
     }
-    if sent > 0 {
+    record_sent(store, sender).await?;
+    if sent > 0 && sender.held {
+        sender.held = false;
         let released = release_held(store).await?;
         if released > 0 {
             info!(
