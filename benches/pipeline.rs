@@ -15,7 +15,8 @@
 //! Run as root (Postfix needs it): `cargo bench --bench pipeline`. Environment:
 //! `BENCH_LATENCY_N` (default 200), `BENCH_DRAIN_N` (default "1000,10000"), `BENCH_SKIP`
 //! (comma list of `latency`, `poll`, `drain`, `raw`, `check`), `BENCH_DRAIN_TIMEOUT_S`
-//! (default 1800).
+//! (default 1800). `cargo test --all-targets` runs it too, as a smoke run at small sizes
+//! (latency 10, drain 50) written to `target/bench-pipeline-smoke.md`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -48,6 +49,9 @@ const PRODUCTION_LOG: &[(&str, &str)] = &[("SPDESK_LOG", "info")];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
 struct Options {
+    /// Run by `cargo test` (no `--bench` argument): a smoke run at small sizes that proves the
+    /// harness and the pipeline work, without the minutes a measurement takes.
+    smoke: bool,
     latency_n: usize,
     drain_n: Vec<usize>,
     skip: Vec<String>,
@@ -56,16 +60,18 @@ struct Options {
 
 impl Options {
     fn from_env() -> Res<Options> {
+        let smoke = !std::env::args().any(|a| a == "--bench");
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let latency_n = match var("BENCH_LATENCY_N") {
             Some(v) => v
                 .trim()
                 .parse()
                 .map_err(|e| format!("BENCH_LATENCY_N={v}: {e}"))?,
+            None if smoke => 10,
             None => 200,
         };
         let drain_n = var("BENCH_DRAIN_N")
-            .unwrap_or_else(|| "1000,10000".into())
+            .unwrap_or_else(|| if smoke { "50" } else { "1000,10000" }.into())
             .split(',')
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
@@ -89,6 +95,7 @@ impl Options {
             None => 1800,
         });
         Ok(Options {
+            smoke,
             latency_n,
             drain_n,
             skip,
@@ -151,7 +158,15 @@ fn main() {
     }
     let md = report.markdown();
     println!("\n{md}");
-    let path = target_dir().join("bench-pipeline.md");
+    let name = if opts.smoke {
+        eprintln!(
+            "smoke run (cargo test): small sizes only; `cargo bench --bench pipeline` measures"
+        );
+        "bench-pipeline-smoke.md"
+    } else {
+        "bench-pipeline.md"
+    };
+    let path = target_dir().join(name);
     match std::fs::write(&path, &md) {
         Ok(()) => eprintln!("written to {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),

@@ -1,5 +1,5 @@
-//! Raw mail → judgement: parsing, every reader, the field table and the rules must never
-//! panic, whatever the bytes.
+//! Raw mail → judgement: the header limits, parsing, every reader, the field table and the
+//! rules must never panic, whatever the bytes.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -8,7 +8,7 @@ use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
 use spdesk::extract::ExtractLimits;
 use spdesk::judge::{Context, judge_mail};
-use spdesk::mail::Mail;
+use spdesk::mail::{HeaderLimits, Mail, header_over_limits};
 use spdesk::rules::{NoHistory, RuleSettings};
 
 fn settings() -> &'static RuleSettings {
@@ -20,6 +20,14 @@ fn settings() -> &'static RuleSettings {
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Tight limits, so that both outcomes are reached with small inputs.
+    let tight = HeaderLimits {
+        max_count: 8,
+        max_bytes: 512,
+        max_field_bytes: 128,
+    };
+    let _ = header_over_limits(data, &tight);
+    let _ = header_over_limits(data, &HeaderLimits::default());
     let Some(mail) = Mail::parse(data, 3) else {
         return;
     };
