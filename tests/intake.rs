@@ -28,36 +28,10 @@ async fn started() -> (MailStack, Daemon) {
     (stack, d)
 }
 
-/// Sends a valid .docx form from fa over SMTP; returns its Message-ID (without <>).
-async fn send_form(stack: &MailStack, id: &str, subject: &str) -> String {
-    let form = WsForm::new(id, FA);
-    let mid = format!(
-        "{}.{}@fa.example.test",
-        id.to_lowercase(),
-        std::process::id()
-    );
-    stack
-        .send(
-            FA,
-            HELPDESK,
-            &form_mail(FA, HELPDESK, subject, &mid, &form.docx()),
-        )
-        .await;
-    mid
-}
-
 /// Waits until the Helpdesk INBOX is empty and `processed` mails are in Processed: every
 /// mail was committed (the move comes after the commit) and moved.
 async fn wait_all_processed(stack: &MailStack, d: &mut Daemon, processed: usize) -> Vec<Vec<u8>> {
-    d.wait_mailbox(
-        stack,
-        HELPDESK,
-        "INBOX",
-        "an empty INBOX",
-        |n| n == 0,
-        RECEIPTS,
-    )
-    .await;
+    d.wait_inbox_empty(stack, RECEIPTS).await;
     d.wait_mailbox(
         stack,
         HELPDESK,
@@ -151,7 +125,7 @@ async fn a_docx_form_over_smtp_gets_one_order_and_its_two_receipts() {
     let (stack, mut d) = started().await;
     let subject = "Bestilling: ny URL til SagsOpslag";
     let sent = Instant::now();
-    let mid = send_form(&stack, "KMB-IT-0001", subject).await;
+    let mid = stack.send_form("KMB-IT-0001", subject).await;
 
     let first = d
         .wait_mailbox(
@@ -261,7 +235,7 @@ async fn a_crash_between_commit_and_move_loses_and_duplicates_nothing() {
     let stack = MailStack::start(&[]);
     let mut d = Daemon::new(&stack, HELPDESK);
     let subject = "Bestilling før et nedbrud";
-    let mid = send_form(&stack, "KMB-IT-0003", subject).await;
+    let mid = stack.send_form("KMB-IT-0003", subject).await;
     d.wait_mailbox(
         &stack,
         HELPDESK,
@@ -331,7 +305,7 @@ async fn bounces_and_auto_replies_get_no_receipt_and_leave_the_inbox() {
         .await;
     // Then a real form: once its receipts are in, the two before it were handled too.
     let subject = "Bestilling efter autosvar";
-    let mid = send_form(&stack, "KMB-IT-0005", subject).await;
+    let mid = stack.send_form("KMB-IT-0005", subject).await;
 
     let processed = wait_all_processed(&stack, &mut d, 3).await;
     let got: BTreeSet<String> = message_ids(&processed).into_iter().collect();
@@ -366,7 +340,9 @@ async fn bounces_and_auto_replies_get_no_receipt_and_leave_the_inbox() {
 #[tokio::test]
 async fn intake_reconnects_after_a_dovecot_restart() {
     let (stack, mut d) = started().await;
-    send_form(&stack, "KMB-IT-0006", "Bestilling før genstart").await;
+    stack
+        .send_form("KMB-IT-0006", "Bestilling før genstart")
+        .await;
     d.wait_mailbox(
         &stack,
         FA,
@@ -383,7 +359,7 @@ async fn intake_reconnects_after_a_dovecot_restart() {
     eprintln!("IMAP sessions still alive after the Dovecot restart, now ended: {killed}");
     let restarted = Instant::now();
     let subject = "Bestilling efter genstart";
-    let mid = send_form(&stack, "KMB-IT-0007", subject).await;
+    let mid = stack.send_form("KMB-IT-0007", subject).await;
     let all = d
         .wait_mailbox(
             &stack,

@@ -82,18 +82,6 @@ fn eml_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-async fn wait_inbox_empty(stack: &MailStack, d: &mut Daemon) {
-    d.wait_mailbox(
-        stack,
-        HELPDESK,
-        "INBOX",
-        "an empty INBOX",
-        |n| n == 0,
-        DRAIN,
-    )
-    .await;
-}
-
 /// Every `to=<...>` address Postfix logged a delivery attempt for.
 fn postfix_recipients(stack: &MailStack) -> BTreeSet<String> {
     let re = regex::Regex::new(r"\bto=<([^>]*)>").expect("regex");
@@ -143,7 +131,7 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
 
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
-    wait_inbox_empty(&stack, &mut d).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
     // The receipts to the two ordinary mails arrive: the outbox has made its rounds.
     for sender in NOT_BOUNCE_REPLY_TO {
         d.wait_mailbox(&stack, sender, "INBOX", "a receipt", |n| n >= 1, DRAIN)
@@ -269,7 +257,7 @@ async fn receipts_to_one_address_stop_at_the_hourly_limit() {
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
     d.wait_orders(FORMS, DRAIN).await;
-    wait_inbox_empty(&stack, &mut d).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
     d.wait_mailbox(&stack, FA, "INBOX", "10 receipts", |n| n >= 10, DRAIN)
         .await;
     d.terminate();
@@ -380,7 +368,7 @@ async fn no_receipt_to_our_own_addresses_or_to_a_mailing_list() {
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
     let orders = d.wait_orders(3, DRAIN).await;
-    wait_inbox_empty(&stack, &mut d).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
     d.wait_mailbox(
         &stack,
         HELPDESK,

@@ -131,15 +131,7 @@ async fn assert_caught_up(stack: &MailStack, d: &mut Daemon, db_url: &str, sent:
         )
         .await;
     drop(receipts);
-    d.wait_mailbox(
-        stack,
-        HELPDESK,
-        "INBOX",
-        "an empty INBOX",
-        |n| n == 0,
-        CATCH_UP,
-    )
-    .await;
+    d.wait_inbox_empty(stack, CATCH_UP).await;
     let orders = d.wait_orders(sent.len(), CATCH_UP).await;
     assert_eq!(orders.len(), sent.len(), "one order per form: {orders:#?}");
     for o in &orders {

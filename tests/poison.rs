@@ -7,14 +7,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
 use common::MailStack;
 use common::daemon::{Daemon, OutboxRow};
-use common::fixtures::{DOCX_TYPE, WsForm, form_mail, received};
+use common::fixtures::{DOCX_TYPE, WsForm, docx_package, form_mail, received};
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 
@@ -47,32 +46,6 @@ fn users(test: &str) -> (String, String) {
         format!("helpdesk-{test}@example.test"),
         format!("fa-{test}@example.test"),
     )
-}
-
-/// A .docx (zip, deflate) whose word/document.xml is `document`.
-fn docx_with(document: &str) -> Vec<u8> {
-    let content_types = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-        <Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
-        <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
-        <Default Extension=\"xml\" ContentType=\"application/xml\"/>\
-        <Override PartName=\"/word/document.xml\" ContentType=\"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml\"/>\
-        </Types>";
-    let rels = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-        <Relationships xmlns=\"http://schemas.openxmlformats.org/package/2006/relationships\">\
-        <Relationship Id=\"rId1\" Type=\"http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument\" Target=\"word/document.xml\"/>\
-        </Relationships>";
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    for (name, data) in [
-        ("[Content_Types].xml", content_types),
-        ("_rels/.rels", rels),
-        ("word/document.xml", document),
-    ] {
-        zip.start_file(name, options).expect("zip entry");
-        zip.write_all(data.as_bytes()).expect("zip write");
-    }
-    zip.finish().expect("zip finish").into_inner()
 }
 
 /// A Word document whose body is `body` (already XML).
@@ -255,13 +228,13 @@ async fn a_docx_the_reader_refuses_is_one_review_order_and_one_receipt() {
         (
             "Bestilling dybt dokument",
             "deep",
-            docx_with(&deep),
+            docx_package(&deep),
             "deeper than",
         ),
         (
             "Bestilling stort dokument",
             "big",
-            docx_with(&big),
+            docx_package(&big),
             "more than the limit",
         ),
     ];
@@ -304,7 +277,7 @@ async fn a_reader_timeout_is_one_review_order_and_one_receipt() {
     let (helpdesk, sender) = users("slow");
     let mut d = Daemon::new(&stack, &helpdesk);
     d.edit_config(|c| c.replace("reader_timeout = \"10s\"", "reader_timeout = \"1ms\""));
-    let slow = docx_with(&document(&paragraphs(400_000)));
+    let slow = docx_package(&document(&paragraphs(400_000)));
     let subject = "Bestilling langsomt dokument";
     let raw = form_mail(&sender, &helpdesk, subject, &mid("slow", "slow"), &slow);
     stack.send(&sender, &helpdesk, &raw).await;

@@ -12,7 +12,6 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::daemon::{BIN, Daemon};
-use common::fixtures::{WsForm, form_mail, received};
 use common::{FA, HELPDESK, MailStack};
 
 /// Generous bounds: a loaded machine must not fail a correct daemon.
@@ -135,37 +134,6 @@ fn write_private(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
-/// Sends a valid form from fa to the Helpdesk.
-async fn send_form(stack: &MailStack, id: &str) {
-    let form = WsForm::new(id, FA);
-    let mid = format!(
-        "{}.{}@fa.example.test",
-        id.to_lowercase(),
-        std::process::id()
-    );
-    stack
-        .send(
-            FA,
-            HELPDESK,
-            &form_mail(FA, HELPDESK, "Ny URL", &mid, &form.docx()),
-        )
-        .await;
-}
-
-/// Waits for fa's two receipts and checks one is the "modtagelse" receipt.
-async fn wait_receipts(stack: &MailStack, d: &mut Daemon) {
-    let got = d
-        .wait_mailbox(stack, FA, "INBOX", "2 receipts", |n| n >= 2, RECEIPTS)
-        .await;
-    let subjects: Vec<String> = got.iter().map(|r| received(r).subject).collect();
-    assert!(
-        subjects
-            .iter()
-            .any(|s| s.contains("Kvittering for modtagelse")),
-        "{subjects:?}"
-    );
-}
-
 /// Panics when any of `secrets` (or the base64 of an XOAUTH2 response carrying it) occurs in
 /// `text`, which came from `source`.
 fn assert_no_secret(source: &str, text: &str, secrets: &[&str]) {
@@ -208,8 +176,8 @@ async fn xoauth2_with_token_files_for_imap_and_smtp() {
     );
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
-    send_form(&stack, "OAUTH-FILE-1").await;
-    wait_receipts(&stack, &mut d).await;
+    stack.send_form("OAUTH-FILE-1", "Ny URL").await;
+    d.wait_form_receipts(&stack, RECEIPTS).await;
 
     let dovecot = stack.dovecot_log();
     assert!(
@@ -267,7 +235,7 @@ async fn xoauth2_token_command_refused_then_rotated() {
     d.wait_log("IMAP connected", 1, CONNECT).await;
 
     // SMTP: the receipts are refused at login, explained, and kept queued.
-    send_form(&stack, "OAUTH-CMD-1").await;
+    stack.send_form("OAUTH-CMD-1", "Ny URL").await;
     d.wait_orders(1, RECEIPTS).await;
     d.wait_log("SMTP authentication failed", 1, FAILURE).await;
     let log = d.log();
@@ -281,7 +249,7 @@ async fn xoauth2_token_command_refused_then_rotated() {
     );
     let smtp_new = valid_token(&stack);
     write_private(&smtp_file, &smtp_new);
-    wait_receipts(&stack, &mut d).await;
+    d.wait_form_receipts(&stack, RECEIPTS).await;
 
     assert!(
         d.poll_exit().is_none(),
@@ -434,7 +402,7 @@ async fn imap_refuses_a_certificate_from_an_unknown_ca() {
     let stack = MailStack::start_tls(&[]);
     let mut d = Daemon::new(&stack, HELPDESK);
     use_tls(&d, &stack, false, true);
-    send_form(&stack, "TLS-UNTRUSTED-1").await;
+    stack.send_form("TLS-UNTRUSTED-1", "Ny URL").await;
     d.start();
     d.wait_log("set [imap] ca_file", 1, FAILURE).await;
     // a few reconnects later: still nothing read
@@ -462,7 +430,7 @@ async fn smtp_refuses_a_certificate_from_an_unknown_ca() {
     use_tls(&d, &stack, true, false);
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
-    send_form(&stack, "TLS-UNTRUSTED-2").await;
+    stack.send_form("TLS-UNTRUSTED-2", "Ny URL").await;
     let orders = d.wait_orders(1, RECEIPTS).await;
     d.wait_log("set [smtp] ca_file", 1, FAILURE).await;
     d.wait_log("set [smtp] ca_file", 2, FAILURE).await;
@@ -542,8 +510,8 @@ async fn state_files_are_private_whatever_the_umask() {
     });
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
-    send_form(&stack, "MODE-1").await;
-    wait_receipts(&stack, &mut d).await;
+    stack.send_form("MODE-1", "Ny URL").await;
+    d.wait_form_receipts(&stack, RECEIPTS).await;
 
     let mode = |p: &Path| {
         std::fs::metadata(p)

@@ -6,8 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::fixtures::{WsForm, form_mail, received};
-use common::{FA, HELPDESK, MailStack};
+use common::{HELPDESK, MailStack};
 
 const CONNECT: Duration = Duration::from_secs(30);
 const RECEIPTS: Duration = Duration::from_secs(30);
@@ -56,25 +55,10 @@ async fn receipts_over_tls(imap_tls: &str) {
     use_tls(&d, &stack, imap_tls);
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
-    let form = WsForm::new(&format!("TLS-{imap_tls}-1"), FA);
-    let mid = format!("tls-{imap_tls}.{}@fa.example.test", std::process::id());
     stack
-        .send(
-            FA,
-            HELPDESK,
-            &form_mail(FA, HELPDESK, "Ny URL", &mid, &form.docx()),
-        )
+        .send_form(&format!("TLS-{imap_tls}-1"), "Ny URL")
         .await;
-    let got = d
-        .wait_mailbox(&stack, FA, "INBOX", "2 receipts", |n| n >= 2, RECEIPTS)
-        .await;
-    let subjects: Vec<String> = got.iter().map(|r| received(r).subject).collect();
-    assert!(
-        subjects
-            .iter()
-            .any(|s| s.contains("Kvittering for modtagelse")),
-        "{subjects:?}"
-    );
+    d.wait_form_receipts(&stack, RECEIPTS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -232,6 +232,39 @@ impl Daemon {
         }
     }
 
+    /// Waits for the two receipts of one form sent by [`super::FA`] (modtaget + verdict) and
+    /// checks that one of them is the *modtaget* receipt.
+    pub async fn wait_form_receipts(&mut self, stack: &MailStack, timeout: Duration) {
+        let got = self
+            .wait_mailbox(stack, super::FA, "INBOX", "2 receipts", |n| n >= 2, timeout)
+            .await;
+        let subjects: Vec<String> = got
+            .iter()
+            .map(|r| super::fixtures::received(r).subject)
+            .collect();
+        assert!(
+            subjects
+                .iter()
+                .any(|s| s.contains("Kvittering for modtagelse")),
+            "{subjects:?}"
+        );
+    }
+
+    /// Waits until the Helpdesk INBOX is empty: every mail in it was committed and moved (the
+    /// move comes after the commit).
+    pub async fn wait_inbox_empty(&mut self, stack: &MailStack, timeout: Duration) {
+        let helpdesk = self.helpdesk.clone();
+        self.wait_mailbox(
+            stack,
+            &helpdesk,
+            "INBOX",
+            "an empty INBOX",
+            |n| n == 0,
+            timeout,
+        )
+        .await;
+    }
+
     /// Polls `user`'s `mailbox` (every 100 ms; missing counts as empty) until its message
     /// count satisfies `want` (described by `what`, e.g. "2 receipts"), and returns the
     /// messages. Panics with the daemon's log on timeout or when the daemon dies meanwhile.

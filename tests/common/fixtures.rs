@@ -148,6 +148,11 @@ pub fn docx(title: &str, rows: &[(&str, Vec<String>)]) -> Vec<u8> {
          <w:document xmlns:w=\"http://schemas.openxmlformats.org/wordprocessingml/2006/main\">\
          <w:body>{body}</w:body></w:document>"
     );
+    docx_package(&document)
+}
+
+/// A .docx package (zip, deflate) whose word/document.xml is `document`, as it is given.
+pub fn docx_package(document: &str) -> Vec<u8> {
     let content_types = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n\
         <Types xmlns=\"http://schemas.openxmlformats.org/package/2006/content-types\">\
         <Default Extension=\"rels\" ContentType=\"application/vnd.openxmlformats-package.relationships+xml\"/>\
@@ -165,7 +170,7 @@ pub fn docx(title: &str, rows: &[(&str, Vec<String>)]) -> Vec<u8> {
     for (name, data) in [
         ("[Content_Types].xml", content_types),
         ("_rels/.rels", rels),
-        ("word/document.xml", document.as_str()),
+        ("word/document.xml", document),
     ] {
         zip.start_file(name, options).expect("zip entry");
         zip.write_all(data.as_bytes()).expect("zip write");

@@ -296,6 +296,20 @@ impl MailStack {
         )
     }
 
+    /// Sends a valid .docx order form (BestillingsID `id`) from [`FA`] to [`HELPDESK`] over
+    /// SMTP; returns its Message-ID (without <>), unique per test process.
+    pub async fn send_form(&self, id: &str, subject: &str) -> String {
+        let form = fixtures::WsForm::new(id, FA);
+        let mid = format!(
+            "{}.{}@fa.example.test",
+            id.to_lowercase(),
+            std::process::id()
+        );
+        let raw = fixtures::form_mail(FA, HELPDESK, subject, &mid, &form.docx());
+        self.send(FA, HELPDESK, &raw).await;
+        mid
+    }
+
     /// Sends `raw` (a whole RFC 5322 message; bare LF is fine) over SMTP to Postfix, which
     /// delivers it via LMTP to Dovecot. Panics when Postfix does not take it.
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) {
