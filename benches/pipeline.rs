@@ -809,6 +809,8 @@ struct Raw {
     fetch: Duration,
     send: Duration,
     fetched_bytes: usize,
+    /// Share of the whole machine's CPU that was busy while the N mails were sent.
+    send_busy: Option<f64>,
 }
 
 impl Raw {
@@ -874,6 +876,7 @@ async fn raw_limit(n: usize) -> Raw {
     assert_eq!(fetched, n, "raw: fetched {fetched} of {n} mails");
 
     // send: N small mails on one SMTP connection
+    let machine_before = machine_ticks();
     let t = Instant::now();
     let mut smtp = Smtp::connect(stack.smtp_port(), false)
         .await
@@ -890,11 +893,16 @@ async fn raw_limit(n: usize) -> Raw {
     }
     smtp.quit().await;
     let send = t.elapsed();
+    let send_busy = match (machine_before, machine_ticks()) {
+        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
+        _ => None,
+    };
     Raw {
         n,
         fetch,
         send,
         fetched_bytes,
+        send_busy,
     }
 }
 
@@ -1122,7 +1130,7 @@ impl Report {
             if let Some(r) = r {
                 s.push_str(&format!(
                     "| raw limit, N = {n}: IMAP fetch N + SMTP send N | {:.0} mails/s (fetch {:.1} \
-                     s = {:.0}/s, {:.1} MB; send {:.1} s = {:.0}/s; with 2 sends per mail {:.0} \
+                     s = {:.0}/s, {:.1} MB; send {:.1} s = {:.0}/s{}; with 2 sends per mail {:.0} \
                      mails/s) | |\n",
                     r.rate(),
                     r.fetch.as_secs_f64(),
@@ -1130,6 +1138,9 @@ impl Report {
                     r.fetched_bytes as f64 / 1e6,
                     r.send.as_secs_f64(),
                     r.n as f64 / r.send.as_secs_f64().max(1e-9),
+                    r.send_busy
+                        .map(|b| format!(", machine CPU busy {:.0} % while sending", 100.0 * b))
+                        .unwrap_or_default(),
                     r.rate_two_sends()
                 ));
             }
