@@ -301,15 +301,30 @@ impl Daemon {
 
     /// Runs `spdesk --config <config> ARGS` to completion.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(BIN)
-            .arg("--config")
+        self.cli_command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("daemon: cannot run {BIN}: {e}"))
+    }
+
+    /// Like [`Daemon::cli`] as the operator `who`: the CLI records the person who acts as
+    /// `$SUDO_USER`, else `$USER`, so a test run by root (often under sudo) names `who`.
+    pub fn cli_as(&self, who: &str, args: &[&str]) -> std::process::Output {
+        self.cli_command(args)
+            .env("USER", who)
+            .env_remove("SUDO_USER")
+            .output()
+            .unwrap_or_else(|e| panic!("daemon: cannot run {BIN}: {e}"))
+    }
+
+    fn cli_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
             .arg(self.config_path())
             .args(args)
             .env_remove("SPDESK_FAILPOINT")
             .env("SPDESK_LOG", "warn")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("daemon: cannot run {BIN}: {e}"))
+            .stdin(Stdio::null());
+        cmd
     }
 
     fn cli_json(&self, args: &[&str]) -> serde_json::Value {
