@@ -81,8 +81,12 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up
+    /// to the busy timeout): a deferred transaction that reads first and writes later fails at
+    /// once with SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, which
+    /// the busy timeout does not cover. Every transaction here writes.
     pub async fn begin(&self) -> anyhow::Result<Tx<'static>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 }
 
