@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use common::daemon::{Daemon, kill_imap_sessions};
+use common::daemon::{Daemon, kill_imap_sessions, started};
 use common::fixtures::{Received, WsForm, auto_reply, bounce, form_mail, received};
 use common::{FA, HELPDESK, MailStack};
 
@@ -18,15 +18,6 @@ use common::{FA, HELPDESK, MailStack};
 const CONNECT: Duration = Duration::from_secs(30);
 const RECEIPTS: Duration = Duration::from_secs(30);
 const STOP: Duration = Duration::from_secs(10);
-
-/// A stack with a daemon reading helpdesk@example.test, connected to IMAP.
-async fn started() -> (MailStack, Daemon) {
-    let stack = MailStack::start(&[]);
-    let mut d = Daemon::new(&stack, HELPDESK);
-    d.start();
-    d.wait_log("IMAP connected", 1, CONNECT).await;
-    (stack, d)
-}
 
 /// Waits until the Helpdesk INBOX is empty and `processed` mails are in Processed: every
 /// mail was committed (the move comes after the commit) and moved.
@@ -122,7 +113,7 @@ fn message_ids(mails: &[Vec<u8>]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_docx_form_over_smtp_gets_one_order_and_its_two_receipts() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     let subject = "Bestilling: ny URL til SagsOpslag";
     let sent = Instant::now();
     let mid = stack.send_form("KMB-IT-0001", subject).await;
@@ -184,7 +175,7 @@ async fn a_docx_form_over_smtp_gets_one_order_and_its_two_receipts() {
 
 #[tokio::test]
 async fn the_same_message_twice_is_one_order_with_one_set_of_receipts() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     let subject = "Bestilling sendt to gange";
     let form = WsForm::new("KMB-IT-0002", FA);
     let mid = format!("twice.{}@fa.example.test", std::process::id());
@@ -286,7 +277,7 @@ async fn a_crash_between_commit_and_move_loses_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn bounces_and_auto_replies_get_no_receipt_and_leave_the_inbox() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     // A receipt to the bounce would land here.
     stack.add_users(&["mailer-daemon@example.test"]);
     let quoted = WsForm::new("KMB-IT-0004", FA);
@@ -339,7 +330,7 @@ async fn bounces_and_auto_replies_get_no_receipt_and_leave_the_inbox() {
 
 #[tokio::test]
 async fn intake_reconnects_after_a_dovecot_restart() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     stack
         .send_form("KMB-IT-0006", "Bestilling før genstart")
         .await;
@@ -395,7 +386,7 @@ async fn intake_reconnects_after_a_dovecot_restart() {
 
 #[tokio::test]
 async fn sigterm_stops_the_daemon_cleanly() {
-    let (_stack, mut d) = started().await;
+    let (_stack, mut d) = started(CONNECT).await;
     let asked = Instant::now();
     d.terminate();
     let status = d.wait_exit(STOP).await;

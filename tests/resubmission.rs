@@ -6,21 +6,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::daemon::Daemon;
+use common::daemon::{Daemon, started};
 use common::fixtures::{Received, WsForm, docx, form_mail, received};
 use common::{FA, HELPDESK, MailStack};
 
 const CONNECT: Duration = Duration::from_secs(30);
 const RECEIPTS: Duration = Duration::from_secs(30);
 const TITLE: &str = "Ændring af teknisk konfiguration for serviceudbyders webservice";
-
-async fn started() -> (MailStack, Daemon) {
-    let stack = MailStack::start(&[]);
-    let mut d = Daemon::new(&stack, HELPDESK);
-    d.start();
-    d.wait_log("IMAP connected", 1, CONNECT).await;
-    (stack, d)
-}
 
 /// The form's rows with one value replaced.
 fn with(form: &WsForm, label: &str, value: &str) -> Vec<(&'static str, Vec<String>)> {
@@ -91,7 +83,7 @@ fn in_sending_order(mut all: Vec<Received>) -> Vec<Received> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrected_version_is_the_same_order() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     let form = WsForm::new("RS-2026-0001", FA);
 
     // Version 1: the CVR fails the modulus-11 check.
@@ -162,7 +154,7 @@ async fn a_corrected_version_is_the_same_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_decides_a_review_order() {
-    let (stack, mut d) = started().await;
+    let (stack, mut d) = started(CONNECT).await;
     // An exttest host ordered for produktion: url.env_mismatch, a person decides.
     let form = WsForm::new("RS-2026-0002", FA);
     let raw = docx(TITLE, &with(&form, "Miljø", "Produktion"));

@@ -446,6 +446,16 @@ impl Drop for Daemon {
     }
 }
 
+/// A fresh stack of its own and a daemon reading [`super::HELPDESK`], connected to IMAP
+/// (within `connect`).
+pub async fn started(connect: Duration) -> (MailStack, Daemon) {
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, super::HELPDESK);
+    d.start();
+    d.wait_log("IMAP connected", 1, connect).await;
+    (stack, d)
+}
+
 /// The config: the example config's settings, pointed at the stack, with a high receipt rate
 /// limit so the tests never meet it.
 fn config_text(stack: &MailStack, helpdesk: &str, db: &Path) -> String {
