@@ -323,6 +323,8 @@ async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
 /// Sends one round of what is due (at most [`ROUND`] mails); returns how many were taken
 /// from the outbox, sent or not.
 pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
+    // Mails sent but not yet recorded (the database failed) are recorded before anything is
+    // selected to send, so they cannot be sent twice.
     record_sent(store, sender).await?;
     let now = Utc::now();
     let rows = sqlx::query(
@@ -341,9 +343,6 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     let mut sent = 0;
     for row in rows {
         let id: i64 = row.try_get("id")?;
-        if sender.unrecorded.contains(&id) {
-            continue;
-        }
         let message_id: String = row.try_get("message_id")?;
         let from: String = row.try_get("envelope_from")?;
         let recipients: String = row.try_get("recipients")?;
