@@ -12,7 +12,7 @@ use crate::cli::{CheckArgs, OrdersCommand};
 use crate::config::{CheckConfig, Config};
 use crate::finding::Decision;
 use crate::judge::{Context, Judgement, judge_mail};
-use crate::mail::{Attachment, Mail};
+use crate::mail::{Attachment, HeaderLimits, Mail, header_over_limits};
 use crate::order::{Action, State, transition};
 use crate::process::HelpdeskSettings;
 use crate::receipts::{
@@ -39,6 +39,7 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
     };
     let settings = setup::rule_settings(&cfg.rules)?;
     let limits = setup::extract_limits(&cfg.limits);
+    let header_limits = setup::header_limits(&cfg.limits);
     let ctx = Context {
         received: received.with_timezone(&Copenhagen),
         settings: &settings,
@@ -49,9 +50,13 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     for file in &args.files {
-        let code = match read_input(file, limits.max_attachment_bytes as u64 * 2) {
-            Ok(mail) => {
-                let j = judge_mail(&mail, &ctx);
+        let code = match read_input(file, limits.max_attachment_bytes as u64 * 2, &header_limits) {
+            Ok(input) => {
+                // As intake does: a mail over a header limit goes to a person unparsed.
+                let j = match input {
+                    Input::Mail(mail) => judge_mail(&mail, &ctx),
+                    Input::OverLimit(mail, why) => Judgement::quarantined(&mail, &why),
+                };
                 if args.json {
                     writeln!(out, "{}", serde_json::to_string(&j)?)?;
                 } else {
@@ -88,9 +93,16 @@ fn rank_exit(a: i32, b: i32) -> i32 {
     if rank(b) > rank(a) { b } else { a }
 }
 
+/// What `spdesk check` read from a file.
+enum Input {
+    Mail(Mail),
+    /// A mail whose header section is over a limit: its headers only, and why.
+    OverLimit(Mail, String),
+}
+
 /// Reads a file as a mail (.eml and anything that parses as one) or wraps a form file
 /// (.docx, .pdf, .txt) as the single attachment of an empty mail.
-fn read_input(path: &Path, max_bytes: u64) -> anyhow::Result<Mail> {
+fn read_input(path: &Path, max_bytes: u64, header_limits: &HeaderLimits) -> anyhow::Result<Input> {
     let meta = std::fs::metadata(path).map_err(|e| anyhow::anyhow!("cannot read the file: {e}"))?;
     if meta.len() > max_bytes {
         anyhow::bail!(
@@ -117,22 +129,28 @@ fn read_input(path: &Path, max_bytes: u64) -> anyhow::Result<Mail> {
         }],
         ..Mail::default()
     };
-    match ext.as_str() {
-        "docx" => Ok(as_attachment(
-            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        )),
-        "pdf" => Ok(as_attachment("application/pdf")),
-        "txt" => Ok(Mail {
+    let mail = match ext.as_str() {
+        "docx" => {
+            as_attachment("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        }
+        "pdf" => as_attachment("application/pdf"),
+        "txt" => Mail {
             subject: name.clone(),
             text: Some(String::from_utf8_lossy(&bytes).to_string()),
             ..Mail::default()
-        }),
-        _ => Mail::parse(&bytes, 3).ok_or_else(|| {
-            anyhow::anyhow!(
-                "not a mail or a form file; give an .eml mail, or a .docx, .pdf or .txt form"
-            )
-        }),
-    }
+        },
+        _ => {
+            if let Some(why) = header_over_limits(&bytes, header_limits) {
+                return Ok(Input::OverLimit(Mail::headers_only(&bytes), why));
+            }
+            Mail::parse(&bytes, 3).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "not a mail or a form file; give an .eml mail, or a .docx, .pdf or .txt form"
+                )
+            })?
+        }
+    };
+    Ok(Input::Mail(mail))
 }
 
 fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Result<()> {
@@ -882,6 +900,38 @@ mod tests {
             review_to: vec![],
             receipts_per_address_per_hour: 30,
         }
+    }
+
+    /// `spdesk check` treats a mail over a header limit as intake does: review, unparsed.
+    #[test]
+    fn check_sends_a_mail_over_the_header_limit_to_review() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("many-headers.eml");
+        let mut raw = String::from("From: fa@example.test\r\nSubject: Bestilling\r\n");
+        for n in 0..20 {
+            raw.push_str(&format!("X-Filler-{n}: x\r\n"));
+        }
+        raw.push_str("\r\nHej\r\n");
+        std::fs::write(&path, raw).unwrap();
+        let limits = HeaderLimits {
+            max_count: 10,
+            ..HeaderLimits::default()
+        };
+        match read_input(&path, 1 << 20, &limits).unwrap() {
+            Input::OverLimit(mail, why) => {
+                assert_eq!(mail.from.as_deref(), Some("fa@example.test"));
+                assert_eq!(mail.subject, "Bestilling");
+                assert_eq!(why, "the mail has more than 10 header fields");
+                let j = Judgement::quarantined(&mail, &why);
+                assert_eq!(j.exit_code(), 11);
+            }
+            Input::Mail(_) => panic!("20 header fields are over a limit of 10"),
+        }
+        let within = HeaderLimits::default();
+        assert!(matches!(
+            read_input(&path, 1 << 20, &within).unwrap(),
+            Input::Mail(m) if m.text.as_deref().is_some_and(|t| t.contains("Hej"))
+        ));
     }
 
     #[test]

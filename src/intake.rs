@@ -603,7 +603,25 @@ async fn process_message<'a>(
     };
     failpoint("after_commit");
     match &outcome {
-        Outcome::Orders(refs) => {
+        Outcome::Orders(judged) => {
+            for j in judged {
+                if j.unreadable {
+                    info!(
+                        reference = j.reference,
+                        sender = mail.from.as_deref().unwrap_or(""),
+                        "mail without a readable form; order sent to review"
+                    );
+                } else {
+                    info!(
+                        reference = j.reference,
+                        version = j.version,
+                        decision = j.decision.as_str(),
+                        findings = j.findings,
+                        "order judged"
+                    );
+                }
+            }
+            let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
             info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
         }
         Outcome::Correspondence(r) => info!(uid, order = r, "correspondence stored"),
@@ -816,23 +834,7 @@ async fn quarantine(
     why: &str,
 ) -> anyhow::Result<()> {
     warn!(why, "mail quarantined for a person");
-    let mail = mail_parser::MessageParser::new()
-        .parse_headers(raw)
-        .map(|m| Mail {
-            message_id: m.message_id().map(str::to_string),
-            from: m
-                .from()
-                .and_then(|a| a.first())
-                .and_then(|a| a.address())
-                .map(str::to_string),
-            subject: m.subject().unwrap_or("").to_string(),
-            headers: m
-                .headers_raw()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
-            ..Mail::default()
-        })
-        .unwrap_or_default();
+    let mail = Mail::headers_only(raw);
     let judgement = Judgement::quarantined(&mail, why);
     let mut tx = store.begin().await?;
     let outcome = store_mail(
@@ -857,7 +859,13 @@ async fn quarantine(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    debug!(?outcome, "quarantined");
+    match outcome {
+        Outcome::Orders(judged) => {
+            let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
+            info!(orders = ?refs, "quarantined mail stored as an order for review")
+        }
+        other => debug!(?other, "quarantined"),
+    }
     Ok(())
 }
 

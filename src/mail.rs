@@ -79,6 +79,28 @@ impl Mail {
             .map(|(_, v)| v.trim())
     }
 
+    /// The sender, subject, Message-ID and header fields only, body unread: what a person
+    /// needs to find a mail that is kept whole because it is over a limit or unparsable.
+    pub fn headers_only(raw: &[u8]) -> Mail {
+        mail_parser::MessageParser::new()
+            .parse_headers(raw)
+            .map(|m| Mail {
+                message_id: m.message_id().map(str::to_string),
+                from: m
+                    .from()
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.address())
+                    .map(str::to_string),
+                subject: m.subject().unwrap_or("").to_string(),
+                headers: m
+                    .headers_raw()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .collect(),
+                ..Mail::default()
+            })
+            .unwrap_or_default()
+    }
+
     /// Where replies go: Reply-To if present, else From.
     pub fn reply_address(&self) -> Option<&str> {
         self.reply_to.as_deref().or(self.from.as_deref())
@@ -206,7 +228,10 @@ impl Mail {
             // Exim and others list the recipients that failed here; only bounces carry it.
             || self.header("X-Failed-Recipients").is_some()
             || (bounce_subject && (self.from.is_none() || from_daemon || returned_message))
-            || (failure_text && returned_message);
+            || (failure_text && returned_message)
+            // Two weak signals together: a bounce subject over failure wording (MMS gateways
+            // and some appliances send exactly this, with a real sender and nothing attached).
+            || (bounce_subject && failure_text);
 
         // --- Auto-replies (RFC 3834 and the de-facto headers) ---
 
@@ -616,6 +641,25 @@ mod tests {
         assert!(m.loop_flags().list);
         let m = mail("From: a@b.dk\r\nSubject: Automatisk svar: Bestilling", "");
         assert!(m.loop_flags().auto_reply);
+    }
+
+    /// An MMS gateway's report (bounce corpus lhost-verizon-01): a real sender, nothing
+    /// attached, only a bounce subject over failure wording. Either alone is not enough.
+    #[test]
+    fn bounce_subject_over_failure_wording_is_a_bounce() {
+        let from = "From: MMSC NDR Administrator <sysadmin@m01.vzwpix.com>\r\n";
+        let m = mail(
+            &format!("{from}Subject: Undeliverable Message"),
+            "Message could not be delivered to mobile.\r\nError: No valid recipients\r\n",
+        );
+        assert!(m.loop_flags().bounce);
+        let m = mail(&format!("{from}Subject: Undeliverable Message"), "Hej");
+        assert!(!m.loop_flags().bounce);
+        let m = mail(
+            &format!("{from}Subject: Bestilling"),
+            "Vores mail could not be delivered.",
+        );
+        assert!(!m.loop_flags().bounce);
     }
 
     /// An order as a fagansvarlig sends it from Outlook: Exchange headers, a covering note and

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::fields::field;
 use crate::finding::{Decision, Finding, Rule, Severity};
@@ -67,11 +67,23 @@ pub enum Outcome {
     /// Already stored earlier (a redelivery, or a crash between commit and move).
     Duplicate,
     /// Stored; these orders were created or got a new version.
-    Orders(Vec<String>),
+    Orders(Vec<Judged>),
     /// Stored as correspondence on an order.
     Correspondence(String),
     /// Stored, not answered (bounce, auto-reply, list, our own mail).
     Ignored(String),
+}
+
+/// One order a mail created or gave a new version. Logged by the caller after the commit, so
+/// a transaction that is retried (a database outage) does not log its verdicts twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub reference: String,
+    pub version: i64,
+    pub decision: Decision,
+    pub findings: usize,
+    /// No readable form: the order went to a person as it is.
+    pub unreadable: bool,
 }
 
 /// Everything `store_mail` needs.
@@ -200,8 +212,8 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
             .await?;
             return Ok(Outcome::Correspondence(order.reference));
         }
-        let reference = unreadable_order(tx, i, inbound_id, may_reply).await?;
-        return Ok(Outcome::Orders(vec![reference]));
+        let judged = unreadable_order(tx, i, inbound_id, may_reply).await?;
+        return Ok(Outcome::Orders(vec![judged]));
     }
 
     let mut refs = Vec::new();
@@ -564,9 +576,8 @@ async fn unreadable_order(
     i: &Intake<'_>,
     inbound_id: i64,
     may_reply: bool,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Judged> {
     let (order_id, reference) = new_order(tx, i, None, inbound_id).await?;
-    let sender = i.mail.from.clone().unwrap_or_default();
     let judgement = serde_json::json!({
         "findings": i.judgement.findings,
         "decision": "review",
@@ -589,10 +600,6 @@ async fn unreadable_order(
         .iter()
         .map(|f| f.message.clone())
         .collect();
-    info!(
-        reference,
-        sender, "mail without a readable form; order sent to review"
-    );
 
     let mut values = values_for(&reference, None, i.mail);
     values.filenames = i
@@ -616,7 +623,13 @@ async fn unreadable_order(
         .await?;
     }
     helpdesk_review_mail(tx, i, order_id, &reference, version, None, &values).await?;
-    Ok(reference)
+    Ok(Judged {
+        reference,
+        version,
+        decision: Decision::Review,
+        findings: i.judgement.findings.len(),
+        unreadable: true,
+    })
 }
 
 async fn helpdesk_review_mail(
@@ -706,7 +719,7 @@ async fn apply_form(
     jf: &JudgedForm,
     thread: Option<&OrderRow>,
     may_reply: bool,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Judged> {
     let sender = i.mail.from.clone().unwrap_or_default();
     let (existing, extra) = target_order(tx, i, jf, thread).await?;
     let mut jf = jf.clone();
@@ -783,13 +796,6 @@ async fn apply_form(
     }
 
     record_verdict(tx, order_id, jf.decision, &jf.findings, i.now).await?;
-    info!(
-        reference,
-        version,
-        decision = jf.decision.as_str(),
-        findings = jf.findings.len(),
-        "order judged"
-    );
 
     let adm: Vec<String> = jf
         .findings
@@ -852,7 +858,13 @@ async fn apply_form(
             .collect();
         helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), &values).await?;
     }
-    Ok(reference)
+    Ok(Judged {
+        reference,
+        version,
+        decision: jf.decision,
+        findings: jf.findings.len(),
+        unreadable: false,
+    })
 }
 
 /// The reason for a manual review as the sender reads it.
