@@ -16,4 +16,4 @@ if [ -n "$missing" ]; then
     echo "test.sh: missing packages:$missing (install with: apt-get install -y$missing)" >&2
   fi
 fi
-exec cargo test --all-targets
+exec cargo test --all-targets --no-fail-fast
