@@ -405,7 +405,7 @@ fn fixed_width(ty: u16) -> Option<Option<usize>> {
 fn decode_utf16(b: &[u8]) -> Option<String> {
     let units = b
         .chunks_exact(2)
-        .map(|u| u16::from_le_bytes([u[0], u[1]]))
+        .filter_map(|u| <[u8; 2]>::try_from(u).ok().map(u16::from_le_bytes))
         .take_while(|u| *u != 0);
     let s: String = char::decode_utf16(units)
         .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
