@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::form::{OrderForm, interpret};
 use crate::mail::{Attachment, Mail};
-use crate::raw::{RawForm, ReadError, ReadLimits};
+use crate::raw::{ReadError, ReadLimits};
 use crate::read;
+use crate::read::tnef::{self, TnefLimits};
 
 /// Limits for finding forms in a mail.
 #[derive(Debug, Clone)]
@@ -40,8 +41,9 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-/// Why a `winmail.dat` is unreadable: Outlook's TNEF wrapper, which spdesk does not unpack.
-pub const TNEF_REASON: &str = "an Outlook winmail.dat (TNEF) file: Outlook packed the attachments in its own format, which is not unpacked";
+/// Why a `winmail.dat` is unreadable: Outlook's TNEF wrapper that could not be unpacked or
+/// held no order form spdesk could read.
+pub const TNEF_REASON: &str = "an Outlook winmail.dat (TNEF) file: Outlook packed the attachments in its own format, and no order form could be unpacked from it";
 
 impl Unreadable {
     /// True for Outlook's TNEF wrapper (the sender must change how Outlook sends, not the form).
@@ -146,9 +148,10 @@ fn kind_of(a: &Attachment) -> AttachmentKind {
 }
 
 /// Runs a reader on its own thread with a time limit; a panic or a timeout becomes an error.
-fn run_limited<F>(timeout: Duration, f: F) -> Result<RawForm, ReadError>
+fn run_limited<T, F>(timeout: Duration, f: F) -> Result<T, ReadError>
 where
-    F: FnOnce() -> Result<RawForm, ReadError> + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ReadError> + Send + 'static,
 {
     let (tx, rx) = mpsc::channel();
     let spawned = thread::Builder::new()
@@ -195,18 +198,18 @@ pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
 
 fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracted) {
     let mut attachment_forms = Vec::new();
+    // Attachments read so far, the files unpacked from a winmail.dat included.
+    let mut seen = 0usize;
     for (i, a) in mail.attachments.iter().enumerate() {
         let name = a
             .name
             .clone()
             .unwrap_or_else(|| format!("vedhæftning {}", i + 1));
-        if i >= limits.max_attachments {
-            out.problems.push(format!(
-                "more than {} attachments: the rest were not read",
-                limits.max_attachments
-            ));
+        if seen >= limits.max_attachments {
+            out.problems.push(too_many_attachments(limits));
             break;
         }
+        seen += 1;
         let kind = kind_of(a);
         if a.bytes.len() > limits.max_attachment_bytes
             && !matches!(kind, AttachmentKind::Other | AttachmentKind::Image)
@@ -220,89 +223,22 @@ fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracte
             });
             continue;
         }
-        let source = format!("attachment:{name}");
-        let read = match kind {
-            AttachmentKind::Docx => {
-                let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
-                Some(run_limited(limits.reader_timeout, move || {
-                    read::docx::read_docx(&bytes, &src, &lim)
-                }))
+        if kind == AttachmentKind::UnreadableDocument && is_tnef(a) {
+            let full = collect_tnef(
+                a,
+                &name,
+                limits,
+                depth,
+                &mut seen,
+                out,
+                &mut attachment_forms,
+            );
+            if full {
+                break;
             }
-            AttachmentKind::Pdf => {
-                let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
-                Some(run_limited(limits.reader_timeout, move || {
-                    read::pdf::read_pdf(&bytes, &src, &lim)
-                }))
-            }
-            AttachmentKind::Text => Some(Ok(read::text::read_text(
-                &String::from_utf8_lossy(&a.bytes),
-                &source,
-            ))),
-            AttachmentKind::Html => Some(Ok(read::text::read_html(
-                &String::from_utf8_lossy(&a.bytes),
-                &source,
-            ))),
-            AttachmentKind::Forwarded => {
-                match &a.message {
-                    Some(inner) if depth > 0 => collect(inner, limits, depth - 1, out),
-                    Some(_) => out.problems.push(format!(
-                        "{name}: forwarded more than {} levels deep; not read",
-                        limits.max_forward_depth
-                    )),
-                    None => out.unreadable.push(Unreadable {
-                        name: name.clone(),
-                        reason: "a forwarded mail that could not be read".into(),
-                    }),
-                }
-                None
-            }
-            AttachmentKind::Certificate => {
-                out.certificates.push(CertFile {
-                    name: name.clone(),
-                    bytes: a.bytes.clone(),
-                });
-                None
-            }
-            AttachmentKind::UnreadableDocument => {
-                let reason = if is_tnef(a) {
-                    TNEF_REASON
-                } else {
-                    "a file format we cannot read"
-                };
-                out.unreadable.push(Unreadable {
-                    name: name.clone(),
-                    reason: reason.into(),
-                });
-                None
-            }
-            AttachmentKind::Image => {
-                out.images.push(name.clone());
-                None
-            }
-            AttachmentKind::Other => None,
-        };
-        match read {
-            Some(Ok(raw)) => match interpret(&raw) {
-                Some(form) => attachment_forms.push(form),
-                None if matches!(kind, AttachmentKind::Docx | AttachmentKind::Pdf) => {
-                    out.unreadable.push(Unreadable {
-                        name,
-                        reason: "no order form fields were found in the file".into(),
-                    });
-                }
-                None => {}
-            },
-            Some(Err(e)) => {
-                if matches!(e, ReadError::Limit(_)) {
-                    out.problems.push(format!("{name}: {e}"));
-                }
-                out.unreadable.push(Unreadable {
-                    name,
-                    reason: reason_for(&e),
-                });
-            }
-            None => {}
+            continue;
         }
+        read_attachment(a, name, kind, limits, depth, out, &mut attachment_forms);
     }
 
     // The mail text: a form typed into the mail. When attachments carry forms, the text counts
@@ -323,9 +259,233 @@ fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracte
     out.forms.extend(attachment_forms);
 }
 
+fn too_many_attachments(limits: &ExtractLimits) -> String {
+    format!(
+        "more than {} attachments: the rest were not read",
+        limits.max_attachments
+    )
+}
+
+/// A file unpacked from a winmail.dat, owned so it can leave the reader thread.
+struct TnefEntry {
+    name: Option<String>,
+    content_type: Option<String>,
+    bytes: Vec<u8>,
+}
+
+/// Unpacks Outlook's winmail.dat `a` (shown as `name`) and reads its files as attachments of
+/// the same mail, named `winmail.dat/<file>`. Only when a form is found inside does what was
+/// found count; otherwise the winmail.dat stays unreadable with [`TNEF_REASON`] (the sender
+/// is told how to make Outlook send the form as a file). The unpacked files count towards
+/// `max_attachments` (`seen`); returns true when that limit was reached.
+fn collect_tnef(
+    a: &Attachment,
+    name: &str,
+    limits: &ExtractLimits,
+    depth: usize,
+    seen: &mut usize,
+    out: &mut Extracted,
+    forms: &mut Vec<OrderForm>,
+) -> bool {
+    let tnef_limits = TnefLimits {
+        max_files: limits.max_attachments,
+        ..TnefLimits::default()
+    };
+    let bytes = a.bytes.clone();
+    let unpacked = run_limited(limits.reader_timeout, move || {
+        tnef::unpack(&bytes, &tnef_limits).map(|u| {
+            let files = u
+                .files
+                .into_iter()
+                .map(|f| TnefEntry {
+                    name: f.name,
+                    content_type: f.content_type,
+                    bytes: f.bytes.to_vec(),
+                })
+                .collect::<Vec<_>>();
+            (files, u.notes)
+        })
+    });
+    if let Err(e @ ReadError::Limit(_)) = &unpacked {
+        out.problems.push(format!("{name}: {e}"));
+    }
+    let (mut files, notes) = unpacked.unwrap_or_default();
+
+    let room = limits.max_attachments.saturating_sub(*seen);
+    let full = files.len() > room;
+    if full {
+        files.truncate(room);
+        out.problems.push(too_many_attachments(limits));
+    }
+    *seen = seen.saturating_add(files.len());
+
+    let mut inner = Extracted::default();
+    let mut inner_forms = Vec::new();
+    for (k, f) in files.into_iter().enumerate() {
+        let shown = format!(
+            "{name}/{}",
+            f.name
+                .clone()
+                .unwrap_or_else(|| format!("vedhæftning {}", k + 1))
+        );
+        let content_type = f
+            .content_type
+            .filter(|t| t != "application/octet-stream")
+            .unwrap_or_else(|| sniff_type(&f.bytes).to_string());
+        let message = (content_type == "message/rfc822"
+            || f.name
+                .as_deref()
+                .is_some_and(|n| n.to_lowercase().ends_with(".eml")))
+        .then(|| Mail::parse(&f.bytes, depth).map(Box::new))
+        .flatten();
+        let file = Attachment {
+            name: f.name,
+            content_type,
+            bytes: f.bytes,
+            message,
+        };
+        let kind = kind_of(&file);
+        read_attachment(
+            &file,
+            shown,
+            kind,
+            limits,
+            depth,
+            &mut inner,
+            &mut inner_forms,
+        );
+    }
+
+    if inner_forms.is_empty() && inner.forms.is_empty() {
+        out.unreadable.push(Unreadable {
+            name: name.to_string(),
+            reason: TNEF_REASON.into(),
+        });
+        return full;
+    }
+    forms.extend(inner_forms);
+    out.forms.extend(inner.forms);
+    out.unreadable.extend(inner.unreadable);
+    out.certificates.extend(inner.certificates);
+    out.images.extend(inner.images);
+    out.problems.extend(inner.problems);
+    out.problems
+        .extend(notes.into_iter().map(|n| format!("{name}: {n}")));
+    full
+}
+
+/// The type of an unpacked file that has no usable MIME tag, from its first bytes (TNEF
+/// often carries none, and a nameless file has no extension).
+fn sniff_type(bytes: &[u8]) -> &'static str {
+    if bytes.starts_with(b"%PDF-") {
+        "application/pdf"
+    } else if bytes.starts_with(b"PK\x03\x04") && bytes.windows(5).any(|w| w == b"word/") {
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    } else {
+        "application/octet-stream"
+    }
+}
+
+/// Reads one attachment (of the mail, or unpacked from its winmail.dat) whose display name is
+/// `name`: a form goes to `forms`, everything else to `out`.
+fn read_attachment(
+    a: &Attachment,
+    name: String,
+    kind: AttachmentKind,
+    limits: &ExtractLimits,
+    depth: usize,
+    out: &mut Extracted,
+    forms: &mut Vec<OrderForm>,
+) {
+    let source = format!("attachment:{name}");
+    let read = match kind {
+        AttachmentKind::Docx => {
+            let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
+            Some(run_limited(limits.reader_timeout, move || {
+                read::docx::read_docx(&bytes, &src, &lim)
+            }))
+        }
+        AttachmentKind::Pdf => {
+            let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
+            Some(run_limited(limits.reader_timeout, move || {
+                read::pdf::read_pdf(&bytes, &src, &lim)
+            }))
+        }
+        AttachmentKind::Text => Some(Ok(read::text::read_text(
+            &String::from_utf8_lossy(&a.bytes),
+            &source,
+        ))),
+        AttachmentKind::Html => Some(Ok(read::text::read_html(
+            &String::from_utf8_lossy(&a.bytes),
+            &source,
+        ))),
+        AttachmentKind::Forwarded => {
+            match &a.message {
+                Some(inner) if depth > 0 => collect(inner, limits, depth - 1, out),
+                Some(_) => out.problems.push(format!(
+                    "{name}: forwarded more than {} levels deep; not read",
+                    limits.max_forward_depth
+                )),
+                None => out.unreadable.push(Unreadable {
+                    name: name.clone(),
+                    reason: "a forwarded mail that could not be read".into(),
+                }),
+            }
+            None
+        }
+        AttachmentKind::Certificate => {
+            out.certificates.push(CertFile {
+                name: name.clone(),
+                bytes: a.bytes.clone(),
+            });
+            None
+        }
+        AttachmentKind::UnreadableDocument => {
+            let reason = if is_tnef(a) {
+                TNEF_REASON
+            } else {
+                "a file format we cannot read"
+            };
+            out.unreadable.push(Unreadable {
+                name: name.clone(),
+                reason: reason.into(),
+            });
+            None
+        }
+        AttachmentKind::Image => {
+            out.images.push(name.clone());
+            None
+        }
+        AttachmentKind::Other => None,
+    };
+    match read {
+        Some(Ok(raw)) => match interpret(&raw) {
+            Some(form) => forms.push(form),
+            None if matches!(kind, AttachmentKind::Docx | AttachmentKind::Pdf) => {
+                out.unreadable.push(Unreadable {
+                    name,
+                    reason: "no order form fields were found in the file".into(),
+                });
+            }
+            None => {}
+        },
+        Some(Err(e)) => {
+            if matches!(e, ReadError::Limit(_)) {
+                out.problems.push(format!("{name}: {e}"));
+            }
+            out.unreadable.push(Unreadable {
+                name,
+                reason: reason_for(&e),
+            });
+        }
+        None => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::raw::RawForm;
 
     #[test]
     fn a_form_typed_in_the_mail_is_found() {
@@ -354,8 +514,8 @@ mod tests {
         assert_eq!(x.unreadable[0].name, "Bestilling.doc");
     }
 
-    /// Outlook's winmail.dat (TNEF) is not unpacked: it is named as unreadable, with the
-    /// TNEF reason, however it is labelled.
+    /// A winmail.dat (TNEF) that cannot be unpacked (here: garbage) is named as unreadable,
+    /// with the TNEF reason, however it is labelled.
     #[test]
     fn tnef_is_unreadable_with_its_own_reason() {
         for part in [
@@ -375,6 +535,138 @@ mod tests {
         }
     }
 
+    /// A filled, valid webservice form as Word writes it.
+    fn form_docx(id: &str) -> Vec<u8> {
+        crate::blank::filled_docx(
+            crate::fields::FormKind::Webservice,
+            &[
+                ("bestillings_id", id),
+                ("environment", "Eksternt testmiljø"),
+                ("desired_at", "01-09-2031 kl. 10.00"),
+                ("org_name", "Fjordsoft ApS"),
+                ("org_cvr", "39055414"),
+                ("contact_name", "Karin Holm"),
+                ("contact_email", "fa@example.test"),
+                ("system_name", "SagsPilot"),
+                ("system_uuid", "bc4d13dc-d6c9-4f01-a9f1-8630b9c48cb0"),
+                ("system_role", "Serviceudbydersystem"),
+                ("service_name", "SagsOpslag"),
+                (
+                    "current_url",
+                    "https://exttest.fjordsoft.example/ws/v2/sagsopslag",
+                ),
+                (
+                    "new_url",
+                    "https://exttest2.fjordsoft.example/ws/v2/sagsopslag",
+                ),
+            ],
+            &["url"],
+        )
+    }
+
+    /// A mail from Outlook in Rich Text mode: a short text and `tnef` as winmail.dat.
+    fn outlook_mail(tnef: Vec<u8>) -> Mail {
+        let raw = mail_builder::MessageBuilder::new()
+            .from(("Karin Holm", "fa@example.test"))
+            .to("helpdesk@example.test")
+            .subject("Bestilling")
+            .text_body("Hermed bestillingen.")
+            .attachment("application/ms-tnef", "winmail.dat", tnef)
+            .write_to_vec()
+            .unwrap();
+        Mail::parse(&raw, 3).unwrap()
+    }
+
+    /// Outlook in Rich Text mode: the form inside winmail.dat is found and read, named as
+    /// coming from winmail.dat; other files inside are what they are.
+    #[test]
+    fn a_form_inside_winmail_dat_is_found() {
+        let tnef = crate::read::tnef::build::Tnef::new()
+            .file(
+                "BESTIL~1.DOC",
+                Some("Bestilling ny URL.docx"),
+                &form_docx("KMB-TNEF-1"),
+            )
+            .file("LOGO.PNG", None, b"\x89PNG")
+            .file("GAMMEL.DOC", None, b"\xd0\xcf\x11\xe0")
+            .bytes();
+        let x = extract(&outlook_mail(tnef), &ExtractLimits::default());
+        assert_eq!(x.forms.len(), 1, "{:?}", x.unreadable);
+        assert_eq!(x.forms[0].kind, crate::fields::FormKind::Webservice);
+        assert_eq!(x.forms[0].bestillings_id(), Some("KMB-TNEF-1"));
+        assert_eq!(
+            x.forms[0].source,
+            "attachment:winmail.dat/Bestilling ny URL.docx"
+        );
+        assert_eq!(
+            x.unreadable,
+            vec![Unreadable {
+                name: "winmail.dat/GAMMEL.DOC".into(),
+                reason: "a file format we cannot read".into(),
+            }]
+        );
+        // The image is noted as an image, not as an unreadable form.
+        assert_eq!(x.images, vec!["winmail.dat/LOGO.PNG".to_string()]);
+    }
+
+    /// A nameless file inside is read by its content: a .docx is a zip with word/ parts.
+    #[test]
+    fn a_nameless_form_inside_winmail_dat_is_sniffed() {
+        let mut t = crate::read::tnef::build::Tnef::new();
+        t.attr(2, 0x0006_9002, &[0; 14]);
+        t.attr(2, 0x0006_800F, &form_docx("KMB-TNEF-2"));
+        let x = extract(&outlook_mail(t.bytes()), &ExtractLimits::default());
+        assert_eq!(x.forms.len(), 1, "{:?}", x.unreadable);
+        assert_eq!(x.forms[0].source, "attachment:winmail.dat/vedhæftning 1");
+    }
+
+    /// A winmail.dat that unpacks but holds no form stays unreadable with the TNEF reason,
+    /// exactly as before unpacking existed (the sender gets the Outlook advice).
+    #[test]
+    fn a_winmail_dat_without_a_form_stays_unreadable() {
+        let tnef = crate::read::tnef::build::Tnef::new()
+            .file("LOGO.PNG", None, b"\x89PNG")
+            .file("NOTE.TXT", Some("Huskeliste.txt"), b"Husk at bestille")
+            .file("GAMMEL.DOC", None, b"\xd0\xcf\x11\xe0")
+            .bytes();
+        let x = extract(&outlook_mail(tnef), &ExtractLimits::default());
+        assert!(x.forms.is_empty());
+        assert_eq!(x.unreadable.len(), 1, "{:?}", x.unreadable);
+        assert!(x.unreadable[0].is_tnef());
+        assert_eq!(x.unreadable[0].name, "winmail.dat");
+        assert!(x.images.is_empty() && x.problems.is_empty(), "{x:?}");
+    }
+
+    /// Files unpacked from winmail.dat count towards the attachment limit.
+    #[test]
+    fn unpacked_files_count_towards_the_attachment_limit() {
+        let mut t = crate::read::tnef::build::Tnef::new();
+        t.file("A.PNG", None, b"x").file("B.PNG", None, b"x");
+        t.file("FORM.DOCX", None, &form_docx("KMB-TNEF-3"));
+        let limits = ExtractLimits {
+            max_attachments: 3,
+            ..ExtractLimits::default()
+        };
+        // winmail.dat + 2 files fill the limit: the form (third inside) is not read.
+        let x = extract(&outlook_mail(t.bytes()), &limits);
+        assert!(x.forms.is_empty());
+        assert!(x.unreadable[0].is_tnef());
+        assert!(
+            x.problems
+                .iter()
+                .any(|p| p.contains("more than 3 attachments")),
+            "{:?}",
+            x.problems
+        );
+        let limits = ExtractLimits {
+            max_attachments: 4,
+            ..ExtractLimits::default()
+        };
+        let x = extract(&outlook_mail(t.bytes()), &limits);
+        assert_eq!(x.forms.len(), 1, "{:?}", x.unreadable);
+        assert!(x.problems.is_empty(), "{:?}", x.problems);
+    }
+
     #[test]
     fn a_reader_that_hangs_is_stopped() {
         let r = run_limited(Duration::from_millis(50), || {
@@ -382,7 +674,7 @@ mod tests {
             Ok(RawForm::default())
         });
         assert!(matches!(r, Err(ReadError::Limit(_))));
-        let r = run_limited(Duration::from_secs(1), || panic!("boom"));
+        let r = run_limited::<RawForm, _>(Duration::from_secs(1), || panic!("boom"));
         assert!(matches!(r, Err(ReadError::Damaged(_))));
     }
 }

@@ -218,8 +218,9 @@ fn every_corpus_message_survives_and_loops_are_never_answered() {
             failures.push(format!("{}: a DSN not flagged bounce ({flags:?})", o.rel));
         }
         if o.rel.starts_with("tnef/") {
-            // TNEF is not unpacked: never dropped silently; the sender is asked to resend the
-            // form as a normal attachment, and a person sees the mail (review).
+            // TNEF is unpacked, but none of these streams holds an order form: never dropped
+            // silently; the sender is asked to resend the form as a normal attachment, and a
+            // person sees the mail (review).
             match &o.judgement {
                 Some(j)
                     if j.decision == Some(Decision::Review)

@@ -11,7 +11,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, kill_imap_sessions, started};
-use common::fixtures::{Received, WsForm, auto_reply, bounce, form_mail, received};
+use common::fixtures::{
+    Received, WsForm, auto_reply, bounce, form_mail, outlook_rtf_mail, received, winmail_dat,
+};
 use common::{FA, HELPDESK, MailStack};
 
 /// Generous bounds: a loaded CI machine must not fail a correct daemon.
@@ -326,6 +328,43 @@ async fn bounces_and_auto_replies_get_no_receipt_and_leave_the_inbox() {
         to_daemon.is_empty(),
         "a receipt went to the bounce's sender"
     );
+}
+
+/// Outlook in Rich Text mode sends the form only inside winmail.dat (TNEF): it is unpacked,
+/// read and approved like a plain attachment, and the order says where the form came from.
+#[tokio::test]
+async fn a_form_inside_outlooks_winmail_dat_is_approved() {
+    let (stack, mut d) = started(CONNECT).await;
+    let subject = "Bestilling sendt fra Outlook i RTF";
+    let form = WsForm::new("KMB-IT-0101", FA);
+    let mid = format!("tnef.{}@fa.example.test", std::process::id());
+    let winmail = winmail_dat("Bestilling ny URL.docx", &form.docx());
+    stack
+        .send(
+            FA,
+            HELPDESK,
+            &outlook_rtf_mail(FA, HELPDESK, subject, &mid, &winmail),
+        )
+        .await;
+
+    let receipts = d
+        .wait_mailbox(&stack, FA, "INBOX", "both receipts", |n| n >= 2, RECEIPTS)
+        .await;
+    let processed = wait_all_processed(&stack, &mut d, 1).await;
+    assert_eq!(message_ids(&processed), vec![mid.clone()]);
+
+    let order = the_only_order(&d);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    assert_eq!(order["kind"], "webservice", "{order:#}");
+    assert_eq!(order["bestillings_id"], "KMB-IT-0101", "{order:#}");
+    let reference = reference_of(&order);
+    let shown = d.order(&reference).to_string();
+    assert!(
+        shown.contains("attachment:winmail.dat/Bestilling ny URL.docx"),
+        "the order names the form's source inside winmail.dat: {shown}"
+    );
+    assert_receipt_pair(&receipts, &reference, &mid, subject);
+    assert_eq!(d.receipts_queued(&reference), 2);
 }
 
 #[tokio::test]

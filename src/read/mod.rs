@@ -4,3 +4,4 @@
 pub mod docx;
 pub mod pdf;
 pub mod text;
+pub mod tnef;

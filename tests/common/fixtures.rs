@@ -294,3 +294,68 @@ pub fn received(raw: &[u8]) -> Received {
         text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
     }
 }
+
+/// Outlook's winmail.dat (TNEF) as Outlook writes it in Rich Text mode, holding one file:
+/// `file` under an 8.3 title, with `name` as its long file name in the attachment's MAPI
+/// properties (PR_ATTACH_LONG_FILENAME, UTF-16). Checksums are correct.
+pub fn winmail_dat(name: &str, file: &[u8]) -> Vec<u8> {
+    fn attr(out: &mut Vec<u8>, level: u8, tag: u32, data: &[u8]) {
+        out.push(level);
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(data);
+        let sum = data.iter().fold(0u16, |s, b| s.wrapping_add(u16::from(*b)));
+        out.extend_from_slice(&sum.to_le_bytes());
+    }
+    let mut t = 0x223E_9F78u32.to_le_bytes().to_vec();
+    t.extend_from_slice(&0x1234u16.to_le_bytes());
+    attr(&mut t, 1, 0x0008_9006, &0x0001_0000u32.to_le_bytes()); // attTnefVersion
+    attr(&mut t, 1, 0x0006_9007, &[0xE4, 0x04, 0, 0, 0, 0, 0, 0]); // attOemCodepage 1252
+    attr(&mut t, 1, 0x0001_8008, b"IPM.Microsoft Mail.Note\0"); // attMessageClass
+    attr(&mut t, 2, 0x0006_9002, &[0; 14]); // attAttachRendData
+    attr(&mut t, 2, 0x0001_8010, b"BESTIL~1.DOC\0"); // attAttachTitle (8.3)
+    attr(&mut t, 2, 0x0006_800F, file); // attAttachData
+    // attAttachment: PR_ATTACH_METHOD = 1 (by value), PR_ATTACH_LONG_FILENAME (PT_UNICODE).
+    let mut props = 2u32.to_le_bytes().to_vec();
+    props.extend_from_slice(&0x0003u16.to_le_bytes());
+    props.extend_from_slice(&0x3705u16.to_le_bytes());
+    props.extend_from_slice(&1u32.to_le_bytes());
+    props.extend_from_slice(&0x001Fu16.to_le_bytes());
+    props.extend_from_slice(&0x3707u16.to_le_bytes());
+    props.extend_from_slice(&1u32.to_le_bytes());
+    let long: Vec<u8> = name
+        .encode_utf16()
+        .chain([0])
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    props.extend_from_slice(&(long.len() as u32).to_le_bytes());
+    props.extend_from_slice(&long);
+    props.resize(props.len() + (4 - long.len() % 4) % 4, 0);
+    attr(&mut t, 2, 0x0006_9005, &props);
+    t
+}
+
+/// A mail as Outlook sends it in Rich Text mode: a short text and `winmail` attached as
+/// `winmail.dat` (application/ms-tnef), the form only inside it.
+pub fn outlook_rtf_mail(
+    from: &str,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    winmail: &[u8],
+) -> Vec<u8> {
+    MessageBuilder::new()
+        .from(("Karin Holm", from))
+        .to(("Serviceplatformens Helpdesk", to))
+        .subject(subject)
+        .message_id(message_id)
+        .date(chrono::Utc::now().timestamp())
+        .header(
+            "X-MS-TNEF-Correlator",
+            Raw::new("<00000000BE6B@fa.example.test>"),
+        )
+        .text_body("Hej\n\nHermed vores bestilling.\n\n/Karin\n")
+        .attachment("application/ms-tnef", "winmail.dat", winmail.to_vec())
+        .write_to_vec()
+        .expect("the mail builds")
+}
