@@ -164,10 +164,11 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             // Why, for the Helpdesk (the sender's finding names only the file).
             problems.push(format!("{}: {}", u.name, u.reason));
             let message = if u.is_tnef() {
-                // Outlook in Rich Text mode: the form is inside winmail.dat, and resending the
-                // same way fails again, so say how to send it so it arrives as a file.
+                // Outlook in Rich Text mode: no readable form came out of winmail.dat (damaged,
+                // or the form is in the RTF body or a .doc), and resending the same way fails
+                // again, so say how to send it so it arrives as a file.
                 format!(
-                    "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), som vi ikke kan åbne. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
+                    "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), og vi fandt ingen bestillingsformular i den, som vi kan læse. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
                     u.name
                 )
             } else {
