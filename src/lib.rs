@@ -6,12 +6,13 @@
 //! Pure core (no I/O, unit-tested):
 //! - [`mail`]: a received mail's facts (sender, threading, bodies, attachments) and its
 //!   loop-safety flags (bounce, auto-reply, list).
-//! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s; [`raw`] is
-//!   the seam between them and the field table.
+//! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s, and unpack
+//!   Outlook's winmail.dat (TNEF) into files; [`raw`] is the seam between them and the field
+//!   table.
 //! - [`fields`]: THE field table of both order forms; [`values`] normalises what people write;
 //!   [`form`] turns a raw form into an [`form::OrderForm`] with reading findings.
-//! - [`extract`]: finds every form in a mail (attachments, forwarded mails, the text), each
-//!   reader under a time limit.
+//! - [`extract`]: finds every form in a mail (attachments, forwarded mails, winmail.dat, the
+//!   text), each reader under a time limit.
 //! - [`calendar`], [`dates`]: Danish working days, holidays, the change window, written dates.
 //! - [`register`]: the optional it-system register (who may order for which system).
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
