@@ -320,7 +320,7 @@ async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends one round of what is due (at most [`ROUND`] mails); returns how many were taken
+/// Sends one round of what is due (at most `ROUND` mails); returns how many were taken
 /// from the outbox, sent or not.
 pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
     // Mails sent but not yet recorded (the database failed) are recorded before anything is

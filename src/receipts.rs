@@ -164,7 +164,7 @@ impl Templates {
         Ok(Templates { env })
     }
 
-    /// Renders one of the [`NAMED`] templates (HTML-escaped when the name ends in `.html.j2`).
+    /// Renders one of the `NAMED` templates (HTML-escaped when the name ends in `.html.j2`).
     pub fn render_named(&self, name: &str, values: &impl Serialize) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
         t.render(values)

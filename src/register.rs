@@ -81,7 +81,7 @@ pub struct SystemEntry {
 }
 
 impl SystemEntry {
-    /// True when `address` (a bare address or "Name <address>") is listed for the system,
+    /// True when `address` (a bare address or `"Name <address>"`) is listed for the system,
     /// itself or by its domain; case-insensitive.
     pub fn allows_sender(&self, address: &str) -> bool {
         match canonical_address(address) {

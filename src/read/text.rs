@@ -1,7 +1,7 @@
 //! Mail bodies (plain text and HTML) and PDF text layers as "Label: value" lines.
 //!
 //! A person who types an order into a mail writes one "Label: value" per line, ticks boxes as
-//! "[X] URL" under an "Ændringer:" line, and often leaves a signature and the quoted mail they
+//! "\[X\] URL" under an "Ændringer:" line, and often leaves a signature and the quoted mail they
 //! answered below. This reader keeps the pairs in document order, turns tick marks into "☒"/"☐"
 //! (the [`crate::raw`] convention) and drops what the sender did not write for this order:
 //! the signature, quoted lines and the quoted original of a reply.

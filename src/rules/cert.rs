@@ -3,7 +3,7 @@
 //!
 //! [`check_certificate`] is pure (no I/O, no clock: the times come in [`CertCheck`]) and never
 //! panics on any bytes. The chain check is deliberately simple — issuer by name, signature by
-//! the issuer's key, up to [`MAX_DEPTH`] levels — because a person reviews every
+//! the issuer's key, up to `MAX_DEPTH` levels — because a person reviews every
 //! `cert.untrusted`; it is not a TLS path validator (no revocation, no name constraints, no
 //! key usage).
 
