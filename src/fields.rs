@@ -568,6 +568,35 @@ pub enum LabelMatch {
     Change(&'static ChangeDef),
 }
 
+/// A field or change label (or synonym), normalised with and without its parenthesised part.
+struct Candidate {
+    full: String,
+    bare: String,
+    names: LabelMatch,
+}
+
+/// Every field label and synonym, then every change label and synonym, in the order
+/// [`match_label`] tries them, normalised once: matching a form's labels normalised every
+/// candidate again for each label, a noticeable share of the CPU a mail costs.
+static CANDIDATES: std::sync::LazyLock<Vec<Candidate>> = std::sync::LazyLock::new(|| {
+    let candidate = |label: &str, names| Candidate {
+        full: normalise(label),
+        bare: normalise_without_parens(label),
+        names,
+    };
+    let fields = FIELDS.iter().flat_map(|f| {
+        std::iter::once(f.label)
+            .chain(f.synonyms.iter().copied())
+            .map(move |l| candidate(l, LabelMatch::Field(f)))
+    });
+    let changes = CHANGES.iter().flat_map(|c| {
+        std::iter::once(c.label)
+            .chain(c.synonyms.iter().copied())
+            .map(move |l| candidate(l, LabelMatch::Change(c)))
+    });
+    fields.chain(changes).collect()
+});
+
 /// Matches a label against the field and change labels and their synonyms. Field labels win
 /// over change labels ("Ny datatype (InfRef)" is a field, "Datatype (InfRef)" a tick box).
 pub fn match_label(label: &str) -> Option<LabelMatch> {
@@ -576,26 +605,91 @@ pub fn match_label(label: &str) -> Option<LabelMatch> {
         return None;
     }
     let bare = normalise_without_parens(label);
-    let same = |cand: &str| {
-        let c = normalise(cand);
-        c == full || (!bare.is_empty() && (c == bare || normalise_without_parens(cand) == bare))
-    };
-    for f in FIELDS {
-        if same(f.label) || f.synonyms.iter().any(|s| same(s)) {
-            return Some(LabelMatch::Field(f));
-        }
-    }
-    for c in CHANGES {
-        if same(c.label) || c.synonyms.iter().any(|s| same(s)) {
-            return Some(LabelMatch::Change(c));
-        }
-    }
-    None
+    CANDIDATES
+        .iter()
+        .find(|c| c.full == full || (!bare.is_empty() && (c.full == bare || c.bare == bare)))
+        .map(|c| c.names)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `match_label` as it was before the candidates were normalised once: every candidate
+    /// normalised again for each label.
+    fn match_label_by_scanning(label: &str) -> Option<LabelMatch> {
+        let full = normalise(label);
+        if full.is_empty() || full.len() > 80 {
+            return None;
+        }
+        let bare = normalise_without_parens(label);
+        let same = |cand: &str| {
+            let c = normalise(cand);
+            c == full || (!bare.is_empty() && (c == bare || normalise_without_parens(cand) == bare))
+        };
+        for f in FIELDS {
+            if same(f.label) || f.synonyms.iter().any(|s| same(s)) {
+                return Some(LabelMatch::Field(f));
+            }
+        }
+        for c in CHANGES {
+            if same(c.label) || c.synonyms.iter().any(|s| same(s)) {
+                return Some(LabelMatch::Change(c));
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn precomputed_candidates_match_as_scanning_did() {
+        let names = |m: Option<LabelMatch>| match m {
+            Some(LabelMatch::Field(f)) => format!("field {}", f.code),
+            Some(LabelMatch::Change(c)) => format!("change {:?}", c.change),
+            None => "none".to_string(),
+        };
+        let labels = FIELDS
+            .iter()
+            .flat_map(|f| std::iter::once(f.label).chain(f.synonyms.iter().copied()))
+            .chain(
+                CHANGES
+                    .iter()
+                    .flat_map(|c| std::iter::once(c.label).chain(c.synonyms.iter().copied())),
+            );
+        let mut n = 0;
+        for l in labels {
+            let without_parens = l.split('(').next().unwrap_or(l).to_string();
+            for variant in [
+                l.to_string(),
+                l.to_uppercase(),
+                format!("{l}:"),
+                format!(" {l} (ekstra)"),
+                without_parens,
+                format!("{l} x"),
+            ] {
+                assert_eq!(
+                    names(match_label(&variant)),
+                    names(match_label_by_scanning(&variant)),
+                    "{variant:?}"
+                );
+                n += 1;
+            }
+        }
+        assert!(n > 100, "{n} labels tried");
+        for odd in [
+            "",
+            ":",
+            "()",
+            "(Ny datatype)",
+            &"x".repeat(81),
+            "Ukendt felt",
+        ] {
+            assert_eq!(
+                names(match_label(odd)),
+                names(match_label_by_scanning(odd)),
+                "{odd:?}"
+            );
+        }
+    }
 
     #[test]
     fn every_change_has_one_definition() {

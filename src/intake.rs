@@ -525,11 +525,10 @@ async fn process_message<'a>(
     let quick_id = quick_message_id(&raw);
     let key = message_key(quick_id.as_deref(), &raw);
 
-    if already_stored(store, &key, &origin).await? {
+    let Some(attempts) = bump_attempt_unless_stored(store, &key, &origin).await? else {
         debug!(uid, key, "already stored; moving it out of the inbox");
         return Ok(&imap.processed_folder);
-    }
-    let attempts = bump_attempt(store, &key).await?;
+    };
     // Checked on the raw bytes: a header over the limits is never handed to the parser.
     let over_header = header_over_limits(&raw, &pipeline.header_limits);
     if attempts > pipeline.max_attempts || too_large || over_header.is_some() {
@@ -700,29 +699,30 @@ fn quick_message_id(raw: &[u8]) -> Option<String> {
     parsed.message_id().map(|m| m.trim().to_string())
 }
 
-async fn already_stored(store: &Store, key: &str, o: &Origin) -> anyhow::Result<bool> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM inbound_mail WHERE message_key = ?1 OR (mailbox = ?2 AND uidvalidity = ?3 AND uid = ?4)",
-    )
-    .bind(key)
-    .bind(&o.mailbox)
-    .bind(o.uidvalidity.map(i64::from))
-    .bind(o.uid.map(i64::from))
-    .fetch_one(&store.pool)
-    .await?;
-    Ok(n > 0)
-}
-
-/// Counts an attempt, committed before processing starts (so a crash counts too).
-async fn bump_attempt(store: &Store, key: &str) -> anyhow::Result<i64> {
-    let n: i64 = sqlx::query_scalar(
-        "INSERT INTO intake_attempts (message_key, attempts, last_at) VALUES (?1, 1, ?2)
-         ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = ?2
+/// Counts an attempt, committed before processing starts (so a crash counts too), unless the
+/// mail is already stored (by its key, or by its place in the mailbox): then `None`, and
+/// nothing is counted. One statement instead of a look-up and an upsert, because every
+/// statement is a round trip to the connection's worker thread.
+async fn bump_attempt_unless_stored(
+    store: &Store,
+    key: &str,
+    o: &Origin,
+) -> anyhow::Result<Option<i64>> {
+    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+    let n: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO intake_attempts (message_key, attempts, last_at)
+         SELECT ?1, 1, ?2
+         WHERE NOT EXISTS (SELECT 1 FROM inbound_mail
+                           WHERE message_key = ?1 OR (mailbox = ?3 AND uidvalidity = ?4 AND uid = ?5))
+         ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = excluded.last_at
          RETURNING attempts",
     )
     .bind(key)
     .bind(ts(Utc::now()))
-    .fetch_one(&store.pool)
+    .bind(&o.mailbox)
+    .bind(o.uidvalidity.map(i64::from))
+    .bind(o.uid.map(i64::from))
+    .fetch_optional(&store.pool)
     .await?;
     Ok(n)
 }
@@ -872,6 +872,52 @@ async fn quarantine(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn attempts_are_counted_until_the_mail_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let origin = |uid| Origin {
+            mailbox: "INBOX".into(),
+            uidvalidity: Some(7),
+            uid: Some(uid),
+            internal_date: Utc::now(),
+        };
+        for expected in 1..=3 {
+            let n = bump_attempt_unless_stored(&store, "mid:<a@x>", &origin(1))
+                .await
+                .unwrap();
+            assert_eq!(n, Some(expected));
+        }
+        sqlx::query(
+            "INSERT INTO inbound_mail (message_key, mailbox, uidvalidity, uid, internal_date, stored_at, sha256, raw, disposition)
+             VALUES ('mid:<a@x>', 'INBOX', 7, 1, 't', 't', 's', x'00', 'order')",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        // Stored: by its key (at another UID), or by its place (under another key).
+        for (key, uid) in [("mid:<a@x>", 2), ("sha256:other", 1)] {
+            let n = bump_attempt_unless_stored(&store, key, &origin(uid))
+                .await
+                .unwrap();
+            assert_eq!(n, None, "{key} at UID {uid}");
+        }
+        let (attempts, others): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT attempts FROM intake_attempts WHERE message_key = 'mid:<a@x>'),
+                    (SELECT COUNT(*) FROM intake_attempts WHERE message_key <> 'mid:<a@x>')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!((attempts, others), (3, 0), "nothing counted once stored");
+        // Another mail is counted as before.
+        let n = bump_attempt_unless_stored(&store, "mid:<b@x>", &origin(2))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1));
+    }
 
     #[test]
     fn uid_sets_collapse_runs() {

@@ -14,7 +14,7 @@ use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use sqlx::Row;
+use sqlx::{Row, SqliteConnection};
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
@@ -281,21 +281,21 @@ pub fn backoff(attempts: i64, permanent: bool) -> chrono::Duration {
 /// The server accepted a mail again: every mail held back by a temporary failure is due now,
 /// so the queue an outage left behind leaves at once instead of each mail waiting out its own
 /// backoff. Returns how many were released.
-async fn release_held(store: &Store) -> anyhow::Result<u64> {
+async fn release_held(conn: &mut SqliteConnection) -> anyhow::Result<u64> {
     let now = ts(Utc::now());
     let r = sqlx::query(
         "UPDATE outbox SET next_attempt_at = ?1
          WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
     )
     .bind(&now)
-    .execute(&store.pool)
+    .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected())
 }
 
 /// Marks the mails the server took as sent, in one statement. Called right after each mail is
 /// accepted, so that a crash resends as little as possible (with the same Message-ID).
-async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
+async fn record_sent(conn: &mut SqliteConnection, sender: &mut Sender) -> anyhow::Result<()> {
     if sender.unrecorded.is_empty() {
         return Ok(());
     }
@@ -306,7 +306,7 @@ async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
     )
     .bind(ts(Utc::now()))
     .bind(serde_json::to_string(&ids)?)
-    .execute(&store.pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| {
         warn!(
@@ -323,9 +323,15 @@ async fn record_sent(store: &Store, sender: &mut Sender) -> anyhow::Result<()> {
 /// Sends one round of what is due (at most `ROUND` mails); returns how many were taken
 /// from the outbox, sent or not.
 pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
+    // One connection for the whole round rather than one from the pool per statement: the pool
+    // pings a connection each time it comes back (`store::reusable`), a round trip to its
+    // worker thread that would double the cost of recording each sent mail. No transaction is
+    // held: every statement commits on its own, as before.
+    let mut conn = store.pool.acquire().await?;
+    let conn = &mut *conn;
     // Mails sent but not yet recorded (the database failed) are recorded before anything is
     // selected to send, so they cannot be sent twice.
-    record_sent(store, sender).await?;
+    record_sent(conn, sender).await?;
     let now = Utc::now();
     let rows = sqlx::query(
         "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
@@ -333,7 +339,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     )
     .bind(ts(now))
     .bind(ROUND as i64)
-    .fetch_all(&store.pool)
+    .fetch_all(&mut *conn)
     .await?;
     if rows.is_empty() {
         return Ok(0);
@@ -371,7 +377,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
         match result {
             Ok(()) => {
                 sender.unrecorded.insert(id);
-                record_sent(store, sender).await?;
+                record_sent(conn, sender).await?;
                 info!(message_id, to = ?to, "mail sent");
                 sent += 1;
             }
@@ -389,7 +395,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
                 .bind(ts(next))
                 .bind(format!("{e:#}"))
                 .bind(id)
-                .execute(&store.pool)
+                .execute(&mut *conn)
                 .await?;
                 // A temporary error means the server is probably down: stop this round and keep
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
@@ -397,16 +403,16 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
                 if !permanent {
                     sender.held = true;
                     sender.close().await;
-                    record_sent(store, sender).await?;
+                    record_sent(conn, sender).await?;
                     return Ok(0);
                 }
             }
         }
     }
-    record_sent(store, sender).await?;
+    record_sent(conn, sender).await?;
     if sent > 0 && sender.held {
         sender.held = false;
-        let released = release_held(store).await?;
+        let released = release_held(conn).await?;
         if released > 0 {
             info!(
                 released,
@@ -555,7 +561,8 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
-        assert_eq!(release_held(&store).await.unwrap(), 1);
+        let mut conn = store.pool.acquire().await.unwrap();
+        assert_eq!(release_held(&mut conn).await.unwrap(), 1);
         let due: Vec<String> = sqlx::query_scalar(
             "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
         )
@@ -564,6 +571,6 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
-        assert_eq!(release_held(&store).await.unwrap(), 0);
+        assert_eq!(release_held(&mut conn).await.unwrap(), 0);
     }
 }

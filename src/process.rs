@@ -118,10 +118,11 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
     } else {
         "order"
     };
-    let inserted = sqlx::query(
+    // RETURNING gives the new row's id; no row means the mail was stored before.
+    let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO inbound_mail (message_key, message_id, mailbox, uidvalidity, uid, internal_date, stored_at, sender, subject, sha256, raw, disposition)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(&key)
     .bind(&i.mail.message_id)
@@ -135,15 +136,11 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
     .bind(&sha)
     .bind(i.raw)
     .bind(disposition)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if inserted.rows_affected() == 0 {
+    let Some(inbound_id) = inserted else {
         return Ok(Outcome::Duplicate);
-    }
-    let inbound_id: i64 = sqlx::query_scalar("SELECT id FROM inbound_mail WHERE message_key = ?1")
-        .bind(&key)
-        .fetch_one(&mut **tx)
-        .await?;
+    };
     let sender = i.mail.from.clone().unwrap_or_default();
 
     if ours || flags.no_reply() {
@@ -411,9 +408,11 @@ async fn queue(
     let mut limited = Vec::new();
     let mut kept = Vec::new();
     for a in to.drain(..) {
+        // Checked and counted in one statement; the receipt composed below goes to exactly
+        // the counted addresses, and a failure rolls the counts back with the transaction.
         if limited_kind
-            && store::recent_receipts(tx, &a, i.now).await?
-                >= i.helpdesk.receipts_per_address_per_hour
+            && !store::count_receipt(tx, &a, i.now, i.helpdesk.receipts_per_address_per_hour)
+                .await?
         {
             limited.push(a);
         } else {
@@ -463,11 +462,6 @@ async fn queue(
         values,
     )
     .map_err(anyhow::Error::msg)?;
-    if limited_kind {
-        for a in &out.to {
-            store::count_receipt(tx, a, i.now).await?;
-        }
-    }
     store::enqueue_for_order(tx, order_id, &out, i.now).await?;
     Ok(())
 }
@@ -482,8 +476,8 @@ async fn new_order(
     let reference = store::next_reference(tx, i.now).await?;
     let text = |code: &str| jf.and_then(|f| f.form.text(code)).map(str::to_string);
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, created_at, updated_at)
-         VALUES (?1, 'received', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12) RETURNING id",
+        "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, created_at, updated_at, planned_at)
+         VALUES (?1, 'received', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) RETURNING id",
     )
     .bind(&reference)
     .bind(jf.map(|f| f.kind.code()))
@@ -497,6 +491,7 @@ async fn new_order(
     .bind(&i.mail.message_id)
     .bind(&i.mail.subject)
     .bind(ts(i.now))
+    .bind(jf.and_then(|f| f.planned_at).map(|p| ts(p.with_timezone(&Utc))))
     .fetch_one(&mut **tx)
     .await?;
     store::event(
@@ -523,19 +518,21 @@ async fn insert_version(
     decision: Decision,
     now: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
-    let version = store::last_version(tx, order_id).await? + 1;
-    sqlx::query(
+    // The next version number is found and taken in the same statement (one round trip to the
+    // connection's worker thread instead of two); the write lock of the transaction keeps it
+    // from being taken twice.
+    let version: i64 = sqlx::query_scalar(
         "INSERT INTO order_versions (order_id, version, inbound_id, form_index, judgement, decision, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM order_versions WHERE order_id = ?1
+         RETURNING version",
     )
     .bind(order_id)
-    .bind(version)
     .bind(inbound_id)
     .bind(index as i64)
     .bind(judgement.to_string())
     .bind(decision.as_str())
     .bind(ts(now))
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
     Ok(version)
 }
@@ -549,22 +546,23 @@ async fn record_verdict(
     now: DateTime<Utc>,
 ) -> anyhow::Result<State> {
     let next = transition(State::Received, Action::Judge(decision)).map_err(anyhow::Error::msg)?;
-    store::set_state(tx, order_id, next, now).await?;
     let summary: Vec<String> = findings
         .iter()
         .map(|f| format!("{}: {}", f.rule.id(), f.message))
         .collect();
-    store::event(
-        tx,
-        Some(order_id),
-        None,
-        now,
-        "daemon",
-        "judged",
-        Some(State::Received),
-        Some(next),
-        &summary.join("\n"),
+    // What `store::set_state` and `store::event` write, sent as one query of two statements:
+    // one round trip to the connection's worker thread instead of two.
+    sqlx::query(
+        "UPDATE orders SET state = ?1, updated_at = ?2 WHERE id = ?3;
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         VALUES (?3, NULL, ?2, 'daemon', 'judged', ?4, ?1, ?5)",
     )
+    .bind(next.as_str())
+    .bind(ts(now))
+    .bind(order_id)
+    .bind(State::Received.as_str())
+    .bind(summary.join("\n"))
+    .execute(&mut **tx)
     .await?;
     Ok(next)
 }
@@ -709,6 +707,32 @@ async fn target_order(
     Ok((None, None))
 }
 
+/// Writes the newest version's summary columns on an existing order.
+async fn update_summary(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    jf: &JudgedForm,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE orders SET kind = ?1, bestillings_id = COALESCE(?2, bestillings_id), org_name = COALESCE(?3, org_name),
+         org_cvr = COALESCE(?4, org_cvr), system_name = COALESCE(?5, system_name), contact_email = COALESCE(?6, contact_email),
+         planned_at = ?7, updated_at = ?8 WHERE id = ?9",
+    )
+    .bind(jf.kind.code())
+    .bind(jf.form.bestillings_id())
+    .bind(jf.form.text("org_name"))
+    .bind(jf.form.text("org_cvr"))
+    .bind(jf.form.text("system_name"))
+    .bind(jf.form.text("contact_email"))
+    .bind(jf.planned_at.map(|p| ts(p.with_timezone(&Utc))))
+    .bind(ts(now))
+    .bind(order_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Applies one judged form: a new order or a new version, the modtaget receipt, the verdict
 /// and its receipt.
 async fn apply_form(
@@ -744,27 +768,13 @@ async fn apply_form(
                 &i.mail.subject,
             )
             .await?;
+            // Keep the order's summary columns current with the newest version (a new order
+            // has them from its INSERT already; an UPDATE of them would cost a round trip).
+            update_summary(tx, o.id, &jf, i.now).await?;
             (o.id, o.reference.clone())
         }
         None => new_order(tx, i, Some(&jf), inbound_id).await?,
     };
-    // Keep the order's summary columns current with the newest version.
-    sqlx::query(
-        "UPDATE orders SET kind = ?1, bestillings_id = COALESCE(?2, bestillings_id), org_name = COALESCE(?3, org_name),
-         org_cvr = COALESCE(?4, org_cvr), system_name = COALESCE(?5, system_name), contact_email = COALESCE(?6, contact_email),
-         planned_at = ?7, updated_at = ?8 WHERE id = ?9",
-    )
-    .bind(jf.kind.code())
-    .bind(jf.form.bestillings_id())
-    .bind(jf.form.text("org_name"))
-    .bind(jf.form.text("org_cvr"))
-    .bind(jf.form.text("system_name"))
-    .bind(jf.form.text("contact_email"))
-    .bind(jf.planned_at.map(|p| ts(p.with_timezone(&Utc))))
-    .bind(ts(i.now))
-    .bind(order_id)
-    .execute(&mut **tx)
-    .await?;
 
     let mut stored = serde_json::to_value(&jf)?;
     if let Some(p) = jf.planned_at {
@@ -877,6 +887,84 @@ mod tests {
     use super::*;
 
     const UUID: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
+
+    #[tokio::test]
+    async fn versions_count_up_and_the_verdict_moves_the_state_with_its_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = crate::store::Store::open(&url).await.unwrap();
+        let now = Utc::now();
+        let mut tx = store.begin().await.unwrap();
+        let mut ids = Vec::new();
+        for (key, reference) in [("k1", "SP-2026-00001"), ("k2", "SP-2026-00002")] {
+            let inbound: i64 = sqlx::query_scalar(
+                "INSERT INTO inbound_mail (message_key, mailbox, internal_date, stored_at, sha256, raw, disposition)
+                 VALUES (?1, 'INBOX', 't', 't', 's', x'00', 'order') RETURNING id",
+            )
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            let order: i64 = sqlx::query_scalar(
+                "INSERT INTO orders (ref, state, created_at, updated_at) VALUES (?1, 'received', 't', 't') RETURNING id",
+            )
+            .bind(reference)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+            ids.push((inbound, order));
+        }
+        let json = serde_json::json!({"decision": "review"});
+        let (in1, o1) = ids[0];
+        let (in2, o2) = ids[1];
+        let v = |inbound, order, index| (inbound, order, index, json.clone());
+        let mut got = Vec::new();
+        for (inbound, order, index, j) in
+            [v(in1, o1, 0), v(in1, o1, 1), v(in2, o2, 0), v(in2, o1, 1)]
+        {
+            got.push(
+                insert_version(&mut tx, order, inbound, index, &j, Decision::Review, now)
+                    .await
+                    .unwrap(),
+            );
+        }
+        assert_eq!(got, vec![1, 2, 1, 3], "versions per order");
+        let findings = vec![
+            Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), "a".to_string()),
+            Finding::new(Rule::FormAmbiguous, None, "b".to_string()),
+        ];
+        let next = record_verdict(&mut tx, o2, Decision::Review, &findings, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(next, State::Review);
+        let (state, updated): (String, String) =
+            sqlx::query_as("SELECT state, updated_at FROM orders WHERE id = ?1")
+                .bind(o2)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!((state.as_str(), updated), ("review", ts(now)));
+        let events = crate::store::events_of(&store.pool, o2).await.unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        let id = Rule::FormAmbiguous.id();
+        assert_eq!(
+            (e.at.clone(), e.actor.as_str(), e.action.as_str()),
+            (ts(now), "daemon", "judged")
+        );
+        assert_eq!(
+            (e.from_state.as_deref(), e.to_state.as_deref()),
+            (Some("received"), Some("review"))
+        );
+        assert_eq!(e.detail, format!("{id}: a\n{id}: b"));
+        let untouched: String = sqlx::query_scalar("SELECT state FROM orders WHERE id = ?1")
+            .bind(o1)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(untouched, "received");
+    }
 
     fn helpdesk() -> HelpdeskSettings {
         HelpdeskSettings {

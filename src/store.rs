@@ -58,6 +58,11 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
+            // Every connection is pinged when it goes back to the pool (`reusable`), and an
+            // idle SQLite connection has no server that could drop it meanwhile: the ping
+            // sqlx adds on every acquire by default would only cost another round trip to the
+            // connection's worker thread (two task switches) per use.
+            .test_before_acquire(false)
             .after_release(|conn, _| Box::pin(reusable(conn)))
             .connect_with(opts)
             .await
@@ -252,19 +257,26 @@ pub async fn enqueue_for_order(
     out: &crate::receipts::Outgoing,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    enqueue(tx, Some(order_id), out, now).await?;
     let what = format!("{} to {}", out.kind.code(), out.to.join(", "));
-    event(
-        tx,
-        Some(order_id),
-        None,
-        now,
-        "daemon",
-        "receipt queued",
-        None,
-        None,
-        &what,
+    // What [`enqueue`] and [`event`] write, sent as one query of two statements: one round
+    // trip to the connection's worker thread instead of two (the numbered parameters are
+    // shared by both statements).
+    sqlx::query(
+        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (message_id) DO NOTHING;
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8)",
     )
+    .bind(order_id)
+    .bind(out.kind.code())
+    .bind(&out.message_id)
+    .bind(&out.envelope_from)
+    .bind(serde_json::to_string(&out.to)?)
+    .bind(&out.raw)
+    .bind(ts(now))
+    .bind(&what)
+    .execute(&mut **tx)
     .await?;
     Ok(what)
 }
@@ -292,28 +304,41 @@ pub async fn recent_receipts(
     Ok(n)
 }
 
-/// Counts one receipt queued to `address` now, and forgets that address's older hours.
+/// Counts one receipt to `address` now if the address is still under `limit` receipts in the
+/// current and the previous clock hour (the check of [`recent_receipts`] and the count in one
+/// statement: every statement is a round trip to the connection's worker thread). Returns
+/// whether it was counted, i.e. whether the receipt may be sent to the address. The first
+/// receipt of a new clock hour also forgets that address's older hours, which no window
+/// reads any more.
 pub async fn count_receipt(
     tx: &mut Tx<'_>,
     address: &str,
     now: DateTime<Utc>,
-) -> anyhow::Result<()> {
+    limit: i64,
+) -> anyhow::Result<bool> {
     let address = address.to_lowercase();
     let hour = hour_of(now);
-    sqlx::query(
-        "INSERT INTO receipt_rate (address, hour, n) VALUES (?1, ?2, 1)
-         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1",
+    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+    let n: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT ?1, ?2, 1
+         WHERE (SELECT COALESCE(SUM(n), 0) FROM receipt_rate WHERE address = ?1 AND hour >= ?2 - 1) < ?3
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
+         RETURNING n",
     )
     .bind(&address)
     .bind(hour)
-    .execute(&mut **tx)
+    .bind(limit)
+    .fetch_optional(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
-        .bind(&address)
-        .bind(hour - 1)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    if n == Some(1) {
+        sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
+            .bind(&address)
+            .bind(hour - 1)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(n.is_some())
 }
 
 /// An order row.
@@ -452,16 +477,6 @@ pub async fn set_state(
     Ok(())
 }
 
-/// The highest version number of an order's form (0 when none).
-pub async fn last_version(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<i64> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT MAX(version) FROM order_versions WHERE order_id = ?1")
-            .bind(order_id)
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(v.unwrap_or(0))
-}
-
 /// An event row for `orders show`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EventRow {
@@ -572,13 +587,15 @@ mod tests {
             "2026-11-30T09:50:00Z",
             "2026-11-30T10:05:00Z",
         ] {
-            count_receipt(&mut tx, "FA@Kommune.test", at(t))
+            let counted = count_receipt(&mut tx, "FA@Kommune.test", at(t), 3)
                 .await
                 .unwrap();
+            assert!(counted, "at {t}");
         }
-        count_receipt(&mut tx, "other@kommune.test", at("2026-11-30T10:05:00Z"))
+        let counted = count_receipt(&mut tx, "other@kommune.test", at("2026-11-30T10:05:00Z"), 3)
             .await
             .unwrap();
+        assert!(counted);
         for (t, expected) in [
             ("2026-11-30T10:30:00Z", 3),
             // 11:xx still counts the 10:05 receipt, no longer the 09:xx ones.
@@ -590,17 +607,109 @@ mod tests {
                 .unwrap();
             assert_eq!(n, expected, "at {t}");
         }
-        // Counting at 11:20 forgets the 09:xx rows of that address.
-        count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:20:00Z"))
+        // At the limit: not counted, and the count stays as it was.
+        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T10:59:59Z"), 3)
             .await
             .unwrap();
+        assert!(!counted);
+        let n = recent_receipts(&mut tx, "fa@kommune.test", at("2026-11-30T10:59:59Z"))
+            .await
+            .unwrap();
+        assert_eq!(n, 3);
+        // A limit of 0 counts nothing.
+        let counted = count_receipt(&mut tx, "new@kommune.test", at("2026-11-30T10:00:00Z"), 0)
+            .await
+            .unwrap();
+        assert!(!counted);
+        // Counting at 11:20 (one receipt in the window, under the limit) forgets the 09:xx rows
+        // of that address.
+        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:20:00Z"), 2)
+            .await
+            .unwrap();
+        assert!(counted);
+        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:40:00Z"), 2)
+            .await
+            .unwrap();
+        assert!(!counted, "10:05 and 11:20 fill a limit of 2");
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT hour, n FROM receipt_rate WHERE address = 'fa@kommune.test' ORDER BY hour",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        let hour = hour_of(at("2026-11-30T11:20:00Z"));
+        assert_eq!(rows, vec![(hour - 1, 1), (hour, 1)]);
         let rows: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM receipt_rate WHERE address = 'fa@kommune.test'",
+            "SELECT COUNT(*) FROM receipt_rate WHERE address = 'new@kommune.test'",
         )
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-        assert_eq!(rows, 2);
+        assert_eq!(rows, 0);
+    }
+
+    #[tokio::test]
+    async fn a_queued_order_mail_is_one_outbox_row_and_an_event_per_call() {
+        let (_dir, _url, store) = scratch().await;
+        let now = Utc::now();
+        let mut tx = store.begin().await.unwrap();
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'received', 't', 't') RETURNING id",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        let out = crate::receipts::Outgoing {
+            kind: crate::receipts::ReceiptKind::Modtaget,
+            message_id: "SP-2026-00001.v1.modtaget@spdesk.h.test".into(),
+            envelope_from: "helpdesk@h.test".into(),
+            to: vec!["a@k.test".into(), "b@k.test".into()],
+            raw: b"mail".to_vec(),
+        };
+        for _ in 0..2 {
+            let what = enqueue_for_order(&mut tx, order_id, &out, now)
+                .await
+                .unwrap();
+            assert_eq!(what, "modtaget to a@k.test, b@k.test");
+        }
+        tx.commit().await.unwrap();
+        let rows = sqlx::query(
+            "SELECT order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at FROM outbox",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        let text = |c: &str| r.try_get::<String, _>(c).unwrap();
+        assert_eq!(
+            r.try_get::<Option<i64>, _>("order_id").unwrap(),
+            Some(order_id)
+        );
+        assert_eq!(text("kind"), "modtaget");
+        assert_eq!(text("message_id"), out.message_id);
+        assert_eq!(text("envelope_from"), "helpdesk@h.test");
+        assert_eq!(text("recipients"), r#"["a@k.test","b@k.test"]"#);
+        assert_eq!(r.try_get::<Vec<u8>, _>("raw").unwrap(), b"mail");
+        assert_eq!(
+            (text("created_at"), text("next_attempt_at")),
+            (ts(now), ts(now))
+        );
+        let events = events_of(&store.pool, order_id).await.unwrap();
+        assert_eq!(events.len(), 2, "{events:?}");
+        for e in events {
+            assert_eq!(
+                (e.at, e.actor, e.action, e.from_state, e.to_state, e.detail),
+                (
+                    ts(now),
+                    "daemon".to_string(),
+                    "receipt queued".to_string(),
+                    None,
+                    None,
+                    "modtaget to a@k.test, b@k.test".to_string()
+                )
+            );
+        }
     }
 
     fn mode(p: &Path) -> u32 {

@@ -159,6 +159,9 @@ async fn a_docx_form_over_smtp_gets_one_order_and_its_two_receipts() {
     assert_eq!(order["kind"], "webservice", "{order:#}");
     assert_eq!(order["bestillings_id"], "KMB-IT-0001", "{order:#}");
     assert_eq!(order["requester"], FA, "{order:#}");
+    // A new order has the form's summary, the desired time included, from its first INSERT.
+    assert_eq!(order["org_name"], "Fjordsoft ApS", "{order:#}");
+    assert!(order["planned_at"].is_string(), "{order:#}");
 
     assert_receipt_pair(&receipts, &reference, &mid, subject);
     assert_eq!(
