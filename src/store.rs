@@ -225,6 +225,17 @@ pub async fn event(
     Ok(())
 }
 
+/// The outbox INSERT ([`enqueue`] alone, and [`enqueue_for_order`] with its event), a macro so
+/// both can use it as one literal: ?1 order, ?2 kind, ?3 Message-ID, ?4 envelope sender,
+/// ?5 recipients (JSON), ?6 raw mail, ?7 now.
+macro_rules! outbox_insert {
+    () => {
+        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (message_id) DO NOTHING"
+    };
+}
+
 /// Queues a mail in the outbox (in the caller's transaction). A mail with the same Message-ID
 /// already queued is left as it is.
 pub async fn enqueue(
@@ -233,20 +244,16 @@ pub async fn enqueue(
     out: &crate::receipts::Outgoing,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let r = sqlx::query(
-        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-         ON CONFLICT (message_id) DO NOTHING",
-    )
-    .bind(order_id)
-    .bind(out.kind.code())
-    .bind(&out.message_id)
-    .bind(&out.envelope_from)
-    .bind(serde_json::to_string(&out.to)?)
-    .bind(&out.raw)
-    .bind(ts(now))
-    .execute(&mut **tx)
-    .await?;
+    let r = sqlx::query(outbox_insert!())
+        .bind(order_id)
+        .bind(out.kind.code())
+        .bind(&out.message_id)
+        .bind(&out.envelope_from)
+        .bind(serde_json::to_string(&out.to)?)
+        .bind(&out.raw)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await?;
     Ok(r.rows_affected() == 1)
 }
 
@@ -261,13 +268,12 @@ pub async fn enqueue_for_order(
     // What [`enqueue`] and [`event`] write, sent as one query of two statements: one round
     // trip to the connection's worker thread instead of two (the numbered parameters are
     // shared by both statements).
-    sqlx::query(
-        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
-         ON CONFLICT (message_id) DO NOTHING;
+    sqlx::query(concat!(
+        outbox_insert!(),
+        ";
          INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8)",
-    )
+         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8)"
+    ))
     .bind(order_id)
     .bind(out.kind.code())
     .bind(&out.message_id)
