@@ -178,14 +178,24 @@ pub fn docx_package(document: &str) -> Vec<u8> {
     zip.finish().expect("zip finish").into_inner()
 }
 
-/// A mail from `from` to `to` with a short text and `docx` attached as Bestilling.docx.
-pub fn form_mail(from: &str, to: &str, subject: &str, message_id: &str, docx: &[u8]) -> Vec<u8> {
+/// The headers every requester's mail here carries: Karin Holm writing to the Helpdesk, dated now.
+fn requester_mail<'x>(
+    from: &'x str,
+    to: &'x str,
+    subject: &'x str,
+    message_id: &'x str,
+) -> MessageBuilder<'x> {
     MessageBuilder::new()
         .from(("Karin Holm", from))
         .to(("Serviceplatformens Helpdesk", to))
         .subject(subject)
         .message_id(message_id)
         .date(chrono::Utc::now().timestamp())
+}
+
+/// A mail from `from` to `to` with a short text and `docx` attached as Bestilling.docx.
+pub fn form_mail(from: &str, to: &str, subject: &str, message_id: &str, docx: &[u8]) -> Vec<u8> {
+    requester_mail(from, to, subject, message_id)
         .text_body("Hej\n\nHermed vores bestilling, se vedhæftede formular.\n\n/Karin\n")
         .attachment(DOCX_TYPE, "Bestilling.docx", docx.to_vec())
         .write_to_vec()
@@ -344,12 +354,7 @@ pub fn outlook_rtf_mail(
     message_id: &str,
     winmail: &[u8],
 ) -> Vec<u8> {
-    MessageBuilder::new()
-        .from(("Karin Holm", from))
-        .to(("Serviceplatformens Helpdesk", to))
-        .subject(subject)
-        .message_id(message_id)
-        .date(chrono::Utc::now().timestamp())
+    requester_mail(from, to, subject, message_id)
         .header(
             "X-MS-TNEF-Correlator",
             Raw::new("<00000000BE6B@fa.example.test>"),
