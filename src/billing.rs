@@ -9,14 +9,15 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
-use mail_builder::headers::raw::Raw;
 use sha2::{Digest as _, Sha256};
 
 use crate::calendar::{TZ, danish_date, local_datetime};
 use crate::config::Prices;
-use crate::receipts::LOOP_HEADER;
+use crate::header_value::{
+    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+};
+use crate::receipts::FROM_NAME;
 
 /// The CSV header, exactly (a contract other tools rely on).
 pub const CSV_HEADER: &str =
@@ -205,8 +206,8 @@ pub fn compose(
     from: &str,
     to: &[String],
 ) -> Result<(String, Vec<u8>), String> {
-    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let id = message_id(lines, billed_at, domain);
+    let (sender, recipients) = sender_and_recipients(from, to, "helpdesk.billing_to")?;
+    let id = message_id(lines, billed_at, sender.domain());
     let day = billed_at.with_timezone(&TZ).date_naive();
     let n = lines.len();
     let subject = format!(
@@ -234,23 +235,25 @@ pub fn compose(
         ));
     }
     let name = format!("fakturering-{}.csv", day.format("%Y-%m-%d"));
-    let raw = MessageBuilder::new()
-        .from(("Serviceplatformens Helpdesk", from))
-        .to(to.iter().map(String::as_str).collect::<Vec<_>>())
-        .subject(subject)
-        .message_id(id.clone())
-        .date(billed_at.timestamp())
-        .header("Auto-Submitted", Raw::new("auto-generated"))
-        .header(LOOP_HEADER, Raw::new(from.to_string()))
-        .header("X-Auto-Response-Suppress", Raw::new("All"))
-        .text_body(text)
-        .attachment(
-            ContentType::new("text/csv").attribute("charset", "utf-8"),
-            name,
-            csv(lines, prices, currency).into_bytes(),
-        )
-        .write_to_vec()
-        .map_err(|e| e.to_string())?;
+    let raw = header_value::builder(Envelope {
+        from_name: &HeaderText::new(FROM_NAME),
+        from: &sender,
+        to: &recipients,
+        subject: &HeaderText::new(&subject),
+        message_id: &own_message_id(&id)?,
+        date: billed_at.timestamp(),
+        auto_submitted: AutoSubmitted::Generated,
+        in_reply_to: None,
+        references: &[],
+    })
+    .text_body(text)
+    .attachment(
+        ContentType::new("text/csv").attribute("charset", "utf-8"),
+        name,
+        csv(lines, prices, currency).into_bytes(),
+    )
+    .write_to_vec()
+    .map_err(|e| e.to_string())?;
     Ok((id, raw))
 }
 
@@ -396,6 +399,37 @@ mod tests {
             .bounds(),
             None
         );
+    }
+
+    #[test]
+    fn the_billing_header_block_holds_only_our_headers() {
+        let mut l = line("SP-2026-00001", "webservice");
+        l.org_name = Some("Kommune\r\nBcc: evil@x.test".into());
+        let at = utc("2026-12-01T06:00:00+01:00");
+        let to = ["billing@example.test".to_string()];
+        let (_, raw) = compose(
+            &[l.clone()],
+            &PRICES,
+            "DKK",
+            at,
+            "helpdesk@example.test",
+            &to,
+        )
+        .unwrap();
+        crate::header_value::assert_only_our_headers(&raw, &crate::header_value::OUR_HEADERS);
+        let bad = ["billing@example.test\r\nBcc: evil@x.test".to_string()];
+        let err = compose(
+            &[l.clone()],
+            &PRICES,
+            "DKK",
+            at,
+            "helpdesk@example.test",
+            &bad,
+        )
+        .unwrap_err();
+        assert!(err.contains("helpdesk.billing_to"), "{err}");
+        let err = compose(&[l], &PRICES, "DKK", at, "h@x.test\rBcc: e@x.test", &to).unwrap_err();
+        assert!(err.contains("helpdesk.address"), "{err}");
     }
 
     #[test]

@@ -1013,6 +1013,45 @@ mod tests {
         );
     }
 
+    /// The incident mail names the it-system from the form and attaches the original mail:
+    /// a system name or file name with a line break stays inside its header.
+    #[test]
+    fn the_incident_header_block_holds_only_our_headers() {
+        use crate::receipts::{Compose, OutAttachment, ReceiptKind, Templates, Thread};
+        let out = compose_with(
+            &Templates::load(None).unwrap(),
+            Compose {
+                kind: ReceiptKind::Incident,
+                reference: "SP-2026-00002",
+                version: 1,
+                from: "helpdesk@example.test",
+                to: vec!["incident@example.test".into()],
+                thread: &Thread::default(),
+                subject: Some(incident_subject(
+                    "SP-2026-00002",
+                    Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
+                )),
+                date: 1_800_000_000,
+            },
+            &serde_json::json!({ "ref": "SP-2026-00002" }),
+            &[OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml\r\nX-Evil: 1",
+                bytes: b"From: a@b.test\r\nSubject: x\r\n\r\nhej\r\n",
+            }],
+        )
+        .unwrap();
+        crate::header_value::assert_only_our_headers(&out.raw, &crate::header_value::OUR_HEADERS);
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert!(
+            parsed
+                .subject
+                .ends_with("FamilieFlow Bcc: evil@x.test body")
+        );
+        let a = parsed.attachments.first().unwrap();
+        assert_eq!(a.name.as_deref(), Some("original.eml X-Evil: 1"));
+    }
+
     #[test]
     fn incident_subject_names_the_system() {
         assert_eq!(

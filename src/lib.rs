@@ -18,7 +18,8 @@
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references.
-//! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
+//! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread;
+//!   [`header_value`]: every value in a header of a mail we send, checked in one place.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
 //! - [`digest`]: the Helpdesk's daily digest (sections, counts, text + HTML);
@@ -54,6 +55,7 @@ pub mod extract;
 pub mod fields;
 pub mod finding;
 pub mod form;
+pub mod header_value;
 pub mod intake;
 pub mod jobs;
 pub mod judge;

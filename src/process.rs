@@ -404,6 +404,15 @@ async fn queue(
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
+    // An address no header may carry (a control character, a bracket) is never answered;
+    // the composer would refuse the whole mail for it.
+    to.retain(|a| {
+        let ok = crate::header_value::Address::new(a).is_some();
+        if !ok {
+            warn!(reference, address = ?a, "not a valid mail address; no receipt to it");
+        }
+        ok
+    });
     let limited_kind = kind != ReceiptKind::HelpdeskVurdering;
     let mut limited = Vec::new();
     let mut kept = Vec::new();
