@@ -46,12 +46,37 @@ pub fn csv_field(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// A text field that came from a sender's form. A leading `=`, `+`, `-`, `@`, tab or CR would
-/// make a spreadsheet run it as a formula (CSV injection), so such a value gets a leading `'`.
+/// A text cell, guarded against CSV injection whatever separator a spreadsheet guesses.
+///
+/// A spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
+/// (OWASP "CSV Injection"). Checking only the value's first character is not enough: a
+/// spreadsheet that splits on `;`, tab, `|` or spaces (Excel's import guesses) turns
+/// `Kommune;=cmd|…` into a cell `=cmd|…`. So a `'` goes before such a character at the start
+/// of the value and after every separator a spreadsheet may split on (`,;|`, tab and other
+/// whitespace); the `'` makes the spreadsheet read the rest as text. After a separator a `+`
+/// or `-` followed by a space or the end is punctuation ("Nord - Syd"), never a formula, and
+/// is left alone. Prices and times are written by spdesk as plain numbers and never pass here.
 fn text_field(s: Option<&str>) -> Cow<'_, str> {
     let s = s.unwrap_or("");
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Cow::Owned(csv_field(&format!("'{s}")).into_owned())
+    let mut out = String::new();
+    let mut changed = false;
+    let mut cell_start = true;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let formula = match c {
+            '=' | '@' | '\t' | '\r' => true,
+            '+' | '-' => out.is_empty() || chars.peek().is_some_and(|n| !n.is_whitespace()),
+            _ => false,
+        };
+        if cell_start && formula {
+            out.push('\'');
+            changed = true;
+        }
+        out.push(c);
+        cell_start = matches!(c, ',' | ';' | '|') || c.is_whitespace();
+    }
+    if changed {
+        Cow::Owned(csv_field(&out).into_owned())
     } else {
         csv_field(s)
     }
@@ -80,14 +105,14 @@ pub fn csv(lines: &[BillingLine], prices: &Prices, currency: &str) -> String {
         let price = l.kind.as_deref().and_then(|k| prices.get(k));
         let fields: [Cow<'_, str>; 10] = [
             text_field(l.bestillings_id.as_deref()),
-            csv_field(&l.reference),
-            csv_field(l.kind.as_deref().unwrap_or("")),
+            text_field(Some(&l.reference)),
+            text_field(l.kind.as_deref()),
             text_field(l.org_name.as_deref()),
             text_field(l.org_cvr.as_deref()),
             text_field(l.system_name.as_deref()),
             Cow::Owned(time_text(l.executed_at)),
             Cow::Owned(price_text(price)),
-            csv_field(currency),
+            text_field(Some(currency)),
             Cow::Owned(time_text(l.billed_at)),
         ];
         out.push_str(&fields.join(","));
@@ -319,6 +344,48 @@ mod tests {
             row,
             "BD-1,SP-2026-00002,,\"Kommune, \"\"Nord\"\"\",54921942,\"'=HYPERLINK(\"\"x\"\")\",2026-11-30T10:05:00+01:00,,DKK,"
         );
+    }
+
+    /// A spreadsheet that splits on `;`, tab, `|`, a space or a comma must not find a
+    /// formula in any of the cells it makes.
+    #[test]
+    fn no_cell_starts_a_formula_whatever_the_separator() {
+        let f = |s: &str| text_field(Some(s)).into_owned();
+        assert_eq!(
+            f("Kommune;=cmd|' /C calc'!A0"),
+            "Kommune;'=cmd|' /C calc'!A0"
+        );
+        assert_eq!(f("a|@SUM(A1)"), "a|'@SUM(A1)");
+        assert_eq!(f("a +1"), "a '+1");
+        assert_eq!(f("a\t-2+3"), "a\t'-2+3");
+        assert_eq!(f("a,=1"), "\"a,'=1\"");
+        assert_eq!(f("a;\t=1"), "a;'\t'=1");
+        assert_eq!(f("=1"), "'=1");
+        assert_eq!(f("- x"), "'- x");
+        // ordinary names and ids stay as they are
+        for plain in [
+            "Nord - Syd Kommune",
+            "KMB-IT-0001",
+            "a+b@c.dk",
+            "SP-2026-00001",
+            "",
+        ] {
+            assert_eq!(f(plain), plain);
+        }
+        // every cell of a row, split on any separator, is free of formulas
+        let mut l = line("SP-2026-00003", "webservice");
+        l.org_name = Some("Kommune;=cmd|' /C calc'!A0".into());
+        l.system_name = Some("x\t@SUM(1)".into());
+        l.bestillings_id = Some("BD 1 -1+1".into());
+        let c = csv(&[l], &PRICES, "DKK");
+        let row = c.split("\r\n").nth(1).unwrap();
+        for cell in row.split([',', ';', '\t', '|', ' ', '"']) {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "{cell:?} in {row:?}"
+            );
+        }
+        assert!(row.contains(",4500.00,"), "the price stays a number: {row}");
     }
 
     #[test]
