@@ -27,7 +27,8 @@
 //!   [`scheduler::next_run`]: cron in the configured time zone, DST-correct.
 //!
 //! Imperative shell:
-//! - [`config`]: the TOML config, checked with file and line for every problem.
+//! - [`config`]: the TOML config, checked with file and line for every problem;
+//!   [`config_warnings`]: what a valid config exposes (plain-text passwords, readable secrets).
 //! - [`store`]: SQLite through sqlx; [`process`]: one mail and everything it causes in one
 //!   transaction.
 //! - [`intake`]: the IMAP loop (IDLE or polling, batched fetches, moves only after the commit,
@@ -47,6 +48,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_warnings;
 pub mod daemon;
 pub mod dates;
 pub mod digest;

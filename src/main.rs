@@ -95,6 +95,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 Ok(cfg) => match setup::pipeline(&cfg) {
                     Ok(_) => {
                         println!("{}: OK", path.display());
+                        for w in spdesk::config_warnings::warnings(&cfg) {
+                            println!("warning: {w}");
+                        }
                         println!("{}", cfg.redacted_summary());
                         Ok(0)
                     }
@@ -138,6 +141,9 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 }
             };
             let pipeline = setup::pipeline(&cfg)?;
+            for w in spdesk::config_warnings::warnings(&cfg) {
+                tracing::warn!(warning = %w, "config");
+            }
             runtime()?.block_on(async {
                 let store = Store::open(&cfg.database.url).await?;
                 daemon::run(daemon::Daemon {
