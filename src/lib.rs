@@ -38,7 +38,8 @@
 //!   signal.
 //! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
 //!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
-//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts;
+//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts
+//!   ([`terminal`] escapes what senders wrote in every output meant for a terminal);
 //!   [`commands::apply_action`] is the one transaction for a person's or the executor's
 //!   action on an order (state, event, receipt, incident mail).
 
@@ -74,4 +75,5 @@ pub mod rules;
 pub mod scheduler;
 pub mod setup;
 pub mod store;
+pub mod terminal;
 pub mod values;
