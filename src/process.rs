@@ -294,7 +294,9 @@ pub fn recipients(
     {
         to.push(c);
     }
-    to.retain(|a| !h.is_own(a));
+    // An address no header may carry (a control character, a bracket) is never answered:
+    // the composer refuses it (header_value::Address).
+    to.retain(|a| !h.is_own(a) && crate::header_value::Address::new(a).is_some());
     to
 }
 
@@ -404,15 +406,6 @@ async fn queue(
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
-    // An address no header may carry (a control character, a bracket) is never answered;
-    // the composer would refuse the whole mail for it.
-    to.retain(|a| {
-        let ok = crate::header_value::Address::new(a).is_some();
-        if !ok {
-            warn!(reference, address = ?a, "not a valid mail address; no receipt to it");
-        }
-        ok
-    });
     let limited_kind = kind != ReceiptKind::HelpdeskVurdering;
     let mut limited = Vec::new();
     let mut kept = Vec::new();
@@ -1105,6 +1098,17 @@ mod tests {
         );
         assert_eq!(
             recipients(None, None, Some("drift@leverandoer.test"), None, &h),
+            Vec::<String>::new()
+        );
+        // An address no header may carry is never answered (the composer would refuse it).
+        assert_eq!(
+            recipients(
+                Some("fa@kystby.test\r\nbcc: evil@x.test"),
+                None,
+                None,
+                None,
+                &h
+            ),
             Vec::<String>::new()
         );
     }
