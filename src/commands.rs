@@ -1066,23 +1066,15 @@ mod tests {
     /// a system name or file name with a line break stays inside its header.
     #[test]
     fn the_incident_header_block_holds_only_our_headers() {
-        use crate::receipts::{Compose, OutAttachment, ReceiptKind, Templates, Thread};
-        let out = compose_with(
-            &Templates::load(None).unwrap(),
-            Compose {
-                kind: ReceiptKind::Incident,
-                reference: "SP-2026-00002",
-                version: 1,
-                from: "helpdesk@example.test",
-                to: vec!["incident@example.test".into()],
-                thread: &Thread::default(),
-                subject: Some(incident_subject(
-                    "SP-2026-00002",
-                    Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
-                )),
-                date: 1_800_000_000,
-            },
-            &serde_json::json!({ "ref": "SP-2026-00002" }),
+        use crate::receipts::{OutAttachment, ReceiptKind, Thread};
+        let out = crate::receipts::tests::try_compose(
+            ReceiptKind::Incident,
+            "incident@example.test",
+            &Thread::default(),
+            Some(incident_subject(
+                "SP-2026-00002",
+                Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
+            )),
             &[OutAttachment {
                 content_type: "message/rfc822",
                 filename: "original.eml\r\nX-Evil: 1",

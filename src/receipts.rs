@@ -338,7 +338,7 @@ pub fn compose_with(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -499,20 +499,38 @@ mod tests {
         }
     }
 
-    fn compose_for(thread: &Thread, subject: Option<String>) -> Outgoing {
-        compose(
+    /// A mail of `kind` from helpdesk@example.test for SP-2026-00042, version 1.
+    pub(crate) fn try_compose(
+        kind: ReceiptKind,
+        to: &str,
+        thread: &Thread,
+        subject: Option<String>,
+        attachments: &[OutAttachment<'_>],
+    ) -> Result<Outgoing, String> {
+        compose_with(
             &Templates::load(None).unwrap(),
             Compose {
-                kind: ReceiptKind::Modtaget,
+                kind,
                 reference: "SP-2026-00042",
                 version: 1,
                 from: "helpdesk@example.test",
-                to: vec!["fa@kommune.test".into()],
+                to: vec![to.into()],
                 thread,
                 subject,
                 date: 1_800_000_000,
             },
             &minijinja::context! { ref => "SP-2026-00042" },
+            attachments,
+        )
+    }
+
+    fn compose_for(thread: &Thread, subject: Option<String>) -> Outgoing {
+        try_compose(
+            ReceiptKind::Modtaget,
+            "fa@kommune.test",
+            thread,
+            subject,
+            &[],
         )
         .unwrap()
     }
@@ -552,19 +570,12 @@ mod tests {
             Some("[SP-1] Til vurdering\r\nBcc: evil@x.test\r\n\r\nbody".into()),
         );
         header_value::assert_only_our_headers(&out.raw, &header_value::OUR_HEADERS);
-        let err = compose(
-            &Templates::load(None).unwrap(),
-            Compose {
-                kind: ReceiptKind::Modtaget,
-                reference: "SP-2026-00042",
-                version: 1,
-                from: "helpdesk@example.test",
-                to: vec!["fa@kommune.test\r\nBcc: evil@x.test".into()],
-                thread: &Thread::default(),
-                subject: None,
-                date: 1_800_000_000,
-            },
-            &minijinja::context! {},
+        let err = try_compose(
+            ReceiptKind::Modtaget,
+            "fa@kommune.test\r\nBcc: evil@x.test",
+            &Thread::default(),
+            None,
+            &[],
         )
         .err()
         .unwrap();
