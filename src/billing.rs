@@ -17,7 +17,6 @@ use crate::config::Prices;
 use crate::header_value::{
     self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
-use crate::receipts::FROM_NAME;
 
 /// The CSV header, exactly (a contract other tools rely on).
 pub const CSV_HEADER: &str =
@@ -261,7 +260,6 @@ pub fn compose(
     }
     let name = format!("fakturering-{}.csv", day.format("%Y-%m-%d"));
     let raw = header_value::builder(Envelope {
-        from_name: &HeaderText::new(FROM_NAME),
         from: &sender,
         to: &recipients,
         subject: &HeaderText::new(&subject),

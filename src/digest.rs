@@ -13,7 +13,7 @@ use crate::header_value::{
     self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
 use crate::order::State;
-use crate::receipts::{FROM_NAME, Templates};
+use crate::receipts::Templates;
 use crate::store::OrderRow;
 
 /// The text template of the digest.
@@ -251,7 +251,6 @@ pub fn compose(
     let (from, to) = sender_and_recipients(from, to, "helpdesk.digest_to")?;
     let id = message_id(d.date, from.domain());
     let raw = header_value::builder(Envelope {
-        from_name: &HeaderText::new(FROM_NAME),
         from: &from,
         to: &to,
         subject: &HeaderText::new(&d.subject),

@@ -22,6 +22,9 @@ use mail_builder::headers::raw::Raw;
 
 use crate::receipts::LOOP_HEADER;
 
+/// The display name of every mail spdesk sends.
+pub const FROM_NAME: &str = "Serviceplatformens Helpdesk";
+
 /// At most this many characters of free text in one header (a subject from a hostile mail
 /// can be long; a receipt's subject needs only its start).
 const MAX_TEXT_CHARS: usize = 900;
@@ -171,7 +174,7 @@ pub enum AutoSubmitted {
 
 /// The header block of a mail spdesk sends, from checked values only.
 pub struct Envelope<'a> {
-    pub from_name: &'a HeaderText,
+    /// Our address; the display name is always [`FROM_NAME`].
     pub from: &'a Address,
     pub to: &'a [Address],
     pub subject: &'a HeaderText,
@@ -193,7 +196,7 @@ pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
             .map(|a| MbAddress::new_address(None::<String>, a.0.clone()))
             .collect();
     let mut b = MessageBuilder::new()
-        .from((e.from_name.0.clone(), e.from.0.clone()))
+        .from((FROM_NAME.to_string(), e.from.0.clone()))
         .to(MbAddress::new_list(to))
         .subject(e.subject.0.clone())
         .message_id(e.message_id.0.clone())
@@ -326,7 +329,6 @@ mod tests {
         let parent = MessageId::new("p@x").unwrap();
         let from = Address::new("h@x.test").unwrap();
         let raw = builder(Envelope {
-            from_name: &HeaderText::new("H"),
             from: &from,
             to: std::slice::from_ref(&from),
             subject: &HeaderText::new("s"),

@@ -12,9 +12,6 @@ use serde::Serialize;
 /// The header that marks our own mails; a mail carrying it is never answered.
 pub const LOOP_HEADER: &str = "X-Loop";
 
-/// The display name of every mail spdesk sends.
-pub const FROM_NAME: &str = "Serviceplatformens Helpdesk";
-
 /// Every kind of mail spdesk writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -308,7 +305,6 @@ pub fn compose_with(
         .filter_map(|r| MessageId::new(r))
         .collect();
     let mut b = header_value::builder(Envelope {
-        from_name: &HeaderText::new(FROM_NAME),
         from: &from,
         to: &to,
         subject: &subject,
