@@ -9,14 +9,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
-use mail_builder::headers::raw::Raw;
 use sha2::{Digest as _, Sha256};
 
 use crate::calendar::{TZ, danish_date, local_datetime};
 use crate::config::Prices;
-use crate::receipts::LOOP_HEADER;
+use crate::header_value::{
+    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+};
 
 /// The CSV header, exactly (a contract other tools rely on).
 pub const CSV_HEADER: &str =
@@ -45,12 +45,37 @@ pub fn csv_field(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// A text field that came from a sender's form. A leading `=`, `+`, `-`, `@`, tab or CR would
-/// make a spreadsheet run it as a formula (CSV injection), so such a value gets a leading `'`.
+/// A text cell, guarded against CSV injection whatever separator a spreadsheet guesses.
+///
+/// A spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
+/// (OWASP "CSV Injection"). Checking only the value's first character is not enough: a
+/// spreadsheet that splits on `;`, tab, `|` or spaces (Excel's import guesses) turns
+/// `Kommune;=cmd|…` into a cell `=cmd|…`. So a `'` goes before such a character at the start
+/// of the value and after every separator a spreadsheet may split on (`,;|`, tab and other
+/// whitespace); the `'` makes the spreadsheet read the rest as text. After a separator a `+`
+/// or `-` followed by a space or the end is punctuation ("Nord - Syd"), never a formula, and
+/// is left alone. Prices and times are written by spdesk as plain numbers and never pass here.
 fn text_field(s: Option<&str>) -> Cow<'_, str> {
     let s = s.unwrap_or("");
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Cow::Owned(csv_field(&format!("'{s}")).into_owned())
+    let mut out = String::new();
+    let mut changed = false;
+    let mut cell_start = true;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let formula = match c {
+            '=' | '@' | '\t' | '\r' => true,
+            '+' | '-' => out.is_empty() || chars.peek().is_some_and(|n| !n.is_whitespace()),
+            _ => false,
+        };
+        if cell_start && formula {
+            out.push('\'');
+            changed = true;
+        }
+        out.push(c);
+        cell_start = matches!(c, ',' | ';' | '|') || c.is_whitespace();
+    }
+    if changed {
+        Cow::Owned(csv_field(&out).into_owned())
     } else {
         csv_field(s)
     }
@@ -79,14 +104,14 @@ pub fn csv(lines: &[BillingLine], prices: &Prices, currency: &str) -> String {
         let price = l.kind.as_deref().and_then(|k| prices.get(k));
         let fields: [Cow<'_, str>; 10] = [
             text_field(l.bestillings_id.as_deref()),
-            csv_field(&l.reference),
-            csv_field(l.kind.as_deref().unwrap_or("")),
+            text_field(Some(&l.reference)),
+            text_field(l.kind.as_deref()),
             text_field(l.org_name.as_deref()),
             text_field(l.org_cvr.as_deref()),
             text_field(l.system_name.as_deref()),
             Cow::Owned(time_text(l.executed_at)),
             Cow::Owned(price_text(price)),
-            csv_field(currency),
+            text_field(Some(currency)),
             Cow::Owned(time_text(l.billed_at)),
         ];
         out.push_str(&fields.join(","));
@@ -205,8 +230,8 @@ pub fn compose(
     from: &str,
     to: &[String],
 ) -> Result<(String, Vec<u8>), String> {
-    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let id = message_id(lines, billed_at, domain);
+    let (sender, recipients) = sender_and_recipients(from, to, "helpdesk.billing_to")?;
+    let id = message_id(lines, billed_at, sender.domain());
     let day = billed_at.with_timezone(&TZ).date_naive();
     let n = lines.len();
     let subject = format!(
@@ -234,23 +259,24 @@ pub fn compose(
         ));
     }
     let name = format!("fakturering-{}.csv", day.format("%Y-%m-%d"));
-    let raw = MessageBuilder::new()
-        .from(("Serviceplatformens Helpdesk", from))
-        .to(to.iter().map(String::as_str).collect::<Vec<_>>())
-        .subject(subject)
-        .message_id(id.clone())
-        .date(billed_at.timestamp())
-        .header("Auto-Submitted", Raw::new("auto-generated"))
-        .header(LOOP_HEADER, Raw::new(from.to_string()))
-        .header("X-Auto-Response-Suppress", Raw::new("All"))
-        .text_body(text)
-        .attachment(
-            ContentType::new("text/csv").attribute("charset", "utf-8"),
-            name,
-            csv(lines, prices, currency).into_bytes(),
-        )
-        .write_to_vec()
-        .map_err(|e| e.to_string())?;
+    let raw = header_value::builder(Envelope {
+        from: &sender,
+        to: &recipients,
+        subject: &HeaderText::new(&subject),
+        message_id: &own_message_id(&id)?,
+        date: billed_at.timestamp(),
+        auto_submitted: AutoSubmitted::Generated,
+        in_reply_to: None,
+        references: &[],
+    })
+    .text_body(text)
+    .attachment(
+        ContentType::new("text/csv").attribute("charset", "utf-8"),
+        name,
+        csv(lines, prices, currency).into_bytes(),
+    )
+    .write_to_vec()
+    .map_err(|e| e.to_string())?;
     Ok((id, raw))
 }
 
@@ -316,6 +342,48 @@ mod tests {
             row,
             "BD-1,SP-2026-00002,,\"Kommune, \"\"Nord\"\"\",54921942,\"'=HYPERLINK(\"\"x\"\")\",2026-11-30T10:05:00+01:00,,DKK,"
         );
+    }
+
+    /// A spreadsheet that splits on `;`, tab, `|`, a space or a comma must not find a
+    /// formula in any of the cells it makes.
+    #[test]
+    fn no_cell_starts_a_formula_whatever_the_separator() {
+        let f = |s: &str| text_field(Some(s)).into_owned();
+        assert_eq!(
+            f("Kommune;=cmd|' /C calc'!A0"),
+            "Kommune;'=cmd|' /C calc'!A0"
+        );
+        assert_eq!(f("a|@SUM(A1)"), "a|'@SUM(A1)");
+        assert_eq!(f("a +1"), "a '+1");
+        assert_eq!(f("a\t-2+3"), "a\t'-2+3");
+        assert_eq!(f("a,=1"), "\"a,'=1\"");
+        assert_eq!(f("a;\t=1"), "a;'\t'=1");
+        assert_eq!(f("=1"), "'=1");
+        assert_eq!(f("- x"), "'- x");
+        // ordinary names and ids stay as they are
+        for plain in [
+            "Nord - Syd Kommune",
+            "KMB-IT-0001",
+            "a+b@c.dk",
+            "SP-2026-00001",
+            "",
+        ] {
+            assert_eq!(f(plain), plain);
+        }
+        // every cell of a row, split on any separator, is free of formulas
+        let mut l = line("SP-2026-00003", "webservice");
+        l.org_name = Some("Kommune;=cmd|' /C calc'!A0".into());
+        l.system_name = Some("x\t@SUM(1)".into());
+        l.bestillings_id = Some("BD 1 -1+1".into());
+        let c = csv(&[l], &PRICES, "DKK");
+        let row = c.split("\r\n").nth(1).unwrap();
+        for cell in row.split([',', ';', '\t', '|', ' ', '"']) {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "{cell:?} in {row:?}"
+            );
+        }
+        assert!(row.contains(",4500.00,"), "the price stays a number: {row}");
     }
 
     #[test]
@@ -396,6 +464,37 @@ mod tests {
             .bounds(),
             None
         );
+    }
+
+    #[test]
+    fn the_billing_header_block_holds_only_our_headers() {
+        let mut l = line("SP-2026-00001", "webservice");
+        l.org_name = Some("Kommune\r\nBcc: evil@x.test".into());
+        let at = utc("2026-12-01T06:00:00+01:00");
+        let to = ["billing@example.test".to_string()];
+        let (_, raw) = compose(
+            &[l.clone()],
+            &PRICES,
+            "DKK",
+            at,
+            "helpdesk@example.test",
+            &to,
+        )
+        .unwrap();
+        crate::header_value::assert_only_our_headers(&raw, &crate::header_value::OUR_HEADERS);
+        let bad = ["billing@example.test\r\nBcc: evil@x.test".to_string()];
+        let err = compose(
+            &[l.clone()],
+            &PRICES,
+            "DKK",
+            at,
+            "helpdesk@example.test",
+            &bad,
+        )
+        .unwrap_err();
+        assert!(err.contains("helpdesk.billing_to"), "{err}");
+        let err = compose(&[l], &PRICES, "DKK", at, "h@x.test\rBcc: e@x.test", &to).unwrap_err();
+        assert!(err.contains("helpdesk.address"), "{err}");
     }
 
     #[test]

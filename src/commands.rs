@@ -73,7 +73,8 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
                     });
                     writeln!(out, "{obj}")?;
                 }
-                eprintln!("{}: {e}", file.display());
+                let e = format!("{}: {e}", file.display());
+                eprintln!("{}", crate::terminal::line(&e));
                 EXIT_USAGE
             }
         };
@@ -154,11 +155,13 @@ fn read_input(path: &Path, max_bytes: u64, header_limits: &HeaderLimits) -> anyh
 }
 
 fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Result<()> {
-    writeln!(out, "{}", file.display())?;
+    use crate::terminal::line;
+    writeln!(out, "{}", line(&file.display().to_string()))?;
     writeln!(
         out,
+        // Debug formatting escapes every control and bidi character in the subject.
         "  mail: from {} subject {:?}{}{}{}",
-        j.mail.from.as_deref().unwrap_or("(none)"),
+        line(j.mail.from.as_deref().unwrap_or("(none)")),
         j.mail.subject,
         if j.mail.auto_reply {
             " [auto-reply]"
@@ -174,25 +177,27 @@ fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Res
             "  form {} ({}, {}): {}",
             n + 1,
             f.kind.code(),
-            f.source,
+            line(&f.source),
             f.decision.as_str()
         )?;
         for (code, v) in &f.fields {
             writeln!(
                 out,
                 "    {code}: {}",
-                serde_json::to_string(v).unwrap_or_default()
+                line(&serde_json::to_string(v).unwrap_or_default())
             )?;
         }
         for x in &f.findings {
-            writeln!(out, "    ! {} [{}] {}", x.rule.id(), severity(x), x.message)?;
+            let message = line(&x.message);
+            writeln!(out, "    ! {} [{}] {message}", x.rule.id(), severity(x))?;
         }
     }
     for x in &j.findings {
-        writeln!(out, "  ! {} [{}] {}", x.rule.id(), severity(x), x.message)?;
+        let message = line(&x.message);
+        writeln!(out, "  ! {} [{}] {message}", x.rule.id(), severity(x))?;
     }
     for p in &j.problems {
-        writeln!(out, "  note: {p}")?;
+        writeln!(out, "  note: {}", line(p))?;
     }
     writeln!(
         out,
@@ -286,33 +291,16 @@ pub async fn orders(cmd: &OrdersCommand, cfg: &Config) -> anyhow::Result<i32> {
             } else if rows.is_empty() {
                 println!("no orders");
             } else {
-                println!(
-                    "{:<15} {:<10} {:<11} {:<22} {:<26} DUE",
-                    "REF", "STATE", "KIND", "BESTILLINGSID", "PLANNED"
-                );
-                for r in rows {
-                    println!(
-                        "{:<15} {:<10} {:<11} {:<22} {:<26} {}",
-                        r.reference,
-                        r.state,
-                        r.kind.unwrap_or_default(),
-                        r.bestillings_id.unwrap_or_default(),
-                        r.planned_at.unwrap_or_default(),
-                        if r.overdue {
-                            "OVERDUE"
-                        } else if r.due {
-                            "today"
-                        } else {
-                            ""
-                        }
-                    );
-                }
+                write_order_list(&mut std::io::stdout().lock(), &rows)?;
             }
             Ok(0)
         }
         OrdersCommand::Show { reference, json } => {
             let Some(o) = store::order_by_ref(&store.pool, reference).await? else {
-                eprintln!("no order {reference}; see `spdesk orders list`");
+                eprintln!(
+                    "no order {}; see `spdesk orders list`",
+                    crate::terminal::line(reference)
+                );
                 return Ok(1);
             };
             let versions = store::versions_of(&store.pool, o.id).await?;
@@ -323,41 +311,12 @@ pub async fn orders(cmd: &OrdersCommand, cfg: &Config) -> anyhow::Result<i32> {
                 v["events"] = serde_json::to_value(&events)?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                let j = order_json(&o, now);
-                println!(
-                    "{}  {}  {}",
-                    j.reference,
-                    j.state,
-                    j.kind.unwrap_or_default()
-                );
-                println!("  BestillingsID: {}", j.bestillings_id.unwrap_or_default());
-                println!(
-                    "  organisation:  {} (CVR {})",
-                    j.org_name.unwrap_or_default(),
-                    j.org_cvr.unwrap_or_default()
-                );
-                println!("  it-system:     {}", j.system_name.unwrap_or_default());
-                println!("  requester:     {}", j.requester.unwrap_or_default());
-                println!("  planned:       {}", j.planned_at.unwrap_or_default());
-                for v in &versions {
-                    println!("  version {} ({}): {}", v.version, v.created_at, v.decision);
-                }
-                println!("  history:");
-                for e in &events {
-                    let arrow = match (&e.from_state, &e.to_state) {
-                        (Some(a), Some(b)) => format!(" {a} -> {b}"),
-                        (None, Some(b)) => format!(" -> {b}"),
-                        _ => String::new(),
-                    };
-                    println!(
-                        "    {}  {:<10} {}{}  {}",
-                        e.at,
-                        e.actor,
-                        e.action,
-                        arrow,
-                        e.detail.replace('\n', "; ")
-                    );
-                }
+                write_order(
+                    &mut std::io::stdout().lock(),
+                    &order_json(&o, now),
+                    &versions,
+                    &events,
+                )?;
             }
             Ok(0)
         }
@@ -756,6 +715,91 @@ pub async fn apply_action(
     })
 }
 
+/// `orders list` as a table; what senders wrote is escaped for the terminal.
+fn write_order_list(out: &mut impl Write, rows: &[OrderJson]) -> std::io::Result<()> {
+    use crate::terminal::line;
+    writeln!(
+        out,
+        "{:<15} {:<10} {:<11} {:<22} {:<26} DUE",
+        "REF", "STATE", "KIND", "BESTILLINGSID", "PLANNED"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:<15} {:<10} {:<11} {:<22} {:<26} {}",
+            line(&r.reference),
+            line(&r.state),
+            line(r.kind.as_deref().unwrap_or_default()),
+            line(r.bestillings_id.as_deref().unwrap_or_default()),
+            line(r.planned_at.as_deref().unwrap_or_default()),
+            if r.overdue {
+                "OVERDUE"
+            } else if r.due {
+                "today"
+            } else {
+                ""
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// `orders show`: the order, its versions and history; what senders wrote is escaped for the
+/// terminal.
+fn write_order(
+    out: &mut impl Write,
+    j: &OrderJson,
+    versions: &[store::VersionRow],
+    events: &[store::EventRow],
+) -> std::io::Result<()> {
+    use crate::terminal::line;
+    let opt = |v: &Option<String>| line(v.as_deref().unwrap_or_default()).into_owned();
+    writeln!(
+        out,
+        "{}  {}  {}",
+        line(&j.reference),
+        line(&j.state),
+        opt(&j.kind)
+    )?;
+    writeln!(out, "  BestillingsID: {}", opt(&j.bestillings_id))?;
+    writeln!(
+        out,
+        "  organisation:  {} (CVR {})",
+        opt(&j.org_name),
+        opt(&j.org_cvr)
+    )?;
+    writeln!(out, "  it-system:     {}", opt(&j.system_name))?;
+    writeln!(out, "  requester:     {}", opt(&j.requester))?;
+    writeln!(out, "  planned:       {}", opt(&j.planned_at))?;
+    for v in versions {
+        writeln!(
+            out,
+            "  version {} ({}): {}",
+            v.version,
+            line(&v.created_at),
+            line(&v.decision)
+        )?;
+    }
+    writeln!(out, "  history:")?;
+    for e in events {
+        let arrow = match (&e.from_state, &e.to_state) {
+            (Some(a), Some(b)) => format!(" {a} -> {b}"),
+            (None, Some(b)) => format!(" -> {b}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "    {}  {:<10} {}{}  {}",
+            line(&e.at),
+            line(&e.actor),
+            line(&e.action),
+            line(&arrow),
+            line(&e.detail.replace('\n', "; "))
+        )?;
+    }
+    Ok(())
+}
+
 /// A time without seconds, for the Danish long form in mails ("kl. 14.05").
 fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::Timelike;
@@ -791,15 +835,19 @@ async fn cli_action(
     .await?;
     match outcome {
         ActionOutcome::Done { from, to, mails } => {
-            println!("{reference}: {from} -> {to} (by {who})");
+            println!(
+                "{}: {from} -> {to} (by {})",
+                crate::terminal::line(reference),
+                crate::terminal::line(&who)
+            );
             for m in mails {
-                println!("  queued: {m}");
+                println!("  queued: {}", crate::terminal::line(&m));
             }
             println!("  mails leave with the daemon's next outbox round");
             Ok(0)
         }
         ActionOutcome::Refused(why) => {
-            eprintln!("{why}");
+            eprintln!("{}", crate::terminal::text(&why));
             Ok(1)
         }
     }
@@ -811,7 +859,8 @@ pub async fn digest(send: bool, cfg: &Config) -> anyhow::Result<i32> {
     let store = Store::open(&cfg.database.url).await?;
     let now = Utc::now();
     if !send {
-        println!("{}", crate::jobs::digest_text(&store, cfg, now).await?);
+        let text = crate::jobs::digest_text(&store, cfg, now).await?;
+        println!("{}", crate::terminal::text(&text));
         return Ok(0);
     }
     let mut tx = store.begin().await?;
@@ -1011,6 +1060,78 @@ mod tests {
             crate::calendar::danish_datetime(&to_minute(t)),
             "mandag den 7. december 2026 kl. 10.05"
         );
+    }
+
+    /// The incident mail names the it-system from the form and attaches the original mail:
+    /// a system name or file name with a line break stays inside its header.
+    #[test]
+    fn the_incident_header_block_holds_only_our_headers() {
+        use crate::receipts::{OutAttachment, ReceiptKind, Thread};
+        let out = crate::receipts::tests::try_compose(
+            ReceiptKind::Incident,
+            "incident@example.test",
+            &Thread::default(),
+            Some(incident_subject(
+                "SP-2026-00002",
+                Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
+            )),
+            &[OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml\r\nX-Evil: 1",
+                bytes: b"From: a@b.test\r\nSubject: x\r\n\r\nhej\r\n",
+            }],
+        )
+        .unwrap();
+        crate::header_value::assert_only_our_headers(&out.raw, &crate::header_value::OUR_HEADERS);
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert!(
+            parsed
+                .subject
+                .ends_with("FamilieFlow Bcc: evil@x.test body")
+        );
+        let a = parsed.attachments.first().unwrap();
+        assert_eq!(a.name.as_deref(), Some("original.eml X-Evil: 1"));
+    }
+
+    /// Escape sequences a sender put in a form reach `orders list`/`show` escaped, never raw.
+    #[test]
+    fn order_output_escapes_what_senders_wrote() {
+        let evil = "Kommune\x1b]0;pwned\x07\x1b[2J\u{9b}31m";
+        let j = OrderJson {
+            reference: "SP-2026-00001".into(),
+            state: "review".into(),
+            kind: Some("webservice".into()),
+            bestillings_id: Some(format!("BD-1{evil}")),
+            org_name: Some(evil.into()),
+            org_cvr: Some(evil.into()),
+            system_name: Some(evil.into()),
+            requester: Some(format!("fa{evil}@x.test")),
+            planned_at: None,
+            due: false,
+            overdue: false,
+            created_at: "2026-11-30T10:00:00+01:00".into(),
+            updated_at: "2026-11-30T10:00:00+01:00".into(),
+            billed_at: None,
+            incident_at: None,
+        };
+        let events = [store::EventRow {
+            at: "2026-11-30 10:00:00".into(),
+            actor: "daemon".into(),
+            action: "received".into(),
+            from_state: None,
+            to_state: Some("review".into()),
+            detail: format!("mail \"{evil}\"\nline two"),
+        }];
+        let mut out = Vec::new();
+        write_order_list(&mut out, std::slice::from_ref(&j)).unwrap();
+        write_order(&mut out, &j, &[], &events).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains(['\x1b', '\x07', '\u{9b}']),
+            "raw escape sequence in {text:?}"
+        );
+        assert!(text.contains("Kommune\\u{1b}]0;pwned\\u{7}"), "{text}");
+        assert!(text.contains("line two"), "{text}");
     }
 
     #[test]

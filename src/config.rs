@@ -531,6 +531,9 @@ pub struct RulesConfig {
     pub trusted_ca_file: Option<PathBuf>,
     /// authserv-ids whose Authentication-Results headers count (our own MX).
     pub trusted_authserv_ids: Vec<String>,
+    /// The mailbox is on Microsoft 365: Exchange Online's Authentication-Results (no
+    /// authserv-id) on top of a mail counts.
+    pub trust_exchange_online: bool,
     pub security_models: Vec<String>,
     /// Allowed datatypes; empty: any.
     pub datatypes: Vec<String>,
@@ -553,6 +556,7 @@ impl Default for RulesConfig {
             known_orders_file: None,
             trusted_ca_file: None,
             trusted_authserv_ids: Vec::new(),
+            trust_exchange_online: false,
             security_models: vec!["token".to_string(), "kontekst".to_string()],
             datatypes: Vec::new(),
             bestillings_id_pattern: None,
@@ -1173,6 +1177,9 @@ fn read_rules(s: &mut Sect) -> RulesConfig {
     let known_orders_file = s.existing_file("known_orders_file");
     let trusted_ca_file = s.existing_file("trusted_ca_file");
     let trusted_authserv_ids = s.nonempty_items("trusted_authserv_ids").unwrap_or_default();
+    let trust_exchange_online = s
+        .boolean("trust_exchange_online")
+        .unwrap_or(d.trust_exchange_online);
     let security_models = match s.nonempty_items("security_models") {
         Some(v) if v.is_empty() => {
             s.problem(
@@ -1213,6 +1220,7 @@ fn read_rules(s: &mut Sect) -> RulesConfig {
         known_orders_file,
         trusted_ca_file,
         trusted_authserv_ids,
+        trust_exchange_online,
         security_models,
         datatypes,
         bestillings_id_pattern,
@@ -2477,6 +2485,10 @@ impl Summary {
             None => self.comment("trusted_ca_file: not set (the system's trust store)"),
         }
         self.list("trusted_authserv_ids", &r.trusted_authserv_ids);
+        self.raw(
+            "trust_exchange_online",
+            &r.trust_exchange_online.to_string(),
+        );
         self.list("security_models", &r.security_models);
         self.list("datatypes", &r.datatypes);
         match &r.bestillings_id_pattern {
@@ -2608,7 +2620,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
             ("executors", "webservice sftp timeout"),
             (
                 "rules",
-                "lead_working_days change_window extra_closed_days max_days_ahead systems_file known_orders_file trusted_ca_file trusted_authserv_ids security_models datatypes",
+                "lead_working_days change_window extra_closed_days max_days_ahead systems_file known_orders_file trusted_ca_file trusted_authserv_ids trust_exchange_online security_models datatypes",
             ),
             ("schedule", "timezone digest billing"),
             ("billing", "prices currency"),

@@ -6,13 +6,14 @@
 //! the shell's job (`jobs`).
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use mail_builder::MessageBuilder;
-use mail_builder::headers::raw::Raw;
 use serde::Serialize;
 
 use crate::calendar::{TZ, danish_date, danish_date_short, danish_datetime};
+use crate::header_value::{
+    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+};
 use crate::order::State;
-use crate::receipts::{LOOP_HEADER, Templates};
+use crate::receipts::Templates;
 use crate::store::OrderRow;
 
 /// The text template of the digest.
@@ -247,21 +248,22 @@ pub fn compose(
     date: i64,
 ) -> Result<(String, Vec<u8>), String> {
     let (text, html) = render(templates, d)?;
-    let domain = from.rsplit_once('@').map(|(_, d)| d).unwrap_or("localhost");
-    let id = message_id(d.date, domain);
-    let raw = MessageBuilder::new()
-        .from(("Serviceplatformens Helpdesk", from))
-        .to(to.iter().map(String::as_str).collect::<Vec<_>>())
-        .subject(d.subject.clone())
-        .message_id(id.clone())
-        .date(date)
-        .header("Auto-Submitted", Raw::new("auto-generated"))
-        .header(LOOP_HEADER, Raw::new(from.to_string()))
-        .header("X-Auto-Response-Suppress", Raw::new("All"))
-        .text_body(text)
-        .html_body(html)
-        .write_to_vec()
-        .map_err(|e| e.to_string())?;
+    let (from, to) = sender_and_recipients(from, to, "helpdesk.digest_to")?;
+    let id = message_id(d.date, from.domain());
+    let raw = header_value::builder(Envelope {
+        from: &from,
+        to: &to,
+        subject: &HeaderText::new(&d.subject),
+        message_id: &own_message_id(&id)?,
+        date,
+        auto_submitted: AutoSubmitted::Generated,
+        in_reply_to: None,
+        references: &[],
+    })
+    .text_body(text)
+    .html_body(html)
+    .write_to_vec()
+    .map_err(|e| e.to_string())?;
     Ok((id, raw))
 }
 
@@ -476,6 +478,19 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(text.contains("<script>alert(1)</script> & Co"));
+    }
+
+    #[test]
+    fn the_digest_header_block_holds_only_our_headers() {
+        let t = Templates::load(None).unwrap();
+        let mut d = build(&sample(), utc(NOW), 14);
+        d.subject = "Daglig oversigt\r\nBcc: evil@x.test\r\n\r\nbody".into();
+        let to = ["digest@example.test".to_string()];
+        let (_, raw) = compose(&t, &d, "helpdesk@example.test", &to, 1_800_000_000).unwrap();
+        crate::header_value::assert_only_our_headers(&raw, &crate::header_value::OUR_HEADERS);
+        let bad = ["digest@example.test\r\nBcc: evil@x.test".to_string()];
+        let err = compose(&t, &d, "helpdesk@example.test", &bad, 0).unwrap_err();
+        assert!(err.contains("helpdesk.digest_to"), "{err}");
     }
 
     #[test]

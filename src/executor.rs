@@ -30,6 +30,11 @@ use crate::store::{self, Store, parse_ts, ts};
 pub const MAX_OUTPUT: usize = 16 * 1024;
 /// How often due orders are looked for (and once at start).
 pub const INTERVAL: Duration = Duration::from_secs(30);
+/// The executor command's PATH: fixed, so neither the daemon's environment nor a writable
+/// directory early in it decides which programs run.
+pub const COMMAND_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+/// The executor command's locale (UTF-8, no translated messages in its output).
+pub const COMMAND_LANG: &str = "C.UTF-8";
 /// A claim older than the time limit plus this is an interrupted execution.
 pub const GRACE: Duration = Duration::from_secs(60);
 /// After the command exits, how long its output streams may stay open (a background
@@ -196,6 +201,10 @@ fn kill_group(pid: Option<u32>) {
 
 /// Runs `command` with `sh -c`, `input` on stdin, under `timeout`; stops early (killing it)
 /// when `shutdown` turns true.
+///
+/// The command gets a cleared environment: only PATH ([`COMMAND_PATH`]), LANG
+/// ([`COMMAND_LANG`]) and `env` (the documented `SPDESK_*` variables). The daemon's own
+/// environment holds the secrets `password_env` names; a command must never see them.
 pub async fn run_command(
     command: &str,
     input: &[u8],
@@ -209,7 +218,10 @@ pub async fn run_command(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        .env_clear()
+        .env("PATH", COMMAND_PATH)
+        .env("LANG", COMMAND_LANG);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -677,6 +689,42 @@ mod tests {
         .await;
         assert_eq!(r.stdout.kept.len(), MAX_OUTPUT);
         assert_eq!(r.stdout.total, 40000);
+    }
+
+    /// The daemon's environment (where `password_env` secrets live) never reaches the
+    /// command: it sees exactly PATH, LANG and the SPDESK_* variables it is given.
+    #[tokio::test]
+    async fn commands_start_with_a_cleared_environment() {
+        assert!(
+            std::env::vars().any(|(k, _)| k != "PATH" && k != "LANG" && k != "PWD"),
+            "the test process has an environment to leak"
+        );
+        let (_tx, mut rx) = watch::channel(false);
+        let r = run_command(
+            "env",
+            b"",
+            &[("SPDESK_REF", "SP-2026-00001"), ("SPDESK_KIND", "sftp")],
+            Duration::from_secs(20),
+            &mut rx,
+        )
+        .await;
+        let mut vars: Vec<String> = r
+            .stdout
+            .text()
+            .lines()
+            .filter(|l| !l.starts_with("PWD="))
+            .map(str::to_string)
+            .collect();
+        vars.sort();
+        assert_eq!(
+            vars,
+            [
+                format!("LANG={COMMAND_LANG}"),
+                format!("PATH={COMMAND_PATH}"),
+                "SPDESK_KIND=sftp".to_string(),
+                "SPDESK_REF=SP-2026-00001".to_string(),
+            ]
+        );
     }
 
     #[tokio::test]

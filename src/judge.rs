@@ -236,6 +236,7 @@ mod tests {
             security_models: vec!["token".into()],
             datatypes: Vec::new(),
             trusted_authserv_ids: Vec::new(),
+            trust_exchange_online: false,
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,

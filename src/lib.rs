@@ -18,7 +18,8 @@
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references.
-//! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
+//! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread;
+//!   [`header_value`]: every value in a header of a mail we send, checked in one place.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
 //! - [`digest`]: the Helpdesk's daily digest (sections, counts, text + HTML);
@@ -26,7 +27,8 @@
 //!   [`scheduler::next_run`]: cron in the configured time zone, DST-correct.
 //!
 //! Imperative shell:
-//! - [`config`]: the TOML config, checked with file and line for every problem.
+//! - [`config`]: the TOML config, checked with file and line for every problem;
+//!   [`config_warnings`]: what a valid config exposes (plain-text passwords, readable secrets).
 //! - [`store`]: SQLite through sqlx; [`process`]: one mail and everything it causes in one
 //!   transaction.
 //! - [`intake`]: the IMAP loop (IDLE or polling, batched fetches, moves only after the commit,
@@ -36,7 +38,8 @@
 //!   signal.
 //! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
 //!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
-//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts;
+//! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts
+//!   ([`terminal`] escapes what senders wrote in every output meant for a terminal);
 //!   [`commands::apply_action`] is the one transaction for a person's or the executor's
 //!   action on an order (state, event, receipt, incident mail).
 
@@ -46,6 +49,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_warnings;
 pub mod daemon;
 pub mod dates;
 pub mod digest;
@@ -54,6 +58,7 @@ pub mod extract;
 pub mod fields;
 pub mod finding;
 pub mod form;
+pub mod header_value;
 pub mod intake;
 pub mod jobs;
 pub mod judge;
@@ -70,4 +75,5 @@ pub mod rules;
 pub mod scheduler;
 pub mod setup;
 pub mod store;
+pub mod terminal;
 pub mod values;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
 use spdesk::config::{self, Config};
-use spdesk::{commands, daemon, setup, store::Store};
+use spdesk::{commands, daemon, setup, store::Store, terminal};
 use std::sync::Arc;
 
 /// async-imap traces every command it writes, LOGIN and AUTHENTICATE included: that target
@@ -64,7 +64,7 @@ fn main() -> ExitCode {
     let code = match run(&cli) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", terminal::text(&format!("{e:#}")));
             1
         }
     };
@@ -78,7 +78,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 Some(path) => match Config::load_for_check(&path) {
                     Ok(c) => c,
                     Err(e) => {
-                        eprintln!("{e}");
+                        eprintln!("{}", terminal::text(&e.to_string()));
                         return Ok(commands::EXIT_USAGE);
                     }
                 },
@@ -88,23 +88,28 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Config(ConfigCommand::Check) => {
             let Some(path) = config::locate(cli.config.as_deref()) else {
-                eprintln!("{}", load_config(cli).err().unwrap_or_default());
+                let e = load_config(cli).err().unwrap_or_default();
+                eprintln!("{}", terminal::text(&e));
                 return Ok(1);
             };
             match Config::load(&path) {
                 Ok(cfg) => match setup::pipeline(&cfg) {
                     Ok(_) => {
                         println!("{}: OK", path.display());
+                        for w in spdesk::config_warnings::warnings(&cfg) {
+                            println!("warning: {}", terminal::line(&w));
+                        }
                         println!("{}", cfg.redacted_summary());
                         Ok(0)
                     }
                     Err(e) => {
-                        eprintln!("{}: {e:#}", path.display());
+                        let e = format!("{}: {e:#}", path.display());
+                        eprintln!("{}", terminal::text(&e));
                         Ok(1)
                     }
                 },
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", terminal::text(&e.to_string()));
                     Ok(1)
                 }
             }
@@ -133,11 +138,14 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             let cfg = match load_config(cli) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("{}", terminal::text(&e.to_string()));
                     return Ok(1);
                 }
             };
             let pipeline = setup::pipeline(&cfg)?;
+            for w in spdesk::config_warnings::warnings(&cfg) {
+                tracing::warn!(warning = %w, "config");
+            }
             runtime()?.block_on(async {
                 let store = Store::open(&cfg.database.url).await?;
                 daemon::run(daemon::Daemon {

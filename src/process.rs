@@ -294,7 +294,9 @@ pub fn recipients(
     {
         to.push(c);
     }
-    to.retain(|a| !h.is_own(a));
+    // An address no header may carry (a control character, a bracket) is never answered:
+    // the composer refuses it (header_value::Address).
+    to.retain(|a| !h.is_own(a) && crate::header_value::Address::new(a).is_some());
     to
 }
 
@@ -1096,6 +1098,17 @@ mod tests {
         );
         assert_eq!(
             recipients(None, None, Some("drift@leverandoer.test"), None, &h),
+            Vec::<String>::new()
+        );
+        // An address no header may carry is never answered (the composer would refuse it).
+        assert_eq!(
+            recipients(
+                Some("fa@kystby.test\r\nbcc: evil@x.test"),
+                None,
+                None,
+                None,
+                &h
+            ),
             Vec::<String>::new()
         );
     }

@@ -5,8 +5,7 @@
 
 use std::path::Path;
 
-use mail_builder::MessageBuilder;
-use mail_builder::headers::raw::Raw;
+use crate::header_value::{self, AutoSubmitted, Envelope, HeaderText, MessageId};
 use minijinja::Environment;
 use serde::Serialize;
 
@@ -287,48 +286,55 @@ pub fn compose_with(
     values: &impl Serialize,
     attachments: &[OutAttachment<'_>],
 ) -> Result<Outgoing, String> {
-    let domain = c
-        .from
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or("localhost");
-    let id = message_id(c.reference, c.version, c.kind, domain);
-    let subject = c
-        .subject
-        .unwrap_or_else(|| subject(c.reference, c.kind, &c.thread.subject));
+    let (from, to) = header_value::sender_and_recipients(c.from, &c.to, "recipient")?;
+    let id = message_id(c.reference, c.version, c.kind, from.domain());
+    let message_id = header_value::own_message_id(&id)?;
+    let subject = HeaderText::new(
+        &c.subject
+            .unwrap_or_else(|| subject(c.reference, c.kind, &c.thread.subject)),
+    );
     let text = templates.render(c.kind, values)?;
-    let html = templates.html(&subject, &text)?;
-    let mut b = MessageBuilder::new()
-        .from(("Serviceplatformens Helpdesk", c.from))
-        .to(c.to.iter().map(|a| a.as_str()).collect::<Vec<_>>())
-        .subject(subject)
-        .message_id(id.clone())
-        .date(c.date)
-        .header("Auto-Submitted", Raw::new("auto-replied"))
-        .header(LOOP_HEADER, Raw::new(c.from.to_string()))
-        .header("X-Auto-Response-Suppress", Raw::new("All"))
-        .text_body(text)
-        .html_body(html);
-    if let Some(parent) = &c.thread.message_id {
-        let mut refs = c.thread.references.clone();
-        refs.push(parent.clone());
-        b = b.in_reply_to(parent.clone()).references(refs);
-    }
+    let html = templates.html(subject.as_str(), &text)?;
+    // A thread id that is not a valid Message-ID is left out: the receipt is then not
+    // threaded, but it never carries what such an id would smuggle into the header.
+    let parent = c.thread.message_id.as_deref().and_then(MessageId::new);
+    let references: Vec<MessageId> = c
+        .thread
+        .references
+        .iter()
+        .filter_map(|r| MessageId::new(r))
+        .collect();
+    let mut b = header_value::builder(Envelope {
+        from: &from,
+        to: &to,
+        subject: &subject,
+        message_id: &message_id,
+        date: c.date,
+        auto_submitted: AutoSubmitted::Replied,
+        in_reply_to: parent.as_ref(),
+        references: &references,
+    })
+    .text_body(text)
+    .html_body(html);
     for a in attachments {
-        b = b.attachment(a.content_type.to_string(), a.filename.to_string(), a.bytes);
+        b = b.attachment(
+            a.content_type.to_string(),
+            HeaderText::new(a.filename).as_str().to_string(),
+            a.bytes,
+        );
     }
     let raw = b.write_to_vec().map_err(|e| e.to_string())?;
     Ok(Outgoing {
         kind: c.kind,
         message_id: id,
-        envelope_from: c.from.to_string(),
-        to: c.to,
+        envelope_from: from.as_str().to_string(),
+        to: to.iter().map(|a| a.as_str().to_string()).collect(),
         raw,
     })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -470,6 +476,106 @@ mod tests {
             .find(|a| a.name.as_deref() == Some("original.eml"))
             .unwrap();
         assert_eq!(a.content_type, "message/rfc822");
+    }
+
+    /// A hostile mail: an RFC 2047 encoded CR/LF in the Subject and a bare CR in its
+    /// Message-ID (and in one of its References).
+    pub(crate) fn hostile_thread(message_id: &str) -> Thread {
+        let raw = format!(
+            "From: Fa <fa@kommune.test>\r\nTo: helpdesk@example.test\r\n\
+             Subject: =?utf-8?q?x=0D=0ABcc:_evil@x.test=0D=0A=0D=0Abody?=\r\n\
+             Message-ID: <{message_id}>\r\nReferences: <root@kommune.test> <bad\r@x.test>\r\n\r\nhej\r\n"
+        );
+        let mail = crate::mail::Mail::parse(raw.as_bytes(), 1).unwrap();
+        assert!(mail.subject.contains("\r\nBcc:"), "{:?}", mail.subject);
+        Thread {
+            message_id: mail.message_id,
+            references: mail.references,
+            subject: mail.subject,
+        }
+    }
+
+    /// A mail of `kind` from helpdesk@example.test for SP-2026-00042, version 1.
+    pub(crate) fn try_compose(
+        kind: ReceiptKind,
+        to: &str,
+        thread: &Thread,
+        subject: Option<String>,
+        attachments: &[OutAttachment<'_>],
+    ) -> Result<Outgoing, String> {
+        compose_with(
+            &Templates::load(None).unwrap(),
+            Compose {
+                kind,
+                reference: "SP-2026-00042",
+                version: 1,
+                from: "helpdesk@example.test",
+                to: vec![to.into()],
+                thread,
+                subject,
+                date: 1_800_000_000,
+            },
+            &minijinja::context! { ref => "SP-2026-00042" },
+            attachments,
+        )
+    }
+
+    fn compose_for(thread: &Thread, subject: Option<String>) -> Outgoing {
+        try_compose(
+            ReceiptKind::Modtaget,
+            "fa@kommune.test",
+            thread,
+            subject,
+            &[],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_hostile_subject_and_message_id_stay_out_of_the_receipt_headers() {
+        let thread = hostile_thread("abc\rdef@kommune.test");
+        assert!(thread.message_id.as_deref().unwrap().contains('\r'));
+        let out = compose_for(&thread, None);
+        header_value::assert_only_our_headers(&out.raw, &header_value::OUR_HEADERS);
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(
+            parsed.subject,
+            "[SP-2026-00042] Kvittering for modtagelse: x Bcc: evil@x.test body"
+        );
+        assert_eq!(parsed.header("X-Loop"), Some("helpdesk@example.test"));
+        assert!(!parsed.text.unwrap().contains("Auto-Submitted"));
+
+        // A valid parent: the reply is threaded, the broken reference is left out.
+        let thread = hostile_thread("ok@kommune.test");
+        let out = compose_for(&thread, None);
+        let mut expected = header_value::OUR_HEADERS.to_vec();
+        expected.extend(["In-Reply-To", "References"]);
+        header_value::assert_only_our_headers(&out.raw, &expected);
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(parsed.in_reply_to, vec!["ok@kommune.test"]);
+        assert_eq!(
+            parsed.references,
+            vec!["root@kommune.test", "ok@kommune.test"]
+        );
+    }
+
+    #[test]
+    fn a_hostile_given_subject_or_recipient_is_not_pasted() {
+        let out = compose_for(
+            &Thread::default(),
+            Some("[SP-1] Til vurdering\r\nBcc: evil@x.test\r\n\r\nbody".into()),
+        );
+        header_value::assert_only_our_headers(&out.raw, &header_value::OUR_HEADERS);
+        let err = try_compose(
+            ReceiptKind::Modtaget,
+            "fa@kommune.test\r\nBcc: evil@x.test",
+            &Thread::default(),
+            None,
+            &[],
+        )
+        .err()
+        .unwrap();
+        assert!(err.contains("not a valid mail address"), "{err}");
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
         security_models: r.security_models.clone(),
         datatypes: r.datatypes.clone(),
         trusted_authserv_ids: r.trusted_authserv_ids.clone(),
+        trust_exchange_online: r.trust_exchange_online,
         known_ids,
         register,
         bestillings_id_pattern,

@@ -487,6 +487,71 @@ fn no_setting_turns_certificate_verification_off() {
     }
 }
 
+/// (e2) A valid config that exposes a secret is warned about, never refused: `config check`
+/// says OK with a warning for a plain-text password to another host and for an inline
+/// password in a file others can read (without showing the password), and the daemon logs
+/// the warning at start and runs on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_warns_about_exposed_secrets() {
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    // The test config has the IMAP password inline, on loopback without TLS.
+    let path = d.config_path();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // The same to another host, with a distinctive password.
+    let pw = nonce("inline-pw-Wd4");
+    let text = std::fs::read_to_string(&path)
+        .expect("config")
+        .replacen("host = \"127.0.0.1\"", "host = \"imap.example.test\"", 1)
+        .replacen(
+            &format!("password = \"{}\"", stack.password()),
+            &format!("password = \"{pw}\""),
+            1,
+        );
+    assert!(
+        text.contains(&pw),
+        "no inline IMAP password in the test config"
+    );
+    let remote = d.dir().join("remote.toml");
+    std::fs::write(&remote, text).expect("write");
+    std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    let check = |config: &Path| {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .args(["config", "check"])
+            .output()
+            .expect("run spdesk");
+        assert!(out.status.success(), "warnings must not refuse: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let local = check(&path);
+    assert!(
+        local.contains("warning: ") && local.contains("[imap] password is written in the file"),
+        "{local}"
+    );
+    assert!(!local.contains("tls = \"none\": the password"), "{local}");
+    let plaintext = check(&remote);
+    assert!(
+        plaintext.contains(
+            "warning: [imap] tls = \"none\": the password goes in plain text to \"imap.example.test\""
+        ),
+        "{plaintext}"
+    );
+    assert!(
+        !plaintext.contains("password is written in the file"),
+        "{plaintext}"
+    );
+    assert_no_secret("config check warnings", &plaintext, &[&pw]);
+
+    // The daemon logs the warning at start and runs on.
+    d.start();
+    d.wait_log("password is written in the file", 1, CONNECT)
+        .await;
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+}
+
 // ------------------------------------------------------------------------------ file modes
 
 /// (f) With umask 022, the database folder spdesk creates is 0700 and the database with its

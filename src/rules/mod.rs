@@ -28,6 +28,9 @@ pub struct RuleSettings {
     /// Allowed datatypes; empty means any.
     pub datatypes: Vec<String>,
     pub trusted_authserv_ids: Vec<String>,
+    /// `rules.trust_exchange_online`: the topmost Authentication-Results without authserv-id
+    /// is Microsoft 365's own (see [`sender::check_authentication`]).
+    pub trust_exchange_online: bool,
     /// BestillingsIDs known from Digitaliseringskataloget; `None` when not configured.
     pub known_ids: Option<HashSet<String>>,
     /// The it-system register (FORMS.md rule 7); `None` when not configured, and then the
@@ -209,6 +212,7 @@ pub fn judge_form(
     findings.extend(sender::check_authentication(
         mail.headers_named("Authentication-Results"),
         &settings.trusted_authserv_ids,
+        settings.trust_exchange_online,
     ));
 
     if let Some(reg) = &settings.register {
@@ -278,6 +282,7 @@ mod tests {
             security_models: vec!["token".into(), "kontekst".into()],
             datatypes: Vec::new(),
             trusted_authserv_ids: Vec::new(),
+            trust_exchange_online: false,
             known_ids: None,
             register,
             bestillings_id_pattern: pattern.map(|p| whole_match_pattern(p).unwrap()),
