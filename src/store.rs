@@ -423,6 +423,19 @@ pub async fn orders_by_bestillings_id(tx: &mut Tx<'_>, id: &str) -> anyhow::Resu
     rows.iter().map(order_from_row).collect()
 }
 
+/// The it-system UUID of an order's newest version: what the register is asked about when
+/// someone other than the requester writes about the order.
+pub async fn order_system_uuid(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Option<String>> {
+    let uuid: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT CAST(json_extract(judgement, '$.fields.system_uuid') AS TEXT) FROM order_versions
+         WHERE order_id = ?1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(uuid.flatten())
+}
+
 /// The order whose receipt has this Message-ID (a reply to one of our receipts).
 pub async fn order_by_receipt_id(
     tx: &mut Tx<'_>,
