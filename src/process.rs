@@ -694,14 +694,16 @@ async fn helpdesk_review_mail(
 }
 
 /// A form that names an order (by reference, In-Reply-To or BestillingsID) but may not change
-/// it: it becomes a new order for a person, and the order's requester is told.
+/// it: it goes to a person (a new order, or a version of one the sender may change), and the
+/// order's requester is told.
 struct Refused {
     order: OrderRow,
     finding: Finding,
 }
 
 /// The target of a form (FORMS.md rule 3): an existing order it is a corrected version of, or
-/// none (a new order), with [`Refused`] when it named an open order it may not change.
+/// none (a new order), with [`Refused`] when it named an open order it may not change (then
+/// the version, new order or not, goes to a person).
 async fn target_order(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
@@ -722,19 +724,22 @@ async fn target_order(
             candidates.push(o);
         }
     }
-    let mut refused = None;
+    // Every open order with the ID is asked: a form the sender may file on one of them (say
+    // the review order a refused form made) still goes to a person while another open order
+    // with the same ID is someone else's, or approved.
+    let (mut allowed, mut refused) = (None, None);
     for o in candidates.into_iter().filter(|o| o.state.is_open()) {
         let owner = owner_of(tx, i.register, &o, &sender_of(i)).await?;
         match may_correct(o.state, &owner, &sender_of(i)) {
-            Ok(_) => return Ok((Some(o), None)),
+            Ok(_) if allowed.is_none() => allowed = Some(o),
             Err(why) if refused.is_none() => {
                 let finding = refusal_finding(id, &o.reference, why);
                 refused = Some(Refused { order: o, finding });
             }
-            Err(_) => {}
+            _ => {}
         }
     }
-    Ok((None, refused))
+    Ok((allowed, refused))
 }
 
 /// The mail's sender as [`crate::ownership`] sees it.
