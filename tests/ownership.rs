@@ -30,6 +30,47 @@ async fn daemon(stack: &MailStack, helpdesk: &str, users: &[&str]) -> Daemon {
     d
 }
 
+/// Like [`daemon`], with the example it-system register and `mx.ownership.test` as our MX,
+/// whose Authentication-Results headers count.
+async fn daemon_with_register(stack: &MailStack, helpdesk: &str, users: &[&str]) -> Daemon {
+    let mut all = vec![helpdesk];
+    all.extend(users);
+    stack.add_users(&all);
+    let mut d = Daemon::new(stack, helpdesk);
+    let systems = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systems.csv");
+    d.edit_config(|c| {
+        c.replace(
+            "[rules]\n",
+            &format!("[rules]\nsystems_file = \"{}\"\n", systems.display()),
+        )
+        .replace(
+            "trusted_authserv_ids = []",
+            "trusted_authserv_ids = [\"mx.ownership.test\"]",
+        )
+    });
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d
+}
+
+/// The order once it has `n` versions.
+async fn with_versions(d: &Daemon, reference: &str, n: usize) -> serde_json::Value {
+    let start = std::time::Instant::now();
+    loop {
+        let order = d.order(reference);
+        let have = order["versions"].as_array().map_or(0, Vec::len);
+        if have >= n {
+            return order;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{reference} has {have} versions, waited for {n}\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// `user`'s INBOX once it holds at least `n` mails.
 async fn mails(stack: &MailStack, d: &mut Daemon, user: &str, n: usize) -> Vec<Received> {
     d.wait_mailbox(
@@ -351,5 +392,74 @@ async fn a_strangers_reply_is_not_added_to_the_order() {
         other_orders(&d, &[&reference]).len(),
         2,
         "no new order for it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_colleague_and_a_registered_address_may_correct() {
+    // examples/systems.csv lists fa@example.test and drift@leverandoer.test for SagsPilot, the
+    // form's it-system.
+    const REQUESTER: &str = "fa@example.test";
+    const COLLEAGUE: &str = "chef@example.test";
+    const SUPPLIER: &str = "drift@leverandoer.test";
+    let stack = MailStack::shared(&[]);
+    let mut d = daemon_with_register(
+        &stack,
+        "helpdesk-colleague@example.test",
+        &[COLLEAGUE, SUPPLIER],
+    )
+    .await;
+    let form = WsForm::new("OW-COLLEAGUE-0001", REQUESTER);
+    let wrong = docx(TITLE, &rows_with(&form, "CVR-nr.", Some("12345678")));
+    let raw = form_mail(REQUESTER, d.helpdesk(), "Ny URL", &mid("col-v1"), &wrong);
+    stack.send(REQUESTER, d.helpdesk(), &raw).await;
+    let orders = d.wait_orders(1, WAIT).await;
+    let reference = orders[0]["ref"].as_str().unwrap_or_default().to_string();
+    let first = with_versions(&d, &reference, 1).await;
+    assert_eq!(first["state"], "rejected", "{first:#}");
+
+    let subject = format!("Re: [{reference}] Bestillingen skal rettes: Ny URL");
+    let verified = |raw: Vec<u8>| {
+        let mut out =
+            b"Authentication-Results: mx.ownership.test; spf=pass smtp.mailfrom=example.test;\r\n dmarc=pass (p=reject) header.from=example.test\r\n".to_vec();
+        out.extend(raw);
+        out
+    };
+    // The colleague without a verdict from our MX: a person decides, the order stays.
+    let raw = form_mail(
+        COLLEAGUE,
+        d.helpdesk(),
+        &subject,
+        &mid("col-forged"),
+        &wrong,
+    );
+    stack.send(COLLEAGUE, d.helpdesk(), &raw).await;
+    d.wait_orders(2, WAIT).await;
+    // Verified by our MX: a version of the order (still wrong, so rejected again).
+    let raw = form_mail(
+        COLLEAGUE,
+        d.helpdesk(),
+        &subject,
+        &mid("col-verified"),
+        &wrong,
+    );
+    stack.send(COLLEAGUE, d.helpdesk(), &verified(raw)).await;
+    let second = with_versions(&d, &reference, 2).await;
+    assert_eq!(second["state"], "rejected", "{second:#}");
+    // The supplier's address the register lists: the corrected version, approved.
+    let raw = form_mail(
+        SUPPLIER,
+        d.helpdesk(),
+        &subject,
+        &mid("col-supplier"),
+        &form.docx(),
+    );
+    stack.send(SUPPLIER, d.helpdesk(), &raw).await;
+    let third = with_versions(&d, &reference, 3).await;
+    assert_eq!(third["state"], "approved", "{third:#}");
+    assert_eq!(
+        d.orders().len(),
+        2,
+        "only the unverified mail made an order"
     );
 }
