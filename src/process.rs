@@ -693,6 +693,11 @@ async fn helpdesk_review_mail(
     .await
 }
 
+/// The event on an order a form may not change.
+const REFUSED: &str = "change refused";
+/// How often the requester is told of forms that may not change their order.
+const REFUSAL_NOTICE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// A form that names an order (by reference, In-Reply-To or BestillingsID) but may not change
 /// it: it goes to a person (a new order, or a version of one the sender may change), and the
 /// order's requester is told.
@@ -871,14 +876,21 @@ async fn apply_form(
     }
     let version =
         insert_version(tx, order_id, inbound_id, index, &stored, jf.decision, i.now).await?;
+    // The requester of the order the form may not change learns of it from the verdict, once
+    // a day: a stream of forged forms must not bury them in mail or use up their receipts.
+    let mut tell_requester = None;
     if let Some(r) = &refused {
+        let since = i.now - REFUSAL_NOTICE_EVERY;
+        if !store::has_event_since(tx, r.order.id, REFUSED, since).await? {
+            tell_requester = Some(&r.order);
+        }
         store::event(
             tx,
             Some(r.order.id),
             Some(inbound_id),
             i.now,
             &sender,
-            "change refused",
+            REFUSED,
             None,
             None,
             &format!(
@@ -959,9 +971,8 @@ async fn apply_form(
         ),
     };
     values.findings = listed;
-    // The requester of the order the form may not change learns of it from the verdict.
-    let to = with_requester_of(to, refused.as_ref().map(|r| &r.order), i.helpdesk);
-    if may_reply || refused.is_some() {
+    let to = with_requester_of(to, tell_requester, i.helpdesk);
+    if may_reply || tell_requester.is_some() {
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
         )

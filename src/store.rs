@@ -225,6 +225,24 @@ pub async fn event(
     Ok(())
 }
 
+/// True when the order has an event `action` at or after `since`.
+pub async fn has_event_since(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    action: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM events WHERE order_id = ?1 AND action = ?2 AND at >= ?3 LIMIT 1",
+    )
+    .bind(order_id)
+    .bind(action)
+    .bind(ts(since))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// The outbox INSERT ([`enqueue`] alone, and [`enqueue_for_order`] with its event), a macro so
 /// both can use it as one literal: ?1 order, ?2 kind, ?3 Message-ID, ?4 envelope sender,
 /// ?5 recipients (JSON), ?6 raw mail, ?7 now.
