@@ -866,6 +866,11 @@ impl Config {
                 None => w.comment(&format!("{key}: not set (a person executes)")),
             }
         }
+        if (e.webservice.is_some() || e.sftp.is_some()) && self.rules.systems_file.is_none() {
+            w.comment(
+                "notice: no it-system register (rules.systems_file), so these commands do not run by themselves; a person executes approved orders (spdesk orders execute REF)",
+            );
+        }
         w.str("timeout", &format_duration(e.timeout));
 
         w.rules(&self.rules);
@@ -3086,6 +3091,23 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.rules.lead_working_days, 0);
         assert_eq!(c.executors.timeout, Duration::from_secs(5400));
         assert_eq!(c.executors.sftp.as_deref(), Some("scripts/sftp"));
+    }
+
+    #[test]
+    fn config_check_says_executors_wait_for_a_person_without_a_register() {
+        const NOTICE: &str = "# notice: no it-system register (rules.systems_file)";
+        let text = format!("[executors]\nsftp = \"scripts/sftp\"\n\n{MINIMAL}");
+        let mut c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            c.redacted_summary().contains(NOTICE),
+            "{}",
+            c.redacted_summary()
+        );
+        c.rules.systems_file = Some(PathBuf::from("/etc/spdesk/systems.csv"));
+        assert!(!c.redacted_summary().contains(NOTICE));
+        // No command, nothing to say.
+        let c = load(MINIMAL).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!c.redacted_summary().contains(NOTICE));
     }
 
     #[test]

@@ -69,6 +69,22 @@ impl ExecutorSettings {
             interval: INTERVAL,
         }
     }
+
+    /// What the daemon runs: [`ExecutorSettings::from_config`], but no command at all without
+    /// an it-system register (`rules.systems_file`). Without one nothing checks that the
+    /// sender may order for the it-system (FORMS.md rule 7), so an approved order waits for a
+    /// person (`spdesk orders execute`), who checks that before making the change.
+    pub fn for_daemon(e: &config::Executors, register_configured: bool) -> ExecutorSettings {
+        let mut s = Self::from_config(e);
+        if !register_configured && !s.commands.is_empty() {
+            warn!(
+                kinds = ?s.commands.keys().collect::<Vec<_>>(),
+                "executor: no it-system register (rules.systems_file); the [executors] commands do not run by themselves, a person executes approved orders"
+            );
+            s.commands.clear();
+        }
+        s
+    }
 }
 
 /// How a command ended.
@@ -642,6 +658,17 @@ mod tests {
         assert_eq!(s.commands.len(), 1);
         assert_eq!(s.commands.get("sftp").map(String::as_str), Some("run-sftp"));
         assert_eq!(s.timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn without_a_register_no_command_runs_by_itself() {
+        let e = config::Executors {
+            webservice: Some("run-ws".into()),
+            sftp: Some("run-sftp".into()),
+            timeout: Duration::from_secs(5),
+        };
+        assert!(ExecutorSettings::for_daemon(&e, false).commands.is_empty());
+        assert_eq!(ExecutorSettings::for_daemon(&e, true).commands.len(), 2);
     }
 
     #[tokio::test]

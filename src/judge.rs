@@ -77,6 +77,10 @@ pub struct Judgement {
     /// True when the mail held no form and nothing that looked like one.
     #[serde(skip)]
     pub no_form: bool,
+    /// A trusted Authentication-Results verifies the From domain: a colleague of an order's
+    /// requester may then change the order ([`crate::ownership`]).
+    #[serde(skip)]
+    pub sender_verified: bool,
 }
 
 impl Judgement {
@@ -99,6 +103,7 @@ impl Judgement {
                 reason: why.to_string(),
             }],
             no_form: false,
+            sender_verified: false,
         }
     }
 
@@ -213,6 +218,12 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         flags,
         unreadable: extracted.unreadable,
         no_form,
+        sender_verified: crate::rules::verified::sender_verified(
+            mail.headers_named("Authentication-Results"),
+            &ctx.settings.trusted_authserv_ids,
+            ctx.settings.trust_exchange_online,
+            mail.from.as_deref(),
+        ),
     }
 }
 

@@ -17,7 +17,8 @@
 //! - [`register`]: the optional it-system register (who may order for which system).
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
-//! - [`order`]: the order state machine and order references.
+//! - [`order`]: the order state machine and order references; [`ownership`]: who may change
+//!   an order or add to it by mail.
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread;
 //!   [`header_value`]: every value in a header of a mail we send, checked in one place.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
@@ -66,6 +67,7 @@ pub mod mail;
 pub mod net;
 pub mod order;
 pub mod outbox;
+pub mod ownership;
 pub mod process;
 pub mod raw;
 pub mod read;

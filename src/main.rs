@@ -153,7 +153,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     smtp: setup::smtp_settings(&cfg),
                     pipeline,
                     store,
-                    executor: spdesk::executor::ExecutorSettings::from_config(&cfg.executors),
+                    executor: spdesk::executor::ExecutorSettings::for_daemon(
+                        &cfg.executors,
+                        cfg.rules.systems_file.is_some(),
+                    ),
                     actions: Arc::new(commands::Actions::from_config(&cfg)?),
                     config: Arc::new(cfg),
                 })

@@ -112,16 +112,17 @@ impl Action {
 /// The next state, or a message saying why the action is not allowed now.
 ///
 /// `received → approved | rejected | review` (judged); `review → approved | rejected` (a person);
-/// `rejected → received` (a corrected version; also from `review` and `approved`, which a
-/// forvaltningsansvarlig may still correct before the change is made); `approved → executed |
-/// failed`; any open state → `withdrawn`.
+/// `received | review | rejected → received` (a corrected version from the requester);
+/// `approved → executed | failed`; any open state → `withdrawn`. An `approved` order is never
+/// changed by a mail (its version is what gets executed): such a mail goes to a person
+/// ([`crate::ownership`]).
 pub fn transition(from: State, action: Action) -> Result<State, String> {
     use State::*;
     let to = match (from, action) {
         (Received, Action::Judge(d)) => Some(State::from_decision(d)),
         (Review, Action::Approve) => Some(Approved),
         (Review, Action::Reject) => Some(Rejected),
-        (Rejected | Review | Approved, Action::NewVersion) => Some(Received),
+        (Received | Review | Rejected, Action::NewVersion) => Some(Received),
         (Approved, Action::Execute) => Some(Executed),
         (Approved, Action::Fail) => Some(Failed),
         (s, Action::Withdraw) if s.is_open() => Some(Withdrawn),
@@ -131,7 +132,7 @@ pub fn transition(from: State, action: Action) -> Result<State, String> {
         let allowed = match action {
             Action::Approve | Action::Reject => "only orders in state review",
             Action::Execute | Action::Fail => "only orders in state approved",
-            Action::NewVersion => "only open orders",
+            Action::NewVersion => "only orders in state received, review or rejected",
             Action::Withdraw => "only open orders",
             Action::Judge(_) => "only orders in state received",
         };
@@ -196,6 +197,14 @@ mod tests {
                 .contains("approved")
         );
         assert!(transition(Executed, Action::NewVersion).is_err());
+        assert_eq!(transition(Received, Action::NewVersion), Ok(Received));
+        assert_eq!(transition(Review, Action::NewVersion), Ok(Received));
+        // An approved order's version is what gets executed: no mail replaces it.
+        assert!(
+            transition(Approved, Action::NewVersion)
+                .unwrap_err()
+                .contains("received, review or rejected")
+        );
     }
 
     #[test]

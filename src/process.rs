@@ -12,6 +12,7 @@ use crate::finding::{Decision, Finding, Rule, Severity};
 use crate::judge::{JudgedForm, Judgement};
 use crate::mail::Mail;
 use crate::order::{Action, State, find_reference, transition};
+use crate::ownership::{Owner, Refusal, Sender as OwnershipSender, may_correct, standing};
 use crate::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
 use crate::register::{Register, SystemEntry};
 use crate::store::{self, OrderRow, Tx, ts};
@@ -189,6 +190,12 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
     let may_reply = !i.helpdesk.is_own(&sender) && i.mail.reply_address().is_some();
 
     if i.judgement.forms.is_empty() {
+        // From anyone but the people who may write to the order, a reply is new mail for a
+        // person: it is not added to the order.
+        let (thread_order, not_theirs) = match thread_order {
+            Some(o) if !may_write_to(tx, i, &o).await? => (None, Some(o)),
+            other => (other, None),
+        };
         if let Some(order) = thread_order {
             // A reply without a form: correspondence for the Helpdesk.
             sqlx::query("UPDATE inbound_mail SET disposition = 'correspondence' WHERE id = ?1")
@@ -209,7 +216,7 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
             .await?;
             return Ok(Outcome::Correspondence(order.reference));
         }
-        let judged = unreadable_order(tx, i, inbound_id, may_reply).await?;
+        let judged = unreadable_order(tx, i, inbound_id, may_reply, not_theirs.as_ref()).await?;
         return Ok(Outcome::Orders(vec![judged]));
     }
 
@@ -570,12 +577,14 @@ async fn record_verdict(
 }
 
 /// A mail with no readable form: an order for a person (`review`), and a reply that says what
-/// to send instead.
+/// to send instead. `not_theirs`: the order the mail refers to but may not write to; the
+/// Helpdesk is told, the order is not touched.
 async fn unreadable_order(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
     inbound_id: i64,
     may_reply: bool,
+    not_theirs: Option<&OrderRow>,
 ) -> anyhow::Result<Judged> {
     let (order_id, reference) = new_order(tx, i, None, inbound_id).await?;
     let judgement = serde_json::json!({
@@ -622,6 +631,28 @@ async fn unreadable_order(
         )
         .await?;
     }
+    if let Some(o) = not_theirs {
+        let why = format!(
+            "Mailen henviser til bestillingen {}, men er ikke sendt fra bestillerens adresse eller en adresse, der må skrive om bestillingen; den er ikke lagt på bestillingen.",
+            o.reference
+        );
+        store::event(
+            tx,
+            Some(order_id),
+            Some(inbound_id),
+            i.now,
+            "daemon",
+            "not correspondence",
+            None,
+            None,
+            &format!(
+                "refers to {} but is not from an address allowed to write about it",
+                o.reference
+            ),
+        )
+        .await?;
+        values.findings.push(why);
+    }
     helpdesk_review_mail(tx, i, order_id, &reference, version, None, &values).await?;
     Ok(Judged {
         reference,
@@ -664,49 +695,111 @@ async fn helpdesk_review_mail(
     .await
 }
 
-/// The target of a form: an existing open order it corrects, or none (a new order), and a
-/// finding when the BestillingsID belongs to another organisation's open order.
+/// The event on an order a form may not change.
+const REFUSED: &str = "change refused";
+/// How often the requester is told of forms that may not change their order.
+const REFUSAL_NOTICE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// A form that names an order (by reference, In-Reply-To or BestillingsID) but may not change
+/// it: it goes to a person (a new order, or a version of one the sender may change), and the
+/// order's requester is told.
+struct Refused {
+    order: OrderRow,
+    finding: Finding,
+}
+
+/// The target of a form (FORMS.md rule 3): an existing order it is a corrected version of, or
+/// none (a new order), with [`Refused`] when it named an open order it may not change (then
+/// the version, new order or not, goes to a person).
 async fn target_order(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
     jf: &JudgedForm,
     thread: Option<&OrderRow>,
-) -> anyhow::Result<(Option<OrderRow>, Option<Finding>)> {
-    let sender_domain = domain_of(i.mail.from.as_deref().unwrap_or(""));
-    let same_org = |o: &OrderRow| {
-        o.requester
-            .as_deref()
-            .is_some_and(|r| domain_of(r) == sender_domain)
-    };
-    let id = jf.form.bestillings_id();
-    if let Some(o) = thread {
-        let id_fits =
-            id.is_none() || o.bestillings_id.is_none() || o.bestillings_id.as_deref() == id;
-        if o.state.is_open() && same_org(o) && id_fits {
-            return Ok((Some(o.clone()), None));
-        }
-    }
-    let Some(id) = id else {
+) -> anyhow::Result<(Option<OrderRow>, Option<Refused>)> {
+    // A form without a BestillingsID never touches an existing order.
+    let Some(id) = jf.form.bestillings_id() else {
         return Ok((None, None));
     };
-    let candidates = store::orders_by_bestillings_id(tx, id).await?;
-    if let Some(o) = candidates.iter().find(|o| o.state.is_open() && same_org(o)) {
-        return Ok((Some(o.clone()), None));
+    let mut candidates: Vec<OrderRow> = thread
+        .filter(|o| o.bestillings_id.as_deref().is_none_or(|b| b == id))
+        .cloned()
+        .into_iter()
+        .collect();
+    for o in store::orders_by_bestillings_id(tx, id).await? {
+        if !candidates.iter().any(|c| c.id == o.id) {
+            candidates.push(o);
+        }
     }
-    if let Some(o) = candidates.iter().find(|o| o.state.is_open()) {
-        return Ok((
-            None,
-            Some(Finding::new(
-                Rule::FormAmbiguous,
-                Some("bestillings_id"),
-                format!(
-                    "KOMBIT BestillingsID: \"{id}\" bruges allerede i bestillingen {}, som en anden organisation har sendt. Helpdesk afklarer, hvilken bestilling ID'et hører til.",
-                    o.reference
-                ),
-            )),
-        ));
+    // Every open order with the ID is asked: a form the sender may file on one of them (say
+    // the review order a refused form made) still goes to a person while another open order
+    // with the same ID is someone else's, or approved.
+    let (mut allowed, mut refused) = (None, None);
+    for o in candidates.into_iter().filter(|o| o.state.is_open()) {
+        let owner = owner_of(tx, i.register, &o, &sender_of(i)).await?;
+        match may_correct(o.state, &owner, &sender_of(i)) {
+            Ok(_) if allowed.is_none() => allowed = Some(o),
+            Err(why) if refused.is_none() => {
+                let finding = refusal_finding(id, &o.reference, why);
+                refused = Some(Refused { order: o, finding });
+            }
+            _ => {}
+        }
     }
-    Ok((None, None))
+    Ok((allowed, refused))
+}
+
+/// The mail's sender as [`crate::ownership`] sees it.
+fn sender_of<'a>(i: &Intake<'a>) -> OwnershipSender<'a> {
+    OwnershipSender {
+        address: i.mail.from.as_deref().unwrap_or(""),
+        verified: i.judgement.sender_verified,
+    }
+}
+
+/// The order's owner. The register is asked (a query for the order's it-system) only when one
+/// is configured and the sender is not the requester.
+async fn owner_of<'o>(
+    tx: &mut Tx<'_>,
+    register: Option<&'o Register>,
+    o: &'o OrderRow,
+    sender: &OwnershipSender<'_>,
+) -> anyhow::Result<Owner<'o>> {
+    let is_requester = o
+        .requester
+        .as_deref()
+        .is_some_and(|r| r.trim().eq_ignore_ascii_case(sender.address.trim()));
+    let system = match register {
+        Some(r) if !is_requester => store::order_system_uuid(tx, o.id)
+            .await?
+            .and_then(|uuid| r.lookup(&uuid)),
+        _ => None,
+    };
+    Ok(Owner {
+        requester: o.requester.as_deref(),
+        system,
+    })
+}
+
+/// The sender may add correspondence to the order (any state): the same people who may
+/// correct it.
+async fn may_write_to(tx: &mut Tx<'_>, i: &Intake<'_>, o: &OrderRow) -> anyhow::Result<bool> {
+    let sender = sender_of(i);
+    let owner = owner_of(tx, i.register, o, &sender).await?;
+    Ok(standing(&owner, &sender).is_some())
+}
+
+/// The `form.ambiguous` finding of a form that may not change the order `reference`.
+fn refusal_finding(id: &str, reference: &str, why: Refusal) -> Finding {
+    let message = match why {
+        Refusal::Approved => format!(
+            "Bestillingen {reference} med KOMBIT BestillingsID \"{id}\" er allerede godkendt og kan ikke ændres med en mail. Den godkendte bestilling er uændret; Helpdesk ser på den nye formular og kontakter jer."
+        ),
+        Refusal::NotAllowed | Refusal::Closed => format!(
+            "KOMBIT BestillingsID: \"{id}\" bruges allerede i bestillingen {reference}, som er sendt fra en anden adresse. Kun bestilleren kan rette en bestilling med en mail. Helpdesk afklarer, hvilken bestilling ID'et hører til."
+        ),
+    };
+    Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), message)
 }
 
 /// Writes the newest version's summary columns on an existing order.
@@ -747,11 +840,12 @@ async fn apply_form(
     may_reply: bool,
 ) -> anyhow::Result<Judged> {
     let sender = i.mail.from.clone().unwrap_or_default();
-    let (existing, extra) = target_order(tx, i, jf, thread).await?;
+    let (existing, refused) = target_order(tx, i, jf, thread).await?;
     let mut jf = jf.clone();
-    if let Some(f) = extra {
-        jf.findings.push(f);
-        jf.decision = Decision::from_findings(&jf.findings);
+    if let Some(r) = &refused {
+        // A person decides, whatever else the form says.
+        jf.findings.push(r.finding.clone());
+        jf.decision = Decision::Review;
     }
 
     let (order_id, reference) = match &existing {
@@ -784,6 +878,30 @@ async fn apply_form(
     }
     let version =
         insert_version(tx, order_id, inbound_id, index, &stored, jf.decision, i.now).await?;
+    // The requester of the order the form may not change learns of it from the verdict, once
+    // a day: a stream of forged forms must not bury them in mail or use up their receipts.
+    let mut tell_requester = None;
+    if let Some(r) = &refused {
+        let since = i.now - REFUSAL_NOTICE_EVERY;
+        if !store::has_event_since(tx, r.order.id, REFUSED, since).await? {
+            tell_requester = Some(&r.order);
+        }
+        store::event(
+            tx,
+            Some(r.order.id),
+            Some(inbound_id),
+            i.now,
+            &sender,
+            REFUSED,
+            None,
+            None,
+            &format!(
+                "a form for this order from {sender} went to a person as {reference} ({}); this order is unchanged",
+                Rule::FormAmbiguous.id()
+            ),
+        )
+        .await?;
+    }
 
     let mut values = values_for(&reference, Some(&jf), i.mail);
     let to = receipt_recipients(
@@ -855,7 +973,8 @@ async fn apply_form(
         ),
     };
     values.findings = listed;
-    if may_reply {
+    let to = with_requester_of(to, tell_requester, i.helpdesk);
+    if may_reply || tell_requester.is_some() {
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
         )
@@ -877,6 +996,22 @@ async fn apply_form(
         findings: jf.findings.len(),
         unreadable: false,
     })
+}
+
+/// `to` and the requester of `order`, once, never one of our own addresses.
+fn with_requester_of(
+    mut to: Vec<String>,
+    order: Option<&OrderRow>,
+    h: &HelpdeskSettings,
+) -> Vec<String> {
+    if let Some(r) = order
+        .and_then(|o| o.requester.as_deref())
+        .map(|r| r.trim().to_lowercase())
+        .filter(|r| !r.is_empty() && !h.is_own(r) && !to.contains(r))
+    {
+        to.push(r);
+    }
+    to
 }
 
 /// The reason for a manual review as the sender reads it.

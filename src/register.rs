@@ -90,6 +90,17 @@ impl SystemEntry {
         }
     }
 
+    /// True when `address` itself (not only its domain) is listed for the system; such an
+    /// address may speak for the system's orders without a verified sender
+    /// ([`crate::ownership`]).
+    pub fn lists_address(&self, address: &str) -> bool {
+        canonical_address(address).is_some_and(|a| {
+            self.senders
+                .iter()
+                .any(|s| matches!(s, Sender::Address(listed) if *listed == a))
+        })
+    }
+
     /// True when receipts may go to `address` as the form's contact e-mail: the same list as
     /// for senders (a contact registered for the system is not an arbitrary address).
     pub fn allows_contact(&self, address: &str) -> bool {

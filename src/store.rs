@@ -225,6 +225,24 @@ pub async fn event(
     Ok(())
 }
 
+/// True when the order has an event `action` at or after `since`.
+pub async fn has_event_since(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    action: &str,
+    since: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM events WHERE order_id = ?1 AND action = ?2 AND at >= ?3 LIMIT 1",
+    )
+    .bind(order_id)
+    .bind(action)
+    .bind(ts(since))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(found.is_some())
+}
+
 /// The outbox INSERT ([`enqueue`] alone, and [`enqueue_for_order`] with its event), a macro so
 /// both can use it as one literal: ?1 order, ?2 kind, ?3 Message-ID, ?4 envelope sender,
 /// ?5 recipients (JSON), ?6 raw mail, ?7 now.
@@ -421,6 +439,19 @@ pub async fn orders_by_bestillings_id(tx: &mut Tx<'_>, id: &str) -> anyhow::Resu
         .fetch_all(&mut **tx)
         .await?;
     rows.iter().map(order_from_row).collect()
+}
+
+/// The it-system UUID of an order's newest version: what the register is asked about when
+/// someone other than the requester writes about the order.
+pub async fn order_system_uuid(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Option<String>> {
+    let uuid: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT CAST(json_extract(judgement, '$.fields.system_uuid') AS TEXT) FROM order_versions
+         WHERE order_id = ?1 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(uuid.flatten())
 }
 
 /// The order whose receipt has this Message-ID (a reply to one of our receipts).

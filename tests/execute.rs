@@ -20,21 +20,36 @@ const WAIT: Duration = Duration::from_secs(60);
 const OPERATOR: &str = "operatoer";
 
 /// `spdesk run` on its own Helpdesk mailbox `helpdesk` (the tests share one stack), polling
-/// every 2 s, with the `[executors]` lines `executors` and a 20 s executor timeout.
+/// every 2 s, with the `[executors]` lines `executors`, a 20 s executor timeout and the example
+/// it-system register (without one the executor never runs by itself).
 fn start_daemon(stack: &MailStack, helpdesk: &str, executors: &str) -> Daemon {
+    start_daemon_with(stack, helpdesk, executors, true)
+}
+
+fn start_daemon_with(stack: &MailStack, helpdesk: &str, executors: &str, register: bool) -> Daemon {
     const SECTION: &str = "[executors]\ntimeout = \"5m\"";
     stack.add_users(&[helpdesk]);
     let mut d = Daemon::new(stack, helpdesk);
+    let systems = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systems.csv");
     d.edit_config(|c| {
         assert!(
             c.contains(SECTION),
             "no {SECTION:?} in the test config:\n{c}"
         );
-        c.replace(
-            SECTION,
-            &format!("[executors]\n{executors}\ntimeout = \"20s\""),
-        )
-        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
+        let c = c
+            .replace(
+                SECTION,
+                &format!("[executors]\n{executors}\ntimeout = \"20s\""),
+            )
+            .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"");
+        if register {
+            c.replace(
+                "[rules]\n",
+                &format!("[rules]\nsystems_file = \"{}\"\n", systems.display()),
+            )
+        } else {
+            c
+        }
     });
     d.start();
     d
@@ -419,5 +434,52 @@ async fn the_executor_runs_due_orders_once() {
     assert!(!Path::new(&format!("{out}/{ok}.json")).exists());
     let started = events(&daemon, &ok, "execution started");
     assert_eq!(started.len(), 1, "{started:#?}");
+    stop(&mut daemon).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_register_the_executor_waits_for_a_person() {
+    let stack = MailStack::shared(&[]);
+    let out_dir = tempfile::tempdir().expect("temp dir");
+    let out = out_dir.path().display().to_string();
+    let command = format!("sftp = \"cat > {out}/$SPDESK_REF.json\"");
+    let hd = "hd-noregister@example.test";
+    let mut daemon = start_daemon_with(&stack, hd, &command, false);
+    let id = unique_id("NOREG");
+    stack
+        .send(FA, hd, &form_mail(hd, &id, &desired_date()))
+        .await;
+    let reference = wait_state(&daemon, &id, "approved").await;
+
+    // Due now; the executor looks at once when the daemon starts.
+    stop(&mut daemon).await;
+    let pool = daemon.pool().await;
+    sqlx::query("UPDATE orders SET planned_at = '2020-01-06T09:00:00.000Z' WHERE ref = ?1")
+        .bind(&reference)
+        .execute(&pool)
+        .await
+        .expect("make the order due");
+    pool.close().await;
+    daemon.start();
+    daemon.wait_log("IMAP connected", 2, WAIT).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !Path::new(&format!("{out}/{reference}.json")).exists(),
+        "the command ran\n{}",
+        daemon.log_tail()
+    );
+    assert_eq!(state_of(&daemon.orders(), &reference), "approved");
+    assert!(events(&daemon, &reference, "execution started").is_empty());
+    // The log says why.
+    daemon
+        .wait_log("no it-system register (rules.systems_file)", 2, WAIT)
+        .await;
+
+    // A person executes it.
+    run(
+        &daemon,
+        &["orders", "execute", &reference, "--note", "gjort i hånden"],
+    );
+    assert_eq!(state_of(&daemon.orders(), &reference), "executed");
     stop(&mut daemon).await;
 }

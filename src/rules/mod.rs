@@ -8,6 +8,7 @@ pub mod sender;
 pub mod sftp;
 pub mod time;
 pub mod url;
+pub mod verified;
 
 use std::collections::HashSet;
 

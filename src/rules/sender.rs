@@ -17,26 +17,8 @@ pub fn check_authentication<'a>(
     trusted_authserv_ids: &[String],
     trust_exchange_online: bool,
 ) -> Vec<Finding> {
-    for (index, value) in headers.into_iter().enumerate() {
-        let mut parts = value.split(';').peekable();
-        let first = parts.peek().copied().unwrap_or("");
-        if trust_exchange_online && index == 0 && is_method_result(first) {
-            // Exchange Online: no authserv-id, the first part is already a result.
-        } else {
-            let authserv = parts
-                .next()
-                .unwrap_or("")
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            if !trusted_authserv_ids
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(&authserv))
-            {
-                continue;
-            }
-        }
+    for results in trusted_results(headers, trusted_authserv_ids, trust_exchange_online) {
+        let parts = results.split(';');
         let mut failed = Vec::new();
         for part in parts {
             let part = part.trim().to_ascii_lowercase();
@@ -73,6 +55,53 @@ pub fn check_authentication<'a>(
         }
     }
     Vec::new()
+}
+
+/// The result parts (`method=result …; …`, after the authserv-id) of every
+/// Authentication-Results header that counts, in order, with RFC 5322 comments removed (they
+/// may hold `;` and `=`): those whose authserv-id is in `trusted_authserv_ids`, and with
+/// `trust_exchange_online` the topmost one when it has no authserv-id (see
+/// [`check_authentication`]). The one place that decides whose verdict is believed, for
+/// `sender.unverified` and for a colleague's standing alike ([`super::verified`]).
+pub fn trusted_results<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    trusted_authserv_ids: &[String],
+    trust_exchange_online: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for (index, value) in headers.into_iter().enumerate() {
+        let value = without_comments(value);
+        let first = value.split(';').next().unwrap_or("");
+        if trust_exchange_online && index == 0 && is_method_result(first) {
+            // Exchange Online: no authserv-id, the first part is already a result.
+            out.push(value);
+            continue;
+        }
+        let authserv = first.split_whitespace().next().unwrap_or("");
+        if trusted_authserv_ids
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(authserv))
+        {
+            let rest = value.split_once(';').map(|(_, r)| r).unwrap_or("");
+            out.push(rest.to_string());
+        }
+    }
+    out
+}
+
+/// The header value without RFC 5322 comments (`(p=reject)`), which may hold `;` and `=`.
+fn without_comments(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut depth = 0usize;
+    for c in value.chars() {
+        match c {
+            '(' => depth = depth.saturating_add(1),
+            ')' if depth > 0 => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `method=result …` (RFC 8601 resinfo), not an authserv-id: an authserv-id holds no `=`
