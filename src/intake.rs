@@ -279,6 +279,7 @@ async fn session_loop(
     let has_move = caps.has_str("MOVE");
     let has_idle = caps.has_str("IDLE");
     let mut last_uidvalidity: Option<u32> = None;
+    let mut quick_rounds = 0usize;
     loop {
         let mbox = timed("SELECT", session.select(&imap.mailbox)).await?;
         if last_uidvalidity.is_some() && mbox.uid_validity != last_uidvalidity {
@@ -301,6 +302,11 @@ async fn session_loop(
             return Ok(());
         }
         if imap.idle && has_idle {
+            if news_while_draining(&mut session) && quick_rounds < MAX_QUICK_ROUNDS {
+                quick_rounds += 1;
+                continue;
+            }
+            quick_rounds = 0;
             let mut handle = session.idle();
             timed("IDLE", handle.init()).await?;
             let outcome = {
@@ -328,6 +334,31 @@ async fn session_loop(
             }
         }
     }
+}
+
+/// Drain rounds in a row started by [`news_while_draining`] before the loop IDLEs anyway, so a
+/// server that reports EXISTS after every command cannot keep it from waiting.
+const MAX_QUICK_ROUNDS: usize = 10;
+
+/// True when the server said, in the responses to the drain's own commands, that mail arrived
+/// (EXISTS or RECENT), or may have (async-imap's bounded channel for such responses was full,
+/// so later ones were dropped). async-imap files such responses as unsolicited, and IDLE does
+/// not repeat them: without this check a mail delivered while the drain ran would wait for the
+/// next poll (a minute by default).
+fn news_while_draining<T>(session: &mut async_imap::Session<T>) -> bool
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    // A full channel dropped what came after (async-imap does not wait): maybe news.
+    let mut news = session.unsolicited_responses.is_full();
+    while let Ok(r) = session.unsolicited_responses.try_recv() {
+        news |= matches!(
+            r,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    news
 }
 
 /// Messages looked at per round trip while draining a backlog: one FETCH of their sizes, a
