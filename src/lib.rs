@@ -18,6 +18,7 @@
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references.
+//! - [`rate`]: the hourly limits on receipts (which address counts, the hour a mail fits in).
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
@@ -62,6 +63,7 @@ pub mod net;
 pub mod order;
 pub mod outbox;
 pub mod process;
+pub mod rate;
 pub mod raw;
 pub mod read;
 pub mod receipts;

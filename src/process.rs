@@ -32,7 +32,8 @@ pub struct HelpdeskSettings {
     pub address: String,
     pub own_domains: Vec<String>,
     pub review_to: Vec<String>,
-    pub receipts_per_address_per_hour: i64,
+    /// The hourly limits on receipts; a receipt over one is deferred, never dropped.
+    pub rates: crate::rate::RateLimits,
 }
 
 impl HelpdeskSettings {
@@ -258,9 +259,9 @@ async fn find_thread_order(tx: &mut Tx<'_>, mail: &Mail) -> anyhow::Result<Optio
     Ok(None)
 }
 
-/// The recipients of a receipt for a mail: its reply address (Reply-To, else From), and the
-/// form's contact e-mail when [`contact_gets_receipts`] allows it. Our own addresses are
-/// removed.
+/// The recipients of a receipt for a mail: its reply address (Reply-To in From's domain,
+/// else From), and the form's contact e-mail when [`contact_gets_receipts`] allows it. Our own
+/// addresses are removed.
 pub fn receipt_recipients(
     mail: &Mail,
     contact: Option<&str>,
@@ -286,8 +287,8 @@ pub fn recipients(
     h: &HelpdeskSettings,
 ) -> Vec<String> {
     let mut to = Vec::new();
-    if let Some(r) = reply.map(str::trim).filter(|r| !r.is_empty()) {
-        to.push(r.to_lowercase());
+    if let Some(r) = reply_address(reply, from) {
+        to.push(r);
     }
     if let Some(c) = contact.and_then(|c| contact_gets_receipts(from, c, system))
         && !to.contains(&c)
@@ -296,6 +297,22 @@ pub fn recipients(
     }
     to.retain(|a| !h.is_own(a));
     to
+}
+
+/// Where a receipt to the sender goes: Reply-To only when it is in From's own domain
+/// (case-insensitive), else From. From is the address a receipt answers; an unverified
+/// Reply-To elsewhere would let anyone aim receipts at a third party (DESIGN.md "Receipts per
+/// order").
+fn reply_address(reply: Option<&str>, from: Option<&str>) -> Option<String> {
+    fn present(a: Option<&str>) -> Option<&str> {
+        a.map(str::trim).filter(|a| !a.is_empty())
+    }
+    let from = present(from);
+    let from_domain = from.map(domain_of).filter(|d| !d.is_empty());
+    match present(reply) {
+        Some(r) if from_domain.is_some_and(|d| d == domain_of(r)) => Some(r.to_lowercase()),
+        _ => from.map(str::to_lowercase),
+    }
 }
 
 /// The form's contact e-mail, normalised, when receipts may go to it (DESIGN.md "Receipts per
@@ -391,7 +408,8 @@ fn values_for(reference: &str, jf: Option<&JudgedForm>, mail: &Mail) -> ReceiptV
     }
 }
 
-/// Queues one mail unless every recipient is over the rate limit; logs what happened.
+/// Queues one mail. A receipt over an hourly limit (per address, overall) is deferred to the
+/// first hour the limits allow, never dropped; mail to the Helpdesk is not limited here.
 #[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx<'_>,
@@ -400,48 +418,21 @@ async fn queue(
     reference: &str,
     version: i64,
     kind: ReceiptKind,
-    mut to: Vec<String>,
+    to: Vec<String>,
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
-    let limited_kind = kind != ReceiptKind::HelpdeskVurdering;
-    let mut limited = Vec::new();
-    let mut kept = Vec::new();
-    for a in to.drain(..) {
-        // Checked and counted in one statement; the receipt composed below goes to exactly
-        // the counted addresses, and a failure rolls the counts back with the transaction.
-        if limited_kind
-            && !store::count_receipt(tx, &a, i.now, i.helpdesk.receipts_per_address_per_hour)
-                .await?
-        {
-            limited.push(a);
-        } else {
-            kept.push(a);
-        }
-    }
-    if !limited.is_empty() {
-        warn!(reference, receipt = kind.code(), addresses = ?limited, "receipt rate limit reached; not sent to these addresses");
-        store::event(
-            tx,
-            Some(order_id),
-            None,
-            i.now,
-            "daemon",
-            "receipt suppressed",
-            None,
-            None,
-            &format!(
-                "{} not sent to {}: more than {} receipts to the address in an hour",
-                kind.code(),
-                limited.join(", "),
-                i.helpdesk.receipts_per_address_per_hour
-            ),
-        )
-        .await?;
-    }
-    if kept.is_empty() {
+    if to.is_empty() {
         return Ok(());
     }
+    let rates = &i.helpdesk.rates;
+    let keys = if kind == ReceiptKind::HelpdeskVurdering {
+        Vec::new()
+    } else {
+        crate::rate::receipt_keys(&to, rates)
+    };
+    // Checked and counted in the transaction: a failure rolls the counts back with the mail.
+    let slot = store::take_rate_slot(tx, &keys, i.now).await?;
     let thread = Thread {
         message_id: i.mail.message_id.clone(),
         references: i.mail.references.clone(),
@@ -454,7 +445,7 @@ async fn queue(
             reference,
             version,
             from: &i.helpdesk.address,
-            to: kept,
+            to,
             thread: &thread,
             subject,
             date: i.now.timestamp(),
@@ -462,7 +453,18 @@ async fn queue(
         values,
     )
     .map_err(anyhow::Error::msg)?;
-    store::enqueue_for_order(tx, order_id, &out, i.now).await?;
+    let what = store::enqueue_for_order(tx, order_id, &out, i.now).await?;
+    if !slot.full.is_empty() {
+        let start = DateTime::from_timestamp(crate::rate::hour_start(slot.hour), 0);
+        let not_before = start.map_or(i.now, |s| s.max(i.now));
+        let why = format!(
+            "{what} deferred until {}: {}",
+            ts(not_before),
+            crate::rate::deferral_reason(&slot.full, rates)
+        );
+        warn!(reference, receipt = kind.code(), limits = ?slot.full, not_before = %ts(not_before), "receipt rate limit reached; the receipt is deferred");
+        store::defer_queued(tx, Some(order_id), &out.message_id, not_before, i.now, &why).await?;
+    }
     Ok(())
 }
 
@@ -971,7 +973,7 @@ mod tests {
             address: "helpdesk@helpdesk.test".into(),
             own_domains: vec!["kombit.test".into()],
             review_to: Vec::new(),
-            receipts_per_address_per_hour: 30,
+            rates: crate::rate::RateLimits::default(),
         }
     }
 
@@ -1010,13 +1012,45 @@ mod tests {
     }
 
     #[test]
-    fn reply_to_wins_over_from() {
+    fn reply_to_in_the_senders_domain_wins_over_from() {
         let h = helpdesk();
-        let m = mail("fa@kystby.test", Some("Sag@Kystby.test"));
+        let m = mail("fa@kystby.test", Some("Sag@Kystby.TEST"));
         assert_eq!(
             receipt_recipients(&m, Some("fa@kystby.test"), None, &h),
             vec!["sag@kystby.test", "fa@kystby.test"]
         );
+    }
+
+    #[test]
+    fn reply_to_in_another_domain_is_ignored_and_from_gets_the_receipt() {
+        let h = helpdesk();
+        for reply_to in [
+            "victim@other.test",
+            "victim@sub.kystby.test",
+            "victim@kystby.test.evil.test",
+            "no-domain",
+        ] {
+            let m = mail("fa@kystby.test", Some(reply_to));
+            assert_eq!(
+                receipt_recipients(&m, None, None, &h),
+                vec!["fa@kystby.test"],
+                "{reply_to}"
+            );
+        }
+        // The stored addresses of an order are read the same way.
+        assert_eq!(
+            recipients(
+                Some("victim@other.test"),
+                Some("FA@kystby.test"),
+                None,
+                None,
+                &h
+            ),
+            vec!["fa@kystby.test"]
+        );
+        // Without a From, a Reply-To alone is never trusted.
+        assert!(recipients(Some("x@kystby.test"), None, None, None, &h).is_empty());
+        assert!(recipients(Some("x@kystby.test"), Some(" "), None, None, &h).is_empty());
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub fn helpdesk_settings(cfg: &Config) -> HelpdeskSettings {
         address: cfg.helpdesk.address.clone(),
         own_domains: cfg.helpdesk.own_domains.clone(),
         review_to: cfg.helpdesk.review_to.clone(),
-        receipts_per_address_per_hour: i64::from(cfg.limits.receipts_per_address_per_hour),
+        rates: crate::rate::RateLimits {
+            receipts_per_address: i64::from(cfg.limits.receipts_per_address_per_hour),
+            receipts: i64::from(cfg.limits.receipts_per_hour),
+        },
     }
 }
 
