@@ -395,6 +395,14 @@ async fn receipts_over_the_hourly_limit_are_deferred_and_sent_when_the_window_al
         d.log_tail()
     );
 
+    // The Helpdesk's digest counts them.
+    let digest = d.cli(&["digest"]);
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    assert!(
+        digest.contains("6 kvitteringer udskudt af en grænse pr. time"),
+        "{digest}"
+    );
+
     assert_eq!(open_the_window(&d).await, (2 * FORMS - 10) as u64);
     d.wait_mailbox(
         &stack,
