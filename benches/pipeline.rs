@@ -315,7 +315,12 @@ fn unlimited(text: String) -> String {
         "receipts_per_address_per_hour",
         "receipts_per_address_per_hour = 1000000",
     );
-    set_line(&text, "receipts_per_hour", "receipts_per_hour = 10000000")
+    let text = set_line(&text, "receipts_per_hour", "receipts_per_hour = 10000000");
+    set_line(
+        &text,
+        "orders_per_sender_per_hour",
+        "orders_per_sender_per_hour = 10000000",
+    )
 }
 
 fn set_line(text: &str, key: &str, line: &str) -> String {

@@ -214,6 +214,10 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
         return Ok(Outcome::Orders(vec![judged]));
     }
 
+    if let Some(held) = hold_over_the_order_cap(tx, i, inbound_id, may_reply).await? {
+        return Ok(held);
+    }
+
     let mut refs = Vec::new();
     for (index, jf) in i.judgement.forms.iter().enumerate() {
         let r = apply_form(
@@ -577,9 +581,95 @@ async fn unreadable_order(
     inbound_id: i64,
     may_reply: bool,
 ) -> anyhow::Result<Judged> {
+    let kind = if i.judgement.no_form {
+        ReceiptKind::IngenFormular
+    } else {
+        ReceiptKind::Ulaeselig
+    };
+    order_for_a_person(
+        tx,
+        i,
+        inbound_id,
+        &i.judgement.findings,
+        may_reply.then_some(kind),
+        "bestilling der ikke kunne læses",
+    )
+    .await
+}
+
+/// A sender over `limits.orders_per_sender_per_hour`: the mail's forms are not made into
+/// orders. The mail is kept and gathered on ONE review order per sender and clock hour — the
+/// first such mail makes it (the sender gets one `til_vurdering` receipt, the Helpdesk one
+/// review mail), later ones are added to its history — so a flood of forms costs a person one
+/// order to look at, and nothing is lost. `None`: under the cap, go on as usual.
+async fn hold_over_the_order_cap(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    may_reply: bool,
+) -> anyhow::Result<Option<Outcome>> {
+    let sender = i.mail.from.as_deref().unwrap_or("");
+    let limit = i.helpdesk.rates.orders_per_sender;
+    let forms = i64::try_from(i.judgement.forms.len()).unwrap_or(i64::MAX);
+    let counted = store::count_orders(tx, &crate::rate::orders_key(sender), forms, i.now).await?;
+    if counted <= limit {
+        return Ok(None);
+    }
+    let address = crate::rate::counted_address(sender);
+    let why = format!(
+        "Afsenderen {address} har sendt mere end {limit} bestillinger inden for en time. Bestillingen i mailen \"{}\" er ikke behandlet automatisk; en medarbejder i Helpdesk ser den igennem.",
+        i.mail.subject
+    );
+    warn!(sender = %address, limit, forms, "orders per sender per hour reached; the mail goes to a person");
+    if let Some((order_id, reference)) = store::held_mail_order(tx, &address, i.now).await? {
+        store::event(
+            tx,
+            Some(order_id),
+            Some(inbound_id),
+            i.now,
+            sender,
+            "mail held",
+            None,
+            None,
+            &format!(
+                "mail \"{}\" with {forms} form(s), over {limit} orders an hour from {address}; a person decides",
+                i.mail.subject
+            ),
+        )
+        .await?;
+        return Ok(Some(Outcome::Correspondence(reference)));
+    }
+    let finding = Finding::new(Rule::FormAmbiguous, None, why);
+    let judged = order_for_a_person(
+        tx,
+        i,
+        inbound_id,
+        std::slice::from_ref(&finding),
+        may_reply.then_some(ReceiptKind::TilVurdering),
+        "bestillinger over grænsen pr. afsender",
+    )
+    .await?;
+    let order = store::order_by_ref(&mut **tx, &judged.reference).await?;
+    if let Some(o) = order {
+        store::set_held_mail_order(tx, &address, i.now, o.id).await?;
+    }
+    Ok(Some(Outcome::Orders(vec![judged])))
+}
+
+/// An order for a person (`review`) made of the whole mail, its forms not applied: the
+/// `findings` say why, `receipt` (if any) answers the sender, and the Helpdesk gets a review
+/// mail titled `what`.
+async fn order_for_a_person(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    findings: &[Finding],
+    receipt: Option<ReceiptKind>,
+    what: &str,
+) -> anyhow::Result<Judged> {
     let (order_id, reference) = new_order(tx, i, None, inbound_id).await?;
     let judgement = serde_json::json!({
-        "findings": i.judgement.findings,
+        "findings": findings,
         "decision": "review",
         "problems": i.judgement.problems,
     });
@@ -593,13 +683,8 @@ async fn unreadable_order(
         i.now,
     )
     .await?;
-    record_verdict(tx, order_id, Decision::Review, &i.judgement.findings, i.now).await?;
-    let why: Vec<String> = i
-        .judgement
-        .findings
-        .iter()
-        .map(|f| f.message.clone())
-        .collect();
+    record_verdict(tx, order_id, Decision::Review, findings, i.now).await?;
+    let why: Vec<String> = findings.iter().map(|f| f.message.clone()).collect();
 
     let mut values = values_for(&reference, None, i.mail);
     values.filenames = i
@@ -610,28 +695,25 @@ async fn unreadable_order(
         .collect::<Vec<_>>()
         .join(", ");
     values.findings = why;
-    if may_reply {
-        let kind = if i.judgement.no_form {
-            ReceiptKind::IngenFormular
-        } else {
-            ReceiptKind::Ulaeselig
-        };
+    if let Some(kind) = receipt {
         let to = receipt_recipients(i.mail, None, None, i.helpdesk);
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
         )
         .await?;
     }
-    helpdesk_review_mail(tx, i, order_id, &reference, version, None, &values).await?;
+    helpdesk_review_mail(tx, i, order_id, &reference, version, None, what, &values).await?;
     Ok(Judged {
         reference,
         version,
         decision: Decision::Review,
-        findings: i.judgement.findings.len(),
+        findings: findings.len(),
         unreadable: true,
     })
 }
 
+/// The review mail to the Helpdesk; `untitled` names the order when it has no form.
+#[allow(clippy::too_many_arguments)]
 async fn helpdesk_review_mail(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
@@ -639,6 +721,7 @@ async fn helpdesk_review_mail(
     reference: &str,
     version: i64,
     jf: Option<&JudgedForm>,
+    untitled: &str,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
     if i.helpdesk.review_to.is_empty() {
@@ -646,8 +729,7 @@ async fn helpdesk_review_mail(
     }
     let subject = format!(
         "[{reference}] Til vurdering: {} – {}",
-        jf.map(|f| f.kind.title())
-            .unwrap_or("bestilling der ikke kunne læses"),
+        jf.map(|f| f.kind.title()).unwrap_or(untitled),
         values.org_name.as_deref().unwrap_or("ukendt organisation")
     );
     queue(
@@ -868,7 +950,7 @@ async fn apply_form(
             .filter(|f| f.severity == Severity::Review)
             .map(|f| format!("{} ({})", f.message, f.rule.id()))
             .collect();
-        helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), &values).await?;
+        helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), "", &values).await?;
     }
     Ok(Judged {
         reference,

@@ -18,6 +18,9 @@ pub struct RateLimits {
     pub receipts_per_address: i64,
     /// Receipts to anyone per hour.
     pub receipts: i64,
+    /// Forms made into orders (or new versions) per sender (as [`counted_address`] gives it)
+    /// per hour; the mails beyond it go to a person on one review order.
+    pub orders_per_sender: i64,
 }
 
 impl Default for RateLimits {
@@ -25,6 +28,7 @@ impl Default for RateLimits {
         RateLimits {
             receipts_per_address: 30,
             receipts: 300,
+            orders_per_sender: 20,
         }
     }
 }
@@ -99,6 +103,11 @@ pub fn receipt_keys(to: &[String], limits: &RateLimits) -> Vec<(String, i64)> {
     }
     keys.push((ALL_RECEIPTS.to_string(), limits.receipts));
     keys
+}
+
+/// The key the hourly order cap counts a sender's forms under (apart from its receipts).
+pub fn orders_key(sender: &str) -> String {
+    format!("orders:{}", counted_address(sender))
 }
 
 /// Why a deferred mail waits, for its order's history: which limits were full.
@@ -195,10 +204,7 @@ mod tests {
 
     #[test]
     fn a_receipt_counts_each_person_once_and_the_overall_cap() {
-        let limits = RateLimits {
-            receipts_per_address: 30,
-            receipts: 300,
-        };
+        let limits = RateLimits::default();
         let to = [
             "Fa+1@Kystby.test".to_string(),
             "fa@kystby.test".to_string(),

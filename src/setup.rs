@@ -120,6 +120,7 @@ pub fn helpdesk_settings(cfg: &Config) -> HelpdeskSettings {
         rates: crate::rate::RateLimits {
             receipts_per_address: i64::from(cfg.limits.receipts_per_address_per_hour),
             receipts: i64::from(cfg.limits.receipts_per_hour),
+            orders_per_sender: i64::from(cfg.limits.orders_per_sender_per_hour),
         },
     }
 }

@@ -392,6 +392,71 @@ pub async fn take_rate_slot(
     Ok(RateSlot { hour: slot, full })
 }
 
+/// Counts `n` orders for `key` in the clock hour of `now` and returns how many it now has in
+/// this and the previous clock hour (every sliding hour lies inside two adjacent ones). Over
+/// the limit or not, the orders are counted, so a flood stays over it. One statement; the
+/// first count of an hour also forgets the key's older hours.
+pub async fn count_orders(
+    tx: &mut Tx<'_>,
+    key: &str,
+    n: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<i64> {
+    let hour = crate::rate::hour_of(now.timestamp());
+    let (this_hour, both): (i64, i64) = sqlx::query_as(
+        "INSERT INTO receipt_rate (address, hour, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + ?3
+         RETURNING n, n + COALESCE((SELECT p.n FROM receipt_rate AS p WHERE p.address = ?1 AND p.hour = ?2 - 1), 0)",
+    )
+    .bind(key)
+    .bind(hour)
+    .bind(n)
+    .fetch_one(&mut **tx)
+    .await?;
+    if this_hour == n {
+        sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
+            .bind(key)
+            .bind(hour - 1)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(both)
+}
+
+/// The review order that gathers a sender's mails over the hourly order cap in this clock
+/// hour, if one was made.
+pub async fn held_mail_order(
+    tx: &mut Tx<'_>,
+    address: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(i64, String)>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT o.id, o.ref FROM held_mail_orders h JOIN orders o ON o.id = h.order_id
+         WHERE h.address = ?1 AND h.hour = ?2",
+    )
+    .bind(address)
+    .bind(crate::rate::hour_of(now.timestamp()))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row)
+}
+
+/// Records `order_id` as the order that gathers `address`'s held mails this clock hour.
+pub async fn set_held_mail_order(
+    tx: &mut Tx<'_>,
+    address: &str,
+    now: DateTime<Utc>,
+    order_id: i64,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO held_mail_orders (address, hour, order_id) VALUES (?1, ?2, ?3)")
+        .bind(address)
+        .bind(crate::rate::hour_of(now.timestamp()))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Holds a queued mail back until `not_before` and says why in its order's history (a mail
 /// over an hourly limit: deferred, never dropped). The outbox sends nothing before its
 /// `next_attempt_at`; `last_error` names the deferral for `orders show` and the digest.
@@ -721,6 +786,54 @@ mod tests {
         // No keys: nothing counted, never deferred.
         let slot = take_rate_slot(&mut tx, &[], at(t)).await.unwrap();
         assert_eq!((slot.hour, slot.full.len()), (hour(t), 0));
+    }
+
+    #[tokio::test]
+    async fn orders_per_sender_are_counted_over_a_sliding_hour_and_held_mail_has_one_order() {
+        let (_dir, _url, store) = scratch().await;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let mut tx = store.begin().await.unwrap();
+        let key = "orders:fa@kommune.test";
+        let mut seen = Vec::new();
+        for (t, n) in [
+            ("2026-11-30T09:50:00Z", 2),
+            ("2026-11-30T10:05:00Z", 1),
+            ("2026-11-30T10:06:00Z", 3),
+            // 11:xx no longer sees 09:xx, and forgets it.
+            ("2026-11-30T11:00:00Z", 1),
+        ] {
+            seen.push(count_orders(&mut tx, key, n, at(t)).await.unwrap());
+        }
+        assert_eq!(seen, vec![2, 3, 6, 5]);
+        let hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_rate WHERE address = ?1")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(hours, 2);
+
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'review', 't', 't') RETURNING id",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        let now = at("2026-11-30T11:10:00Z");
+        let sender = "fa@kommune.test";
+        assert_eq!(held_mail_order(&mut tx, sender, now).await.unwrap(), None);
+        set_held_mail_order(&mut tx, sender, now, order_id)
+            .await
+            .unwrap();
+        let same_hour = at("2026-11-30T11:59:59Z");
+        assert_eq!(
+            held_mail_order(&mut tx, sender, same_hour).await.unwrap(),
+            Some((order_id, "SP-2026-00001".to_string()))
+        );
+        let next_hour = at("2026-11-30T12:00:00Z");
+        assert_eq!(
+            held_mail_order(&mut tx, sender, next_hour).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

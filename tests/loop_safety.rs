@@ -501,6 +501,103 @@ async fn tagged_and_case_folded_addresses_share_one_limit_and_the_overall_cap_de
     assert!(rows.iter().all(|r| r.sent || r.deferred()), "{rows:#?}");
 }
 
+/// Five form mails from one sender with a cap of three orders an hour: three orders are made
+/// and judged; the fourth and fifth mail are kept and gathered on ONE review order for a
+/// person (its history names both mails), their forms are not made into orders, and the sender
+/// gets one receipt saying a person looks at it.
+#[tokio::test]
+async fn forms_over_the_hourly_order_cap_go_to_one_review_order() {
+    // One review order per sender and clock hour: the five mails must land in one hour.
+    clear_of_the_next_hour(Duration::from_secs(300)).await;
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "orders_per_sender_per_hour = 10000000",
+            "orders_per_sender_per_hour = 3",
+        )
+    });
+    const MAILS: usize = 5;
+    let ids: Vec<String> = (0..MAILS)
+        .map(|n| format!("KMB-IT-{:04}", 6001 + n))
+        .collect();
+    for id in &ids {
+        let (_, raw) = form_from(FA, id, &format!("Bestilling {id}"));
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    d.wait_mailbox(
+        &stack,
+        HELPDESK,
+        "Processed",
+        "5 processed mails",
+        |n| n >= MAILS,
+        DRAIN,
+    )
+    .await;
+    // 3 orders x 2 receipts, and one til_vurdering for the held mails.
+    d.wait_mailbox(&stack, FA, "INBOX", "7 receipts", |n| n >= 7, DRAIN)
+        .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+
+    let orders = d.orders();
+    assert_eq!(
+        orders.len(),
+        4,
+        "three orders and one review order: {orders:#?}"
+    );
+    // Postfix may deliver them in any order: whichever three came first are orders.
+    let made: Vec<&String> = ids
+        .iter()
+        .filter(|id| orders.iter().any(|o| o["bestillings_id"] == id.as_str()))
+        .collect();
+    assert_eq!(made.len(), 3, "{orders:#?}");
+    for o in orders.iter().filter(|o| o["state"] != "review") {
+        assert_eq!(o["state"], "approved", "{o:#}");
+    }
+    let over: Vec<&String> = ids.iter().filter(|id| !made.contains(id)).collect();
+    let held = orders
+        .iter()
+        .find(|o| o["state"] == "review")
+        .unwrap_or_else(|| panic!("a review order: {orders:#?}"));
+    let reference = held["ref"].as_str().expect("ref");
+    let order = d.order(reference);
+    let events = order["events"].as_array().expect("events");
+    let judged: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["action"] == "judged").collect();
+    assert_eq!(judged.len(), 1, "{order:#}");
+    let first = judged[0]["detail"].as_str().unwrap_or("");
+    assert!(first.contains("mere end 3 bestillinger"), "{order:#}");
+    let later: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["action"] == "mail held")
+        .collect();
+    assert_eq!(
+        later.len(),
+        1,
+        "the fifth mail joins the same order: {order:#}"
+    );
+    let second = later[0]["detail"].as_str().unwrap_or("");
+    // The two held mails, one named where the order was made, the other where it joined.
+    let named = |t: &str| over.iter().filter(|id| t.contains(id.as_str())).count();
+    assert_eq!((named(first), named(second)), (1, 1), "{order:#}");
+    assert!(
+        over.iter()
+            .all(|id| first.contains(id.as_str()) || second.contains(id.as_str()))
+    );
+    // Every mail is kept.
+    let pool = d.pool().await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_mail")
+        .fetch_one(&pool)
+        .await
+        .expect("inbound_mail");
+    assert!(stored >= MAILS as i64, "{stored} mails stored");
+    assert_eq!(stack.fetch_all(FA, "INBOX").await.len(), 7);
+}
+
 /// A Reply-To in another domain than From gets nothing (From gets the receipts); a Reply-To in
 /// From's own domain is honoured.
 #[tokio::test]
