@@ -316,10 +316,15 @@ fn unlimited(text: String) -> String {
         "receipts_per_address_per_hour = 1000000",
     );
     let text = set_line(&text, "receipts_per_hour", "receipts_per_hour = 10000000");
-    set_line(
+    let text = set_line(
         &text,
         "orders_per_sender_per_hour",
         "orders_per_sender_per_hour = 10000000",
+    );
+    set_line(
+        &text,
+        "review_mails_per_hour",
+        "review_mails_per_hour = 10000000",
     )
 }
 

@@ -22,6 +22,7 @@
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
+//! - [`review_summary`]: one mail for a burst of orders to review, past the hourly limit.
 //! - [`digest`]: the Helpdesk's daily digest (sections, counts, text + HTML);
 //!   [`billing`]: the billing CSV, periods and the billing mail; [`scheduler`]'s
 //!   [`scheduler::next_run`]: cron in the configured time zone, DST-correct.
@@ -68,6 +69,7 @@ pub mod raw;
 pub mod read;
 pub mod receipts;
 pub mod register;
+pub mod review_summary;
 pub mod rules;
 pub mod scheduler;
 pub mod setup;

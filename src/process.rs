@@ -611,7 +611,7 @@ async fn hold_over_the_order_cap(
     let sender = i.mail.from.as_deref().unwrap_or("");
     let limit = i.helpdesk.rates.orders_per_sender;
     let forms = i64::try_from(i.judgement.forms.len()).unwrap_or(i64::MAX);
-    let counted = store::count_orders(tx, &crate::rate::orders_key(sender), forms, i.now).await?;
+    let counted = store::count_hourly(tx, &crate::rate::orders_key(sender), forms, i.now).await?;
     if counted <= limit {
         return Ok(None);
     }
@@ -727,6 +727,10 @@ async fn helpdesk_review_mail(
     if i.helpdesk.review_to.is_empty() {
         return Ok(());
     }
+    let counted = store::count_hourly(tx, crate::rate::REVIEW_MAILS, 1, i.now).await?;
+    if counted > i.helpdesk.rates.review_mails {
+        return gather_in_review_summary(tx, i, order_id, reference).await;
+    }
     let subject = format!(
         "[{reference}] Til vurdering: {} – {}",
         jf.map(|f| f.kind.title()).unwrap_or(untitled),
@@ -742,6 +746,59 @@ async fn helpdesk_review_mail(
         i.helpdesk.review_to.clone(),
         Some(subject),
         values,
+    )
+    .await
+}
+
+/// Past `limits.review_mails_per_hour`: the order is not mailed on its own but named in the
+/// one summary mail sent to `review_to` at the start of the next clock hour (rewritten as more
+/// orders join it), and its history says so.
+async fn gather_in_review_summary(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order_id: i64,
+    reference: &str,
+) -> anyhow::Result<()> {
+    let limit = i.helpdesk.rates.review_mails;
+    let hour = crate::rate::hour_of(i.now.timestamp()) + 1;
+    let (total, listed) = store::gather_for_review_summary(tx, hour, reference).await?;
+    let from = &i.helpdesk.address;
+    let to = &i.helpdesk.review_to;
+    let (id, raw) =
+        crate::review_summary::compose(hour, &listed, total, limit, from, to, i.now.timestamp())
+            .map_err(anyhow::Error::msg)?;
+    let not_before =
+        DateTime::from_timestamp(crate::rate::hour_start(hour), 0).map_or(i.now, |t| t.max(i.now));
+    store::enqueue_replacing(
+        tx,
+        crate::review_summary::KIND,
+        &id,
+        from,
+        to,
+        &raw,
+        i.now,
+        not_before,
+    )
+    .await?;
+    warn!(
+        reference,
+        limit,
+        summary = id,
+        "review mail limit reached; the order joins the hourly summary"
+    );
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        i.now,
+        "daemon",
+        "review mail gathered",
+        None,
+        None,
+        &format!(
+            "more than {limit} review mails an hour: named in the summary {id}, sent at {}",
+            ts(not_before)
+        ),
     )
     .await
 }

@@ -21,6 +21,8 @@ pub struct RateLimits {
     /// Forms made into orders (or new versions) per sender (as [`counted_address`] gives it)
     /// per hour; the mails beyond it go to a person on one review order.
     pub orders_per_sender: i64,
+    /// Review mails to the Helpdesk per hour; the rest are gathered into one summary an hour.
+    pub review_mails: i64,
 }
 
 impl Default for RateLimits {
@@ -29,6 +31,7 @@ impl Default for RateLimits {
             receipts_per_address: 30,
             receipts: 300,
             orders_per_sender: 20,
+            review_mails: 30,
         }
     }
 }
@@ -104,6 +107,9 @@ pub fn receipt_keys(to: &[String], limits: &RateLimits) -> Vec<(String, i64)> {
     keys.push((ALL_RECEIPTS.to_string(), limits.receipts));
     keys
 }
+
+/// The key the review mails to the Helpdesk are counted under.
+pub const REVIEW_MAILS: &str = "*review_mails";
 
 /// The key the hourly order cap counts a sender's forms under (apart from its receipts).
 pub fn orders_key(sender: &str) -> String {

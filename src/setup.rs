@@ -121,6 +121,7 @@ pub fn helpdesk_settings(cfg: &Config) -> HelpdeskSettings {
             receipts_per_address: i64::from(cfg.limits.receipts_per_address_per_hour),
             receipts: i64::from(cfg.limits.receipts_per_hour),
             orders_per_sender: i64::from(cfg.limits.orders_per_sender_per_hour),
+            review_mails: i64::from(cfg.limits.review_mails_per_hour),
         },
     }
 }

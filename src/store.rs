@@ -392,11 +392,11 @@ pub async fn take_rate_slot(
     Ok(RateSlot { hour: slot, full })
 }
 
-/// Counts `n` orders for `key` in the clock hour of `now` and returns how many it now has in
-/// this and the previous clock hour (every sliding hour lies inside two adjacent ones). Over
-/// the limit or not, the orders are counted, so a flood stays over it. One statement; the
+/// Counts `n` (orders, mails) for `key` in the clock hour of `now` and returns how many it now
+/// has in this and the previous clock hour (every sliding hour lies inside two adjacent ones).
+/// Over the limit or not, they are counted, so a flood stays over it. One statement; the
 /// first count of an hour also forgets the key's older hours.
-pub async fn count_orders(
+pub async fn count_hourly(
     tx: &mut Tx<'_>,
     key: &str,
     n: i64,
@@ -454,6 +454,59 @@ pub async fn set_held_mail_order(
         .bind(order_id)
         .execute(&mut **tx)
         .await?;
+    Ok(())
+}
+
+/// Adds an order to the review summary sent at the start of clock hour `hour`; returns how
+/// many orders it covers and the references it names (at most
+/// [`crate::review_summary::LISTED`]).
+pub async fn gather_for_review_summary(
+    tx: &mut Tx<'_>,
+    hour: i64,
+    reference: &str,
+) -> anyhow::Result<(i64, Vec<String>)> {
+    let (n, refs): (i64, String) = sqlx::query_as(
+        "INSERT INTO review_summaries (hour, n, refs) VALUES (?1, 1, json_array(?2))
+         ON CONFLICT (hour) DO UPDATE SET n = n + 1,
+             refs = CASE WHEN json_array_length(refs) < ?3 THEN json_insert(refs, '$[#]', ?2) ELSE refs END
+         RETURNING n, refs",
+    )
+    .bind(hour)
+    .bind(reference)
+    .bind(i64::try_from(crate::review_summary::LISTED).unwrap_or(i64::MAX))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((n, serde_json::from_str(&refs)?))
+}
+
+/// Queues a mail of no order that waits until `not_before`, or, while it has not been sent,
+/// replaces the one queued under the same Message-ID (the review summary grows while it
+/// waits).
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue_replacing(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    message_id: &str,
+    from: &str,
+    to: &[String],
+    raw: &[u8],
+    now: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw WHERE outbox.sent_at IS NULL",
+    )
+    .bind(kind)
+    .bind(message_id)
+    .bind(from)
+    .bind(serde_json::to_string(to)?)
+    .bind(raw)
+    .bind(ts(now))
+    .bind(ts(not_before))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -802,7 +855,7 @@ mod tests {
             // 11:xx no longer sees 09:xx, and forgets it.
             ("2026-11-30T11:00:00Z", 1),
         ] {
-            seen.push(count_orders(&mut tx, key, n, at(t)).await.unwrap());
+            seen.push(count_hourly(&mut tx, key, n, at(t)).await.unwrap());
         }
         assert_eq!(seen, vec![2, 3, 6, 5]);
         let hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_rate WHERE address = ?1")

@@ -598,6 +598,104 @@ async fn forms_over_the_hourly_order_cap_go_to_one_review_order() {
     assert_eq!(stack.fetch_all(FA, "INBOX").await.len(), 7);
 }
 
+/// Five mails that each go to review with a limit of two review mails an hour: the Helpdesk
+/// gets two review mails, and the other three orders are named in ONE summary mail that waits
+/// for the next clock hour; once it comes, the running daemon sends it.
+#[tokio::test]
+async fn a_burst_of_review_mails_collapses_into_one_summary() {
+    // The summary is per clock hour: the five mails must land in one hour.
+    clear_of_the_next_hour(Duration::from_secs(300)).await;
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "review_mails_per_hour = 10000000",
+            "review_mails_per_hour = 2",
+        )
+    });
+    const MAILS: usize = 5;
+    for n in 0..MAILS {
+        let raw = MessageBuilder::new()
+            .from(("Fagansvarlig", FA))
+            .to(HELPDESK)
+            .subject(format!("Spørgsmål {n}"))
+            .message_id(format!("noform.{n}.{}@example.test", std::process::id()))
+            .date(chrono::Utc::now().timestamp())
+            .text_body("Hej, hvordan bestiller jeg et nyt certifikat?")
+            .write_to_vec()
+            .expect("the mail builds");
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let orders = d.wait_orders(MAILS, DRAIN).await;
+    d.wait_mailbox(&stack, FA, "INBOX", "5 receipts", |n| n >= MAILS, DRAIN)
+        .await;
+
+    let outbox = d.outbox().await;
+    let of_kind = |k: &str| outbox.iter().filter(|r| r.kind == k).collect::<Vec<_>>();
+    assert_eq!(of_kind("helpdesk_vurdering").len(), 2, "{outbox:#?}");
+    let summary = of_kind("helpdesk_samlet");
+    assert_eq!(summary.len(), 1, "one summary: {outbox:#?}");
+    assert!(!summary[0].sent, "it waits for the next hour: {outbox:#?}");
+    assert_eq!(summary[0].recipients, vec![HELPDESK.to_string()]);
+    let pool = d.pool().await;
+    let (raw, next): (Vec<u8>, String) =
+        sqlx::query_as("SELECT raw, next_attempt_at FROM outbox WHERE kind = 'helpdesk_samlet'")
+            .fetch_one(&pool)
+            .await
+            .expect("the summary row");
+    let next = chrono::DateTime::parse_from_rfc3339(&next).expect("next_attempt_at");
+    assert!(
+        next > chrono::Utc::now(),
+        "not before the next hour: {next}"
+    );
+    assert_eq!(next.timestamp() % 3600, 0, "the start of an hour: {next}");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("3 bestillinger til vurdering"), "{text}");
+    let gathered: Vec<String> = orders
+        .iter()
+        .filter_map(|o| o["ref"].as_str())
+        .filter(|r| {
+            d.order(r)["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["action"] == "review mail gathered"))
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(gathered.len(), 3, "{orders:#?}");
+    for r in &gathered {
+        assert!(
+            text.contains(r.as_str()),
+            "{r} named in the summary: {text}"
+        );
+    }
+
+    // The next hour comes: the summary is sent.
+    sqlx::query("UPDATE outbox SET next_attempt_at = ?1 WHERE kind = 'helpdesk_samlet'")
+        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .execute(&pool)
+        .await
+        .expect("ageing the summary");
+    pool.close().await;
+    let start = std::time::Instant::now();
+    while !d
+        .outbox()
+        .await
+        .iter()
+        .any(|r| r.kind == "helpdesk_samlet" && r.sent)
+    {
+        assert!(
+            start.elapsed() < DRAIN,
+            "the summary was not sent\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+}
+
 /// A Reply-To in another domain than From gets nothing (From gets the receipts); a Reply-To in
 /// From's own domain is honoured.
 #[tokio::test]

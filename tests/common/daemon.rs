@@ -506,6 +506,7 @@ max_attempts = 3
 receipts_per_address_per_hour = 1000
 receipts_per_hour = 10000000
 orders_per_sender_per_hour = 10000000
+review_mails_per_hour = 10000000
 
 [executors]
 timeout = "5m"

@@ -7,3 +7,11 @@ CREATE TABLE held_mail_orders (
     order_id INTEGER NOT NULL REFERENCES orders (id),
     PRIMARY KEY (address, hour)
 );
+
+-- Review mails beyond limits.review_mails_per_hour are gathered into one summary mail per
+-- clock hour (sent at its start): how many orders it covers and the first of their references.
+CREATE TABLE review_summaries (
+    hour INTEGER PRIMARY KEY,    -- Unix time / 3600 of the hour it is sent in
+    n    INTEGER NOT NULL,
+    refs TEXT NOT NULL           -- JSON array, at most review_summary::LISTED references
+);
