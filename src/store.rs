@@ -836,6 +836,28 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(rows, vec![(hour(t), 1)]);
+        // The last place under a limit counts every key of the mail, none half-way.
+        let pair = vec![
+            ("last@kommune.test".to_string(), 2),
+            ("second@kommune.test".to_string(), 100),
+        ];
+        for _ in 0..2 {
+            let s = take_rate_slot(&mut tx, &pair, at(t)).await.unwrap();
+            assert_eq!(s.hour, hour(t));
+        }
+        let counted: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT address, n FROM receipt_rate WHERE address IN ('last@kommune.test', 'second@kommune.test') ORDER BY address",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(
+            counted,
+            vec![
+                ("last@kommune.test".to_string(), 2),
+                ("second@kommune.test".to_string(), 2)
+            ]
+        );
         // No keys: nothing counted, never deferred.
         let slot = take_rate_slot(&mut tx, &[], at(t)).await.unwrap();
         assert_eq!((slot.hour, slot.full.len()), (hour(t), 0));
