@@ -1,8 +1,11 @@
 //! Loop safety over the real servers (Dovecot + Postfix, the real `spdesk run`): the daemon
 //! never answers a bounce, a DSN, an abuse report or an auto-reply (every mail of
-//! tests/corpus/bounces), never sends more receipts to one address in an hour than
-//! `limits.receipts_per_address_per_hour` (and the Helpdesk sees what it held back), and never
-//! sends a receipt to its own address, one of `helpdesk.own_domains` or a mailing list.
+//! tests/corpus/bounces), never sends more receipts to one address (without +tag, case-folded)
+//! or in all in an hour than `limits.receipts_per_address_per_hour` and `receipts_per_hour`
+//! allow (the rest are deferred and sent later, never dropped), answers Reply-To only in
+//! From's domain, gathers a sender's forms over `orders_per_sender_per_hour` on one review
+//! order, collapses a burst of review mails into one summary, and never sends a receipt to its
+//! own address, one of `helpdesk.own_domains` or a mailing list.
 
 mod common;
 
