@@ -308,12 +308,23 @@ async fn load_backlog(stack: &MailStack, to: &str, mails: &[Vec<u8>]) -> Duratio
     start.elapsed()
 }
 
-/// Raises the receipt rate limit far above what a run sends.
+/// Raises the receipt rate limits far above what a run sends.
 fn unlimited(text: String) -> String {
-    set_line(
+    let text = set_line(
         &text,
         "receipts_per_address_per_hour",
         "receipts_per_address_per_hour = 1000000",
+    );
+    let text = set_line(&text, "receipts_per_hour", "receipts_per_hour = 10000000");
+    let text = set_line(
+        &text,
+        "orders_per_sender_per_hour",
+        "orders_per_sender_per_hour = 10000000",
+    );
+    set_line(
+        &text,
+        "review_mails_per_hour",
+        "review_mails_per_hour = 10000000",
     )
 }
 

@@ -947,7 +947,7 @@ mod tests {
             address: "helpdesk@sp.test".into(),
             own_domains: vec!["sp.test".into()],
             review_to: vec![],
-            receipts_per_address_per_hour: 30,
+            rates: crate::rate::RateLimits::default(),
         }
     }
 

@@ -398,6 +398,12 @@ pub struct Limits {
     /// A message that failed (or killed the process) this many times is quarantined.
     pub max_attempts: u32,
     pub receipts_per_address_per_hour: u32,
+    /// Receipts to anyone per hour (the overall cap); more are deferred, never dropped.
+    pub receipts_per_hour: u32,
+    /// Forms from one sender made into orders per hour; a mail beyond it goes to a person.
+    pub orders_per_sender_per_hour: u32,
+    /// Review mails to `helpdesk.review_to` per hour; the rest go in one summary an hour.
+    pub review_mails_per_hour: u32,
     /// Header fields per mail; a mail with more is not parsed but goes to a person.
     pub max_header_count: usize,
     /// The whole header section of a mail, in bytes; larger: not parsed, to a person.
@@ -420,6 +426,9 @@ impl Default for Limits {
             reader_timeout: Duration::from_secs(10),
             max_attempts: 3,
             receipts_per_address_per_hour: 30,
+            receipts_per_hour: 300,
+            orders_per_sender_per_hour: 20,
+            review_mails_per_hour: 30,
             // Ordinary mail has 20-200 fields and a few kB of header; Microsoft 365's longest
             // (ARC, DKIM, References in long threads) stay well below these.
             max_header_count: 1000,
@@ -1128,6 +1137,19 @@ fn read_limits(s: &mut Sect) -> Limits {
             "receipts_per_address_per_hour",
             1_000_000,
             d.receipts_per_address_per_hour,
+        ),
+        receipts_per_hour: small(s, "receipts_per_hour", 10_000_000, d.receipts_per_hour),
+        orders_per_sender_per_hour: small(
+            s,
+            "orders_per_sender_per_hour",
+            10_000_000,
+            d.orders_per_sender_per_hour,
+        ),
+        review_mails_per_hour: small(
+            s,
+            "review_mails_per_hour",
+            10_000_000,
+            d.review_mails_per_hour,
         ),
         max_header_count: count(s, "max_header_count", 1_000_000, d.max_header_count),
         max_header_bytes: s.size("max_header_bytes").unwrap_or(d.max_header_bytes),
@@ -2465,6 +2487,15 @@ impl Summary {
             "receipts_per_address_per_hour",
             &l.receipts_per_address_per_hour.to_string(),
         );
+        self.raw("receipts_per_hour", &l.receipts_per_hour.to_string());
+        self.raw(
+            "orders_per_sender_per_hour",
+            &l.orders_per_sender_per_hour.to_string(),
+        );
+        self.raw(
+            "review_mails_per_hour",
+            &l.review_mails_per_hour.to_string(),
+        );
         self.raw("max_header_count", &l.max_header_count.to_string());
         self.raw("max_header_bytes", &l.max_header_bytes.to_string());
         self.raw(
@@ -2582,6 +2613,9 @@ prices = { webservice = 4500.0, sftp = 2500 }
             vec!["helpdesk@example.test".to_string()]
         );
         assert_eq!(c.limits.receipts_per_address_per_hour, 1000);
+        assert_eq!(c.limits.receipts_per_hour, 10_000);
+        assert_eq!(c.limits.orders_per_sender_per_hour, 1000);
+        assert_eq!(c.limits.review_mails_per_hour, 1000);
         assert_eq!(c.limits.max_message_bytes, 25_000_000);
         assert_eq!(
             format!("{:?}", c.limits.read_limits()),
@@ -2620,7 +2654,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
             ),
             (
                 "limits",
-                "max_message_bytes max_attachments max_docx_unzipped_bytes max_xml_depth max_pdf_pages reader_timeout max_attempts receipts_per_address_per_hour",
+                "max_message_bytes max_attachments max_docx_unzipped_bytes max_xml_depth max_pdf_pages reader_timeout max_attempts receipts_per_address_per_hour receipts_per_hour orders_per_sender_per_hour review_mails_per_hour",
             ),
             ("executors", "webservice sftp timeout"),
             (
@@ -2679,6 +2713,9 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.limits.max_message_bytes, 25_000_000);
         assert_eq!(c.limits.max_attempts, 3);
         assert_eq!(c.limits.receipts_per_address_per_hour, 30);
+        assert_eq!(c.limits.receipts_per_hour, 300);
+        assert_eq!(c.limits.orders_per_sender_per_hour, 20);
+        assert_eq!(c.limits.review_mails_per_hour, 30);
         assert_eq!(c.limits.reader_timeout, Duration::from_secs(10));
         assert_eq!(c.limits.max_header_count, 1000);
         assert_eq!(c.limits.max_header_bytes, 1_000_000);

@@ -102,6 +102,10 @@ pub struct Digest {
     pub n_overdue: usize,
     pub n_failed: usize,
     pub n_stale: usize,
+    /// Receipts waiting in the outbox for an hourly limit to allow them (deferred, never
+    /// dropped). Not an order's state: [`build`] leaves it 0 and the shell fills it in from
+    /// the outbox.
+    pub n_deferred: usize,
     pub stale_rejected_days: u32,
     pub sections: Vec<Section>,
 }
@@ -220,6 +224,7 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
         n_overdue,
         n_failed: count(SectionKind::Failed),
         n_stale: count(SectionKind::StaleRejected),
+        n_deferred: 0,
         stale_rejected_days,
         sections,
     }
@@ -425,6 +430,22 @@ mod tests {
         assert_eq!(text.matches("Ingen").count(), 5, "{text}");
         assert_eq!(html.matches("Ingen").count(), 5, "{html}");
         assert!(!html.contains("<table"), "{html}");
+    }
+
+    #[test]
+    fn deferred_receipts_are_counted_in_text_and_html() {
+        let t = Templates::load(None).unwrap();
+        let mut d = build(&[], utc(NOW), 14);
+        d.n_deferred = 6;
+        let (text, html) = render(&t, &d).unwrap();
+        assert!(
+            text.contains("6 kvitteringer udskudt af en grænse pr. time"),
+            "{text}"
+        );
+        assert!(
+            html.contains("<strong>6</strong> kvitteringer udskudt af en grænse pr. time"),
+            "{html}"
+        );
     }
 
     #[test]

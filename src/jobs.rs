@@ -52,11 +52,9 @@ pub async fn build_digest(
     now: DateTime<Utc>,
 ) -> anyhow::Result<Digest> {
     let orders = store::list_orders(&store.pool, None).await?;
-    Ok(digest::build(
-        &orders,
-        now,
-        cfg.helpdesk.stale_rejected_days,
-    ))
+    let mut d = digest::build(&orders, now, cfg.helpdesk.stale_rejected_days);
+    d.n_deferred = usize::try_from(store::deferred_mails(&store.pool, now).await?).unwrap_or(0);
+    Ok(d)
 }
 
 /// The digest as printed by `spdesk digest`: the subject, then the text.

@@ -19,10 +19,12 @@
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`order`]: the order state machine and order references; [`ownership`]: who may change
 //!   an order or add to it by mail.
+//! - [`rate`]: the hourly limits on receipts (which address counts, the hour a mail fits in).
 //! - [`receipts`]: the Danish receipts from templates, as replies in the sender's thread;
 //!   [`header_value`]: every value in a header of a mail we send, checked in one place.
 //! - [`blank`]: the blank order forms as .docx, written from the field table (and filled
 //!   ones for tests and examples).
+//! - [`review_summary`]: one mail for a burst of orders to review, past the hourly limit.
 //! - [`digest`]: the Helpdesk's daily digest (sections, counts, text + HTML);
 //!   [`billing`]: the billing CSV, periods and the billing mail; [`scheduler`]'s
 //!   [`scheduler::next_run`]: cron in the configured time zone, DST-correct.
@@ -69,10 +71,12 @@ pub mod order;
 pub mod outbox;
 pub mod ownership;
 pub mod process;
+pub mod rate;
 pub mod raw;
 pub mod read;
 pub mod receipts;
 pub mod register;
+pub mod review_summary;
 pub mod rules;
 pub mod scheduler;
 pub mod setup;

@@ -549,12 +549,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn release_held_frees_only_mails_held_by_temporary_failures() {
+    async fn release_held_frees_only_mails_held_by_temporary_failures_not_deferred_ones() {
         let (_dir, store) = scratch().await;
         let later = Utc::now() + chrono::Duration::seconds(50);
         queue(&store, "held", later, "temporary: connection refused").await;
         queue(&store, "refused", later, "permanent: 550 no such user").await;
         queue(&store, "due", Utc::now() - chrono::Duration::seconds(5), "").await;
+        // Deferred by an hourly limit: it waits for its hour even when the server is back.
+        let hour_later = Utc::now() + chrono::Duration::hours(1);
+        let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
+        queue(&store, "deferred", hour_later, &deferred).await;
         queue(&store, "sent", later, "temporary: connection refused").await;
         sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
             .bind(ts(Utc::now()))

@@ -33,7 +33,8 @@ pub struct HelpdeskSettings {
     pub address: String,
     pub own_domains: Vec<String>,
     pub review_to: Vec<String>,
-    pub receipts_per_address_per_hour: i64,
+    /// The hourly limits on receipts; a receipt over one is deferred, never dropped.
+    pub rates: crate::rate::RateLimits,
 }
 
 impl HelpdeskSettings {
@@ -220,6 +221,10 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
         return Ok(Outcome::Orders(vec![judged]));
     }
 
+    if let Some(held) = hold_over_the_order_cap(tx, i, inbound_id, may_reply).await? {
+        return Ok(held);
+    }
+
     let mut refs = Vec::new();
     for (index, jf) in i.judgement.forms.iter().enumerate() {
         let r = apply_form(
@@ -265,9 +270,9 @@ async fn find_thread_order(tx: &mut Tx<'_>, mail: &Mail) -> anyhow::Result<Optio
     Ok(None)
 }
 
-/// The recipients of a receipt for a mail: its reply address (Reply-To, else From), and the
-/// form's contact e-mail when [`contact_gets_receipts`] allows it. Our own addresses are
-/// removed.
+/// The recipients of a receipt for a mail: its reply address (Reply-To in From's domain,
+/// else From), and the form's contact e-mail when [`contact_gets_receipts`] allows it. Our own
+/// addresses are removed.
 pub fn receipt_recipients(
     mail: &Mail,
     contact: Option<&str>,
@@ -293,8 +298,8 @@ pub fn recipients(
     h: &HelpdeskSettings,
 ) -> Vec<String> {
     let mut to = Vec::new();
-    if let Some(r) = reply.map(str::trim).filter(|r| !r.is_empty()) {
-        to.push(r.to_lowercase());
+    if let Some(r) = reply_address(reply, from) {
+        to.push(r);
     }
     if let Some(c) = contact.and_then(|c| contact_gets_receipts(from, c, system))
         && !to.contains(&c)
@@ -305,6 +310,22 @@ pub fn recipients(
     // the composer refuses it (header_value::Address).
     to.retain(|a| !h.is_own(a) && crate::header_value::Address::new(a).is_some());
     to
+}
+
+/// Where a receipt to the sender goes: Reply-To only when it is in From's own domain
+/// (case-insensitive), else From. From is the address a receipt answers; an unverified
+/// Reply-To elsewhere would let anyone aim receipts at a third party (DESIGN.md "Receipts per
+/// order").
+fn reply_address(reply: Option<&str>, from: Option<&str>) -> Option<String> {
+    fn present(a: Option<&str>) -> Option<&str> {
+        a.map(str::trim).filter(|a| !a.is_empty())
+    }
+    let from = present(from);
+    let from_domain = from.map(domain_of).filter(|d| !d.is_empty());
+    match present(reply) {
+        Some(r) if from_domain.is_some_and(|d| d == domain_of(r)) => Some(r.to_lowercase()),
+        _ => from.map(str::to_lowercase),
+    }
 }
 
 /// The form's contact e-mail, normalised, when receipts may go to it (DESIGN.md "Receipts per
@@ -400,7 +421,8 @@ fn values_for(reference: &str, jf: Option<&JudgedForm>, mail: &Mail) -> ReceiptV
     }
 }
 
-/// Queues one mail unless every recipient is over the rate limit; logs what happened.
+/// Queues one mail. A receipt over an hourly limit (per address, overall) is deferred to the
+/// first hour the limits allow, never dropped; mail to the Helpdesk is not limited here.
 #[allow(clippy::too_many_arguments)]
 async fn queue(
     tx: &mut Tx<'_>,
@@ -409,48 +431,21 @@ async fn queue(
     reference: &str,
     version: i64,
     kind: ReceiptKind,
-    mut to: Vec<String>,
+    to: Vec<String>,
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
-    let limited_kind = kind != ReceiptKind::HelpdeskVurdering;
-    let mut limited = Vec::new();
-    let mut kept = Vec::new();
-    for a in to.drain(..) {
-        // Checked and counted in one statement; the receipt composed below goes to exactly
-        // the counted addresses, and a failure rolls the counts back with the transaction.
-        if limited_kind
-            && !store::count_receipt(tx, &a, i.now, i.helpdesk.receipts_per_address_per_hour)
-                .await?
-        {
-            limited.push(a);
-        } else {
-            kept.push(a);
-        }
-    }
-    if !limited.is_empty() {
-        warn!(reference, receipt = kind.code(), addresses = ?limited, "receipt rate limit reached; not sent to these addresses");
-        store::event(
-            tx,
-            Some(order_id),
-            None,
-            i.now,
-            "daemon",
-            "receipt suppressed",
-            None,
-            None,
-            &format!(
-                "{} not sent to {}: more than {} receipts to the address in an hour",
-                kind.code(),
-                limited.join(", "),
-                i.helpdesk.receipts_per_address_per_hour
-            ),
-        )
-        .await?;
-    }
-    if kept.is_empty() {
+    if to.is_empty() {
         return Ok(());
     }
+    let rates = &i.helpdesk.rates;
+    let keys = if kind == ReceiptKind::HelpdeskVurdering {
+        Vec::new()
+    } else {
+        crate::rate::receipt_keys(&to, rates)
+    };
+    // Checked and counted in the transaction: a failure rolls the counts back with the mail.
+    let slot = store::take_rate_slot(tx, &keys, i.now).await?;
     let thread = Thread {
         message_id: i.mail.message_id.clone(),
         references: i.mail.references.clone(),
@@ -463,7 +458,7 @@ async fn queue(
             reference,
             version,
             from: &i.helpdesk.address,
-            to: kept,
+            to,
             thread: &thread,
             subject,
             date: i.now.timestamp(),
@@ -471,7 +466,18 @@ async fn queue(
         values,
     )
     .map_err(anyhow::Error::msg)?;
-    store::enqueue_for_order(tx, order_id, &out, i.now).await?;
+    let what = store::enqueue_for_order(tx, order_id, &out, i.now).await?;
+    if !slot.full.is_empty() {
+        let start = DateTime::from_timestamp(crate::rate::hour_start(slot.hour), 0);
+        let not_before = start.map_or(i.now, |s| s.max(i.now));
+        let why = format!(
+            "{what} deferred until {}: {}",
+            ts(not_before),
+            crate::rate::deferral_reason(&slot.full, rates)
+        );
+        warn!(reference, receipt = kind.code(), limits = ?slot.full, not_before = %ts(not_before), "receipt rate limit reached; the receipt is deferred");
+        store::defer_queued(tx, Some(order_id), &out.message_id, not_before, i.now, &why).await?;
+    }
     Ok(())
 }
 
@@ -586,9 +592,100 @@ async fn unreadable_order(
     may_reply: bool,
     not_theirs: Option<&OrderRow>,
 ) -> anyhow::Result<Judged> {
+    let kind = if i.judgement.no_form {
+        ReceiptKind::IngenFormular
+    } else {
+        ReceiptKind::Ulaeselig
+    };
+    order_for_a_person(
+        tx,
+        i,
+        inbound_id,
+        &i.judgement.findings,
+        may_reply.then_some(kind),
+        "bestilling der ikke kunne læses",
+        not_theirs,
+    )
+    .await
+}
+
+/// A sender over `limits.orders_per_sender_per_hour`: the mail's forms are not made into
+/// orders. The mail is kept and gathered on ONE review order per sender and clock hour — the
+/// first such mail makes it (the sender gets one `til_vurdering` receipt, the Helpdesk one
+/// review mail), later ones are added to its history — so a flood of forms costs a person one
+/// order to look at, and nothing is lost. `None`: under the cap, go on as usual.
+async fn hold_over_the_order_cap(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    may_reply: bool,
+) -> anyhow::Result<Option<Outcome>> {
+    let sender = i.mail.from.as_deref().unwrap_or("");
+    let limit = i.helpdesk.rates.orders_per_sender;
+    let forms = i64::try_from(i.judgement.forms.len()).unwrap_or(i64::MAX);
+    let counted = store::count_hourly(tx, &crate::rate::orders_key(sender), forms, i.now).await?;
+    if counted <= limit {
+        return Ok(None);
+    }
+    let address = crate::rate::counted_address(sender);
+    let why = format!(
+        "Afsenderen {address} har sendt mere end {limit} bestillinger inden for en time. Bestillingen i mailen \"{}\" er ikke behandlet automatisk; en medarbejder i Helpdesk ser den igennem.",
+        i.mail.subject
+    );
+    warn!(sender = %address, limit, forms, "orders per sender per hour reached; the mail goes to a person");
+    if let Some((order_id, reference)) = store::held_mail_order(tx, &address, i.now).await? {
+        store::event(
+            tx,
+            Some(order_id),
+            Some(inbound_id),
+            i.now,
+            sender,
+            "mail held",
+            None,
+            None,
+            &format!(
+                "mail \"{}\" with {forms} form(s), over {limit} orders an hour from {address}; a person decides",
+                i.mail.subject
+            ),
+        )
+        .await?;
+        return Ok(Some(Outcome::Correspondence(reference)));
+    }
+    let finding = Finding::new(Rule::FormAmbiguous, None, why);
+    let judged = order_for_a_person(
+        tx,
+        i,
+        inbound_id,
+        std::slice::from_ref(&finding),
+        may_reply.then_some(ReceiptKind::TilVurdering),
+        "bestillinger over grænsen pr. afsender",
+        None,
+    )
+    .await?;
+    let order = store::order_by_ref(&mut **tx, &judged.reference).await?;
+    if let Some(o) = order {
+        store::set_held_mail_order(tx, &address, i.now, o.id).await?;
+    }
+    Ok(Some(Outcome::Orders(vec![judged])))
+}
+
+/// An order for a person (`review`) made of the whole mail, its forms not applied: the
+/// `findings` say why, `receipt` (if any) answers the sender, and the Helpdesk gets a review
+/// mail titled `what`. `not_theirs`: the order the mail refers to but may not write to; the
+/// Helpdesk is told, that order is not touched.
+#[allow(clippy::too_many_arguments)]
+async fn order_for_a_person(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    findings: &[Finding],
+    receipt: Option<ReceiptKind>,
+    what: &str,
+    not_theirs: Option<&OrderRow>,
+) -> anyhow::Result<Judged> {
     let (order_id, reference) = new_order(tx, i, None, inbound_id).await?;
     let judgement = serde_json::json!({
-        "findings": i.judgement.findings,
+        "findings": findings,
         "decision": "review",
         "problems": i.judgement.problems,
     });
@@ -602,13 +699,8 @@ async fn unreadable_order(
         i.now,
     )
     .await?;
-    record_verdict(tx, order_id, Decision::Review, &i.judgement.findings, i.now).await?;
-    let why: Vec<String> = i
-        .judgement
-        .findings
-        .iter()
-        .map(|f| f.message.clone())
-        .collect();
+    record_verdict(tx, order_id, Decision::Review, findings, i.now).await?;
+    let why: Vec<String> = findings.iter().map(|f| f.message.clone()).collect();
 
     let mut values = values_for(&reference, None, i.mail);
     values.filenames = i
@@ -619,12 +711,7 @@ async fn unreadable_order(
         .collect::<Vec<_>>()
         .join(", ");
     values.findings = why;
-    if may_reply {
-        let kind = if i.judgement.no_form {
-            ReceiptKind::IngenFormular
-        } else {
-            ReceiptKind::Ulaeselig
-        };
+    if let Some(kind) = receipt {
         let to = receipt_recipients(i.mail, None, None, i.helpdesk);
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
@@ -653,16 +740,18 @@ async fn unreadable_order(
         .await?;
         values.findings.push(why);
     }
-    helpdesk_review_mail(tx, i, order_id, &reference, version, None, &values).await?;
+    helpdesk_review_mail(tx, i, order_id, &reference, version, None, what, &values).await?;
     Ok(Judged {
         reference,
         version,
         decision: Decision::Review,
-        findings: i.judgement.findings.len(),
+        findings: findings.len(),
         unreadable: true,
     })
 }
 
+/// The review mail to the Helpdesk; `untitled` names the order when it has no form.
+#[allow(clippy::too_many_arguments)]
 async fn helpdesk_review_mail(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
@@ -670,15 +759,19 @@ async fn helpdesk_review_mail(
     reference: &str,
     version: i64,
     jf: Option<&JudgedForm>,
+    untitled: &str,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
     if i.helpdesk.review_to.is_empty() {
         return Ok(());
     }
+    let counted = store::count_hourly(tx, crate::rate::REVIEW_MAILS, 1, i.now).await?;
+    if counted > i.helpdesk.rates.review_mails {
+        return gather_in_review_summary(tx, i, order_id, reference).await;
+    }
     let subject = format!(
         "[{reference}] Til vurdering: {} – {}",
-        jf.map(|f| f.kind.title())
-            .unwrap_or("bestilling der ikke kunne læses"),
+        jf.map(|f| f.kind.title()).unwrap_or(untitled),
         values.org_name.as_deref().unwrap_or("ukendt organisation")
     );
     queue(
@@ -691,6 +784,59 @@ async fn helpdesk_review_mail(
         i.helpdesk.review_to.clone(),
         Some(subject),
         values,
+    )
+    .await
+}
+
+/// Past `limits.review_mails_per_hour`: the order is not mailed on its own but named in the
+/// one summary mail sent to `review_to` at the start of the next clock hour (rewritten as more
+/// orders join it), and its history says so.
+async fn gather_in_review_summary(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order_id: i64,
+    reference: &str,
+) -> anyhow::Result<()> {
+    let limit = i.helpdesk.rates.review_mails;
+    let hour = crate::rate::hour_of(i.now.timestamp()) + 1;
+    let (total, listed) = store::gather_for_review_summary(tx, hour, reference).await?;
+    let from = &i.helpdesk.address;
+    let to = &i.helpdesk.review_to;
+    let (id, raw) =
+        crate::review_summary::compose(hour, &listed, total, limit, from, to, i.now.timestamp())
+            .map_err(anyhow::Error::msg)?;
+    let not_before =
+        DateTime::from_timestamp(crate::rate::hour_start(hour), 0).map_or(i.now, |t| t.max(i.now));
+    store::enqueue_replacing(
+        tx,
+        crate::review_summary::KIND,
+        &id,
+        from,
+        to,
+        &raw,
+        i.now,
+        not_before,
+    )
+    .await?;
+    warn!(
+        reference,
+        limit,
+        summary = id,
+        "review mail limit reached; the order joins the hourly summary"
+    );
+    store::event(
+        tx,
+        Some(order_id),
+        None,
+        i.now,
+        "daemon",
+        "review mail gathered",
+        None,
+        None,
+        &format!(
+            "more than {limit} review mails an hour: named in the summary {id}, sent at {}",
+            ts(not_before)
+        ),
     )
     .await
 }
@@ -987,7 +1133,7 @@ async fn apply_form(
             .filter(|f| f.severity == Severity::Review)
             .map(|f| format!("{} ({})", f.message, f.rule.id()))
             .collect();
-        helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), &values).await?;
+        helpdesk_review_mail(tx, i, order_id, &reference, version, Some(&jf), "", &values).await?;
     }
     Ok(Judged {
         reference,
@@ -1108,7 +1254,7 @@ mod tests {
             address: "helpdesk@helpdesk.test".into(),
             own_domains: vec!["kombit.test".into()],
             review_to: Vec::new(),
-            receipts_per_address_per_hour: 30,
+            rates: crate::rate::RateLimits::default(),
         }
     }
 
@@ -1147,13 +1293,45 @@ mod tests {
     }
 
     #[test]
-    fn reply_to_wins_over_from() {
+    fn reply_to_in_the_senders_domain_wins_over_from() {
         let h = helpdesk();
-        let m = mail("fa@kystby.test", Some("Sag@Kystby.test"));
+        let m = mail("fa@kystby.test", Some("Sag@Kystby.TEST"));
         assert_eq!(
             receipt_recipients(&m, Some("fa@kystby.test"), None, &h),
             vec!["sag@kystby.test", "fa@kystby.test"]
         );
+    }
+
+    #[test]
+    fn reply_to_in_another_domain_is_ignored_and_from_gets_the_receipt() {
+        let h = helpdesk();
+        for reply_to in [
+            "victim@other.test",
+            "victim@sub.kystby.test",
+            "victim@kystby.test.evil.test",
+            "no-domain",
+        ] {
+            let m = mail("fa@kystby.test", Some(reply_to));
+            assert_eq!(
+                receipt_recipients(&m, None, None, &h),
+                vec!["fa@kystby.test"],
+                "{reply_to}"
+            );
+        }
+        // The stored addresses of an order are read the same way.
+        assert_eq!(
+            recipients(
+                Some("victim@other.test"),
+                Some("FA@kystby.test"),
+                None,
+                None,
+                &h
+            ),
+            vec!["fa@kystby.test"]
+        );
+        // Without a From, a Reply-To alone is never trusted.
+        assert!(recipients(Some("x@kystby.test"), None, None, None, &h).is_empty());
+        assert!(recipients(Some("x@kystby.test"), Some(" "), None, None, &h).is_empty());
     }
 
     #[test]

@@ -118,7 +118,12 @@ pub fn helpdesk_settings(cfg: &Config) -> HelpdeskSettings {
         address: cfg.helpdesk.address.clone(),
         own_domains: cfg.helpdesk.own_domains.clone(),
         review_to: cfg.helpdesk.review_to.clone(),
-        receipts_per_address_per_hour: i64::from(cfg.limits.receipts_per_address_per_hour),
+        rates: crate::rate::RateLimits {
+            receipts_per_address: i64::from(cfg.limits.receipts_per_address_per_hour),
+            receipts: i64::from(cfg.limits.receipts_per_hour),
+            orders_per_sender: i64::from(cfg.limits.orders_per_sender_per_hour),
+            review_mails: i64::from(cfg.limits.review_mails_per_hour),
+        },
     }
 }
 

@@ -305,64 +305,269 @@ pub async fn enqueue_for_order(
     Ok(what)
 }
 
-/// The clock hour of `now` (Unix time / 3600), the bucket of the rate limit.
-fn hour_of(now: DateTime<Utc>) -> i64 {
-    now.timestamp().div_euclid(3600)
+/// Where a mail landed in the hourly limits ([`take_rate_slot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateSlot {
+    /// The clock hour it is counted in (Unix time / 3600): now, or later when deferred.
+    pub hour: i64,
+    /// The keys that had no room in the current hour (empty: not deferred).
+    pub full: Vec<String>,
 }
 
-/// Receipts queued to `address` in the current and the previous clock hour (the per-address
-/// rate limit). Checking this sum against the limit before each receipt keeps every sliding
-/// hour within the limit: any hour-long window lies inside two adjacent clock hours.
-pub async fn recent_receipts(
+/// Counts one mail under every key (an address from [`crate::rate::counted_address`], or
+/// [`crate::rate::ALL_RECEIPTS`]) in the earliest clock hour in which all of them are under
+/// their limits ([`crate::rate::fits`]), and returns that hour: the mail is never dropped, at
+/// worst deferred. Keys must be distinct.
+///
+/// The usual case, room this hour, is one statement (check and count together: every
+/// statement is a round trip to the connection's worker thread); the first count of an hour
+/// also forgets the key's hours that no window reads any more. Only a deferral reads the
+/// counts and decides in Rust.
+pub async fn take_rate_slot(
     tx: &mut Tx<'_>,
-    address: &str,
+    keys: &[(String, i64)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<RateSlot> {
+    let hour = crate::rate::hour_of(now.timestamp());
+    if keys.is_empty() {
+        return Ok(RateSlot {
+            hour,
+            full: Vec::new(),
+        });
+    }
+    let json = serde_json::to_string(keys)?;
+    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT json_extract(k.value, '$[0]'), ?2, 1 FROM json_each(?1) AS k
+         WHERE NOT EXISTS (
+             SELECT 1 FROM json_each(?1) AS l
+             WHERE (SELECT COALESCE(SUM(r.n), 0) FROM receipt_rate AS r
+                    WHERE r.address = json_extract(l.value, '$[0]') AND r.hour BETWEEN ?2 - 1 AND ?2 + 1)
+                   >= MAX(json_extract(l.value, '$[1]'), 1))
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
+         RETURNING address, n",
+    )
+    .bind(&json)
+    .bind(hour)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !counted.is_empty() {
+        let fresh: Vec<&str> = counted
+            .iter()
+            .filter(|(_, n)| *n == 1)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        if !fresh.is_empty() {
+            sqlx::query(
+                "DELETE FROM receipt_rate WHERE address IN (SELECT value FROM json_each(?1)) AND hour < ?2",
+            )
+            .bind(serde_json::to_string(&fresh)?)
+            .bind(hour - 1)
+            .execute(&mut **tx)
+            .await?;
+        }
+        return Ok(RateSlot {
+            hour,
+            full: Vec::new(),
+        });
+    }
+    // Over a limit: find the first hour with room for every key, and count the mail there.
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT address, hour, n FROM receipt_rate
+         WHERE address IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)) AND hour >= ?2 - 1",
+    )
+    .bind(&json)
+    .bind(hour)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut counts: std::collections::HashMap<&str, crate::rate::Counts> =
+        std::collections::HashMap::new();
+    for (address, h, n) in &rows {
+        counts.entry(address.as_str()).or_default().insert(*h, *n);
+    }
+    let empty = crate::rate::Counts::new();
+    let limits: Vec<(&crate::rate::Counts, i64)> = keys
+        .iter()
+        .map(|(k, limit)| (counts.get(k.as_str()).unwrap_or(&empty), *limit))
+        .collect();
+    let slot = crate::rate::earliest_hour(hour, &limits);
+    let full = keys
+        .iter()
+        .zip(&limits)
+        .filter(|(_, (c, limit))| !crate::rate::fits(c, hour, *limit))
+        .map(|((k, _), _)| k.clone())
+        .collect();
+    sqlx::query(
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT json_extract(value, '$[0]'), ?2, 1 FROM json_each(?1) WHERE true
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1",
+    )
+    .bind(&json)
+    .bind(slot)
+    .execute(&mut **tx)
+    .await?;
+    Ok(RateSlot { hour: slot, full })
+}
+
+/// Counts `n` (orders, mails) for `key` in the clock hour of `now` and returns how many it now
+/// has in this and the previous clock hour (every sliding hour lies inside two adjacent ones).
+/// Over the limit or not, they are counted, so a flood stays over it. One statement; the
+/// first count of an hour also forgets the key's older hours.
+pub async fn count_hourly(
+    tx: &mut Tx<'_>,
+    key: &str,
+    n: i64,
     now: DateTime<Utc>,
 ) -> anyhow::Result<i64> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(n), 0) FROM receipt_rate WHERE address = ?1 AND hour >= ?2",
+    let hour = crate::rate::hour_of(now.timestamp());
+    let (this_hour, both): (i64, i64) = sqlx::query_as(
+        "INSERT INTO receipt_rate (address, hour, n) VALUES (?1, ?2, ?3)
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + ?3
+         RETURNING n, n + COALESCE((SELECT p.n FROM receipt_rate AS p WHERE p.address = ?1 AND p.hour = ?2 - 1), 0)",
     )
-    .bind(address.to_lowercase())
-    .bind(hour_of(now) - 1)
+    .bind(key)
+    .bind(hour)
+    .bind(n)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(n)
-}
-
-/// Counts one receipt to `address` now if the address is still under `limit` receipts in the
-/// current and the previous clock hour (the check of [`recent_receipts`] and the count in one
-/// statement: every statement is a round trip to the connection's worker thread). Returns
-/// whether it was counted, i.e. whether the receipt may be sent to the address. The first
-/// receipt of a new clock hour also forgets that address's older hours, which no window
-/// reads any more.
-pub async fn count_receipt(
-    tx: &mut Tx<'_>,
-    address: &str,
-    now: DateTime<Utc>,
-    limit: i64,
-) -> anyhow::Result<bool> {
-    let address = address.to_lowercase();
-    let hour = hour_of(now);
-    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
-    let n: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO receipt_rate (address, hour, n)
-         SELECT ?1, ?2, 1
-         WHERE (SELECT COALESCE(SUM(n), 0) FROM receipt_rate WHERE address = ?1 AND hour >= ?2 - 1) < ?3
-         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
-         RETURNING n",
-    )
-    .bind(&address)
-    .bind(hour)
-    .bind(limit)
-    .fetch_optional(&mut **tx)
-    .await?;
-    if n == Some(1) {
+    if this_hour == n {
         sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
-            .bind(&address)
+            .bind(key)
             .bind(hour - 1)
             .execute(&mut **tx)
             .await?;
     }
-    Ok(n.is_some())
+    Ok(both)
+}
+
+/// The review order that gathers a sender's mails over the hourly order cap in this clock
+/// hour, if one was made.
+pub async fn held_mail_order(
+    tx: &mut Tx<'_>,
+    address: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<(i64, String)>> {
+    let row: Option<(i64, String)> = sqlx::query_as(
+        "SELECT o.id, o.ref FROM held_mail_orders h JOIN orders o ON o.id = h.order_id
+         WHERE h.address = ?1 AND h.hour = ?2",
+    )
+    .bind(address)
+    .bind(crate::rate::hour_of(now.timestamp()))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row)
+}
+
+/// Records `order_id` as the order that gathers `address`'s held mails this clock hour.
+pub async fn set_held_mail_order(
+    tx: &mut Tx<'_>,
+    address: &str,
+    now: DateTime<Utc>,
+    order_id: i64,
+) -> anyhow::Result<()> {
+    sqlx::query("INSERT INTO held_mail_orders (address, hour, order_id) VALUES (?1, ?2, ?3)")
+        .bind(address)
+        .bind(crate::rate::hour_of(now.timestamp()))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds an order to the review summary sent at the start of clock hour `hour`; returns how
+/// many orders it covers and the references it names (at most
+/// [`crate::review_summary::LISTED`]).
+pub async fn gather_for_review_summary(
+    tx: &mut Tx<'_>,
+    hour: i64,
+    reference: &str,
+) -> anyhow::Result<(i64, Vec<String>)> {
+    let (n, refs): (i64, String) = sqlx::query_as(
+        "INSERT INTO review_summaries (hour, n, refs) VALUES (?1, 1, json_array(?2))
+         ON CONFLICT (hour) DO UPDATE SET n = n + 1,
+             refs = CASE WHEN json_array_length(refs) < ?3 THEN json_insert(refs, '$[#]', ?2) ELSE refs END
+         RETURNING n, refs",
+    )
+    .bind(hour)
+    .bind(reference)
+    .bind(i64::try_from(crate::review_summary::LISTED).unwrap_or(i64::MAX))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((n, serde_json::from_str(&refs)?))
+}
+
+/// Queues a mail of no order that waits until `not_before`, or, while it has not been sent,
+/// replaces the one queued under the same Message-ID (the review summary grows while it
+/// waits).
+#[allow(clippy::too_many_arguments)]
+pub async fn enqueue_replacing(
+    tx: &mut Tx<'_>,
+    kind: &str,
+    message_id: &str,
+    from: &str,
+    to: &[String],
+    raw: &[u8],
+    now: DateTime<Utc>,
+    not_before: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw WHERE outbox.sent_at IS NULL",
+    )
+    .bind(kind)
+    .bind(message_id)
+    .bind(from)
+    .bind(serde_json::to_string(to)?)
+    .bind(raw)
+    .bind(ts(now))
+    .bind(ts(not_before))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Holds a queued mail back until `not_before` and says why in its order's history (a mail
+/// over an hourly limit: deferred, never dropped). The outbox sends nothing before its
+/// `next_attempt_at`; `last_error` names the deferral for `orders show` and the digest.
+pub async fn defer_queued(
+    tx: &mut Tx<'_>,
+    order_id: Option<i64>,
+    message_id: &str,
+    not_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+    why: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE message_id = ?1 AND sent_at IS NULL;
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         SELECT ?4, NULL, ?5, 'daemon', 'receipt deferred', NULL, NULL, ?6 WHERE ?4 IS NOT NULL",
+    )
+    .bind(message_id)
+    .bind(ts(not_before))
+    .bind(format!("{DEFERRED}{why}"))
+    .bind(order_id)
+    .bind(ts(now))
+    .bind(why)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// How `last_error` of a deferred outbox row begins.
+pub const DEFERRED: &str = "deferred: ";
+
+/// Mails waiting in the outbox for an hourly limit to allow them (for the digest).
+pub async fn deferred_mails(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow::Result<i64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE ?2",
+    )
+    .bind(ts(now))
+    .bind(format!("{DEFERRED}%"))
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
 }
 
 /// An order row.
@@ -613,76 +818,128 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
-    async fn the_rate_window_spans_this_and_the_previous_hour() {
+    async fn a_mail_over_an_hourly_limit_is_counted_in_a_later_hour() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::open(&url).await.unwrap();
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let hour = |s: &str| crate::rate::hour_of(at(s).timestamp());
+        let fa = |limit: i64| vec![("fa@kommune.test".to_string(), limit)];
         let mut tx = store.begin().await.unwrap();
         for t in [
             "2026-11-30T09:10:00Z",
             "2026-11-30T09:50:00Z",
             "2026-11-30T10:05:00Z",
         ] {
-            let counted = count_receipt(&mut tx, "FA@Kommune.test", at(t), 3)
-                .await
-                .unwrap();
-            assert!(counted, "at {t}");
+            let slot = take_rate_slot(&mut tx, &fa(3), at(t)).await.unwrap();
+            assert_eq!(slot.hour, hour(t), "at {t}");
+            assert!(slot.full.is_empty());
         }
-        let counted = count_receipt(&mut tx, "other@kommune.test", at("2026-11-30T10:05:00Z"), 3)
-            .await
-            .unwrap();
-        assert!(counted);
-        for (t, expected) in [
-            ("2026-11-30T10:30:00Z", 3),
-            // 11:xx still counts the 10:05 receipt, no longer the 09:xx ones.
-            ("2026-11-30T11:00:00Z", 1),
-            ("2026-11-30T12:00:00Z", 0),
-        ] {
-            let n = recent_receipts(&mut tx, "fa@kommune.test", at(t))
-                .await
-                .unwrap();
-            assert_eq!(n, expected, "at {t}");
+        // At the limit: counted two hours on (11:xx still sees the 10:05 receipt), and the
+        // key that was full is named.
+        let t = "2026-11-30T10:30:00Z";
+        let slot = take_rate_slot(&mut tx, &fa(3), at(t)).await.unwrap();
+        assert_eq!(slot.hour, hour(t) + 1);
+        assert_eq!(slot.full, vec!["fa@kommune.test".to_string()]);
+        // Every key must have room in the same hour: the overall cap holds this one back too.
+        let both = vec![
+            ("other@kommune.test".to_string(), 10),
+            (crate::rate::ALL_RECEIPTS.to_string(), 4),
+        ];
+        let t = "2026-11-30T10:40:00Z";
+        let first = take_rate_slot(&mut tx, &both, at(t)).await.unwrap();
+        assert_eq!(first.hour, hour(t));
+        let mut hours = Vec::new();
+        for _ in 0..4 {
+            let s = take_rate_slot(&mut tx, &both, at(t)).await.unwrap();
+            hours.push(s.hour);
         }
-        // At the limit: not counted, and the count stays as it was.
-        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T10:59:59Z"), 3)
-            .await
-            .unwrap();
-        assert!(!counted);
-        let n = recent_receipts(&mut tx, "fa@kommune.test", at("2026-11-30T10:59:59Z"))
-            .await
-            .unwrap();
-        assert_eq!(n, 3);
-        // A limit of 0 counts nothing.
-        let counted = count_receipt(&mut tx, "new@kommune.test", at("2026-11-30T10:00:00Z"), 0)
-            .await
-            .unwrap();
-        assert!(!counted);
-        // Counting at 11:20 (one receipt in the window, under the limit) forgets the 09:xx rows
-        // of that address.
-        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:20:00Z"), 2)
-            .await
-            .unwrap();
-        assert!(counted);
-        let counted = count_receipt(&mut tx, "fa@kommune.test", at("2026-11-30T11:40:00Z"), 2)
-            .await
-            .unwrap();
-        assert!(!counted, "10:05 and 11:20 fill a limit of 2");
+        let h = hour(t);
+        assert_eq!(hours, vec![h, h, h, h + 2], "the cap of 4 fills at 10:xx");
+        // A new clock hour forgets the key's hours no window reads any more.
+        let t = "2026-11-30T14:00:00Z";
+        let slot = take_rate_slot(&mut tx, &fa(3), at(t)).await.unwrap();
+        assert_eq!(slot.hour, hour(t));
         let rows: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT hour, n FROM receipt_rate WHERE address = 'fa@kommune.test' ORDER BY hour",
         )
         .fetch_all(&mut *tx)
         .await
         .unwrap();
-        let hour = hour_of(at("2026-11-30T11:20:00Z"));
-        assert_eq!(rows, vec![(hour - 1, 1), (hour, 1)]);
-        let rows: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM receipt_rate WHERE address = 'new@kommune.test'",
+        assert_eq!(rows, vec![(hour(t), 1)]);
+        // The last place under a limit counts every key of the mail, none half-way.
+        let pair = vec![
+            ("last@kommune.test".to_string(), 2),
+            ("second@kommune.test".to_string(), 100),
+        ];
+        for _ in 0..2 {
+            let s = take_rate_slot(&mut tx, &pair, at(t)).await.unwrap();
+            assert_eq!(s.hour, hour(t));
+        }
+        let counted: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT address, n FROM receipt_rate WHERE address IN ('last@kommune.test', 'second@kommune.test') ORDER BY address",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(
+            counted,
+            vec![
+                ("last@kommune.test".to_string(), 2),
+                ("second@kommune.test".to_string(), 2)
+            ]
+        );
+        // No keys: nothing counted, never deferred.
+        let slot = take_rate_slot(&mut tx, &[], at(t)).await.unwrap();
+        assert_eq!((slot.hour, slot.full.len()), (hour(t), 0));
+    }
+
+    #[tokio::test]
+    async fn orders_per_sender_are_counted_over_a_sliding_hour_and_held_mail_has_one_order() {
+        let (_dir, _url, store) = scratch().await;
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let mut tx = store.begin().await.unwrap();
+        let key = "orders:fa@kommune.test";
+        let mut seen = Vec::new();
+        for (t, n) in [
+            ("2026-11-30T09:50:00Z", 2),
+            ("2026-11-30T10:05:00Z", 1),
+            ("2026-11-30T10:06:00Z", 3),
+            // 11:xx no longer sees 09:xx, and forgets it.
+            ("2026-11-30T11:00:00Z", 1),
+        ] {
+            seen.push(count_hourly(&mut tx, key, n, at(t)).await.unwrap());
+        }
+        assert_eq!(seen, vec![2, 3, 6, 5]);
+        let hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_rate WHERE address = ?1")
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(hours, 2);
+
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'review', 't', 't') RETURNING id",
         )
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-        assert_eq!(rows, 0);
+        let now = at("2026-11-30T11:10:00Z");
+        let sender = "fa@kommune.test";
+        assert_eq!(held_mail_order(&mut tx, sender, now).await.unwrap(), None);
+        set_held_mail_order(&mut tx, sender, now, order_id)
+            .await
+            .unwrap();
+        let same_hour = at("2026-11-30T11:59:59Z");
+        assert_eq!(
+            held_mail_order(&mut tx, sender, same_hour).await.unwrap(),
+            Some((order_id, "SP-2026-00001".to_string()))
+        );
+        let next_hour = at("2026-11-30T12:00:00Z");
+        assert_eq!(
+            held_mail_order(&mut tx, sender, next_hour).await.unwrap(),
+            None
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,11 @@
 //! Loop safety over the real servers (Dovecot + Postfix, the real `spdesk run`): the daemon
 //! never answers a bounce, a DSN, an abuse report or an auto-reply (every mail of
-//! tests/corpus/bounces), never sends more receipts to one address in an hour than
-//! `limits.receipts_per_address_per_hour` (and the Helpdesk sees what it held back), and never
-//! sends a receipt to its own address, one of `helpdesk.own_domains` or a mailing list.
+//! tests/corpus/bounces), never sends more receipts to one address (without +tag, case-folded)
+//! or in all in an hour than `limits.receipts_per_address_per_hour` and `receipts_per_hour`
+//! allow (the rest are deferred and sent later, never dropped), answers Reply-To only in
+//! From's domain, gathers a sender's forms over `orders_per_sender_per_hour` on one review
+//! order, collapses a burst of review mails into one summary, and never sends a receipt to its
+//! own address, one of `helpdesk.own_domains` or a mailing list.
 
 mod common;
 
@@ -46,11 +49,11 @@ fn envelope_sender(raw: &[u8]) -> String {
 
 /// The ordinary mails among the bounces (tests/corpus/README.md): processed as orders.
 const NOT_BOUNCES: &[&str] = &["is-not-bounce-01.eml", "is-not-bounce-02.eml"];
-/// Their senders (From).
+/// Their senders (From), who get their receipts: is-not-bounce-01's Reply-To is in another
+/// domain than its From and is not honoured. Stack users, so the receipts stay on the machine.
 const NOT_BOUNCE_SENDERS: &[&str] = &["shironeko@example.com", "dummy@example.com"];
-/// Where their receipts go (Reply-To, else From); stack users here, so the receipts stay on
-/// the machine.
-const NOT_BOUNCE_REPLY_TO: &[&str] = &["mikeneko@example.org", "dummy@example.com"];
+/// is-not-bounce-01's Reply-To: a stack user, so a receipt wrongly sent there would arrive.
+const NOT_BOUNCE_FOREIGN_REPLY_TO: &str = "mikeneko@example.org";
 
 fn corpus(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -95,7 +98,8 @@ fn postfix_recipients(stack: &MailStack) -> BTreeSet<String> {
 #[tokio::test]
 async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
     let stack = MailStack::start(&[RELAY]);
-    stack.add_users(NOT_BOUNCE_REPLY_TO);
+    stack.add_users(NOT_BOUNCE_SENDERS);
+    stack.add_users(&[NOT_BOUNCE_FOREIGN_REPLY_TO]);
     let mut d = Daemon::new(&stack, HELPDESK);
     let files = eml_files(&corpus("bounces"));
     assert_eq!(files.len(), 117, "tests/corpus/bounces: 117 mails expected");
@@ -133,7 +137,7 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
     d.wait_log("IMAP connected", 1, CONNECT).await;
     d.wait_inbox_empty(&stack, DRAIN).await;
     // The receipts to the two ordinary mails arrive: the outbox has made its rounds.
-    for sender in NOT_BOUNCE_REPLY_TO {
+    for sender in NOT_BOUNCE_SENDERS {
         d.wait_mailbox(&stack, sender, "INBOX", "a receipt", |n| n >= 1, DRAIN)
             .await;
     }
@@ -184,7 +188,7 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
 
     // Zero receipts for the bounces: nothing queued to anyone else, nothing sent elsewhere.
     let outbox = d.outbox().await;
-    let allowed: BTreeSet<String> = NOT_BOUNCE_REPLY_TO
+    let allowed: BTreeSet<String> = NOT_BOUNCE_SENDERS
         .iter()
         .map(|s| s.to_string())
         .chain([HELPDESK.to_string()])
@@ -206,7 +210,7 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
         "Postfix delivered to {elsewhere:?}\n{}",
         stack.postfix_log()
     );
-    for sender in NOT_BOUNCE_REPLY_TO {
+    for sender in NOT_BOUNCE_SENDERS {
         let got = stack.fetch_all(sender, "INBOX").await;
         assert_eq!(
             got.len(),
@@ -214,6 +218,13 @@ async fn no_bounce_or_auto_reply_of_the_corpus_is_ever_answered() {
             "{sender}: one receipt (no form in the mail) expected"
         );
     }
+    assert!(
+        stack
+            .fetch_all(NOT_BOUNCE_FOREIGN_REPLY_TO, "INBOX")
+            .await
+            .is_empty(),
+        "a Reply-To in another domain than From gets nothing"
+    );
     eprintln!(
         "bounces: {} mails ({} appended over IMAP), {} stored, {} orders, {} outbox rows",
         files.len(),
@@ -235,11 +246,80 @@ fn form_from(from: &str, id: &str, subject: &str) -> (String, Vec<u8>) {
     (mid, raw)
 }
 
+/// One outbox row as the rate-limit tests look at it.
+#[derive(Debug)]
+struct Queued {
+    recipients: Vec<String>,
+    sent: bool,
+    next_attempt_at: chrono::DateTime<chrono::Utc>,
+    last_error: String,
+}
+
+impl Queued {
+    /// Held back by an hourly limit: unsent, not before a later time, and saying why.
+    fn deferred(&self) -> bool {
+        !self.sent && self.last_error.starts_with("deferred: ")
+    }
+}
+
+/// Every outbox row, oldest first, with its not-before time and why it waits.
+async fn queued(d: &Daemon) -> Vec<Queued> {
+    let pool = d.pool().await;
+    let rows: Vec<(String, bool, String, String)> = sqlx::query_as(
+        "SELECT recipients, sent_at IS NOT NULL, next_attempt_at, last_error FROM outbox ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("the outbox");
+    pool.close().await;
+    rows.into_iter()
+        .map(|(recipients, sent, next, last_error)| Queued {
+            recipients: serde_json::from_str(&recipients).expect("recipients JSON"),
+            sent,
+            next_attempt_at: chrono::DateTime::parse_from_rfc3339(&next)
+                .expect("next_attempt_at")
+                .with_timezone(&chrono::Utc),
+            last_error,
+        })
+        .collect()
+}
+
+/// The window opens: what an hour's wait does to the deferred rows, done at once (their
+/// not-before time moved to now; the daemon keeps running and must send them by itself).
+async fn open_the_window(d: &Daemon) -> u64 {
+    let pool = d.pool().await;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let r = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?1 WHERE sent_at IS NULL AND last_error LIKE 'deferred: %'",
+    )
+    .bind(now)
+    .execute(&pool)
+    .await
+    .expect("ageing the deferred receipts");
+    pool.close().await;
+    r.rows_affected()
+}
+
+/// The actions in every order's history, counted.
+fn event_actions(d: &Daemon) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for o in d.orders() {
+        let reference = o["ref"].as_str().expect("ref");
+        for e in d.order(reference)["events"].as_array().expect("events") {
+            out.push((
+                e["action"].as_str().unwrap_or("").to_string(),
+                e["detail"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    out
+}
+
 /// Eight forms from one address with a limit of 10 receipts an hour: ten receipts reach the
-/// sender, the other six are held back and each is in its order's history; every order is
-/// created and judged.
+/// sender at once, the other six are deferred (queued, not before a later hour, each in its
+/// order's history), none is dropped; once the window allows, the running daemon sends them.
 #[tokio::test]
-async fn receipts_to_one_address_stop_at_the_hourly_limit() {
+async fn receipts_over_the_hourly_limit_are_deferred_and_sent_when_the_window_allows() {
     let stack = MailStack::start(&[]);
     let mut d = Daemon::new(&stack, HELPDESK);
     d.edit_config(|c| {
@@ -260,44 +340,56 @@ async fn receipts_to_one_address_stop_at_the_hourly_limit() {
     d.wait_inbox_empty(&stack, DRAIN).await;
     d.wait_mailbox(&stack, FA, "INBOX", "10 receipts", |n| n >= 10, DRAIN)
         .await;
-    d.terminate();
-    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+    // The outbox makes a round every second: a few rounds later, still only ten.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        stack.fetch_all(FA, "INBOX").await.len(),
+        10,
+        "receipts delivered to {FA}"
+    );
 
-    let got = stack.fetch_all(FA, "INBOX").await;
-    assert_eq!(got.len(), 10, "receipts delivered to {FA}");
-    let outbox = d.outbox().await;
-    let to_fa = outbox
+    let rows = queued(&d).await;
+    let to_fa: Vec<&Queued> = rows
         .iter()
         .filter(|r| r.recipients.iter().any(|a| a == FA))
-        .count();
-    assert_eq!(to_fa, 10, "receipts queued to {FA}: {outbox:#?}");
+        .collect();
+    assert_eq!(to_fa.len(), 2 * FORMS, "every receipt is queued: {rows:#?}");
+    assert_eq!(to_fa.iter().filter(|r| r.sent).count(), 10, "{rows:#?}");
+    let deferred: Vec<&&Queued> = to_fa.iter().filter(|r| r.deferred()).collect();
+    assert_eq!(deferred.len(), 2 * FORMS - 10, "{rows:#?}");
+    let now = chrono::Utc::now();
+    for r in &deferred {
+        assert!(r.next_attempt_at > now, "not before a later hour: {r:#?}");
+        assert!(
+            r.last_error
+                .contains("more than 10 receipts an hour to fa@example.test"),
+            "{r:#?}"
+        );
+    }
 
     let orders = d.orders();
     assert_eq!(orders.len(), FORMS, "every form is an order: {orders:#?}");
-    let mut queued = 0;
-    let mut withheld = Vec::new();
     for o in &orders {
         assert_eq!(o["state"], "approved", "{o:#}");
-        let reference = o["ref"].as_str().expect("ref");
-        let order = d.order(reference);
-        for e in order["events"].as_array().expect("events") {
-            match e["action"].as_str() {
-                Some("receipt queued") => queued += 1,
-                Some("receipt suppressed") => withheld.push(e["detail"].to_string()),
-                _ => {}
-            }
-        }
     }
-    assert_eq!(queued, 10, "receipt queued events");
+    let events = event_actions(&d);
+    let count = |action: &str| events.iter().filter(|(a, _)| a == action).count();
+    assert_eq!(count("receipt queued"), 2 * FORMS, "{events:#?}");
     assert_eq!(
-        withheld.len(),
-        2 * FORMS - 10,
-        "each withheld receipt is in its order's history: {withheld:#?}"
+        count("receipt suppressed"),
+        0,
+        "nothing is dropped: {events:#?}"
     );
-    for w in &withheld {
+    let deferral_events: Vec<&String> = events
+        .iter()
+        .filter(|(a, _)| a == "receipt deferred")
+        .map(|(_, detail)| detail)
+        .collect();
+    assert_eq!(deferral_events.len(), 2 * FORMS - 10, "{events:#?}");
+    for w in &deferral_events {
         assert!(
-            w.contains(FA) && w.contains("10 receipts"),
-            "the event says to whom and why: {w}"
+            w.contains(FA) && w.contains("deferred until") && w.contains("10 receipts"),
+            "the event says to whom, until when and why: {w}"
         );
     }
     assert!(
@@ -305,6 +397,361 @@ async fn receipts_to_one_address_stop_at_the_hourly_limit() {
         "the daemon logs it\n{}",
         d.log_tail()
     );
+
+    // The Helpdesk's digest counts them.
+    let digest = d.cli(&["digest"]);
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    assert!(
+        digest.contains("6 kvitteringer udskudt af en grænse pr. time"),
+        "{digest}"
+    );
+
+    assert_eq!(open_the_window(&d).await, (2 * FORMS - 10) as u64);
+    d.wait_mailbox(
+        &stack,
+        FA,
+        "INBOX",
+        "all 16 receipts",
+        |n| n >= 2 * FORMS,
+        DRAIN,
+    )
+    .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+    assert_eq!(stack.fetch_all(FA, "INBOX").await.len(), 2 * FORMS);
+    assert!(queued(&d).await.iter().all(|r| r.sent));
+}
+
+/// Waits until the clock hour has more than `needed` left: the limits count per clock hour,
+/// and a test that expects two batches in the same hour must not straddle a boundary.
+async fn clear_of_the_next_hour(needed: Duration) {
+    let into_hour = chrono::Utc::now().timestamp().rem_euclid(3600) as u64;
+    let left = 3600 - into_hour;
+    if left <= needed.as_secs() {
+        tokio::time::sleep(Duration::from_secs(left + 1)).await;
+    }
+}
+
+/// `fa+1@`, `FA+2@` and `Fa@` are one person: with a limit of 4 receipts an hour, their three
+/// forms (six receipts) get four at once and two deferred. The overall cap (here 6) defers a
+/// second sender's receipts once six are counted this hour, whoever they went to.
+#[tokio::test]
+async fn tagged_and_case_folded_addresses_share_one_limit_and_the_overall_cap_defers_too() {
+    const TAGGED: [&str; 3] = ["fa+1@example.test", "FA+2@example.test", "Fa@example.test"];
+    const OTHER: &str = "other@example.test";
+    clear_of_the_next_hour(Duration::from_secs(300)).await;
+    let stack = MailStack::start(&["fa+1@example.test", "fa+2@example.test", OTHER]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "receipts_per_address_per_hour = 1000",
+            "receipts_per_address_per_hour = 4",
+        )
+        .replace("receipts_per_hour = 10000000", "receipts_per_hour = 6")
+    });
+    for (n, from) in TAGGED.iter().enumerate() {
+        let id = format!("KMB-IT-{:04}", 4001 + n);
+        let (_, raw) = form_from(from, &id, &format!("Bestilling {id}"));
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_orders(TAGGED.len(), DRAIN).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    // The second sender comes after: the tagged receipts filled the overall cap to four.
+    for n in 0..2 {
+        let id = format!("KMB-IT-{:04}", 4101 + n);
+        let (_, raw) = form_from(OTHER, &id, &format!("Bestilling {id}"));
+        stack.send(OTHER, HELPDESK, &raw).await;
+    }
+    d.wait_orders(TAGGED.len() + 2, DRAIN).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+
+    let rows = queued(&d).await;
+    let to = |who: &dyn Fn(&str) -> bool| -> Vec<&Queued> {
+        rows.iter()
+            .filter(|r| r.recipients.iter().any(|a| who(a)))
+            .collect()
+    };
+    let tagged = to(&|a: &str| a != OTHER);
+    assert_eq!(tagged.len(), 6, "{rows:#?}");
+    let late: Vec<&&Queued> = tagged.iter().filter(|r| r.deferred()).collect();
+    assert_eq!(late.len(), 2, "four at once, two deferred: {rows:#?}");
+    for r in &late {
+        assert!(
+            r.last_error
+                .contains("more than 4 receipts an hour to fa@example.test"),
+            "counted as one address: {r:#?}"
+        );
+    }
+    let other = to(&|a: &str| a == OTHER);
+    assert_eq!(other.len(), 4, "{rows:#?}");
+    let late: Vec<&&Queued> = other.iter().filter(|r| r.deferred()).collect();
+    assert_eq!(
+        late.len(),
+        2,
+        "the cap of six leaves room for two: {rows:#?}"
+    );
+    for r in &late {
+        assert!(
+            r.last_error.contains("more than 6 receipts an hour in all")
+                && !r.last_error.contains("receipts an hour to"),
+            "held back by the overall cap only: {r:#?}"
+        );
+    }
+    assert!(rows.iter().all(|r| r.sent || r.deferred()), "{rows:#?}");
+}
+
+/// Five form mails from one sender with a cap of three orders an hour: three orders are made
+/// and judged; the fourth and fifth mail are kept and gathered on ONE review order for a
+/// person (its history names both mails), their forms are not made into orders, and the sender
+/// gets one receipt saying a person looks at it.
+#[tokio::test]
+async fn forms_over_the_hourly_order_cap_go_to_one_review_order() {
+    // One review order per sender and clock hour: the five mails must land in one hour.
+    clear_of_the_next_hour(Duration::from_secs(300)).await;
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "orders_per_sender_per_hour = 10000000",
+            "orders_per_sender_per_hour = 3",
+        )
+    });
+    const MAILS: usize = 5;
+    let ids: Vec<String> = (0..MAILS)
+        .map(|n| format!("KMB-IT-{:04}", 6001 + n))
+        .collect();
+    for id in &ids {
+        let (_, raw) = form_from(FA, id, &format!("Bestilling {id}"));
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    d.wait_mailbox(
+        &stack,
+        HELPDESK,
+        "Processed",
+        "5 processed mails",
+        |n| n >= MAILS,
+        DRAIN,
+    )
+    .await;
+    // 3 orders x 2 receipts, and one til_vurdering for the held mails.
+    d.wait_mailbox(&stack, FA, "INBOX", "7 receipts", |n| n >= 7, DRAIN)
+        .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+
+    let orders = d.orders();
+    assert_eq!(
+        orders.len(),
+        4,
+        "three orders and one review order: {orders:#?}"
+    );
+    // Postfix may deliver them in any order: whichever three came first are orders.
+    let made: Vec<&String> = ids
+        .iter()
+        .filter(|id| orders.iter().any(|o| o["bestillings_id"] == id.as_str()))
+        .collect();
+    assert_eq!(made.len(), 3, "{orders:#?}");
+    for o in orders.iter().filter(|o| o["state"] != "review") {
+        assert_eq!(o["state"], "approved", "{o:#}");
+    }
+    let over: Vec<&String> = ids.iter().filter(|id| !made.contains(id)).collect();
+    let held = orders
+        .iter()
+        .find(|o| o["state"] == "review")
+        .unwrap_or_else(|| panic!("a review order: {orders:#?}"));
+    let reference = held["ref"].as_str().expect("ref");
+    let order = d.order(reference);
+    let events = order["events"].as_array().expect("events");
+    let judged: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["action"] == "judged").collect();
+    assert_eq!(judged.len(), 1, "{order:#}");
+    let first = judged[0]["detail"].as_str().unwrap_or("");
+    assert!(first.contains("mere end 3 bestillinger"), "{order:#}");
+    let later: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["action"] == "mail held")
+        .collect();
+    assert_eq!(
+        later.len(),
+        1,
+        "the fifth mail joins the same order: {order:#}"
+    );
+    let second = later[0]["detail"].as_str().unwrap_or("");
+    // The two held mails, one named where the order was made, the other where it joined.
+    let named = |t: &str| over.iter().filter(|id| t.contains(id.as_str())).count();
+    assert_eq!((named(first), named(second)), (1, 1), "{order:#}");
+    assert!(
+        over.iter()
+            .all(|id| first.contains(id.as_str()) || second.contains(id.as_str()))
+    );
+    // Every mail is kept.
+    let pool = d.pool().await;
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM inbound_mail")
+        .fetch_one(&pool)
+        .await
+        .expect("inbound_mail");
+    assert!(stored >= MAILS as i64, "{stored} mails stored");
+    assert_eq!(stack.fetch_all(FA, "INBOX").await.len(), 7);
+}
+
+/// Five mails that each go to review with a limit of two review mails an hour: the Helpdesk
+/// gets two review mails, and the other three orders are named in ONE summary mail that waits
+/// for the next clock hour; once it comes, the running daemon sends it.
+#[tokio::test]
+async fn a_burst_of_review_mails_collapses_into_one_summary() {
+    // The summary is per clock hour: the five mails must land in one hour.
+    clear_of_the_next_hour(Duration::from_secs(300)).await;
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "review_mails_per_hour = 10000000",
+            "review_mails_per_hour = 2",
+        )
+    });
+    const MAILS: usize = 5;
+    for n in 0..MAILS {
+        let raw = MessageBuilder::new()
+            .from(("Fagansvarlig", FA))
+            .to(HELPDESK)
+            .subject(format!("Spørgsmål {n}"))
+            .message_id(format!("noform.{n}.{}@example.test", std::process::id()))
+            .date(chrono::Utc::now().timestamp())
+            .text_body("Hej, hvordan bestiller jeg et nyt certifikat?")
+            .write_to_vec()
+            .expect("the mail builds");
+        stack.send(FA, HELPDESK, &raw).await;
+    }
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let orders = d.wait_orders(MAILS, DRAIN).await;
+    d.wait_mailbox(&stack, FA, "INBOX", "5 receipts", |n| n >= MAILS, DRAIN)
+        .await;
+
+    let outbox = d.outbox().await;
+    let of_kind = |k: &str| outbox.iter().filter(|r| r.kind == k).collect::<Vec<_>>();
+    assert_eq!(of_kind("helpdesk_vurdering").len(), 2, "{outbox:#?}");
+    let summary = of_kind("helpdesk_samlet");
+    assert_eq!(summary.len(), 1, "one summary: {outbox:#?}");
+    assert!(!summary[0].sent, "it waits for the next hour: {outbox:#?}");
+    assert_eq!(summary[0].recipients, vec![HELPDESK.to_string()]);
+    let pool = d.pool().await;
+    let (raw, next): (Vec<u8>, String) =
+        sqlx::query_as("SELECT raw, next_attempt_at FROM outbox WHERE kind = 'helpdesk_samlet'")
+            .fetch_one(&pool)
+            .await
+            .expect("the summary row");
+    let next = chrono::DateTime::parse_from_rfc3339(&next).expect("next_attempt_at");
+    assert!(
+        next > chrono::Utc::now(),
+        "not before the next hour: {next}"
+    );
+    assert_eq!(next.timestamp() % 3600, 0, "the start of an hour: {next}");
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("3 bestillinger til vurdering"), "{text}");
+    let gathered: Vec<String> = orders
+        .iter()
+        .filter_map(|o| o["ref"].as_str())
+        .filter(|r| {
+            d.order(r)["events"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["action"] == "review mail gathered"))
+        })
+        .map(str::to_string)
+        .collect();
+    assert_eq!(gathered.len(), 3, "{orders:#?}");
+    for r in &gathered {
+        assert!(
+            text.contains(r.as_str()),
+            "{r} named in the summary: {text}"
+        );
+    }
+
+    // The next hour comes: the summary is sent.
+    sqlx::query("UPDATE outbox SET next_attempt_at = ?1 WHERE kind = 'helpdesk_samlet'")
+        .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .execute(&pool)
+        .await
+        .expect("ageing the summary");
+    pool.close().await;
+    let start = std::time::Instant::now();
+    while !d
+        .outbox()
+        .await
+        .iter()
+        .any(|r| r.kind == "helpdesk_samlet" && r.sent)
+    {
+        assert!(
+            start.elapsed() < DRAIN,
+            "the summary was not sent\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+}
+
+/// A Reply-To in another domain than From gets nothing (From gets the receipts); a Reply-To in
+/// From's own domain is honoured.
+#[tokio::test]
+async fn receipts_go_to_a_reply_to_only_in_the_senders_domain() {
+    const VICTIM: &str = "victim@other.test";
+    const CASE: &str = "sag@example.test";
+    let stack = MailStack::start(&[VICTIM, CASE]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    let mail = |id: &str, reply_to: &str| {
+        MessageBuilder::new()
+            .from(("Fagansvarlig", FA))
+            .reply_to(reply_to)
+            .to(HELPDESK)
+            .subject(format!("Bestilling {id}"))
+            .message_id(format!(
+                "{}.{}@example.test",
+                id.to_lowercase(),
+                std::process::id()
+            ))
+            .date(chrono::Utc::now().timestamp())
+            .text_body("Hermed bestillingen.")
+            .attachment(DOCX_TYPE, "Bestilling.docx", WsForm::new(id, FA).docx())
+            .write_to_vec()
+            .expect("the mail builds")
+    };
+    stack.send(FA, HELPDESK, &mail("KMB-IT-5001", VICTIM)).await;
+    stack
+        .send(FA, HELPDESK, &mail("KMB-IT-5002", "Sag@Example.TEST"))
+        .await;
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_orders(2, DRAIN).await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    d.wait_mailbox(&stack, FA, "INBOX", "4 receipts", |n| n >= 4, DRAIN)
+        .await;
+    d.wait_mailbox(&stack, CASE, "INBOX", "2 receipts", |n| n >= 2, DRAIN)
+        .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+
+    assert!(
+        stack.fetch_all(VICTIM, "INBOX").await.is_empty(),
+        "{VICTIM} got mail"
+    );
+    // FA: both receipts of the first mail, and of the second as the form's contact.
+    assert_eq!(stack.fetch_all(FA, "INBOX").await.len(), 4);
+    assert_eq!(stack.fetch_all(CASE, "INBOX").await.len(), 2);
+    for row in d.outbox().await {
+        assert!(
+            !row.recipients.iter().any(|a| a == VICTIM),
+            "queued to {VICTIM}: {row:#?}"
+        );
+    }
 }
 
 /// Forms from the Helpdesk's own address, from a domain in `own_domains`, from an outside

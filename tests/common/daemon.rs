@@ -504,6 +504,9 @@ max_pdf_objects = 100000
 reader_timeout = "10s"
 max_attempts = 3
 receipts_per_address_per_hour = 1000
+receipts_per_hour = 10000000
+orders_per_sender_per_hour = 10000000
+review_mails_per_hour = 10000000
 
 [executors]
 timeout = "5m"
