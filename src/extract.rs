@@ -21,6 +21,9 @@ pub struct ExtractLimits {
     pub max_attachments: usize,
     /// Order forms taken from one mail; the rest make no orders and the mail goes to review.
     pub max_forms_per_mail: usize,
+    /// MIME parts of a mail unpacked from a winmail.dat, counted before it is parsed (the mail
+    /// itself was counted at intake).
+    pub max_mime_parts: usize,
     pub max_attachment_bytes: usize,
     pub max_forward_depth: usize,
     pub reader_timeout: Duration,
@@ -32,6 +35,7 @@ impl Default for ExtractLimits {
             read: ReadLimits::default(),
             max_attachments: 50,
             max_forms_per_mail: 10,
+            max_mime_parts: 1000,
             max_attachment_bytes: 25 * 1024 * 1024,
             max_forward_depth: 3,
             reader_timeout: Duration::from_secs(10),
@@ -370,7 +374,16 @@ fn collect_tnef(
             || f.name
                 .as_deref()
                 .is_some_and(|n| n.to_lowercase().ends_with(".eml")))
-        .then(|| Mail::parse(&f.bytes, depth).map(Box::new))
+        .then(|| {
+            if crate::mail::mime_parts_over(&f.bytes, limits.max_mime_parts) {
+                out.problems.push(format!(
+                    "{name}: a mail inside it has more than {} MIME parts; not read",
+                    limits.max_mime_parts
+                ));
+                return None;
+            }
+            Mail::parse(&f.bytes, depth).map(Box::new)
+        })
         .flatten();
         let file = Attachment {
             name: f.name,
@@ -709,6 +722,25 @@ pub(crate) mod tests {
         let x = extract(&outlook_mail(t.bytes()), &limits);
         assert_eq!(x.forms.len(), 1, "{:?}", x.unreadable);
         assert!(x.problems.is_empty(), "{:?}", x.problems);
+    }
+
+    /// A mail inside a winmail.dat is counted for MIME parts before it is parsed, as the mail
+    /// itself is at intake.
+    #[test]
+    fn a_part_bomb_inside_winmail_dat_is_not_parsed() {
+        let mut bomb =
+            b"From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        bomb.extend(b"--b\r\n\r\n".repeat(2_000));
+        let mut t = crate::read::tnef::build::Tnef::new();
+        t.file("VIDERESENDT.EML", None, &bomb);
+        let x = extract(&outlook_mail(t.bytes()), &ExtractLimits::default());
+        assert!(
+            x.problems
+                .iter()
+                .any(|p| p.contains("more than 1000 MIME parts; not read")),
+            "{:?}",
+            x.problems
+        );
     }
 
     /// A mail whose text is a form and which forwards `width` such mails, `depth` levels deep:

@@ -508,15 +508,19 @@ impl Default for HeaderLimits {
 /// Reads each byte at most once per check and stops at the first limit exceeded.
 pub fn header_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<String> {
     header_section_over_limits(raw, limits).or_else(|| {
-        (mime_parts_upper_bound(raw, MAX_NESTED_ENCODED, limits.max_mime_parts)
-            > limits.max_mime_parts)
-            .then(|| {
-                format!(
-                    "the mail has more than {} MIME parts",
-                    limits.max_mime_parts
-                )
-            })
+        mime_parts_over(raw, limits.max_mime_parts).then(|| {
+            format!(
+                "the mail has more than {} MIME parts",
+                limits.max_mime_parts
+            )
+        })
     })
+}
+
+/// True when `raw` may have more than `max` MIME parts (see [`header_over_limits`]): for mails
+/// parsed later than intake, such as a .eml unpacked from a winmail.dat.
+pub fn mime_parts_over(raw: &[u8], max: usize) -> bool {
+    mime_parts_upper_bound(raw, MAX_NESTED_ENCODED, max) > max
 }
 
 /// How many levels of encoded (base64, quoted-printable) forwarded mails mail-parser decodes

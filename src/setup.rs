@@ -98,6 +98,7 @@ pub fn extract_limits(l: &config::Limits) -> ExtractLimits {
         read: l.read_limits(),
         max_attachments: l.max_attachments,
         max_forms_per_mail: l.max_forms_per_mail,
+        max_mime_parts: l.max_mime_parts,
         max_attachment_bytes: usize::try_from(l.max_message_bytes).unwrap_or(usize::MAX),
         max_forward_depth: 3,
         reader_timeout: l.reader_timeout,
