@@ -394,6 +394,14 @@ pub struct Limits {
     pub max_xml_depth: usize,
     pub max_pdf_pages: usize,
     pub max_pdf_objects: usize,
+    /// Bytes all of one PDF's streams may inflate to, together.
+    pub max_pdf_inflated_bytes: u64,
+    /// Elements kept from one .docx's main XML part.
+    pub max_docx_xml_nodes: usize,
+    /// Order forms taken from one mail (the whole MIME tree); the rest go to a person.
+    pub max_forms_per_mail: usize,
+    /// MIME parts per mail, counted on the raw bytes; a mail with more is not parsed.
+    pub max_mime_parts: usize,
     pub reader_timeout: Duration,
     /// A message that failed (or killed the process) this many times is quarantined.
     pub max_attempts: u32,
@@ -423,6 +431,12 @@ impl Default for Limits {
             max_xml_depth: r.max_xml_depth,
             max_pdf_pages: r.max_pdf_pages,
             max_pdf_objects: r.max_pdf_objects,
+            max_pdf_inflated_bytes: r.max_pdf_inflated_bytes,
+            max_docx_xml_nodes: r.max_docx_xml_nodes,
+            max_forms_per_mail: 10,
+            // Counted as lines starting with "--" (an upper bound on the parts); ordinary mail
+            // has fewer than 50.
+            max_mime_parts: 1000,
             reader_timeout: Duration::from_secs(10),
             max_attempts: 3,
             receipts_per_address_per_hour: 30,
@@ -447,6 +461,8 @@ impl Limits {
             max_xml_depth: self.max_xml_depth,
             max_pdf_pages: self.max_pdf_pages,
             max_pdf_objects: self.max_pdf_objects,
+            max_pdf_inflated_bytes: self.max_pdf_inflated_bytes,
+            max_docx_xml_nodes: self.max_docx_xml_nodes,
         }
     }
 }
@@ -1130,6 +1146,12 @@ fn read_limits(s: &mut Sect) -> Limits {
         max_xml_depth: count(s, "max_xml_depth", 100_000, d.max_xml_depth),
         max_pdf_pages: count(s, "max_pdf_pages", 1_000_000, d.max_pdf_pages),
         max_pdf_objects: count(s, "max_pdf_objects", 100_000_000, d.max_pdf_objects),
+        max_pdf_inflated_bytes: s
+            .size("max_pdf_inflated_bytes")
+            .unwrap_or(d.max_pdf_inflated_bytes),
+        max_docx_xml_nodes: count(s, "max_docx_xml_nodes", 100_000_000, d.max_docx_xml_nodes),
+        max_forms_per_mail: count(s, "max_forms_per_mail", 10_000, d.max_forms_per_mail),
+        max_mime_parts: count(s, "max_mime_parts", 10_000_000, d.max_mime_parts),
         reader_timeout: s.duration("reader_timeout").unwrap_or(d.reader_timeout),
         max_attempts: small(s, "max_attempts", 1000, d.max_attempts),
         receipts_per_address_per_hour: small(
@@ -2481,6 +2503,13 @@ impl Summary {
         self.raw("max_xml_depth", &l.max_xml_depth.to_string());
         self.raw("max_pdf_pages", &l.max_pdf_pages.to_string());
         self.raw("max_pdf_objects", &l.max_pdf_objects.to_string());
+        self.raw(
+            "max_pdf_inflated_bytes",
+            &l.max_pdf_inflated_bytes.to_string(),
+        );
+        self.raw("max_docx_xml_nodes", &l.max_docx_xml_nodes.to_string());
+        self.raw("max_forms_per_mail", &l.max_forms_per_mail.to_string());
+        self.raw("max_mime_parts", &l.max_mime_parts.to_string());
         self.str("reader_timeout", &format_duration(l.reader_timeout));
         self.raw("max_attempts", &l.max_attempts.to_string());
         self.raw(

@@ -16,7 +16,14 @@ use crate::read::tnef::{self, TnefLimits};
 #[derive(Debug, Clone)]
 pub struct ExtractLimits {
     pub read: ReadLimits,
+    /// Attachments read per mail, counted over the whole tree (forwarded mails and the files
+    /// in a winmail.dat included).
     pub max_attachments: usize,
+    /// Order forms taken from one mail; the rest make no orders and the mail goes to review.
+    pub max_forms_per_mail: usize,
+    /// MIME parts of a mail unpacked from a winmail.dat, counted before it is parsed (the mail
+    /// itself was counted at intake).
+    pub max_mime_parts: usize,
     pub max_attachment_bytes: usize,
     pub max_forward_depth: usize,
     pub reader_timeout: Duration,
@@ -27,6 +34,8 @@ impl Default for ExtractLimits {
         ExtractLimits {
             read: ReadLimits::default(),
             max_attachments: 50,
+            max_forms_per_mail: 10,
+            max_mime_parts: 1000,
             max_attachment_bytes: 25 * 1024 * 1024,
             max_forward_depth: 3,
             reader_timeout: Duration::from_secs(10),
@@ -81,6 +90,10 @@ pub struct Extracted {
     pub images: Vec<String>,
     /// Notes for the Helpdesk (limits hit, attachments skipped).
     pub problems: Vec<String>,
+    /// True when attachments past `max_attachments` (anywhere in the mail) were not read.
+    pub attachments_capped: bool,
+    /// Forms found beyond `max_forms_per_mail`, left out of `forms`.
+    pub forms_dropped: usize,
 }
 
 /// What an attachment is, by its name and content type.
@@ -183,7 +196,19 @@ fn reason_for(e: &ReadError) -> String {
 /// Finds every form in a mail.
 pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
     let mut out = Extracted::default();
-    collect(mail, limits, limits.max_forward_depth, &mut out);
+    // One count for the whole mail: a limit per MIME level multiplies with every forwarded
+    // mail (10 forms in each of 3 nested levels of 10 forwarded mails made 1,111 orders).
+    let mut seen = 0usize;
+    collect(mail, limits, limits.max_forward_depth, &mut seen, &mut out);
+    if out.forms.len() > limits.max_forms_per_mail {
+        out.forms_dropped = out.forms.len() - limits.max_forms_per_mail;
+        out.forms.truncate(limits.max_forms_per_mail);
+        out.problems.push(format!(
+            "{} order forms in one mail, more than the limit of {}: the rest made no orders",
+            out.forms.len() + out.forms_dropped,
+            limits.max_forms_per_mail
+        ));
+    }
     // Images count as unreadable forms only when the mail has no form at all.
     if out.forms.is_empty() && out.unreadable.is_empty() {
         for name in std::mem::take(&mut out.images) {
@@ -196,20 +221,27 @@ pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
     out
 }
 
-fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracted) {
+/// Collects the forms of `mail` (and of the mails forwarded in it) into `out`; `seen` counts
+/// the attachments read so far in the whole mail, the files unpacked from a winmail.dat
+/// included.
+fn collect(
+    mail: &Mail,
+    limits: &ExtractLimits,
+    depth: usize,
+    seen: &mut usize,
+    out: &mut Extracted,
+) {
     let mut attachment_forms = Vec::new();
-    // Attachments read so far, the files unpacked from a winmail.dat included.
-    let mut seen = 0usize;
     for (i, a) in mail.attachments.iter().enumerate() {
         let name = a
             .name
             .clone()
             .unwrap_or_else(|| format!("vedhæftning {}", i + 1));
-        if seen >= limits.max_attachments {
-            out.problems.push(too_many_attachments(limits));
+        if *seen >= limits.max_attachments {
+            mark_capped(limits, out);
             break;
         }
-        seen += 1;
+        *seen += 1;
         let kind = kind_of(a);
         if a.bytes.len() > limits.max_attachment_bytes
             && !matches!(kind, AttachmentKind::Other | AttachmentKind::Image)
@@ -224,21 +256,22 @@ fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracte
             continue;
         }
         if kind == AttachmentKind::UnreadableDocument && is_tnef(a) {
-            let full = collect_tnef(
-                a,
-                &name,
-                limits,
-                depth,
-                &mut seen,
-                out,
-                &mut attachment_forms,
-            );
+            let full = collect_tnef(a, &name, limits, depth, seen, out, &mut attachment_forms);
             if full {
                 break;
             }
             continue;
         }
-        read_attachment(a, name, kind, limits, depth, out, &mut attachment_forms);
+        read_attachment(
+            a,
+            name,
+            kind,
+            limits,
+            depth,
+            seen,
+            out,
+            &mut attachment_forms,
+        );
     }
 
     // The mail text: a form typed into the mail. When attachments carry forms, the text counts
@@ -259,11 +292,16 @@ fn collect(mail: &Mail, limits: &ExtractLimits, depth: usize, out: &mut Extracte
     out.forms.extend(attachment_forms);
 }
 
-fn too_many_attachments(limits: &ExtractLimits) -> String {
-    format!(
+/// Notes (once per mail) that attachments past the limit were not read.
+fn mark_capped(limits: &ExtractLimits, out: &mut Extracted) {
+    out.attachments_capped = true;
+    let note = format!(
         "more than {} attachments: the rest were not read",
         limits.max_attachments
-    )
+    );
+    if !out.problems.contains(&note) {
+        out.problems.push(note);
+    }
 }
 
 /// A file unpacked from a winmail.dat, owned so it can leave the reader thread.
@@ -315,7 +353,7 @@ fn collect_tnef(
     let full = files.len() > room;
     if full {
         files.truncate(room);
-        out.problems.push(too_many_attachments(limits));
+        mark_capped(limits, out);
     }
     *seen = seen.saturating_add(files.len());
 
@@ -336,7 +374,16 @@ fn collect_tnef(
             || f.name
                 .as_deref()
                 .is_some_and(|n| n.to_lowercase().ends_with(".eml")))
-        .then(|| Mail::parse(&f.bytes, depth).map(Box::new))
+        .then(|| {
+            if crate::mail::mime_parts_over(&f.bytes, limits.max_mime_parts) {
+                out.problems.push(format!(
+                    "{name}: a mail inside it has more than {} MIME parts; not read",
+                    limits.max_mime_parts
+                ));
+                return None;
+            }
+            Mail::parse(&f.bytes, depth).map(Box::new)
+        })
         .flatten();
         let file = Attachment {
             name: f.name,
@@ -351,11 +398,15 @@ fn collect_tnef(
             kind,
             limits,
             depth,
+            seen,
             &mut inner,
             &mut inner_forms,
         );
     }
 
+    if inner.attachments_capped {
+        mark_capped(limits, out);
+    }
     if inner_forms.is_empty() && inner.forms.is_empty() {
         out.unreadable.push(Unreadable {
             name: name.to_string(),
@@ -368,7 +419,11 @@ fn collect_tnef(
     out.unreadable.extend(inner.unreadable);
     out.certificates.extend(inner.certificates);
     out.images.extend(inner.images);
-    out.problems.extend(inner.problems);
+    for p in inner.problems {
+        if !out.problems.contains(&p) {
+            out.problems.push(p);
+        }
+    }
     out.problems
         .extend(notes.into_iter().map(|n| format!("{name}: {n}")));
     full
@@ -387,13 +442,15 @@ fn sniff_type(bytes: &[u8]) -> &'static str {
 }
 
 /// Reads one attachment (of the mail, or unpacked from its winmail.dat) whose display name is
-/// `name`: a form goes to `forms`, everything else to `out`.
+/// `name`: a form goes to `forms`, everything else to `out`; `seen` as in [`collect`].
+#[allow(clippy::too_many_arguments)]
 fn read_attachment(
     a: &Attachment,
     name: String,
     kind: AttachmentKind,
     limits: &ExtractLimits,
     depth: usize,
+    seen: &mut usize,
     out: &mut Extracted,
     forms: &mut Vec<OrderForm>,
 ) {
@@ -421,7 +478,7 @@ fn read_attachment(
         ))),
         AttachmentKind::Forwarded => {
             match &a.message {
-                Some(inner) if depth > 0 => collect(inner, limits, depth - 1, out),
+                Some(inner) if depth > 0 => collect(inner, limits, depth - 1, seen, out),
                 Some(_) => out.problems.push(format!(
                     "{name}: forwarded more than {} levels deep; not read",
                     limits.max_forward_depth
@@ -483,7 +540,7 @@ fn read_attachment(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::raw::RawForm;
 
@@ -665,6 +722,94 @@ mod tests {
         let x = extract(&outlook_mail(t.bytes()), &limits);
         assert_eq!(x.forms.len(), 1, "{:?}", x.unreadable);
         assert!(x.problems.is_empty(), "{:?}", x.problems);
+    }
+
+    /// A mail inside a winmail.dat is counted for MIME parts before it is parsed, as the mail
+    /// itself is at intake.
+    #[test]
+    fn a_part_bomb_inside_winmail_dat_is_not_parsed() {
+        let mut bomb =
+            b"From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        bomb.extend(b"--b\r\n\r\n".repeat(2_000));
+        let mut t = crate::read::tnef::build::Tnef::new();
+        t.file("VIDERESENDT.EML", None, &bomb);
+        let x = extract(&outlook_mail(t.bytes()), &ExtractLimits::default());
+        assert!(
+            x.problems
+                .iter()
+                .any(|p| p.contains("more than 1000 MIME parts; not read")),
+            "{:?}",
+            x.problems
+        );
+    }
+
+    /// A mail whose text is a form and which forwards `width` such mails, `depth` levels deep:
+    /// sum(width^k) forms in all, none more than `width` attachments on one level.
+    pub(crate) fn nested_forwards(width: usize, depth: usize, id: &str) -> String {
+        let boundary = format!("b{}", id.replace('-', ""));
+        let mut raw = format!(
+            "From: a@b.dk\r\nSubject: Bestilling {id}\r\nMIME-Version: 1.0\r\n\
+             Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+             --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+             Ændring af overvågning af filafhentning (SFTP-indbakke)\r\n\
+             KOMBIT BestillingsID: {id}\r\nMiljø: Produktion\r\nSFTP-bruger: bd\r\nOvervågning: Fra\r\n"
+        );
+        if depth > 0 {
+            for k in 0..width {
+                raw.push_str(&format!(
+                    "--{boundary}\r\nContent-Type: message/rfc822\r\n\
+                     Content-Disposition: attachment; filename=\"f{k}.eml\"\r\n\r\n{}",
+                    nested_forwards(width, depth - 1, &format!("{id}-{k}"))
+                ));
+            }
+        }
+        raw.push_str(&format!("--{boundary}--\r\n"));
+        raw
+    }
+
+    /// Attachments and forms are counted over the whole mail, not per MIME level.
+    #[test]
+    fn forms_and_attachments_are_counted_over_the_whole_mail() {
+        // 1 + 3 + 9 = 13 forms, 3 + 9 = 12 forwarded mails, 3 on each level.
+        let mail = Mail::parse(nested_forwards(3, 2, "BD-1").as_bytes(), 3).unwrap();
+        let all = ExtractLimits {
+            max_forms_per_mail: 100,
+            ..ExtractLimits::default()
+        };
+        let x = extract(&mail, &all);
+        assert_eq!(x.forms.len(), 13);
+        assert_eq!((x.forms_dropped, x.attachments_capped), (0, false));
+
+        let few_forms = ExtractLimits {
+            max_forms_per_mail: 5,
+            ..ExtractLimits::default()
+        };
+        let x = extract(&mail, &few_forms);
+        assert_eq!((x.forms.len(), x.forms_dropped), (5, 8));
+        assert!(
+            x.problems
+                .iter()
+                .any(|p| p.contains("13 order forms in one mail, more than the limit of 5")),
+            "{:?}",
+            x.problems
+        );
+
+        // 4 attachments for the whole mail: the top level's 3 and one on the next level.
+        let few_files = ExtractLimits {
+            max_attachments: 4,
+            max_forms_per_mail: 100,
+            ..ExtractLimits::default()
+        };
+        let x = extract(&mail, &few_files);
+        assert!(x.attachments_capped);
+        // The top mail's form, the 3 forwarded ones, and the one mail read on the next level.
+        assert_eq!(x.forms.len(), 5);
+        let notes = x
+            .problems
+            .iter()
+            .filter(|p| p.contains("attachments"))
+            .count();
+        assert_eq!(notes, 1, "{:?}", x.problems);
     }
 
     #[test]

@@ -123,17 +123,29 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let extracted = extract(mail, ctx.limits);
     // Attachments past the limit were not read: one of them may be the real form, or
     // evidence for it, so a person decides.
-    let too_many = (mail.attachments.len() > ctx.limits.max_attachments).then(|| {
-        Finding::new(
+    let mut too_many: Vec<Finding> = Vec::new();
+    if extracted.attachments_capped {
+        too_many.push(Finding::new(
             Rule::FormUnreadable,
             None,
             format!(
-                "Mailen har {} vedhæftede filer, og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
-                mail.attachments.len(),
-                ctx.limits.max_attachments
+                "Mailen har flere end {} vedhæftede filer (videresendte mails og winmail.dat medregnet), og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
+                ctx.limits.max_attachments, ctx.limits.max_attachments
             ),
-        )
-    });
+        ));
+    }
+    // Forms past the limit make no orders: a person sees the mail and decides.
+    if extracted.forms_dropped > 0 {
+        too_many.push(Finding::new(
+            Rule::FormAmbiguous,
+            None,
+            format!(
+                "Mailen indeholder {} bestillingsformularer, og vi behandler højst {} fra én mail. En medarbejder hos Serviceplatformens Helpdesk ser på resten. Send næste gang hver bestilling i sin egen mail.",
+                extracted.forms.len() + extracted.forms_dropped,
+                ctx.limits.max_forms_per_mail
+            ),
+        ));
+    }
     let mut forms = Vec::new();
     for form in extracted.forms {
         let mut verdict = judge_form(
@@ -292,6 +304,29 @@ mod tests {
             "{}",
             f.message
         );
+    }
+
+    /// More forms in one mail (over all its forwarded mails) than the limit: only that many
+    /// become orders, each in review with the reason.
+    #[test]
+    fn forms_over_the_limit_make_no_orders_and_the_rest_go_to_review() {
+        let raw = crate::extract::tests::nested_forwards(3, 2, "BD-9");
+        let limits = ExtractLimits {
+            max_forms_per_mail: 4,
+            ..ExtractLimits::default()
+        };
+        let j = judge_with(&raw, &limits);
+        // (The test forms lack fields, so they are rejected as well; the point is the count.)
+        assert_eq!(j.forms.len(), 4);
+        for f in &j.forms {
+            assert!(
+                f.findings.iter().any(|x| x.rule == Rule::FormAmbiguous
+                    && x.message.contains("13 bestillingsformularer")
+                    && x.message.contains("højst 4")),
+                "{:?}",
+                f.findings
+            );
+        }
     }
 
     /// More attachments than the limit: the rest are not read, and a person decides.

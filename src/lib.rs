@@ -8,7 +8,9 @@
 //!   loop-safety flags (bounce, auto-reply, list).
 //! - [`read`]: readers that turn .docx, PDF and mail text into [`raw::RawForm`]s, and unpack
 //!   Outlook's winmail.dat (TNEF) into files; [`raw`] is the seam between them and the field
-//!   table.
+//!   table. Each reader bounds its own work ([`raw::ReadLimits`]): a PDF is lexed and its
+//!   objects counted before lopdf loads it and its streams inflate under one budget, a .docx
+//!   keeps a bounded number of XML elements, HTML is scanned in linear time.
 //! - [`fields`]: THE field table of both order forms; [`values`] normalises what people write;
 //!   [`form`] turns a raw form into an [`form::OrderForm`] with reading findings.
 //! - [`extract`]: finds every form in a mail (attachments, forwarded mails, winmail.dat, the

@@ -478,14 +478,17 @@ fn subject_head(subject: &str) -> &str {
     }
 }
 
-/// Bounds on a mail's header section, checked on the raw bytes before anything parses them:
-/// a parser's cost grows with the number and size of header fields, and no ordinary mail comes
-/// near these (`[limits]` max_header_count, max_header_bytes, max_header_field_bytes).
+/// Bounds on a mail's header section and MIME structure, checked on the raw bytes before
+/// anything parses them: a parser's cost grows with the number and size of header fields and
+/// with the number of MIME parts (3.4 million empty parts cost mail-parser 660 MB), and no
+/// ordinary mail comes near these (`[limits]` max_header_count, max_header_bytes,
+/// max_header_field_bytes, max_mime_parts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeaderLimits {
     pub max_count: usize,
     pub max_bytes: u64,
     pub max_field_bytes: u64,
+    pub max_mime_parts: usize,
 }
 
 impl Default for HeaderLimits {
@@ -494,15 +497,138 @@ impl Default for HeaderLimits {
             max_count: 1000,
             max_bytes: 1_000_000,
             max_field_bytes: 64_000,
+            max_mime_parts: 1000,
         }
     }
 }
 
-/// Why the header section of `raw` is over `limits` (for the Helpdesk), or `None` when it is
-/// within them. The section ends at the first empty line (or with the bytes); a line that
-/// starts with a space or tab continues the field before it. Reads each byte at most once and
-/// stops at the first limit exceeded.
+/// Why the header section or the MIME structure of `raw` is over `limits` (for the
+/// Helpdesk), or `None` when they are within them. The section ends at the first empty line
+/// (or with the bytes); a line that starts with a space or tab continues the field before it.
+/// Reads each byte at most once per check and stops at the first limit exceeded.
 pub fn header_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<String> {
+    header_section_over_limits(raw, limits).or_else(|| {
+        mime_parts_over(raw, limits.max_mime_parts).then(|| {
+            format!(
+                "the mail has more than {} MIME parts",
+                limits.max_mime_parts
+            )
+        })
+    })
+}
+
+/// True when `raw` may have more than `max` MIME parts (see [`header_over_limits`]): for mails
+/// parsed later than intake, such as a .eml unpacked from a winmail.dat.
+pub fn mime_parts_over(raw: &[u8], max: usize) -> bool {
+    mime_parts_upper_bound(raw, MAX_NESTED_ENCODED, max) > max
+}
+
+/// How many levels of encoded (base64, quoted-printable) forwarded mails mail-parser decodes
+/// and parses in turn (its `MAX_NESTED_ENCODED`).
+const MAX_NESTED_ENCODED: usize = 3;
+
+/// An upper bound on the MIME parts mail-parser would make of `raw`, counted up to `stop`
+/// (anything over it is as bad): every line starting with `--` may open or close a part, so
+/// it counts without looking at the declared boundaries (which can be spelled in ways a
+/// pre-scan could miss). The body of a part that may be an encoded forwarded mail (a
+/// `message/...` type with a base64 or quoted-printable encoding) is decoded and counted too,
+/// down to `depth` levels, because mail-parser parses those as well. Linear in `raw` per level.
+fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
+    let mut count: usize = 0;
+    // Header lines of the current part (the mail's own header section first).
+    let mut in_headers = true;
+    let mut message_type = false;
+    let mut encoding: Option<Encoding> = None;
+    // The body of a possibly encoded forwarded mail, collected until its part ends.
+    let mut encoded: Option<(Encoding, Vec<u8>)> = None;
+    let count_nested = |count: &mut usize, body: Option<(Encoding, Vec<u8>)>| {
+        if let Some((enc, body)) = body
+            && depth > 0
+        {
+            let decoded = enc.decode(&body);
+            let room = stop.saturating_sub(*count);
+            *count = count.saturating_add(mime_parts_upper_bound(&decoded, depth - 1, room));
+        }
+    };
+    for line in raw.split_inclusive(|&b| b == b'\n') {
+        if count > stop {
+            break;
+        }
+        if line.starts_with(b"--") {
+            count = count.saturating_add(1);
+            count_nested(&mut count, encoded.take());
+            in_headers = true;
+            message_type = false;
+            encoding = None;
+            continue;
+        }
+        if in_headers {
+            let trimmed = line.trim_ascii();
+            if trimmed.is_empty() {
+                in_headers = false;
+                if let (true, Some(enc)) = (message_type, encoding) {
+                    encoded = Some((enc, Vec::new()));
+                }
+                continue;
+            }
+            let lower = trimmed.to_ascii_lowercase();
+            if lower.windows(8).any(|w| w == b"message/") {
+                message_type = true;
+            }
+            if lower.windows(6).any(|w| w == b"base64") {
+                encoding = Some(Encoding::Base64);
+            } else if lower.windows(16).any(|w| w == b"quoted-printable") {
+                encoding = Some(Encoding::QuotedPrintable);
+            }
+        } else if let Some((_, body)) = encoded.as_mut() {
+            body.extend_from_slice(line);
+        }
+    }
+    count_nested(&mut count, encoded.take());
+    count
+}
+
+/// A transfer encoding mail-parser decodes before parsing a forwarded mail.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Base64,
+    QuotedPrintable,
+}
+
+impl Encoding {
+    /// Decodes leniently, as mail-parser does: bytes outside the encoding are skipped.
+    fn decode(self, body: &[u8]) -> Vec<u8> {
+        match self {
+            Encoding::Base64 => {
+                use base64::Engine;
+                use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+                const LENIENT: GeneralPurpose = GeneralPurpose::new(
+                    &base64::alphabet::STANDARD,
+                    GeneralPurposeConfig::new()
+                        .with_decode_allow_trailing_bits(true)
+                        .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+                );
+                let mut clean: Vec<u8> = body
+                    .iter()
+                    .copied()
+                    .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'))
+                    .collect();
+                // One character past a multiple of four carries no whole byte.
+                if clean.len() % 4 == 1 {
+                    clean.pop();
+                }
+                LENIENT.decode(&clean).unwrap_or_default()
+            }
+            Encoding::QuotedPrintable => {
+                quoted_printable::decode(body, quoted_printable::ParseMode::Robust)
+                    .unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// The header-section part of [`header_over_limits`].
+fn header_section_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<String> {
     let mut fields: usize = 0;
     let mut total: u64 = 0;
     let mut field: u64 = 0;
@@ -571,6 +697,7 @@ mod tests {
             max_count: 3,
             max_bytes: 100,
             max_field_bytes: 30,
+            max_mime_parts: 10,
         }
     }
 
@@ -819,6 +946,70 @@ mod tests {
             let m = mail(&format!("From: a@b.dk\r\nSubject: {person}"), "");
             assert!(!m.loop_flags().auto_reply, "{person}");
         }
+    }
+
+    /// A mail of `n` empty MIME parts (the shape that cost mail-parser 660 MB at 3.4 million).
+    fn empty_parts(n: usize) -> Vec<u8> {
+        let mut raw =
+            b"From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n".to_vec();
+        for _ in 0..n {
+            raw.extend_from_slice(b"--b\r\n\r\n");
+        }
+        raw
+    }
+
+    #[test]
+    fn mime_parts_are_counted_before_parsing() {
+        let l = HeaderLimits {
+            max_mime_parts: 100,
+            ..HeaderLimits::default()
+        };
+        assert_eq!(header_over_limits(&empty_parts(100), &l), None);
+        let why = header_over_limits(&empty_parts(101), &l).unwrap_or_default();
+        assert_eq!(why, "the mail has more than 100 MIME parts");
+        // The default limit refuses the bomb's shape long before its millions of parts.
+        assert!(header_over_limits(&empty_parts(200_000), &HeaderLimits::default()).is_some());
+        // An ordinary mail with a body, an attachment and a closing boundary is well within.
+        let ordinary = b"From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n\
+            --x\r\nContent-Type: text/plain\r\n\r\nHej\r\n-- \r\nLars\r\n\
+            --x\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--x--\r\n";
+        assert_eq!(mime_parts_upper_bound(ordinary, 3, 1000), 4);
+    }
+
+    #[test]
+    fn parts_inside_an_encoded_forwarded_mail_count_too() {
+        use base64::Engine;
+        let inner = empty_parts(60);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&inner);
+        let mut raw = b"From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n\
+            --o\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            .to_vec();
+        for chunk in b64.as_bytes().chunks(76) {
+            raw.extend_from_slice(chunk);
+            raw.extend_from_slice(b"\r\n");
+        }
+        raw.extend_from_slice(b"--o--\r\n");
+        // 2 boundary lines outside, 60 inside.
+        assert_eq!(mime_parts_upper_bound(&raw, 3, 1000), 62);
+        let l = HeaderLimits {
+            max_mime_parts: 50,
+            ..HeaderLimits::default()
+        };
+        assert!(header_over_limits(&raw, &l).is_some());
+        // mail-parser really does parse the encoded mail's parts.
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let nested = parsed
+            .attachments()
+            .next()
+            .and_then(|a| a.message())
+            .unwrap();
+        assert!(nested.parts.len() > 50, "{}", nested.parts.len());
+        // Quoted-printable hides a boundary behind a soft line break.
+        let qp =
+            b"Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+            Content-Type: multipart/mixed; boundary=3Db\r\n\r\n-=\r\n-b\r\n\r\n-=\r\n-b\r\n";
+        assert_eq!(mime_parts_upper_bound(qp, 3, 1000), 2);
+        assert_eq!(mime_parts_upper_bound(qp, 0, 1000), 0);
     }
 
     #[test]

@@ -59,6 +59,12 @@ pub struct ReadLimits {
     pub max_xml_depth: usize,
     pub max_pdf_pages: usize,
     pub max_pdf_objects: usize,
+    /// Bytes all streams of one PDF may inflate to, together (page contents, XObjects,
+    /// ToUnicode maps, object streams): a 1 KB stream can inflate to gigabytes.
+    pub max_pdf_inflated_bytes: u64,
+    /// Elements kept from a .docx's main part: each costs memory in the tree, and a few bytes
+    /// of zipped XML make millions of them.
+    pub max_docx_xml_nodes: usize,
 }
 
 impl Default for ReadLimits {
@@ -69,6 +75,10 @@ impl Default for ReadLimits {
             max_xml_depth: 256,
             max_pdf_pages: 50,
             max_pdf_objects: 100_000,
+            // Real order forms inflate to well under 1 MB; long reports to a few MB.
+            max_pdf_inflated_bytes: 64 * 1024 * 1024,
+            // A long real document keeps well under 100,000 (paragraphs, runs, texts, cells).
+            max_docx_xml_nodes: 300_000,
         }
     }
 }

@@ -89,6 +89,7 @@ pub fn header_limits(l: &config::Limits) -> HeaderLimits {
         max_count: l.max_header_count,
         max_bytes: l.max_header_bytes,
         max_field_bytes: l.max_header_field_bytes,
+        max_mime_parts: l.max_mime_parts,
     }
 }
 
@@ -97,6 +98,8 @@ pub fn extract_limits(l: &config::Limits) -> ExtractLimits {
     ExtractLimits {
         read: l.read_limits(),
         max_attachments: l.max_attachments,
+        max_forms_per_mail: l.max_forms_per_mail,
+        max_mime_parts: l.max_mime_parts,
         max_attachment_bytes: usize::try_from(l.max_message_bytes).unwrap_or(usize::MAX),
         max_forward_depth: 3,
         reader_timeout: l.reader_timeout,

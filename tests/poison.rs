@@ -23,7 +23,7 @@ const DRAIN: Duration = Duration::from_secs(180);
 const STOP: Duration = Duration::from_secs(20);
 
 /// The tests of this file, each with a Helpdesk mailbox and a sender of its own.
-const TESTS: &[&str] = &["refused", "slow", "crash", "limits", "mime4j"];
+const TESTS: &[&str] = &["refused", "slow", "crash", "limits", "mime4j", "nested"];
 
 /// The stack shared by this file's tests, with every test's users from the start (a user added
 /// later may meet a Postfix process that has not yet reread its tables).
@@ -677,4 +677,127 @@ async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
         sent.len(),
         in_quarantine.len()
     );
+}
+
+/// A mail whose text is a form (as base64 UTF-8) and which forwards `width` such mails,
+/// `depth` levels deep: sum(width^k) forms, never more than `width` attachments on one level.
+fn nested_forwards(
+    from: &str,
+    to: &str,
+    subject: &str,
+    id: &str,
+    width: usize,
+    depth: usize,
+) -> String {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD.encode(
+        WsForm::new(&format!("KMB-NEST-{id}"), from)
+            .as_text()
+            .replace('\n', "\r\n"),
+    );
+    let boundary = format!("nest{}", id.replace('-', "x"));
+    let mut raw = format!(
+        "From: Karin Holm <{from}>\r\nTo: {to}\r\nSubject: {subject}\r\n\
+         Message-ID: <{}>\r\nDate: {}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        mid("nested", id),
+        chrono::Utc::now().to_rfc2822(),
+    );
+    for line in body.as_bytes().chunks(76) {
+        raw.push_str(std::str::from_utf8(line).unwrap_or(""));
+        raw.push_str("\r\n");
+    }
+    if depth > 0 {
+        for k in 0..width {
+            raw.push_str(&format!(
+                "--{boundary}\r\nContent-Type: message/rfc822\r\n\
+                 Content-Disposition: attachment; filename=\"videresendt-{k}.eml\"\r\n\r\n{}",
+                nested_forwards(
+                    from,
+                    to,
+                    "Videresendt bestilling",
+                    &format!("{id}-{k}"),
+                    width,
+                    depth - 1
+                )
+            ));
+        }
+    }
+    raw.push_str(&format!("--{boundary}--\r\n"));
+    raw
+}
+
+/// Finding 6 over the real servers: a mail of nested forwarded mails, each carrying a form,
+/// with few attachments on every level (21 forms, 4 attachments per level) makes at most
+/// `max_forms_per_mail` orders (and their receipts), each in review; a mail of thousands of
+/// empty MIME parts is not parsed at all but kept whole for a person. The daemon never stops.
+#[tokio::test]
+async fn nested_forwards_make_at_most_the_configured_orders_and_part_bombs_are_not_parsed() {
+    let stack = stack();
+    let (helpdesk, sender) = users("nested");
+    let mut d = Daemon::new(&stack, &helpdesk);
+    d.edit_config(|c| c.replace("[limits]\n", "[limits]\nmax_forms_per_mail = 3\n"));
+
+    let nested_subject = "Bestilling med videresendte bestillinger";
+    let nested = nested_forwards(&sender, &helpdesk, nested_subject, "top", 4, 2);
+
+    let parts_subject = "Bestilling med tusindvis af dele";
+    let parts_mid = mid("nested", "parts");
+    let mut parts = format!(
+        "From: Karin Holm <{sender}>\r\nTo: {helpdesk}\r\nSubject: {parts_subject}\r\n\
+         Message-ID: <{parts_mid}>\r\nDate: {}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"p\"\r\n\r\n",
+        chrono::Utc::now().to_rfc2822(),
+    );
+    for _ in 0..5000 {
+        parts.push_str("--p\r\n\r\n");
+    }
+    parts.push_str("--p--\r\n");
+
+    stack.send(&sender, &helpdesk, nested.as_bytes()).await;
+    stack.send(&sender, &helpdesk, parts.as_bytes()).await;
+    run_until_drained(&stack, &mut d, 2).await;
+    d.wait_orders(4, DRAIN).await;
+    d.wait_mailbox(&stack, &sender, "INBOX", "7 receipts", |n| n >= 7, DRAIN)
+        .await;
+    // Anything more would come now; give it a moment before stopping.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop(&mut d).await;
+
+    let orders = d.orders();
+    let nested_orders: Vec<&serde_json::Value> = orders
+        .iter()
+        .filter(|o| {
+            o["ref"]
+                .as_str()
+                .is_some_and(|r| d.order(r).to_string().contains("KMB-NEST-"))
+        })
+        .collect();
+    assert_eq!(
+        nested_orders.len(),
+        3,
+        "max_forms_per_mail orders: {orders:#?}"
+    );
+    for o in &nested_orders {
+        let full = d.order(o["ref"].as_str().unwrap_or(""));
+        assert_eq!(full["state"], "review", "{full:#}");
+        assert!(full.to_string().contains("højst 3"), "{full:#}");
+    }
+    // Two receipts per order (received, in review) and one for the part bomb: nothing more.
+    let got = subjects(&stack, &sender).await;
+    assert_eq!(got.len(), 7, "{got:?}");
+
+    assert_review(
+        &d,
+        parts_subject,
+        &sender,
+        &["ulaeselig"],
+        "more than 1000 MIME parts",
+    )
+    .await;
+    let quarantined = ids_in(&stack, &helpdesk, "Quarantine").await;
+    assert_eq!(quarantined, vec![parts_mid.clone()]);
+    assert_eq!(orders.len(), 4, "{orders:#?}");
 }

@@ -25,6 +25,7 @@ fuzz_target!(|data: &[u8]| {
         max_count: 8,
         max_bytes: 512,
         max_field_bytes: 128,
+        max_mime_parts: 16,
     };
     let _ = header_over_limits(data, &tight);
     let _ = header_over_limits(data, &HeaderLimits::default());

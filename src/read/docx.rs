@@ -26,6 +26,8 @@ const MAX_TEXT: usize = 64 * 1024;
 const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 /// Depth cap whatever the configuration says: the tree walk recurses once per level.
 const HARD_MAX_DEPTH: usize = 1000;
+/// Most text (`w:t` contents) kept from one document while parsing.
+const MAX_KEPT_TEXT: usize = 16 * 1024 * 1024;
 /// Longest text before a colon that still counts as a label.
 const MAX_LABEL_CHARS: usize = 80;
 
@@ -33,7 +35,7 @@ const MAX_LABEL_CHARS: usize = 80;
 pub fn read_docx(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<RawForm, ReadError> {
     let xml = unzip_document(bytes, limits)?;
     let max_depth = limits.max_xml_depth.min(HARD_MAX_DEPTH);
-    let tree = parse_tree(&xml, max_depth)?;
+    let tree = parse_tree(&xml, max_depth, limits.max_docx_xml_nodes)?;
     drop(xml);
     let mut walker = Walker::default();
     walker.blocks(std::slice::from_ref(&tree), Mode::Body);
@@ -504,7 +506,10 @@ fn xml_error(e: impl std::fmt::Display, pos: u64) -> ReadError {
 }
 
 /// Parses the document into a tree of kept elements. Iterative, so depth costs no stack.
-fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
+/// At most `max_nodes` elements are kept and [`MAX_KEPT_TEXT`] bytes of text: each kept
+/// element costs memory, and a 51 KB .docx of empty paragraphs unzips to millions of them
+/// (772 MB before this bound).
+fn parse_tree(xml: &str, max_depth: usize, max_nodes: usize) -> Result<Node, ReadError> {
     let mut reader = quick_xml::Reader::from_str(xml);
     let mut stack: Vec<Node> = vec![Node {
         kind: Kind::Container,
@@ -517,6 +522,26 @@ fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
         ReadError::Limit(format!(
             "word/document.xml nests elements deeper than {max_depth} levels"
         ))
+    };
+    let mut nodes: usize = 0;
+    let mut text_bytes: usize = 0;
+    let mut keep_one = || {
+        nodes += 1;
+        if nodes > max_nodes {
+            return Err(ReadError::Limit(format!(
+                "word/document.xml has more than {max_nodes} elements"
+            )));
+        }
+        Ok(())
+    };
+    let mut keep_text = |len: usize| {
+        text_bytes = text_bytes.saturating_add(len);
+        if text_bytes > MAX_KEPT_TEXT {
+            return Err(ReadError::Limit(format!(
+                "word/document.xml holds more than {MAX_KEPT_TEXT} bytes of text"
+            )));
+        }
+        Ok(())
     };
     loop {
         let pos = reader.buffer_position();
@@ -533,10 +558,13 @@ fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
                 }
                 let parent = stack.last().map(|n| &n.kind).unwrap_or(&Kind::Container);
                 match classify(parent, &e) {
-                    Some(kind) => stack.push(Node {
-                        kind,
-                        children: Vec::new(),
-                    }),
+                    Some(kind) => {
+                        keep_one()?;
+                        stack.push(Node {
+                            kind,
+                            children: Vec::new(),
+                        });
+                    }
                     None => skip = 1,
                 }
             }
@@ -550,6 +578,7 @@ fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
                 if let Some(top) = stack.last_mut()
                     && let Some(kind) = classify(&top.kind, &e)
                 {
+                    keep_one()?;
                     top.children.push(Node {
                         kind,
                         children: Vec::new(),
@@ -580,6 +609,7 @@ fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
                     }) = stack.last_mut()
                 {
                     let text = t.unescape().map_err(|e| xml_error(e, pos))?;
+                    keep_text(text.len())?;
                     s.push_str(&text);
                 }
             }
@@ -590,6 +620,7 @@ fn parse_tree(xml: &str, max_depth: usize) -> Result<Node, ReadError> {
                     }) = stack.last_mut()
                 {
                     let text = t.decode().map_err(|e| xml_error(e, pos))?;
+                    keep_text(text.len())?;
                     s.push_str(&text);
                 }
             }
@@ -1914,6 +1945,39 @@ mod tests {
             ..ReadLimits::default()
         };
         assert!(read_docx(&bytes, "x", &limits).is_ok());
+    }
+
+    /// Millions of empty paragraphs or table cells zip to a few KB but cost hundreds of MB as
+    /// a tree (772 MB and 711 MB before the bound): refused once `max_docx_xml_nodes` are kept.
+    #[test]
+    fn element_bombs_are_a_limit() {
+        let paragraphs = "<w:p/>".repeat(2_000_000);
+        let cells = format!(
+            "<w:tbl><w:tr>{}</w:tr></w:tbl>",
+            "<w:tc><w:p/></w:tc>".repeat(400_000)
+        );
+        for body in [paragraphs, cells] {
+            let bytes = docx(&body);
+            assert!(bytes.len() < 200_000, "{} bytes zipped", bytes.len());
+            let r = read_docx(&bytes, "x", &ReadLimits::default());
+            assert_eq!(
+                r,
+                Err(ReadError::Limit(
+                    "word/document.xml has more than 300000 elements".into()
+                ))
+            );
+        }
+        // A lower limit counts the same way; within it the document is read.
+        let small = docx(&"<w:p><w:r><w:t>CVR-nr.: 1</w:t></w:r></w:p>".repeat(10));
+        let tight = |n| ReadLimits {
+            max_docx_xml_nodes: n,
+            ..ReadLimits::default()
+        };
+        assert!(matches!(
+            read_docx(&small, "x", &tight(20)),
+            Err(ReadError::Limit(_))
+        ));
+        assert!(read_docx(&small, "x", &tight(100)).is_ok());
     }
 
     #[test]

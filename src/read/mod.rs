@@ -3,5 +3,7 @@
 
 pub mod docx;
 pub mod pdf;
+mod pdf_scan;
+mod pdf_stream;
 pub mod text;
 pub mod tnef;

@@ -10,13 +10,18 @@ use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use lopdf::content::Content;
-use lopdf::{Dictionary, Document, Object, ObjectId};
+use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
 use crate::raw::{Entry, RawForm, ReadError, ReadLimits};
+use crate::read::pdf_scan;
+use crate::read::pdf_stream::Inflater;
 use crate::read::text::parse_lines;
 
 /// Most form fields we read; a real order form has a few dozen.
 const MAX_FIELDS: usize = 5_000;
+/// Most field-tree work per document: nodes visited plus /Kids entries looked at. A /Kids
+/// array shared by many fields (a fan-out) made the walk push billions of entries (1.09 GB).
+const MAX_FIELD_WORK: usize = 200_000;
 /// Deepest field hierarchy we follow.
 const MAX_FIELD_DEPTH: usize = 32;
 /// Most content operators we interpret per document (time bound on the text layer).
@@ -45,26 +50,31 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
     if !head.windows(5).any(|w| w == b"%PDF-") {
         return Err(ReadError::Damaged("not a PDF file (no %PDF header)".into()));
     }
-    if nesting_too_deep(bytes) {
+    // lopdf sees only the objects the pre-scan counted, under a cross-reference table of
+    // our own (see pdf_scan), and never inflates an object stream itself.
+    let scanned = pdf_scan::scan_file(bytes, limits.max_pdf_objects, MAX_NESTING)?;
+    if scanned.trailer.is_empty() {
         return Err(ReadError::Damaged(
-            "the PDF's objects are nested too deeply".into(),
+            "the PDF is broken: it has no trailer naming its document catalog (/Root)".into(),
         ));
     }
-    let mut doc = Document::load_mem(bytes)
-        .map_err(|e| ReadError::Damaged(format!("the PDF is broken: {e}")))?;
-    if doc.objects.len() > limits.max_pdf_objects {
-        return Err(ReadError::Limit(format!(
-            "the PDF has {} objects (limit {})",
-            doc.objects.len(),
-            limits.max_pdf_objects
-        )));
+    let rebuilt = pdf_scan::rebuild(bytes, &scanned);
+    drop(scanned);
+    let mut doc = lopdf::Reader {
+        buffer: &rebuilt,
+        document: Document::new(),
     }
+    .read(Some(hide_object_stream))
+    .map_err(|e| ReadError::Damaged(format!("the PDF is broken: {e}")))?;
+    drop(rebuilt);
     if doc.is_encrypted() {
         // Many PDFs are encrypted only against editing, with an empty user password.
         if doc.decrypt("").is_err() || doc.is_encrypted() {
             return Err(ReadError::Unreadable("encrypted PDF".into()));
         }
     }
+    let mut inflater = Inflater::new(limits.max_pdf_inflated_bytes);
+    expand_object_streams(&mut doc, &mut inflater, limits.max_pdf_objects)?;
     let pages = doc.get_pages();
     if pages.len() > limits.max_pdf_pages {
         return Err(ReadError::Limit(format!(
@@ -75,7 +85,10 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
     }
     let page_ids: Vec<ObjectId> = pages.values().copied().collect();
     let (fields, has_xfa) = acroform_fields(&doc, &page_ids);
-    let page_lines = text_layer(&doc, &page_ids);
+    let page_lines = text_layer(&doc, &page_ids, &mut inflater);
+    if let Some(why) = inflater.refused {
+        return Err(ReadError::Limit(why));
+    }
     let mut form = if fields.is_empty() {
         let refs: Vec<&str> = page_lines.iter().map(String::as_str).collect();
         parse_lines(&refs, source, true)
@@ -104,66 +117,88 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
     Ok(form)
 }
 
-/// A cheap pre-scan of the unencoded object syntax: lopdf's parser recurses per `[`/`<<`,
-/// and a stack overflow cannot be caught. Stream data and strings are skipped.
-fn nesting_too_deep(bytes: &[u8]) -> bool {
-    let mut depth: usize = 0;
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        match b {
-            b'[' => depth = depth.saturating_add(1),
-            b']' => depth = depth.saturating_sub(1),
-            b'<' if bytes.get(i + 1) == Some(&b'<') => {
-                depth = depth.saturating_add(1);
-                i += 1;
-            }
-            b'>' if bytes.get(i + 1) == Some(&b'>') => {
-                depth = depth.saturating_sub(1);
-                i += 1;
-            }
-            b'(' => {
-                // Skip a literal string (escapes and balanced parentheses).
-                let mut level = 0usize;
-                while let Some(&c) = bytes.get(i) {
-                    match c {
-                        b'\\' => i += 1,
-                        b'(' => level = level.saturating_add(1),
-                        b')' => {
-                            level = level.saturating_sub(1);
-                            if level == 0 {
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
-                    i += 1;
-                }
-            }
-            b's' if bytes.get(i..i + 6) == Some(b"stream") => {
-                // Skip stream data up to "endstream".
-                match find(bytes.get(i + 6..).unwrap_or(&[]), b"endstream") {
-                    Some(p) => i += 6 + p + 8,
-                    None => return false,
-                }
-                depth = 0;
-            }
-            _ => {}
-        }
-        if depth > MAX_NESTING {
-            return true;
-        }
-        i += 1;
+/// The /Type an object stream gets while lopdf loads the file, so that lopdf keeps it as a
+/// plain stream instead of inflating it without a bound ([`expand_object_streams`] does that).
+const HIDDEN_OBJSTM: &[u8] = b"SpdeskObjStm";
+
+/// lopdf's load filter: renames object streams (see [`HIDDEN_OBJSTM`]).
+fn hide_object_stream(id: ObjectId, object: &mut Object) -> Option<(ObjectId, Object)> {
+    if let Object::Stream(s) = object
+        && s.dict.type_is(b"ObjStm")
+    {
+        s.dict.set("Type", Object::Name(HIDDEN_OBJSTM.to_vec()));
     }
-    false
+    // lopdf uses only whether this is `Some`.
+    Some((id, Object::Null))
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
+/// Adds the objects of the document's object streams, each inflated under the document's
+/// budget, checked for nesting before lopdf's recursive parser sees it, and counted against
+/// `max_objects` before lopdf allocates for it. An object already defined directly is kept,
+/// as lopdf does.
+fn expand_object_streams(
+    doc: &mut Document,
+    inflater: &mut Inflater,
+    max_objects: usize,
+) -> Result<(), ReadError> {
+    let ids: Vec<ObjectId> = doc
+        .objects
+        .iter()
+        .filter(|(_, o)| o.as_stream().is_ok_and(|s| s.dict.type_is(HIDDEN_OBJSTM)))
+        .map(|(id, _)| *id)
+        .collect();
+    let mut count = doc.objects.len();
+    for id in ids {
+        let Some(Object::Stream(stream)) = doc.objects.remove(&id) else {
+            continue;
+        };
+        let data = match inflater.decode(&stream) {
+            Ok(d) => d,
+            Err(e @ ReadError::Limit(_)) => return Err(e),
+            Err(_) => continue,
+        };
+        let first = stream
+            .dict
+            .get(b"First")
+            .and_then(Object::as_i64)
+            .ok()
+            .and_then(|f| usize::try_from(f).ok())
+            .unwrap_or(0);
+        // lopdf makes one object per pair of numbers in the index, whatever /N says.
+        let pairs = data
+            .get(..first)
+            .unwrap_or(&[])
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|t| !t.is_empty())
+            .count()
+            / 2;
+        count = count.saturating_add(pairs);
+        if count > max_objects {
+            return Err(ReadError::Limit(format!(
+                "the PDF has more than {max_objects} objects (counting its object streams)"
+            )));
+        }
+        if pdf_scan::nesting_too_deep(data.get(first..).unwrap_or(&[]), MAX_NESTING) {
+            return Err(ReadError::Damaged(
+                "the PDF's objects are nested too deeply".into(),
+            ));
+        }
+        let mut dict = stream.dict.clone();
+        dict.remove(b"Filter");
+        dict.remove(b"DecodeParms");
+        let mut plain = Stream::new(dict, data);
+        if let Ok(objects) = ObjectStream::new(&mut plain) {
+            for (oid, object) in objects.objects {
+                doc.objects.entry(oid).or_insert(object);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Same check on a decoded content stream before lopdf parses it.
 fn content_nesting_too_deep(data: &[u8]) -> bool {
-    nesting_too_deep(data)
+    pdf_scan::nesting_too_deep(data, MAX_NESTING)
 }
 
 // ------------------------------------------------------------------------------ AcroForm
@@ -219,8 +254,10 @@ fn acroform_fields(doc: &Document, page_ids: &[ObjectId]) -> (Vec<Entry>, bool) 
         .rev()
         .map(|f| (f.clone(), String::new(), None, None, 0, 0))
         .collect();
+    let mut work: usize = stack.len();
     while let Some((node, parent_name, ft, v, ff, depth)) = stack.pop() {
-        if out.len() >= MAX_FIELDS || depth > MAX_FIELD_DEPTH {
+        work = work.saturating_add(1);
+        if out.len() >= MAX_FIELDS || depth > MAX_FIELD_DEPTH || work > MAX_FIELD_WORK {
             break;
         }
         let id = node.as_reference().ok();
@@ -250,19 +287,25 @@ fn acroform_fields(doc: &Document, page_ids: &[ObjectId]) -> (Vec<Entry>, bool) 
             .ok()
             .and_then(|o| o.as_i64().ok())
             .unwrap_or(ff);
-        let kids: Vec<Object> = dict
-            .get(b"Kids")
-            .ok()
-            .and_then(|k| deref_array(doc, k))
-            .cloned()
-            .unwrap_or_default();
+        let kids_array = dict.get(b"Kids").ok().and_then(|k| deref_array(doc, k));
+        work = work.saturating_add(kids_array.map_or(0, Vec::len));
+        if work > MAX_FIELD_WORK {
+            break;
+        }
+        let kids: Vec<Object> = kids_array.cloned().unwrap_or_default();
         // Kids with a /T are fields of their own; kids without are this field's widgets.
         let field_kids: Vec<&Object> = kids
             .iter()
             .filter(|k| deref_dict(doc, k).is_some_and(|d| d.has(b"T")))
             .collect();
         if !field_kids.is_empty() {
-            for k in field_kids.into_iter().rev() {
+            // A kid already read (a cycle, or a /Kids array shared by several fields) is not
+            // queued again.
+            for k in field_kids
+                .into_iter()
+                .rev()
+                .filter(|k| k.as_reference().map_or(true, |id| !seen.contains(&id)))
+            {
                 stack.push((
                     k.clone(),
                     full.clone(),
@@ -530,7 +573,7 @@ impl FontInfo {
         }
     }
 
-    fn load(doc: &Document, font: &Dictionary) -> Self {
+    fn load(doc: &Document, font: &Dictionary, inflater: &mut Inflater) -> Self {
         let subtype = font.get(b"Subtype").ok().and_then(|s| s.as_name().ok());
         let type0 = subtype == Some(b"Type0");
         let mut info = FontInfo::fallback();
@@ -539,11 +582,7 @@ impl FontInfo {
             .ok()
             .and_then(|o| deref(doc, o))
             .and_then(|o| o.as_stream().ok())
-            .and_then(|s| {
-                s.get_plain_content()
-                    .ok()
-                    .or_else(|| Some(s.content.clone()))
-            })
+            .and_then(|s| inflater.decode(s).ok())
         {
             info.to_unicode = Some(CMap::parse(&cmap));
         }
@@ -1042,7 +1081,7 @@ fn apply(m: &Matrix, x: f32, y: f32) -> (f32, f32) {
 
 /// The page text as lines in reading order (top to bottom, left to right); a wide gap
 /// between two pieces on a line becomes a tab.
-fn text_layer(doc: &Document, page_ids: &[ObjectId]) -> Vec<String> {
+fn text_layer(doc: &Document, page_ids: &[ObjectId], inflater: &mut Inflater) -> Vec<String> {
     let mut lines = Vec::new();
     let mut budget = MAX_OPERATIONS;
     let mut chars = 0usize;
@@ -1051,9 +1090,19 @@ fn text_layer(doc: &Document, page_ids: &[ObjectId]) -> Vec<String> {
             continue;
         };
         let resources = page_resources(doc, page);
-        let Ok(content) = doc.get_page_content(*pid) else {
-            continue;
-        };
+        // The page's content streams, each decoded under the document's budget.
+        let mut content = Vec::new();
+        for id in doc.get_page_contents(*pid) {
+            if let Ok(stream) = doc.get_object(id).and_then(Object::as_stream)
+                && let Ok(data) = inflater.decode(stream)
+            {
+                content.extend_from_slice(&data);
+                content.push(b'\n');
+            }
+        }
+        if inflater.refused.is_some() {
+            break;
+        }
         let mut runs = Vec::new();
         let mut fonts: HashMap<Vec<u8>, FontInfo> = HashMap::new();
         interpret(
@@ -1064,6 +1113,7 @@ fn text_layer(doc: &Document, page_ids: &[ObjectId]) -> Vec<String> {
             &mut runs,
             &mut fonts,
             &mut budget,
+            inflater,
             0,
         );
         for line in runs_to_lines(runs) {
@@ -1113,6 +1163,7 @@ fn interpret(
     runs: &mut Vec<Run>,
     fonts: &mut HashMap<Vec<u8>, FontInfo>,
     budget: &mut usize,
+    inflater: &mut Inflater,
     depth: usize,
 ) {
     if content.len() > MAX_PAGE_CONTENT_BYTES || content_nesting_too_deep(content) {
@@ -1185,7 +1236,7 @@ fn interpret(
                     let info = font_dict
                         .and_then(|f| f.get(name).ok())
                         .and_then(|o| deref_dict(doc, o))
-                        .map(|f| FontInfo::load(doc, f))
+                        .map(|f| FontInfo::load(doc, f, inflater))
                         .unwrap_or_else(FontInfo::fallback);
                     fonts.insert(name.clone(), info);
                 }
@@ -1278,7 +1329,7 @@ fn interpret(
                     .ok()
                     .and_then(|r| deref_dict(doc, r))
                     .or(resources);
-                let Ok(data) = stream.get_plain_content() else {
+                let Ok(data) = inflater.decode(stream) else {
                     continue;
                 };
                 let mut inner_fonts = HashMap::new();
@@ -1290,6 +1341,7 @@ fn interpret(
                     runs,
                     &mut inner_fonts,
                     budget,
+                    inflater,
                     depth.saturating_add(1),
                 );
             }
@@ -1672,9 +1724,158 @@ mod tests {
         let mut bytes = b"%PDF-1.4\n1 0 obj\n".to_vec();
         bytes.extend(std::iter::repeat_n(b'[', 100_000));
         assert!(matches!(read(&bytes), Err(ReadError::Damaged(_))));
-        assert!(!nesting_too_deep(
-            b"<< /A [ (((([[[[) ] >> stream\n[[[[[[[[\nendstream"
+        assert!(!pdf_scan::nesting_too_deep(
+            b"<< /A [ (((([[[[) ] >>",
+            MAX_NESTING
         ));
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(data).unwrap();
+        z.finish().unwrap()
+    }
+
+    /// A one-page PDF whose content stream is `content` under `filters` (already encoded).
+    fn pdf_with_content(content: Vec<u8>, filters: &[&str]) -> Vec<u8> {
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let filter: Vec<Object> = filters
+            .iter()
+            .map(|f| Object::Name(f.as_bytes().to_vec()))
+            .collect();
+        let content_id = doc.add_object(Stream::new(dictionary! { "Filter" => filter }, content));
+        let page = doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+            ),
+        );
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).unwrap();
+        out
+    }
+
+    fn small_budget() -> ReadLimits {
+        ReadLimits {
+            max_pdf_inflated_bytes: 1024 * 1024,
+            ..ReadLimits::default()
+        }
+    }
+
+    /// Finding 2: page contents inflate under the document's budget and stop as soon as it
+    /// is spent (a 1.4 KB stream reached 1.1 GB before).
+    #[test]
+    fn a_decompression_bomb_is_refused_while_inflating() {
+        let bomb = zlib(&vec![b' '; 8 * 1024 * 1024]);
+        assert!(bomb.len() < 16 * 1024);
+        let pdf = pdf_with_content(bomb, &["FlateDecode"]);
+        assert_eq!(
+            read_pdf(&pdf, "s", &small_budget()).unwrap_err(),
+            ReadError::Limit(
+                "the PDF's streams inflate to more than the limit of 1048576 bytes".into()
+            )
+        );
+        // Under the budget a compressed PDF is read as before.
+        let mut ops = line(50, 800, b"CVR-nr.: 12345678");
+        for y in 0..40 {
+            ops.extend(line(50, 700 - 12 * y, b"Et afsnit fri tekst, som fylder."));
+        }
+        let mut doc = Document::load_mem(&build(ops, 1, |_| vec![])).unwrap();
+        doc.compress();
+        assert!(
+            doc.objects
+                .values()
+                .any(|o| o.as_stream().is_ok_and(|s| s.dict.has(b"Filter")))
+        );
+        let mut pdf = Vec::new();
+        doc.save_to(&mut pdf).unwrap();
+        let f = read_pdf(&pdf, "s", &small_budget()).unwrap();
+        assert_eq!(f.entries.first(), Some(&e("CVR-nr.", "12345678")));
+    }
+
+    /// Finding 2: a double FlateDecode (16 GB from 13.7 KB) and chains longer than real PDFs
+    /// use are refused before anything is inflated twice.
+    #[test]
+    fn chained_inflating_filters_are_refused() {
+        let inner = zlib(b"BT /F1 10 Tf 50 800 Td (CVR-nr.: 1) Tj ET");
+        for filters in [
+            &["FlateDecode", "FlateDecode"][..],
+            &["ASCII85Decode", "ASCII85Decode", "FlateDecode"][..],
+        ] {
+            let pdf = pdf_with_content(zlib(&inner), filters);
+            assert!(
+                matches!(read_pdf(&pdf, "s", &ReadLimits::default()), Err(ReadError::Limit(m)) if m.contains("filter chain")),
+                "{filters:?}"
+            );
+        }
+    }
+
+    /// Finding 2: an object stream is inflated under the same budget (lopdf's own loading
+    /// inflated it without a bound).
+    #[test]
+    fn an_object_stream_bomb_is_refused() {
+        let mut objects = b"2 0 ".to_vec();
+        objects.extend(vec![b' '; 8 * 1024 * 1024]);
+        objects.extend_from_slice(b"<< /Type /Catalog >>");
+        let packed = zlib(&objects);
+        let mut pdf = b"%PDF-1.5\n".to_vec();
+        pdf.extend_from_slice(
+            format!(
+                "1 0 obj << /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length {} >> stream\n",
+                packed.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(&packed);
+        pdf.extend_from_slice(b"\nendstream endobj\ntrailer << /Root 2 0 R >>\n%%EOF\n");
+        assert_eq!(
+            read_pdf(&pdf, "s", &small_budget()).unwrap_err(),
+            ReadError::Limit(
+                "the PDF's streams inflate to more than the limit of 1048576 bytes".into()
+            )
+        );
+    }
+
+    /// Finding 8: the objects are counted on the raw bytes, before lopdf loads any (a
+    /// 480,000-object PDF took 473 MB before it was refused): even a file lopdf could not
+    /// load is refused for its count.
+    #[test]
+    fn too_many_objects_are_refused_before_loading() {
+        let mut pdf = b"%PDF-1.4\n".to_vec();
+        for n in 1..=2_000 {
+            pdf.extend_from_slice(format!("{n} 0 obj [{n}] endobj\n").as_bytes());
+        }
+        let limits = ReadLimits {
+            max_pdf_objects: 1_000,
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read_pdf(&pdf, "s", &limits).unwrap_err(),
+            ReadError::Limit("the PDF has more than 1000 objects".into())
+        );
+    }
+
+    /// Finding 1's blinds: a `(` in a comment or a name `/stream` before deep nesting hid it
+    /// from the old pre-scan, and lopdf's recursion then overflowed the stack.
+    #[test]
+    fn blinded_deep_nesting_is_still_refused() {
+        for head in ["% (\n", "1 0 obj << /stream 1 >> endobj\n"] {
+            let mut pdf = format!("%PDF-1.4\n{head}2 0 obj ").into_bytes();
+            pdf.extend(std::iter::repeat_n(b'[', 100_000));
+            pdf.extend_from_slice(b" endobj\ntrailer << /Root 2 0 R >>\n%%EOF");
+            assert_eq!(
+                read_pdf(&pdf, "s", &ReadLimits::default()).unwrap_err(),
+                ReadError::Damaged("the PDF's objects are nested too deeply".into()),
+                "{head:?}"
+            );
+        }
     }
 
     #[test]
