@@ -234,7 +234,12 @@ impl Worker {
         Ended {
             failure,
             status,
-            stderr: String::from_utf8_lossy(&last_words).trim().to_string(),
+            stderr: String::from_utf8_lossy(&last_words)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / "),
         }
     }
 }
