@@ -43,15 +43,15 @@ pub fn main(memory: u64) -> u8 {
 }
 
 /// Answers every request on `input` until it ends cleanly. `before_each` runs before each
-/// reader (the child sets its CPU budget there). A panicking reader is answered as damaged.
-/// Also the fuzz target's entry point for the child's side of the protocol.
+/// reader (the child sets its CPU budget there; the fuzz target, which feeds arbitrary
+/// requests, puts the default limits in). A panicking reader is answered as damaged.
 pub fn serve<R: Read, W: Write>(
     input: &mut R,
     output: &mut W,
-    mut before_each: impl FnMut(&ReadJob),
+    mut before_each: impl FnMut(&mut ReadJob),
 ) -> Result<(), ProtocolError> {
-    while let Some(request) = read_request(input)? {
-        before_each(&request.job);
+    while let Some(mut request) = read_request(input)? {
+        before_each(&mut request.job);
         let answer = catch_unwind(AssertUnwindSafe(|| {
             read_document(ReadRequest {
                 job: &request.job,
@@ -125,7 +125,7 @@ fn current_limit(resource: libc::__rlimit_resource_t) -> io::Result<libc::rlimit
 /// Lets the next reader use the job's time in CPU seconds (rounded up) on top of what this
 /// process used so far: past it the kernel sends SIGXCPU, which ends the child. The hard
 /// limit stays where it was, so the soft limit can be raised again for the next request.
-fn set_cpu_budget(job: &ReadJob) {
+fn set_cpu_budget(job: &mut ReadJob) {
     let budget = job.timeout.as_secs().saturating_add(1);
     let Ok(current) = current_limit(libc::RLIMIT_CPU) else {
         return;
