@@ -339,3 +339,61 @@ fn signal_name(sig: i32) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(failure: Failure, signal: Option<i32>, stderr: &str) -> Ended {
+        Ended {
+            failure,
+            // A wait status whose low bits are a signal number: killed by that signal.
+            status: signal.map(ExitStatus::from_raw),
+            stderr: stderr.to_string(),
+        }
+    }
+
+    fn truncated() -> Failure {
+        Failure::Protocol(ProtocolError::Truncated)
+    }
+
+    /// How a child ended decides the reason the file is unreadable.
+    #[test]
+    fn each_way_of_dying_has_its_reason() {
+        let t = Duration::from_secs(3);
+        let m = 512 * 1024 * 1024;
+        let timeout = ended(Failure::Timeout, Some(libc::SIGKILL), "");
+        assert_eq!(timeout.error(t, m), took_too_long(t));
+        let cpu = ended(truncated(), Some(libc::SIGXCPU), "");
+        assert_eq!(cpu.error(t, m), took_too_long(t));
+        let oom = ended(
+            truncated(),
+            Some(libc::SIGABRT),
+            "memory allocation of 1073741824 bytes failed",
+        );
+        assert!(matches!(oom.error(t, m), ReadError::Limit(r) if r.contains("512 MiB")));
+        let deep = ended(
+            truncated(),
+            Some(libc::SIGABRT),
+            "thread 'main' has overflowed its stack / fatal runtime error: stack overflow",
+        );
+        assert!(matches!(deep.error(t, m), ReadError::Damaged(r) if r.contains("nested")));
+        let segv = ended(truncated(), Some(libc::SIGSEGV), "");
+        assert_eq!(segv.error(t, m), reader_failed());
+        assert!(
+            segv.describe().contains("signal 11 (SIGSEGV)"),
+            "{}",
+            segv.describe()
+        );
+        let garbage = ended(
+            Failure::Protocol(ProtocolError::Lengths {
+                files: 1,
+                payload: 2,
+            }),
+            Some(libc::SIGKILL),
+            "",
+        );
+        assert_eq!(garbage.error(t, m), reader_failed());
+        assert!(garbage.failure.blames_child() && !timeout.failure.blames_child());
+    }
+}
