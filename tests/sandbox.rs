@@ -99,25 +99,36 @@ fn a_reader_past_its_time_is_killed() {
     assert_reads_a_form(&s);
 }
 
+/// A reader binary that cannot be started fails at start, naming it, not on the first mail.
+#[test]
+fn a_missing_reader_binary_fails_at_start() {
+    let err = Sandbox::start("/nonexistent/spdesk".into(), MEMORY).expect_err("no such binary");
+    assert!(
+        err.contains("/nonexistent/spdesk reader-child") && err.contains("No such file"),
+        "{err}"
+    );
+}
+
 /// A kept child that died between requests (here: killed from outside) costs the next file
 /// nothing: it is read by a new child.
 #[test]
 fn a_kept_child_that_died_is_replaced_unnoticed() {
     let s = sandbox();
     assert_reads_a_form(&s);
-    let children = Command::new("pgrep")
-        .args(["-f", "reader-child", "-P", &std::process::id().to_string()])
-        .output()
-        .expect("pgrep");
-    let pids = String::from_utf8_lossy(&children.stdout).to_string();
-    assert!(!pids.trim().is_empty(), "a kept child");
-    for pid in pids.split_whitespace() {
-        Command::new("kill")
-            .args(["-9", pid])
+    let pids = s.idle_pids();
+    assert!(!pids.is_empty(), "a kept child");
+    for pid in &pids {
+        let killed = Command::new("kill")
+            .args(["-9", &pid.to_string()])
             .status()
             .expect("kill");
+        assert!(killed.success());
     }
     assert_reads_a_form(&s);
+    assert!(
+        s.idle_pids().iter().all(|p| !pids.contains(p)),
+        "a new child"
+    );
 }
 
 /// `spdesk check` on a file, with a config of `limits`: exit code, wall-clock time and peak

@@ -81,6 +81,12 @@ impl Sandbox {
         Sandbox::start(exe, memory)
     }
 
+    /// The process ids of the children kept for the next request (for monitoring and tests).
+    pub fn idle_pids(&self) -> Vec<u32> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        idle.iter().map(|w| w.child.id()).collect()
+    }
+
     fn spawn(&self) -> std::io::Result<Worker> {
         let mut child = Command::new(&self.exe)
             .arg(CHILD_COMMAND)
