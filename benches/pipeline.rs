@@ -922,6 +922,8 @@ async fn raw_limit(n: usize) -> Raw {
 
 struct Check {
     in_process: f64,
+    /// As `spdesk check` and the daemon read: through a kept reader child.
+    sandboxed: f64,
     per_process: f64,
     decision: String,
 }
@@ -933,11 +935,17 @@ fn check_throughput() -> Check {
     std::fs::write(&file, &docx).expect("writing the form");
     let span = Duration::from_secs(3);
 
-    // In process, as `spdesk check FILE --json` does it without a config (commands::check).
+    // In process, as `spdesk check FILE --json` does it without a config (commands::check):
+    // once with the readers in this process, once through the reader child (the daemon's
+    // and check's path); the difference is the child's cost per form.
     let cfg = spdesk::config::CheckConfig::default();
     let settings = spdesk::setup::rule_settings(&cfg.rules).expect("rule settings");
-    let limits = spdesk::setup::extract_limits(&cfg.limits);
-    let once = || {
+    let in_process =
+        spdesk::setup::extract_limits(&cfg.limits, std::sync::Arc::new(spdesk::reader::InProcess));
+    let sandbox = spdesk::sandbox::Sandbox::start(BIN.into(), cfg.limits.reader_memory)
+        .expect("the reader child");
+    let sandboxed = spdesk::setup::extract_limits(&cfg.limits, std::sync::Arc::new(sandbox));
+    let once = |limits: &spdesk::extract::ExtractLimits| {
         let bytes = std::fs::read(&file).expect("reading the form");
         let mail = spdesk::mail::Mail {
             subject: "Bestilling.docx".into(),
@@ -952,24 +960,29 @@ fn check_throughput() -> Check {
         let ctx = spdesk::judge::Context {
             received: chrono::Utc::now().with_timezone(&chrono_tz::Europe::Copenhagen),
             settings: &settings,
-            limits: &limits,
+            limits,
             history: &spdesk::rules::NoHistory,
         };
         let j = spdesk::judge::judge_mail(&mail, &ctx);
         serde_json::to_string(&j).expect("the judgement as JSON")
     };
-    let json = once();
+    let json = once(&in_process);
+    assert_eq!(json, once(&sandboxed), "the same judgement either way");
     let decision = serde_json::from_str::<serde_json::Value>(&json)
         .ok()
         .map(|v| v["decision"].to_string())
         .unwrap_or_default();
-    let start = Instant::now();
-    let mut count = 0u64;
-    while start.elapsed() < span {
-        std::hint::black_box(once());
-        count += 1;
-    }
-    let in_process = count as f64 / start.elapsed().as_secs_f64();
+    let rate = |limits: &spdesk::extract::ExtractLimits| {
+        let start = Instant::now();
+        let mut count = 0u64;
+        while start.elapsed() < span {
+            std::hint::black_box(once(limits));
+            count += 1;
+        }
+        count as f64 / start.elapsed().as_secs_f64()
+    };
+    let in_process = rate(&in_process);
+    let sandboxed = rate(&sandboxed);
 
     // One process per form (cwd in the temp dir so no config is found, like in process).
     let run = || {
@@ -998,11 +1011,14 @@ fn check_throughput() -> Check {
     }
     let per_process = procs as f64 / start.elapsed().as_secs_f64();
     eprintln!(
-        "check: {in_process:.0} forms/s in process, {per_process:.0} forms/s one process per form \
-         (decision {decision})"
+        "check: {in_process:.0} forms/s in process, {sandboxed:.0} forms/s through the reader \
+         child ({:.3} ms more per form), {per_process:.0} forms/s one process per form \
+         (decision {decision})",
+        (1000.0 / sandboxed - 1000.0 / in_process)
     );
     Check {
         in_process,
+        sandboxed,
         per_process,
         decision,
     }
@@ -1175,9 +1191,14 @@ impl Report {
         }
         if let Some(c) = &self.check {
             s.push_str(&format!(
-                "| `spdesk check` on a .docx form, in process (one thread) | {:.0} forms/s | |\n\
+                "| `spdesk check` on a .docx form, readers in process (one thread) | {:.0} forms/s | |\n\
+                 | `spdesk check` on a .docx form, through the kept reader child | {:.0} forms/s | \
+                 {:.3} ms per form for the child |\n\
                  | `spdesk check FILE --json`, one process per form | {:.0} forms/s | |\n",
-                c.in_process, c.per_process
+                c.in_process,
+                c.sandboxed,
+                1000.0 / c.sandboxed - 1000.0 / c.in_process,
+                c.per_process
             ));
         }
         s.push('\n');

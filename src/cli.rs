@@ -47,6 +47,13 @@ pub enum Command {
     /// Billing of executed orders.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
+    #[command(name = "reader-child", hide = true)]
+    ReaderChild {
+        /// Address-space limit in bytes (`limits.reader_memory`).
+        #[arg(long)]
+        memory: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

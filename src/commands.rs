@@ -38,7 +38,8 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
         None => Utc::now(),
     };
     let settings = setup::rule_settings(&cfg.rules)?;
-    let limits = setup::extract_limits(&cfg.limits);
+    // The same sandboxed readers as the daemon's.
+    let limits = setup::extract_limits(&cfg.limits, setup::sandboxed_reader(&cfg.limits)?);
     let header_limits = setup::header_limits(&cfg.limits);
     let ctx = Context {
         received: received.with_timezone(&Copenhagen),

@@ -403,6 +403,9 @@ pub struct Limits {
     /// MIME parts per mail, counted on the raw bytes; a mail with more is not parsed.
     pub max_mime_parts: usize,
     pub reader_timeout: Duration,
+    /// Address space of the sandboxed reader child (`RLIMIT_AS`): a document that needs more
+    /// to read is unreadable, and the daemon's own memory is untouched.
+    pub reader_memory: u64,
     /// A message that failed (or killed the process) this many times is quarantined.
     pub max_attempts: u32,
     pub receipts_per_address_per_hour: u32,
@@ -438,6 +441,7 @@ impl Default for Limits {
             // has fewer than 50.
             max_mime_parts: 1000,
             reader_timeout: Duration::from_secs(10),
+            reader_memory: 512 * 1024 * 1024,
             max_attempts: 3,
             receipts_per_address_per_hour: 30,
             receipts_per_hour: 300,
@@ -1124,6 +1128,9 @@ fn read_helpdesk(s: &mut Sect) -> Option<Helpdesk> {
     })
 }
 
+/// Below this the reader child cannot even start (its binary and libraries are mapped).
+const MIN_READER_MEMORY: u64 = 64 * 1024 * 1024;
+
 fn read_limits(s: &mut Sect) -> Limits {
     let d = Limits::default();
     let count = |s: &mut Sect, key, max: i64, default: usize| {
@@ -1153,6 +1160,18 @@ fn read_limits(s: &mut Sect) -> Limits {
         max_forms_per_mail: count(s, "max_forms_per_mail", 10_000, d.max_forms_per_mail),
         max_mime_parts: count(s, "max_mime_parts", 10_000_000, d.max_mime_parts),
         reader_timeout: s.duration("reader_timeout").unwrap_or(d.reader_timeout),
+        reader_memory: match s.size("reader_memory") {
+            Some(m) if m < MIN_READER_MEMORY => {
+                s.problem(
+                    "reader_memory",
+                    Some(m.to_string()),
+                    "must be at least \"64 MiB\": the reader process needs that much to start",
+                );
+                d.reader_memory
+            }
+            Some(m) => m,
+            None => d.reader_memory,
+        },
         max_attempts: small(s, "max_attempts", 1000, d.max_attempts),
         receipts_per_address_per_hour: small(
             s,
@@ -2511,6 +2530,7 @@ impl Summary {
         self.raw("max_forms_per_mail", &l.max_forms_per_mail.to_string());
         self.raw("max_mime_parts", &l.max_mime_parts.to_string());
         self.str("reader_timeout", &format_duration(l.reader_timeout));
+        self.raw("reader_memory", &l.reader_memory.to_string());
         self.raw("max_attempts", &l.max_attempts.to_string());
         self.raw(
             "receipts_per_address_per_hour",
@@ -2746,6 +2766,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.limits.orders_per_sender_per_hour, 20);
         assert_eq!(c.limits.review_mails_per_hour, 30);
         assert_eq!(c.limits.reader_timeout, Duration::from_secs(10));
+        assert_eq!(c.limits.reader_memory, 512 * 1024 * 1024);
         assert_eq!(c.limits.max_header_count, 1000);
         assert_eq!(c.limits.max_header_bytes, 1_000_000);
         assert_eq!(c.limits.max_header_field_bytes, 64_000);
@@ -3067,6 +3088,12 @@ prices = { webservice = 4500.0, sftp = 2500 }
                 "unknown unit",
             ),
             (
+                "[limits]\nreader_memory = \"16 MiB\"",
+                2,
+                "[limits] reader_memory",
+                "at least \"64 MiB\"",
+            ),
+            (
                 "[limits]\nmax_header_count = 0",
                 2,
                 "[limits] max_header_count",
@@ -3126,7 +3153,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
     fn sizes_durations_and_windows_are_parsed() {
         let text = format!(
             "[limits]\nmax_message_bytes = \"10MiB\"\nmax_docx_unzipped_bytes = 1234\nreader_timeout = \"1500ms\"\n\
-             max_header_count = 50\nmax_header_bytes = \"512 kB\"\nmax_header_field_bytes = \"8KiB\"\n\
+             reader_memory = \"1 GiB\"\nmax_header_count = 50\nmax_header_bytes = \"512 kB\"\nmax_header_field_bytes = \"8KiB\"\n\
              [rules]\nchange_window = \"7:30-24:00\"\nextra_closed_days = [\"02-29\"]\nlead_working_days = 0\n\
              [executors]\ntimeout = \"1h 30m\"\nsftp = \"scripts/sftp\"\n\n{MINIMAL}"
         );
@@ -3134,6 +3161,7 @@ prices = { webservice = 4500.0, sftp = 2500 }
         assert_eq!(c.limits.max_message_bytes, 10 * 1024 * 1024);
         assert_eq!(c.limits.max_docx_unzipped_bytes, 1234);
         assert_eq!(c.limits.reader_timeout, Duration::from_millis(1500));
+        assert_eq!(c.limits.reader_memory, 1024 * 1024 * 1024);
         assert_eq!(c.limits.max_header_count, 50);
         assert_eq!(c.limits.max_header_bytes, 512_000);
         assert_eq!(c.limits.max_header_field_bytes, 8 * 1024);

@@ -1,18 +1,19 @@
 //! Finds the order forms in a mail (FORMS.md "Where a form can arrive"): attachments by their
-//! type, forwarded mails recursively, and the mail text itself. Every reader runs on its own
-//! thread under a time limit, so a hostile file can neither stall nor crash intake.
+//! type, forwarded mails recursively, and the mail text itself. Every document (.docx, PDF,
+//! winmail.dat, HTML) is read through the [`DocumentReader`] in [`ExtractLimits::reader`]:
+//! in the daemon a sandboxed child process, so a hostile file can neither stall nor crash
+//! intake.
 
-use std::sync::mpsc;
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::form::{OrderForm, interpret};
 use crate::mail::{Attachment, Mail};
-use crate::raw::{ReadError, ReadLimits};
+use crate::raw::{RawForm, ReadError, ReadLimits};
 use crate::read;
-use crate::read::tnef::{self, TnefLimits};
+use crate::reader::{DocumentReader, InProcess, ReadJob, ReadOutput, ReadRequest, ReaderKind};
 
-/// Limits for finding forms in a mail.
+/// Limits for finding forms in a mail, and where its documents are read.
 #[derive(Debug, Clone)]
 pub struct ExtractLimits {
     pub read: ReadLimits,
@@ -27,6 +28,9 @@ pub struct ExtractLimits {
     pub max_attachment_bytes: usize,
     pub max_forward_depth: usize,
     pub reader_timeout: Duration,
+    /// Runs the document readers. The default reads in this process (tests, fuzzing); the
+    /// daemon and `spdesk check` set the sandbox (`setup::extract_limits`).
+    pub reader: Arc<dyn DocumentReader>,
 }
 
 impl Default for ExtractLimits {
@@ -39,6 +43,41 @@ impl Default for ExtractLimits {
             max_attachment_bytes: 25 * 1024 * 1024,
             max_forward_depth: 3,
             reader_timeout: Duration::from_secs(10),
+            reader: Arc::new(InProcess),
+        }
+    }
+}
+
+impl ExtractLimits {
+    /// Reads `bytes` (shown as `source`) with the reader of `kind`, within these limits.
+    fn read_with(
+        &self,
+        kind: ReaderKind,
+        source: &str,
+        bytes: &[u8],
+    ) -> Result<ReadOutput, ReadError> {
+        let job = ReadJob {
+            kind,
+            source: source.to_string(),
+            limits: self.read.clone(),
+            max_files: self.max_attachments,
+            timeout: self.reader_timeout,
+        };
+        self.reader.read(ReadRequest { job: &job, bytes })
+    }
+
+    /// Reads a document that is read as one form (not winmail.dat).
+    fn read_form(
+        &self,
+        kind: ReaderKind,
+        source: &str,
+        bytes: &[u8],
+    ) -> Result<RawForm, ReadError> {
+        match self.read_with(kind, source, bytes)? {
+            ReadOutput::Form(raw) => Ok(raw),
+            ReadOutput::Files { .. } => Err(ReadError::Damaged(
+                "the reader answered with files instead of a form".into(),
+            )),
         }
     }
 }
@@ -160,32 +199,6 @@ fn kind_of(a: &Attachment) -> AttachmentKind {
     }
 }
 
-/// Runs a reader on its own thread with a time limit; a panic or a timeout becomes an error.
-fn run_limited<T, F>(timeout: Duration, f: F) -> Result<T, ReadError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, ReadError> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    let spawned = thread::Builder::new()
-        .name("spdesk-reader".into())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = tx.send(result);
-        });
-    if spawned.is_err() {
-        return Err(ReadError::Limit("could not start a reader thread".into()));
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(ReadError::Damaged("the reader failed on this file".into())),
-        Err(_) => Err(ReadError::Limit(format!(
-            "reading took longer than {} s",
-            timeout.as_secs_f32()
-        ))),
-    }
-}
-
 /// The Danish reason given to the sender for a file we could not read.
 fn reason_for(e: &ReadError) -> String {
     match e {
@@ -278,7 +291,9 @@ fn collect(
     // only if it is a different order (a covering note may repeat a label or two).
     let body = match (&mail.text, &mail.html) {
         (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, "body")),
-        (_, Some(h)) => Some(read::text::read_html(h, "body")),
+        (_, Some(h)) => limits
+            .read_form(ReaderKind::Html, "body", h.as_bytes())
+            .ok(),
         _ => None,
     };
     if let Some(form) = body.as_ref().and_then(interpret) {
@@ -304,13 +319,6 @@ fn mark_capped(limits: &ExtractLimits, out: &mut Extracted) {
     }
 }
 
-/// A file unpacked from a winmail.dat, owned so it can leave the reader thread.
-struct TnefEntry {
-    name: Option<String>,
-    content_type: Option<String>,
-    bytes: Vec<u8>,
-}
-
 /// Unpacks Outlook's winmail.dat `a` (shown as `name`) and reads its files as attachments of
 /// the same mail, named `winmail.dat/<file>`. Only when a form is found inside does what was
 /// found count; otherwise the winmail.dat stays unreadable with [`TNEF_REASON`] (the sender
@@ -325,25 +333,13 @@ fn collect_tnef(
     out: &mut Extracted,
     forms: &mut Vec<OrderForm>,
 ) -> bool {
-    let tnef_limits = TnefLimits {
-        max_files: limits.max_attachments,
-        ..TnefLimits::default()
+    let unpacked = match limits.read_with(ReaderKind::Tnef, name, &a.bytes) {
+        Ok(ReadOutput::Files { files, notes }) => Ok((files, notes)),
+        Ok(ReadOutput::Form(_)) => Err(ReadError::Damaged(
+            "the reader answered with a form instead of files".into(),
+        )),
+        Err(e) => Err(e),
     };
-    let bytes = a.bytes.clone();
-    let unpacked = run_limited(limits.reader_timeout, move || {
-        tnef::unpack(&bytes, &tnef_limits).map(|u| {
-            let files = u
-                .files
-                .into_iter()
-                .map(|f| TnefEntry {
-                    name: f.name,
-                    content_type: f.content_type,
-                    bytes: f.bytes.to_vec(),
-                })
-                .collect::<Vec<_>>();
-            (files, u.notes)
-        })
-    });
     if let Err(e @ ReadError::Limit(_)) = &unpacked {
         out.problems.push(format!("{name}: {e}"));
     }
@@ -456,26 +452,13 @@ fn read_attachment(
 ) {
     let source = format!("attachment:{name}");
     let read = match kind {
-        AttachmentKind::Docx => {
-            let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
-            Some(run_limited(limits.reader_timeout, move || {
-                read::docx::read_docx(&bytes, &src, &lim)
-            }))
-        }
-        AttachmentKind::Pdf => {
-            let (bytes, src, lim) = (a.bytes.clone(), source.clone(), limits.read.clone());
-            Some(run_limited(limits.reader_timeout, move || {
-                read::pdf::read_pdf(&bytes, &src, &lim)
-            }))
-        }
+        AttachmentKind::Docx => Some(limits.read_form(ReaderKind::Docx, &source, &a.bytes)),
+        AttachmentKind::Pdf => Some(limits.read_form(ReaderKind::Pdf, &source, &a.bytes)),
         AttachmentKind::Text => Some(Ok(read::text::read_text(
             &String::from_utf8_lossy(&a.bytes),
             &source,
         ))),
-        AttachmentKind::Html => Some(Ok(read::text::read_html(
-            &String::from_utf8_lossy(&a.bytes),
-            &source,
-        ))),
+        AttachmentKind::Html => Some(limits.read_form(ReaderKind::Html, &source, &a.bytes)),
         AttachmentKind::Forwarded => {
             match &a.message {
                 Some(inner) if depth > 0 => collect(inner, limits, depth - 1, seen, out),
@@ -542,7 +525,6 @@ fn read_attachment(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::raw::RawForm;
 
     #[test]
     fn a_form_typed_in_the_mail_is_found() {
@@ -810,16 +792,5 @@ pub(crate) mod tests {
             .filter(|p| p.contains("attachments"))
             .count();
         assert_eq!(notes, 1, "{:?}", x.problems);
-    }
-
-    #[test]
-    fn a_reader_that_hangs_is_stopped() {
-        let r = run_limited(Duration::from_millis(50), || {
-            thread::sleep(Duration::from_secs(2));
-            Ok(RawForm::default())
-        });
-        assert!(matches!(r, Err(ReadError::Limit(_))));
-        let r = run_limited::<RawForm, _>(Duration::from_secs(1), || panic!("boom"));
-        assert!(matches!(r, Err(ReadError::Damaged(_))));
     }
 }

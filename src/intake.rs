@@ -836,6 +836,9 @@ async fn judge_blocking(
     let limit = p.limits.reader_timeout * 3 + Duration::from_secs(5);
     let task = tokio::task::spawn_blocking(move || {
         let mail = Mail::parse(&raw, p.limits.max_forward_depth)?;
+        // A reader's warnings name the mail they came from.
+        // (Debug: control characters in a hostile Message-ID are escaped.)
+        let _span = tracing::info_span!("mail", message_id = ?mail.message_id).entered();
         let ctx = Context {
             received: received.with_timezone(&chrono_tz::Europe::Copenhagen),
             settings: &p.settings,

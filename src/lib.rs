@@ -14,7 +14,7 @@
 //! - [`fields`]: THE field table of both order forms; [`values`] normalises what people write;
 //!   [`form`] turns a raw form into an [`form::OrderForm`] with reading findings.
 //! - [`extract`]: finds every form in a mail (attachments, forwarded mails, winmail.dat, the
-//!   text), each reader under a time limit.
+//!   text), each document read through a [`reader::DocumentReader`].
 //! - [`calendar`], [`dates`]: Danish working days, holidays, the change window, written dates.
 //! - [`register`]: the optional it-system register (who may order for which system).
 //! - [`rules`]: the rules of FORMS.md; [`finding`]: rule ids, severities and decisions.
@@ -43,6 +43,9 @@
 //!   signal.
 //! - [`scheduler`]: the daemon's periodic jobs, each run claimed once in the database;
 //!   [`jobs`]: the digest and billing runs (read orders, queue mail) for it and the CLI.
+//! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and
+//!   wall-clock limits ([`reader::DocumentReader`] is the seam the pure [`extract`] reads
+//!   through).
 //! - [`cli`], [`commands`], [`setup`]: the command line and how it builds the parts
 //!   ([`terminal`] escapes what senders wrote in every output meant for a terminal);
 //!   [`commands::apply_action`] is the one transaction for a person's or the executor's
@@ -76,10 +79,12 @@ pub mod process;
 pub mod rate;
 pub mod raw;
 pub mod read;
+pub mod reader;
 pub mod receipts;
 pub mod register;
 pub mod review_summary;
 pub mod rules;
+pub mod sandbox;
 pub mod scheduler;
 pub mod setup;
 pub mod store;

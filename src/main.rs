@@ -60,6 +60,11 @@ fn main() -> ExitCode {
             });
         }
     };
+    // The reader child starts fast and confines itself before anything else happens: no
+    // logging, no config, no runtime.
+    if let Command::ReaderChild { memory } = cli.command {
+        return ExitCode::from(spdesk::sandbox::child::main(memory));
+    }
     init_logging(cli.log_json);
     let code = match run(&cli) {
         Ok(c) => c,
@@ -133,6 +138,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
             runtime()?.block_on(commands::billing(cmd, &cfg))
         }
+        Command::ReaderChild { .. } => Ok(commands::EXIT_USAGE),
         Command::Run => {
             // A wrong config stops the daemon here, before anything connects.
             let cfg = match load_config(cli) {

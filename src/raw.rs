@@ -2,14 +2,17 @@
 //!
 //! Readers (.docx, PDF, mail text) know document formats but nothing about order forms; the
 //! field table in `fields` knows order forms but nothing about document formats. `RawForm` is
-//! the seam between the two, so a new reader never needs a table of its own.
+//! the seam between the two, so a new reader never needs a table of its own. All of it is
+//! (de)serialisable because readers run in a child process (`sandbox`) that hands it back.
+
+use serde::{Deserialize, Serialize};
 
 /// One label and the value written next to it (or below it, or in the same cell).
 ///
 /// Tick boxes are text: a ticked box is written as "☒" and an unticked one as "☐", either as
 /// the whole value (`label = "SSL-certifikat", value = "☒"`, e.g. a PDF check box or a Word
 /// checkbox control) or inside the value (`label = "Ændringer", value = "☒ SSL-certifikat\n☐ URL"`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub label: String,
     pub value: String,
@@ -25,7 +28,7 @@ impl Entry {
 }
 
 /// The text of one form as a reader found it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawForm {
     /// Where it came from, e.g. `attachment:Bestilling.docx` or `body`.
     pub source: String,
@@ -38,7 +41,7 @@ pub struct RawForm {
 
 /// Why a reader could not read a file. The message is for the Helpdesk log and the sender's
 /// receipt is chosen from the variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ReadError {
     /// Not a format we can read (e.g. .doc, .odt, an image, a scanned PDF without text).
     #[error("{0}")]
@@ -52,7 +55,7 @@ pub enum ReadError {
 }
 
 /// Limits every reader honours, taken from `[limits]` in the config.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadLimits {
     pub max_docx_unzipped_bytes: u64,
     pub max_docx_entries: usize,

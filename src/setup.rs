@@ -13,11 +13,13 @@ use crate::mail::HeaderLimits;
 use crate::net::TlsMode;
 use crate::outbox::{SmtpAuth, SmtpSettings};
 use crate::process::HelpdeskSettings;
+use crate::reader::DocumentReader;
 use crate::receipts::Templates;
 use crate::register::Register;
 use crate::rules::RuleSettings;
 use crate::rules::cert::TrustStore;
 use crate::rules::time::TimeRules;
+use crate::sandbox::Sandbox;
 
 /// The rules' settings from `[rules]`.
 pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
@@ -93,8 +95,8 @@ pub fn header_limits(l: &config::Limits) -> HeaderLimits {
     }
 }
 
-/// Reader limits from `[limits]`.
-pub fn extract_limits(l: &config::Limits) -> ExtractLimits {
+/// Reader limits from `[limits]`, the documents read by `reader`.
+pub fn extract_limits(l: &config::Limits, reader: Arc<dyn DocumentReader>) -> ExtractLimits {
     ExtractLimits {
         read: l.read_limits(),
         max_attachments: l.max_attachments,
@@ -103,7 +105,16 @@ pub fn extract_limits(l: &config::Limits) -> ExtractLimits {
         max_attachment_bytes: usize::try_from(l.max_message_bytes).unwrap_or(usize::MAX),
         max_forward_depth: 3,
         reader_timeout: l.reader_timeout,
+        reader,
     }
+}
+
+/// The document readers of the daemon and of `spdesk check`: child processes of this binary
+/// under `limits.reader_memory` (see [`crate::sandbox`]). Fails when no child can be started.
+pub fn sandboxed_reader(l: &config::Limits) -> anyhow::Result<Arc<dyn DocumentReader>> {
+    Ok(Arc::new(
+        Sandbox::of_this_binary(l.reader_memory).map_err(anyhow::Error::msg)?,
+    ))
 }
 
 /// Where the receipt templates are: `templates/` beside the config folder.
@@ -179,7 +190,7 @@ pub fn pipeline(cfg: &Config) -> anyhow::Result<Arc<Pipeline>> {
     let templates = Templates::load(Some(&templates_dir(cfg))).map_err(anyhow::Error::msg)?;
     Ok(Arc::new(Pipeline {
         settings: rule_settings(&cfg.rules)?,
-        limits: extract_limits(&cfg.limits),
+        limits: extract_limits(&cfg.limits, sandboxed_reader(&cfg.limits)?),
         max_message_bytes: cfg.limits.max_message_bytes,
         header_limits: header_limits(&cfg.limits),
         max_attempts: i64::from(cfg.limits.max_attempts),

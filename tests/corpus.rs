@@ -127,7 +127,9 @@ fn run(rel: String, raw: &[u8], ctx: &Context<'_>) -> Outcome {
 fn every_corpus_message_survives_and_loops_are_never_answered() {
     let cfg = CheckConfig::default();
     let settings: RuleSettings = setup::rule_settings(&cfg.rules).expect("default rule settings");
-    let limits: ExtractLimits = setup::extract_limits(&cfg.limits);
+    // The readers' correctness, in this process (the sandbox is tested in tests/sandbox.rs).
+    let limits: ExtractLimits =
+        setup::extract_limits(&cfg.limits, std::sync::Arc::new(spdesk::reader::InProcess));
     let received: DateTime<_> = Copenhagen
         .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
         .single()

@@ -16,6 +16,7 @@
 //! mail servers must fail loudly when they are missing, never pass silently.
 #![allow(dead_code)]
 
+pub mod bombs;
 pub mod daemon;
 pub mod fixtures;
 
