@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::MailStack;
-use common::bombs::{deep_pdf, inflating_pdf, quadratic_html, slow_docx};
+use common::bombs::{deep_pdf, flate_pdf, inflating_pdf, quadratic_html, slow_docx};
 use common::daemon::{BIN, Daemon};
 use common::fixtures::{DOCX_TYPE, WsForm, received};
 use mail_builder::MessageBuilder;
@@ -59,14 +59,18 @@ fn assert_reads_a_form(s: &Sandbox) {
     }
 }
 
+/// 100,000 nested arrays behind a `%(` comment that blinded the old pre-scan: the PDF reader's
+/// lexer now refuses it before lopdf's recursive parser (which overflowed its stack on it and
+/// killed the whole daemon) sees it; either way the file is unreadable and the next one read.
 #[test]
-fn a_pdf_that_overflows_the_parsers_stack_is_unreadable() {
+fn a_pdf_nested_past_the_parsers_stack_is_unreadable() {
     let s = sandbox();
     let got = read(&s, ReaderKind::Pdf, Duration::from_secs(10), &deep_pdf());
     assert!(matches!(got, Err(ReadError::Damaged(_))), "{got:?}");
     assert_reads_a_form(&s);
 }
 
+/// A double-FlateDecode bomb is refused by the reader itself (chained inflating filters).
 #[test]
 fn a_decompression_bomb_is_unreadable() {
     let s = sandbox();
@@ -74,6 +78,26 @@ fn a_decompression_bomb_is_unreadable() {
     assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
     let got = read(&s, ReaderKind::Pdf, Duration::from_secs(20), &bomb);
     assert!(got.is_err(), "{got:?}");
+    assert_reads_a_form(&s);
+}
+
+/// With an inflation budget larger than the child's memory (an installation may set it so),
+/// a single-Flate bomb exhausts the reader child: the child dies at its memory limit, the file
+/// is unreadable with that reason, and a new child reads the next file.
+#[test]
+fn a_reader_out_of_memory_dies_alone() {
+    let s = sandbox();
+    let mut job = job(ReaderKind::Pdf, Duration::from_secs(20));
+    job.limits.max_pdf_inflated_bytes = 4 << 30;
+    let bomb = flate_pdf(BOMB_BYTES, 1);
+    let got = s.read(ReadRequest {
+        job: &job,
+        bytes: &bomb,
+    });
+    assert!(
+        matches!(&got, Err(ReadError::Limit(m)) if m.contains("memory")),
+        "{got:?}"
+    );
     assert_reads_a_form(&s);
 }
 
@@ -239,13 +263,22 @@ fn mail_with(
         .expect("building the mail")
 }
 
-/// The crashing PDF and the decompression bomb, mailed to the running daemon: each is one
+/// The crashing PDF and a decompression bomb, mailed to the running daemon: each is one
 /// `review` order whose sender gets the "could not read the form" receipt; the daemon is the
 /// same process throughout, nothing is quarantined, and the valid form after them is approved.
+/// The PDF reader refuses the deep PDF itself; the bomb inflates within an inflation budget
+/// set larger than the reader's memory (an installation may do so), so it kills the reader
+/// child: the daemon lives through a reader that really dies.
 #[tokio::test]
 async fn the_daemon_answers_a_crashing_pdf_and_lives_on() {
     let stack: Arc<MailStack> = MailStack::shared(&[HELPDESK, SENDER]);
     let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| {
+        c.replace(
+            "reader_timeout = \"10s\"",
+            "reader_timeout = \"10s\"\nreader_memory = \"64 MiB\"\nmax_pdf_inflated_bytes = \"4 GiB\"",
+        )
+    });
     let tag = std::process::id();
     let mails = [
         (
@@ -267,7 +300,7 @@ async fn the_daemon_answers_a_crashing_pdf_and_lives_on() {
                 &format!("bomb.{tag}@sender.example.test"),
                 "Bestilling.pdf",
                 "application/pdf",
-                inflating_pdf(BOMB_BYTES),
+                flate_pdf(256 << 20, 1),
             ),
         ),
         (

@@ -5,7 +5,7 @@
 //!   nesting pre-scan (it takes the `(` for a string that never ends); lopdf's recursive
 //!   parser then overflows the stack, which no `catch_unwind` catches.
 //! - [`inflating_pdf`]: a page whose content stream is FlateDecode twice and inflates to
-//!   `inflated` bytes (1 GiB from a few kB).
+//!   `inflated` bytes (1 GiB from a few kB); [`flate_pdf`] with any number of layers.
 //! - [`slow_docx`]: a valid .docx of many paragraphs, which takes a reader long enough to hit
 //!   a short `reader_timeout`.
 //! - [`quadratic_html`]: `<a` without `>` over and over, which a tag scanner that rescans to
@@ -68,20 +68,27 @@ fn zlib(chunks: impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
 /// One page whose content stream (`/Filter [/FlateDecode /FlateDecode]`) inflates to
 /// `inflated` spaces.
 pub fn inflating_pdf(inflated: usize) -> Vec<u8> {
+    flate_pdf(inflated, 2)
+}
+
+/// One page whose content stream is FlateDecode `layers` times and inflates to `inflated`
+/// spaces: with one layer the PDF reader's own chain rule does not refuse it, so only the
+/// inflation budget (`max_pdf_inflated_bytes`) or the reader child's memory stops it.
+pub fn flate_pdf(inflated: usize, layers: usize) -> Vec<u8> {
     const CHUNK: usize = 1 << 20;
     let chunks = (0..inflated.div_ceil(CHUNK)).map(|i| {
         let len = CHUNK.min(inflated - i * CHUNK);
         vec![b' '; len]
     });
-    let once = zlib(chunks);
-    let twice = zlib(std::iter::once(once));
+    let mut data = zlib(chunks);
+    for _ in 1..layers {
+        data = zlib(std::iter::once(data));
+    }
+    let filters = vec!["/FlateDecode"; layers].join(" ");
     let page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>".to_vec();
-    let mut stream = format!(
-        "<< /Length {} /Filter [/FlateDecode /FlateDecode] >>\nstream\n",
-        twice.len()
-    )
-    .into_bytes();
-    stream.extend(&twice);
+    let mut stream =
+        format!("<< /Length {} /Filter [{filters}] >>\nstream\n", data.len()).into_bytes();
+    stream.extend(&data);
     stream.extend(b"\nendstream");
     pdf(&[page, stream], true)
 }
