@@ -25,20 +25,14 @@ async fn enqueue(
     raw: &[u8],
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let r = sqlx::query(
-        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-         VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT (message_id) DO NOTHING",
-    )
-    .bind(kind)
-    .bind(message_id)
-    .bind(from)
-    .bind(serde_json::to_string(to)?)
-    .bind(raw)
-    .bind(ts(now))
-    .execute(&mut **tx)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    let mail = store::StaffMail {
+        kind,
+        message_id,
+        from,
+        to,
+        raw,
+    };
+    store::enqueue_staff_mail(tx, mail, now, now, store::OnQueued::Keep).await
 }
 
 fn templates(cfg: &Config) -> anyhow::Result<Templates> {

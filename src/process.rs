@@ -807,17 +807,14 @@ async fn gather_in_review_summary(
             .map_err(anyhow::Error::msg)?;
     let not_before =
         DateTime::from_timestamp(crate::rate::hour_start(hour), 0).map_or(i.now, |t| t.max(i.now));
-    store::enqueue_replacing(
-        tx,
-        crate::review_summary::KIND,
-        &id,
+    let mail = store::StaffMail {
+        kind: crate::review_summary::KIND,
+        message_id: &id,
         from,
         to,
-        &raw,
-        i.now,
-        not_before,
-    )
-    .await?;
+        raw: &raw,
+    };
+    store::enqueue_staff_mail(tx, mail, i.now, not_before, store::OnQueued::Replace).await?;
     warn!(
         reference,
         limit,

@@ -497,35 +497,60 @@ pub async fn gather_for_review_summary(
     Ok((n, serde_json::from_str(&refs)?))
 }
 
-/// Queues a mail of no order that waits until `not_before`, or, while it has not been sent,
-/// replaces the one queued under the same Message-ID (the review summary grows while it
-/// waits).
-#[allow(clippy::too_many_arguments)]
-pub async fn enqueue_replacing(
+/// A mail of no order (digest, billing, review summary) to queue in the outbox.
+pub struct StaffMail<'a> {
+    pub kind: &'a str,
+    pub message_id: &'a str,
+    pub from: &'a str,
+    pub to: &'a [String],
+    pub raw: &'a [u8],
+}
+
+/// What queueing a [`StaffMail`] does when a mail with its Message-ID is already queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnQueued {
+    /// Leave it as it is (a scheduled run that happens twice queues its mail once).
+    Keep,
+    /// Replace its bytes while it has not been sent (the review summary grows while it waits).
+    Replace,
+}
+
+/// Queues a mail of no order that is sent from `not_before` on; returns whether a row was
+/// inserted or replaced.
+pub async fn enqueue_staff_mail(
     tx: &mut Tx<'_>,
-    kind: &str,
-    message_id: &str,
-    from: &str,
-    to: &[String],
-    raw: &[u8],
+    mail: StaffMail<'_>,
     now: DateTime<Utc>,
     not_before: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-         VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (message_id) DO UPDATE SET raw = excluded.raw WHERE outbox.sent_at IS NULL",
-    )
-    .bind(kind)
-    .bind(message_id)
-    .bind(from)
-    .bind(serde_json::to_string(to)?)
-    .bind(raw)
-    .bind(ts(now))
-    .bind(ts(not_before))
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    on_queued: OnQueued,
+) -> anyhow::Result<bool> {
+    macro_rules! insert_on_conflict {
+        ($conflict:literal) => {
+            concat!(
+                "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+                 VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (message_id) ",
+                $conflict
+            )
+        };
+    }
+    let sql = match on_queued {
+        OnQueued::Keep => insert_on_conflict!("DO NOTHING"),
+        OnQueued::Replace => {
+            insert_on_conflict!("DO UPDATE SET raw = excluded.raw WHERE outbox.sent_at IS NULL")
+        }
+    };
+    let r = sqlx::query(sql)
+        .bind(mail.kind)
+        .bind(mail.message_id)
+        .bind(mail.from)
+        .bind(serde_json::to_string(mail.to)?)
+        .bind(mail.raw)
+        .bind(ts(now))
+        .bind(ts(not_before))
+        .execute(&mut **tx)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }
 
 /// Holds a queued mail back until `not_before` and says why in its order's history (a mail
