@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{BIN, Daemon};
 use common::fixtures::{DOCX_TYPE, WsForm, form_mail};
+use common::measure::{machine, memory_kb, target_dir};
 use common::{FA, HELPDESK, HOST, MailStack, PASSWORD};
 use futures::TryStreamExt;
 use sqlx::Connection;
@@ -171,15 +172,6 @@ fn main() {
         Ok(()) => eprintln!("written to {}", path.display()),
         Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }
-}
-
-/// The cargo target dir: the one the spdesk binary was built in.
-fn target_dir() -> PathBuf {
-    Path::new(BIN)
-        .parent()
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -609,19 +601,6 @@ impl Drain {
     }
 }
 
-/// `VmRSS` and `VmHWM` (kB) of a process.
-fn memory_kb(pid: u32) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
-}
-
 /// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (in clock ticks
 /// of 1/100 s, as Linux reports them to user space).
 fn cpu_time(pid: u32) -> Option<Duration> {
@@ -1042,36 +1021,6 @@ fn secs(d: Duration) -> String {
 
 fn mb(kb: u64) -> String {
     format!("{:.1} MB", kb as f64 / 1024.0)
-}
-
-fn machine() -> String {
-    let nproc = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map(|kb| format!("{:.1} GB", kb as f64 / 1024.0 / 1024.0))
-        .unwrap_or_else(|| "?".into());
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "?".into());
-    let load = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default();
-    format!("{nproc} CPUs ({cpu}), {mem} RAM, load average at the end {load}")
 }
 
 fn command() -> String {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::MailStack;
-use common::bombs::{deep_pdf, flate_pdf, inflating_pdf, quadratic_html, slow_docx};
+use common::bombs::{deep_pdf, flate_pdf, html_mail, inflating_pdf, quadratic_html, slow_docx};
 use common::daemon::{BIN, Daemon};
 use common::fixtures::{DOCX_TYPE, WsForm, received};
 use mail_builder::MessageBuilder;
@@ -192,18 +192,8 @@ fn check(dir: &Path, file: &str, bytes: &[u8], limits: &str) -> (i32, Duration, 
     (code, elapsed, rss, report)
 }
 
-/// A mail whose only text is `html` (the HTML body is read by the sandboxed reader too).
-fn html_mail(html: &[u8]) -> Vec<u8> {
-    MessageBuilder::new()
-        .from(("Karin Holm", SENDER))
-        .to(("Serviceplatformens Helpdesk", HELPDESK))
-        .subject("Bestilling")
-        .html_body(String::from_utf8_lossy(html).into_owned())
-        .write_to_vec()
-        .expect("building the mail")
-}
-
-/// `spdesk check` on each bomb: exit 11 (review, the file unreadable), within 2 s, and small:
+/// `spdesk check` on each bomb: exit 11 (review, the file unreadable), and small (how long
+/// each takes is measured by `cargo bench --bench bombs`, not asserted here):
 /// `/usr/bin/time` reports the largest peak RSS of the parent and its reaped children, so
 /// with `reader_memory = "200 MiB"` it bounds the reader child too.
 #[test]
@@ -226,10 +216,6 @@ fn check_on_each_bomb_is_a_quick_review() {
         );
         assert_eq!(code, 11, "{file}: review\n{report}");
         assert!(report.contains("form.unreadable"), "{file}\n{report}");
-        assert!(
-            elapsed <= Duration::from_secs(2),
-            "{file}: {elapsed:?}\n{report}"
-        );
         assert!(
             rss_kb <= 256 * 1024,
             "{file}: peak RSS {rss_kb} kB\n{report}"

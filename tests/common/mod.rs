@@ -10,7 +10,8 @@
 //!   `imap_login`) is **async** (tokio) and runs inside `#[tokio::test]`.
 //!
 //! - [`daemon`]: the real `spdesk run` against a stack (config, process, log, `orders --json`);
-//!   [`fixtures`]: a valid order form as a .docx and the mails that carry or quote it.
+//!   [`fixtures`]: a valid order form as a .docx and the mails that carry or quote it;
+//!   [`bombs`]: hostile documents and mails; [`measure`]: what the benchmarks measure with.
 //!
 //! Failures panic with the reason (and the server logs where useful): a test that needs the
 //! mail servers must fail loudly when they are missing, never pass silently.
@@ -19,6 +20,7 @@
 pub mod bombs;
 pub mod daemon;
 pub mod fixtures;
+pub mod measure;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
