@@ -355,12 +355,19 @@ fn verdict(json: &str, time_report: &str) -> String {
             rules.push(r);
         }
     }
-    let problems: Vec<&str> = v["problems"]
+    // Each problem once: the file's reason also comes back prefixed ("limit exceeded: ...").
+    let mut problems: Vec<&str> = Vec::new();
+    for p in v["problems"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|p| p.as_str())
-        .collect();
+    {
+        let tail = p.rsplit(": ").next().unwrap_or(p);
+        if !problems.iter().any(|q| q.ends_with(tail)) {
+            problems.push(p);
+        }
+    }
     format!("{decision}: {}; {}", rules.join(", "), problems.join("; "))
 }
 
