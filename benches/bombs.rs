@@ -84,6 +84,11 @@ fn bombs() -> Vec<Bomb> {
         b("(d) PDF object stream → 1 GiB", "d-objstm.pdf", || {
             object_stream_bomb_pdf(GIB)
         }),
+        b(
+            "(d') PDF object stream naming 1M objects",
+            "d-objstm-count.pdf",
+            || object_stream_count_pdf(1_000_000),
+        ),
         b("(e) PDF of 480k objects", "e-objects.pdf", || {
             many_objects_pdf(480_000)
         }),

@@ -7,7 +7,8 @@
 //!   [`deep_pdf_in_object_stream`] (the nesting packed in a compressed object stream).
 //! - Inflation: [`flate_pdf`] (FlateDecode, once or more), [`inflating_pdf`] (twice),
 //!   [`lzw_pdf`] (LZWDecode), [`split_inflating_pdf`] (many small streams that add up),
-//!   [`object_stream_bomb_pdf`] (an object stream that inflates to a GiB).
+//!   [`object_stream_bomb_pdf`] (an object stream that inflates to a GiB),
+//!   [`object_stream_count_pdf`] (an object stream that names a million objects).
 //! - Object counts: [`many_objects_pdf`] (with an xref table), [`many_objects_pdf_without_xref`].
 //! - Field trees: [`kids_fan_out_pdf`] (each level's /Kids names the next level 1,000 times),
 //!   [`shared_kids_array_pdf`] (one /Kids array object shared by every level).
@@ -205,6 +206,25 @@ pub fn object_stream_bomb_pdf(inflated: usize) -> Vec<u8> {
     ));
     pdf.extend(b" endobj\ntrailer << /Root 2 0 R >>\n%%EOF\n");
     pdf
+}
+
+/// An object stream (FlateDecode; 2.3 MB for a million) whose header names `objects` objects, for
+/// a count that looks only at the file's own `obj` headers.
+pub fn object_stream_count_pdf(objects: usize) -> Vec<u8> {
+    let mut header = String::new();
+    for n in 0..objects {
+        header.push_str(&format!("{} {n} ", n + 3));
+    }
+    let mut packed = header.into_bytes();
+    let first = packed.len();
+    packed.extend(b"null ".repeat(objects));
+    let objstm = stream_object(
+        &format!("/Type /ObjStm /N {objects} /First {first} /Filter /FlateDecode"),
+        &zlib(std::iter::once(packed)),
+    );
+    let catalog = b"<< /Type /Catalog /Pages 2 0 R >>";
+    let pages = b"<< /Type /Pages /Kids [] /Count 0 >>";
+    pdf_objects(b"%PDF-1.5\n", &[catalog, pages, &objstm])
 }
 
 /// `objects` one-element arrays after the catalog and the page tree, with an xref table
