@@ -229,7 +229,7 @@ fn main() {
         }
         runs.push(run);
     }
-    let table = markdown(&runs);
+    let table = markdown(&runs, smoke);
     println!("{table}");
     let out = target_dir().join(if smoke {
         "bench-bombs-smoke.md"
@@ -388,11 +388,17 @@ fn size(bytes: usize) -> String {
     }
 }
 
-fn markdown(runs: &[Run]) -> String {
+/// The report; `smoke`: a run by `cargo test` with the debug binary, not a measurement.
+fn markdown(runs: &[Run], smoke: bool) -> String {
     let now = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
+    let (command, build) = if smoke {
+        ("cargo test --bench bombs", "smoke run, debug")
+    } else {
+        ("cargo bench --bench bombs", "release")
+    };
     let mut s = format!(
-        "## spdesk bomb benchmark, {now}\n\nMachine: {}.  \nCommand: `cargo bench --bench bombs` \
-         (release `spdesk check --json FILE` under `/usr/bin/time -v`, default limits, no config).\n\n\
+        "## spdesk bomb benchmark, {now}\n\nMachine: {}.  \nCommand: `{command}` \
+         ({build} `spdesk check --json FILE` under `/usr/bin/time -v`, default limits, no config).\n\n\
          | bomb | size | exit | verdict | wall s | max RSS (time -v) | parent VmHWM | reader child VmHWM |\n\
          |---|---|---|---|---|---|---|---|\n",
         machine()
