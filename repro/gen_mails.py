@@ -17,3 +17,10 @@ w('fwdhdr.eml', hdr + 'Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\
   + 'Content-Type: message/rfc822\r\n\r\n' + 'a:b\n' * (n // 4) + '\r\nhi\r\n--BB--\r\n')
 # HTML body of 1.5 million "a:<br>": the child reads it, the parent takes back every entry.
 w('html2.eml', hdr + 'Content-Type: text/html\r\n\r\n' + 'a:<br>' * 1_500_000)
+# 200,000 forwarded mails nested without a boundary line (6.4 MB): mail-parser parses them
+# without recursion but drops them recursively; the daemon's process overflowed its stack.
+w('deep.eml', hdr + 'Content-Type: message/rfc822\r\n\r\n' * 200_000
+  + 'Subject: in\r\n\r\nCVR-nr.: 1\r\n')
+# The same spelled `message (x) /rfc822`, which mail-parser also takes as a forwarded mail.
+w('deep_comment.eml', hdr + 'Content-Type: message (x) /rfc822\r\n\r\n' * 200_000
+  + 'Subject: in\r\n\r\nCVR-nr.: 1\r\n')

@@ -582,8 +582,14 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
                         in_headers = false;
                         encoded = Some((enc, Vec::new()));
                     }
-                    // A forwarded mail as it is: its header section follows.
-                    (true, None) => message_type = false,
+                    // A forwarded mail as it is: its header section follows, and mail-parser
+                    // makes a part of it. Counting it bounds the nesting too: mail-parser
+                    // parses nested mails without recursion but drops them recursively, and
+                    // 200,000 nested mails (6 MB) overflowed the stack.
+                    (true, None) => {
+                        message_type = false;
+                        count = count.saturating_add(1);
+                    }
                     (false, _) => in_headers = false,
                 }
                 continue;
@@ -594,7 +600,9 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
                 count = count.saturating_add(1);
             }
             let lower = trimmed.to_ascii_lowercase();
-            if lower.windows(8).any(|w| w == b"message/") {
+            // Not "message/": mail-parser also takes `message (x) /rfc822`, `message /rfc822`
+            // and a `/rfc822` folded onto the next line as a forwarded mail.
+            if lower.windows(7).any(|w| w == b"message") {
                 message_type = true;
             }
             if lower.windows(6).any(|w| w == b"base64") {
@@ -1050,7 +1058,46 @@ mod tests {
         let ordinary = format!(
             "{top}--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.dk\r\nSubject: x\r\n\r\nhi\r\n--o--\r\n"
         );
-        assert_eq!(mime_parts_upper_bound(ordinary.as_bytes(), 3, 1000), 2);
+        // Two boundary lines and the forwarded mail.
+        assert_eq!(mime_parts_upper_bound(ordinary.as_bytes(), 3, 1000), 3);
+    }
+
+    /// Forwarded mails nested in each other without a boundary line: every one counts as a
+    /// part, so the default limit refuses the 6 MB mail of 200,000 levels that overflowed the
+    /// stack when mail-parser's message was dropped; and the deepest mail the default limit lets
+    /// through parses and drops on a thread with tokio's default stack for blocking tasks (2 MiB).
+    #[test]
+    fn nested_forwarded_mails_count_as_parts() {
+        let nested = |levels: usize| {
+            format!(
+                "From: a@b.dk\r\n{}Subject: in\r\n\r\nCVR-nr.: 1\r\n",
+                "Content-Type: message/rfc822\r\n\r\n".repeat(levels)
+            )
+        };
+        assert!(mime_parts_over(nested(200_000).as_bytes(), 1000));
+        for spelling in [
+            "message (x) /rfc822",
+            "MESSAGE\t/rfc822",
+            "message\r\n /rfc822",
+        ] {
+            let variant = format!(
+                "From: a@b.dk\r\n{}\r\n",
+                format!("Content-Type: {spelling}\r\n\r\n").repeat(2000)
+            );
+            assert!(mime_parts_over(variant.as_bytes(), 1000), "{spelling:?}");
+        }
+        let limits = HeaderLimits::default();
+        let deepest = nested(limits.max_mime_parts);
+        assert!(header_over_limits(deepest.as_bytes(), &limits).is_none());
+        assert!(
+            header_over_limits(nested(limits.max_mime_parts + 1).as_bytes(), &limits).is_some()
+        );
+        let parsed = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Mail::parse(deepest.as_bytes(), 3).is_some())
+            .expect("a thread")
+            .join();
+        assert!(matches!(parsed, Ok(true)), "{parsed:?}");
     }
 
     #[test]
