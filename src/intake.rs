@@ -833,7 +833,8 @@ async fn judge_blocking(
     received: DateTime<Utc>,
 ) -> Result<Option<(Mail, Judgement)>, String> {
     let p = pipeline.clone();
-    let limit = p.limits.reader_timeout * 3 + Duration::from_secs(5);
+    let limit =
+        p.limits.reader_timeout * crate::extract::READER_TIMEOUTS_PER_MAIL + Duration::from_secs(5);
     let task = tokio::task::spawn_blocking(move || {
         let mail = Mail::parse(&raw, p.limits.max_forward_depth)?;
         // A reader's warnings name the mail they came from.
