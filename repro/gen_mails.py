@@ -24,3 +24,7 @@ w('deep.eml', hdr + 'Content-Type: message/rfc822\r\n\r\n' * 200_000
 # The same spelled `message (x) /rfc822`, which mail-parser also takes as a forwarded mail.
 w('deep_comment.eml', hdr + 'Content-Type: message (x) /rfc822\r\n\r\n' * 200_000
   + 'Subject: in\r\n\r\nCVR-nr.: 1\r\n')
+# 6 million header fields in the mail's own header section (24 MB): over the header limits, so
+# intake quarantines it, and the quarantine read all its headers (1.4 GB) on every attempt.
+w('tophdr.eml', 'From: a@b.dk\r\nSubject: x\r\nMessage-ID: <1@b.dk>\r\n' + 'a:b\n' * (n // 4)
+  + '\r\nhi\r\n')
