@@ -53,11 +53,18 @@ impl LoopFlags {
     }
 }
 
-/// What [`Mail::headers_only`] reads of a mail. Such a mail is over a limit, often the header
-/// limits: 24 MB of header fields (6 million) cost mail-parser 1.4 GB, and intake reads the
-/// headers of a mail it quarantines on every attempt, so the daemon died on the mail again
-/// after every restart. Real header sections are a few KB, long DKIM/ARC chains some tens.
+/// What [`Mail::headers_only`] and intake's first look for the Message-ID read of a mail. Such
+/// a mail may be over the header limits: 24 MB of header fields (6 million) cost mail-parser
+/// 1.4 GB, and intake reads the headers of every mail before it checks the limits, and again
+/// when it quarantines one, on every attempt, so the daemon died on the mail again after
+/// every restart. Real header sections are a few KB, long DKIM/ARC chains some tens.
 const HEADERS_ONLY_BYTES: usize = 256 * 1024;
+
+/// The start of `raw` that is read for its headers before the mail is checked against the
+/// header limits, or when it is not parsed at all (see [`HEADERS_ONLY_BYTES`]).
+pub fn header_start(raw: &[u8]) -> &[u8] {
+    raw.get(..HEADERS_ONLY_BYTES).unwrap_or(raw)
+}
 
 impl Mail {
     /// Parses a raw mail; `None` when the bytes are not a mail at all. Forwarded mails are
@@ -90,9 +97,8 @@ impl Mail {
     /// the first [`HEADERS_ONLY_BYTES`] are read: such a mail's header section may itself be
     /// the attack.
     pub fn headers_only(raw: &[u8]) -> Mail {
-        let head = raw.get(..HEADERS_ONLY_BYTES).unwrap_or(raw);
         mail_parser::MessageParser::new()
-            .parse_headers(head)
+            .parse_headers(header_start(raw))
             .map(|m| Mail {
                 message_id: m.message_id().map(str::to_string),
                 from: m
