@@ -28,3 +28,10 @@ w('deep_comment.eml', hdr + 'Content-Type: message (x) /rfc822\r\n\r\n' * 200_00
 # intake quarantines it, and the quarantine read all its headers (1.4 GB) on every attempt.
 w('tophdr.eml', 'From: a@b.dk\r\nSubject: x\r\nMessage-ID: <1@b.dk>\r\n' + 'a:b\n' * (n // 4)
   + '\r\nhi\r\n')
+# One References field of 7 million ids in a forwarded mail (21 MB): 623 MB in the daemon.
+w('refs.eml', hdr + 'Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n'
+  + 'Content-Type: message/rfc822\r\n\r\nFrom: c@d.dk\r\nReferences: ' + '<a>' * 7_000_000
+  + '\r\n\r\nhi\r\n--BB--\r\n')
+# One Content-Type of 5.5 million parameters in a part (22 MB): 307 MB.
+w('params.eml', hdr + 'Content-Type: multipart/mixed; boundary=BB\r\n\r\n--BB\r\n'
+  + 'Content-Type: text/plain; ' + 'a=b;' * 5_500_000 + '\r\n\r\nhi\r\n--BB--\r\n')
