@@ -5,7 +5,7 @@
 //! intake.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::form::{OrderForm, interpret};
 use crate::mail::{Attachment, Mail};
@@ -28,6 +28,9 @@ pub struct ExtractLimits {
     pub max_attachment_bytes: usize,
     pub max_forward_depth: usize,
     pub reader_timeout: Duration,
+    /// When reading this mail's documents must end ([`extract`] sets it to
+    /// [`READER_TIMEOUTS_PER_MAIL`] reader timeouts from its start).
+    pub deadline: Option<Instant>,
     /// Runs the document readers. The default reads in this process (tests, fuzzing); the
     /// daemon and `spdesk check` set the sandbox (`setup::extract_limits`).
     pub reader: Arc<dyn DocumentReader>,
@@ -43,6 +46,7 @@ impl Default for ExtractLimits {
             max_attachment_bytes: 25 * 1024 * 1024,
             max_forward_depth: 3,
             reader_timeout: Duration::from_secs(10),
+            deadline: None,
             reader: Arc::new(InProcess),
         }
     }
@@ -56,12 +60,23 @@ impl ExtractLimits {
         source: &str,
         bytes: &[u8],
     ) -> Result<ReadOutput, ReadError> {
+        let left = self.deadline.map_or(self.reader_timeout, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        if left.is_zero() {
+            return Err(ReadError::Limit(format!(
+                "not read: the mail's documents together took longer than {} s",
+                self.reader_timeout
+                    .saturating_mul(READER_TIMEOUTS_PER_MAIL)
+                    .as_secs_f32()
+            )));
+        }
         let job = ReadJob {
             kind,
             source: source.to_string(),
             limits: self.read.clone(),
             max_files: self.max_attachments,
-            timeout: self.reader_timeout,
+            timeout: self.reader_timeout.min(left),
         };
         self.reader.read(ReadRequest { job: &job, bytes })
     }
@@ -206,8 +221,21 @@ fn reason_for(e: &ReadError) -> String {
     }
 }
 
+/// Reader timeouts all documents of one mail may take together. Intake gives up on a mail
+/// after 3 reader timeouts and 5 s, but cannot stop the thread reading it: without this bound
+/// a mail of 50 attachments that each ran to the reader timeout kept a reader busy for 500 s
+/// after intake moved on, and every retry of the mail started another such thread.
+pub const READER_TIMEOUTS_PER_MAIL: u32 = 3;
+
 /// Finds every form in a mail.
 pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
+    let budget = limits
+        .reader_timeout
+        .saturating_mul(READER_TIMEOUTS_PER_MAIL);
+    let limits = &ExtractLimits {
+        deadline: Instant::now().checked_add(budget),
+        ..limits.clone()
+    };
     let mut out = Extracted::default();
     // One count for the whole mail: a limit per MIME level multiplies with every forwarded
     // mail (10 forms in each of 3 nested levels of 10 forwarded mails made 1,111 orders).
@@ -525,6 +553,50 @@ fn read_attachment(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A reader that runs every document to the time it is given, as a hostile PDF tuned to
+    /// the reader timeout does.
+    #[derive(Debug)]
+    struct RunsToTheLimit;
+
+    impl DocumentReader for RunsToTheLimit {
+        fn read(&self, request: ReadRequest<'_>) -> Result<ReadOutput, ReadError> {
+            std::thread::sleep(request.job.timeout);
+            Err(crate::reader::took_too_long(request.job.timeout))
+        }
+    }
+
+    /// All documents of one mail together get READER_TIMEOUTS_PER_MAIL reader timeouts: 20
+    /// attachments that each run to the timeout end after 3 timeouts, not 20, and the ones
+    /// left are unreadable for that reason.
+    #[test]
+    fn a_mail_of_slow_documents_is_read_within_its_budget() {
+        let mut b = mail_builder::MessageBuilder::new()
+            .from("fa@example.test")
+            .to("helpdesk@example.test")
+            .subject("Bestilling")
+            .text_body("Se vedhæftede.");
+        for n in 0..20 {
+            b = b.attachment("application/pdf", format!("b{n}.pdf"), b"%PDF-1.4".to_vec());
+        }
+        let mail = Mail::parse(&b.write_to_vec().unwrap(), 3).unwrap();
+        let limits = ExtractLimits {
+            reader_timeout: Duration::from_millis(100),
+            reader: Arc::new(RunsToTheLimit),
+            ..ExtractLimits::default()
+        };
+        let started = Instant::now();
+        let x = extract(&mail, &limits);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(800), "{took:?}");
+        assert_eq!(x.unreadable.len(), 20, "{:?}", x.unreadable);
+        let skipped = x
+            .unreadable
+            .iter()
+            .filter(|u| u.reason.contains("together took longer than 0.3 s"))
+            .count();
+        assert!(skipped >= 16, "{:?}", x.unreadable);
+    }
 
     #[test]
     fn a_form_typed_in_the_mail_is_found() {

@@ -53,6 +53,19 @@ impl LoopFlags {
     }
 }
 
+/// What [`Mail::headers_only`] and intake's first look for the Message-ID read of a mail. Such
+/// a mail may be over the header limits: 24 MB of header fields (6 million) cost mail-parser
+/// 1.4 GB, and intake reads the headers of every mail before it checks the limits, and again
+/// when it quarantines one, on every attempt, so the daemon died on the mail again after
+/// every restart. Real header sections are a few KB, long DKIM/ARC chains some tens.
+const HEADERS_ONLY_BYTES: usize = 256 * 1024;
+
+/// The start of `raw` that is read for its headers before the mail is checked against the
+/// header limits, or when it is not parsed at all (see [`HEADERS_ONLY_BYTES`]).
+pub fn header_start(raw: &[u8]) -> &[u8] {
+    raw.get(..HEADERS_ONLY_BYTES).unwrap_or(raw)
+}
+
 impl Mail {
     /// Parses a raw mail; `None` when the bytes are not a mail at all. Forwarded mails are
     /// parsed down to `max_depth` levels.
@@ -80,10 +93,12 @@ impl Mail {
     }
 
     /// The sender, subject, Message-ID and header fields only, body unread: what a person
-    /// needs to find a mail that is kept whole because it is over a limit or unparsable.
+    /// needs to find a mail that is kept whole because it is over a limit or unparsable. Only
+    /// the first [`HEADERS_ONLY_BYTES`] are read: such a mail's header section may itself be
+    /// the attack.
     pub fn headers_only(raw: &[u8]) -> Mail {
         mail_parser::MessageParser::new()
-            .parse_headers(raw)
+            .parse_headers(header_start(raw))
             .map(|m| Mail {
                 message_id: m.message_id().map(str::to_string),
                 from: m
@@ -527,16 +542,32 @@ pub fn mime_parts_over(raw: &[u8], max: usize) -> bool {
 /// and parses in turn (its `MAX_NESTED_ENCODED`).
 const MAX_NESTED_ENCODED: usize = 3;
 
+/// Header lines of one part (or of a forwarded mail inside a part) that count as one more
+/// MIME part: mail-parser keeps every header field of every part (about 120 bytes each), and
+/// only the mail's own header section is held to `max_header_count`. A part's header is a
+/// handful of lines; 6 million header lines in one part cost 745 MB.
+const HEADER_LINES_PER_PART: usize = 50;
+/// Bytes of one header section that count as one more MIME part: a single field can cost far
+/// more than its bytes once parsed (one References field of 7 million ids in a forwarded mail,
+/// 21 MB, cost 623 MB; a Content-Type of 5.5 million parameters 307 MB). A part's header is
+/// well under 1 KB, a forwarded mail's some KB (tens with long DKIM/ARC chains).
+const HEADER_BYTES_PER_PART: usize = 1024;
+
 /// An upper bound on the MIME parts mail-parser would make of `raw`, counted up to `stop`
 /// (anything over it is as bad): every line starting with `--` may open or close a part, so
 /// it counts without looking at the declared boundaries (which can be spelled in ways a
 /// pre-scan could miss). The body of a part that may be an encoded forwarded mail (a
 /// `message/...` type with a base64 or quoted-printable encoding) is decoded and counted too,
-/// down to `depth` levels, because mail-parser parses those as well. Linear in `raw` per level.
+/// down to `depth` levels, because mail-parser parses those as well; a forwarded mail that is
+/// not encoded has its own header section right after the part's. Every
+/// [`HEADER_LINES_PER_PART`] lines and every [`HEADER_BYTES_PER_PART`] bytes of one header
+/// section count as one more part. Linear in `raw` per level.
 fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
     let mut count: usize = 0;
     // Header lines of the current part (the mail's own header section first).
     let mut in_headers = true;
+    let mut header_lines: usize = 0;
+    let mut header_bytes: usize = 0;
     let mut message_type = false;
     let mut encoding: Option<Encoding> = None;
     // The body of a possibly encoded forwarded mail, collected until its part ends.
@@ -558,6 +589,8 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
             count = count.saturating_add(1);
             count_nested(&mut count, encoded.take());
             in_headers = true;
+            header_lines = 0;
+            header_bytes = 0;
             message_type = false;
             encoding = None;
             continue;
@@ -565,14 +598,38 @@ fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
         if in_headers {
             let trimmed = line.trim_ascii();
             if trimmed.is_empty() {
-                in_headers = false;
-                if let (true, Some(enc)) = (message_type, encoding) {
-                    encoded = Some((enc, Vec::new()));
+                header_lines = 0;
+                header_bytes = 0;
+                match (message_type, encoding) {
+                    (true, Some(enc)) => {
+                        in_headers = false;
+                        encoded = Some((enc, Vec::new()));
+                    }
+                    // A forwarded mail as it is: its header section follows, and mail-parser
+                    // makes a part of it. Counting it bounds the nesting too: mail-parser
+                    // parses nested mails without recursion but drops them recursively, and
+                    // 200,000 nested mails (6 MB) overflowed the stack.
+                    (true, None) => {
+                        message_type = false;
+                        count = count.saturating_add(1);
+                    }
+                    (false, _) => in_headers = false,
                 }
                 continue;
             }
+            header_lines = header_lines.saturating_add(1);
+            if header_lines >= HEADER_LINES_PER_PART {
+                header_lines = 0;
+                count = count.saturating_add(1);
+            }
+            header_bytes = header_bytes.saturating_add(line.len());
+            let parts_of_bytes = header_bytes / HEADER_BYTES_PER_PART;
+            count = count.saturating_add(parts_of_bytes);
+            header_bytes %= HEADER_BYTES_PER_PART;
             let lower = trimmed.to_ascii_lowercase();
-            if lower.windows(8).any(|w| w == b"message/") {
+            // Not "message/": mail-parser also takes `message (x) /rfc822`, `message /rfc822`
+            // and a `/rfc822` folded onto the next line as a forwarded mail.
+            if lower.windows(7).any(|w| w == b"message") {
                 message_type = true;
             }
             if lower.windows(6).any(|w| w == b"base64") {
@@ -1010,6 +1067,88 @@ mod tests {
             Content-Type: multipart/mixed; boundary=3Db\r\n\r\n-=\r\n-b\r\n\r\n-=\r\n-b\r\n";
         assert_eq!(mime_parts_upper_bound(qp, 3, 1000), 2);
         assert_eq!(mime_parts_upper_bound(qp, 0, 1000), 0);
+    }
+
+    /// Header lines inside parts cost mail-parser as much as parts do: a part's header section
+    /// of millions of lines, or the header section of a forwarded mail that is not encoded,
+    /// counts against max_mime_parts; an ordinary part header does not.
+    #[test]
+    fn header_lines_inside_parts_count_as_parts() {
+        let top = "From: a@b.dk\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n";
+        let lines = "X-A: b\r\n".repeat(HEADER_LINES_PER_PART * 2000);
+        let in_part = format!("{top}--o\r\n{lines}\r\nhi\r\n--o--\r\n");
+        assert!(mime_parts_over(in_part.as_bytes(), 1000));
+        let forwarded = format!(
+            "{top}--o\r\nContent-Type: message/rfc822\r\n\r\n{lines}Subject: x\r\n\r\nhi\r\n--o--\r\n"
+        );
+        assert!(mime_parts_over(forwarded.as_bytes(), 1000));
+        // One field, millions of ids: its bytes count.
+        let references = format!(
+            "{top}--o\r\nContent-Type: message/rfc822\r\n\r\nReferences: {}\r\n\r\nhi\r\n--o--\r\n",
+            "<a>".repeat(400_000)
+        );
+        assert!(mime_parts_over(references.as_bytes(), 1000));
+        let ordinary = format!(
+            "{top}--o\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@d.dk\r\nSubject: x\r\n\r\nhi\r\n--o--\r\n"
+        );
+        // Two boundary lines and the forwarded mail.
+        assert_eq!(mime_parts_upper_bound(ordinary.as_bytes(), 3, 1000), 3);
+    }
+
+    /// Forwarded mails nested in each other without a boundary line: every one counts as a
+    /// part, so the default limit refuses the 6 MB mail of 200,000 levels that overflowed the
+    /// stack when mail-parser's message was dropped; and the deepest mail the default limit lets
+    /// through parses and drops on a thread with tokio's default stack for blocking tasks (2 MiB).
+    #[test]
+    fn nested_forwarded_mails_count_as_parts() {
+        let nested = |levels: usize| {
+            format!(
+                "From: a@b.dk\r\n{}Subject: in\r\n\r\nCVR-nr.: 1\r\n",
+                "Content-Type: message/rfc822\r\n\r\n".repeat(levels)
+            )
+        };
+        assert!(mime_parts_over(nested(200_000).as_bytes(), 1000));
+        for spelling in [
+            "message (x) /rfc822",
+            "MESSAGE\t/rfc822",
+            "message\r\n /rfc822",
+        ] {
+            let variant = format!(
+                "From: a@b.dk\r\n{}\r\n",
+                format!("Content-Type: {spelling}\r\n\r\n").repeat(2000)
+            );
+            assert!(mime_parts_over(variant.as_bytes(), 1000), "{spelling:?}");
+        }
+        let limits = HeaderLimits::default();
+        let deepest = nested(limits.max_mime_parts);
+        assert!(header_over_limits(deepest.as_bytes(), &limits).is_none());
+        assert!(
+            header_over_limits(nested(limits.max_mime_parts + 1).as_bytes(), &limits).is_some()
+        );
+        let parsed = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || Mail::parse(deepest.as_bytes(), 3).is_some())
+            .expect("a thread")
+            .join();
+        assert!(matches!(parsed, Ok(true)), "{parsed:?}");
+    }
+
+    /// A mail quarantined for its header section is read for its headers in bounded memory:
+    /// the fields past the first HEADERS_ONLY_BYTES are not parsed, those before are.
+    #[test]
+    fn headers_only_reads_a_bounded_start() {
+        let raw = format!(
+            "From: a@b.dk\r\nSubject: x\r\nMessage-ID: <1@b.dk>\r\n{}\r\nhi\r\n",
+            "a:b\n".repeat(1_000_000)
+        );
+        let m = Mail::headers_only(raw.as_bytes());
+        assert_eq!(m.from.as_deref(), Some("a@b.dk"));
+        assert_eq!(m.message_id.as_deref(), Some("1@b.dk"));
+        assert!(
+            m.headers.len() <= HEADERS_ONLY_BYTES / 4 + 3,
+            "{}",
+            m.headers.len()
+        );
     }
 
     #[test]

@@ -1141,7 +1141,11 @@ async fn apply_form(
     })
 }
 
-/// `to` and the requester of `order`, once, never one of our own addresses.
+/// `to` and the requester of `order`, once, never one of our own addresses and never one no
+/// header may carry (as [`recipients`]): the requester is the order's From as it came, and an
+/// order made from `"a b"@kystby.test` otherwise made the receipt of every later form with
+/// its BestillingsID fail to compose, and with it the whole mail, until it was quarantined
+/// unanswered.
 fn with_requester_of(
     mut to: Vec<String>,
     order: Option<&OrderRow>,
@@ -1150,7 +1154,12 @@ fn with_requester_of(
     if let Some(r) = order
         .and_then(|o| o.requester.as_deref())
         .map(|r| r.trim().to_lowercase())
-        .filter(|r| !r.is_empty() && !h.is_own(r) && !to.contains(r))
+        .filter(|r| {
+            !r.is_empty()
+                && !h.is_own(r)
+                && !to.contains(r)
+                && crate::header_value::Address::new(r).is_some()
+        })
     {
         to.push(r);
     }
@@ -1244,6 +1253,48 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(untouched, "received");
+    }
+
+    /// The requester of a refused form's order is told only at an address a header may
+    /// carry; the sender's own receipt is composed either way.
+    #[test]
+    fn a_requester_no_header_may_carry_is_not_told() {
+        let t = Utc::now();
+        let order = |requester: &str| OrderRow {
+            id: 1,
+            reference: "SP-2026-00001".into(),
+            state: State::Received,
+            kind: None,
+            bestillings_id: Some("BD-1".into()),
+            org_name: None,
+            org_cvr: None,
+            system_name: None,
+            requester: Some(requester.into()),
+            reply_to: None,
+            contact_email: None,
+            thread_message_id: None,
+            thread_subject: String::new(),
+            planned_at: None,
+            created_at: t,
+            updated_at: t,
+            executed_at: None,
+            billed_at: None,
+            incident_at: None,
+        };
+        let sender = vec!["fa@kystby.test".to_string()];
+        let h = helpdesk();
+        let told = with_requester_of(sender.clone(), Some(&order("Chef@Kystby.test")), &h);
+        assert_eq!(told, ["fa@kystby.test", "chef@kystby.test"]);
+        for bad in [
+            "\"a b\"@kystby.test",
+            "a:b@kystby.test",
+            "a@b@kystby.test",
+            "a;b@x.test",
+        ] {
+            let to = with_requester_of(sender.clone(), Some(&order(bad)), &h);
+            assert_eq!(to, sender, "{bad}");
+            assert!(crate::header_value::addresses(&to, "recipient").is_ok());
+        }
     }
 
     fn helpdesk() -> HelpdeskSettings {

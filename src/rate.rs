@@ -36,16 +36,21 @@ impl Default for RateLimits {
     }
 }
 
-/// The address a per-address limit counts: case-folded, without a `+tag` in the local part.
-/// `Victim+1@Kommune.test` and `victim@kommune.test` reach the same person, so they share one
-/// quota; otherwise an attacker beats the limit by numbering the tags.
+/// The address a per-address limit counts: case-folded, without a `+tag` in the local part
+/// and without a trailing dot on the domain. `Victim+1@Kommune.test`, `victim@kommune.test.`
+/// and `victim@kommune.test` reach the same person (Postfix strips the dot of a fully
+/// qualified `kommune.test.`), so they share one quota; otherwise an attacker beats the limit
+/// by numbering the tags or adding the dot.
 pub fn counted_address(address: &str) -> String {
     let a = address.trim().to_lowercase();
     match a.rsplit_once('@') {
-        Some((local, domain)) => match local.split_once('+') {
-            Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
-            _ => a,
-        },
+        Some((local, domain)) => {
+            let domain = domain.trim_end_matches('.');
+            match local.split_once('+') {
+                Some((base, _)) if !base.is_empty() => format!("{base}@{domain}"),
+                _ => format!("{local}@{domain}"),
+            }
+        }
         None => a,
     }
 }
@@ -145,6 +150,8 @@ mod tests {
             "Victim+2@Kommune.TEST",
             " VICTIM@kommune.test ",
             "victim+a+b@kommune.test",
+            "victim@kommune.test.",
+            "Victim+3@kommune.test..",
         ] {
             assert_eq!(counted_address(a), "victim@kommune.test", "{a}");
         }

@@ -105,6 +105,7 @@ pub fn extract_limits(l: &config::Limits, reader: Arc<dyn DocumentReader>) -> Ex
         max_attachment_bytes: usize::try_from(l.max_message_bytes).unwrap_or(usize::MAX),
         max_forward_depth: 3,
         reader_timeout: l.reader_timeout,
+        deadline: None,
         reader,
     }
 }

@@ -13,12 +13,22 @@ const MAX_LABEL_CHARS: usize = 60;
 /// How far below a "Fra:" line the rest of an Outlook header block must start.
 const HEADER_BLOCK_LOOKAHEAD: usize = 4;
 
+/// Lines of one text (mail body, .txt file, HTML, PDF text layer) read as a form; the rest
+/// is not read. A form typed into a mail is a few dozen lines and a long PDF's text layer a
+/// few thousand, but each line can cost an entry: 24 MB of "a:" lines made 8 million entries
+/// and 916 MB in the daemon's own process (which reads plain text itself, and takes back every
+/// entry a sandboxed reader finds).
+pub const MAX_FORM_LINES: usize = 10_000;
+
 /// Reads a plain-text mail body.
 pub fn read_text(text: &str, source: &str) -> RawForm {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
-    // A lone CR (old Mac line ends) also ends a line.
-    let lines: Vec<&str> = lines.iter().flat_map(|l| l.split('\r')).collect();
+    let lines: Vec<&str> = text
+        .split('\n')
+        // A lone CR (old Mac line ends) also ends a line.
+        .flat_map(|l| l.trim_end_matches('\r').split('\r'))
+        .take(MAX_FORM_LINES)
+        .collect();
     parse_lines(&lines, source, false)
 }
 
@@ -33,6 +43,7 @@ pub fn read_html(html: &str, source: &str) -> RawForm {
 /// The shared line parser (also used for a PDF text layer, where `tab_cells` lets a large
 /// horizontal gap, rendered as a tab, separate a label cell from its value cell).
 pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawForm {
+    let lines = lines.get(..MAX_FORM_LINES).unwrap_or(lines);
     let end = quoted_original_start(lines).unwrap_or(lines.len());
     let mut form = RawForm {
         source: source.to_string(),
@@ -1175,6 +1186,26 @@ mod tests {
 
     /// Tables nested deeper than [`MAX_TABLE_DEPTH`] are line breaks: each level's rows would
     /// otherwise be copied into every outer cell (quadratic in the depth).
+    /// Millions of "Label:" lines (a 24 MB mail body) cost at most MAX_FORM_LINES entries,
+    /// whether read as plain text, as HTML or as a PDF's lines; a form at the top still reads.
+    #[test]
+    fn a_text_of_millions_of_labels_makes_a_bounded_form() {
+        let lines = MAX_FORM_LINES * 3;
+        let text = format!("CVR-nr.: 12345678\n{}", "a:\r\n".repeat(lines));
+        let f = read_text(&text, "body");
+        assert!(f.entries.len() <= MAX_FORM_LINES, "{}", f.entries.len());
+        assert_eq!(f.entries.first(), Some(&e("CVR-nr.", "12345678")));
+        let html = read_html(&"a:<br>".repeat(lines), "body");
+        assert!(
+            html.entries.len() <= MAX_FORM_LINES,
+            "{}",
+            html.entries.len()
+        );
+        let refs = vec!["a: b"; lines];
+        let pdf = parse_lines(&refs, "pdf", true);
+        assert!(pdf.entries.len() <= MAX_FORM_LINES, "{}", pdf.entries.len());
+    }
+
     #[test]
     fn deeply_nested_tables_are_flattened() {
         let depth = 10_000;
