@@ -435,6 +435,27 @@ async fn queue(
     subject: Option<String>,
     values: &ReceiptValues,
 ) -> anyhow::Result<()> {
+    let thread = Thread {
+        message_id: i.mail.message_id.clone(),
+        references: i.mail.references.clone(),
+        subject: i.mail.subject.clone(),
+    };
+    let mail = (kind, to, subject);
+    queue_in_thread(tx, i, &thread, order_id, reference, version, mail, values).await
+}
+
+/// [`queue`] in a given thread (a mail about an order that answers none of the mail's own).
+#[allow(clippy::too_many_arguments)]
+async fn queue_in_thread(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    thread: &Thread,
+    order_id: i64,
+    reference: &str,
+    version: i64,
+    (kind, to, subject): (ReceiptKind, Vec<String>, Option<String>),
+    values: &ReceiptValues,
+) -> anyhow::Result<()> {
     if to.is_empty() {
         return Ok(());
     }
@@ -446,11 +467,6 @@ async fn queue(
     };
     // Checked and counted in the transaction: a failure rolls the counts back with the mail.
     let slot = store::take_rate_slot(tx, &keys, i.now).await?;
-    let thread = Thread {
-        message_id: i.mail.message_id.clone(),
-        references: i.mail.references.clone(),
-        subject: i.mail.subject.clone(),
-    };
     let out = compose(
         i.templates,
         Compose {
@@ -459,7 +475,7 @@ async fn queue(
             version,
             from: &i.helpdesk.address,
             to,
-            thread: &thread,
+            thread,
             subject,
             date: i.now.timestamp(),
         },
@@ -1116,12 +1132,14 @@ async fn apply_form(
         ),
     };
     values.findings = listed;
-    let to = with_requester_of(to, tell_requester, i.helpdesk);
-    if may_reply || tell_requester.is_some() {
+    if may_reply {
         queue(
             tx, i, order_id, &reference, version, kind, to, None, &values,
         )
         .await?;
+    }
+    if let Some(order) = tell_requester {
+        tell_of_refused_form(tx, i, order).await?;
     }
     if jf.decision == Decision::Review {
         values.findings = jf
@@ -1139,6 +1157,43 @@ async fn apply_form(
         findings: jf.findings.len(),
         unreadable: false,
     })
+}
+
+/// Tells the requester of `order` that a form with its BestillingsID came from someone who may
+/// not change it, in the order's own thread. A mail of its own, saying nothing of the other
+/// form or its sender: the verdict receipt of that form went to its sender, and whoever sent
+/// it (the forger, or the one who took the BestillingsID first) must not learn the other
+/// side's address or form. At most one a day per order (the caller checks), so its
+/// Message-ID names the day in place of a version.
+async fn tell_of_refused_form(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order: &OrderRow,
+) -> anyhow::Result<()> {
+    let to = with_requester_of(Vec::new(), Some(order), i.helpdesk);
+    let thread = Thread {
+        message_id: order.thread_message_id.clone(),
+        references: Vec::new(),
+        subject: order.thread_subject.clone(),
+    };
+    let values = ReceiptValues {
+        reference: order.reference.clone(),
+        bestillings_id: order.bestillings_id.clone(),
+        ..ReceiptValues::default()
+    };
+    let day = i.now.timestamp().div_euclid(86_400);
+    let mail = (ReceiptKind::AndenAfsender, to, None);
+    queue_in_thread(
+        tx,
+        i,
+        &thread,
+        order.id,
+        &order.reference,
+        day,
+        mail,
+        &values,
+    )
+    .await
 }
 
 /// `to` and the requester of `order`, once, never one of our own addresses and never one no

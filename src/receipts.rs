@@ -40,10 +40,13 @@ pub enum ReceiptKind {
     Incident,
     /// The order was withdrawn on request.
     Tilbagetrukket,
+    /// To an order's requester: a form with their BestillingsID came from someone who may
+    /// not change the order (it went to a person). Says nothing of the other form or sender.
+    AndenAfsender,
 }
 
 impl ReceiptKind {
-    pub const ALL: [ReceiptKind; 12] = [
+    pub const ALL: [ReceiptKind; 13] = [
         ReceiptKind::Modtaget,
         ReceiptKind::Godkendt,
         ReceiptKind::Afvist,
@@ -56,6 +59,7 @@ impl ReceiptKind {
         ReceiptKind::Fejl,
         ReceiptKind::Incident,
         ReceiptKind::Tilbagetrukket,
+        ReceiptKind::AndenAfsender,
     ];
 
     /// Short code used in Message-IDs and the outbox.
@@ -73,6 +77,7 @@ impl ReceiptKind {
             ReceiptKind::Fejl => "fejl",
             ReceiptKind::Incident => "incident",
             ReceiptKind::Tilbagetrukket => "tilbagetrukket",
+            ReceiptKind::AndenAfsender => "anden_afsender",
         }
     }
 
@@ -91,6 +96,7 @@ impl ReceiptKind {
             ReceiptKind::Fejl => "Fejl ved ændringen",
             ReceiptKind::Incident => "Incident",
             ReceiptKind::Tilbagetrukket => "Bestillingen er trukket tilbage",
+            ReceiptKind::AndenAfsender => "Formular fra en anden afsender",
         }
     }
 
@@ -114,6 +120,7 @@ impl ReceiptKind {
             ReceiptKind::Fejl => include_str!("../templates/fejl.txt.j2"),
             ReceiptKind::Incident => include_str!("../templates/incident.txt.j2"),
             ReceiptKind::Tilbagetrukket => include_str!("../templates/tilbagetrukket.txt.j2"),
+            ReceiptKind::AndenAfsender => include_str!("../templates/anden_afsender.txt.j2"),
         }
     }
 }

@@ -209,25 +209,41 @@ async fn a_forged_colleague_cannot_replace_an_approved_order() {
         stack.send(FORGER, d.helpdesk(), &raw).await;
     }
 
-    // The forger's address gets modtaget + til vurdering twice; the real requester is told
-    // (one til vurdering per attempt) on top of the two receipts of its own order.
     // The forger's address gets modtaget + til vurdering for each; the real requester is told
-    // with the first til vurdering (once a day, so a stream of forgeries cannot bury it), on
-    // top of the two receipts of its own order.
-    mails(&stack, &mut d, FORGER, 4).await;
+    // once (a day, so a stream of forgeries cannot bury it), in a mail of its own in its
+    // order's thread, on top of the two receipts of its own order. Neither side learns the
+    // other's address or form: the forger's receipts do not name the requester, and the
+    // requester's notice names neither the forger nor the attacker's URL.
+    let forger_got = mails(&stack, &mut d, FORGER, 4).await;
     let told = mails(&stack, &mut d, REQUESTER, 3).await;
-    let named = format!("bruges allerede i bestillingen {reference}");
     let warnings: Vec<&Received> = told
         .iter()
-        .filter(|r| r.subject.contains("vurderes manuelt"))
+        .filter(|r| {
+            r.subject.contains(&format!("[{reference}]")) && r.text.contains("anden afsender")
+        })
         .collect();
     assert_eq!(warnings.len(), 1, "{told:#?}");
+    let warning = warnings[0];
     assert!(
-        warnings[0].text.contains(&named),
+        warning.text.contains("din bestilling") && warning.text.contains("OW-HIJACK-0001"),
         "the requester learns of the attempt on its order: {}",
-        warnings[0].text
+        warning.text
     );
-
+    for secret in [FORGER, "attacker.example"] {
+        assert!(
+            !warning.text.contains(secret),
+            "{secret} in {}",
+            warning.text
+        );
+    }
+    assert_eq!(forger_got.len(), 4, "{forger_got:#?}");
+    for raw in stack.fetch_all(FORGER, "INBOX").await {
+        assert!(
+            !String::from_utf8_lossy(&raw).contains(REQUESTER),
+            "the requester's address in a mail to the forger: {}",
+            String::from_utf8_lossy(&raw)
+        );
+    }
     // Even the requester cannot change the approved order by mail: a person decides.
     let changed = docx(
         TITLE,
@@ -281,7 +297,7 @@ async fn a_forged_colleague_cannot_replace_an_approved_order() {
     let all = stack.fetch_all(REQUESTER, "INBOX").await;
     assert_eq!(
         all.iter()
-            .filter(|r| received(r).text.contains(&named))
+            .filter(|r| received(r).text.contains("anden afsender"))
             .count(),
         1
     );
