@@ -155,7 +155,7 @@ rcpt_accepted() { # PORT VERB ADDR
 }
 wait_accepted() { # PORT VERB ADDR
   local i
-  for i in $(seq 1 50); do rcpt_accepted "$@" && return 0; sleep 0.1; done
+  for i in $(seq 1 300); do rcpt_accepted "$@" && return 0; sleep 0.1; done
   die "port $1 still refuses $3 after adding it"
 }
 
