@@ -3,7 +3,7 @@
 # Postfix (scripts/mailstack.sh), so those packages must be installed and tests run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl"
+PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
