@@ -6,6 +6,15 @@ use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::Serialize;
 
+/// The domain of an address, lowercased; empty when it has no `@`. The one place that says
+/// what "the domain" of a sender, a requester or a contact is.
+pub fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_lowercase())
+        .unwrap_or_default()
+}
+
 /// One attachment (or forwarded mail).
 #[derive(Debug, Clone)]
 pub struct Attachment {

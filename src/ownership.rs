@@ -65,11 +65,8 @@ pub fn standing(owner: &Owner<'_>, sender: &Sender<'_>) -> Option<Standing> {
     if requester.as_deref() == Some(address.as_str()) {
         return Some(Standing::Requester);
     }
-    let requester_domain = requester
-        .as_deref()
-        .and_then(|r| r.rsplit_once('@'))
-        .map(|(_, d)| d);
-    if sender.verified && requester_domain == Some(domain) {
+    let requester_domain = requester.as_deref().map(crate::mail::domain_of);
+    if sender.verified && requester_domain.as_deref() == Some(domain) {
         return Some(Standing::Colleague);
     }
     let system = owner.system?;

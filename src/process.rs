@@ -10,7 +10,7 @@ use tracing::warn;
 use crate::fields::field;
 use crate::finding::{Decision, Finding, Rule, Severity};
 use crate::judge::{JudgedForm, Judgement};
-use crate::mail::Mail;
+use crate::mail::{Mail, domain_of};
 use crate::order::{Action, State, find_reference, transition};
 use crate::ownership::{Owner, Refusal, Sender as OwnershipSender, may_correct, standing};
 use crate::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
@@ -100,13 +100,6 @@ pub struct Intake<'a> {
     pub register: Option<&'a Register>,
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
-}
-
-fn domain_of(address: &str) -> String {
-    address
-        .rsplit_once('@')
-        .map(|(_, d)| d.to_lowercase())
-        .unwrap_or_default()
 }
 
 /// Stores the mail and applies its judgement, in the caller's transaction.
