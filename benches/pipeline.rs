@@ -914,17 +914,19 @@ fn check_throughput() -> Check {
     std::fs::write(&file, &docx).expect("writing the form");
     let span = Duration::from_secs(3);
 
-    // In process, as `spdesk check FILE --json` does it without a config (commands::check):
+    // In process, as `spdesk check FILE --json` does it without a config (cli::check::check):
     // once with the readers in this process, once through the reader child (the daemon's
     // and check's path); the difference is the child's cost per form.
     let cfg = spdesk::config::CheckConfig::default();
-    let settings = spdesk::setup::rule_settings(&cfg.rules).expect("rule settings");
-    let in_process =
-        spdesk::setup::extract_limits(&cfg.limits, std::sync::Arc::new(spdesk::reader::InProcess));
+    let settings = spdesk::cli::setup::rule_settings(&cfg.rules).expect("rule settings");
+    let in_process = spdesk::cli::setup::extract_limits(
+        &cfg.limits,
+        std::sync::Arc::new(spdesk::forms::reader::InProcess),
+    );
     let sandbox = spdesk::sandbox::Sandbox::start(BIN.into(), cfg.limits.reader_memory)
         .expect("the reader child");
-    let sandboxed = spdesk::setup::extract_limits(&cfg.limits, std::sync::Arc::new(sandbox));
-    let once = |limits: &spdesk::extract::ExtractLimits| {
+    let sandboxed = spdesk::cli::setup::extract_limits(&cfg.limits, std::sync::Arc::new(sandbox));
+    let once = |limits: &spdesk::forms::extract::ExtractLimits| {
         let bytes = std::fs::read(&file).expect("reading the form");
         let mail = spdesk::mail::Mail {
             subject: "Bestilling.docx".into(),
@@ -951,7 +953,7 @@ fn check_throughput() -> Check {
         .ok()
         .map(|v| v["decision"].to_string())
         .unwrap_or_default();
-    let rate = |limits: &spdesk::extract::ExtractLimits| {
+    let rate = |limits: &spdesk::forms::extract::ExtractLimits| {
         let start = Instant::now();
         let mut count = 0u64;
         while start.elapsed() < span {

@@ -3,9 +3,9 @@
 //!
 //!     cargo run --example filled_form -- OUT.docx
 
-use spdesk::blank::filled_docx;
-use spdesk::calendar::Calendar;
-use spdesk::fields::FormKind;
+use spdesk::forms::blank::filled_docx;
+use spdesk::forms::fields::FormKind;
+use spdesk::rules::calendar::Calendar;
 
 fn main() {
     let Some(out) = std::env::args().nth(1) else {

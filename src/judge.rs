@@ -6,11 +6,11 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::extract::{ExtractLimits, Unreadable, extract};
-use crate::fields::FormKind;
-use crate::finding::{Decision, Finding, Rule};
-use crate::form::OrderForm;
+use crate::forms::extract::{ExtractLimits, Unreadable, extract};
+use crate::forms::fields::FormKind;
+use crate::forms::form::OrderForm;
 use crate::mail::{LoopFlags, Mail};
+use crate::rules::finding::{Decision, Finding, Rule};
 use crate::rules::{History, RuleSettings, judge_form};
 
 /// What the pipeline needs besides the mail.
@@ -27,7 +27,7 @@ pub struct Context<'a> {
 pub struct JudgedForm {
     pub kind: FormKind,
     pub source: String,
-    pub fields: std::collections::BTreeMap<&'static str, crate::form::Value>,
+    pub fields: std::collections::BTreeMap<&'static str, crate::forms::form::Value>,
     pub findings: Vec<Finding>,
     pub decision: Decision,
     #[serde(skip)]
@@ -78,7 +78,7 @@ pub struct Judgement {
     #[serde(skip)]
     pub no_form: bool,
     /// A trusted Authentication-Results verifies the From domain: a colleague of an order's
-    /// requester may then change the order ([`crate::ownership`]).
+    /// requester may then change the order ([`crate::orders::ownership`]).
     #[serde(skip)]
     pub sender_verified: bool,
 }
@@ -159,7 +159,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         verdict.findings.extend(too_many.clone());
         let mut fields = form.fields.clone();
         if let Some(name) = verdict.certificate.take() {
-            fields.insert("certificate", crate::form::Value::Text(name));
+            fields.insert("certificate", crate::forms::form::Value::Text(name));
         }
         forms.push(JudgedForm {
             kind: form.kind,
@@ -310,7 +310,7 @@ mod tests {
     /// become orders, each in review with the reason.
     #[test]
     fn forms_over_the_limit_make_no_orders_and_the_rest_go_to_review() {
-        let raw = crate::extract::tests::nested_forwards(3, 2, "BD-9");
+        let raw = crate::forms::extract::tests::nested_forwards(3, 2, "BD-9");
         let limits = ExtractLimits {
             max_forms_per_mail: 4,
             ..ExtractLimits::default()

@@ -4,8 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
+use spdesk::cli::{actions, check, orders, schedule, setup, terminal};
 use spdesk::config::{self, Config};
-use spdesk::{commands, daemon, setup, store::Store, terminal};
+use spdesk::{daemon, store::Store};
 use std::sync::Arc;
 
 /// async-imap traces every command it writes, LOGIN and AUTHENTICATE included: that target
@@ -54,7 +55,7 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
-                commands::EXIT_USAGE as u8
+                check::EXIT_USAGE as u8
             } else {
                 0
             });
@@ -84,12 +85,12 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     Ok(c) => c,
                     Err(e) => {
                         eprintln!("{}", terminal::text(&e.to_string()));
-                        return Ok(commands::EXIT_USAGE);
+                        return Ok(check::EXIT_USAGE);
                     }
                 },
                 None => config::CheckConfig::default(),
             };
-            commands::check(args, &cfg)
+            check::check(args, &cfg)
         }
         Command::Config(ConfigCommand::Check) => {
             let Some(path) = config::locate(cli.config.as_deref()) else {
@@ -101,7 +102,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 Ok(cfg) => match setup::pipeline(&cfg) {
                     Ok(_) => {
                         println!("{}: OK", path.display());
-                        for w in spdesk::config_warnings::warnings(&cfg) {
+                        for w in spdesk::config::warnings::warnings(&cfg) {
                             println!("warning: {}", terminal::line(&w));
                         }
                         println!("{}", cfg.redacted_summary());
@@ -120,7 +121,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             }
         }
         Command::Form(FormCommand::Blank { kind, out }) => {
-            let bytes = spdesk::blank::blank_docx(*kind);
+            let bytes = spdesk::forms::blank::blank_docx(*kind);
             std::fs::write(out, bytes)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             println!("{}", out.display());
@@ -128,17 +129,17 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Orders(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(commands::orders(cmd, &cfg))
+            runtime()?.block_on(orders::orders(cmd, &cfg))
         }
         Command::Digest { send } => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(commands::digest(*send, &cfg))
+            runtime()?.block_on(schedule::digest(*send, &cfg))
         }
         Command::Billing(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(commands::billing(cmd, &cfg))
+            runtime()?.block_on(schedule::billing(cmd, &cfg))
         }
-        Command::ReaderChild { .. } => Ok(commands::EXIT_USAGE),
+        Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
         Command::Run => {
             // A wrong config stops the daemon here, before anything connects.
             let cfg = match load_config(cli) {
@@ -149,7 +150,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 }
             };
             let pipeline = setup::pipeline(&cfg)?;
-            for w in spdesk::config_warnings::warnings(&cfg) {
+            for w in spdesk::config::warnings::warnings(&cfg) {
                 tracing::warn!(warning = %w, "config");
             }
             runtime()?.block_on(async {
@@ -159,11 +160,11 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                     smtp: setup::smtp_settings(&cfg),
                     pipeline,
                     store,
-                    executor: spdesk::executor::ExecutorSettings::for_daemon(
+                    executor: spdesk::daemon::executor::ExecutorSettings::for_daemon(
                         &cfg.executors,
                         cfg.rules.systems_file.is_some(),
                     ),
-                    actions: Arc::new(commands::Actions::from_config(&cfg)?),
+                    actions: Arc::new(actions::Actions::from_config(&cfg)?),
                     config: Arc::new(cfg),
                 })
                 .await?;

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone};
 use chrono_tz::Europe::Copenhagen;
+use spdesk::cli::setup;
 use spdesk::config::CheckConfig;
-use spdesk::extract::ExtractLimits;
-use spdesk::finding::{Decision, Rule};
+use spdesk::forms::extract::ExtractLimits;
 use spdesk::judge::{Context, Judgement, judge_mail};
 use spdesk::mail::Mail;
+use spdesk::rules::finding::{Decision, Rule};
 use spdesk::rules::{NoHistory, RuleSettings};
-use spdesk::setup;
 
 /// The robustness bound per message (parse + judge), not a benchmark.
 const LIMIT: Duration = Duration::from_secs(2);
@@ -128,8 +128,10 @@ fn every_corpus_message_survives_and_loops_are_never_answered() {
     let cfg = CheckConfig::default();
     let settings: RuleSettings = setup::rule_settings(&cfg.rules).expect("default rule settings");
     // The readers' correctness, in this process (the sandbox is tested in tests/sandbox.rs).
-    let limits: ExtractLimits =
-        setup::extract_limits(&cfg.limits, std::sync::Arc::new(spdesk::reader::InProcess));
+    let limits: ExtractLimits = setup::extract_limits(
+        &cfg.limits,
+        std::sync::Arc::new(spdesk::forms::reader::InProcess),
+    );
     let received: DateTime<_> = Copenhagen
         .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
         .single()

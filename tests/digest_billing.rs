@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Duration as Days, Utc};
 use common::daemon::Daemon;
 use common::{FA, HELPDESK, MailStack};
-use spdesk::calendar::{Calendar, TZ};
 use spdesk::mail::Mail;
+use spdesk::rules::calendar::{Calendar, TZ};
 
 /// Generous: a loaded CI machine must not fail a correct daemon.
 const WAIT: Duration = Duration::from_secs(60);
@@ -249,7 +249,7 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     let csv = String::from_utf8(csv_att.bytes.clone()).expect("UTF-8 CSV");
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 2, "{csv}");
-    assert_eq!(rows[0], spdesk::billing::CSV_HEADER);
+    assert_eq!(rows[0], spdesk::schedule::billing::CSV_HEADER);
     assert!(rows[1].contains(executed.as_str()), "{csv}");
     assert!(rows[1].contains(",sftp,"), "{csv}");
     assert!(rows[1].contains(",2500.00,DKK,"), "{csv}");

@@ -16,8 +16,8 @@ use common::bombs::{deep_pdf, flate_pdf, html_mail, inflating_pdf, quadratic_htm
 use common::daemon::{BIN, Daemon};
 use common::fixtures::{DOCX_TYPE, WsForm, received};
 use mail_builder::MessageBuilder;
-use spdesk::raw::{ReadError, ReadLimits};
-use spdesk::reader::{DocumentReader, ReadJob, ReadOutput, ReadRequest, ReaderKind};
+use spdesk::forms::raw::{ReadError, ReadLimits};
+use spdesk::forms::reader::{DocumentReader, ReadJob, ReadOutput, ReadRequest, ReaderKind};
 use spdesk::sandbox::Sandbox;
 
 const MEMORY: u64 = 512 * 1024 * 1024;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use chrono::TimeZone;
 use libfuzzer_sys::fuzz_target;
-use spdesk::extract::ExtractLimits;
+use spdesk::forms::extract::ExtractLimits;
 use spdesk::judge::{Context, judge_mail};
 use spdesk::mail::{HeaderLimits, Mail, header_over_limits};
 use spdesk::rules::{NoHistory, RuleSettings};
@@ -14,7 +14,7 @@ use spdesk::rules::{NoHistory, RuleSettings};
 fn settings() -> &'static RuleSettings {
     static S: OnceLock<RuleSettings> = OnceLock::new();
     S.get_or_init(|| {
-        spdesk::setup::rule_settings(&spdesk::config::CheckConfig::default().rules)
+        spdesk::cli::setup::rule_settings(&spdesk::config::CheckConfig::default().rules)
             .expect("default rule settings")
     })
 }

@@ -2,10 +2,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spdesk::raw::ReadLimits;
+use spdesk::forms::raw::ReadLimits;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(raw) = spdesk::read::docx::read_docx(data, "fuzz.docx", &ReadLimits::default()) {
-        let _ = spdesk::form::interpret(&raw);
+    if let Ok(raw) = spdesk::forms::read::docx::read_docx(data, "fuzz.docx", &ReadLimits::default()) {
+        let _ = spdesk::forms::form::interpret(&raw);
     }
 });

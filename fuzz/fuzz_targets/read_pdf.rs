@@ -2,10 +2,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spdesk::raw::ReadLimits;
+use spdesk::forms::raw::ReadLimits;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(raw) = spdesk::read::pdf::read_pdf(data, "fuzz.pdf", &ReadLimits::default()) {
-        let _ = spdesk::form::interpret(&raw);
+    if let Ok(raw) = spdesk::forms::read::pdf::read_pdf(data, "fuzz.pdf", &ReadLimits::default()) {
+        let _ = spdesk::forms::form::interpret(&raw);
     }
 });

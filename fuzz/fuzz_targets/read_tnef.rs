@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spdesk::read::tnef::{TnefLimits, unpack};
+use spdesk::forms::read::tnef::{TnefLimits, unpack};
 
 fuzz_target!(|data: &[u8]| {
     let limits = TnefLimits::default();

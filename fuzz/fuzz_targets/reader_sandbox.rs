@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spdesk::raw::ReadLimits;
+use spdesk::forms::raw::ReadLimits;
 use spdesk::sandbox::{child, protocol};
 
 fuzz_target!(|data: &[u8]| {

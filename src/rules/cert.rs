@@ -19,7 +19,7 @@ use x509_parser::pem::Pem;
 use x509_parser::public_key::PublicKey;
 use x509_parser::signature_algorithm::RsaSsaPssParams;
 
-use crate::finding::{Finding, Rule};
+use crate::rules::finding::{Finding, Rule};
 
 /// Most issuer steps followed from the leaf before giving up (real chains have 2–4).
 const MAX_DEPTH: usize = 8;
@@ -585,7 +585,7 @@ fn shown(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::Severity;
+    use crate::rules::finding::Severity;
     use chrono::TimeZone;
     use rcgen::{
         BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SerialNumber,

@@ -2,8 +2,8 @@
 //! which it-system role, which is made by the forvaltningsansvarlig in ADM, and which is
 //! neither.
 
-use crate::fields::{Change, Role};
-use crate::finding::{Finding, Rule};
+use crate::forms::fields::{Change, Role};
+use crate::rules::finding::{Finding, Rule};
 
 /// What the matrix says about one change for one role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,11 @@
 //! The rules of FORMS.md as pure functions of (form, mail, settings, clock). Each rule lives in
 //! its own module; [`judge_form`] runs them all over one form.
 
+pub mod calendar;
+pub mod dates;
+pub mod finding;
+pub mod it_systems;
+
 pub mod cert;
 pub mod matrix;
 pub mod register;
@@ -15,11 +20,11 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::extract::CertFile;
-use crate::fields::{Change, FormKind};
-use crate::finding::{Finding, Rule};
-use crate::form::{OrderForm, Value};
+use crate::forms::extract::CertFile;
+use crate::forms::fields::{Change, FormKind};
+use crate::forms::form::{OrderForm, Value};
 use crate::mail::Mail;
+use crate::rules::finding::{Finding, Rule};
 
 /// Everything the rules need besides the form and the mail, built once from the config.
 pub struct RuleSettings {
@@ -36,7 +41,7 @@ pub struct RuleSettings {
     pub known_ids: Option<HashSet<String>>,
     /// The it-system register (FORMS.md rule 7); `None` when not configured, and then the
     /// register rules do not run.
-    pub register: Option<crate::register::Register>,
+    pub register: Option<crate::rules::it_systems::Register>,
     /// `rules.bestillings_id_pattern` compiled to match the whole BestillingsID; `None`: only
     /// the built-in shape.
     pub bestillings_id_pattern: Option<regex::Regex>,
@@ -233,7 +238,7 @@ pub fn judge_form(
 /// Every message to the sender names the field as it stands on the form (RECEIPTS.md: "the
 /// field's label, what is wrong, and what to do").
 fn label_message(f: &mut Finding) {
-    let Some(def) = f.field.and_then(crate::fields::field) else {
+    let Some(def) = f.field.and_then(crate::forms::fields::field) else {
         return;
     };
     let m = &f.message;
@@ -268,9 +273,9 @@ fn pick_certificate<'a>(form: &OrderForm, certificates: &'a [CertFile]) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::extract::ExtractLimits;
+    use crate::forms::extract::ExtractLimits;
     use crate::judge::{Context, judge_mail};
-    use crate::register::Register;
+    use crate::rules::it_systems::Register;
     use chrono::TimeZone;
     use chrono_tz::Europe::Copenhagen;
 
@@ -342,14 +347,17 @@ Advisering til: drift@kystby.test\r\n"
         let ok = judge(&mail("fa@kystby.test", "BD-1234", "54921942"), &s);
         assert_eq!(ok.forms.len(), 1);
         assert_eq!(ids(&ok), Vec::<&str>::new());
-        assert_eq!(ok.decision, Some(crate::finding::Decision::Approved));
+        assert_eq!(ok.decision, Some(crate::rules::finding::Decision::Approved));
 
         let stranger = judge(&mail("x@evil.test", "BD-1234", "29189846"), &s);
         assert_eq!(
             ids(&stranger),
             vec!["system.role_mismatch", "sender.unauthorised"]
         );
-        assert_eq!(stranger.decision, Some(crate::finding::Decision::Review));
+        assert_eq!(
+            stranger.decision,
+            Some(crate::rules::finding::Decision::Review)
+        );
         // Messages name the field as it stands on the form.
         assert!(
             stranger.forms[0].findings[0]
@@ -384,7 +392,7 @@ Advisering til: drift@kystby.test\r\n"
         let s = settings(None, Some("BD-[0-9]{4}"));
         let j = judge(&mail("fa@kystby.test", "BD-12345", "54921942"), &s);
         assert_eq!(ids(&j), vec!["field.invalid"]);
-        assert_eq!(j.decision, Some(crate::finding::Decision::Rejected));
+        assert_eq!(j.decision, Some(crate::rules::finding::Decision::Rejected));
         let j = judge(&mail("fa@kystby.test", "BD-1234", "54921942"), &s);
         assert_eq!(ids(&j), Vec::<&str>::new());
     }

@@ -3,9 +3,9 @@
 //! Every finding is `review`: the form may be right and the register out of date, so a person
 //! at the Helpdesk checks it (spoofing protection, not a correction the sender can make).
 
-use crate::finding::{Finding, Rule};
-use crate::form::OrderForm;
-use crate::register::Register;
+use crate::forms::form::OrderForm;
+use crate::rules::finding::{Finding, Rule};
+use crate::rules::it_systems::Register;
 
 /// A field's value when it was read and normalised (an invalid value already has its
 /// `field.invalid` finding and is not compared).
@@ -51,7 +51,7 @@ pub fn check(form: &OrderForm, sender: Option<&str>, register: &Register) -> Vec
     }
 
     if let Some(cvr) = valid(form, "org_cvr")
-        && crate::values::cvr(cvr).as_deref() != Some(entry.org_cvr.as_str())
+        && crate::forms::values::cvr(cvr).as_deref() != Some(entry.org_cvr.as_str())
     {
         out.push(Finding::new(
             Rule::SystemRoleMismatch,
@@ -89,9 +89,9 @@ pub fn check(form: &OrderForm, sender: Option<&str>, register: &Register) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fields::FormKind;
-    use crate::finding::Severity;
-    use crate::raw::{Entry, RawForm};
+    use crate::forms::fields::FormKind;
+    use crate::forms::raw::{Entry, RawForm};
+    use crate::rules::finding::Severity;
 
     const U1: &str = "6f1c2e7a-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
     const U2: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
@@ -124,7 +124,7 @@ mod tests {
                 })
                 .collect(),
         };
-        let f = crate::form::interpret(&raw).unwrap();
+        let f = crate::forms::form::interpret(&raw).unwrap();
         assert_eq!(f.kind, FormKind::Sftp);
         f
     }

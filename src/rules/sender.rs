@@ -2,7 +2,7 @@
 //! Authentication-Results headers whose authserv-id the Helpdesk trusts (RFC 8601: any other
 //! such header may be forged by the sender).
 
-use crate::finding::{Finding, Rule};
+use crate::rules::finding::{Finding, Rule};
 
 /// `sender.unverified` when a trusted Authentication-Results header says SPF or DMARC failed.
 ///

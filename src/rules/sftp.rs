@@ -1,9 +1,9 @@
 //! Technical checks of the sftp form (FORMS.md rule 6): the pick-up deadline and the alert
 //! addresses, when monitoring is switched on.
 
-use crate::finding::{Finding, Rule};
-use crate::form::{OrderForm, Value};
-use crate::values;
+use crate::forms::form::{OrderForm, Value};
+use crate::forms::values;
+use crate::rules::finding::{Finding, Rule};
 
 /// The deadline's allowed range in hours.
 pub const DEADLINE_HOURS: std::ops::RangeInclusive<i64> = 1..=168;

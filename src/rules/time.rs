@@ -4,11 +4,11 @@
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta};
 use chrono_tz::Tz;
 
-use crate::calendar::{
+use crate::rules::calendar::{
     Calendar, ChangeWindow, TZ, danish_date, danish_date_short, danish_time, local_datetime,
 };
-use crate::dates::Desired;
-use crate::finding::{Finding, Rule};
+use crate::rules::dates::Desired;
+use crate::rules::finding::{Finding, Rule};
 
 /// The field every finding of this rule concerns.
 const FIELD: &str = "desired_at";
@@ -504,7 +504,7 @@ mod tests {
     /// (Mon 30 Nov 2026 09:00): the normalised value and the time rules that apply.
     #[test]
     fn written_sample_values() {
-        use crate::dates::parse_desired;
+        use crate::rules::dates::parse_desired;
         let cases: &[(&str, &str, &[Rule])] = &[
             ("14-12-2026 kl. 10:00", "2026-12-14T10:00:00+01:00", &[]),
             (

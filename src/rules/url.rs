@@ -4,7 +4,7 @@
 //! Pure: no I/O, no clock. Parsing follows the WHATWG URL standard (`url` crate), which is what
 //! the webservice clients resolve, so "same URL" means the same thing to us and to them.
 
-use crate::finding::{Finding, Rule};
+use crate::rules::finding::{Finding, Rule};
 use url::{Host, Url};
 
 /// Longest URL quoted back in a message; longer ones are cut with "…" so a pasted blob does
@@ -447,7 +447,7 @@ mod tests {
             prod,
         );
         assert_eq!(rules(&f), vec![("url.env_mismatch", Some("new_url"))]);
-        assert_eq!(f[0].severity, crate::finding::Severity::Review);
+        assert_eq!(f[0].severity, crate::rules::finding::Severity::Review);
         // Production host in exttest.
         let f = check_urls(
             true,

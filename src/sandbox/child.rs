@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::protocol::{ProtocolError, read_request, write_answer};
-use crate::reader::{ReadJob, ReadRequest, read_document, reader_failed};
+use crate::forms::reader::{ReadJob, ReadRequest, read_document, reader_failed};
 
 /// Stack for the reader: a recursive parser that goes deeper overflows into a crash of this
 /// process (SIGSEGV or Rust's abort), which the parent reports as an unreadable file.
@@ -158,8 +158,8 @@ fn cpu_seconds_used() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raw::{ReadError, ReadLimits};
-    use crate::reader::{ReadOutput, ReaderKind};
+    use crate::forms::raw::{ReadError, ReadLimits};
+    use crate::forms::reader::{ReadOutput, ReaderKind};
     use crate::sandbox::protocol::{read_answer, write_request};
     use std::time::Duration;
 

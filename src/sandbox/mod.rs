@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use tracing::{debug, warn};
 
-use crate::raw::ReadError;
-use crate::reader::{DocumentReader, ReadOutput, ReadRequest, reader_failed, took_too_long};
+use crate::forms::raw::ReadError;
+use crate::forms::reader::{DocumentReader, ReadOutput, ReadRequest, reader_failed, took_too_long};
 use protocol::{ProtocolError, read_answer, write_request};
 
 /// The hidden subcommand that runs [`child::main`].

@@ -13,8 +13,8 @@ use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::raw::{RawForm, ReadError};
-use crate::reader::{ReadJob, ReadOutput, UnpackedFile};
+use crate::forms::raw::{RawForm, ReadError};
+use crate::forms::reader::{ReadJob, ReadOutput, UnpackedFile};
 
 /// Largest request header: a job is a few hundred bytes.
 pub const MAX_REQUEST_HEADER: u32 = 64 * 1024;
@@ -253,8 +253,8 @@ fn eof_is_truncated(e: io::Error) -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::raw::{Entry, ReadLimits};
-    use crate::reader::ReaderKind;
+    use crate::forms::raw::{Entry, ReadLimits};
+    use crate::forms::reader::ReaderKind;
     use std::time::Duration;
 
     fn job() -> ReadJob {

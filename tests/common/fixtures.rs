@@ -8,7 +8,7 @@ use std::io::Write;
 use chrono::NaiveDate;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
-use spdesk::calendar::Calendar;
+use spdesk::rules::calendar::Calendar;
 
 /// The MIME type of a .docx.
 pub const DOCX_TYPE: &str =

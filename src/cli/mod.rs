@@ -1,0 +1,202 @@
+//! The command line (DESIGN.md "Contracts"): a thin layer that parses arguments, loads the
+//! config and calls the library. Logs and messages here are English; mails are Danish.
+
+pub mod actions;
+pub mod check;
+pub mod orders;
+pub mod schedule;
+pub mod setup;
+pub mod terminal;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::forms::fields::FormKind;
+
+/// spdesk: the Serviceplatformen Helpdesk's daemon for orders to change an it-system's
+/// technical configuration.
+#[derive(Debug, Parser)]
+#[command(name = "spdesk", version, about)]
+pub struct Cli {
+    /// Config file (else $SPDESK_CONFIG, else config/spdesk.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Log as JSON lines instead of plain text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: intake, outbox and scheduler, until SIGTERM or SIGINT.
+    Run,
+    /// Read mails (.eml) or form files (.docx, .pdf, .txt) and print what was read and the
+    /// verdict; needs no servers and no database.
+    Check(CheckArgs),
+    /// Configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// The order queue and a person's actions on orders.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
+    /// The order forms.
+    #[command(subcommand)]
+    Form(FormCommand),
+    /// The daily digest for the Helpdesk: prints it, or queues it to helpdesk.digest_to.
+    Digest {
+        /// Queue the digest for sending (once per day) instead of printing it.
+        #[arg(long)]
+        send: bool,
+    },
+    /// Billing of executed orders.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+    /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
+    #[command(name = "reader-child", hide = true)]
+    ReaderChild {
+        /// Address-space limit in bytes (`limits.reader_memory`).
+        #[arg(long)]
+        memory: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FormCommand {
+    /// Write the blank order form as a Word document (.docx); needs no config.
+    Blank {
+        /// Which form: webservice or sftp.
+        #[arg(long, value_parser = parse_form_kind)]
+        kind: FormKind,
+        /// The file to write.
+        #[arg(long, value_name = "FILE.docx")]
+        out: PathBuf,
+    },
+}
+
+/// Parses `--kind` with the field table's form codes.
+fn parse_form_kind(s: &str) -> Result<FormKind, String> {
+    FormKind::from_code(s.trim()).ok_or_else(|| {
+        let codes: Vec<&str> = FormKind::ALL.iter().map(|k| k.code()).collect();
+        format!("unknown form \"{s}\"; use one of: {}", codes.join(", "))
+    })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill every executed, unbilled order: mark them billed and queue the CSV mail to
+    /// helpdesk.billing_to, in one transaction (what the schedule does).
+    Run,
+    /// Print (or write) the CSV of the orders executed in a month, with their billed_at.
+    /// Read-only.
+    Export {
+        /// The month, YYYY-MM (Copenhagen time).
+        #[arg(long, value_name = "YYYY-MM")]
+        period: String,
+        /// Write the CSV to this file instead of standard output.
+        #[arg(long, value_name = "FILE.csv")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files to read.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per file (JSON Lines).
+    #[arg(long)]
+    pub json: bool,
+    /// The moment of receipt to judge against (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the config and say exactly what is wrong.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// The queue: state, planned time, due and overdue.
+    List {
+        /// Only orders in this state.
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One order with its versions and full history.
+    Show {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve an order that awaits review.
+    Approve {
+        #[arg(value_name = "REF")]
+        reference: String,
+    },
+    /// Reject an order that awaits review, with the reason the sender will read.
+    Reject {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Mark an approved order as executed; the requester gets the "gennemført" receipt.
+    Execute {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A note for the requester's receipt (e.g. what was changed).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Mark an approved order as failed: the requester is told, and an incident mail with the
+    /// order's details, history and original mail goes to helpdesk.incident_to.
+    Fail {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// What went wrong (for the incident process; not sent to the requester).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Withdraw an open order (on the requester's request); the requester gets a confirmation.
+    Withdraw {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Why, as the requester will read it.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_blank_takes_a_kind_and_a_file() {
+        let cli = Cli::try_parse_from([
+            "spdesk", "form", "blank", "--kind", "sftp", "--out", "x.docx",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Form(FormCommand::Blank { kind, out }) => {
+                assert_eq!(kind, FormKind::Sftp);
+                assert_eq!(out, PathBuf::from("x.docx"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = Cli::try_parse_from(["spdesk", "form", "blank", "--kind", "ftp", "--out", "x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("use one of: webservice, sftp"), "{err}");
+        assert!(Cli::try_parse_from(["spdesk", "form", "blank", "--kind", "sftp"]).is_err());
+    }
+}

@@ -1,0 +1,580 @@
+//! The outbox worker: sends queued mails over SMTP and marks them sent. A mail stays queued
+//! until the server accepts it, retried with backoff while SMTP is down; the deterministic
+//! Message-ID makes a resend after a crash recognisably the same mail.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use lettre::Address;
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use sqlx::{Row, SqliteConnection};
+use tokio::sync::{Notify, watch};
+use tracing::{info, warn};
+
+use crate::config::Secret;
+use crate::daemon::net::{TlsMode, resolve, with_tls_hint, wrap_tls};
+use crate::store::{Store, ts};
+
+/// How to reach the SMTP server.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    pub ca_file: Option<std::path::PathBuf>,
+    pub auth: SmtpAuth,
+    pub username: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum SmtpAuth {
+    None,
+    Password(Secret),
+    XOAuth2(Secret),
+}
+
+/// The outbox is checked at least this often, and at once when intake or the CLI queues mail.
+const POLL: Duration = Duration::from_millis(1000);
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// Mails taken from the outbox per round; a full round is followed by the next at once.
+const ROUND: usize = 100;
+/// One SMTP session is reused for this long (it saves a connect, EHLO and login per mail), then
+/// opened anew so that a rotated password or a refreshed token is read.
+const SESSION_MAX_AGE: Duration = Duration::from_secs(300);
+
+/// The SMTP settings and one open session, kept between rounds.
+pub struct Sender {
+    settings: SmtpSettings,
+    session: Option<(std::time::Instant, AsyncSmtpConnection)>,
+    /// Outbox ids of mails the server took that the database could not yet mark as sent (disk
+    /// full, locked): recorded first, and never sent twice while the process lives.
+    unrecorded: HashSet<i64>,
+    /// Whether mails may be waiting out a backoff after a temporary failure (at start: from a
+    /// previous run), to be released once the server accepts mail again.
+    held: bool,
+}
+
+impl Sender {
+    pub fn new(settings: SmtpSettings) -> Sender {
+        Sender {
+            settings,
+            session: None,
+            unrecorded: HashSet::new(),
+            held: true,
+        }
+    }
+
+    /// The open session, or a new one when there is none, it broke, or it is older than
+    /// [`SESSION_MAX_AGE`].
+    async fn session(&mut self) -> anyhow::Result<&mut AsyncSmtpConnection> {
+        let usable = self
+            .session
+            .as_ref()
+            .is_some_and(|(opened, conn)| opened.elapsed() < SESSION_MAX_AGE && !conn.has_broken());
+        if !usable {
+            self.close().await;
+            self.session = Some((std::time::Instant::now(), connect(&self.settings).await?));
+        }
+        match &mut self.session {
+            Some((_, conn)) => Ok(conn),
+            None => anyhow::bail!("no SMTP session"),
+        }
+    }
+
+    /// Forgets a session that stopped answering, without waiting for it.
+    fn discard(&mut self) {
+        self.session = None;
+    }
+
+    /// Ends the session (politely when it still works), so the next round connects anew.
+    async fn close(&mut self) {
+        if let Some((_, mut conn)) = self.session.take()
+            && !conn.has_broken()
+        {
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+        }
+    }
+}
+
+/// Opens one SMTP session: TCP with Nagle's algorithm off (else the server's delayed ACK holds
+/// the end of every message for ~40 ms), TLS as configured (certificates always verified),
+/// EHLO and the login.
+async fn connect(s: &SmtpSettings) -> anyhow::Result<AsyncSmtpConnection> {
+    let tcp = tokio::time::timeout(
+        SEND_TIMEOUT,
+        tokio::net::TcpStream::connect((s.host.as_str(), s.port)),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("SMTP connect to {}:{}: no answer", s.host, s.port))?
+    .map_err(|e| anyhow::anyhow!("SMTP connect to {}:{}: {e}", s.host, s.port))?;
+    tcp.set_nodelay(true)?;
+    let hello = ClientId::default();
+    let session = async {
+        let mut conn = match s.tls {
+            TlsMode::Tls => {
+                let tls = wrap_tls(tcp, &s.host, s.ca_file.as_deref()).await?;
+                AsyncSmtpConnection::connect_with_transport(Box::new(TlsTcp(tls)), &hello).await?
+            }
+            TlsMode::None | TlsMode::StartTls => {
+                AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await?
+            }
+        };
+        if s.tls == TlsMode::StartTls {
+            let mut b = TlsParameters::builder(s.host.clone());
+            if let Some(ca) = &s.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    anyhow::anyhow!("cannot read smtp.ca_file {}: {e}", ca.display())
+                })?;
+                b = b.add_root_certificate(Certificate::from_pem(&pem)?);
+            }
+            conn.starttls(b.build_rustls()?, &hello).await?;
+        }
+        let login = match &s.auth {
+            SmtpAuth::None => None,
+            SmtpAuth::Password(secret) => Some((vec![Mechanism::Plain, Mechanism::Login], secret)),
+            SmtpAuth::XOAuth2(secret) => Some((vec![Mechanism::Xoauth2], secret)),
+        };
+        if let Some((mechanisms, secret)) = login {
+            let credentials = Credentials::new(s.username.clone(), resolve(secret).await?);
+            conn.auth(&mechanisms, &credentials).await?;
+        }
+        Ok::<_, anyhow::Error>(conn)
+    };
+    tokio::time::timeout(SEND_TIMEOUT, session)
+        .await
+        .map_err(|_| anyhow::anyhow!("SMTP {}:{}: no answer", s.host, s.port))?
+}
+
+/// An implicit-TLS stream as lettre wants it (it asks every stream for its peer address).
+#[derive(Debug)]
+struct TlsTcp(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+
+impl tokio::io::AsyncRead for TlsTcp {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TlsTcp {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().0).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for TlsTcp {
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.get_ref().0.peer_addr()
+    }
+}
+
+/// Marks a sending error "permanent" (this mail only: the others are still tried) or
+/// "temporary" (the server or our login: the round stops), and says what to fix when the
+/// server refused our login or its certificate.
+fn smtp_error(e: lettre::transport::smtp::Error, s: &SmtpSettings) -> anyhow::Error {
+    let code = e.status().map(|c| c.to_string());
+    let text = format!("{e:#}");
+    let auth = auth_refused(&s.auth, code.as_deref(), e.is_client(), &text);
+    let permanent = e.is_permanent() && !auth;
+    let mut err = anyhow::Error::from(e);
+    if auth {
+        err = err.context(auth_refused_message(s));
+    } else {
+        err = with_tls_hint(err, "smtp", s.ca_file.as_deref());
+    }
+    err.context(if permanent { "permanent" } else { "temporary" })
+}
+
+/// A failure to open the session (connect, TLS, EHLO, login) concerns every mail, so it is
+/// temporary; it says what to fix when the server refused our login or its certificate.
+fn session_error(e: anyhow::Error, s: &SmtpSettings) -> anyhow::Error {
+    let auth = e
+        .downcast_ref::<lettre::transport::smtp::Error>()
+        .is_some_and(|le| {
+            let code = le.status().map(|c| c.to_string());
+            auth_refused(&s.auth, code.as_deref(), le.is_client(), &format!("{le:#}"))
+        });
+    let e = if auth {
+        e.context(auth_refused_message(s))
+    } else {
+        with_tls_hint(e, "smtp", s.ca_file.as_deref())
+    };
+    e.context("temporary")
+}
+
+/// Did the server refuse our login? 530/534/535/538 (RFC 4954), or, with XOAUTH2, the error
+/// challenge a server sends for a refused token (lettre answers it with a client error).
+fn auth_refused(auth: &SmtpAuth, code: Option<&str>, is_client: bool, text: &str) -> bool {
+    match auth {
+        SmtpAuth::None => false,
+        SmtpAuth::Password(_) => matches!(code, Some("530" | "534" | "535" | "538")),
+        SmtpAuth::XOAuth2(_) => {
+            matches!(code, Some("530" | "534" | "535" | "538"))
+                || (is_client && text.contains("challenge"))
+        }
+    }
+}
+
+fn auth_refused_message(s: &SmtpSettings) -> String {
+    match &s.auth {
+        SmtpAuth::XOAuth2(secret) => format!(
+            "SMTP authentication failed: the server refused XOAUTH2 as {}; check the access token \
+             that [smtp] {} gives (expired? issued for {}?)",
+            s.username,
+            secret.key(),
+            s.username
+        ),
+        SmtpAuth::Password(secret) => format!(
+            "SMTP authentication failed: the server refused the login as {}; check [smtp] \
+             username and {}",
+            s.username,
+            secret.key()
+        ),
+        SmtpAuth::None => "SMTP authentication failed".to_string(),
+    }
+}
+
+/// The longest wait after a temporary failure (server down, 4xx): once the server is back, a
+/// queue held by an outage leaves within a minute.
+const MAX_TEMPORARY_BACKOFF: i64 = 60;
+/// The longest wait after a permanent refusal (5xx), which concerns that mail only.
+const MAX_PERMANENT_BACKOFF: i64 = 600;
+
+/// Backoff after a failed attempt: 2 s, 4 s, ... at most a minute while the failure is
+/// temporary, at most 10 minutes when the server refused the mail permanently.
+pub fn backoff(attempts: i64, permanent: bool) -> chrono::Duration {
+    let cap = if permanent {
+        MAX_PERMANENT_BACKOFF
+    } else {
+        MAX_TEMPORARY_BACKOFF
+    };
+    let secs = 2i64.saturating_pow(attempts.clamp(1, 20) as u32).min(cap);
+    chrono::Duration::seconds(secs)
+}
+
+/// The server accepted a mail again: every mail held back by a temporary failure is due now,
+/// so the queue an outage left behind leaves at once instead of each mail waiting out its own
+/// backoff. Returns how many were released.
+async fn release_held(conn: &mut SqliteConnection) -> anyhow::Result<u64> {
+    let now = ts(Utc::now());
+    let r = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?1
+         WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
+    )
+    .bind(&now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Marks the mails the server took as sent, in one statement. Called right after each mail is
+/// accepted, so that a crash resends as little as possible (with the same Message-ID).
+async fn record_sent(conn: &mut SqliteConnection, sender: &mut Sender) -> anyhow::Result<()> {
+    if sender.unrecorded.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = sender.unrecorded.iter().copied().collect();
+    sqlx::query(
+        "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1
+         WHERE id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(ts(Utc::now()))
+    .bind(serde_json::to_string(&ids)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| {
+        warn!(
+            mails = ids.len(),
+            error = %e,
+            "mails sent, but the database could not record it; they are not sent again"
+        );
+        anyhow::Error::from(e)
+    })?;
+    sender.unrecorded.clear();
+    Ok(())
+}
+
+/// Sends one round of what is due (at most `ROUND` mails); returns how many were taken
+/// from the outbox, sent or not.
+pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usize> {
+    // One connection for the whole round rather than one from the pool per statement: the pool
+    // pings a connection each time it comes back (`store::reusable`), a round trip to its
+    // worker thread that would double the cost of recording each sent mail. No transaction is
+    // held: every statement commits on its own, as before.
+    let mut conn = store.pool.acquire().await?;
+    let conn = &mut *conn;
+    // Mails sent but not yet recorded (the database failed) are recorded before anything is
+    // selected to send, so they cannot be sent twice.
+    record_sent(conn, sender).await?;
+    let now = Utc::now();
+    let rows = sqlx::query(
+        "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
+         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+    )
+    .bind(ts(now))
+    .bind(ROUND as i64)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let taken = rows.len();
+    let settings = sender.settings.clone();
+    let mut sent = 0;
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let message_id: String = row.try_get("message_id")?;
+        let from: String = row.try_get("envelope_from")?;
+        let recipients: String = row.try_get("recipients")?;
+        let raw: Vec<u8> = row.try_get("raw")?;
+        let attempts: i64 = row.try_get("attempts")?;
+        let to: Vec<String> = serde_json::from_str(&recipients)?;
+        let result = async {
+            let envelope = envelope(&from, &to).map_err(|e| e.context("permanent"))?;
+            let conn = sender
+                .session()
+                .await
+                .map_err(|e| session_error(e, &settings))?;
+            match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &raw)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(smtp_error(e, &settings)),
+                Err(_) => {
+                    sender.discard();
+                    Err(anyhow::anyhow!(
+                        "temporary: no answer within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    ))
+                }
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                sender.unrecorded.insert(id);
+                record_sent(conn, sender).await?;
+                info!(message_id, to = ?to, "mail sent");
+                sent += 1;
+            }
+            Err(e) => {
+                let permanent = format!("{e:#}").starts_with("permanent");
+                let next = Utc::now() + backoff(attempts + 1, permanent);
+                if permanent {
+                    warn!(message_id, attempts = attempts + 1, error = format!("{e:#}"), retry_at = %next, "the SMTP server refused the mail; it stays queued and is retried");
+                } else {
+                    warn!(message_id, attempts = attempts + 1, error = format!("{e:#}"), retry_at = %next, "SMTP server unavailable; the mail stays queued and is retried");
+                }
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
+                )
+                .bind(ts(next))
+                .bind(format!("{e:#}"))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                // A temporary error means the server is probably down: stop this round and keep
+                // the queue's order. A permanent one concerns this mail only (e.g. a rejected
+                // recipient): go on with the others.
+                if !permanent {
+                    sender.held = true;
+                    sender.close().await;
+                    record_sent(conn, sender).await?;
+                    return Ok(0);
+                }
+            }
+        }
+    }
+    record_sent(conn, sender).await?;
+    if sent > 0 && sender.held {
+        sender.held = false;
+        let released = release_held(conn).await?;
+        if released > 0 {
+            info!(
+                released,
+                "the SMTP server accepts mail again; sending the held mails now"
+            );
+        }
+    }
+    Ok(taken)
+}
+
+/// The SMTP envelope of a queued mail; an address that does not parse never will.
+fn envelope(from: &str, to: &[String]) -> anyhow::Result<Envelope> {
+    let to = to
+        .iter()
+        .map(|a| a.parse::<Address>())
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Envelope::new(Some(from.parse::<Address>()?), to)?)
+}
+
+/// Runs the outbox worker until `shutdown` turns true.
+pub async fn run(
+    store: Store,
+    smtp: SmtpSettings,
+    wakeup: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut sender = Sender::new(smtp);
+    loop {
+        match send_due(&store, &mut sender).await {
+            // A full round: more may be due; go on at once (unless stopping).
+            Ok(n) if n == ROUND && !*shutdown.borrow() => continue,
+            Ok(_) => {}
+            Err(e) => warn!(error = format!("{e:#}"), "outbox round failed; retrying"),
+        }
+        tokio::select! {
+            _ = wakeup.notified() => {}
+            _ = tokio::time::sleep(POLL) => {}
+            _ = shutdown.changed() => {
+                // One last round so that receipts of the last message leave.
+                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &mut sender)).await;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(auth: SmtpAuth) -> SmtpSettings {
+        SmtpSettings {
+            host: "smtp.example.test".into(),
+            port: 587,
+            tls: TlsMode::StartTls,
+            ca_file: None,
+            auth,
+            username: "helpdesk@example.test".into(),
+        }
+    }
+
+    #[test]
+    fn refused_logins_are_recognised() {
+        let token = SmtpAuth::XOAuth2(Secret::OAuthTokenFile("/t".into()));
+        let password = SmtpAuth::Password(Secret::Password("p".into()));
+        let challenge = "client error: This mechanism does not expect a challenge";
+        assert!(auth_refused(&token, None, true, challenge));
+        assert!(auth_refused(&token, Some("535"), false, "535 5.7.8 failed"));
+        assert!(auth_refused(&password, Some("535"), false, ""));
+        assert!(auth_refused(&password, Some("530"), false, ""));
+        // Not a login problem: a refused recipient, a refused challenge without XOAUTH2.
+        assert!(!auth_refused(&password, Some("550"), false, ""));
+        assert!(!auth_refused(&password, None, true, challenge));
+        assert!(!auth_refused(&SmtpAuth::None, Some("535"), false, ""));
+    }
+
+    #[test]
+    fn a_refused_login_names_smtp_and_the_setting_never_the_secret() {
+        let m = auth_refused_message(&settings(SmtpAuth::XOAuth2(Secret::OAuthTokenCommand(
+            "printf tok-SECRET".into(),
+        ))));
+        assert!(m.starts_with("SMTP authentication failed"), "{m}");
+        assert!(m.contains("[smtp] oauth_token_command"), "{m}");
+        assert!(!m.contains("tok-SECRET"), "{m}");
+        let m = auth_refused_message(&settings(SmtpAuth::Password(Secret::Password(
+            "pw-SECRET".into(),
+        ))));
+        assert!(m.contains("check [smtp] username and password"), "{m}");
+        assert!(!m.contains("pw-SECRET"), "{m}");
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for permanent in [false, true] {
+            assert_eq!(backoff(1, permanent).num_seconds(), 2);
+            assert_eq!(backoff(3, permanent).num_seconds(), 8);
+            assert_eq!(backoff(5, permanent).num_seconds(), 32);
+            assert_eq!(backoff(-1, permanent).num_seconds(), 2);
+            assert_eq!(backoff(0, permanent).num_seconds(), 2);
+        }
+        assert_eq!(backoff(6, true).num_seconds(), 64);
+        assert_eq!(backoff(50, true).num_seconds(), 600);
+        assert_eq!(backoff(i64::MAX, true).num_seconds(), 600);
+    }
+
+    #[test]
+    fn a_temporary_failure_waits_at_most_a_minute() {
+        assert_eq!(backoff(6, false).num_seconds(), 60);
+        assert_eq!(backoff(50, false).num_seconds(), 60);
+        assert_eq!(backoff(i64::MAX, false).num_seconds(), 60);
+        // a whole outage of minutes: never more than a minute between tries
+        assert!((1..100).all(|n| backoff(n, false).num_seconds() <= 60));
+    }
+
+    async fn scratch() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    async fn queue(store: &Store, mid: &str, next: chrono::DateTime<Utc>, last_error: &str) {
+        sqlx::query(
+            "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at, last_error, attempts)
+             VALUES ('modtaget', ?1, 'a@b.test', '[\"c@d.test\"]', x'00', ?2, ?3, ?4, 3)",
+        )
+        .bind(mid)
+        .bind(ts(Utc::now()))
+        .bind(ts(next))
+        .bind(last_error)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn release_held_frees_only_mails_held_by_temporary_failures_not_deferred_ones() {
+        let (_dir, store) = scratch().await;
+        let later = Utc::now() + chrono::Duration::seconds(50);
+        queue(&store, "held", later, "temporary: connection refused").await;
+        queue(&store, "refused", later, "permanent: 550 no such user").await;
+        queue(&store, "due", Utc::now() - chrono::Duration::seconds(5), "").await;
+        // Deferred by an hourly limit: it waits for its hour even when the server is back.
+        let hour_later = Utc::now() + chrono::Duration::hours(1);
+        let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
+        queue(&store, "deferred", hour_later, &deferred).await;
+        queue(&store, "sent", later, "temporary: connection refused").await;
+        sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
+            .bind(ts(Utc::now()))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        assert_eq!(release_held(&mut conn).await.unwrap(), 1);
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
+        )
+        .bind(ts(Utc::now()))
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
+        assert_eq!(release_held(&mut conn).await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,9 @@
+//! Document readers: each turns one file format into [`crate::forms::raw::RawForm`]s. They know
+//! document formats but nothing about order forms (that is [`crate::forms::fields`]).
+
+pub mod docx;
+pub mod pdf;
+mod pdf_scan;
+mod pdf_stream;
+pub mod text;
+pub mod tnef;

@@ -1,0 +1,1223 @@
+//! Mail bodies (plain text and HTML) and PDF text layers as "Label: value" lines.
+//!
+//! A person who types an order into a mail writes one "Label: value" per line, ticks boxes as
+//! "\[X\] URL" under an "Ændringer:" line, and often leaves a signature and the quoted mail they
+//! answered below. This reader keeps the pairs in document order, turns tick marks into "☒"/"☐"
+//! (the [`crate::forms::raw`] convention) and drops what the sender did not write for this order:
+//! the signature, quoted lines and the quoted original of a reply.
+
+use crate::forms::raw::{Entry, RawForm};
+
+/// Longest label we accept; longer text before a colon is a sentence, not a label.
+const MAX_LABEL_CHARS: usize = 60;
+/// How far below a "Fra:" line the rest of an Outlook header block must start.
+const HEADER_BLOCK_LOOKAHEAD: usize = 4;
+
+/// Lines of one text (mail body, .txt file, HTML, PDF text layer) read as a form; the rest
+/// is not read. A form typed into a mail is a few dozen lines and a long PDF's text layer a
+/// few thousand, but each line can cost an entry: 24 MB of "a:" lines made 8 million entries
+/// and 916 MB in the daemon's own process (which reads plain text itself, and takes back every
+/// entry a sandboxed reader finds).
+pub const MAX_FORM_LINES: usize = 10_000;
+
+/// Reads a plain-text mail body.
+pub fn read_text(text: &str, source: &str) -> RawForm {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let lines: Vec<&str> = text
+        .split('\n')
+        // A lone CR (old Mac line ends) also ends a line.
+        .flat_map(|l| l.trim_end_matches('\r').split('\r'))
+        .take(MAX_FORM_LINES)
+        .collect();
+    parse_lines(&lines, source, false)
+}
+
+/// Reads an HTML mail body: tags become line and cell breaks, a table row
+/// `<td>Label</td><td>value</td>` becomes "Label: value", then it is read as text.
+pub fn read_html(html: &str, source: &str) -> RawForm {
+    let lines = html_to_lines(html);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    parse_lines(&refs, source, false)
+}
+
+/// The shared line parser (also used for a PDF text layer, where `tab_cells` lets a large
+/// horizontal gap, rendered as a tab, separate a label cell from its value cell).
+pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawForm {
+    let lines = lines.get(..MAX_FORM_LINES).unwrap_or(lines);
+    let end = quoted_original_start(lines).unwrap_or(lines.len());
+    let mut form = RawForm {
+        source: source.to_string(),
+        ..RawForm::default()
+    };
+    let mut text_lines: Vec<String> = Vec::new();
+    // True while the last entry may still take continuation lines (tick lines, indented lines).
+    let mut open = false;
+    // True while the last entry is a list of tick boxes, which a blank line does not end.
+    let mut ticks_open = false;
+    let mut skip_headers = false;
+    // The last entry has no value and a blank line followed it: unless tick lines follow, it
+    // was a sentence ending in a colon ("Her er vores bestilling:"), not a label.
+    let mut lone_empty = false;
+    for (i, raw) in lines.iter().enumerate().take(end) {
+        let line = raw.trim_end();
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() {
+            if open && form.entries.last().is_some_and(|e| e.value.is_empty()) {
+                lone_empty = true;
+            }
+            open = false;
+            skip_headers = false;
+            continue;
+        }
+        if trimmed.starts_with('>') {
+            continue;
+        }
+        // The header block of an inline forward ("Fra:/Sendt:/Til:/Emne: VS: ...") is skipped
+        // line by line; the forwarded form below it is read.
+        let header = header_name(trimmed);
+        if header.as_deref().is_some_and(|h| h == "fra" || h == "from")
+            && header_block_follows(lines, i)
+        {
+            skip_headers = true;
+        }
+        if skip_headers {
+            if header.as_deref().is_some_and(is_mail_header) {
+                continue;
+            }
+            skip_headers = false;
+        }
+        if lone_empty {
+            lone_empty = false;
+            if tick_line(trimmed, true).is_none() {
+                demote_last(&mut form.entries, &mut text_lines);
+                ticks_open = false;
+            }
+        }
+        if !form.entries.is_empty() && is_closing(trimmed) {
+            // "Venlig hilsen" after the form: what follows is a signature (its "Tlf.: ..."
+            // would otherwise read as the form's phone number).
+            text_lines.push(trimmed.to_string());
+            break;
+        }
+        let indented = line.len() != trimmed.len();
+        // Tick lines join a label with no value yet or one that already holds tick boxes.
+        let takes_ticks = ticks_open
+            || (open
+                && form
+                    .entries
+                    .last()
+                    .is_some_and(|e| e.value.is_empty() || contains_tick_mark(&e.value)));
+        if let Some(tick) = tick_line(trimmed, takes_ticks) {
+            if takes_ticks && let Some(last) = form.entries.last_mut() {
+                append_value(&mut last.value, &tick);
+                open = true;
+                ticks_open = true;
+                continue;
+            }
+            // A tick box on its own: "☒ SSL-certifikat" is label "SSL-certifikat", value "☒".
+            if let Some((mark, rest)) = tick.split_once(' ') {
+                let rest = rest.trim();
+                if !rest.is_empty() && !contains_tick_mark(rest) && plausible_label(rest) {
+                    form.entries.push(Entry::new(rest, mark));
+                    open = false;
+                    continue;
+                }
+            }
+            text_lines.push(tick);
+            open = false;
+            continue;
+        }
+        if let Some((label, value)) = split_label(trimmed, tab_cells) {
+            ticks_open = value.is_empty();
+            form.entries
+                .push(Entry::new(label, normalize_inline_ticks(&value)));
+            open = true;
+            continue;
+        }
+        if indented
+            && open
+            && let Some(last) = form.entries.last_mut()
+        {
+            append_value(&mut last.value, trimmed);
+            continue;
+        }
+        open = false;
+        ticks_open = false;
+        text_lines.push(trimmed.to_string());
+    }
+    form.text = text_lines.join("\n");
+    form
+}
+
+/// Moves the last entry back to the free text as the line it was.
+fn demote_last(entries: &mut Vec<Entry>, text_lines: &mut Vec<String>) {
+    if let Some(e) = entries.pop() {
+        text_lines.push(format!("{}:", e.label));
+    }
+}
+
+fn append_value(value: &mut String, line: &str) {
+    if !value.is_empty() {
+        value.push('\n');
+    }
+    value.push_str(line);
+}
+
+/// Index of the first line of a quoted original (reply header, separator, signature marker).
+fn quoted_original_start(lines: &[&str]) -> Option<usize> {
+    for (i, raw) in lines.iter().enumerate() {
+        let t = raw.trim();
+        if raw.trim_end_matches([' ', '\t']) == "--" || *raw == "-- " || t == "--" {
+            return Some(i);
+        }
+        let lower = t.to_lowercase();
+        if lower.starts_with("---")
+            && (lower.contains("original message")
+                || lower.contains("oprindelig meddelelse")
+                || lower.contains("original meddelelse"))
+        {
+            return Some(i);
+        }
+        if is_reply_intro(t, lines.get(i + 1).map(|l| l.trim())) {
+            return Some(i);
+        }
+        if header_name(t).is_some_and(|h| h == "fra" || h == "from")
+            && header_block_follows(lines, i)
+            && !forwarded_block(lines, i)
+        {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// "On Mon, 30 Nov 2026 at 09:00, X <x@y> wrote:" (possibly wrapped before "wrote:") and
+/// "Den 30. nov. 2026 kl. 09.00 skrev X <x@y>:".
+fn is_reply_intro(t: &str, next: Option<&str>) -> bool {
+    let lower = t.to_lowercase();
+    if lower.starts_with("on ") {
+        return lower.ends_with("wrote:") || next.is_some_and(|n| n.eq_ignore_ascii_case("wrote:"));
+    }
+    if lower.starts_with("den ") {
+        return lower.contains(" skrev") && lower.ends_with(':');
+    }
+    false
+}
+
+/// The lower-cased name of a mail-header-like line ("Fra: ...", "*Sendt:* ..."), if any.
+fn header_name(t: &str) -> Option<String> {
+    let t = t.trim_start_matches('*');
+    let (name, _) = t.split_once(':')?;
+    let name = name.trim().trim_matches('*').trim();
+    if name.is_empty() || name.chars().count() > 12 || name.contains(char::is_whitespace) {
+        return None;
+    }
+    Some(name.to_lowercase())
+}
+
+/// After "Fra:" an Outlook header block has "Sendt:"/"Dato:"/"Emne:" within a few lines; a
+/// sftp form's "Fra" monitoring option does not.
+fn header_block_follows(lines: &[&str], from: usize) -> bool {
+    lines
+        .iter()
+        .skip(from.saturating_add(1))
+        .take(HEADER_BLOCK_LOOKAHEAD)
+        .filter_map(|l| header_name(l.trim()))
+        .any(|h| {
+            matches!(
+                h.as_str(),
+                "sendt" | "sent" | "dato" | "date" | "emne" | "subject"
+            )
+        })
+}
+
+fn is_mail_header(h: &str) -> bool {
+    matches!(
+        h,
+        "fra"
+            | "from"
+            | "sendt"
+            | "sent"
+            | "dato"
+            | "date"
+            | "til"
+            | "to"
+            | "cc"
+            | "emne"
+            | "subject"
+            | "vigtighed"
+            | "importance"
+    )
+}
+
+/// Whether the header block at `from` introduces a forwarded mail ("Emne: VS: ..."), whose
+/// content is the order, rather than the quoted original of a reply.
+fn forwarded_block(lines: &[&str], from: usize) -> bool {
+    lines
+        .iter()
+        .skip(from)
+        .take(HEADER_BLOCK_LOOKAHEAD.saturating_add(2))
+        .map(|l| l.trim().trim_start_matches('*'))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            let name = name.trim().trim_matches('*').to_lowercase();
+            (name == "emne" || name == "subject")
+                .then(|| value.trim().trim_start_matches('*').trim().to_lowercase())
+        })
+        .any(|v| {
+            ["vs:", "fw:", "fwd:", "wg:", "tr:"]
+                .iter()
+                .any(|p| v.starts_with(p))
+        })
+}
+
+/// A closing greeting on a line of its own.
+fn is_closing(t: &str) -> bool {
+    let t = t.trim_end_matches([',', '.', '!']).trim().to_lowercase();
+    matches!(
+        t.as_str(),
+        "venlig hilsen"
+            | "med venlig hilsen"
+            | "de bedste hilsner"
+            | "bedste hilsner"
+            | "venlige hilsner"
+            | "mvh"
+            | "vh"
+            | "hilsen"
+            | "kind regards"
+            | "best regards"
+            | "regards"
+    )
+}
+
+/// Splits "Label: value" when the text before the colon can be a label.
+fn split_label(line: &str, tab_cells: bool) -> Option<(String, String)> {
+    let mut search_from = 0;
+    while let Some(pos) = line.get(search_from..).and_then(|s| s.find(':')) {
+        let at = search_from.saturating_add(pos);
+        let before = line.get(..at)?;
+        let after = line.get(at.saturating_add(1)..)?;
+        search_from = at.saturating_add(1);
+        if after.starts_with("//") {
+            // "https://x": a URL, not a label; and a label never follows a URL on the line.
+            return None;
+        }
+        let digit_before = before
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_digit());
+        let digit_after = after.chars().next().is_some_and(|c| c.is_ascii_digit());
+        if digit_before && digit_after {
+            // "10:00" is a time.
+            continue;
+        }
+        let label = clean_label(before);
+        let scheme = label.to_ascii_lowercase();
+        if !after.starts_with(char::is_whitespace)
+            && !after.is_empty()
+            && matches!(
+                scheme.as_str(),
+                "mailto" | "tel" | "urn" | "cid" | "sip" | "data"
+            )
+        {
+            return None;
+        }
+        if plausible_label(&label) {
+            return Some((label, after.trim().to_string()));
+        }
+        return None;
+    }
+    if tab_cells {
+        let (before, after) = line.split_once('\t')?;
+        let label = clean_label(before);
+        let value = after.trim();
+        if plausible_label(&label) && !value.is_empty() {
+            return Some((label, value.replace('\t', " ")));
+        }
+    }
+    None
+}
+
+/// Drops list bullets and bold markers around a label.
+fn clean_label(s: &str) -> String {
+    let mut t = s.trim();
+    for bullet in ["• ", "* ", "- ", "· "] {
+        if let Some(rest) = t.strip_prefix(bullet) {
+            t = rest.trim_start();
+        }
+    }
+    t.trim_matches('*').trim().to_string()
+}
+
+fn plausible_label(label: &str) -> bool {
+    let n = label.chars().count();
+    n > 0
+        && n <= MAX_LABEL_CHARS
+        && label.chars().any(char::is_alphabetic)
+        && !label.starts_with(['"', '\'', '«', '»', '„', '“', '”', '‘', '’'])
+        && !label.contains("://")
+        && !contains_tick_mark(label)
+}
+
+const TICKED: &str = "☒";
+const UNTICKED: &str = "☐";
+
+fn contains_tick_mark(s: &str) -> bool {
+    s.contains(['☒', '☐', '☑', '✓', '✔', '✗', '✘'])
+        || s.contains("[X]")
+        || s.contains("[x]")
+        || s.contains("[ ]")
+}
+
+/// If the line starts with a tick mark, returns it with the mark written as "☒"/"☐".
+/// A bare "X" counts only under an open label ("Ændringer:" then "X URL").
+fn tick_line(t: &str, open: bool) -> Option<String> {
+    const MARKS: [(&str, &str); 16] = [
+        ("[X]", TICKED),
+        ("[x]", TICKED),
+        ("[ ]", UNTICKED),
+        ("[]", UNTICKED),
+        ("(X)", TICKED),
+        ("(x)", TICKED),
+        ("( )", UNTICKED),
+        ("☒", TICKED),
+        ("☑", TICKED),
+        ("✓", TICKED),
+        ("✔", TICKED),
+        ("✗", TICKED),
+        ("✘", TICKED),
+        ("☐", UNTICKED),
+        ("□", UNTICKED),
+        ("❑", UNTICKED),
+    ];
+    for (mark, norm) in MARKS {
+        if let Some(rest) = t.strip_prefix(mark) {
+            return Some(join_mark(norm, &normalize_inline_ticks(rest)));
+        }
+    }
+    if open {
+        for mark in ["X ", "x "] {
+            if let Some(rest) = t.strip_prefix(mark) {
+                return Some(join_mark(TICKED, rest));
+            }
+        }
+    }
+    None
+}
+
+fn join_mark(mark: &str, rest: &str) -> String {
+    let rest = rest.trim();
+    if rest.is_empty() {
+        mark.to_string()
+    } else {
+        format!("{mark} {rest}")
+    }
+}
+
+/// "[X] Til [ ] Fra" inside a value becomes "☒ Til ☐ Fra"; other brackets are left alone.
+fn normalize_inline_ticks(v: &str) -> String {
+    if !v.contains('[') && !v.starts_with(['(', '☑', '✓', '✔', '✗', '✘']) {
+        return v.to_string();
+    }
+    if let Some(t) = tick_line(v, false) {
+        return t
+            .replace("[X]", TICKED)
+            .replace("[x]", TICKED)
+            .replace("[ ]", UNTICKED);
+    }
+    v.replace("[X]", TICKED)
+        .replace("[x]", TICKED)
+        .replace("[ ]", UNTICKED)
+}
+
+// ------------------------------------------------------------------------------ HTML
+
+/// Elements whose content is never shown.
+const HIDDEN: [&str; 5] = ["script", "style", "template", "noscript", "title"];
+/// Elements that start and end a line.
+const BLOCKS: [&str; 27] = [
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "table", "hr",
+    "section", "article", "header", "footer", "address", "dd", "dt", "dl", "center", "form",
+    "fieldset", "caption", "pre",
+];
+
+/// One table being read: the finished cells of the current row and the cell being filled.
+#[derive(Default)]
+struct TableState {
+    cells: Vec<Vec<String>>,
+    cell: Option<Vec<String>>,
+}
+
+/// Collects text into lines, either the document's or the current table cell's.
+struct HtmlLines {
+    out: Vec<String>,
+    tables: Vec<TableState>,
+    /// The line being built (in the current cell or the document).
+    line: String,
+    quote_depth: usize,
+    pre_depth: usize,
+}
+
+impl HtmlLines {
+    fn sink(&mut self) -> &mut Vec<String> {
+        match self.tables.last_mut().and_then(|t| t.cell.as_mut()) {
+            Some(cell) => cell,
+            None => &mut self.out,
+        }
+    }
+
+    fn break_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let t = line.trim();
+        if t.is_empty() {
+            return;
+        }
+        let t = if self.quote_depth > 0 && self.tables.is_empty() {
+            format!("> {t}")
+        } else {
+            t.to_string()
+        };
+        self.sink().push(t);
+    }
+
+    fn push_text(&mut self, text: &str) {
+        if self.pre_depth > 0 {
+            let mut first = true;
+            for part in text.split('\n') {
+                if !first {
+                    self.break_line();
+                }
+                first = false;
+                self.line.push_str(part);
+            }
+            return;
+        }
+        for c in text.chars() {
+            if c.is_whitespace() && c != '\u{a0}' {
+                if !self.line.is_empty() && !self.line.ends_with(' ') {
+                    self.line.push(' ');
+                }
+            } else if c == '\u{a0}' {
+                if !self.line.ends_with(' ') {
+                    self.line.push(' ');
+                }
+            } else {
+                self.line.push(c);
+            }
+        }
+    }
+
+    fn start_cell(&mut self) {
+        self.end_cell();
+        if let Some(t) = self.tables.last_mut() {
+            t.cell = Some(Vec::new());
+        }
+    }
+
+    fn end_cell(&mut self) {
+        self.break_line();
+        if let Some(t) = self.tables.last_mut()
+            && let Some(cell) = t.cell.take()
+        {
+            t.cells.push(cell);
+        }
+    }
+
+    fn end_row(&mut self) {
+        self.end_cell();
+        let cells = match self.tables.last_mut() {
+            Some(t) => std::mem::take(&mut t.cells),
+            None => return,
+        };
+        let rendered = render_row(cells);
+        let quoted = self.quote_depth > 0 && self.tables.len() <= 1;
+        for l in rendered {
+            let l = if quoted { format!("> {l}") } else { l };
+            // A row of an inner table lands in the outer table's cell.
+            if self.tables.len() > 1 {
+                let n = self.tables.len();
+                if let Some(cell) = self
+                    .tables
+                    .get_mut(n.saturating_sub(2))
+                    .and_then(|t| t.cell.as_mut())
+                {
+                    cell.push(l);
+                    continue;
+                }
+            }
+            self.out.push(l);
+        }
+    }
+}
+
+/// A table row as lines: "Label: value" for a label cell and a value cell, value lines after
+/// the first indented (so they continue the value), tick rows "☒ | URL" as "☒ URL".
+fn render_row(cells: Vec<Vec<String>>) -> Vec<String> {
+    let cells: Vec<Vec<String>> = cells.into_iter().filter(|c| !c.is_empty()).collect();
+    let mut out = Vec::new();
+    match cells.as_slice() {
+        [] => {}
+        [only] => out.extend(only.iter().cloned()),
+        [first, rest @ ..] => {
+            let label = first.join(" ");
+            let values: Vec<String> = rest.iter().flatten().cloned().collect();
+            if tick_line(&label, false).is_some() && label.chars().count() <= 3 {
+                out.push(format!("{} {}", label, values.join(" ")));
+                return out;
+            }
+            let label = if label.ends_with(':') {
+                label
+            } else {
+                format!("{label}:")
+            };
+            match values.split_first() {
+                Some((v, more)) if tick_line(v, false).is_none() => {
+                    out.push(format!("{label} {v}"));
+                    out.extend(more.iter().map(|m| format!("  {m}")));
+                }
+                _ => {
+                    out.push(label);
+                    out.extend(values.iter().map(|m| format!("  {m}")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Tables nested deeper than this are read as line breaks: every row of an inner table is
+/// copied into its outer table's cell, so unbounded nesting costs time quadratic in the depth.
+const MAX_TABLE_DEPTH: usize = 16;
+
+/// Turns HTML into text lines (a careful tag stripper: no layout, no wrapping). Linear in the
+/// length of `html`: every byte is looked at a bounded number of times.
+fn html_to_lines(html: &str) -> Vec<String> {
+    html_to_lines_counted(html).0
+}
+
+/// [`html_to_lines`] and the characters the tag scanner looked at (for tests of linearity).
+fn html_to_lines_counted(html: &str) -> (Vec<String>, usize) {
+    let mut ends = TagEnds::new(html);
+    // `<table>`s read as line breaks because they were nested too deep, still open.
+    let mut flat_tables: usize = 0;
+    let mut st = HtmlLines {
+        out: Vec::new(),
+        tables: Vec::new(),
+        line: String::new(),
+        quote_depth: 0,
+        pre_depth: 0,
+    };
+    let mut hidden: Option<String> = None;
+    let mut rest = html;
+    while !rest.is_empty() {
+        let Some(lt) = rest.find('<') else {
+            if hidden.is_none() {
+                st.push_text(&decode_entities(rest));
+            }
+            break;
+        };
+        let (text, tail) = rest.split_at(lt);
+        if hidden.is_none() && !text.is_empty() {
+            st.push_text(&decode_entities(text));
+        }
+        // Comments, CDATA and declarations.
+        if let Some(after) = tail.strip_prefix("<!--") {
+            rest = after
+                .find("-->")
+                .and_then(|p| after.get(p + 3..))
+                .unwrap_or("");
+            continue;
+        }
+        let start = html.len().saturating_sub(tail.len());
+        let Some(gt) = ends.end(start).map(|g| g.saturating_sub(start)) else {
+            // A "<" that starts no tag is text.
+            if hidden.is_none() {
+                st.push_text("<");
+            }
+            rest = tail.get(1..).unwrap_or("");
+            continue;
+        };
+        let tag = tail.get(1..gt).unwrap_or("");
+        rest = tail.get(gt + 1..).unwrap_or("");
+        let closing = tag.starts_with('/');
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(h) = &hidden {
+            if closing && *h == name {
+                hidden = None;
+            }
+            continue;
+        }
+        if !closing && HIDDEN.contains(&name.as_str()) && !tag.ends_with('/') {
+            hidden = Some(name);
+            continue;
+        }
+        match (name.as_str(), closing) {
+            ("table", false) if st.tables.len() >= MAX_TABLE_DEPTH => {
+                st.break_line();
+                flat_tables = flat_tables.saturating_add(1);
+            }
+            ("table", true) if flat_tables > 0 => {
+                st.break_line();
+                flat_tables -= 1;
+            }
+            ("table", false) => {
+                st.break_line();
+                st.tables.push(TableState::default());
+            }
+            ("table", true) => {
+                st.end_row();
+                st.tables.pop();
+            }
+            ("tr", _) => st.end_row(),
+            ("td" | "th", false) => {
+                if st.tables.is_empty() {
+                    st.break_line();
+                } else {
+                    st.start_cell();
+                }
+            }
+            ("td" | "th", true) => st.end_cell(),
+            ("blockquote", false) => {
+                st.break_line();
+                st.quote_depth = st.quote_depth.saturating_add(1);
+            }
+            ("blockquote", true) => {
+                st.break_line();
+                st.quote_depth = st.quote_depth.saturating_sub(1);
+            }
+            ("pre", false) => {
+                st.break_line();
+                st.pre_depth = st.pre_depth.saturating_add(1);
+            }
+            ("pre", true) => {
+                st.break_line();
+                st.pre_depth = st.pre_depth.saturating_sub(1);
+            }
+            (n, _) if BLOCKS.contains(&n) => st.break_line(),
+            _ => {}
+        }
+    }
+    while !st.tables.is_empty() {
+        st.end_row();
+        st.tables.pop();
+    }
+    st.break_line();
+    (st.out, ends.steps)
+}
+
+/// Finds the '>' that ends each tag of one HTML text, in time linear in the whole text.
+///
+/// A tag's end honours quoted attribute values (`title="a>b"`). A tag that never ends (`<a`
+/// without `>`, or a quote that never closes) must not be rescanned to the end of the text for
+/// every `<` after it, which made a 329 KB mail cost 15.7 s: after the first tag whose quoted
+/// scan runs off the end, quotes are no longer honoured, and the plain search for the next
+/// `>` is cached, so every character is looked at a bounded number of times.
+struct TagEnds<'a> {
+    html: &'a str,
+    /// A quoted scan ran off the end of the text once; from then on '>' ends a tag anywhere.
+    quotes_broken: bool,
+    /// The last plain search: where it started and the first '>' at or after it.
+    plain: Option<(usize, Option<usize>)>,
+    /// Characters looked at so far.
+    steps: usize,
+}
+
+impl<'a> TagEnds<'a> {
+    fn new(html: &'a str) -> Self {
+        TagEnds {
+            html,
+            quotes_broken: false,
+            plain: None,
+            steps: 0,
+        }
+    }
+
+    /// Byte position of the '>' that ends the tag starting at `start` (where `html` has a
+    /// `<`); `None` when that `<` does not start a tag or nothing ends it. Calls come with
+    /// increasing `start`.
+    fn end(&mut self, start: usize) -> Option<usize> {
+        let s = self.html.get(start..)?;
+        let next = s.get(1..)?.chars().next()?;
+        if !(next.is_ascii_alphabetic() || next == '/' || next == '!' || next == '?') {
+            return None;
+        }
+        if !self.quotes_broken {
+            let mut quote: Option<char> = None;
+            for (i, c) in s.char_indices().skip(1) {
+                self.steps += 1;
+                match quote {
+                    Some(q) if c == q => quote = None,
+                    Some(_) => {}
+                    None if c == '"' || c == '\'' => quote = Some(c),
+                    None if c == '>' => return Some(start + i),
+                    None => {}
+                }
+            }
+            self.quotes_broken = true;
+        }
+        self.plain_gt(start.saturating_add(1))
+    }
+
+    /// The first '>' at or after `from`, searching each part of the text at most once.
+    fn plain_gt(&mut self, from: usize) -> Option<usize> {
+        if let Some((searched_from, found)) = self.plain
+            && searched_from <= from
+            && found.is_none_or(|g| g >= from)
+        {
+            return found;
+        }
+        let rest = self.html.as_bytes().get(from..).unwrap_or(&[]);
+        let found = rest.iter().position(|&b| b == b'>');
+        self.steps += found.map_or(rest.len(), |p| p + 1);
+        let found = found.map(|p| from + p);
+        self.plain = Some((from, found));
+        found
+    }
+}
+
+/// Decodes HTML character references: numeric ones and the named ones a Danish mail uses.
+fn decode_entities(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(rest.get(..amp).unwrap_or(""));
+        let tail = rest.get(amp..).unwrap_or("");
+        let end = tail
+            .char_indices()
+            .skip(1)
+            .take(33)
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|(i, _)| i);
+        let (name, consumed) = match end {
+            Some(e) if tail.get(e..e + 1) == Some(";") => (tail.get(1..e).unwrap_or(""), e + 1),
+            Some(e) => (tail.get(1..e).unwrap_or(""), e),
+            None => (tail.get(1..).unwrap_or(""), tail.len()),
+        };
+        match entity(name) {
+            Some(c) if !name.is_empty() => {
+                out.push(c);
+                rest = tail.get(consumed..).unwrap_or("");
+            }
+            _ => {
+                out.push('&');
+                rest = tail.get(1..).unwrap_or("");
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn entity(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let code = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse::<u32>().ok()?,
+        };
+        return match code {
+            0 => Some('\u{fffd}'),
+            // Windows-1252 range that HTML maps to typographic characters.
+            0x80..=0x9f => char::from_u32(cp1252_c1(code)),
+            _ => char::from_u32(code).or(Some('\u{fffd}')),
+        };
+    }
+    let c = match name {
+        "amp" | "AMP" => '&',
+        "lt" | "LT" => '<',
+        "gt" | "GT" => '>',
+        "quot" | "QUOT" => '"',
+        "apos" => '\'',
+        "nbsp" => '\u{a0}',
+        "aelig" => 'æ',
+        "AElig" => 'Æ',
+        "oslash" => 'ø',
+        "Oslash" => 'Ø',
+        "aring" => 'å',
+        "Aring" => 'Å',
+        "auml" => 'ä',
+        "Auml" => 'Ä',
+        "ouml" => 'ö',
+        "Ouml" => 'Ö',
+        "uuml" => 'ü',
+        "Uuml" => 'Ü',
+        "eacute" => 'é',
+        "Eacute" => 'É',
+        "egrave" => 'è',
+        "aacute" => 'á',
+        "oacute" => 'ó',
+        "szlig" => 'ß',
+        "copy" => '©',
+        "reg" => '®',
+        "ndash" => '–',
+        "mdash" => '—',
+        "hellip" => '…',
+        "laquo" => '«',
+        "raquo" => '»',
+        "lsquo" => '‘',
+        "rsquo" => '’',
+        "ldquo" => '“',
+        "rdquo" => '”',
+        "bdquo" => '„',
+        "bull" => '•',
+        "middot" => '·',
+        "euro" => '€',
+        "shy" => '\u{ad}',
+        "zwnj" => '\u{200c}',
+        "thinsp" | "ensp" | "emsp" => ' ',
+        "times" => '×',
+        "deg" => '°',
+        "sect" => '§',
+        "para" => '¶',
+        "check" | "checkmark" => '✓',
+        _ => return None,
+    };
+    Some(c)
+}
+
+/// HTML's mapping of numeric references 128–159 (Windows-1252).
+fn cp1252_c1(code: u32) -> u32 {
+    const TABLE: [u32; 32] = [
+        0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039,
+        0x152, 0x8d, 0x17d, 0x8f, 0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014,
+        0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+    ];
+    code.checked_sub(0x80)
+        .and_then(|i| TABLE.get(i as usize).copied())
+        .unwrap_or(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(label: &str, value: &str) -> Entry {
+        Entry::new(label, value)
+    }
+
+    #[test]
+    fn label_value_lines_in_order_with_free_text() {
+        let f = read_text(
+            "Hej,\r\n\r\nÆndring af overvågning af filafhentning (SFTP-indbakke)\r\n\r\nKOMBIT BestillingsID: BD-7731\r\nCVR-nr.:54921942\r\nOvervågning: Fra\r\n",
+            "body",
+        );
+        assert_eq!(f.source, "body");
+        assert_eq!(
+            f.entries,
+            vec![
+                e("KOMBIT BestillingsID", "BD-7731"),
+                e("CVR-nr.", "54921942"),
+                e("Overvågning", "Fra"),
+            ]
+        );
+        assert_eq!(
+            f.text,
+            "Hej,\nÆndring af overvågning af filafhentning (SFTP-indbakke)"
+        );
+    }
+
+    #[test]
+    fn url_values_are_not_split_and_url_lines_are_not_labels() {
+        let f = read_text(
+            "Ny URL: https://ws.example.dk:8443/a\nhttps://x.dk/y: not a label\nØnsket tidspunkt for ændring: 07-12-2026 kl. 10:00\nKl. 10:00 ringer vi\nmailto:a@b.dk",
+            "body",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Ny URL", "https://ws.example.dk:8443/a"),
+                e("Ønsket tidspunkt for ændring", "07-12-2026 kl. 10:00"),
+            ]
+        );
+        assert!(f.text.contains("https://x.dk/y: not a label"));
+        assert!(f.text.contains("Kl. 10:00 ringer vi"));
+        assert!(f.text.contains("mailto:a@b.dk"));
+    }
+
+    #[test]
+    fn implausible_labels_are_text() {
+        let long = "a".repeat(61);
+        let f = read_text(
+            &format!("{long}: x\n\"Citat\": y\n12345: z\n{}: ok", "b".repeat(60)),
+            "b",
+        );
+        assert_eq!(f.entries, vec![e(&"b".repeat(60), "ok")]);
+    }
+
+    #[test]
+    fn tick_lines_join_the_label_above() {
+        let f = read_text(
+            "Ændringer:\n  [ ] SSL-certifikat\n  [X] URL\n  [x] Datatype (InfRef)\n  ( ) Sikkerhedsmodel\nNy URL: https://a.dk/ws\n",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e(
+                    "Ændringer",
+                    "☐ SSL-certifikat\n☒ URL\n☒ Datatype (InfRef)\n☐ Sikkerhedsmodel"
+                ),
+                e("Ny URL", "https://a.dk/ws"),
+            ]
+        );
+    }
+
+    #[test]
+    fn tick_lines_after_a_blank_line_and_bare_x() {
+        let f = read_text(
+            "Ændringer:\n\nX URL\n☐ SSL-certifikat\n\nOvervågning: [X] Til [ ] Fra",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Ændringer", "☒ URL\n☐ SSL-certifikat"),
+                e("Overvågning", "☒ Til ☐ Fra"),
+            ]
+        );
+    }
+
+    #[test]
+    fn lone_tick_box_becomes_its_own_entry() {
+        let f = read_text("Sæt kryds\n☒ SSL-certifikat\n[ ] URL", "b");
+        assert_eq!(f.entries, vec![e("SSL-certifikat", "☒"), e("URL", "☐")]);
+        assert_eq!(f.text, "Sæt kryds");
+    }
+
+    #[test]
+    fn indented_lines_continue_the_value() {
+        let f = read_text(
+            "Advisering til: drift@kystby.dk\n    vagt@kystby.dk\nNæste: x\nfri tekst\n  indrykket fri tekst",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Advisering til", "drift@kystby.dk\nvagt@kystby.dk"),
+                e("Næste", "x"),
+            ]
+        );
+        assert_eq!(f.text, "fri tekst\nindrykket fri tekst");
+    }
+
+    #[test]
+    fn signature_and_quoted_lines_are_ignored() {
+        let f = read_text(
+            "CVR-nr.: 54921942\n> Miljø: Exttest\n-- \nLars\nTlf.: 12345678\n",
+            "b",
+        );
+        assert_eq!(f.entries, vec![e("CVR-nr.", "54921942")]);
+        let f = read_text("CVR-nr.: 1\n--\nTlf.: 2", "b");
+        assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+    }
+
+    #[test]
+    fn closing_greeting_after_the_form_ends_it_but_not_before() {
+        let f = read_text("CVR-nr.: 1\n\nVenlig hilsen\nLars\nTlf.: 2", "b");
+        assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+        assert_eq!(f.text, "Venlig hilsen");
+        let f = read_text("Hej\nMvh\nCVR-nr.: 1", "b");
+        assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+    }
+
+    #[test]
+    fn quoted_reply_originals_are_cut() {
+        for intro in [
+            "On Mon, 30 Nov 2026 at 09:00, Helpdesk <h@sp.dk> wrote:",
+            "On Mon, 30 Nov 2026 at 09:00, Helpdesk <h@sp.dk>\nwrote:",
+            "Den man. 30. nov. 2026 kl. 09.00 skrev Helpdesk <h@sp.dk>:",
+            "-----Original Message-----",
+            "-----Oprindelig meddelelse-----",
+            "Fra: Helpdesk <h@sp.dk>\nSendt: 30. november 2026 09:00\nTil: Lars\nEmne: SV: Bestilling",
+        ] {
+            let f = read_text(
+                &format!("CVR-nr.: 1\n\n{intro}\nMiljø: Exttest\nCVR-nr.: 2"),
+                "b",
+            );
+            assert_eq!(f.entries, vec![e("CVR-nr.", "1")], "{intro}");
+        }
+    }
+
+    #[test]
+    fn fra_as_a_monitoring_option_is_not_a_header_block() {
+        let f = read_text(
+            "Overvågning:\nFra: ☒\nTil: ☐\nTidsgrænse for afhentning (timer): 24\nAdvisering til: a@b.dk",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Overvågning", ""),
+                e("Fra", "☒"),
+                e("Til", "☐"),
+                e("Tidsgrænse for afhentning (timer)", "24"),
+                e("Advisering til", "a@b.dk"),
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_forward_header_is_skipped_and_the_form_read() {
+        let f = read_text(
+            "Se nedenfor\n\nFra: Peter <p@k.dk>\nSendt: 30. november 2026\nTil: Birgitte\nEmne: VS: Bestilling\n\nCVR-nr.: 1",
+            "b",
+        );
+        assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+    }
+
+    #[test]
+    fn html_br_bold_labels_and_entities() {
+        let f = read_html(
+            "<html><head><title>T</title><style>p{x:1}</style></head><body><p>Hej&nbsp;Helpdesk</p>\
+             <p><b>CVR-nr.:</b> 123<br><b>Organisation:</b> Vest&aring; &amp; S&#248;n&#xE6;<br/>\
+             <b>Ny URL:</b> https://a.dk/x?a=1&amp;b=2</p><p>Mvh<br>Lars</p></body></html>",
+            "body",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("CVR-nr.", "123"),
+                e("Organisation", "Vestå & Sønæ"),
+                e("Ny URL", "https://a.dk/x?a=1&b=2"),
+            ]
+        );
+        assert_eq!(f.text, "Hej Helpdesk\nMvh");
+    }
+
+    #[test]
+    fn html_table_rows_become_label_value_lines() {
+        let f = read_html(
+            "<h1>Ændring</h1><table><tr><td><b>Miljø:</b></td><td>Produktion</td></tr>\
+             <tr><td>Ændringer</td><td>☒ SSL-certifikat<br>☐ URL</td></tr>\
+             <tr><th>Advisering til</th><td><p>a@b.dk</p><p>c@d.dk</p></td></tr>\
+             <tr><td>☒</td><td>Datatype</td></tr><tr><td colspan=2>Overskrift</td></tr></table>",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Miljø", "Produktion"),
+                e("Ændringer", "☒ SSL-certifikat\n☐ URL"),
+                e("Advisering til", "a@b.dk\nc@d.dk"),
+                e("Datatype", "☒"),
+            ]
+        );
+        assert_eq!(f.text, "Ændring\nOverskrift");
+    }
+
+    #[test]
+    fn html_blockquote_is_quoted_and_broken_markup_survives() {
+        let f = read_html(
+            "<div>CVR-nr.: 1</div><blockquote>CVR-nr.: 2</blockquote>a < b &unknown; &#99999999; <b",
+            "b",
+        );
+        assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+        assert!(f.text.contains("a < b &unknown;"));
+    }
+
+    #[test]
+    fn a_sentence_ending_in_a_colon_is_text_but_an_empty_field_is_kept() {
+        let f = read_text(
+            "Her er vores bestilling:\n\nTelefon:\nMiljø: Exttest\nBemærkninger:\n",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![
+                e("Telefon", ""),
+                e("Miljø", "Exttest"),
+                e("Bemærkninger", "")
+            ]
+        );
+        assert_eq!(f.text, "Her er vores bestilling:");
+        let f = read_text("Bemærkninger:\n\nVenlig hilsen", "b");
+        assert!(f.entries.is_empty());
+    }
+
+    #[test]
+    fn empty_and_odd_input() {
+        assert_eq!(read_text("", "b").entries, vec![]);
+        assert_eq!(read_html("", "b").entries, vec![]);
+        let f = read_text("\u{feff}:\n:x\n\r\r", "b");
+        assert!(f.entries.is_empty());
+    }
+
+    /// 1 MB of hostile HTML in the shapes that made the old scanner quadratic (a `<a` without
+    /// `>` rescanned the rest of the text for every `<` after it: 329 KB cost 15.7 s): the tag
+    /// scanner looks at each character a bounded number of times.
+    #[test]
+    fn hostile_html_is_read_in_linear_time() {
+        let shapes: [(&str, &str); 6] = [
+            ("<a", ""),
+            ("<a href=\"x", "<b>"),
+            ("<a title='", "' <b x='y'>"),
+            ("<!--", "-- x &amp"),
+            ("&", "&#x"),
+            ("<table><tr><td>", "x"),
+        ];
+        for (open, filler) in shapes {
+            let unit = format!("{open}{filler} ");
+            let html = unit.repeat(1_000_000 / unit.len());
+            let (lines, steps) = html_to_lines_counted(&html);
+            assert!(
+                steps <= 3 * html.len(),
+                "{open:?}: {steps} steps for {} bytes",
+                html.len()
+            );
+            assert!(lines.len() <= html.len());
+        }
+        // Quoted attribute values still hide a '>' while quotes are balanced.
+        let (lines, _) = html_to_lines_counted("<p title=\"a>b\">CVR-nr.: 1</p>");
+        assert_eq!(lines, vec!["CVR-nr.: 1"]);
+        // After a quote that never closes, the next '>' ends a tag.
+        let (lines, _) = html_to_lines_counted("<p title=\"a>CVR-nr.: 1<br>Miljø: Produktion");
+        assert_eq!(lines, vec!["CVR-nr.: 1", "Miljø: Produktion"]);
+    }
+
+    /// Tables nested deeper than [`MAX_TABLE_DEPTH`] are line breaks: each level's rows would
+    /// otherwise be copied into every outer cell (quadratic in the depth).
+    /// Millions of "Label:" lines (a 24 MB mail body) cost at most MAX_FORM_LINES entries,
+    /// whether read as plain text, as HTML or as a PDF's lines; a form at the top still reads.
+    #[test]
+    fn a_text_of_millions_of_labels_makes_a_bounded_form() {
+        let lines = MAX_FORM_LINES * 3;
+        let text = format!("CVR-nr.: 12345678\n{}", "a:\r\n".repeat(lines));
+        let f = read_text(&text, "body");
+        assert!(f.entries.len() <= MAX_FORM_LINES, "{}", f.entries.len());
+        assert_eq!(f.entries.first(), Some(&e("CVR-nr.", "12345678")));
+        let html = read_html(&"a:<br>".repeat(lines), "body");
+        assert!(
+            html.entries.len() <= MAX_FORM_LINES,
+            "{}",
+            html.entries.len()
+        );
+        let refs = vec!["a: b"; lines];
+        let pdf = parse_lines(&refs, "pdf", true);
+        assert!(pdf.entries.len() <= MAX_FORM_LINES, "{}", pdf.entries.len());
+    }
+
+    #[test]
+    fn deeply_nested_tables_are_flattened() {
+        let depth = 10_000;
+        let html = format!(
+            "{}<td>CVR-nr.:</td><td>1</td>{}",
+            "<table><tr><td>".repeat(depth),
+            "</td></tr></table>".repeat(depth)
+        );
+        let lines = html_to_lines(&html);
+        assert!(lines.len() <= 2, "{:?}", lines.get(..4));
+        assert!(lines.concat().contains("CVR-nr.:"), "{lines:?}");
+        let shallow = "<table><tr><td>CVR-nr.:</td><td>1</td></tr></table>";
+        assert_eq!(html_to_lines(shallow), vec!["CVR-nr.: 1"]);
+    }
+}

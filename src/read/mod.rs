@@ -1,9 +1,0 @@
-//! Document readers: each turns one file format into [`crate::raw::RawForm`]s. They know
-//! document formats but nothing about order forms (that is [`crate::fields`]).
-
-pub mod docx;
-pub mod pdf;
-mod pdf_scan;
-mod pdf_stream;
-pub mod text;
-pub mod tnef;

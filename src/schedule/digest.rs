@@ -1,0 +1,539 @@
+//! The daily digest for the Helpdesk (RECEIPTS.md "Daglig oversigt"): what needs attention
+//! today, as counts first and then one table per section.
+//!
+//! Pure: orders + the clock → [`Digest`] → Danish text and HTML through the templates
+//! `digest.txt.j2` and `digest.html.j2` → a mail. Reading the orders and queueing the mail is
+//! the shell's job (`jobs`).
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::mail::header_value::{
+    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+};
+use crate::orders::receipts::Templates;
+use crate::orders::state::State;
+use crate::rules::calendar::{TZ, danish_date, danish_date_short, danish_datetime};
+use crate::store::OrderRow;
+
+/// The text template of the digest.
+pub const TEXT_TEMPLATE: &str = "digest.txt.j2";
+/// The HTML template of the digest (real tables; values are HTML-escaped).
+pub const HTML_TEMPLATE: &str = "digest.html.j2";
+
+/// Failed orders stay in the digest this many days after the failure, so that a failure on a
+/// Friday is still seen on Monday, without the section growing forever.
+pub const FAILED_SHOWN_DAYS: i64 = 7;
+
+/// The sections, in the order RECEIPTS.md gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionKind {
+    /// Orders in `review`: a person must decide.
+    Review,
+    /// Approved orders planned for today, not yet past their time.
+    Due,
+    /// Approved orders whose planned time has passed.
+    Overdue,
+    /// Failed orders (an incident is open), the last [`FAILED_SHOWN_DAYS`] days.
+    Failed,
+    /// Rejected orders without a corrected version for more than `stale_rejected_days`.
+    StaleRejected,
+}
+
+impl SectionKind {
+    pub const ALL: [SectionKind; 5] = [
+        SectionKind::Review,
+        SectionKind::Due,
+        SectionKind::Overdue,
+        SectionKind::Failed,
+        SectionKind::StaleRejected,
+    ];
+
+    /// The Danish heading.
+    pub fn title(self, stale_days: u32) -> String {
+        match self {
+            SectionKind::Review => "Til vurdering".into(),
+            SectionKind::Due => "Skal gennemføres i dag".into(),
+            SectionKind::Overdue => "Overskredet".into(),
+            SectionKind::Failed => "Fejlet / incident".into(),
+            SectionKind::StaleRejected => {
+                format!("Afvist uden rettelse i mere end {stale_days} dage")
+            }
+        }
+    }
+}
+
+/// One order in a section's table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Line {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub bestillings_id: String,
+    pub org_name: String,
+    pub system_name: String,
+    /// "mandag den 7. december 2026 kl. 10.00", or empty.
+    pub planned_at: String,
+    /// Whole days (Copenhagen dates) since the order entered its state; for overdue orders,
+    /// since the planned time.
+    pub days_waiting: i64,
+    /// "0 dage", "1 dag", "12 dage".
+    pub days_text: String,
+}
+
+/// One section: a heading and its table (empty: the templates say "Ingen").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub title: String,
+    pub lines: Vec<Line>,
+}
+
+/// The digest of one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    /// The day (Copenhagen) the digest is for.
+    pub date: NaiveDate,
+    /// "mandag den 30. november 2026".
+    pub date_long: String,
+    pub subject: String,
+    pub n_review: usize,
+    pub n_due: usize,
+    pub n_overdue: usize,
+    pub n_failed: usize,
+    pub n_stale: usize,
+    /// Receipts waiting in the outbox for an hourly limit to allow them (deferred, never
+    /// dropped). Not an order's state: [`build`] leaves it 0 and the shell fills it in from
+    /// the outbox.
+    pub n_deferred: usize,
+    pub stale_rejected_days: u32,
+    pub sections: Vec<Section>,
+}
+
+/// Which section an order belongs in at `now`, if any (each order in at most one).
+pub fn section_of(o: &OrderRow, now: DateTime<Utc>, stale_days: u32) -> Option<SectionKind> {
+    let today = now.with_timezone(&TZ).date_naive();
+    match o.state {
+        State::Review => Some(SectionKind::Review),
+        State::Approved => match o.planned_at {
+            Some(p) if p < now => Some(SectionKind::Overdue),
+            Some(p) if p.with_timezone(&TZ).date_naive() == today => Some(SectionKind::Due),
+            _ => None,
+        },
+        State::Failed => {
+            let at = o.incident_at.unwrap_or(o.updated_at);
+            (now.signed_duration_since(at) <= TimeDelta::days(FAILED_SHOWN_DAYS))
+                .then_some(SectionKind::Failed)
+        }
+        State::Rejected => TimeDelta::try_days(i64::from(stale_days))
+            .is_some_and(|n| now.signed_duration_since(o.updated_at) > n)
+            .then_some(SectionKind::StaleRejected),
+        State::Received | State::Executed | State::Withdrawn => None,
+    }
+}
+
+/// Whole calendar days (Copenhagen) from `since` to `now`; never negative.
+fn days_between(since: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+    let a = since.with_timezone(&TZ).date_naive();
+    let b = now.with_timezone(&TZ).date_naive();
+    b.signed_duration_since(a).num_days().max(0)
+}
+
+fn days_text(n: i64) -> String {
+    if n == 1 {
+        "1 dag".into()
+    } else {
+        format!("{n} dage")
+    }
+}
+
+/// The subject line (RECEIPTS.md).
+pub fn subject(date: NaiveDate, n_review: usize, n_due: usize, n_overdue: usize) -> String {
+    format!(
+        "Daglig oversigt {}: {n_review} til vurdering, {n_due} skal gennemføres i dag, {n_overdue} overskredet",
+        danish_date_short(date)
+    )
+}
+
+/// Builds the digest of `orders` at `now`.
+pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) -> Digest {
+    let date = now.with_timezone(&TZ).date_naive();
+    let mut sections: Vec<Section> = SectionKind::ALL
+        .iter()
+        .map(|&kind| Section {
+            kind,
+            title: kind.title(stale_rejected_days),
+            lines: Vec::new(),
+        })
+        .collect();
+    let mut picked: Vec<(SectionKind, &OrderRow)> = orders
+        .iter()
+        .filter_map(|o| section_of(o, now, stale_rejected_days).map(|k| (k, o)))
+        .collect();
+    // Due and overdue by planned time, the rest oldest first; the reference breaks ties.
+    picked.sort_by(|(ka, a), (kb, b)| {
+        let key = |k: &SectionKind, o: &OrderRow| match k {
+            SectionKind::Due | SectionKind::Overdue => o.planned_at.unwrap_or(o.updated_at),
+            SectionKind::Failed => o.incident_at.unwrap_or(o.updated_at),
+            _ => o.updated_at,
+        };
+        key(ka, a)
+            .cmp(&key(kb, b))
+            .then_with(|| a.reference.cmp(&b.reference))
+    });
+    for (kind, o) in picked {
+        let since = match kind {
+            SectionKind::Overdue => o.planned_at.unwrap_or(o.updated_at),
+            SectionKind::Failed => o.incident_at.unwrap_or(o.updated_at),
+            _ => o.updated_at,
+        };
+        let days = days_between(since, now);
+        let line = Line {
+            reference: o.reference.clone(),
+            bestillings_id: o.bestillings_id.clone().unwrap_or_default(),
+            org_name: o.org_name.clone().unwrap_or_default(),
+            system_name: o.system_name.clone().unwrap_or_default(),
+            planned_at: o
+                .planned_at
+                .map(|p| danish_datetime(&p))
+                .unwrap_or_default(),
+            days_waiting: days,
+            days_text: days_text(days),
+        };
+        if let Some(s) = sections.iter_mut().find(|s| s.kind == kind) {
+            s.lines.push(line);
+        }
+    }
+    let count = |k: SectionKind| {
+        sections
+            .iter()
+            .find(|s| s.kind == k)
+            .map_or(0, |s| s.lines.len())
+    };
+    let (n_review, n_due, n_overdue) = (
+        count(SectionKind::Review),
+        count(SectionKind::Due),
+        count(SectionKind::Overdue),
+    );
+    Digest {
+        date,
+        date_long: danish_date(date),
+        subject: subject(date, n_review, n_due, n_overdue),
+        n_review,
+        n_due,
+        n_overdue,
+        n_failed: count(SectionKind::Failed),
+        n_stale: count(SectionKind::StaleRejected),
+        n_deferred: 0,
+        stale_rejected_days,
+        sections,
+    }
+}
+
+/// The digest as Danish text and HTML.
+pub fn render(templates: &Templates, d: &Digest) -> Result<(String, String), String> {
+    Ok((
+        templates.render_named(TEXT_TEMPLATE, d)?,
+        templates.render_named(HTML_TEMPLATE, d)?,
+    ))
+}
+
+/// The digest's deterministic Message-ID: one per day, so a second run the same day is
+/// recognised as the same mail and not sent again.
+pub fn message_id(date: NaiveDate, domain: &str) -> String {
+    format!("digest.{}@spdesk.{domain}", date.format("%Y-%m-%d"))
+}
+
+/// The digest as a mail from `from` to `to`: its Message-ID and raw bytes.
+pub fn compose(
+    templates: &Templates,
+    d: &Digest,
+    from: &str,
+    to: &[String],
+    date: i64,
+) -> Result<(String, Vec<u8>), String> {
+    let (text, html) = render(templates, d)?;
+    let (from, to) = sender_and_recipients(from, to, "helpdesk.digest_to")?;
+    let id = message_id(d.date, from.domain());
+    let raw = header_value::builder(Envelope {
+        from: &from,
+        to: &to,
+        subject: &HeaderText::new(&d.subject),
+        message_id: &own_message_id(&id)?,
+        date,
+        auto_submitted: AutoSubmitted::Generated,
+        in_reply_to: None,
+        references: &[],
+    })
+    .text_body(text)
+    .html_body(html)
+    .write_to_vec()
+    .map_err(|e| e.to_string())?;
+    Ok((id, raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn order(n: u32, state: State, planned: Option<&str>, updated: &str) -> OrderRow {
+        OrderRow {
+            id: i64::from(n),
+            reference: format!("SP-2026-{n:05}"),
+            state,
+            kind: Some("sftp".into()),
+            bestillings_id: Some(format!("BD-{n}")),
+            org_name: Some("Borgerdata I/S".into()),
+            org_cvr: Some("54921942".into()),
+            system_name: Some("FamilieFlow".into()),
+            requester: Some("fa@example.test".into()),
+            reply_to: None,
+            contact_email: None,
+            thread_message_id: None,
+            thread_subject: String::new(),
+            planned_at: planned.map(utc),
+            created_at: utc(updated),
+            updated_at: utc(updated),
+            executed_at: None,
+            billed_at: None,
+            incident_at: None,
+        }
+    }
+
+    const NOW: &str = "2026-11-30T07:00:00+01:00";
+
+    fn sample() -> Vec<OrderRow> {
+        let mut failed = order(6, State::Failed, None, "2026-11-27T12:00:00+01:00");
+        failed.incident_at = Some(utc("2026-11-27T12:00:00+01:00"));
+        vec![
+            order(1, State::Review, None, "2026-11-26T09:00:00+01:00"),
+            order(
+                2,
+                State::Approved,
+                Some("2026-11-30T10:00:00+01:00"),
+                "2026-11-20T09:00:00+01:00",
+            ),
+            order(
+                3,
+                State::Approved,
+                Some("2026-11-27T10:00:00+01:00"),
+                "2026-11-10T09:00:00+01:00",
+            ),
+            order(
+                4,
+                State::Approved,
+                Some("2026-12-07T10:00:00+01:00"),
+                "2026-11-10T09:00:00+01:00",
+            ),
+            order(5, State::Rejected, None, "2026-11-01T09:00:00+01:00"),
+            failed,
+            order(7, State::Rejected, None, "2026-11-25T09:00:00+01:00"),
+            order(8, State::Executed, None, "2026-11-25T09:00:00+01:00"),
+            order(9, State::Withdrawn, None, "2026-11-25T09:00:00+01:00"),
+            order(10, State::Received, None, "2026-11-25T09:00:00+01:00"),
+        ]
+    }
+
+    fn refs(d: &Digest, k: SectionKind) -> Vec<String> {
+        d.sections
+            .iter()
+            .find(|s| s.kind == k)
+            .unwrap()
+            .lines
+            .iter()
+            .map(|l| l.reference.clone())
+            .collect()
+    }
+
+    #[test]
+    fn orders_go_to_their_sections_with_counts() {
+        let d = build(&sample(), utc(NOW), 14);
+        assert_eq!(refs(&d, SectionKind::Review), ["SP-2026-00001"]);
+        assert_eq!(refs(&d, SectionKind::Due), ["SP-2026-00002"]);
+        assert_eq!(refs(&d, SectionKind::Overdue), ["SP-2026-00003"]);
+        assert_eq!(refs(&d, SectionKind::Failed), ["SP-2026-00006"]);
+        assert_eq!(refs(&d, SectionKind::StaleRejected), ["SP-2026-00005"]);
+        assert_eq!((d.n_review, d.n_due, d.n_overdue), (1, 1, 1));
+        assert_eq!((d.n_failed, d.n_stale), (1, 1));
+        assert_eq!(
+            d.subject,
+            "Daglig oversigt 30. november 2026: 1 til vurdering, 1 skal gennemføres i dag, 1 overskredet"
+        );
+        let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, SectionKind::ALL);
+    }
+
+    #[test]
+    fn days_waiting_and_planned_time() {
+        let d = build(&sample(), utc(NOW), 14);
+        let overdue = &d.sections[2].lines[0];
+        assert_eq!(overdue.days_waiting, 3);
+        assert_eq!(overdue.days_text, "3 dage");
+        assert_eq!(overdue.planned_at, "fredag den 27. november 2026 kl. 10.00");
+        assert_eq!(d.sections[0].lines[0].days_waiting, 4);
+        assert_eq!(days_text(1), "1 dag");
+        assert_eq!(days_text(0), "0 dage");
+        // A clock behind the data never gives negative days.
+        assert_eq!(
+            days_between(utc("2026-12-01T00:00:00Z"), utc("2026-11-01T00:00:00Z")),
+            0
+        );
+    }
+
+    #[test]
+    fn due_today_turns_overdue_after_its_time() {
+        let o = order(
+            2,
+            State::Approved,
+            Some("2026-11-30T10:00:00+01:00"),
+            "2026-11-20T09:00:00+01:00",
+        );
+        let at = |t| section_of(&o, utc(t), 14);
+        assert_eq!(at("2026-11-30T09:59:59+01:00"), Some(SectionKind::Due));
+        assert_eq!(at("2026-11-30T10:00:01+01:00"), Some(SectionKind::Overdue));
+        assert_eq!(at("2026-11-29T23:00:00+01:00"), None);
+        let unplanned = order(11, State::Approved, None, "2026-11-20T09:00:00+01:00");
+        assert_eq!(section_of(&unplanned, utc(NOW), 14), None);
+    }
+
+    #[test]
+    fn stale_and_failed_limits() {
+        let r = order(5, State::Rejected, None, "2026-11-16T07:00:00+01:00");
+        // Exactly 14 days is not "more than 14 days".
+        assert_eq!(section_of(&r, utc(NOW), 14), None);
+        assert_eq!(
+            section_of(&r, utc("2026-11-30T07:00:01+01:00"), 14),
+            Some(SectionKind::StaleRejected)
+        );
+        assert_eq!(
+            section_of(&r, utc(NOW), 0),
+            Some(SectionKind::StaleRejected)
+        );
+        assert_eq!(section_of(&r, utc(NOW), u32::MAX), None);
+        let f = order(6, State::Failed, None, "2026-11-20T12:00:00+01:00");
+        assert_eq!(section_of(&f, utc(NOW), 14), None);
+    }
+
+    #[test]
+    fn empty_digest_says_ingen_everywhere() {
+        let t = Templates::load(None).unwrap();
+        let d = build(&[], utc(NOW), 14);
+        assert_eq!(
+            d.subject,
+            "Daglig oversigt 30. november 2026: 0 til vurdering, 0 skal gennemføres i dag, 0 overskredet"
+        );
+        let (text, html) = render(&t, &d).unwrap();
+        assert_eq!(text.matches("Ingen").count(), 5, "{text}");
+        assert_eq!(html.matches("Ingen").count(), 5, "{html}");
+        assert!(!html.contains("<table"), "{html}");
+    }
+
+    #[test]
+    fn deferred_receipts_are_counted_in_text_and_html() {
+        let t = Templates::load(None).unwrap();
+        let mut d = build(&[], utc(NOW), 14);
+        d.n_deferred = 6;
+        let (text, html) = render(&t, &d).unwrap();
+        assert!(
+            text.contains("6 kvitteringer udskudt af en grænse pr. time"),
+            "{text}"
+        );
+        assert!(
+            html.contains("<strong>6</strong> kvitteringer udskudt af en grænse pr. time"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn text_and_html_list_counts_then_sections_in_order() {
+        let t = Templates::load(None).unwrap();
+        let d = build(&sample(), utc(NOW), 14);
+        let (text, html) = render(&t, &d).unwrap();
+        let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
+        for body in [&text, &html] {
+            let counts = pos(body, "1 til vurdering");
+            let titles = [
+                "Til vurdering",
+                "Skal gennemføres i dag",
+                "Overskredet",
+                "Fejlet / incident",
+                "Afvist uden rettelse i mere end 14 dage",
+            ];
+            let mut last = counts;
+            for title in titles {
+                // minijinja's HTML escaping writes "/" as "&#x2f;" (rendered as "/").
+                let title = if body.starts_with("<!DOCTYPE") {
+                    title.replace('/', "&#x2f;")
+                } else {
+                    title.to_string()
+                };
+                let p = last
+                    + body[last..]
+                        .find(&title)
+                        .unwrap_or_else(|| panic!("{title} after counts in {body}"));
+                assert!(p >= last);
+                last = p;
+            }
+            assert!(body.contains("SP-2026-00003"));
+            assert!(!body.contains("Ingen"), "{body}");
+            assert!(
+                !body.contains("SP-2026-00004"),
+                "a future order is not listed"
+            );
+        }
+        assert_eq!(html.matches("<table").count(), 5);
+        assert!(html.contains("<td>BD-3</td>"), "{html}");
+        assert!(text.contains("SP-2026-00003 | BD-3 | Borgerdata I/S | FamilieFlow | fredag den 27. november 2026 kl. 10.00 | 3 dage"), "{text}");
+    }
+
+    #[test]
+    fn html_escapes_what_senders_wrote() {
+        let t = Templates::load(None).unwrap();
+        let mut o = order(1, State::Review, None, "2026-11-26T09:00:00+01:00");
+        o.org_name = Some("<script>alert(1)</script> & Co".into());
+        let (text, html) = render(&t, &build(&[o], utc(NOW), 14)).unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(text.contains("<script>alert(1)</script> & Co"));
+    }
+
+    #[test]
+    fn the_digest_header_block_holds_only_our_headers() {
+        let t = Templates::load(None).unwrap();
+        let mut d = build(&sample(), utc(NOW), 14);
+        d.subject = "Daglig oversigt\r\nBcc: evil@x.test\r\n\r\nbody".into();
+        let to = ["digest@example.test".to_string()];
+        let (_, raw) = compose(&t, &d, "helpdesk@example.test", &to, 1_800_000_000).unwrap();
+        crate::mail::header_value::assert_only_our_headers(
+            &raw,
+            &crate::mail::header_value::OUR_HEADERS,
+        );
+        let bad = ["digest@example.test\r\nBcc: evil@x.test".to_string()];
+        let err = compose(&t, &d, "helpdesk@example.test", &bad, 0).unwrap_err();
+        assert!(err.contains("helpdesk.digest_to"), "{err}");
+    }
+
+    #[test]
+    fn the_mail_has_a_message_id_per_day() {
+        let t = Templates::load(None).unwrap();
+        let d = build(&sample(), utc(NOW), 14);
+        let (id, raw) = compose(
+            &t,
+            &d,
+            "helpdesk@example.test",
+            &["digest@example.test".to_string()],
+            1_800_000_000,
+        )
+        .unwrap();
+        assert_eq!(id, "digest.2026-11-30@spdesk.example.test");
+        let m = crate::mail::Mail::parse(&raw, 1).unwrap();
+        assert_eq!(m.subject, d.subject);
+        assert!(m.loop_flags().auto_reply, "the digest must look automatic");
+        assert!(m.html.unwrap().contains("<table"));
+        assert!(m.text.unwrap().contains("SP-2026-00001"));
+    }
+}
