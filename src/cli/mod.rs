@@ -7,6 +7,7 @@ pub mod orders;
 pub mod schedule;
 pub mod setup;
 pub mod terminal;
+pub mod trust;
 
 use std::path::PathBuf;
 

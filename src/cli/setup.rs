@@ -16,7 +16,6 @@ use crate::mail::HeaderLimits;
 use crate::orders::receipts::Templates;
 use crate::rules::RuleSettings;
 use crate::rules::calendar::{Calendar, ChangeWindow};
-use crate::rules::cert::TrustStore;
 use crate::rules::it_systems::Register;
 use crate::rules::time::TimeRules;
 use crate::sandbox::Sandbox;
@@ -31,10 +30,7 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
         .to_string()
         .parse()
         .map_err(|e| anyhow::anyhow!("rules.change_window: {e}"))?;
-    let trust = match &r.trusted_ca_file {
-        Some(p) => TrustStore::from_pem_file(p).map_err(anyhow::Error::msg)?,
-        None => TrustStore::system(),
-    };
+    let trust = crate::cli::trust::trust_store(r.trusted_ca_file.as_deref())?;
     let known_ids = match &r.known_orders_file {
         Some(p) => Some(read_known_ids(p)?),
         None => None,

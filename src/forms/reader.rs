@@ -4,11 +4,9 @@
 //! parsers that can recurse without bound (a stack overflow cannot be caught) or allocate
 //! far more than the file's size. [`crate::forms::extract`] therefore never calls them directly: it
 //! hands a [`ReadRequest`] to a [`DocumentReader`]. The daemon and `spdesk check` use the
-//! sandboxed one (`crate::sandbox`: a child process under memory, CPU, stack and wall-clock
+//! sandboxed one (the shell's sandbox: a child process under memory, CPU, stack and wall-clock
 //! limits); unit tests, fuzz targets and benches of the pure code use [`InProcess`].
 
-use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -74,7 +72,7 @@ pub trait DocumentReader: Send + Sync + std::fmt::Debug {
 }
 
 /// Runs the reader a request names, here and now (no thread, no limit but the readers' own).
-/// The sandbox child calls this for each request; [`InProcess`] wraps it in a time limit.
+/// The sandbox child calls this for each request; [`InProcess`] calls it with panics caught.
 pub fn read_document(request: ReadRequest<'_>) -> Result<ReadOutput, ReadError> {
     let ReadRequest { job, bytes } = request;
     match job.kind {
@@ -109,21 +107,16 @@ pub fn read_document(request: ReadRequest<'_>) -> Result<ReadOutput, ReadError> 
     }
 }
 
-/// Readers in this process, each on its own thread under the request's time limit, a panic
-/// caught. A stack overflow or an allocation failure still ends the whole process: this is
-/// for tests, fuzzing and benches of the pure code, not for hostile mail in the daemon.
+/// Readers in this process, here and now, a panic caught. There is no time limit but the
+/// readers' own bounds, and a stack overflow or an allocation failure still ends the whole
+/// process: this is for tests, fuzzing and benches of the pure code, not for hostile mail in
+/// the daemon, which reads through the sandbox child under a wall-clock limit).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct InProcess;
 
 impl DocumentReader for InProcess {
     fn read(&self, request: ReadRequest<'_>) -> Result<ReadOutput, ReadError> {
-        let (job, bytes) = (request.job.clone(), request.bytes.to_vec());
-        run_limited(job.timeout, move || {
-            read_document(ReadRequest {
-                job: &job,
-                bytes: &bytes,
-            })
-        })
+        std::panic::catch_unwind(|| read_document(request)).unwrap_or_else(|_| Err(reader_failed()))
     }
 }
 
@@ -140,43 +133,9 @@ pub fn reader_failed() -> ReadError {
     ReadError::Damaged("the reader failed on this file".into())
 }
 
-/// Runs a reader on its own thread with a time limit; a panic or a timeout becomes an error.
-fn run_limited<T, F>(timeout: Duration, f: F) -> Result<T, ReadError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, ReadError> + Send + 'static,
-{
-    let (tx, rx) = mpsc::channel();
-    let spawned = thread::Builder::new()
-        .name("spdesk-reader".into())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-            let _ = tx.send(result);
-        });
-    if spawned.is_err() {
-        return Err(ReadError::Limit("could not start a reader thread".into()));
-    }
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(reader_failed()),
-        Err(_) => Err(took_too_long(timeout)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_reader_that_hangs_is_stopped() {
-        let r = run_limited(Duration::from_millis(50), || {
-            thread::sleep(Duration::from_secs(2));
-            Ok(RawForm::default())
-        });
-        assert!(matches!(r, Err(ReadError::Limit(_))));
-        let r = run_limited::<RawForm, _>(Duration::from_secs(1), || panic!("boom"));
-        assert!(matches!(r, Err(ReadError::Damaged(_))));
-    }
 
     #[test]
     fn each_kind_goes_to_its_reader() {

@@ -8,7 +8,6 @@
 //! key usage).
 
 use std::collections::HashMap;
-use std::path::Path;
 
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
 use chrono_tz::Europe::Copenhagen;
@@ -78,23 +77,6 @@ impl TrustStore {
             return Err("no certificate in the bundle could be parsed".into());
         }
         Ok(store)
-    }
-
-    /// Reads a PEM bundle file (config `rules.trusted_ca_file`).
-    pub fn from_pem_file(path: impl AsRef<Path>) -> Result<TrustStore, String> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        TrustStore::from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    /// The operating system's trust store. Certificates it cannot load are skipped (logged):
-    /// one broken system file must not stop the daemon.
-    pub fn system() -> TrustStore {
-        let result = rustls_native_certs::load_native_certs();
-        for error in &result.errors {
-            tracing::warn!(%error, "skipping part of the system trust store");
-        }
-        TrustStore::from_der(result.certs.into_iter().map(|c| c.to_vec()).collect())
     }
 
     pub fn len(&self) -> usize {
@@ -1092,16 +1074,15 @@ PQQDAgNAADA9AhwamylW4ZoHDFi9jHphUch5gyCU8sHT9yrFUSglAh0Av99nggYt
         ]);
         assert_eq!(store.len(), 1);
 
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("ca.pem");
         let other = root("Other CA");
-        std::fs::write(&path, format!("{}{}", ca.cert.pem(), other.cert.pem())).expect("write");
-        let store = TrustStore::from_pem_file(&path).expect("bundle");
-        assert_eq!(store.len(), 2);
-
-        std::fs::write(&path, "no certificates here").expect("write");
-        assert!(TrustStore::from_pem_file(&path).is_err());
-        assert!(TrustStore::from_pem_file(dir.path().join("missing.pem")).is_err());
+        let bundle = format!("{}{}", ca.cert.pem(), other.cert.pem());
+        assert_eq!(
+            TrustStore::from_pem(bundle.as_bytes())
+                .expect("bundle")
+                .len(),
+            2
+        );
+        assert!(TrustStore::from_pem(b"no certificates here").is_err());
         assert!(
             TrustStore::from_pem(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
                 .is_err()
