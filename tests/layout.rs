@@ -96,9 +96,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/mail/mod.rs", "loop_flags"),
     ("src/mail/mod.rs", "mime_parts_upper_bound"),
     ("src/main.rs", "run"),
-    ("src/rules/it_systems.rs", "from_toml"),
-    ("src/rules/mod.rs", "judge_form"),
-    ("src/rules/time.rs", "check_desired"),
     ("src/store/mod.rs", "take_rate_slot"),
 ];
 

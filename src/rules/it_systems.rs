@@ -334,67 +334,21 @@ impl Register {
         for s in file.system {
             let line = line_at(text, s.span().start);
             let s = s.into_inner();
-            let org_cvr = match s.org_cvr.get_ref() {
-                toml::Value::String(v) => v.clone(),
-                toml::Value::Integer(n) => n.to_string(),
-                other => {
-                    problems.add(
-                        Some(line_at(text, s.org_cvr.span().start)),
-                        format!(
-                            "org_cvr must be a string such as \"54921942\", not {}",
-                            a_type(other)
-                        ),
-                    );
-                    continue;
-                }
-            };
-            let senders = match s.senders.get_ref() {
-                toml::Value::Array(items) => {
-                    let mut out = Vec::new();
-                    let mut bad = None;
-                    for item in items {
-                        match item {
-                            toml::Value::String(v) => out.push(v.trim().to_string()),
-                            other => bad = Some(other),
-                        }
-                    }
-                    if let Some(other) = bad {
-                        problems.add(
-                            Some(line_at(text, s.senders.span().start)),
-                            format!(
-                                "senders must list strings such as \"@kystby.dk\", not {}",
-                                a_type(other)
-                            ),
-                        );
-                        continue;
-                    }
-                    out
-                }
-                toml::Value::String(v) => v
-                    .split([';', ',', ' ', '\t'])
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-                other => {
-                    problems.add(
-                        Some(line_at(text, s.senders.span().start)),
-                        format!(
-                            "senders must be a list such as [\"@kystby.dk\", \"it@kystby.dk\"], not {}",
-                            a_type(other)
-                        ),
-                    );
-                    continue;
-                }
-            };
-            written.push(Written {
-                line,
-                uuid: s.uuid,
-                name: s.name,
-                role: s.role,
-                org_cvr,
-                senders,
-            });
+            let at = |v: &Spanned<toml::Value>| Some(line_at(text, v.span().start));
+            let org_cvr = toml_org_cvr(s.org_cvr.get_ref());
+            let senders = toml_senders(s.senders.get_ref());
+            match (org_cvr, senders) {
+                (Err(e), _) => problems.add(at(&s.org_cvr), e),
+                (_, Err(e)) => problems.add(at(&s.senders), e),
+                (Ok(org_cvr), Ok(senders)) => written.push(Written {
+                    line,
+                    uuid: s.uuid,
+                    name: s.name,
+                    role: s.role,
+                    org_cvr,
+                    senders,
+                }),
+            }
         }
         build(written, problems)
     }
@@ -434,6 +388,44 @@ struct TomlSystem {
     role: String,
     org_cvr: Spanned<toml::Value>,
     senders: Spanned<toml::Value>,
+}
+
+/// A system's `org_cvr`: a string, or a number written without quotes.
+fn toml_org_cvr(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(v) => Ok(v.clone()),
+        toml::Value::Integer(n) => Ok(n.to_string()),
+        other => Err(format!(
+            "org_cvr must be a string such as \"54921942\", not {}",
+            a_type(other)
+        )),
+    }
+}
+
+/// A system's `senders`: a list of strings, or one string of separated addresses and domains.
+fn toml_senders(v: &toml::Value) -> Result<Vec<String>, String> {
+    match v {
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                toml::Value::String(v) => Ok(v.trim().to_string()),
+                other => Err(format!(
+                    "senders must list strings such as \"@kystby.dk\", not {}",
+                    a_type(other)
+                )),
+            })
+            .collect(),
+        toml::Value::String(v) => Ok(v
+            .split([';', ',', ' ', '\t'])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()),
+        other => Err(format!(
+            "senders must be a list such as [\"@kystby.dk\", \"it@kystby.dk\"], not {}",
+            a_type(other)
+        )),
+    }
 }
 
 /// A TOML value's type with its article, for messages.

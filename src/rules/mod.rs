@@ -6,6 +6,7 @@ pub mod dates;
 pub mod finding;
 pub mod it_systems;
 
+pub mod bestillings_id;
 pub mod cert;
 pub mod matrix;
 pub mod register;
@@ -14,17 +15,18 @@ pub mod sftp;
 pub mod time;
 pub mod url;
 pub mod verified;
+pub mod webservice;
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use chrono_tz::Tz;
 
 use crate::forms::extract::CertFile;
-use crate::forms::fields::{Change, FormKind};
-use crate::forms::form::{OrderForm, Value};
+use crate::forms::fields::FormKind;
+use crate::forms::form::OrderForm;
 use crate::mail::Mail;
-use crate::rules::finding::{Finding, Rule};
+use crate::rules::finding::Finding;
 
 /// Everything the rules need besides the form and the mail, built once from the config.
 pub struct RuleSettings {
@@ -47,23 +49,7 @@ pub struct RuleSettings {
     pub bestillings_id_pattern: Option<regex::Regex>,
 }
 
-/// Compiles `rules.bestillings_id_pattern` so that it must match the whole BestillingsID.
-pub fn whole_match_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
-    regex::Regex::new(&format!("^(?:{pattern})$"))
-}
-
-/// `field.invalid` when a BestillingsID does not have the configured shape.
-pub fn check_bestillings_id_pattern(id: &str, pattern: &regex::Regex) -> Option<Finding> {
-    (!pattern.is_match(id)).then(|| {
-        Finding::new(
-            Rule::FieldInvalid,
-            Some("bestillings_id"),
-            format!(
-                "KOMBIT BestillingsID: \"{id}\" har ikke den form, et BestillingsID fra Digitaliseringskataloget har. Angiv BestillingsID'et præcis, som det står i din bestilling i Digitaliseringskataloget."
-            ),
-        )
-    })
-}
+pub use bestillings_id::{check_bestillings_id_pattern, whole_match_pattern};
 
 /// What the rules may know about earlier orders (the daemon answers from its database;
 /// `spdesk check` knows none).
@@ -100,37 +86,7 @@ pub fn judge_form(
 ) -> FormVerdict {
     let mut findings = form.findings.clone();
 
-    let pattern_finding = form.bestillings_id().and_then(|id| {
-        settings
-            .bestillings_id_pattern
-            .as_ref()
-            .and_then(|p| check_bestillings_id_pattern(id, p))
-    });
-    let id_has_shape = pattern_finding.is_none();
-    findings.extend(pattern_finding);
-    // An ID of the wrong shape is not looked up: the sender corrects it first.
-    if let Some(id) = form.bestillings_id().filter(|_| id_has_shape) {
-        if history.executed(id) {
-            findings.push(Finding::new(
-                Rule::BestillingsIdUsed,
-                Some("bestillings_id"),
-                format!(
-                    "KOMBIT BestillingsID: \"{id}\" er allerede brugt til en ændring, der er gennemført. Bestil ydelsen på ny i Digitaliseringskataloget og angiv det nye BestillingsID."
-                ),
-            ));
-        }
-        if let Some(known) = &settings.known_ids
-            && !known.contains(id)
-        {
-            findings.push(Finding::new(
-                    Rule::BestillingsIdUnknown,
-                    Some("bestillings_id"),
-                    format!(
-                        "KOMBIT BestillingsID: \"{id}\" findes ikke blandt de bestillinger, vi kender fra Digitaliseringskataloget. Helpdesk kontrollerer det."
-                    ),
-                ));
-        }
-    }
+    findings.extend(bestillings_id::check(form, settings, history));
 
     findings.extend(matrix::check(
         form.changes.iter().copied(),
@@ -147,70 +103,15 @@ pub fn judge_form(
     let mut certificate = None;
     match form.kind {
         FormKind::Webservice => {
-            let env = form.text("environment");
-            let url_change = form.changes.contains(&Change::Url);
-            let cert_change = form.changes.contains(&Change::SslCertificate);
-            let current = url_text(form, "current_url");
-            let new = url_text(form, "new_url");
-            findings.extend(url::check_urls(url_change, cert_change, current, new, env));
-            if cert_change {
-                match pick_certificate(form, certificates) {
-                    Some(c) => {
-                        certificate = Some(c.name.clone());
-                        let host = new
-                            .filter(|_| url_change)
-                            .and_then(url::host_of)
-                            .or_else(|| current.and_then(url::host_of))
-                            .or_else(|| new.and_then(url::host_of));
-                        let desired_utc = planned_at.map(|p| p.with_timezone(&Utc));
-                        let ctx = cert::CertCheck {
-                            received: received.with_timezone(&Utc),
-                            desired: desired_utc,
-                            host: host.as_deref(),
-                            form_serial: form.text("certificate_serial"),
-                            trust: &settings.trust,
-                        };
-                        findings.extend(cert::check_certificate(&c.name, &c.bytes, &ctx));
-                    }
-                    None => findings.push(Finding::new(
-                        Rule::FieldMissing,
-                        Some("certificate"),
-                        "Nyt SSL-certifikat: der er ikke vedhæftet et certifikat. Vedhæft det nye certifikat som .cer, .crt eller .pem (DER eller PEM).",
-                    )),
-                }
-            }
-            if form.changes.contains(&Change::SecurityModel)
-                && let Some(model) = form.text("security_model")
-                && !settings
-                    .security_models
-                    .iter()
-                    .any(|m| m.eq_ignore_ascii_case(model))
-            {
-                findings.push(Finding::new(
-                            Rule::SecurityModelUnknown,
-                            Some("security_model"),
-                            format!(
-                                "Ny sikkerhedsmodel: \"{model}\" er ikke en sikkerhedsmodel, Serviceplatformen understøtter. Vælg en af: {}.",
-                                settings.security_models.join(", ")
-                            ),
-                        ));
-            }
-            if form.changes.contains(&Change::Datatype)
-                && !settings.datatypes.is_empty()
-                && let Some(dt) = form.text("datatype")
-                && !settings
-                    .datatypes
-                    .iter()
-                    .any(|d| d.eq_ignore_ascii_case(dt))
-            {
-                findings.push(Finding::new(
-                            Rule::DatatypeUnknown,
-                            Some("datatype"),
-                            format!(
-                                "Ny datatype (InfRef): \"{dt}\" er ikke en kendt datatype. Angiv datatypen, som den står i Digitaliseringskataloget."
-                            ),
-                        ));
-            }
+            let ctx = webservice::Context {
+                certificates,
+                received,
+                planned_at,
+                settings,
+            };
+            let (f, c) = webservice::check(form, &ctx);
+            findings.extend(f);
+            certificate = c;
         }
         FormKind::Sftp => findings.extend(sftp::check(form)),
     }
@@ -251,30 +152,12 @@ fn label_message(f: &mut Finding) {
     f.message = format!("{}: {m}", def.label);
 }
 
-fn url_text<'a>(form: &'a OrderForm, code: &str) -> Option<&'a str> {
-    match form.fields.get(code) {
-        Some(Value::Text(s)) if !s.is_empty() => Some(s),
-        _ => None,
-    }
-}
-
-/// The certificate the form means: the attachment it names, else the only (first) one.
-fn pick_certificate<'a>(form: &OrderForm, certificates: &'a [CertFile]) -> Option<&'a CertFile> {
-    let named = form.text("certificate").map(str::to_lowercase);
-    named
-        .and_then(|n| {
-            certificates
-                .iter()
-                .find(|c| n.contains(&c.name.to_lowercase()))
-        })
-        .or_else(|| certificates.first())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::forms::extract::ExtractLimits;
     use crate::judge::{Context, judge_mail};
+    use crate::rules::finding::Rule;
     use crate::rules::it_systems::Register;
     use chrono::TimeZone;
     use chrono_tz::Europe::Copenhagen;

@@ -54,99 +54,115 @@ pub fn check_desired(
     let earliest = rules
         .calendar
         .add_working_days(received_day, rules.lead_working_days);
-    let mut findings = Vec::new();
-
     if date <= received_day {
-        let mut msg = if date < received_day {
-            format!(
-                "{} er passeret; bestillingen blev modtaget {}.",
-                danish_date_short(date),
-                danish_date(received_day)
-            )
-        } else {
-            format!(
-                "{} er den dag, bestillingen blev modtaget.",
-                danish_date_short(date)
-            )
-        };
-        if let Some(e) = earliest {
-            msg.push(' ');
-            msg.push_str(&lead_sentence(rules.lead_working_days, e));
-        }
-        findings.push(Finding::new(Rule::TimePast, Some(FIELD), msg));
-        return (findings, planned);
+        return (vec![past(date, received_day, earliest, rules)], planned);
     }
+    let findings = [
+        lead(date, earliest, rules),
+        closed_day(date, earliest, rules),
+        window(desired.time, rules),
+        too_far(date, received_day, rules),
+    ];
+    (findings.into_iter().flatten().collect(), planned)
+}
 
-    match earliest {
-        Some(e) if date < e => findings.push(Finding::new(
-            Rule::TimeLead,
-            Some(FIELD),
-            format!(
-                "{} er for tidligt. {}",
-                danish_date_short(date),
-                lead_sentence(rules.lead_working_days, e)
-            ),
-        )),
-        Some(_) => {}
+/// `time.past`: the date is on or before the day of receipt.
+fn past(
+    date: NaiveDate,
+    received_day: NaiveDate,
+    earliest: Option<NaiveDate>,
+    rules: &TimeRules,
+) -> Finding {
+    let mut msg = if date < received_day {
+        format!(
+            "{} er passeret; bestillingen blev modtaget {}.",
+            danish_date_short(date),
+            danish_date(received_day)
+        )
+    } else {
+        format!(
+            "{} er den dag, bestillingen blev modtaget.",
+            danish_date_short(date)
+        )
+    };
+    if let Some(e) = earliest {
+        msg.push(' ');
+        msg.push_str(&lead_sentence(rules.lead_working_days, e));
+    }
+    Finding::new(Rule::TimePast, Some(FIELD), msg)
+}
+
+/// `time.lead`: the date is before the N-th working day after receipt.
+fn lead(date: NaiveDate, earliest: Option<NaiveDate>, rules: &TimeRules) -> Option<Finding> {
+    let message = match earliest {
+        Some(e) if date < e => format!(
+            "{} er for tidligt. {}",
+            danish_date_short(date),
+            lead_sentence(rules.lead_working_days, e)
+        ),
+        Some(_) => return None,
         // No N-th working day within reach (a calendar closed nearly every day, or an absurd
         // N): the lead time cannot be shown to be met, so it is not.
-        None => findings.push(Finding::new(
-            Rule::TimeLead,
-            Some(FIELD),
-            format!(
-                "{} er for tidligt. Ændringer kræver {} varsel.",
-                danish_date_short(date),
-                working_days(rules.lead_working_days)
-            ),
-        )),
-    }
-
-    if let Some(reason) = rules.calendar.closed_reason(date) {
-        let what = match reason.as_str() {
-            "lørdag" | "søndag" => "en weekenddag".to_string(),
-            r if r.starts_with("lukkedag") => "en lukkedag".to_string(),
-            r => format!("en helligdag ({r})"),
-        };
-        let mut msg = format!(
-            "{} er {what}, hvor der ikke gennemføres ændringer. Vælg en arbejdsdag",
-            danish_date(date)
-        );
-        let from = earliest.map_or(date, |e| e.max(date));
-        match rules.calendar.next_working_day_on_or_after(from) {
-            Some(next) => msg.push_str(&format!(", fx {}.", danish_date(next))),
-            None => msg.push('.'),
-        }
-        findings.push(Finding::new(Rule::TimeClosedDay, Some(FIELD), msg));
-    }
-
-    if let Some(time) = desired.time.filter(|&t| !rules.window.contains(t)) {
-        let w = rules.window;
-        findings.push(Finding::new(
-            Rule::TimeWindow,
-            Some(FIELD),
-            format!(
-                "kl. {} er uden for ændringsvinduet {w}. Vælg et tidspunkt fra kl. {} til senest kl. {}, eller angiv kun datoen.",
-                danish_time(time),
-                danish_time(w.start()),
-                danish_time(last_minute(w))
-            ),
-        ));
-    }
-
-    let ahead = date.signed_duration_since(received_day).num_days();
-    if ahead > rules.max_days_ahead {
-        let mut msg = format!(
-            "{} ligger {ahead} dage efter modtagelsen; ændringer kan højst bestilles {} dage frem.",
+        None => format!(
+            "{} er for tidligt. Ændringer kræver {} varsel.",
             danish_date_short(date),
-            rules.max_days_ahead
-        );
-        if let Some(latest) = latest_date(received_day, rules.max_days_ahead) {
-            msg.push_str(&format!(" Vælg en dato senest {}.", danish_date(latest)));
-        }
-        findings.push(Finding::new(Rule::TimeTooFar, Some(FIELD), msg));
-    }
+            working_days(rules.lead_working_days)
+        ),
+    };
+    Some(Finding::new(Rule::TimeLead, Some(FIELD), message))
+}
 
-    (findings, planned)
+/// `time.closed_day`: a weekend, holiday or closing day, with the next working day to choose.
+fn closed_day(date: NaiveDate, earliest: Option<NaiveDate>, rules: &TimeRules) -> Option<Finding> {
+    let reason = rules.calendar.closed_reason(date)?;
+    let what = match reason.as_str() {
+        "lørdag" | "søndag" => "en weekenddag".to_string(),
+        r if r.starts_with("lukkedag") => "en lukkedag".to_string(),
+        r => format!("en helligdag ({r})"),
+    };
+    let mut msg = format!(
+        "{} er {what}, hvor der ikke gennemføres ændringer. Vælg en arbejdsdag",
+        danish_date(date)
+    );
+    let from = earliest.map_or(date, |e| e.max(date));
+    match rules.calendar.next_working_day_on_or_after(from) {
+        Some(next) => msg.push_str(&format!(", fx {}.", danish_date(next))),
+        None => msg.push('.'),
+    }
+    Some(Finding::new(Rule::TimeClosedDay, Some(FIELD), msg))
+}
+
+/// `time.window`: a time of day outside the change window.
+fn window(time: Option<NaiveTime>, rules: &TimeRules) -> Option<Finding> {
+    let time = time.filter(|&t| !rules.window.contains(t))?;
+    let w = rules.window;
+    Some(Finding::new(
+        Rule::TimeWindow,
+        Some(FIELD),
+        format!(
+            "kl. {} er uden for ændringsvinduet {w}. Vælg et tidspunkt fra kl. {} til senest kl. {}, eller angiv kun datoen.",
+            danish_time(time),
+            danish_time(w.start()),
+            danish_time(last_minute(w))
+        ),
+    ))
+}
+
+/// `time.too_far`: more than `max_days_ahead` days after receipt.
+fn too_far(date: NaiveDate, received_day: NaiveDate, rules: &TimeRules) -> Option<Finding> {
+    let ahead = date.signed_duration_since(received_day).num_days();
+    if ahead <= rules.max_days_ahead {
+        return None;
+    }
+    let mut msg = format!(
+        "{} ligger {ahead} dage efter modtagelsen; ændringer kan højst bestilles {} dage frem.",
+        danish_date_short(date),
+        rules.max_days_ahead
+    );
+    if let Some(latest) = latest_date(received_day, rules.max_days_ahead) {
+        msg.push_str(&format!(" Vælg en dato senest {}.", danish_date(latest)));
+    }
+    Some(Finding::new(Rule::TimeTooFar, Some(FIELD), msg))
 }
 
 /// "Ændringer kræver 5 arbejdsdages varsel; første mulige dato er mandag den 7. december 2026."
