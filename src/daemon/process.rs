@@ -243,7 +243,7 @@ fn is_our_mail(mail: &Mail, h: &HelpdeskSettings) -> bool {
     let our_id = mail
         .message_id
         .as_deref()
-        .is_some_and(|m| m.ends_with(&format!("@spdesk.{}", h.our_domain())));
+        .is_some_and(|m| crate::mail::own_id::is_ours(m, h.our_domain()));
     loop_header || our_id
 }
 

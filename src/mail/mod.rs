@@ -3,6 +3,7 @@
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
 pub mod header_value;
+pub mod own_id;
 
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};

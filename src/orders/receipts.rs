@@ -239,7 +239,7 @@ pub struct Outgoing {
 
 /// The deterministic Message-ID of a receipt: order reference + version + kind.
 pub fn message_id(reference: &str, version: i64, kind: ReceiptKind, domain: &str) -> String {
-    format!("{reference}.v{version}.{}@spdesk.{domain}", kind.code())
+    crate::mail::own_id::make(&format!("{reference}.v{version}.{}", kind.code()), domain)
 }
 
 /// The subject: `[SP-2026-00001] Kvittering for modtagelse: <original subject>`.

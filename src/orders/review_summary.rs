@@ -21,7 +21,7 @@ pub const LISTED: usize = 100;
 /// The summary of one clock hour's deterministic Message-ID: one mail per hour, rewritten while
 /// it waits as more orders join it.
 pub fn message_id(hour: i64, domain: &str) -> String {
-    format!("review-summary.{hour}@spdesk.{domain}")
+    crate::mail::own_id::make(&format!("review-summary.{hour}"), domain)
 }
 
 /// The summary mail from `from` to `to` for `total` orders, of which `listed` are named: its

@@ -214,11 +214,12 @@ pub fn message_id(lines: &[BillingLine], billed_at: DateTime<Utc>, domain: &str)
         h.update(b"\n");
     }
     let hash = hex::encode(h.finalize());
-    format!(
-        "billing.{}.{}@spdesk.{domain}",
+    let what = format!(
+        "billing.{}.{}",
         billed_at.format("%Y%m%dT%H%M%SZ"),
         hash.get(..12).unwrap_or(&hash)
-    )
+    );
+    crate::mail::own_id::make(&what, domain)
 }
 
 /// The mail to `billing_to` with the CSV attached: its Message-ID and raw bytes.

@@ -241,7 +241,7 @@ pub fn render(templates: &Templates, d: &Digest) -> Result<(String, String), Str
 /// The digest's deterministic Message-ID: one per day, so a second run the same day is
 /// recognised as the same mail and not sent again.
 pub fn message_id(date: NaiveDate, domain: &str) -> String {
-    format!("digest.{}@spdesk.{domain}", date.format("%Y-%m-%d"))
+    crate::mail::own_id::make(&format!("digest.{}", date.format("%Y-%m-%d")), domain)
 }
 
 /// The digest as a mail from `from` to `to`: its Message-ID and raw bytes.
