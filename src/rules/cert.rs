@@ -553,15 +553,11 @@ fn chain_trust(leaf_idx: usize, certs: &[X509Certificate<'_>], trust: &TrustStor
     )
 }
 
-/// A value quoted in a message: at most 100 characters, control characters dropped.
+/// How much of a certificate's value a message quotes.
+const MAX_SHOWN_CHARS: usize = 100;
+
 fn shown(value: &str) -> String {
-    let mut chars = value.chars().filter(|c| !c.is_control());
-    let head: String = chars.by_ref().take(100).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
-    }
+    crate::rules::finding::shown(value, MAX_SHOWN_CHARS)
 }
 
 #[cfg(test)]

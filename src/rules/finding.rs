@@ -222,6 +222,19 @@ impl Decision {
     }
 }
 
+/// A value the sender wrote, as a message quotes it: control characters dropped (they would
+/// garble the receipt) and cut at `max_chars` characters with "…" (a message stays readable
+/// whatever was pasted into the field).
+pub fn shown(value: &str, max_chars: usize) -> String {
+    let mut chars = value.chars().filter(|c| !c.is_control());
+    let head: String = chars.by_ref().take(max_chars).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,15 +242,8 @@ fn is_ip_literal(host: &str) -> bool {
     host.starts_with('[') || host.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
-/// The value as quoted in a message: cut at [`MAX_SHOWN_CHARS`] characters.
 fn shown(value: &str) -> String {
-    let mut chars = value.chars();
-    let head: String = chars.by_ref().take(MAX_SHOWN_CHARS).collect();
-    if chars.next().is_some() {
-        format!("{head}…")
-    } else {
-        head
-    }
+    crate::rules::finding::shown(value, MAX_SHOWN_CHARS)
 }
 
 #[cfg(test)]
