@@ -187,6 +187,29 @@ pub struct Envelope<'a> {
     pub references: &'a [MessageId],
 }
 
+impl<'a> Envelope<'a> {
+    /// A mail spdesk writes on its own to the Helpdesk (digest, billing, review summary): not
+    /// a reply to anything, marked `auto-generated`.
+    pub fn generated(
+        from: &'a Address,
+        to: &'a [Address],
+        subject: &'a HeaderText,
+        message_id: &'a MessageId,
+        date: i64,
+    ) -> Self {
+        Envelope {
+            from,
+            to,
+            subject,
+            message_id,
+            date,
+            auto_submitted: AutoSubmitted::Generated,
+            in_reply_to: None,
+            references: &[],
+        }
+    }
+}
+
 /// A message builder with the whole header block set: From, To, Subject, Message-ID, Date,
 /// the loop-safety headers and, for a reply, In-Reply-To and References. The caller adds
 /// only bodies and attachments (with [`HeaderText`] file names).

@@ -8,7 +8,7 @@
 //! job (`process`, `store`).
 
 use crate::mail::header_value::{
-    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+    self, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
 
 /// The outbox kind of the summary.
@@ -52,16 +52,14 @@ pub fn compose(
     text.push_str(
         "\nSe dem med: spdesk orders list --state review\n\nDenne mail er dannet automatisk af spdesk.\n",
     );
-    let raw = header_value::builder(Envelope {
-        from: &from,
-        to: &to,
-        subject: &HeaderText::new(&format!("{total} bestillinger til vurdering")),
-        message_id: &own_message_id(&id)?,
+    let subject = HeaderText::new(&format!("{total} bestillinger til vurdering"));
+    let raw = header_value::builder(Envelope::generated(
+        &from,
+        &to,
+        &subject,
+        &own_message_id(&id)?,
         date,
-        auto_submitted: AutoSubmitted::Generated,
-        in_reply_to: None,
-        references: &[],
-    })
+    ))
     .text_body(text)
     .write_to_vec()
     .map_err(|e| e.to_string())?;

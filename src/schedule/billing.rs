@@ -14,7 +14,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::Prices;
 use crate::mail::header_value::{
-    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+    self, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
 use crate::rules::calendar::{TZ, danish_date, local_datetime};
 
@@ -260,16 +260,13 @@ pub fn compose(
         ));
     }
     let name = format!("fakturering-{}.csv", day.format("%Y-%m-%d"));
-    let raw = header_value::builder(Envelope {
-        from: &sender,
-        to: &recipients,
-        subject: &HeaderText::new(&subject),
-        message_id: &own_message_id(&id)?,
-        date: billed_at.timestamp(),
-        auto_submitted: AutoSubmitted::Generated,
-        in_reply_to: None,
-        references: &[],
-    })
+    let raw = header_value::builder(Envelope::generated(
+        &sender,
+        &recipients,
+        &HeaderText::new(&subject),
+        &own_message_id(&id)?,
+        billed_at.timestamp(),
+    ))
     .text_body(text)
     .attachment(
         ContentType::new("text/csv").attribute("charset", "utf-8"),

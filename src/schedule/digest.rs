@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::mail::header_value::{
-    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
+    self, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
 use crate::orders::receipts::Templates;
 use crate::orders::state::State;
@@ -255,16 +255,13 @@ pub fn compose(
     let (text, html) = render(templates, d)?;
     let (from, to) = sender_and_recipients(from, to, "helpdesk.digest_to")?;
     let id = message_id(d.date, from.domain());
-    let raw = header_value::builder(Envelope {
-        from: &from,
-        to: &to,
-        subject: &HeaderText::new(&d.subject),
-        message_id: &own_message_id(&id)?,
+    let raw = header_value::builder(Envelope::generated(
+        &from,
+        &to,
+        &HeaderText::new(&d.subject),
+        &own_message_id(&id)?,
         date,
-        auto_submitted: AutoSubmitted::Generated,
-        in_reply_to: None,
-        references: &[],
-    })
+    ))
     .text_body(text)
     .html_body(html)
     .write_to_vec()
