@@ -91,10 +91,12 @@ impl Known {
                     .iter()
                     .filter_map(|f| f.form.bestillings_id())
                     .collect();
-                db.runtime.block_on(async {
-                    let mut tx = db.store.pool.begin().await?;
-                    crate::store::known::known_orders(&mut tx, mail, &ids).await
-                })?
+                db.runtime
+                    .block_on(async {
+                        let mut tx = db.store.pool.begin().await?;
+                        crate::store::known::known_orders(&mut tx, mail, &ids).await
+                    })
+                    .map_err(|e| anyhow::anyhow!("--db: cannot read the known orders: {e}"))?
             }
         };
         Ok(judgement.aim_at(&known, register))
