@@ -37,7 +37,9 @@ pub struct JudgedForm {
     pub planned_at: Option<DateTime<Tz>>,
     #[serde(skip)]
     pub form: OrderForm,
-    /// The order the form corrects, or the one it may not change ([`JudgedForm::aim`]).
+    /// The order the form corrects, and the one it may not change: set by
+    /// [`JudgedForm::aim`] (the daemon aims each form in the transaction that stores it,
+    /// `spdesk check` all at once with [`Judgement::aim_at`]); none until then.
     #[serde(skip)]
     pub target: Target,
 }
@@ -377,8 +379,9 @@ mod tests {
         judge_with(raw, &ExtractLimits::default())
     }
 
-    fn judge_with(raw: &str, limits: &ExtractLimits) -> Judgement {
-        let settings = RuleSettings {
+    /// Rules with nothing configured but the security model "token".
+    fn settings() -> RuleSettings {
+        RuleSettings {
             time: TimeRules::default(),
             trust: TrustStore::from_der(Vec::new()),
             security_models: vec!["token".into()],
@@ -388,7 +391,11 @@ mod tests {
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,
-        };
+        }
+    }
+
+    fn judge_with(raw: &str, limits: &ExtractLimits) -> Judgement {
+        let settings = settings();
         let ctx = Context {
             received: Copenhagen
                 .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
@@ -524,17 +531,7 @@ mod tests {
 
     /// The sftp order from `from`, judged on 2026-11-30 against `known` orders.
     fn judge_known(from: &str, subject: &str, known: Vec<KnownOrder>) -> Judgement {
-        let settings = RuleSettings {
-            time: TimeRules::default(),
-            trust: TrustStore::from_der(Vec::new()),
-            security_models: Vec::new(),
-            datatypes: Vec::new(),
-            trusted_authserv_ids: Vec::new(),
-            trust_exchange_online: false,
-            known_ids: None,
-            register: None,
-            bestillings_id_pattern: None,
-        };
+        let settings = settings();
         let known = KnownOrders::for_subject(known, subject);
         let limits = ExtractLimits::default();
         let ctx = Context {

@@ -568,7 +568,7 @@ async fn spdesk_check_given_the_known_orders_shows_the_refusal_the_daemon_makes(
     assert_eq!(j["decision"], "review", "{j:#}");
     assert_eq!(
         ambiguous_messages(&j["forms"][0]),
-        [expected.clone()],
+        std::slice::from_ref(&expected),
         "{j:#}"
     );
 
@@ -591,7 +591,7 @@ async fn spdesk_check_given_the_known_orders_shows_the_refusal_the_daemon_makes(
     assert_eq!(code, Some(11), "{j:#}");
     assert_eq!(
         ambiguous_messages(&j["forms"][0]),
-        [expected.clone()],
+        std::slice::from_ref(&expected),
         "{j:#}"
     );
 

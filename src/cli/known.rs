@@ -124,3 +124,44 @@ fn read_file(path: &Path) -> anyhow::Result<Vec<KnownOrder>> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wrong entry is named by the option, the file, its line and column, and the fix.
+    #[test]
+    fn a_wrong_known_orders_file_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("known.json");
+        std::fs::write(
+            &path,
+            "[\n {\"reference\": \"SP-2026-00001\", \"state\": \"approved\"},\n {\"reference\": \"SP-2026-00002\", \"state\": \"done\"}\n]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = read_file(&path)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        let want = format!("--known-orders {}: line 3, column", path.display());
+        assert!(e.starts_with(&want), "{e}");
+        assert!(e.contains("unknown state \"done\""), "{e}");
+        assert!(e.contains("give a JSON array"), "{e}");
+    }
+
+    /// `--db` never creates a database: a wrong path is an error that says what to give.
+    #[tokio::test]
+    async fn a_missing_database_is_not_created() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("none.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let e = Store::open_read_only(&url)
+            .await
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.starts_with("--db: cannot open the database"), "{e}");
+        assert!(e.contains("database.url"), "{e}");
+        assert!(!file.exists());
+    }
+}
