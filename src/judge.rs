@@ -6,7 +6,7 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::forms::extract::{ExtractLimits, Unreadable, extract};
+use crate::forms::extract::{ExtractLimits, Extracted, Unreadable, extract};
 use crate::forms::fields::FormKind;
 use crate::forms::form::OrderForm;
 use crate::mail::{LoopFlags, Mail};
@@ -241,31 +241,7 @@ impl Judgement {
 pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let flags = mail.loop_flags();
     let extracted = extract(mail, ctx.limits);
-    // Attachments past the limit were not read: one of them may be the real form, or
-    // evidence for it, so a person decides.
-    let mut too_many: Vec<Finding> = Vec::new();
-    if extracted.attachments_capped {
-        too_many.push(Finding::new(
-            Rule::FormUnreadable,
-            None,
-            format!(
-                "Mailen har flere end {} vedhæftede filer (videresendte mails og winmail.dat medregnet), og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
-                ctx.limits.max_attachments, ctx.limits.max_attachments
-            ),
-        ));
-    }
-    // Forms past the limit make no orders: a person sees the mail and decides.
-    if extracted.forms_dropped > 0 {
-        too_many.push(Finding::new(
-            Rule::FormAmbiguous,
-            None,
-            format!(
-                "Mailen indeholder {} bestillingsformularer, og vi behandler højst {} fra én mail. En medarbejder hos Serviceplatformens Helpdesk ser på resten. Send næste gang hver bestilling i sin egen mail.",
-                extracted.forms.len() + extracted.forms_dropped,
-                ctx.limits.max_forms_per_mail
-            ),
-        ));
-    }
+    let too_many = over_the_limits(&extracted, ctx.limits);
     let mut forms = Vec::new();
     for form in extracted.forms {
         let mut verdict = judge_form(
@@ -301,21 +277,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         for u in &extracted.unreadable {
             // Why, for the Helpdesk (the sender's finding names only the file).
             problems.push(format!("{}: {}", u.name, u.reason));
-            let message = if u.is_tnef() {
-                // Outlook in Rich Text mode: no readable form came out of winmail.dat (damaged,
-                // or the form is in the RTF body or a .doc), and resending the same way fails
-                // again, so say how to send it so it arrives as a file.
-                format!(
-                    "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), og vi fandt ingen bestillingsformular i den, som vi kan læse. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
-                    u.name
-                )
-            } else {
-                format!(
-                    "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
-                    u.name
-                )
-            };
-            findings.push(Finding::new(Rule::FormUnreadable, None, message));
+            findings.push(unreadable_finding(u));
         }
         if no_form {
             findings.push(Finding::new(
@@ -350,6 +312,57 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             mail.from.as_deref(),
         ),
     }
+}
+
+/// The findings of a mail over the extraction limits, given to each of its forms (or to the
+/// mail when none was read).
+fn over_the_limits(extracted: &Extracted, limits: &ExtractLimits) -> Vec<Finding> {
+    // Attachments past the limit were not read: one of them may be the real form, or
+    // evidence for it, so a person decides.
+    let mut too_many: Vec<Finding> = Vec::new();
+    if extracted.attachments_capped {
+        too_many.push(Finding::new(
+            Rule::FormUnreadable,
+            None,
+            format!(
+                "Mailen har flere end {} vedhæftede filer (videresendte mails og winmail.dat medregnet), og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
+                limits.max_attachments, limits.max_attachments
+            ),
+        ));
+    }
+    // Forms past the limit make no orders: a person sees the mail and decides.
+    if extracted.forms_dropped > 0 {
+        too_many.push(Finding::new(
+            Rule::FormAmbiguous,
+            None,
+            format!(
+                "Mailen indeholder {} bestillingsformularer, og vi behandler højst {} fra én mail. En medarbejder hos Serviceplatformens Helpdesk ser på resten. Send næste gang hver bestilling i sin egen mail.",
+                extracted.forms.len() + extracted.forms_dropped,
+                limits.max_forms_per_mail
+            ),
+        ));
+    }
+    too_many
+}
+
+/// The sender's finding for a file no form could be read from (the Helpdesk's reason is in
+/// the problems).
+fn unreadable_finding(u: &Unreadable) -> Finding {
+    let message = if u.is_tnef() {
+        // Outlook in Rich Text mode: no readable form came out of winmail.dat (damaged,
+        // or the form is in the RTF body or a .doc), and resending the same way fails
+        // again, so say how to send it so it arrives as a file.
+        format!(
+            "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), og vi fandt ingen bestillingsformular i den, som vi kan læse. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
+            u.name
+        )
+    } else {
+        format!(
+            "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
+            u.name
+        )
+    };
+    Finding::new(Rule::FormUnreadable, None, message)
 }
 
 /// The mail's decision: the worst over its forms and its own findings; `None` for mail that

@@ -36,6 +36,8 @@ pub enum Command {
     Run,
     /// Read mails (.eml) or form files (.docx, .pdf, .txt) and print what was read and the
     /// verdict; needs no servers, and no database unless --db names one.
+    ///
+    /// Exit 0 approved, 10 rejected, 11 review (form.ambiguous included), 2 not a mail or form.
     Check(CheckArgs),
     /// Configuration.
     #[command(subcommand)]
