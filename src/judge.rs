@@ -6,11 +6,14 @@ use chrono::DateTime;
 use chrono_tz::Tz;
 use serde::Serialize;
 
-use crate::forms::extract::{ExtractLimits, Unreadable, extract};
+use crate::forms::extract::{ExtractLimits, Extracted, Unreadable, extract};
 use crate::forms::fields::FormKind;
 use crate::forms::form::OrderForm;
 use crate::mail::{LoopFlags, Mail};
+use crate::orders::ownership::{KnownOrder, Refusal, Sender, Target, target};
+use crate::orders::state::{State, find_reference};
 use crate::rules::finding::{Decision, Finding, Rule};
+use crate::rules::it_systems::Register;
 use crate::rules::{History, RuleSettings, judge_form};
 
 /// What the pipeline needs besides the mail.
@@ -34,6 +37,93 @@ pub struct JudgedForm {
     pub planned_at: Option<DateTime<Tz>>,
     #[serde(skip)]
     pub form: OrderForm,
+    /// The order the form corrects, and the one it may not change: set by
+    /// [`JudgedForm::aim`] (the daemon aims each form in the transaction that stores it,
+    /// `spdesk check` all at once with [`Judgement::aim_at`]); none until then.
+    #[serde(skip)]
+    pub target: Target,
+}
+
+/// The orders one form may name (FORMS.md rule 3).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Named<'a> {
+    /// The order the mail replies to (a reference in the subject, or one of our receipts in
+    /// In-Reply-To/References).
+    pub thread: Option<&'a KnownOrder>,
+    /// The orders with the form's BestillingsID, newest first.
+    pub with_id: &'a [KnownOrder],
+}
+
+impl JudgedForm {
+    /// Measures the form against the orders it names (FORMS.md rule 3): it becomes a new
+    /// version of an open order its sender may correct, or a new order; when it names an open
+    /// order it may not change, it gets `form.ambiguous` and goes to a person, whatever else it
+    /// says. A form without a BestillingsID never touches an existing order.
+    pub fn aim(&mut self, named: Named<'_>, sender: &Sender<'_>, register: Option<&Register>) {
+        let Some(id) = self.form.bestillings_id() else {
+            self.target = Target::default();
+            return;
+        };
+        self.target = target(id, named.thread, named.with_id, sender, register);
+        if let Some((reference, why)) = &self.target.refused {
+            let finding = refusal_finding(id, reference, *why);
+            self.findings.push(finding);
+            self.decision = Decision::Review;
+        }
+    }
+}
+
+/// The `form.ambiguous` finding of a form that may not change the order `reference`.
+fn refusal_finding(id: &str, reference: &str, why: Refusal) -> Finding {
+    let message = match why {
+        Refusal::Approved => format!(
+            "Bestillingen {reference} med KOMBIT BestillingsID \"{id}\" er allerede godkendt og kan ikke ændres med en mail. Den godkendte bestilling er uændret; Helpdesk ser på den nye formular og kontakter jer."
+        ),
+        Refusal::NotAllowed | Refusal::Closed => format!(
+            "KOMBIT BestillingsID: \"{id}\" bruges allerede i bestillingen {reference}, som er sendt fra en anden adresse. Kun bestilleren kan rette en bestilling med en mail. Helpdesk afklarer, hvilken bestilling ID'et hører til."
+        ),
+    };
+    Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), message)
+}
+
+/// The orders a mail may name, known in advance: what `spdesk check` is given (`--db`, or a
+/// `--known-orders` file). The daemon instead looks them up form by form in the transaction
+/// that stores the mail, so that a form sees the order an earlier form of the same mail made.
+#[derive(Debug, Clone, Default)]
+pub struct KnownOrders {
+    /// The order the mail replies to, when known.
+    pub thread: Option<KnownOrder>,
+    /// Orders by BestillingsID, newest first.
+    pub orders: Vec<KnownOrder>,
+}
+
+impl KnownOrders {
+    /// A list of orders (newest first); the mail's thread is the one whose reference its
+    /// subject carries.
+    pub fn for_subject(orders: Vec<KnownOrder>, subject: &str) -> KnownOrders {
+        let thread = find_reference(subject)
+            .and_then(|r| orders.iter().find(|o| o.reference == r))
+            .cloned();
+        KnownOrders { thread, orders }
+    }
+
+    fn with_id(&self, id: &str) -> Vec<KnownOrder> {
+        self.orders
+            .iter()
+            .filter(|o| o.bestillings_id.as_deref() == Some(id))
+            .cloned()
+            .collect()
+    }
+}
+
+/// An executed order with the BestillingsID makes the ID used (`bestillings_id.used`), as the
+/// daemon's own history does.
+impl History for KnownOrders {
+    fn executed(&self, bestillings_id: &str) -> bool {
+        self.orders.iter().any(|o| {
+            o.state == State::Executed && o.bestillings_id.as_deref() == Some(bestillings_id)
+        })
+    }
 }
 
 /// The mail's facts as printed by `check --json`.
@@ -84,6 +174,36 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// The mail's sender as [`crate::orders::ownership`] sees it.
+    pub fn sender(&self) -> Sender<'_> {
+        Sender {
+            address: self.mail.from.as_deref().unwrap_or(""),
+            verified: self.sender_verified,
+        }
+    }
+
+    /// Every form measured against the known orders ([`JudgedForm::aim`]), and the mail's
+    /// decision with their verdicts.
+    pub fn aim_at(mut self, known: &KnownOrders, register: Option<&Register>) -> Judgement {
+        let mut forms = std::mem::take(&mut self.forms);
+        let sender = self.sender();
+        for form in &mut forms {
+            let with_id = form
+                .form
+                .bestillings_id()
+                .map(|id| known.with_id(id))
+                .unwrap_or_default();
+            let named = Named {
+                thread: known.thread.as_ref(),
+                with_id: &with_id,
+            };
+            form.aim(named, &sender, register);
+        }
+        self.forms = forms;
+        self.decision = overall(self.flags, &self.forms, &self.findings);
+        self
+    }
+
     /// The judgement of a mail that could not be processed at all: a person looks at it.
     pub fn quarantined(mail: &Mail, why: &str) -> Judgement {
         let flags = mail.loop_flags();
@@ -121,31 +241,7 @@ impl Judgement {
 pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let flags = mail.loop_flags();
     let extracted = extract(mail, ctx.limits);
-    // Attachments past the limit were not read: one of them may be the real form, or
-    // evidence for it, so a person decides.
-    let mut too_many: Vec<Finding> = Vec::new();
-    if extracted.attachments_capped {
-        too_many.push(Finding::new(
-            Rule::FormUnreadable,
-            None,
-            format!(
-                "Mailen har flere end {} vedhæftede filer (videresendte mails og winmail.dat medregnet), og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
-                ctx.limits.max_attachments, ctx.limits.max_attachments
-            ),
-        ));
-    }
-    // Forms past the limit make no orders: a person sees the mail and decides.
-    if extracted.forms_dropped > 0 {
-        too_many.push(Finding::new(
-            Rule::FormAmbiguous,
-            None,
-            format!(
-                "Mailen indeholder {} bestillingsformularer, og vi behandler højst {} fra én mail. En medarbejder hos Serviceplatformens Helpdesk ser på resten. Send næste gang hver bestilling i sin egen mail.",
-                extracted.forms.len() + extracted.forms_dropped,
-                ctx.limits.max_forms_per_mail
-            ),
-        ));
-    }
+    let too_many = over_the_limits(&extracted, ctx.limits);
     let mut forms = Vec::new();
     for form in extracted.forms {
         let mut verdict = judge_form(
@@ -169,6 +265,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             findings: verdict.findings,
             planned_at: verdict.planned_at,
             form,
+            target: Target::default(),
         });
     }
 
@@ -180,21 +277,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         for u in &extracted.unreadable {
             // Why, for the Helpdesk (the sender's finding names only the file).
             problems.push(format!("{}: {}", u.name, u.reason));
-            let message = if u.is_tnef() {
-                // Outlook in Rich Text mode: no readable form came out of winmail.dat (damaged,
-                // or the form is in the RTF body or a .doc), and resending the same way fails
-                // again, so say how to send it so it arrives as a file.
-                format!(
-                    "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), og vi fandt ingen bestillingsformular i den, som vi kan læse. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
-                    u.name
-                )
-            } else {
-                format!(
-                    "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
-                    u.name
-                )
-            };
-            findings.push(Finding::new(Rule::FormUnreadable, None, message));
+            findings.push(unreadable_finding(u));
         }
         if no_form {
             findings.push(Finding::new(
@@ -212,15 +295,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
         }
     }
 
-    let decision = if flags.no_reply() {
-        None
-    } else {
-        forms
-            .iter()
-            .map(|f| f.decision)
-            .chain(std::iter::once(Decision::from_findings(&findings)))
-            .max()
-    };
+    let decision = overall(flags, &forms, &findings);
     Judgement {
         mail: MailSummary::of(mail, flags),
         forms,
@@ -239,9 +314,74 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     }
 }
 
+/// The findings of a mail over the extraction limits, given to each of its forms (or to the
+/// mail when none was read).
+fn over_the_limits(extracted: &Extracted, limits: &ExtractLimits) -> Vec<Finding> {
+    // Attachments past the limit were not read: one of them may be the real form, or
+    // evidence for it, so a person decides.
+    let mut too_many: Vec<Finding> = Vec::new();
+    if extracted.attachments_capped {
+        too_many.push(Finding::new(
+            Rule::FormUnreadable,
+            None,
+            format!(
+                "Mailen har flere end {} vedhæftede filer (videresendte mails og winmail.dat medregnet), og vi læser højst {}. En medarbejder hos Serviceplatformens Helpdesk ser på bestillingen. Send næste gang formularen i en mail med færre vedhæftede filer.",
+                limits.max_attachments, limits.max_attachments
+            ),
+        ));
+    }
+    // Forms past the limit make no orders: a person sees the mail and decides.
+    if extracted.forms_dropped > 0 {
+        too_many.push(Finding::new(
+            Rule::FormAmbiguous,
+            None,
+            format!(
+                "Mailen indeholder {} bestillingsformularer, og vi behandler højst {} fra én mail. En medarbejder hos Serviceplatformens Helpdesk ser på resten. Send næste gang hver bestilling i sin egen mail.",
+                extracted.forms.len() + extracted.forms_dropped,
+                limits.max_forms_per_mail
+            ),
+        ));
+    }
+    too_many
+}
+
+/// The sender's finding for a file no form could be read from (the Helpdesk's reason is in
+/// the problems).
+fn unreadable_finding(u: &Unreadable) -> Finding {
+    let message = if u.is_tnef() {
+        // Outlook in Rich Text mode: no readable form came out of winmail.dat (damaged,
+        // or the form is in the RTF body or a .doc), and resending the same way fails
+        // again, so say how to send it so it arrives as a file.
+        format!(
+            "Din mail kom fra Outlook med vedhæftningerne pakket ind i filen \"{}\" (Outlooks eget format), og vi fandt ingen bestillingsformular i den, som vi kan læse. Send bestillingsformularen igen som almindelig vedhæftning (Word .docx eller PDF med tekst): skriv mailen i formatet HTML eller almindelig tekst i stedet for RTF.",
+            u.name
+        )
+    } else {
+        format!(
+            "Vi kunne ikke læse bestillingsformularen i filen \"{}\". Send den som Word-dokument (.docx) eller PDF med tekst (ikke scannet), eller skriv felterne direkte i mailen som \"Felt: værdi\".",
+            u.name
+        )
+    };
+    Finding::new(Rule::FormUnreadable, None, message)
+}
+
+/// The mail's decision: the worst over its forms and its own findings; `None` for mail that
+/// is never answered.
+fn overall(flags: LoopFlags, forms: &[JudgedForm], findings: &[Finding]) -> Option<Decision> {
+    if flags.no_reply() {
+        return None;
+    }
+    forms
+        .iter()
+        .map(|f| f.decision)
+        .chain(std::iter::once(Decision::from_findings(findings)))
+        .max()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orders::ownership::KnownOrder;
     use crate::rules::NoHistory;
     use crate::rules::cert::TrustStore;
     use crate::rules::time::TimeRules;
@@ -252,8 +392,9 @@ mod tests {
         judge_with(raw, &ExtractLimits::default())
     }
 
-    fn judge_with(raw: &str, limits: &ExtractLimits) -> Judgement {
-        let settings = RuleSettings {
+    /// Rules with nothing configured but the security model "token".
+    fn settings() -> RuleSettings {
+        RuleSettings {
             time: TimeRules::default(),
             trust: TrustStore::from_der(Vec::new()),
             security_models: vec!["token".into()],
@@ -263,7 +404,11 @@ mod tests {
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,
-        };
+        }
+    }
+
+    fn judge_with(raw: &str, limits: &ExtractLimits) -> Judgement {
+        let settings = settings();
         let ctx = Context {
             received: Copenhagen
                 .with_ymd_and_hms(2026, 3, 2, 9, 0, 0)
@@ -369,6 +514,161 @@ mod tests {
             "{:?}",
             j.findings
         );
+    }
+
+    /// A typed-in sftp form with BestillingsID BD-1234 that passes every rule when received on
+    /// 2026-11-30, sent from `from`, with `subject`.
+    fn sftp_order(from: &str, subject: &str) -> String {
+        format!(
+            "From: Lars <{from}>\r\nSubject: {subject}\r\nMessage-ID: <t1@kystby.test>\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\r\n\
+             Ændring af overvågning af filafhentning (SFTP-indbakke)\r\n\r\n\
+             KOMBIT BestillingsID: BD-1234\r\nMiljø: Produktion\r\n\
+             Ønsket tidspunkt for ændring: 15-12-2026 kl. 10.00\r\nOrganisation: Borgerdata I/S\r\n\
+             CVR-nr.: 54921942\r\nKontaktperson: Lars Bæk Poulsen\r\nE-mail: fa@kystby.test\r\n\
+             It-system: FamilieFlow\r\nIt-system UUID: d67050fa-52d6-4bd4-89b8-94ba72dcd5a2\r\n\
+             It-systemrolle: Modtagersystem\r\nSFTP-bruger: bd_familieflow\r\nOvervågning: Til\r\n\
+             Tidsgrænse for afhentning (timer): 24\r\nAdvisering til: drift@kystby.test\r\n"
+        )
+    }
+
+    fn order(reference: &str, state: State, requester: &str) -> KnownOrder {
+        KnownOrder {
+            reference: reference.into(),
+            bestillings_id: Some("BD-1234".into()),
+            state,
+            requester: Some(requester.into()),
+            system_uuid: None,
+        }
+    }
+
+    /// The sftp order from `from`, judged on 2026-11-30 against `known` orders.
+    fn judge_known(from: &str, subject: &str, known: Vec<KnownOrder>) -> Judgement {
+        let settings = settings();
+        let known = KnownOrders::for_subject(known, subject);
+        let limits = ExtractLimits::default();
+        let ctx = Context {
+            received: Copenhagen
+                .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+                .single()
+                .unwrap(),
+            settings: &settings,
+            limits: &limits,
+            history: &known,
+        };
+        let raw = sftp_order(from, subject);
+        let mail = Mail::parse(raw.as_bytes(), 3).unwrap();
+        judge_mail(&mail, &ctx).aim_at(&known, None)
+    }
+
+    fn ambiguous(j: &Judgement) -> Vec<&str> {
+        j.forms[0]
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::FormAmbiguous)
+            .map(|f| f.message.as_str())
+            .collect()
+    }
+
+    /// Without known orders the form is approved: the baseline the cases below change.
+    #[test]
+    fn a_form_naming_no_known_order_is_a_new_order() {
+        let j = judge_known("fa@kystby.test", "Bestilling", Vec::new());
+        assert_eq!(j.forms.len(), 1);
+        assert_eq!(
+            j.decision,
+            Some(Decision::Approved),
+            "{:?}",
+            j.forms[0].findings
+        );
+        assert_eq!(j.forms[0].target, Target::default());
+        assert!(ambiguous(&j).is_empty());
+    }
+
+    /// An approved order is never changed by a mail, not even by its requester: a person
+    /// decides, and the finding names the order.
+    #[test]
+    fn a_form_for_an_approved_order_goes_to_a_person() {
+        let known = vec![order("SP-2026-00007", State::Approved, "fa@kystby.test")];
+        let j = judge_known("fa@kystby.test", "Bestilling", known);
+        assert_eq!(j.forms[0].decision, Decision::Review);
+        assert_eq!(j.decision, Some(Decision::Review));
+        assert_eq!(j.exit_code(), 11);
+        assert_eq!(
+            ambiguous(&j),
+            [
+                "Bestillingen SP-2026-00007 med KOMBIT BestillingsID \"BD-1234\" er allerede godkendt og kan ikke ændres med en mail. Den godkendte bestilling er uændret; Helpdesk ser på den nye formular og kontakter jer."
+            ]
+        );
+        assert_eq!(
+            j.forms[0].target,
+            Target {
+                version_of: None,
+                refused: Some(("SP-2026-00007".into(), Refusal::Approved)),
+            }
+        );
+    }
+
+    /// Someone else's open order with the same BestillingsID: the form is no version of it and
+    /// goes to a person.
+    #[test]
+    fn a_form_for_another_requesters_order_goes_to_a_person() {
+        let known = vec![order("SP-2026-00003", State::Review, "fa@kystby.test")];
+        let j = judge_known("chef@kystby.test", "Bestilling", known);
+        assert_eq!(j.decision, Some(Decision::Review));
+        assert_eq!(
+            ambiguous(&j),
+            [
+                "KOMBIT BestillingsID: \"BD-1234\" bruges allerede i bestillingen SP-2026-00003, som er sendt fra en anden adresse. Kun bestilleren kan rette en bestilling med en mail. Helpdesk afklarer, hvilken bestilling ID'et hører til."
+            ]
+        );
+        assert_eq!(j.forms[0].target.version_of, None);
+    }
+
+    /// The requester's own rejected order: the form is its corrected version, judged on its
+    /// own merits; closed orders with the ID are no target.
+    #[test]
+    fn the_requesters_form_corrects_their_open_order() {
+        let known = vec![
+            order("SP-2026-00009", State::Rejected, "FA@kystby.test"),
+            order("SP-2026-00002", State::Withdrawn, "x@evil.test"),
+        ];
+        let j = judge_known("fa@kystby.test", "Bestilling", known);
+        assert_eq!(
+            j.decision,
+            Some(Decision::Approved),
+            "{:?}",
+            j.forms[0].findings
+        );
+        assert!(ambiguous(&j).is_empty());
+        assert_eq!(
+            j.forms[0].target,
+            Target {
+                version_of: Some("SP-2026-00009".into()),
+                refused: None,
+            }
+        );
+    }
+
+    /// The order the subject names is the thread's: a form for it without the ID is no
+    /// version of another order, and an executed order's ID is used.
+    #[test]
+    fn the_subjects_order_is_the_thread_and_an_executed_id_is_used() {
+        let mut thread = order("SP-2026-00011", State::Review, "fa@kystby.test");
+        thread.bestillings_id = None;
+        let j = judge_known(
+            "fa@kystby.test",
+            "Re: [SP-2026-00011] Bestilling",
+            vec![thread],
+        );
+        assert_eq!(
+            j.forms[0].target.version_of.as_deref(),
+            Some("SP-2026-00011")
+        );
+        let executed = vec![order("SP-2026-00001", State::Executed, "fa@kystby.test")];
+        let j = judge_known("fa@kystby.test", "Bestilling", executed);
+        assert_eq!(j.decision, Some(Decision::Rejected));
+        assert_eq!(j.forms[0].target, Target::default());
     }
 
     /// A bounce is judged (its forms are read for the Helpdesk) but never answered.

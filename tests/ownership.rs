@@ -487,3 +487,125 @@ async fn a_verified_colleague_and_a_registered_address_may_correct() {
         "only the unverified mail made an order"
     );
 }
+
+/// `spdesk check --json` on a mail, with `context` options: the exit code and the judgement.
+fn check_forged(
+    d: &Daemon,
+    eml: &std::path::Path,
+    context: &[&str],
+) -> (Option<i32>, serde_json::Value) {
+    let mut args = vec!["check", "--json"];
+    args.extend(context);
+    let path = eml.to_string_lossy();
+    args.push(&path);
+    let out = d.cli(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let j = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "spdesk {}: not JSON ({e}): {stdout}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), j)
+}
+
+/// The `form.ambiguous` messages of a judgement's (or a stored version's) first form.
+fn ambiguous_messages(form: &serde_json::Value) -> Vec<String> {
+    form["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter(|x| x["rule"] == "form.ambiguous")
+                .map(|x| x["message"].as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spdesk_check_given_the_known_orders_shows_the_refusal_the_daemon_makes() {
+    const REQUESTER: &str = "fa@checkctx.test";
+    const FORGER: &str = "chef@checkctx.test";
+    let stack = MailStack::shared(&[]);
+    let mut d = daemon(
+        &stack,
+        "helpdesk-checkctx@example.test",
+        &[REQUESTER, FORGER],
+    )
+    .await;
+    let form = WsForm::new("OW-CHECK-0001", REQUESTER);
+    let approved = approved_order(&stack, &mut d, REQUESTER, &form).await;
+    let reference = approved["ref"].as_str().unwrap_or_default().to_string();
+
+    // The same form from someone the order does not belong to.
+    let forged = form_mail(
+        FORGER,
+        d.helpdesk(),
+        "Rettet bestilling",
+        &mid("check"),
+        &form.docx(),
+    );
+    let eml = d.dir().join("forged.eml");
+    std::fs::write(&eml, &forged).unwrap_or_else(|e| panic!("{}: {e}", eml.display()));
+    let expected = format!(
+        "KOMBIT BestillingsID: \"OW-CHECK-0001\" bruges allerede i bestillingen {reference}, som er sendt fra en anden adresse. Kun bestilleren kan rette en bestilling med en mail. Helpdesk afklarer, hvilken bestilling ID'et hører til."
+    );
+
+    // Without context, check cannot know the order: the form is approved.
+    let (code, j) = check_forged(&d, &eml, &[]);
+    assert_eq!(
+        (code, &j["decision"]),
+        (Some(0), &serde_json::json!("approved")),
+        "{j:#}"
+    );
+    assert!(ambiguous_messages(&j["forms"][0]).is_empty(), "{j:#}");
+
+    // With the daemon's database, read while the daemon runs: a person decides (exit 11).
+    let db = d.db_url();
+    let (code, j) = check_forged(&d, &eml, &["--db", &db]);
+    assert_eq!(code, Some(11), "{j:#}");
+    assert_eq!(j["decision"], "review", "{j:#}");
+    assert_eq!(
+        ambiguous_messages(&j["forms"][0]),
+        std::slice::from_ref(&expected),
+        "{j:#}"
+    );
+
+    // With a file of the orders as `orders list --json` shows them.
+    let listed: Vec<serde_json::Value> = d
+        .orders()
+        .iter()
+        .map(|o| {
+            serde_json::json!({
+                "reference": o["ref"], "bestillings_id": o["bestillings_id"],
+                "state": o["state"], "requester": o["requester"],
+            })
+        })
+        .collect();
+    let file = d.dir().join("known-orders.json");
+    std::fs::write(&file, serde_json::to_vec(&listed).unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let known = file.to_string_lossy();
+    let (code, j) = check_forged(&d, &eml, &["--known-orders", &known]);
+    assert_eq!(code, Some(11), "{j:#}");
+    assert_eq!(
+        ambiguous_messages(&j["forms"][0]),
+        std::slice::from_ref(&expected),
+        "{j:#}"
+    );
+
+    // The daemon, given the same mail, stores the same finding on the review order it makes.
+    stack.send(FORGER, d.helpdesk(), &forged).await;
+    mails(&stack, &mut d, FORGER, 2).await;
+    let others = other_orders(&d, &[&reference]);
+    assert_eq!(others.len(), 1, "{others:#?}");
+    let made = d.order(others[0]["ref"].as_str().unwrap_or_default());
+    assert_eq!(made["state"], "review", "{made:#}");
+    // (A version stores its form's judgement.)
+    assert_eq!(
+        ambiguous_messages(&made["versions"][0]["judgement"]),
+        [expected],
+        "{made:#}"
+    );
+}

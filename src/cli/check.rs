@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Copenhagen;
 
 use crate::cli::CheckArgs;
+use crate::cli::known::Known;
 use crate::cli::setup;
 use crate::config::CheckConfig;
 use crate::judge::{Context, Judgement, judge_mail};
 use crate::mail::{Attachment, HeaderLimits, Mail, header_over_limits};
-use crate::rules::NoHistory;
 use crate::rules::finding::Decision;
 
 /// Exit code for a usage error or an input that is neither a mail nor a form.
@@ -34,11 +34,12 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
     // The same sandboxed readers as the daemon's.
     let limits = setup::extract_limits(&cfg.limits, setup::sandboxed_reader(&cfg.limits)?);
     let header_limits = setup::header_limits(&cfg.limits);
+    let known = Known::open(args)?;
     let ctx = Context {
         received: received.with_timezone(&Copenhagen),
         settings: &settings,
         limits: &limits,
-        history: &NoHistory,
+        history: known.history(),
     };
     let mut worst = 0;
     let stdout = std::io::stdout();
@@ -48,7 +49,10 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
             Ok(input) => {
                 // As intake does: a mail over a header limit goes to a person unparsed.
                 let j = match input {
-                    Input::Mail(mail) => judge_mail(&mail, &ctx),
+                    Input::Mail(mail) => {
+                        let j = judge_mail(&mail, &ctx);
+                        known.aim(j, &mail, settings.register.as_ref())?
+                    }
                     Input::OverLimit(mail, why) => Judgement::quarantined(&mail, &why),
                 };
                 if args.json {

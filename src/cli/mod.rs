@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod check;
+pub mod known;
 pub mod orders;
 pub mod schedule;
 pub mod setup;
@@ -35,7 +36,9 @@ pub enum Command {
     /// Run the daemon: intake, outbox and scheduler, until SIGTERM or SIGINT.
     Run,
     /// Read mails (.eml) or form files (.docx, .pdf, .txt) and print what was read and the
-    /// verdict; needs no servers and no database.
+    /// verdict; needs no servers, and no database unless --db names one.
+    ///
+    /// Exit 0 approved, 10 rejected, 11 review (form.ambiguous included), 2 not a mail or form.
     Check(CheckArgs),
     /// Configuration.
     #[command(subcommand)]
@@ -113,6 +116,16 @@ pub struct CheckArgs {
     /// The moment of receipt to judge against (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
+    /// Judge against the orders in this database, opened read-only (the daemon's
+    /// database.url): a form naming an open order its sender may not change shows
+    /// form.ambiguous, and an executed order's BestillingsID is used.
+    #[arg(long, value_name = "URL", conflicts_with = "known_orders")]
+    pub db: Option<String>,
+    /// Judge against the orders listed in this JSON file: an array of
+    /// {"reference", "bestillings_id", "state", "requester", "system_uuid"}, newest first
+    /// (README "spdesk check with known orders").
+    #[arg(long, value_name = "FILE")]
+    pub known_orders: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,11 +8,11 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::forms::fields::field;
-use crate::judge::{JudgedForm, Judgement};
+use crate::judge::{JudgedForm, Judgement, Named};
 use crate::mail::{Mail, domain_of};
-use crate::orders::ownership::{Owner, Refusal, Sender as OwnershipSender, may_correct, standing};
+use crate::orders::ownership::{KnownOrder, Sender as OwnershipSender, standing};
 use crate::orders::receipts::{Compose, ReceiptKind, Templates, Thread, compose};
-use crate::orders::state::{Action, State, find_reference, transition};
+use crate::orders::state::{Action, State, transition};
 use crate::rules::finding::{Decision, Finding, Rule, Severity};
 use crate::rules::it_systems::{Register, SystemEntry};
 use crate::store::{self, OrderRow, Tx, ts};
@@ -180,7 +180,7 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
         return Ok(Outcome::Ignored(why.to_string()));
     }
 
-    let thread_order = find_thread_order(tx, i.mail).await?;
+    let thread_order = store::known::thread_order(tx, i.mail).await?;
     let may_reply = !i.helpdesk.is_own(&sender) && i.mail.reply_address().is_some();
 
     if i.judgement.forms.is_empty() {
@@ -245,22 +245,6 @@ fn is_our_mail(mail: &Mail, h: &HelpdeskSettings) -> bool {
         .as_deref()
         .is_some_and(|m| crate::mail::own_id::is_ours(m, h.our_domain()));
     loop_header || our_id
-}
-
-/// The order a mail replies to: a reference in the subject, or one of our receipts in
-/// In-Reply-To/References.
-async fn find_thread_order(tx: &mut Tx<'_>, mail: &Mail) -> anyhow::Result<Option<OrderRow>> {
-    if let Some(r) = find_reference(&mail.subject)
-        && let Some(o) = store::order_by_ref(&mut **tx, &r).await?
-    {
-        return Ok(Some(o));
-    }
-    for id in mail.in_reply_to.iter().chain(mail.references.iter().rev()) {
-        if let Some(o) = store::order_by_receipt_id(tx, id).await? {
-            return Ok(Some(o));
-        }
-    }
-    Ok(None)
 }
 
 /// The recipients of a receipt for a mail: its reply address (Reply-To in From's domain,
@@ -860,106 +844,81 @@ const REFUSED: &str = "change refused";
 /// How often the requester is told of forms that may not change their order.
 const REFUSAL_NOTICE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// A form that names an order (by reference, In-Reply-To or BestillingsID) but may not change
-/// it: it goes to a person (a new order, or a version of one the sender may change), and the
-/// order's requester is told.
-struct Refused {
-    order: OrderRow,
-    finding: Finding,
-}
-
-/// The target of a form (FORMS.md rule 3): an existing order it is a corrected version of, or
-/// none (a new order), with [`Refused`] when it named an open order it may not change (then
-/// the version, new order or not, goes to a person).
+/// The target of a form (FORMS.md rule 3), as the judge decides it ([`JudgedForm::aim`]) from
+/// the orders the form names, read here in the transaction so that a form sees the order an
+/// earlier form of the same mail made: the order it corrects (none: a new order), and the
+/// open order it named but may not change (then the version, new order or not, went to a
+/// person with `form.ambiguous`).
 async fn target_order(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
-    jf: &JudgedForm,
+    jf: &mut JudgedForm,
     thread: Option<&OrderRow>,
-) -> anyhow::Result<(Option<OrderRow>, Option<Refused>)> {
+) -> anyhow::Result<(Option<OrderRow>, Option<OrderRow>)> {
     // A form without a BestillingsID never touches an existing order.
     let Some(id) = jf.form.bestillings_id() else {
         return Ok((None, None));
     };
-    let mut candidates: Vec<OrderRow> = thread
-        .filter(|o| o.bestillings_id.as_deref().is_none_or(|b| b == id))
-        .cloned()
+    let sender = i.judgement.sender();
+    let (rows, with_id): (Vec<OrderRow>, Vec<KnownOrder>) = store::known::orders_named(tx, id)
+        .await?
         .into_iter()
-        .collect();
-    for o in store::orders_by_bestillings_id(tx, id).await? {
-        if !candidates.iter().any(|c| c.id == o.id) {
-            candidates.push(o);
+        .unzip();
+    // The thread's order has the ID (and is among `with_id`), none yet, or another one (and
+    // is no target).
+    let thread_known = match thread {
+        Some(o) if o.bestillings_id.is_none() && o.state.is_open() => {
+            Some(known_order(tx, i.register, o, &sender).await?)
         }
-    }
-    // Every open order with the ID is asked: a form the sender may file on one of them (say
-    // the review order a refused form made) still goes to a person while another open order
-    // with the same ID is someone else's, or approved.
-    let (mut allowed, mut refused) = (None, None);
-    for o in candidates.into_iter().filter(|o| o.state.is_open()) {
-        let owner = owner_of(tx, i.register, &o, &sender_of(i)).await?;
-        match may_correct(o.state, &owner, &sender_of(i)) {
-            Ok(_) if allowed.is_none() => allowed = Some(o),
-            Err(why) if refused.is_none() => {
-                let finding = refusal_finding(id, &o.reference, why);
-                refused = Some(Refused { order: o, finding });
-            }
-            _ => {}
-        }
-    }
-    Ok((allowed, refused))
+        Some(o) => with_id
+            .iter()
+            .find(|k| k.reference == o.reference)
+            .cloned()
+            .or_else(|| Some(store::known::known_order(o, None))),
+        None => None,
+    };
+    let named = Named {
+        thread: thread_known.as_ref(),
+        with_id: &with_id,
+    };
+    jf.aim(named, &sender, i.register);
+    let row = |reference: Option<&String>| {
+        let reference = reference?;
+        thread
+            .into_iter()
+            .chain(&rows)
+            .find(|o| &o.reference == reference)
+            .cloned()
+    };
+    let refused = jf.target.refused.as_ref().map(|(r, _)| r);
+    Ok((row(jf.target.version_of.as_ref()), row(refused)))
 }
 
-/// The mail's sender as [`crate::orders::ownership`] sees it.
-fn sender_of<'a>(i: &Intake<'a>) -> OwnershipSender<'a> {
-    OwnershipSender {
-        address: i.mail.from.as_deref().unwrap_or(""),
-        verified: i.judgement.sender_verified,
-    }
-}
-
-/// The order's owner. The register is asked (a query for the order's it-system) only when one
-/// is configured and the sender is not the requester.
-async fn owner_of<'o>(
+/// The order as the judge knows it. The register is asked about (a query for the order's
+/// it-system) only when one is configured and the sender is not the requester.
+async fn known_order(
     tx: &mut Tx<'_>,
-    register: Option<&'o Register>,
-    o: &'o OrderRow,
+    register: Option<&Register>,
+    o: &OrderRow,
     sender: &OwnershipSender<'_>,
-) -> anyhow::Result<Owner<'o>> {
+) -> anyhow::Result<KnownOrder> {
     let is_requester = o
         .requester
         .as_deref()
         .is_some_and(|r| r.trim().eq_ignore_ascii_case(sender.address.trim()));
-    let system = match register {
-        Some(r) if !is_requester => store::order_system_uuid(tx, o.id)
-            .await?
-            .and_then(|uuid| r.lookup(&uuid)),
+    let system_uuid = match register {
+        Some(_) if !is_requester => store::order_system_uuid(tx, o.id).await?,
         _ => None,
     };
-    Ok(Owner {
-        requester: o.requester.as_deref(),
-        system,
-    })
+    Ok(store::known::known_order(o, system_uuid))
 }
 
 /// The sender may add correspondence to the order (any state): the same people who may
 /// correct it.
 async fn may_write_to(tx: &mut Tx<'_>, i: &Intake<'_>, o: &OrderRow) -> anyhow::Result<bool> {
-    let sender = sender_of(i);
-    let owner = owner_of(tx, i.register, o, &sender).await?;
-    Ok(standing(&owner, &sender).is_some())
-}
-
-/// The `form.ambiguous` finding of a form that may not change the order `reference`.
-fn refusal_finding(id: &str, reference: &str, why: Refusal) -> Finding {
-    let message = match why {
-        Refusal::Approved => format!(
-            "Bestillingen {reference} med KOMBIT BestillingsID \"{id}\" er allerede godkendt og kan ikke ændres med en mail. Den godkendte bestilling er uændret; Helpdesk ser på den nye formular og kontakter jer."
-        ),
-        Refusal::NotAllowed | Refusal::Closed => format!(
-            "KOMBIT BestillingsID: \"{id}\" bruges allerede i bestillingen {reference}, som er sendt fra en anden adresse. Kun bestilleren kan rette en bestilling med en mail. Helpdesk afklarer, hvilken bestilling ID'et hører til."
-        ),
-    };
-    Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), message)
+    let sender = i.judgement.sender();
+    let known = known_order(tx, i.register, o, &sender).await?;
+    Ok(standing(&known.owner(i.register), &sender).is_some())
 }
 
 /// Writes the newest version's summary columns on an existing order.
@@ -1000,13 +959,8 @@ async fn apply_form(
     may_reply: bool,
 ) -> anyhow::Result<Judged> {
     let sender = i.mail.from.clone().unwrap_or_default();
-    let (existing, refused) = target_order(tx, i, jf, thread).await?;
     let mut jf = jf.clone();
-    if let Some(r) = &refused {
-        // A person decides, whatever else the form says.
-        jf.findings.push(r.finding.clone());
-        jf.decision = Decision::Review;
-    }
+    let (existing, refused) = target_order(tx, i, &mut jf, thread).await?;
 
     let (order_id, reference) = match &existing {
         Some(o) => {
@@ -1043,12 +997,12 @@ async fn apply_form(
     let mut tell_requester = None;
     if let Some(r) = &refused {
         let since = i.now - REFUSAL_NOTICE_EVERY;
-        if !store::has_event_since(tx, r.order.id, REFUSED, since).await? {
-            tell_requester = Some(&r.order);
+        if !store::has_event_since(tx, r.id, REFUSED, since).await? {
+            tell_requester = Some(r);
         }
         store::event(
             tx,
-            Some(r.order.id),
+            Some(r.id),
             Some(inbound_id),
             i.now,
             &sender,

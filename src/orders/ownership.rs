@@ -11,8 +11,10 @@
 //! separates a tag is each domain's own convention, and the requester writes from the address
 //! the order was sent from. Folding would only widen who counts as the requester.
 
+use serde::{Deserialize, Serialize};
+
 use crate::orders::state::State;
-use crate::rules::it_systems::SystemEntry;
+use crate::rules::it_systems::{Register, SystemEntry};
 
 /// The order a mail wants to change, as far as ownership goes.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +90,85 @@ pub fn may_correct(
         State::Approved => Err(Refusal::Approved),
         State::Executed | State::Failed | State::Withdrawn => Err(Refusal::Closed),
     }
+}
+
+/// An order that exists already, as far as the ownership of a form that names it goes: what
+/// the judge is told of the orders a mail may name (the daemon reads them from its database,
+/// `spdesk check` from `--db` or a `--known-orders` file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KnownOrder {
+    pub reference: String,
+    #[serde(default)]
+    pub bestillings_id: Option<String>,
+    #[serde(deserialize_with = "state_named")]
+    pub state: State,
+    /// The address the order came from (its first version's From).
+    #[serde(default)]
+    pub requester: Option<String>,
+    /// The it-system UUID of the order's newest version: what the register is asked about.
+    #[serde(default)]
+    pub system_uuid: Option<String>,
+}
+
+/// A state by its DESIGN.md name; an unknown one names the states there are.
+fn state_named<'de, D: serde::Deserializer<'de>>(d: D) -> Result<State, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse().map_err(serde::de::Error::custom)
+}
+
+impl KnownOrder {
+    /// The order's owner: its requester, and the register's entry for its it-system.
+    pub fn owner<'a>(&'a self, register: Option<&'a Register>) -> Owner<'a> {
+        Owner {
+            requester: self.requester.as_deref(),
+            system: register
+                .zip(self.system_uuid.as_deref())
+                .and_then(|(r, u)| r.lookup(u)),
+        }
+    }
+}
+
+/// Where a form with a BestillingsID goes (FORMS.md rule 3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Target {
+    /// The open order the form becomes a new version of; `None`: a new order.
+    pub version_of: Option<String>,
+    /// The open order the form names but may not change, and why: the form goes to a person.
+    pub refused: Option<(String, Refusal)>,
+}
+
+/// The target of a form with BestillingsID `id`: among the thread's order (when it has this ID
+/// or none yet) and the orders with the ID (newest first), the first open one the sender may
+/// correct, and the first open one it may not. Every open order with the ID is asked: a form
+/// the sender may file on one of them (say the review order a refused form made) still goes to
+/// a person while another open order with the same ID is someone else's, or approved.
+pub fn target(
+    id: &str,
+    thread: Option<&KnownOrder>,
+    with_id: &[KnownOrder],
+    sender: &Sender<'_>,
+    register: Option<&Register>,
+) -> Target {
+    let thread = thread.filter(|o| o.bestillings_id.as_deref().is_none_or(|b| b == id));
+    let others = with_id
+        .iter()
+        .filter(|o| thread.is_none_or(|t| t.reference != o.reference));
+    let mut target = Target::default();
+    for o in thread
+        .into_iter()
+        .chain(others)
+        .filter(|o| o.state.is_open())
+    {
+        match may_correct(o.state, &o.owner(register), sender) {
+            Ok(_) if target.version_of.is_none() => target.version_of = Some(o.reference.clone()),
+            Err(why) if target.refused.is_none() => {
+                target.refused = Some((o.reference.clone(), why));
+            }
+            _ => {}
+        }
+    }
+    target
 }
 
 #[cfg(test)]
@@ -204,5 +285,105 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    fn known(reference: &str, id: Option<&str>, state: State, requester: &str) -> KnownOrder {
+        KnownOrder {
+            reference: reference.into(),
+            bestillings_id: id.map(str::to_string),
+            state,
+            requester: Some(requester.into()),
+            system_uuid: None,
+        }
+    }
+
+    #[test]
+    fn the_thread_comes_first_when_it_has_the_id_or_none() {
+        let fa = sender("fa@kystby.test", false);
+        let with_id = [known(
+            "SP-2026-00005",
+            Some("BD-1"),
+            State::Review,
+            "fa@kystby.test",
+        )];
+        for thread_id in [None, Some("BD-1")] {
+            let thread = known(
+                "SP-2026-00001",
+                thread_id,
+                State::Rejected,
+                "fa@kystby.test",
+            );
+            let t = target("BD-1", Some(&thread), &with_id, &fa, None);
+            assert_eq!(
+                t.version_of.as_deref(),
+                Some("SP-2026-00001"),
+                "{thread_id:?}"
+            );
+        }
+        // A thread with another BestillingsID is no target for this one.
+        let other = known(
+            "SP-2026-00001",
+            Some("BD-2"),
+            State::Rejected,
+            "fa@kystby.test",
+        );
+        let t = target("BD-1", Some(&other), &with_id, &fa, None);
+        assert_eq!(t.version_of.as_deref(), Some("SP-2026-00005"));
+    }
+
+    #[test]
+    fn an_allowed_order_does_not_hide_a_refusing_one() {
+        let fa = sender("fa@kystby.test", false);
+        let with_id = [
+            known(
+                "SP-2026-00006",
+                Some("BD-1"),
+                State::Review,
+                "fa@kystby.test",
+            ),
+            known(
+                "SP-2026-00004",
+                Some("BD-1"),
+                State::Executed,
+                "x@evil.test",
+            ),
+            known(
+                "SP-2026-00002",
+                Some("BD-1"),
+                State::Received,
+                "other@kystby.test",
+            ),
+        ];
+        let t = target("BD-1", None, &with_id, &fa, None);
+        assert_eq!(t.version_of.as_deref(), Some("SP-2026-00006"));
+        assert_eq!(
+            t.refused,
+            Some(("SP-2026-00002".into(), Refusal::NotAllowed))
+        );
+    }
+
+    #[test]
+    fn a_known_order_reads_from_json_and_an_unknown_state_is_named() {
+        let o: KnownOrder = serde_json::from_str(
+            r#"{"reference": "SP-2026-00001", "bestillings_id": "BD-1", "state": "approved", "requester": "fa@kystby.test"}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            o,
+            known(
+                "SP-2026-00001",
+                Some("BD-1"),
+                State::Approved,
+                "fa@kystby.test"
+            )
+        );
+        let e = serde_json::from_str::<KnownOrder>(r#"{"reference": "SP-1", "state": "done"}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("unknown state \"done\"; one of: received"),
+            "{e}"
+        );
     }
 }

@@ -67,6 +67,13 @@ impl History for NoHistory {
     }
 }
 
+/// The BestillingsIDs of the executed orders, read in advance.
+impl History for HashSet<String> {
+    fn executed(&self, id: &str) -> bool {
+        self.contains(id)
+    }
+}
+
 /// A form's findings and the time the change is planned for.
 pub struct FormVerdict {
     pub findings: Vec<Finding>,

@@ -11,6 +11,8 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::orders::state::{State, reference};
 
+pub mod known;
+
 pub type Tx<'a> = Transaction<'a, Sqlite>;
 
 /// The store: a connection pool.
@@ -619,9 +621,9 @@ pub struct OrderRow {
     pub incident_at: Option<DateTime<Utc>>,
 }
 
-const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
+pub(crate) const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
 
-fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OrderRow> {
+pub(crate) fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OrderRow> {
     let t = |name: &str| ts_column(r, name);
     let state: String = r.try_get("state")?;
     Ok(OrderRow {
@@ -658,17 +660,6 @@ where
         .fetch_optional(exec)
         .await?;
     row.as_ref().map(order_from_row).transpose()
-}
-
-/// Orders with this BestillingsID, newest first.
-pub async fn orders_by_bestillings_id(tx: &mut Tx<'_>, id: &str) -> anyhow::Result<Vec<OrderRow>> {
-    let sql =
-        format!("SELECT {ORDER_COLUMNS} FROM orders WHERE bestillings_id = ?1 ORDER BY id DESC");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_all(&mut **tx)
-        .await?;
-    rows.iter().map(order_from_row).collect()
 }
 
 /// The it-system UUID of an order's newest version: what the register is asked about when
