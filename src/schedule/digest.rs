@@ -420,7 +420,7 @@ mod tests {
 
     #[test]
     fn empty_digest_says_ingen_everywhere() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&[], utc(NOW), 14);
         assert_eq!(
             d.subject,
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn deferred_receipts_are_counted_in_text_and_html() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut d = build(&[], utc(NOW), 14);
         d.n_deferred = 6;
         let (text, html) = render(&t, &d).unwrap();
@@ -450,7 +450,7 @@ mod tests {
 
     #[test]
     fn text_and_html_list_counts_then_sections_in_order() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&sample(), utc(NOW), 14);
         let (text, html) = render(&t, &d).unwrap();
         let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
@@ -492,7 +492,7 @@ mod tests {
 
     #[test]
     fn html_escapes_what_senders_wrote() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut o = order(1, State::Review, None, "2026-11-26T09:00:00+01:00");
         o.org_name = Some("<script>alert(1)</script> & Co".into());
         let (text, html) = render(&t, &build(&[o], utc(NOW), 14)).unwrap();
@@ -503,7 +503,7 @@ mod tests {
 
     #[test]
     fn the_digest_header_block_holds_only_our_headers() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut d = build(&sample(), utc(NOW), 14);
         d.subject = "Daglig oversigt\r\nBcc: evil@x.test\r\n\r\nbody".into();
         let to = ["digest@example.test".to_string()];
@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn the_mail_has_a_message_id_per_day() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&sample(), utc(NOW), 14);
         let (id, raw) = compose(
             &t,
