@@ -91,34 +91,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             };
             check::check(args, &cfg)
         }
-        Command::Config(ConfigCommand::Check) => {
-            let Some(path) = config::locate(cli.config.as_deref()) else {
-                let e = load_config(cli).err().unwrap_or_default();
-                eprintln!("{}", terminal::text(&e));
-                return Ok(1);
-            };
-            match Config::load(&path) {
-                Ok(cfg) => match setup::check(&cfg) {
-                    Ok(_) => {
-                        println!("{}: OK", path.display());
-                        for w in spdesk::config::warnings::warnings(&cfg) {
-                            println!("warning: {}", terminal::line(&w));
-                        }
-                        println!("{}", cfg.redacted_summary());
-                        Ok(0)
-                    }
-                    Err(e) => {
-                        let e = format!("{}: {e:#}", path.display());
-                        eprintln!("{}", terminal::text(&e));
-                        Ok(1)
-                    }
-                },
-                Err(e) => {
-                    eprintln!("{}", terminal::text(&e.to_string()));
-                    Ok(1)
-                }
-            }
-        }
+        Command::Config(ConfigCommand::Check) => Ok(config_check(cli)),
         Command::Form(FormCommand::Blank { kind, out }) => {
             let bytes = spdesk::forms::blank::blank_docx(*kind);
             std::fs::write(out, bytes)
@@ -139,26 +112,56 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             runtime()?.block_on(async { schedule::billing(cmd, &setup::shared(cfg).await?).await })
         }
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
-        Command::Run => {
-            // A wrong config stops the daemon here, before anything connects.
-            let cfg = match load_config(cli) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{}", terminal::text(&e.to_string()));
-                    return Ok(1);
-                }
-            };
-            for w in spdesk::config::warnings::warnings(&cfg) {
-                tracing::warn!(warning = %w, "config");
-            }
-            let reader = setup::sandboxed_reader(&cfg.limits)?;
-            runtime()?.block_on(async {
-                let parts = setup::parts(cfg, reader).await?;
-                daemon::run(parts, stop_signal()).await?;
-                Ok(0)
-            })
-        }
+        Command::Run => run_daemon(cli),
     }
+}
+
+/// `spdesk config check`: everything `spdesk run` checks before it connects.
+fn config_check(cli: &Cli) -> i32 {
+    let Some(path) = config::locate(cli.config.as_deref()) else {
+        let e = load_config(cli).err().unwrap_or_default();
+        eprintln!("{}", terminal::text(&e));
+        return 1;
+    };
+    let cfg = match Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("{}", terminal::text(&e.to_string()));
+            return 1;
+        }
+    };
+    if let Err(e) = setup::check(&cfg) {
+        let e = format!("{}: {e:#}", path.display());
+        eprintln!("{}", terminal::text(&e));
+        return 1;
+    }
+    println!("{}: OK", path.display());
+    for w in spdesk::config::warnings::warnings(&cfg) {
+        println!("warning: {}", terminal::line(&w));
+    }
+    println!("{}", cfg.redacted_summary());
+    0
+}
+
+/// `spdesk run`: the daemon until SIGTERM or SIGINT.
+fn run_daemon(cli: &Cli) -> anyhow::Result<i32> {
+    // A wrong config stops the daemon here, before anything connects.
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", terminal::text(&e.to_string()));
+            return Ok(1);
+        }
+    };
+    for w in spdesk::config::warnings::warnings(&cfg) {
+        tracing::warn!(warning = %w, "config");
+    }
+    let reader = setup::sandboxed_reader(&cfg.limits)?;
+    runtime()?.block_on(async {
+        let parts = setup::parts(cfg, reader).await?;
+        daemon::run(parts, stop_signal()).await?;
+        Ok(0)
+    })
 }
 
 /// Resolves when the process is asked to stop: SIGTERM or SIGINT.
