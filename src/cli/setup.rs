@@ -388,13 +388,14 @@ mod tests {
         );
     }
 
-    /// A config in `dir` (its templates are looked for in `dir/templates`).
-    fn config_in(dir: &Path) -> Config {
+    /// A config in `dir` (its templates are looked for in `dir/templates`), with `rules`.
+    fn config_in(dir: &Path, rules: &str) -> Config {
         let text = "[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"h@example.test\"\npassword = \"x\"\n\
              [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"h@example.test\"\n\
              [database]\nurl = \"sqlite::memory:\"\n[helpdesk]\naddress = \"h@example.test\"\n\
              [billing]\nprices = { webservice = 4500.0, sftp = 2500.0 }\n";
-        Config::from_str(text, Some(&dir.join("spdesk.toml"))).unwrap()
+        let text = format!("{text}[rules]\n{rules}");
+        Config::from_str(&text, Some(&dir.join("spdesk.toml"))).unwrap()
     }
 
     /// The templates are read once, at start: an edited copy wins over the built-in one, and a
@@ -403,7 +404,7 @@ mod tests {
     #[test]
     fn templates_are_loaded_at_start_and_a_broken_one_is_named_with_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config_in(dir.path());
+        let cfg = config_in(dir.path(), "");
         let templates = dir.path().join("templates");
         std::fs::create_dir(&templates).unwrap();
         std::fs::write(
@@ -424,5 +425,24 @@ mod tests {
         let e = format!("{:#}", load_templates(&cfg).err().unwrap());
         assert!(e.contains(&broken.display().to_string()), "{e}");
         assert!(e.contains("digest.txt.j2:3"), "{e}");
+    }
+
+    /// The daemon's parts hold ONE template set and ONE register: the intake's pipeline, the
+    /// order actions (CLI, executor) and the scheduler's jobs all see the same copy.
+    #[tokio::test]
+    async fn the_parts_share_one_template_set_and_one_register() {
+        let dir = tempfile::tempdir().unwrap();
+        let systems = dir.path().join("systems.csv");
+        std::fs::write(&systems, csv(&format!("{U1},X,anvender,{CVR1},@a.test"))).unwrap();
+        let cfg = config_in(dir.path(), "systems_file = \"systems.csv\"\n");
+        let reader = Arc::new(crate::forms::reader::InProcess);
+        let parts = parts(cfg, reader).await.unwrap();
+        let shared = &parts.shared;
+        assert!(Arc::ptr_eq(&parts.pipeline.templates, &shared.templates));
+        assert!(Arc::ptr_eq(&shared.actions.templates, &shared.templates));
+        let judged_with = parts.pipeline.settings.register.as_ref().unwrap();
+        let acted_with = shared.actions.register.as_ref().unwrap();
+        assert!(Arc::ptr_eq(judged_with, acted_with));
+        assert_eq!(judged_with.len(), 1);
     }
 }
