@@ -455,7 +455,6 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ts;
 
     fn settings(auth: SmtpAuth) -> SmtpSettings {
         SmtpSettings {
@@ -519,66 +518,5 @@ mod tests {
         assert_eq!(backoff(i64::MAX, false).num_seconds(), 60);
         // a whole outage of minutes: never more than a minute between tries
         assert!((1..100).all(|n| backoff(n, false).num_seconds() <= 60));
-    }
-
-    async fn scratch() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
-        (dir, store)
-    }
-
-    async fn queue(store: &Store, mid: &str, next: chrono::DateTime<Utc>, last_error: &str) {
-        sqlx::query(
-            "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at, last_error, attempts)
-             VALUES ('modtaget', ?1, 'a@b.test', '[\"c@d.test\"]', x'00', ?2, ?3, ?4, 3)",
-        )
-        .bind(mid)
-        .bind(ts(Utc::now()))
-        .bind(ts(next))
-        .bind(last_error)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    }
-
-    #[tokio::test]
-    async fn release_held_frees_only_mails_held_by_temporary_failures_not_deferred_ones() {
-        let (_dir, store) = scratch().await;
-        let later = Utc::now() + chrono::Duration::seconds(50);
-        queue(&store, "held", later, "temporary: connection refused").await;
-        queue(&store, "refused", later, "permanent: 550 no such user").await;
-        queue(&store, "due", Utc::now() - chrono::Duration::seconds(5), "").await;
-        // Deferred by an hourly limit: it waits for its hour even when the server is back.
-        let hour_later = Utc::now() + chrono::Duration::hours(1);
-        let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
-        queue(&store, "deferred", hour_later, &deferred).await;
-        queue(&store, "sent", later, "temporary: connection refused").await;
-        sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
-            .bind(ts(Utc::now()))
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        let mut conn = store.pool.acquire().await.unwrap();
-        assert_eq!(
-            store::outbox::release_held(&mut conn, Utc::now())
-                .await
-                .unwrap(),
-            1
-        );
-        let due: Vec<String> = sqlx::query_scalar(
-            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
-        )
-        .bind(ts(Utc::now()))
-        .fetch_all(&store.pool)
-        .await
-        .unwrap();
-        assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
-        assert_eq!(
-            store::outbox::release_held(&mut conn, Utc::now())
-                .await
-                .unwrap(),
-            0
-        );
     }
 }
