@@ -429,7 +429,7 @@ impl Outbox {
         }
     }
 
-    /// Sends what is due, at once when woken and at least every [`POLL`], until the stop
+    /// Sends what is due, at once when woken and at least every `POLL`, until the stop
     /// signal; then one last round so that the receipts of the last message leave.
     pub async fn run(mut self) {
         loop {
