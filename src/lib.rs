@@ -21,18 +21,22 @@
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`orders`]: the order state machine and references, who may change an order, the hourly
 //!   limits, the receipts and the review summary.
-//! - [`schedule`]: the daily digest and the billing run (what they contain and when; the
-//!   jobs that read the orders and queue them).
+//! - [`schedule`]: the daily digest and the billing run (what they contain and when).
 //!
 //! Imperative shell:
-//! - [`store`]: the database (all SQL).
-//! - [`daemon`]: the intake (IMAP), the processing of one mail in one transaction, the outbox
-//!   (SMTP), the executor, the scheduler and TLS, side by side until a stop signal.
+//! - [`store`]: the database (all SQL), a file per table family beside the order tables
+//!   ([`store::inbound`], [`store::outbox`], [`store::execution`], [`store::jobs`],
+//!   [`store::billing`], [`store::versions`]).
+//! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
+//!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
+//!   that read the orders and queue the digest and billing mails) and TLS, each a struct
+//!   holding its context, side by side until the shutdown future resolves.
 //! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and
 //!   wall-clock limits (the daemon and `spdesk check` read through it).
 //! - [`config`]: the TOML config, checked with file and line for every problem, and what a
 //!   valid config exposes.
-//! - [`cli`]: the command line, the commands, how they build the parts, and terminal escaping.
+//! - [`cli`]: the command line, the commands, how they build the parts (templates and register
+//!   loaded once, for the daemon and the CLI alike), and terminal escaping.
 
 pub mod cli;
 pub mod config;

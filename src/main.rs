@@ -4,10 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{actions, check, orders, schedule, setup, terminal};
+use spdesk::cli::{check, orders, schedule, setup, terminal};
 use spdesk::config::{self, Config};
-use spdesk::{daemon, store::Store};
-use std::sync::Arc;
+use spdesk::daemon;
 
 /// async-imap traces every command it writes, LOGIN and AUTHENTICATE included: that target
 /// (which logs only at trace level) is switched off whatever SPDESK_LOG says, so no password
@@ -92,34 +91,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             };
             check::check(args, &cfg)
         }
-        Command::Config(ConfigCommand::Check) => {
-            let Some(path) = config::locate(cli.config.as_deref()) else {
-                let e = load_config(cli).err().unwrap_or_default();
-                eprintln!("{}", terminal::text(&e));
-                return Ok(1);
-            };
-            match Config::load(&path) {
-                Ok(cfg) => match setup::pipeline(&cfg) {
-                    Ok(_) => {
-                        println!("{}: OK", path.display());
-                        for w in spdesk::config::warnings::warnings(&cfg) {
-                            println!("warning: {}", terminal::line(&w));
-                        }
-                        println!("{}", cfg.redacted_summary());
-                        Ok(0)
-                    }
-                    Err(e) => {
-                        let e = format!("{}: {e:#}", path.display());
-                        eprintln!("{}", terminal::text(&e));
-                        Ok(1)
-                    }
-                },
-                Err(e) => {
-                    eprintln!("{}", terminal::text(&e.to_string()));
-                    Ok(1)
-                }
-            }
-        }
+        Command::Config(ConfigCommand::Check) => Ok(config_check(cli)),
         Command::Form(FormCommand::Blank { kind, out }) => {
             let bytes = spdesk::forms::blank::blank_docx(*kind);
             std::fs::write(out, bytes)
@@ -129,48 +101,92 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         }
         Command::Orders(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(orders::orders(cmd, &cfg))
+            runtime()?.block_on(async { orders::orders(cmd, &setup::shared(cfg).await?).await })
         }
         Command::Digest { send } => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(schedule::digest(*send, &cfg))
+            runtime()?.block_on(async { schedule::digest(*send, &setup::shared(cfg).await?).await })
         }
         Command::Billing(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
-            runtime()?.block_on(schedule::billing(cmd, &cfg))
+            runtime()?.block_on(async { schedule::billing(cmd, &setup::shared(cfg).await?).await })
         }
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
-        Command::Run => {
-            // A wrong config stops the daemon here, before anything connects.
-            let cfg = match load_config(cli) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{}", terminal::text(&e.to_string()));
-                    return Ok(1);
-                }
-            };
-            let pipeline = setup::pipeline(&cfg)?;
-            for w in spdesk::config::warnings::warnings(&cfg) {
-                tracing::warn!(warning = %w, "config");
-            }
-            runtime()?.block_on(async {
-                let store = Store::open(&cfg.database.url).await?;
-                daemon::run(daemon::Daemon {
-                    imap: setup::imap_settings(&cfg),
-                    smtp: setup::smtp_settings(&cfg),
-                    pipeline,
-                    store,
-                    executor: spdesk::daemon::executor::ExecutorSettings::for_daemon(
-                        &cfg.executors,
-                        cfg.rules.systems_file.is_some(),
-                    ),
-                    actions: Arc::new(actions::Actions::from_config(&cfg)?),
-                    config: Arc::new(cfg),
-                })
-                .await?;
-                Ok(0)
-            })
+        Command::Run => run_daemon(cli),
+    }
+}
+
+/// `spdesk config check`: everything `spdesk run` checks before it connects.
+fn config_check(cli: &Cli) -> i32 {
+    let Some(path) = config::locate(cli.config.as_deref()) else {
+        let e = load_config(cli).err().unwrap_or_default();
+        eprintln!("{}", terminal::text(&e));
+        return 1;
+    };
+    let cfg = match Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("{}", terminal::text(&e.to_string()));
+            return 1;
         }
+    };
+    if let Err(e) = setup::check(&cfg) {
+        let e = format!("{}: {e:#}", path.display());
+        eprintln!("{}", terminal::text(&e));
+        return 1;
+    }
+    println!("{}: OK", path.display());
+    for w in spdesk::config::warnings::warnings(&cfg) {
+        println!("warning: {}", terminal::line(&w));
+    }
+    println!("{}", cfg.redacted_summary());
+    0
+}
+
+/// `spdesk run`: the daemon until SIGTERM or SIGINT.
+fn run_daemon(cli: &Cli) -> anyhow::Result<i32> {
+    // A wrong config stops the daemon here, before anything connects.
+    let cfg = match load_config(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{}", terminal::text(&e.to_string()));
+            return Ok(1);
+        }
+    };
+    for w in spdesk::config::warnings::warnings(&cfg) {
+        tracing::warn!(warning = %w, "config");
+    }
+    let reader = setup::sandboxed_reader(&cfg.limits)?;
+    runtime()?.block_on(async {
+        let parts = setup::parts(cfg, reader).await?;
+        daemon::run(parts, stop_signal()).await?;
+        Ok(0)
+    })
+}
+
+/// Resolves when the process is asked to stop: SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                    _ = int.recv() => tracing::info!("SIGINT: stopping"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

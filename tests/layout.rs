@@ -74,9 +74,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/config/mod.rs", "redacted_summary"),
     ("src/config/mod.rs", "read_rules"),
     ("src/config/mod.rs", "pick_secret"),
-    ("src/daemon/intake.rs", "session_loop"),
-    ("src/daemon/intake.rs", "process_message"),
-    ("src/daemon/outbox.rs", "send_due"),
     ("src/daemon/process.rs", "store_mail"),
     ("src/daemon/process.rs", "apply_form"),
     ("src/forms/extract.rs", "collect_tnef"),
@@ -92,28 +89,17 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/forms/read/text.rs", "parse_lines"),
     ("src/forms/read/text.rs", "html_to_lines_counted"),
     ("src/forms/read/tnef.rs", "unpack"),
-    ("src/judge.rs", "judge_mail"),
     ("src/mail/mod.rs", "loop_flags"),
     ("src/mail/mod.rs", "mime_parts_upper_bound"),
-    ("src/main.rs", "run"),
     ("src/store/mod.rs", "take_rate_slot"),
 ];
 
 /// Files that still break a rule while the move to this layout is under way: (file, rule).
 /// The list only shrinks; [`the_known_exceptions_are_still_needed`] fails on a stale entry.
 const KNOWN: &[(&str, &str)] = &[
-    ("src/schedule/jobs.rs", "pure"),
-    ("src/schedule/jobs.rs", "sql"),
     ("src/schedule/digest.rs", "pure"),
-    ("src/orders/receipts.rs", "pure"),
-    ("src/rules/it_systems.rs", "pure"),
-    ("src/daemon/intake.rs", "sql"),
     ("src/daemon/process.rs", "sql"),
-    ("src/daemon/outbox.rs", "sql"),
-    ("src/daemon/executor.rs", "sql"),
-    ("src/daemon/scheduler.rs", "sql"),
     ("src/cli/actions.rs", "sql"),
-    ("src/cli/orders.rs", "sql"),
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -5,8 +5,6 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Europe::Copenhagen;
 
 use crate::cli::orders::{latest_version, to_minute};
-use crate::cli::setup;
-use crate::config::Config;
 use crate::daemon::process::HelpdeskSettings;
 use crate::orders::receipts::{
     Compose, OutAttachment, ReceiptKind, Templates, Thread, compose, compose_with,
@@ -15,32 +13,15 @@ use crate::orders::state::{Action, State, transition};
 use crate::store::{self, OrderRow, Store};
 
 /// What the order actions need besides the database: the templates and the Helpdesk's
-/// addresses. The CLI and the daemon's executor build it from the same config.
+/// addresses. The CLI and the daemon's executor share it (`cli::setup`), with the templates and
+/// the register the rest of the process uses.
 pub struct Actions {
-    pub templates: Templates,
+    pub templates: std::sync::Arc<Templates>,
     pub helpdesk: HelpdeskSettings,
     /// Where the incident mail of a failed order goes.
     pub incident_to: Vec<String>,
     /// The it-system register: a contact e-mail listed for the system gets receipts too.
-    pub register: Option<crate::rules::it_systems::Register>,
-}
-
-impl Actions {
-    pub fn from_config(cfg: &Config) -> anyhow::Result<Actions> {
-        Ok(Actions {
-            templates: Templates::load(Some(&setup::templates_dir(cfg)))
-                .map_err(anyhow::Error::msg)?,
-            helpdesk: setup::helpdesk_settings(cfg),
-            incident_to: cfg.helpdesk.incident_to.clone(),
-            register: match &cfg.rules.systems_file {
-                Some(p) => Some(
-                    crate::rules::it_systems::Register::load(p)
-                        .map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?,
-                ),
-                None => None,
-            },
-        })
-    }
+    pub register: Option<std::sync::Arc<crate::rules::it_systems::Register>>,
 }
 
 /// One action on one order, by a person (CLI) or the executor.

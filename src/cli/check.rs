@@ -51,7 +51,7 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
                 let j = match input {
                     Input::Mail(mail) => {
                         let j = judge_mail(&mail, &ctx);
-                        known.aim(j, &mail, settings.register.as_ref())?
+                        known.aim(j, &mail, settings.register.as_deref())?
                     }
                     Input::OverLimit(mail, why) => Judgement::quarantined(&mail, &why),
                 };

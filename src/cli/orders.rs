@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::cli::OrdersCommand;
 use crate::cli::actions::{ActionOutcome, Actions, OrderAction, apply_action};
-use crate::config::Config;
+use crate::daemon::Shared;
 use crate::mail::Mail;
 use crate::orders::state::{Action, State};
 use crate::store::{self, OrderRow, Store};
@@ -73,8 +73,9 @@ pub fn operator() -> String {
 }
 
 /// `spdesk orders ...`.
-pub async fn orders(cmd: &OrdersCommand, cfg: &Config) -> anyhow::Result<i32> {
-    let store = Store::open(&cfg.database.url).await?;
+pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32> {
+    let store = &shared.store;
+    let actions = &shared.actions;
     let now = Utc::now();
     match cmd {
         OrdersCommand::List { state, json } => {
@@ -120,19 +121,19 @@ pub async fn orders(cmd: &OrdersCommand, cfg: &Config) -> anyhow::Result<i32> {
             Ok(0)
         }
         OrdersCommand::Approve { reference } => {
-            cli_action(&store, cfg, reference, Action::Approve, None).await
+            cli_action(store, actions, reference, Action::Approve, None).await
         }
         OrdersCommand::Reject { reference, reason } => {
-            cli_action(&store, cfg, reference, Action::Reject, Some(reason)).await
+            cli_action(store, actions, reference, Action::Reject, Some(reason)).await
         }
         OrdersCommand::Execute { reference, note } => {
-            cli_action(&store, cfg, reference, Action::Execute, note.as_deref()).await
+            cli_action(store, actions, reference, Action::Execute, note.as_deref()).await
         }
         OrdersCommand::Fail { reference, reason } => {
-            cli_action(&store, cfg, reference, Action::Fail, Some(reason)).await
+            cli_action(store, actions, reference, Action::Fail, Some(reason)).await
         }
         OrdersCommand::Withdraw { reference, reason } => {
-            cli_action(&store, cfg, reference, Action::Withdraw, Some(reason)).await
+            cli_action(store, actions, reference, Action::Withdraw, Some(reason)).await
         }
     }
 }
@@ -168,13 +169,7 @@ pub(crate) async fn latest_version(
     tx: &mut store::Tx<'_>,
     order_id: i64,
 ) -> anyhow::Result<Latest> {
-    let row: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
-        "SELECT v.version, v.judgement, m.raw FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
-         WHERE v.order_id = ?1 ORDER BY v.version DESC LIMIT 1",
-    )
-    .bind(order_id)
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = store::versions::latest_with_mail(tx, order_id).await?;
     Ok(match row {
         Some((version, judgement, raw)) => Latest {
             version,
@@ -288,16 +283,15 @@ pub(crate) fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
 /// with the reason when it is refused.
 async fn cli_action(
     store: &Store,
-    cfg: &Config,
+    actions: &Actions,
     reference: &str,
     action: Action,
     text: Option<&str>,
 ) -> anyhow::Result<i32> {
-    let actions = Actions::from_config(cfg)?;
     let who = operator();
     let outcome = apply_action(
         store,
-        &actions,
+        actions,
         &OrderAction {
             reference,
             action,

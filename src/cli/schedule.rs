@@ -5,21 +5,21 @@ use std::io::Write;
 use chrono::Utc;
 
 use crate::cli::check::EXIT_USAGE;
-use crate::config::Config;
-use crate::store::Store;
+use crate::daemon::Shared;
+use crate::daemon::jobs::Jobs;
 
 /// `spdesk digest [--send]`: prints today's digest, or queues it (once per day) for the
 /// daemon's outbox.
-pub async fn digest(send: bool, cfg: &Config) -> anyhow::Result<i32> {
-    let store = Store::open(&cfg.database.url).await?;
+pub async fn digest(send: bool, shared: &Shared) -> anyhow::Result<i32> {
+    let jobs = Jobs::of(shared);
     let now = Utc::now();
     if !send {
-        let text = crate::schedule::jobs::digest_text(&store, cfg, now).await?;
+        let text = jobs.digest_text(now).await?;
         println!("{}", crate::cli::terminal::text(&text));
         return Ok(0);
     }
-    let mut tx = store.begin().await?;
-    let queued = crate::schedule::jobs::queue_digest(&store, &mut tx, cfg, now).await?;
+    let mut tx = shared.store.begin().await?;
+    let queued = jobs.queue_digest(&mut tx, now).await?;
     tx.commit().await?;
     println!("{queued}");
     if queued.new {
@@ -29,13 +29,13 @@ pub async fn digest(send: bool, cfg: &Config) -> anyhow::Result<i32> {
 }
 
 /// `spdesk billing run | export --period YYYY-MM [--out FILE]`.
-pub async fn billing(cmd: &crate::cli::BillingCommand, cfg: &Config) -> anyhow::Result<i32> {
+pub async fn billing(cmd: &crate::cli::BillingCommand, shared: &Shared) -> anyhow::Result<i32> {
     use crate::cli::BillingCommand;
+    let jobs = Jobs::of(shared);
     match cmd {
         BillingCommand::Run => {
-            let store = Store::open(&cfg.database.url).await?;
-            let mut tx = store.begin().await?;
-            let billed = crate::schedule::jobs::bill(&mut tx, cfg, Utc::now()).await?;
+            let mut tx = shared.store.begin().await?;
+            let billed = jobs.bill(&mut tx, Utc::now()).await?;
             tx.commit().await?;
             println!("{billed}");
             Ok(0)
@@ -48,8 +48,7 @@ pub async fn billing(cmd: &crate::cli::BillingCommand, cfg: &Config) -> anyhow::
                     return Ok(EXIT_USAGE);
                 }
             };
-            let store = Store::open(&cfg.database.url).await?;
-            let csv = crate::schedule::jobs::export(&store, cfg, period).await?;
+            let csv = jobs.export(period).await?;
             match out {
                 Some(path) => {
                     std::fs::write(path, &csv)

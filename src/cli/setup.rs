@@ -2,26 +2,51 @@
 //! everything that can be checked before start (trust store, templates, register files).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cli::actions::Actions;
 use crate::config::{self, Config};
+use crate::daemon::executor::ExecutorSettings;
 use crate::daemon::intake::{ImapAuth, ImapSettings, Pipeline};
 use crate::daemon::net::TlsMode;
 use crate::daemon::outbox::{SmtpAuth, SmtpSettings};
 use crate::daemon::process::HelpdeskSettings;
+use crate::daemon::{Parts, Shared};
 use crate::forms::extract::ExtractLimits;
 use crate::forms::reader::DocumentReader;
 use crate::mail::HeaderLimits;
 use crate::orders::receipts::Templates;
 use crate::rules::RuleSettings;
 use crate::rules::calendar::{Calendar, ChangeWindow};
-use crate::rules::it_systems::Register;
+use crate::rules::it_systems::{self, Register, RegisterError};
 use crate::rules::time::TimeRules;
 use crate::sandbox::Sandbox;
+use crate::store::Store;
 
-/// The rules' settings from `[rules]`.
+/// The rules' settings from `[rules]`, the register read from `rules.systems_file`.
 pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
+    rule_settings_with(r, register(r)?)
+}
+
+/// The register of `rules.systems_file`, when one is configured.
+pub fn register(r: &config::RulesConfig) -> anyhow::Result<Option<Arc<Register>>> {
+    match &r.systems_file {
+        Some(p) => {
+            Ok(Some(Arc::new(load_register(p).map_err(|e| {
+                anyhow::anyhow!("rules.systems_file: {e}")
+            })?)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The rules' settings from `[rules]` with the register already loaded.
+pub fn rule_settings_with(
+    r: &config::RulesConfig,
+    register: Option<Arc<Register>>,
+) -> anyhow::Result<RuleSettings> {
     let closed: Vec<String> = r.extra_closed_days.iter().map(|d| d.to_string()).collect();
     let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
     let calendar = Calendar::new(&closed).map_err(anyhow::Error::msg)?;
@@ -33,10 +58,6 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
     let trust = crate::cli::trust::trust_store(r.trusted_ca_file.as_deref())?;
     let known_ids = match &r.known_orders_file {
         Some(p) => Some(read_known_ids(p)?),
-        None => None,
-    };
-    let register = match &r.systems_file {
-        Some(p) => Some(Register::load(p).map_err(|e| anyhow::anyhow!("rules.systems_file: {e}"))?),
         None => None,
     };
     let bestillings_id_pattern = match &r.bestillings_id_pattern {
@@ -114,6 +135,56 @@ pub fn sandboxed_reader(l: &config::Limits) -> anyhow::Result<Arc<dyn DocumentRe
     ))
 }
 
+/// Reads the it-system register file (at most [`it_systems::MAX_FILE_BYTES`] + 1 bytes, so an
+/// over-size file is refused without being read whole); its format is checked first, from
+/// the extension, and every problem names the file and line.
+pub fn load_register(path: &Path) -> Result<Register, RegisterError> {
+    Register::parser_for(path)?;
+    let cannot_read =
+        |e: std::io::Error| RegisterError::whole(Some(path), format!("cannot read it: {e}"));
+    let file = std::fs::File::open(path).map_err(cannot_read)?;
+    let mut bytes = Vec::new();
+    file.take(it_systems::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot_read)?;
+    Register::from_file_bytes(path, bytes)
+}
+
+/// Loads the receipt and digest templates once, for the daemon and the CLI alike: an edited
+/// copy in [`templates_dir`] wins over the built-in one. A template that cannot be read or
+/// does not compile stops here, naming its file (and the line, where minijinja knows it).
+pub fn load_templates(cfg: &Config) -> anyhow::Result<Arc<Templates>> {
+    let dir = templates_dir(cfg);
+    let mut unreadable: Option<anyhow::Error> = None;
+    let built = Templates::build(|name| {
+        let path = dir.join(name);
+        if !path.exists() {
+            return None;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                unreadable.get_or_insert(anyhow::anyhow!(
+                    "{}: cannot read template: {e}",
+                    path.display()
+                ));
+                None
+            }
+        }
+    });
+    if let Some(e) = unreadable {
+        return Err(e);
+    }
+    built.map(Arc::new).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: template {}: {}",
+            dir.join(&e.name).display(),
+            e.name,
+            e.message
+        )
+    })
+}
+
 /// Where the receipt templates are: `templates/` beside the config folder.
 pub fn templates_dir(cfg: &Config) -> PathBuf {
     let dir = cfg.dir();
@@ -182,16 +253,192 @@ pub fn smtp_settings(cfg: &Config) -> SmtpSettings {
     }
 }
 
-/// The whole pipeline for the daemon.
-pub fn pipeline(cfg: &Config) -> anyhow::Result<Arc<Pipeline>> {
-    let templates = Templates::load(Some(&templates_dir(cfg))).map_err(anyhow::Error::msg)?;
+/// What is read from files once and shared by everything that composes mails or checks the
+/// register: the templates and the it-system register.
+#[derive(Clone)]
+pub struct Loaded {
+    pub templates: Arc<Templates>,
+    pub register: Option<Arc<Register>>,
+}
+
+/// Loads the templates and the register (see [`load_templates`], [`load_register`]).
+pub fn loaded(cfg: &Config) -> anyhow::Result<Loaded> {
+    Ok(Loaded {
+        templates: load_templates(cfg)?,
+        register: register(&cfg.rules)?,
+    })
+}
+
+/// The whole pipeline for the daemon: the rules (with the register), the reader limits, the
+/// Helpdesk's settings and the templates.
+pub fn pipeline(
+    cfg: &Config,
+    loaded: &Loaded,
+    reader: Arc<dyn DocumentReader>,
+) -> anyhow::Result<Arc<Pipeline>> {
     Ok(Arc::new(Pipeline {
-        settings: rule_settings(&cfg.rules)?,
-        limits: extract_limits(&cfg.limits, sandboxed_reader(&cfg.limits)?),
+        settings: rule_settings_with(&cfg.rules, loaded.register.clone())?,
+        limits: extract_limits(&cfg.limits, reader),
         max_message_bytes: cfg.limits.max_message_bytes,
         header_limits: header_limits(&cfg.limits),
         max_attempts: i64::from(cfg.limits.max_attempts),
         helpdesk: helpdesk_settings(cfg),
-        templates,
+        templates: loaded.templates.clone(),
     }))
+}
+
+/// Checks everything `spdesk run` checks before it connects (templates, rules, register,
+/// trust store, the reader child), without opening the database: `spdesk config check`.
+pub fn check(cfg: &Config) -> anyhow::Result<()> {
+    pipeline(cfg, &loaded(cfg)?, sandboxed_reader(&cfg.limits)?)?;
+    Ok(())
+}
+
+/// Opens the database and puts the loaded parts together for the order commands.
+async fn open_shared(cfg: Config, loaded: Loaded) -> anyhow::Result<Shared> {
+    let store = Store::open(&cfg.database.url).await?;
+    Ok(Shared {
+        actions: Arc::new(Actions {
+            templates: loaded.templates.clone(),
+            helpdesk: helpdesk_settings(&cfg),
+            incident_to: cfg.helpdesk.incident_to.clone(),
+            register: loaded.register,
+        }),
+        templates: loaded.templates,
+        store,
+        config: Arc::new(cfg),
+    })
+}
+
+/// What every command that works on orders runs with, the CLI's and the daemon's: the config,
+/// the database, the templates and the order actions, each loaded once.
+pub async fn shared(cfg: Config) -> anyhow::Result<Shared> {
+    let loaded = loaded(&cfg)?;
+    open_shared(cfg, loaded).await
+}
+
+/// The daemon's parts, built once: everything checked before anything connects, then the
+/// database opened. `reader` reads the documents (the sandbox of this binary in `spdesk run`).
+pub async fn parts(cfg: Config, reader: Arc<dyn DocumentReader>) -> anyhow::Result<Parts> {
+    let loaded = loaded(&cfg)?;
+    let pipeline = pipeline(&cfg, &loaded, reader)?;
+    let executor = ExecutorSettings::for_daemon(&cfg.executors, cfg.rules.systems_file.is_some());
+    let imap = imap_settings(&cfg);
+    let smtp = smtp_settings(&cfg);
+    Ok(Parts {
+        imap,
+        smtp,
+        executor,
+        pipeline,
+        shared: open_shared(cfg, loaded).await?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const U1: &str = "6f1c2e7a-3b4d-4e5f-8a9b-0c1d2e3f4a5b";
+    const CVR1: &str = "54921942";
+
+    fn csv(rows: &str) -> String {
+        format!("uuid,name,role,org_cvr,senders\n{rows}")
+    }
+
+    #[test]
+    fn the_register_file_is_read_by_its_extension_and_named_in_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = dir.path().join("systems.CSV");
+        std::fs::write(&c, csv(&format!("{U1},X,anvender,{CVR1},@a.test"))).unwrap();
+        assert_eq!(load_register(&c).unwrap().len(), 1);
+        let t = dir.path().join("systems.toml");
+        std::fs::write(&t, csv(&format!("{U1},X,anvender,{CVR1},@a.test"))).unwrap();
+        let e = load_register(&t).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:", t.display())), "{e}");
+        let bad = dir.path().join("systems.csv");
+        std::fs::write(&bad, csv("x,X,anvender,1,@a.test")).unwrap();
+        let e = load_register(&bad).unwrap_err().to_string();
+        assert!(e.contains("systems.csv:2: uuid \"x\""), "{e}");
+        let txt = dir.path().join("systems.txt");
+        std::fs::write(&txt, "").unwrap();
+        assert!(
+            load_register(&txt)
+                .unwrap_err()
+                .to_string()
+                .contains(".csv or a .toml")
+        );
+        let missing = dir.path().join("missing.csv");
+        assert!(
+            load_register(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read it")
+        );
+        let latin1 = dir.path().join("latin1.csv");
+        std::fs::write(&latin1, b"uuid,name\xe6\n").unwrap();
+        assert!(
+            load_register(&latin1)
+                .unwrap_err()
+                .to_string()
+                .contains("UTF-8")
+        );
+    }
+
+    /// A config in `dir` (its templates are looked for in `dir/templates`), with `rules`.
+    fn config_in(dir: &Path, rules: &str) -> Config {
+        let text = "[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"h@example.test\"\npassword = \"x\"\n\
+             [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"h@example.test\"\n\
+             [database]\nurl = \"sqlite::memory:\"\n[helpdesk]\naddress = \"h@example.test\"\n\
+             [billing]\nprices = { webservice = 4500.0, sftp = 2500.0 }\n";
+        let text = format!("{text}[rules]\n{rules}");
+        Config::from_str(&text, Some(&dir.join("spdesk.toml"))).unwrap()
+    }
+
+    /// The templates are read once, at start: an edited copy wins over the built-in one, and a
+    /// broken edit (also of the digest's, which only the scheduler renders) stops the start
+    /// with its file and line.
+    #[test]
+    fn templates_are_loaded_at_start_and_a_broken_one_is_named_with_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config_in(dir.path(), "");
+        let templates = dir.path().join("templates");
+        std::fs::create_dir(&templates).unwrap();
+        std::fs::write(
+            templates.join("modtaget.txt.j2"),
+            "Modtaget {{ reference }}\n",
+        )
+        .unwrap();
+        let t = load_templates(&cfg).unwrap();
+        let text = t
+            .render(
+                crate::orders::receipts::ReceiptKind::Modtaget,
+                &serde_json::json!({"reference": "SP-1"}),
+            )
+            .unwrap();
+        assert_eq!(text.trim(), "Modtaget SP-1");
+        let broken = templates.join("digest.txt.j2");
+        std::fs::write(&broken, "Emne\n\n{% for x in %}\n").unwrap();
+        let e = format!("{:#}", load_templates(&cfg).err().unwrap());
+        assert!(e.contains(&broken.display().to_string()), "{e}");
+        assert!(e.contains("digest.txt.j2:3"), "{e}");
+    }
+
+    /// The daemon's parts hold ONE template set and ONE register: the intake's pipeline, the
+    /// order actions (CLI, executor) and the scheduler's jobs all see the same copy.
+    #[tokio::test]
+    async fn the_parts_share_one_template_set_and_one_register() {
+        let dir = tempfile::tempdir().unwrap();
+        let systems = dir.path().join("systems.csv");
+        std::fs::write(&systems, csv(&format!("{U1},X,anvender,{CVR1},@a.test"))).unwrap();
+        let cfg = config_in(dir.path(), "systems_file = \"systems.csv\"\n");
+        let reader = Arc::new(crate::forms::reader::InProcess);
+        let parts = parts(cfg, reader).await.unwrap();
+        let shared = &parts.shared;
+        assert!(Arc::ptr_eq(&parts.pipeline.templates, &shared.templates));
+        assert!(Arc::ptr_eq(&shared.actions.templates, &shared.templates));
+        let judged_with = parts.pipeline.settings.register.as_ref().unwrap();
+        let acted_with = shared.actions.register.as_ref().unwrap();
+        assert!(Arc::ptr_eq(judged_with, acted_with));
+        assert_eq!(judged_with.len(), 1);
+    }
 }

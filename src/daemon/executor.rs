@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
@@ -24,6 +23,7 @@ use tracing::{error, info, warn};
 use crate::cli::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::cli::orders::order_details_json;
 use crate::config;
+use crate::daemon::Shared;
 use crate::orders::state::Action;
 use crate::store::{self, Store, parse_ts, ts};
 
@@ -325,44 +325,26 @@ pub async fn claim_next(
     }
     let claim = ts(now);
     let mut tx = store.begin().await?;
-    let row = sqlx::query(
-        "UPDATE orders SET executing_at = ?1 WHERE id = (
-             SELECT id FROM orders
-             WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at <= ?1
-               AND kind IN (SELECT value FROM json_each(?2))
-               AND (executing_at IS NULL OR executing_at < updated_at)
-             ORDER BY planned_at, id LIMIT 1)
-         AND state = 'approved' AND (executing_at IS NULL OR executing_at < updated_at)
-         RETURNING id, ref, kind",
-    )
-    .bind(&claim)
-    .bind(serde_json::to_string(kinds)?)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(row) = row else {
+    let Some(claimed) = store::execution::claim_next(&mut tx, kinds, &claim).await? else {
         return Ok(None);
     };
-    let id: i64 = row.try_get("id")?;
-    let reference: String = row.try_get("ref")?;
-    let kind: Option<String> = row.try_get("kind")?;
+    let kind = claimed.kind.as_deref().unwrap_or("?");
+    let note = format!("the {kind} executor command runs");
     store::event(
         &mut tx,
-        Some(id),
+        Some(claimed.id),
         None,
         now,
         ACTOR,
         "execution started",
         None,
         None,
-        &format!(
-            "the {} executor command runs",
-            kind.as_deref().unwrap_or("?")
-        ),
+        &note,
     )
     .await?;
     tx.commit().await?;
     // The stored text is the claim; read it back as the time the action checks.
-    Ok(parse_ts(&claim).map(|c| (reference, c)))
+    Ok(parse_ts(&claim).map(|c| (claimed.reference, c)))
 }
 
 /// Open claims older than `older_than` (their executor was interrupted): reference and claim.
@@ -375,38 +357,84 @@ pub async fn stale_claims(
     let cutoff = now
         .checked_sub_signed(age)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT ref, executing_at FROM orders
-         WHERE state = 'approved' AND executing_at IS NOT NULL AND executing_at >= updated_at
-           AND executing_at < ?1 ORDER BY id",
-    )
-    .bind(ts(cutoff))
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(r, c)| parse_ts(&c).map(|c| (r, c)))
-        .collect())
+    store::execution::claims_before(store, cutoff).await
 }
 
-/// Fails every order whose execution was interrupted; returns how many.
-pub async fn recover(
-    store: &Store,
-    actions: &Actions,
-    settings: &ExecutorSettings,
-    now: DateTime<Utc>,
-) -> anyhow::Result<usize> {
-    let limit = settings.timeout.saturating_add(GRACE);
-    let mut n = 0;
-    for (reference, claim) in stale_claims(store, now, limit).await? {
-        let text = format!(
-            "the executor was interrupted: its command started {} and never reported back; the change may be partly made",
-            store::ts(claim)
-        );
-        let outcome = actions::apply_action(
-            store,
-            actions,
-            &OrderAction {
+/// The executor task inside `spdesk run`: the database, the order actions it records results
+/// with, its commands, the outbox's wakeup (rung when a result queued mail) and the stop
+/// signal.
+pub struct Executor {
+    store: Store,
+    actions: Arc<Actions>,
+    settings: ExecutorSettings,
+    wakeup: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Executor {
+    pub fn new(
+        shared: &Shared,
+        settings: ExecutorSettings,
+        wakeup: Arc<Notify>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Executor {
+        Executor {
+            store: shared.store.clone(),
+            actions: shared.actions.clone(),
+            settings,
+            wakeup,
+            shutdown,
+        }
+    }
+
+    /// A round at start and every `settings.interval` until the stop signal.
+    pub async fn run(mut self) {
+        if self.settings.commands.is_empty() {
+            info!("executor: no [executors] commands; approved orders wait for a person");
+        }
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = self.round().await {
+                error!(error = format!("{e:#}"), "executor round failed; retrying");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.interval) => {}
+                _ = wait_true(&mut self.shutdown) => return,
+            }
+        }
+    }
+
+    /// One round: fail interrupted executions, then run every due order, one at a time.
+    pub async fn round(&mut self) -> anyhow::Result<usize> {
+        if self.recover(Utc::now()).await? > 0 {
+            self.wakeup.notify_one();
+        }
+        let kinds: Vec<String> = self.settings.commands.keys().cloned().collect();
+        let mut n = 0;
+        while !*self.shutdown.borrow() {
+            let Some((reference, claim)) = claim_next(&self.store, &kinds, Utc::now()).await?
+            else {
+                break;
+            };
+            self.execute(&reference, claim).await?;
+            self.wakeup.notify_one();
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Fails every order whose execution was interrupted; returns how many.
+    async fn recover(&self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let limit = self.settings.timeout.saturating_add(GRACE);
+        let mut n = 0;
+        for (reference, claim) in stale_claims(&self.store, now, limit).await? {
+            let text = format!(
+                "the executor was interrupted: its command started {} and never reported back; the change may be partly made",
+                store::ts(claim)
+            );
+            let action = OrderAction {
                 reference: &reference,
                 action: Action::Fail,
                 actor: ACTOR,
@@ -414,13 +442,73 @@ pub async fn recover(
                 detail: None,
                 claim: Some(claim),
                 now,
-            },
-        )
-        .await?;
-        log_outcome(&reference, &outcome);
-        n += 1;
+            };
+            let outcome = actions::apply_action(&self.store, &self.actions, &action).await?;
+            log_outcome(&reference, &outcome);
+            n += 1;
+        }
+        Ok(n)
     }
-    Ok(n)
+
+    /// Runs one claimed order's command and records the result.
+    async fn execute(&mut self, reference: &str, claim: DateTime<Utc>) -> anyhow::Result<()> {
+        let Some(o) = store::order_by_ref(&self.store.pool, reference).await? else {
+            return Ok(());
+        };
+        let kind = o.kind.as_deref().unwrap_or("");
+        let command = self
+            .settings
+            .commands
+            .get(kind)
+            .cloned()
+            .unwrap_or_default();
+        let input = order_details_json(&self.store.pool, &o, Utc::now()).await?;
+        let input = serde_json::to_vec_pretty(&input)?;
+        info!(reference, command, "executor: running");
+        let run = if command.is_empty() {
+            Run {
+                end: End::SpawnFailed("no command for this kind".into()),
+                stdout: Captured::default(),
+                stderr: Captured::default(),
+            }
+        } else {
+            let env = [("SPDESK_REF", reference), ("SPDESK_KIND", kind)];
+            let timeout = self.settings.timeout;
+            run_command(&command, &input, &env, timeout, &mut self.shutdown).await
+        };
+        let (action, text, detail) = verdict(&run, self.settings.timeout);
+        let result = OrderAction {
+            reference,
+            action,
+            actor: ACTOR,
+            text: Some(&text),
+            detail: Some(&detail),
+            claim: Some(claim),
+            now: Utc::now(),
+        };
+        let outcome = actions::apply_action(&self.store, &self.actions, &result).await?;
+        if let ActionOutcome::Refused(why) = &outcome {
+            // Keep what the command did in the history even when the order moved on meanwhile.
+            let note = actions::event_detail(Some(why), Some(&format!("{text}\n{detail}")));
+            let mut tx = self.store.begin().await?;
+            let what = "execution result not applied";
+            store::event(
+                &mut tx,
+                Some(o.id),
+                None,
+                Utc::now(),
+                ACTOR,
+                what,
+                None,
+                None,
+                &note,
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        log_outcome(reference, &outcome);
+        Ok(())
+    }
 }
 
 fn log_outcome(reference: &str, outcome: &ActionOutcome) {
@@ -430,131 +518,6 @@ fn log_outcome(reference: &str, outcome: &ActionOutcome) {
         }
         ActionOutcome::Refused(why) => {
             warn!(reference, why, "executor: result not applied");
-        }
-    }
-}
-
-/// Runs one claimed order's command and records the result.
-async fn execute(
-    store: &Store,
-    actions: &Actions,
-    settings: &ExecutorSettings,
-    reference: &str,
-    claim: DateTime<Utc>,
-    shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let Some(o) = store::order_by_ref(&store.pool, reference).await? else {
-        return Ok(());
-    };
-    let command = o
-        .kind
-        .as_deref()
-        .and_then(|k| settings.commands.get(k))
-        .cloned()
-        .unwrap_or_default();
-    let input = order_details_json(&store.pool, &o, Utc::now()).await?;
-    let input = serde_json::to_vec_pretty(&input)?;
-    info!(reference, command, "executor: running");
-    let run = if command.is_empty() {
-        Run {
-            end: End::SpawnFailed("no command for this kind".into()),
-            stdout: Captured::default(),
-            stderr: Captured::default(),
-        }
-    } else {
-        run_command(
-            &command,
-            &input,
-            &[
-                ("SPDESK_REF", reference),
-                ("SPDESK_KIND", o.kind.as_deref().unwrap_or("")),
-            ],
-            settings.timeout,
-            shutdown,
-        )
-        .await
-    };
-    let (action, text, detail) = verdict(&run, settings.timeout);
-    let outcome = actions::apply_action(
-        store,
-        actions,
-        &OrderAction {
-            reference,
-            action,
-            actor: ACTOR,
-            text: Some(&text),
-            detail: Some(&detail),
-            claim: Some(claim),
-            now: Utc::now(),
-        },
-    )
-    .await?;
-    if let ActionOutcome::Refused(why) = &outcome {
-        // Keep what the command did in the history even when the order moved on meanwhile.
-        let mut tx = store.begin().await?;
-        store::event(
-            &mut tx,
-            Some(o.id),
-            None,
-            Utc::now(),
-            ACTOR,
-            "execution result not applied",
-            None,
-            None,
-            &actions::event_detail(Some(why), Some(&format!("{text}\n{detail}"))),
-        )
-        .await?;
-        tx.commit().await?;
-    }
-    log_outcome(reference, &outcome);
-    Ok(())
-}
-
-/// One round: fail interrupted executions, then run every due order, one at a time.
-pub async fn round(
-    store: &Store,
-    actions: &Actions,
-    settings: &ExecutorSettings,
-    wakeup: &Notify,
-    shutdown: &mut watch::Receiver<bool>,
-) -> anyhow::Result<usize> {
-    if recover(store, actions, settings, Utc::now()).await? > 0 {
-        wakeup.notify_one();
-    }
-    let kinds: Vec<String> = settings.commands.keys().cloned().collect();
-    let mut n = 0;
-    while !*shutdown.borrow() {
-        let Some((reference, claim)) = claim_next(store, &kinds, Utc::now()).await? else {
-            break;
-        };
-        execute(store, actions, settings, &reference, claim, shutdown).await?;
-        wakeup.notify_one();
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// The executor task: a round at start and every `settings.interval` until `shutdown`.
-pub async fn run(
-    store: Store,
-    settings: ExecutorSettings,
-    actions: Arc<Actions>,
-    wakeup: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    if settings.commands.is_empty() {
-        info!("executor: no [executors] commands; approved orders wait for a person");
-    }
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        if let Err(e) = round(&store, &actions, &settings, &wakeup, &mut shutdown).await {
-            error!(error = format!("{e:#}"), "executor round failed; retrying");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(settings.interval) => {}
-            _ = wait_true(&mut shutdown) => return,
         }
     }
 }

@@ -16,13 +16,14 @@ use tracing::{debug, error, info, warn};
 
 use crate::config::Secret;
 use crate::daemon::net::{BoxStream, TlsMode, resolve, with_tls_hint, wrap_tls, xoauth2};
-use crate::daemon::process::{HelpdeskSettings, Intake, Origin, Outcome, message_key, store_mail};
+use crate::daemon::process::{self, HelpdeskSettings, Origin, Outcome, message_key, store_mail};
 use crate::forms::extract::ExtractLimits;
 use crate::judge::{Context, Judgement, judge_mail};
 use crate::mail::{HeaderLimits, Mail, header_over_limits};
 use crate::orders::receipts::Templates;
 use crate::rules::{History, RuleSettings};
-use crate::store::{Store, ts, unavailable};
+use crate::store::inbound::Place;
+use crate::store::{self, Store, unavailable};
 
 /// How to reach the mailbox.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ pub struct Pipeline {
     pub header_limits: HeaderLimits,
     pub max_attempts: i64,
     pub helpdesk: HelpdeskSettings,
-    pub templates: Templates,
+    pub templates: Arc<Templates>,
 }
 
 /// A limit on every IMAP command, so a stalled server cannot stall intake.
@@ -201,138 +202,407 @@ fn reconnect_delay(previous: Option<Duration>, session_up_for: Option<Duration>)
     }
 }
 
-/// Runs the intake until `shutdown` turns true, reconnecting after errors with backoff.
-pub async fn run(
+/// The intake task inside `spdesk run`: how to reach the mailbox, the pipeline that judges a
+/// mail, the database, the outbox's wakeup (rung after every stored mail) and the stop signal.
+pub struct Intake {
     imap: ImapSettings,
     pipeline: Arc<Pipeline>,
     store: Store,
     outbox_wakeup: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut delay: Option<Duration> = None;
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        let mut logged_in_at = None;
-        let result = session_loop(
-            &imap,
-            &pipeline,
-            &store,
-            &outbox_wakeup,
-            &mut shutdown,
-            &mut logged_in_at,
-        )
-        .await;
-        let wait = match result {
-            Ok(()) => return,
-            Err(e) => {
-                let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
-                if unavailable(&e) {
-                    // Nothing was counted against the mail in hand; it stays in the inbox.
-                    warn!(
-                        error = format!("{e:#}"),
-                        retry_in_ms = wait.as_millis() as u64,
-                        "database unavailable; retrying"
-                    );
-                } else {
-                    warn!(
-                        error = format!("{e:#}"),
-                        retry_in_ms = wait.as_millis() as u64,
-                        "IMAP connection lost; reconnecting"
-                    );
-                }
-                wait
-            }
-        };
-        delay = Some(wait);
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+    shutdown: watch::Receiver<bool>,
 }
 
-async fn session_loop(
-    imap: &ImapSettings,
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-    outbox_wakeup: &Arc<Notify>,
-    shutdown: &mut watch::Receiver<bool>,
-    logged_in_at: &mut Option<std::time::Instant>,
-) -> anyhow::Result<()> {
-    let mut session = connect(imap).await?;
-    *logged_in_at = Some(std::time::Instant::now());
-    info!(
-        host = imap.host,
-        port = imap.port,
-        user = imap.username,
-        "IMAP connected"
-    );
-    for folder in [&imap.processed_folder, &imap.quarantine_folder] {
-        // CREATE fails when the folder exists; that is fine.
-        if let Ok(Err(e)) = tokio::time::timeout(COMMAND_TIMEOUT, session.create(folder)).await {
-            debug!(folder, error = %e, "create folder");
-        }
-    }
-    let caps = timed("CAPABILITY", session.capabilities()).await?;
-    let has_move = caps.has_str("MOVE");
-    let has_idle = caps.has_str("IDLE");
-    let mut last_uidvalidity: Option<u32> = None;
-    let mut quick_rounds = 0usize;
-    loop {
-        let mbox = timed("SELECT", session.select(&imap.mailbox)).await?;
-        if last_uidvalidity.is_some() && mbox.uid_validity != last_uidvalidity {
-            warn!(old = ?last_uidvalidity, new = ?mbox.uid_validity, "UIDVALIDITY changed; resynchronising the whole mailbox");
-        }
-        last_uidvalidity = mbox.uid_validity;
-        drain(
-            &mut session,
+/// What a mail in the inbox comes to: where it is moved once its batch is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Destination {
+    Processed,
+    Quarantine,
+}
+
+impl Intake {
+    pub fn new(
+        imap: ImapSettings,
+        pipeline: Arc<Pipeline>,
+        store: Store,
+        outbox_wakeup: Arc<Notify>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Intake {
+        Intake {
             imap,
             pipeline,
             store,
             outbox_wakeup,
-            mbox.uid_validity,
-            has_move,
             shutdown,
-        )
-        .await?;
-        if *shutdown.borrow() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
-            return Ok(());
         }
-        if imap.idle && has_idle {
+    }
+
+    fn folder(&self, d: Destination) -> &str {
+        match d {
+            Destination::Processed => &self.imap.processed_folder,
+            Destination::Quarantine => &self.imap.quarantine_folder,
+        }
+    }
+
+    /// Runs until the stop signal, reconnecting after errors with backoff.
+    pub async fn run(mut self) {
+        let mut delay: Option<Duration> = None;
+        loop {
+            if *self.shutdown.borrow() {
+                return;
+            }
+            let mut logged_in_at = None;
+            let wait = match self.session_loop(&mut logged_in_at).await {
+                Ok(()) => return,
+                Err(e) => {
+                    let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
+                    if unavailable(&e) {
+                        // Nothing was counted against the mail in hand; it stays in the inbox.
+                        warn!(
+                            error = format!("{e:#}"),
+                            retry_in_ms = wait.as_millis() as u64,
+                            "database unavailable; retrying"
+                        );
+                    } else {
+                        warn!(
+                            error = format!("{e:#}"),
+                            retry_in_ms = wait.as_millis() as u64,
+                            "IMAP connection lost; reconnecting"
+                        );
+                    }
+                    wait
+                }
+            };
+            delay = Some(wait);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One IMAP session: drains the mailbox, then waits for news (IDLE, or the poll interval),
+    /// until the stop signal or a connection error.
+    async fn session_loop(
+        &mut self,
+        logged_in_at: &mut Option<std::time::Instant>,
+    ) -> anyhow::Result<()> {
+        let mut session = connect(&self.imap).await?;
+        *logged_in_at = Some(std::time::Instant::now());
+        info!(
+            host = self.imap.host,
+            port = self.imap.port,
+            user = self.imap.username,
+            "IMAP connected"
+        );
+        for folder in [&self.imap.processed_folder, &self.imap.quarantine_folder] {
+            // CREATE fails when the folder exists; that is fine.
+            if let Ok(Err(e)) = tokio::time::timeout(COMMAND_TIMEOUT, session.create(folder)).await
+            {
+                debug!(folder, error = %e, "create folder");
+            }
+        }
+        let caps = timed("CAPABILITY", session.capabilities()).await?;
+        let has_move = caps.has_str("MOVE");
+        let idle = self.imap.idle && caps.has_str("IDLE");
+        let mut last_uidvalidity: Option<u32> = None;
+        let mut quick_rounds = 0usize;
+        loop {
+            let mbox = timed("SELECT", session.select(&self.imap.mailbox)).await?;
+            if last_uidvalidity.is_some() && mbox.uid_validity != last_uidvalidity {
+                warn!(old = ?last_uidvalidity, new = ?mbox.uid_validity, "UIDVALIDITY changed; resynchronising the whole mailbox");
+            }
+            last_uidvalidity = mbox.uid_validity;
+            self.drain(&mut session, mbox.uid_validity, has_move)
+                .await?;
+            if *self.shutdown.borrow() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
+                return Ok(());
+            }
+            if !idle {
+                // The SELECT at the top of the loop looks for new mail.
+                tokio::select! {
+                    _ = tokio::time::sleep(self.imap.poll_interval) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+                continue;
+            }
             if news_while_draining(&mut session) && quick_rounds < MAX_QUICK_ROUNDS {
                 quick_rounds += 1;
                 continue;
             }
             quick_rounds = 0;
-            let mut handle = session.idle();
-            timed("IDLE", handle.init()).await?;
-            let outcome = {
-                let (wait, stop) = handle.wait_with_timeout(IDLE_SILENCE);
-                tokio::select! {
-                    r = tokio::time::timeout(IDLE_RENEW.min(imap.poll_interval.max(Duration::from_secs(1))), wait) => Some(r),
-                    _ = shutdown.changed() => { drop(stop); None }
-                }
-            };
-            match outcome {
-                Some(Ok(Ok(IdleResponse::NewData(_)))) => {}
-                Some(Ok(Ok(IdleResponse::ManualInterrupt))) | None => {}
-                Some(Ok(Ok(IdleResponse::Timeout))) => {
-                    debug!("IDLE silent for too long; checking the connection");
-                }
-                Some(Ok(Err(e))) => return Err(anyhow::Error::from(e).context("IMAP IDLE")),
-                Some(Err(_)) => debug!("renewing IDLE"),
-            }
-            session = timed("DONE", handle.done()).await?;
-        } else {
-            // The SELECT at the top of the loop looks for new mail.
+            session = self.idle(session).await?;
+        }
+    }
+
+    /// IDLEs until the server reports news, the renewal time, or the stop signal; returns the
+    /// session for the next drain.
+    async fn idle(&mut self, session: ImapSession) -> anyhow::Result<ImapSession> {
+        let mut handle = session.idle();
+        timed("IDLE", handle.init()).await?;
+        let renew = IDLE_RENEW.min(self.imap.poll_interval.max(Duration::from_secs(1)));
+        let outcome = {
+            let (wait, stop) = handle.wait_with_timeout(IDLE_SILENCE);
             tokio::select! {
-                _ = tokio::time::sleep(imap.poll_interval) => {}
-                _ = shutdown.changed() => {}
+                r = tokio::time::timeout(renew, wait) => Some(r),
+                _ = self.shutdown.changed() => { drop(stop); None }
+            }
+        };
+        match outcome {
+            Some(Ok(Ok(IdleResponse::NewData(_)))) => {}
+            Some(Ok(Ok(IdleResponse::ManualInterrupt))) | None => {}
+            Some(Ok(Ok(IdleResponse::Timeout))) => {
+                debug!("IDLE silent for too long; checking the connection");
+            }
+            Some(Ok(Err(e))) => return Err(anyhow::Error::from(e).context("IMAP IDLE")),
+            Some(Err(_)) => debug!("renewing IDLE"),
+        }
+        timed("DONE", handle.done()).await
+    }
+
+    /// Processes every message in the mailbox, oldest first, in batches. Every message is
+    /// committed before any of its batch is moved, so a crash at any point leaves the
+    /// uncommitted ones in the inbox and the committed ones recognisable as already stored.
+    async fn drain(
+        &mut self,
+        session: &mut ImapSession,
+        uidvalidity: Option<u32>,
+        has_move: bool,
+    ) -> anyhow::Result<()> {
+        let mut uids: Vec<u32> = timed("UID SEARCH", session.uid_search("ALL"))
+            .await?
+            .into_iter()
+            .collect();
+        uids.sort_unstable();
+        for chunk in uids.chunks(BATCH) {
+            if *self.shutdown.borrow() {
+                return Ok(());
+            }
+            let moves = self.process_batch(session, chunk, uidvalidity).await?;
+            for d in [Destination::Processed, Destination::Quarantine] {
+                let set: Vec<u32> = moves
+                    .iter()
+                    .filter(|(_, to)| *to == d)
+                    .map(|(u, _)| *u)
+                    .collect();
+                if !set.is_empty() {
+                    move_messages(session, &uid_set(&set), self.folder(d), has_move).await?;
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Fetches and processes one batch of messages; returns where each is to be moved.
+    async fn process_batch(
+        &mut self,
+        session: &mut ImapSession,
+        chunk: &[u32],
+        uidvalidity: Option<u32>,
+    ) -> anyhow::Result<Vec<(u32, Destination)>> {
+        let max_bytes = self.pipeline.max_message_bytes;
+        let metas = fetch_metas(session, chunk).await?;
+        let history = Arc::new(Executed(
+            store::inbound::executed_bestillings_ids(&self.store).await?,
+        ));
+        let mut moves = Vec::with_capacity(chunk.len());
+        for group in body_groups(chunk, &metas, max_bytes) {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            let mut bodies = fetch_bodies(session, &group, "BODY.PEEK[]").await?;
+            for &uid in &group {
+                let meta = metas.get(&uid).copied().unwrap_or_default();
+                let too_large = meta.size.is_some_and(|s| u64::from(s) > max_bytes);
+                let raw = if too_large {
+                    fetch_bodies(session, &[uid], "BODY.PEEK[HEADER]")
+                        .await?
+                        .remove(&uid)
+                } else {
+                    bodies.remove(&uid)
+                };
+                // None: gone meanwhile (another client moved it).
+                let Some(raw) = raw else { continue };
+                let origin = Origin {
+                    mailbox: self.imap.mailbox.clone(),
+                    uidvalidity,
+                    uid: Some(uid),
+                    internal_date: meta.internal_date.unwrap_or_else(Utc::now),
+                };
+                let to = self
+                    .process_message(&history, raw, origin, meta.size)
+                    .await?;
+                self.outbox_wakeup.notify_one();
+                moves.push((uid, to));
+            }
+        }
+        Ok(moves)
+    }
+
+    /// Stores and processes one fetched message. Returns where to move it.
+    ///
+    /// Only the mail's own faults count towards quarantine: a reader that panics or times out,
+    /// or a process that dies on it. When the database fails instead (busy, disk full, I/O),
+    /// the attempt is taken back and the error returned: intake backs off and tries again.
+    async fn process_message(
+        &self,
+        history: &Arc<Executed>,
+        raw: Vec<u8>,
+        origin: Origin,
+        size: Option<u32>,
+    ) -> anyhow::Result<Destination> {
+        let uid = origin.uid.unwrap_or(0);
+        let key = message_key(quick_message_id(&raw).as_deref(), &raw);
+        let Some(attempts) =
+            store::inbound::bump_attempt_unless_stored(&self.store, &key, &place(&origin)).await?
+        else {
+            debug!(uid, key, "already stored; moving it out of the inbox");
+            return Ok(Destination::Processed);
+        };
+        if let Some(why) = self.refused_unread(&raw, size, attempts) {
+            self.quarantine(&raw, &origin, &why).await?;
+            return Ok(Destination::Quarantine);
+        }
+        let judged = judge_blocking(
+            &self.pipeline,
+            history.clone(),
+            raw.clone(),
+            origin.internal_date,
+        )
+        .await;
+        failpoint("before_commit");
+        let (mail, judgement) = match judged {
+            Ok(Some(x)) => x,
+            Ok(None) => {
+                // Not a mail at all: a person looks at it.
+                let why = "the message could not be parsed as a mail";
+                self.quarantine(&raw, &origin, why).await?;
+                return Ok(Destination::Quarantine);
+            }
+            Err(why) => {
+                store::inbound::record_error(&self.store, &key, &why).await?;
+                self.quarantine(&raw, &origin, &why).await?;
+                return Ok(Destination::Quarantine);
+            }
+        };
+        let intake = process::Intake {
+            raw: &raw,
+            mail: &mail,
+            judgement: &judgement,
+            origin: &origin,
+            helpdesk: &self.pipeline.helpdesk,
+            register: self.pipeline.settings.register.as_deref(),
+            templates: &self.pipeline.templates,
+            now: Utc::now(),
+        };
+        let outcome = match self.store_in_one_transaction(&intake).await {
+            Ok(outcome) => outcome,
+            Err(e) if unavailable(&e) => {
+                // The mail was read and judged fine; the database failed. Not the mail's fault.
+                undo_attempt(&self.store, &key, &self.shutdown).await;
+                return Err(e.context(format!("storing the mail with UID {uid}")));
+            }
+            Err(e) => return Err(e),
+        };
+        failpoint("after_commit");
+        log_stored(uid, &mail, &outcome);
+        Ok(Destination::Processed)
+    }
+
+    /// Why a mail goes to a person without being read: over the size or header limits (checked
+    /// on the raw bytes, so such a header is never handed to the parser), or failed too often.
+    fn refused_unread(&self, raw: &[u8], size: Option<u32>, attempts: i64) -> Option<String> {
+        let max = self.pipeline.max_message_bytes;
+        if let Some(size) = size.filter(|s| u64::from(*s) > max) {
+            return Some(format!(
+                "the mail is {size} bytes, more than the limit of {max} bytes"
+            ));
+        }
+        if let Some(why) = header_over_limits(raw, &self.pipeline.header_limits) {
+            return Some(why);
+        }
+        (attempts > self.pipeline.max_attempts)
+            .then(|| format!("processing failed {} times", attempts - 1))
+    }
+
+    async fn store_in_one_transaction(
+        &self,
+        intake: &process::Intake<'_>,
+    ) -> anyhow::Result<Outcome> {
+        let mut tx = self.store.begin().await?;
+        let outcome = store_mail(&mut tx, intake).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Stores a mail that cannot be processed as a `review` order for a person, in one
+    /// transaction, without parsing it again.
+    async fn quarantine(&self, raw: &[u8], origin: &Origin, why: &str) -> anyhow::Result<()> {
+        warn!(why, "mail quarantined for a person");
+        let mail = Mail::headers_only(raw);
+        let judgement = Judgement::quarantined(&mail, why);
+        let mut tx = self.store.begin().await?;
+        let intake = process::Intake {
+            raw,
+            mail: &mail,
+            judgement: &judgement,
+            origin,
+            helpdesk: &self.pipeline.helpdesk,
+            register: self.pipeline.settings.register.as_deref(),
+            templates: &self.pipeline.templates,
+            now: Utc::now(),
+        };
+        let outcome = store_mail(&mut tx, &intake).await?;
+        let key = message_key(mail.message_id.as_deref(), raw);
+        store::inbound::mark_quarantined(&mut tx, &key, why).await?;
+        tx.commit().await?;
+        match outcome {
+            Outcome::Orders(judged) => {
+                let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
+                info!(orders = ?refs, "quarantined mail stored as an order for review")
+            }
+            other => debug!(?other, "quarantined"),
+        }
+        Ok(())
+    }
+}
+
+/// Where a mail sits in the mailbox, as the store recognises a stored one.
+fn place(o: &Origin) -> Place<'_> {
+    Place {
+        mailbox: &o.mailbox,
+        uidvalidity: o.uidvalidity,
+        uid: o.uid,
+    }
+}
+
+/// Logs what storing a mail came to.
+fn log_stored(uid: u32, mail: &Mail, outcome: &Outcome) {
+    match outcome {
+        Outcome::Orders(judged) => {
+            for j in judged {
+                if j.unreadable {
+                    info!(
+                        reference = j.reference,
+                        sender = mail.from.as_deref().unwrap_or(""),
+                        "mail without a readable form; order sent to review"
+                    );
+                } else {
+                    info!(
+                        reference = j.reference,
+                        version = j.version,
+                        decision = j.decision.as_str(),
+                        findings = j.findings,
+                        "order judged"
+                    );
+                }
+            }
+            let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
+            info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
+        }
+        Outcome::Correspondence(r) => info!(uid, order = r, "correspondence stored"),
+        Outcome::Ignored(why) => info!(uid, why, "mail stored; not answered"),
+        Outcome::Duplicate => debug!(uid, "duplicate"),
     }
 }
 
@@ -373,79 +643,6 @@ const BATCH_BYTES: u64 = 4_000_000;
 struct Meta {
     size: Option<u32>,
     internal_date: Option<DateTime<Utc>>,
-}
-
-/// Processes every message in the mailbox, oldest first, in batches. Every message is
-/// committed before any of its batch is moved, so a crash at any point leaves the uncommitted
-/// ones in the inbox and the committed ones recognisable as already stored.
-#[allow(clippy::too_many_arguments)]
-async fn drain(
-    session: &mut ImapSession,
-    imap: &ImapSettings,
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-    outbox_wakeup: &Arc<Notify>,
-    uidvalidity: Option<u32>,
-    has_move: bool,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let mut uids: Vec<u32> = timed("UID SEARCH", session.uid_search("ALL"))
-        .await?
-        .into_iter()
-        .collect();
-    uids.sort_unstable();
-    for chunk in uids.chunks(BATCH) {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let metas = fetch_metas(session, chunk).await?;
-        let history = Arc::new(executed_ids(store).await?);
-        let mut moves: Vec<(u32, &str)> = Vec::with_capacity(chunk.len());
-        for group in body_groups(chunk, &metas, pipeline.max_message_bytes) {
-            if *shutdown.borrow() {
-                break;
-            }
-            let mut bodies = fetch_bodies(session, &group, "BODY.PEEK[]").await?;
-            for &uid in &group {
-                let meta = metas.get(&uid).copied().unwrap_or_default();
-                let too_large = meta
-                    .size
-                    .is_some_and(|s| u64::from(s) > pipeline.max_message_bytes);
-                let raw = if too_large {
-                    fetch_bodies(session, &[uid], "BODY.PEEK[HEADER]")
-                        .await?
-                        .remove(&uid)
-                } else {
-                    bodies.remove(&uid)
-                };
-                // None: gone meanwhile (another client moved it).
-                let Some(raw) = raw else { continue };
-                let origin = Origin {
-                    mailbox: imap.mailbox.clone(),
-                    uidvalidity,
-                    uid: Some(uid),
-                    internal_date: meta.internal_date.unwrap_or_else(Utc::now),
-                };
-                let target = process_message(
-                    imap, pipeline, store, &history, raw, origin, meta.size, shutdown,
-                )
-                .await?;
-                outbox_wakeup.notify_one();
-                moves.push((uid, target));
-            }
-        }
-        for folder in [&imap.processed_folder, &imap.quarantine_folder] {
-            let set: Vec<u32> = moves
-                .iter()
-                .filter(|(_, f)| *f == folder.as_str())
-                .map(|(u, _)| *u)
-                .collect();
-            if !set.is_empty() {
-                move_messages(session, &uid_set(&set), folder, has_move).await?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Splits a batch into groups whose bodies are fetched with one command: consecutive messages
@@ -535,132 +732,6 @@ async fn move_messages(
     Ok(())
 }
 
-/// Stores and processes one fetched message. Returns the folder to move it to.
-///
-/// Only the mail's own faults count towards quarantine: a reader that panics or times out, or
-/// a process that dies on it. When the database fails instead (busy, disk full, I/O), the
-/// attempt is taken back and the error returned: intake backs off and tries again later.
-#[allow(clippy::too_many_arguments)]
-async fn process_message<'a>(
-    imap: &'a ImapSettings,
-    pipeline: &Arc<Pipeline>,
-    store: &Store,
-    history: &Arc<Executed>,
-    raw: Vec<u8>,
-    origin: Origin,
-    size: Option<u32>,
-    shutdown: &watch::Receiver<bool>,
-) -> anyhow::Result<&'a str> {
-    let uid = origin.uid.unwrap_or(0);
-    let too_large = size.is_some_and(|s| u64::from(s) > pipeline.max_message_bytes);
-    let quick_id = quick_message_id(&raw);
-    let key = message_key(quick_id.as_deref(), &raw);
-
-    let Some(attempts) = bump_attempt_unless_stored(store, &key, &origin).await? else {
-        debug!(uid, key, "already stored; moving it out of the inbox");
-        return Ok(&imap.processed_folder);
-    };
-    // Checked on the raw bytes: a header over the limits is never handed to the parser.
-    let over_header = header_over_limits(&raw, &pipeline.header_limits);
-    if attempts > pipeline.max_attempts || too_large || over_header.is_some() {
-        let why = if too_large {
-            format!(
-                "the mail is {} bytes, more than the limit of {} bytes",
-                size.unwrap_or(0),
-                pipeline.max_message_bytes
-            )
-        } else if let Some(why) = over_header {
-            why
-        } else {
-            format!("processing failed {} times", attempts - 1)
-        };
-        quarantine(store, pipeline, &raw, &origin, &why).await?;
-        return Ok(&imap.quarantine_folder);
-    }
-
-    let judged = judge_blocking(pipeline, history.clone(), raw.clone(), origin.internal_date).await;
-    failpoint("before_commit");
-    let (mail, judgement) = match judged {
-        Ok(Some(x)) => x,
-        Ok(None) => {
-            // Not a mail at all: a person looks at it.
-            quarantine(
-                store,
-                pipeline,
-                &raw,
-                &origin,
-                "the message could not be parsed as a mail",
-            )
-            .await?;
-            return Ok(&imap.quarantine_folder);
-        }
-        Err(why) => {
-            record_error(store, &key, &why).await?;
-            quarantine(store, pipeline, &raw, &origin, &why).await?;
-            return Ok(&imap.quarantine_folder);
-        }
-    };
-
-    let now = Utc::now();
-    let stored = async {
-        let mut tx = store.begin().await?;
-        let outcome = store_mail(
-            &mut tx,
-            &Intake {
-                raw: &raw,
-                mail: &mail,
-                judgement: &judgement,
-                origin: &origin,
-                helpdesk: &pipeline.helpdesk,
-                register: pipeline.settings.register.as_ref(),
-                templates: &pipeline.templates,
-                now,
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok::<_, anyhow::Error>(outcome)
-    }
-    .await;
-    let outcome = match stored {
-        Ok(outcome) => outcome,
-        Err(e) if unavailable(&e) => {
-            // The mail was read and judged fine; the database failed. Not the mail's fault.
-            undo_attempt(store, &key, shutdown).await;
-            return Err(e.context(format!("storing the mail with UID {uid}")));
-        }
-        Err(e) => return Err(e),
-    };
-    failpoint("after_commit");
-    match &outcome {
-        Outcome::Orders(judged) => {
-            for j in judged {
-                if j.unreadable {
-                    info!(
-                        reference = j.reference,
-                        sender = mail.from.as_deref().unwrap_or(""),
-                        "mail without a readable form; order sent to review"
-                    );
-                } else {
-                    info!(
-                        reference = j.reference,
-                        version = j.version,
-                        decision = j.decision.as_str(),
-                        findings = j.findings,
-                        "order judged"
-                    );
-                }
-            }
-            let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
-            info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
-        }
-        Outcome::Correspondence(r) => info!(uid, order = r, "correspondence stored"),
-        Outcome::Ignored(why) => info!(uid, why, "mail stored; not answered"),
-        Outcome::Duplicate => debug!(uid, "duplicate"),
-    }
-    Ok(&imap.processed_folder)
-}
-
 /// A crash on purpose at a named point, for the tests that prove a kill between the commit and
 /// the move loses nothing and duplicates nothing: `SPDESK_FAILPOINT=after_commit` aborts the
 /// process there, like SIGKILL would. `SPDESK_FAILPOINT=before_commit` aborts after a mail was
@@ -731,34 +802,6 @@ fn quick_message_id(raw: &[u8]) -> Option<String> {
     parsed.message_id().map(|m| m.trim().to_string())
 }
 
-/// Counts an attempt, committed before processing starts (so a crash counts too), unless the
-/// mail is already stored (by its key, or by its place in the mailbox): then `None`, and
-/// nothing is counted. One statement instead of a look-up and an upsert, because every
-/// statement is a round trip to the connection's worker thread.
-async fn bump_attempt_unless_stored(
-    store: &Store,
-    key: &str,
-    o: &Origin,
-) -> anyhow::Result<Option<i64>> {
-    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
-    let n: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO intake_attempts (message_key, attempts, last_at)
-         SELECT ?1, 1, ?2
-         WHERE NOT EXISTS (SELECT 1 FROM inbound_mail
-                           WHERE message_key = ?1 OR (mailbox = ?3 AND uidvalidity = ?4 AND uid = ?5))
-         ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = excluded.last_at
-         RETURNING attempts",
-    )
-    .bind(key)
-    .bind(ts(Utc::now()))
-    .bind(&o.mailbox)
-    .bind(o.uidvalidity.map(i64::from))
-    .bind(o.uid.map(i64::from))
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(n)
-}
-
 /// How long intake waits between tries to take an attempt back while the database fails.
 const UNDO_RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -770,13 +813,7 @@ async fn undo_attempt(store: &Store, key: &str, shutdown: &watch::Receiver<bool>
     let mut shutdown = shutdown.clone();
     let mut wait = Duration::from_millis(500);
     loop {
-        let r = sqlx::query(
-            "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = ?1 AND attempts > 0",
-        )
-        .bind(key)
-        .execute(&store.pool)
-        .await;
-        match r {
+        match store::inbound::take_back_attempt(store, key).await {
             Ok(_) => return,
             Err(e) => {
                 warn!(
@@ -797,27 +834,9 @@ async fn undo_attempt(store: &Store, key: &str, shutdown: &watch::Receiver<bool>
     }
 }
 
-async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE intake_attempts SET last_error = ?1 WHERE message_key = ?2")
-        .bind(why)
-        .bind(key)
-        .execute(&store.pool)
-        .await?;
-    Ok(())
-}
-
 /// Executed BestillingsIDs, read before judging (once per batch) so the judgement stays a
 /// pure function.
 struct Executed(std::collections::HashSet<String>);
-
-async fn executed_ids(store: &Store) -> anyhow::Result<Executed> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
-    )
-    .fetch_all(&store.pool)
-    .await?;
-    Ok(Executed(ids.into_iter().collect()))
-}
 
 impl History for Executed {
     fn executed(&self, id: &str) -> bool {
@@ -860,100 +879,9 @@ async fn judge_blocking(
     }
 }
 
-/// Stores a mail that cannot be processed as a `review` order for a person, in one
-/// transaction, without parsing it again.
-async fn quarantine(
-    store: &Store,
-    pipeline: &Pipeline,
-    raw: &[u8],
-    origin: &Origin,
-    why: &str,
-) -> anyhow::Result<()> {
-    warn!(why, "mail quarantined for a person");
-    let mail = Mail::headers_only(raw);
-    let judgement = Judgement::quarantined(&mail, why);
-    let mut tx = store.begin().await?;
-    let outcome = store_mail(
-        &mut tx,
-        &Intake {
-            raw,
-            mail: &mail,
-            judgement: &judgement,
-            origin,
-            helpdesk: &pipeline.helpdesk,
-            register: pipeline.settings.register.as_ref(),
-            templates: &pipeline.templates,
-            now: Utc::now(),
-        },
-    )
-    .await?;
-    sqlx::query(
-        "UPDATE inbound_mail SET disposition = 'quarantined', note = ?1 WHERE message_key = ?2",
-    )
-    .bind(why)
-    .bind(message_key(mail.message_id.as_deref(), raw))
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    match outcome {
-        Outcome::Orders(judged) => {
-            let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
-            info!(orders = ?refs, "quarantined mail stored as an order for review")
-        }
-        other => debug!(?other, "quarantined"),
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn attempts_are_counted_until_the_mail_is_stored() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
-        let origin = |uid| Origin {
-            mailbox: "INBOX".into(),
-            uidvalidity: Some(7),
-            uid: Some(uid),
-            internal_date: Utc::now(),
-        };
-        for expected in 1..=3 {
-            let n = bump_attempt_unless_stored(&store, "mid:<a@x>", &origin(1))
-                .await
-                .unwrap();
-            assert_eq!(n, Some(expected));
-        }
-        sqlx::query(
-            "INSERT INTO inbound_mail (message_key, mailbox, uidvalidity, uid, internal_date, stored_at, sha256, raw, disposition)
-             VALUES ('mid:<a@x>', 'INBOX', 7, 1, 't', 't', 's', x'00', 'order')",
-        )
-        .execute(&store.pool)
-        .await
-        .unwrap();
-        // Stored: by its key (at another UID), or by its place (under another key).
-        for (key, uid) in [("mid:<a@x>", 2), ("sha256:other", 1)] {
-            let n = bump_attempt_unless_stored(&store, key, &origin(uid))
-                .await
-                .unwrap();
-            assert_eq!(n, None, "{key} at UID {uid}");
-        }
-        let (attempts, others): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT attempts FROM intake_attempts WHERE message_key = 'mid:<a@x>'),
-                    (SELECT COUNT(*) FROM intake_attempts WHERE message_key <> 'mid:<a@x>')",
-        )
-        .fetch_one(&store.pool)
-        .await
-        .unwrap();
-        assert_eq!((attempts, others), (3, 0), "nothing counted once stored");
-        // Another mail is counted as before.
-        let n = bump_attempt_unless_stored(&store, "mid:<b@x>", &origin(2))
-            .await
-            .unwrap();
-        assert_eq!(n, Some(1));
-    }
 
     /// The Message-ID is looked for before the header limits are checked, so only in the
     /// header's bounded start: a header section of millions of fields is never parsed whole

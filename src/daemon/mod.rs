@@ -1,15 +1,18 @@
 //! `spdesk run`: the intake, the outbox worker, the scheduler and the executor side by side
-//! until SIGTERM or SIGINT. On a signal the intake finishes the message in hand (or leaves it
-//! untouched in the inbox), the scheduler finishes the job in hand, a running executor command
-//! is stopped and its order failed, the outbox makes one last round, and the process exits.
+//! until the shutdown future given to [`run`] resolves (in the binary: SIGTERM or SIGINT). On
+//! shutdown the intake finishes the message in hand (or leaves it untouched in the inbox), the
+//! scheduler finishes the job in hand, a running executor command is stopped and its order
+//! failed, the outbox makes one last round, and [`run`] returns.
 
 pub mod executor;
 pub mod intake;
+pub mod jobs;
 pub mod net;
 pub mod outbox;
 pub mod process;
 pub mod scheduler;
 
+use std::future::Future;
 use std::sync::Arc;
 
 use tokio::sync::{Notify, watch};
@@ -17,81 +20,70 @@ use tracing::{error, info};
 
 use crate::cli::actions::Actions;
 use crate::config::Config;
+use crate::orders::receipts::Templates;
 use crate::store::Store;
 use executor::ExecutorSettings;
 use intake::{ImapSettings, Pipeline};
 use outbox::SmtpSettings;
 
-/// Everything the daemon runs with, checked before anything starts.
-pub struct Daemon {
-    pub imap: ImapSettings,
-    pub smtp: SmtpSettings,
-    pub pipeline: Arc<Pipeline>,
-    pub store: Store,
+/// What every command that works on orders runs with, the CLI's and the daemon's, each loaded
+/// once (`cli::setup::shared`): a broken template or register stops the command at start.
+pub struct Shared {
     /// The whole config, for the scheduler's jobs (`[schedule]`, `[helpdesk]`, `[billing]`).
     pub config: Arc<Config>,
-    pub executor: ExecutorSettings,
+    pub store: Store,
+    /// The receipt and digest templates; the pipeline and the actions hold the same ones.
+    pub templates: Arc<Templates>,
     pub actions: Arc<Actions>,
 }
 
-/// Resolves when the process is asked to stop.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => info!("SIGTERM: stopping"),
-                    _ = int.recv() => info!("SIGINT: stopping"),
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+/// Everything the daemon runs with, checked before anything starts (`cli::setup::parts`).
+pub struct Parts {
+    pub shared: Shared,
+    pub imap: ImapSettings,
+    pub smtp: SmtpSettings,
+    pub pipeline: Arc<Pipeline>,
+    pub executor: ExecutorSettings,
 }
 
-/// Runs until a stop signal.
-pub async fn run(d: Daemon) -> anyhow::Result<()> {
+/// Runs the intake, the scheduler, the executor and the outbox until `shutdown` resolves (in
+/// `spdesk run`: SIGTERM or SIGINT; in a test: whenever the test says), then stops them in
+/// order (see the module doc) and closes the database. The caller owns the signals, so the
+/// daemon can run inside another process as well as on its own.
+pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let wakeup = Arc::new(Notify::new());
+    let Parts {
+        shared,
+        imap,
+        smtp,
+        pipeline,
+        executor,
+    } = parts;
     info!(
-        imap = format!("{}:{}", d.imap.host, d.imap.port),
-        smtp = format!("{}:{}", d.smtp.host, d.smtp.port),
-        mailbox = d.imap.mailbox,
+        imap = format!("{}:{}", imap.host, imap.port),
+        smtp = format!("{}:{}", smtp.host, smtp.port),
+        mailbox = imap.mailbox,
         "spdesk started"
     );
-    let intake = tokio::spawn(intake::run(
-        d.imap,
-        d.pipeline,
-        d.store.clone(),
-        wakeup.clone(),
-        stop_rx.clone(),
-    ));
-    let scheduler = tokio::spawn(scheduler::run(
-        d.store.clone(),
-        d.config,
-        wakeup.clone(),
-        stop_rx.clone(),
-    ));
-    let executor = tokio::spawn(executor::run(
-        d.store.clone(),
-        d.executor,
-        d.actions,
-        wakeup.clone(),
-        stop_rx.clone(),
-    ));
-    let outbox = tokio::spawn(outbox::run(d.store.clone(), d.smtp, wakeup, stop_rx));
-    stop_signal().await;
+    let store = shared.store.clone();
+    let intake = tokio::spawn(
+        intake::Intake::new(
+            imap,
+            pipeline,
+            store.clone(),
+            wakeup.clone(),
+            stop_rx.clone(),
+        )
+        .run(),
+    );
+    let scheduler =
+        tokio::spawn(scheduler::Scheduler::new(&shared, wakeup.clone(), stop_rx.clone()).run());
+    let executor = tokio::spawn(
+        executor::Executor::new(&shared, executor, wakeup.clone(), stop_rx.clone()).run(),
+    );
+    let outbox = tokio::spawn(outbox::Outbox::new(store.clone(), smtp, wakeup, stop_rx).run());
+    shutdown.await;
     let _ = stop_tx.send(true);
     if let Err(e) = intake.await {
         error!(error = %e, "intake task failed");
@@ -107,7 +99,7 @@ pub async fn run(d: Daemon) -> anyhow::Result<()> {
     if let Err(e) = outbox.await {
         error!(error = %e, "outbox task failed");
     }
-    d.store.pool.close().await;
+    store.pool.close().await;
     info!("spdesk stopped");
     Ok(())
 }

@@ -14,13 +14,14 @@ use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use sqlx::{Row, SqliteConnection};
+use sqlx::SqliteConnection;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Secret;
 use crate::daemon::net::{TlsMode, resolve, with_tls_hint, wrap_tls};
-use crate::store::{Store, ts};
+use crate::store::outbox::QueuedMail;
+use crate::store::{self, Store};
 
 /// How to reach the SMTP server.
 #[derive(Debug, Clone)]
@@ -278,21 +279,6 @@ pub fn backoff(attempts: i64, permanent: bool) -> chrono::Duration {
     chrono::Duration::seconds(secs)
 }
 
-/// The server accepted a mail again: every mail held back by a temporary failure is due now,
-/// so the queue an outage left behind leaves at once instead of each mail waiting out its own
-/// backoff. Returns how many were released.
-async fn release_held(conn: &mut SqliteConnection) -> anyhow::Result<u64> {
-    let now = ts(Utc::now());
-    let r = sqlx::query(
-        "UPDATE outbox SET next_attempt_at = ?1
-         WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
-    )
-    .bind(&now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected())
-}
-
 /// Marks the mails the server took as sent, in one statement. Called right after each mail is
 /// accepted, so that a crash resends as little as possible (with the same Message-ID).
 async fn record_sent(conn: &mut SqliteConnection, sender: &mut Sender) -> anyhow::Result<()> {
@@ -300,24 +286,61 @@ async fn record_sent(conn: &mut SqliteConnection, sender: &mut Sender) -> anyhow
         return Ok(());
     }
     let ids: Vec<i64> = sender.unrecorded.iter().copied().collect();
-    sqlx::query(
-        "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1
-         WHERE id IN (SELECT value FROM json_each(?2))",
-    )
-    .bind(ts(Utc::now()))
-    .bind(serde_json::to_string(&ids)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        warn!(
-            mails = ids.len(),
-            error = %e,
-            "mails sent, but the database could not record it; they are not sent again"
-        );
-        anyhow::Error::from(e)
-    })?;
+    store::outbox::mark_sent(conn, &ids, Utc::now())
+        .await
+        .inspect_err(|e| {
+            warn!(
+                mails = ids.len(),
+                error = format!("{e:#}"),
+                "mails sent, but the database could not record it; they are not sent again"
+            );
+        })?;
     sender.unrecorded.clear();
     Ok(())
+}
+
+/// Sends one mail over the open session (opening one first when needed). The error says
+/// "permanent" (this mail only) or "temporary" (the server or our login).
+async fn send_one(sender: &mut Sender, mail: &QueuedMail) -> anyhow::Result<()> {
+    let settings = sender.settings.clone();
+    let envelope =
+        envelope(&mail.envelope_from, &mail.recipients).map_err(|e| e.context("permanent"))?;
+    let conn = sender
+        .session()
+        .await
+        .map_err(|e| session_error(e, &settings))?;
+    match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &mail.raw)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(smtp_error(e, &settings)),
+        Err(_) => {
+            sender.discard();
+            Err(anyhow::anyhow!(
+                "temporary: no answer within {} s",
+                SEND_TIMEOUT.as_secs()
+            ))
+        }
+    }
+}
+
+/// Records a failed attempt with its backoff; true when the failure was permanent (this mail
+/// only).
+async fn record_failure(
+    conn: &mut SqliteConnection,
+    mail: &QueuedMail,
+    e: &anyhow::Error,
+) -> anyhow::Result<bool> {
+    let error = format!("{e:#}");
+    let permanent = error.starts_with("permanent");
+    let attempts = mail.attempts + 1;
+    let next = Utc::now() + backoff(attempts, permanent);
+    let message_id = &mail.message_id;
+    if permanent {
+        warn!(message_id, attempts, error, retry_at = %next, "the SMTP server refused the mail; it stays queued and is retried");
+    } else {
+        warn!(message_id, attempts, error, retry_at = %next, "SMTP server unavailable; the mail stays queued and is retried");
+    }
+    store::outbox::mark_failed(conn, mail.id, next, &error).await?;
+    Ok(permanent)
 }
 
 /// Sends one round of what is due (at most `ROUND` mails); returns how many were taken
@@ -332,75 +355,25 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     // Mails sent but not yet recorded (the database failed) are recorded before anything is
     // selected to send, so they cannot be sent twice.
     record_sent(conn, sender).await?;
-    let now = Utc::now();
-    let rows = sqlx::query(
-        "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
-    )
-    .bind(ts(now))
-    .bind(ROUND as i64)
-    .fetch_all(&mut *conn)
-    .await?;
-    if rows.is_empty() {
+    let mails = store::outbox::due(conn, Utc::now(), ROUND).await?;
+    if mails.is_empty() {
         return Ok(0);
     }
-    let taken = rows.len();
-    let settings = sender.settings.clone();
+    let taken = mails.len();
     let mut sent = 0;
-    for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let message_id: String = row.try_get("message_id")?;
-        let from: String = row.try_get("envelope_from")?;
-        let recipients: String = row.try_get("recipients")?;
-        let raw: Vec<u8> = row.try_get("raw")?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let to: Vec<String> = serde_json::from_str(&recipients)?;
-        let result = async {
-            let envelope = envelope(&from, &to).map_err(|e| e.context("permanent"))?;
-            let conn = sender
-                .session()
-                .await
-                .map_err(|e| session_error(e, &settings))?;
-            match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &raw)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(smtp_error(e, &settings)),
-                Err(_) => {
-                    sender.discard();
-                    Err(anyhow::anyhow!(
-                        "temporary: no answer within {} s",
-                        SEND_TIMEOUT.as_secs()
-                    ))
-                }
-            }
-        }
-        .await;
-        match result {
+    for mail in &mails {
+        match send_one(sender, mail).await {
             Ok(()) => {
-                sender.unrecorded.insert(id);
+                sender.unrecorded.insert(mail.id);
                 record_sent(conn, sender).await?;
-                info!(message_id, to = ?to, "mail sent");
+                info!(message_id = mail.message_id, to = ?mail.recipients, "mail sent");
                 sent += 1;
             }
             Err(e) => {
-                let permanent = format!("{e:#}").starts_with("permanent");
-                let next = Utc::now() + backoff(attempts + 1, permanent);
-                if permanent {
-                    warn!(message_id, attempts = attempts + 1, error = format!("{e:#}"), retry_at = %next, "the SMTP server refused the mail; it stays queued and is retried");
-                } else {
-                    warn!(message_id, attempts = attempts + 1, error = format!("{e:#}"), retry_at = %next, "SMTP server unavailable; the mail stays queued and is retried");
-                }
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
-                )
-                .bind(ts(next))
-                .bind(format!("{e:#}"))
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
                 // A temporary error means the server is probably down: stop this round and keep
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
                 // recipient): go on with the others.
-                if !permanent {
+                if !record_failure(conn, mail, &e).await? {
                     sender.held = true;
                     sender.close().await;
                     record_sent(conn, sender).await?;
@@ -412,7 +385,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     record_sent(conn, sender).await?;
     if sent > 0 && sender.held {
         sender.held = false;
-        let released = release_held(conn).await?;
+        let released = store::outbox::release_held(conn, Utc::now()).await?;
         if released > 0 {
             info!(
                 released,
@@ -432,28 +405,48 @@ fn envelope(from: &str, to: &[String]) -> anyhow::Result<Envelope> {
     Ok(Envelope::new(Some(from.parse::<Address>()?), to)?)
 }
 
-/// Runs the outbox worker until `shutdown` turns true.
-pub async fn run(
+/// The outbox worker inside `spdesk run`: its database, its SMTP sender, the wakeup the
+/// intake, scheduler and executor ring when they queue mail, and the stop signal.
+pub struct Outbox {
     store: Store,
-    smtp: SmtpSettings,
+    sender: Sender,
     wakeup: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut sender = Sender::new(smtp);
-    loop {
-        match send_due(&store, &mut sender).await {
-            // A full round: more may be due; go on at once (unless stopping).
-            Ok(n) if n == ROUND && !*shutdown.borrow() => continue,
-            Ok(_) => {}
-            Err(e) => warn!(error = format!("{e:#}"), "outbox round failed; retrying"),
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Outbox {
+    pub fn new(
+        store: Store,
+        smtp: SmtpSettings,
+        wakeup: Arc<Notify>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Outbox {
+        Outbox {
+            store,
+            sender: Sender::new(smtp),
+            wakeup,
+            shutdown,
         }
-        tokio::select! {
-            _ = wakeup.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
-            _ = shutdown.changed() => {
-                // One last round so that receipts of the last message leave.
-                let _ = tokio::time::timeout(Duration::from_secs(10), send_due(&store, &mut sender)).await;
-                return;
+    }
+
+    /// Sends what is due, at once when woken and at least every `POLL`, until the stop
+    /// signal; then one last round so that the receipts of the last message leave.
+    pub async fn run(mut self) {
+        loop {
+            match send_due(&self.store, &mut self.sender).await {
+                // A full round: more may be due; go on at once (unless stopping).
+                Ok(n) if n == ROUND && !*self.shutdown.borrow() => continue,
+                Ok(_) => {}
+                Err(e) => warn!(error = format!("{e:#}"), "outbox round failed; retrying"),
+            }
+            tokio::select! {
+                _ = self.wakeup.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = self.shutdown.changed() => {
+                    let last = send_due(&self.store, &mut self.sender);
+                    let _ = tokio::time::timeout(Duration::from_secs(10), last).await;
+                    return;
+                }
             }
         }
     }
@@ -525,56 +518,5 @@ mod tests {
         assert_eq!(backoff(i64::MAX, false).num_seconds(), 60);
         // a whole outage of minutes: never more than a minute between tries
         assert!((1..100).all(|n| backoff(n, false).num_seconds() <= 60));
-    }
-
-    async fn scratch() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::open(&url).await.unwrap();
-        (dir, store)
-    }
-
-    async fn queue(store: &Store, mid: &str, next: chrono::DateTime<Utc>, last_error: &str) {
-        sqlx::query(
-            "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at, last_error, attempts)
-             VALUES ('modtaget', ?1, 'a@b.test', '[\"c@d.test\"]', x'00', ?2, ?3, ?4, 3)",
-        )
-        .bind(mid)
-        .bind(ts(Utc::now()))
-        .bind(ts(next))
-        .bind(last_error)
-        .execute(&store.pool)
-        .await
-        .unwrap();
-    }
-
-    #[tokio::test]
-    async fn release_held_frees_only_mails_held_by_temporary_failures_not_deferred_ones() {
-        let (_dir, store) = scratch().await;
-        let later = Utc::now() + chrono::Duration::seconds(50);
-        queue(&store, "held", later, "temporary: connection refused").await;
-        queue(&store, "refused", later, "permanent: 550 no such user").await;
-        queue(&store, "due", Utc::now() - chrono::Duration::seconds(5), "").await;
-        // Deferred by an hourly limit: it waits for its hour even when the server is back.
-        let hour_later = Utc::now() + chrono::Duration::hours(1);
-        let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
-        queue(&store, "deferred", hour_later, &deferred).await;
-        queue(&store, "sent", later, "temporary: connection refused").await;
-        sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
-            .bind(ts(Utc::now()))
-            .execute(&store.pool)
-            .await
-            .unwrap();
-        let mut conn = store.pool.acquire().await.unwrap();
-        assert_eq!(release_held(&mut conn).await.unwrap(), 1);
-        let due: Vec<String> = sqlx::query_scalar(
-            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
-        )
-        .bind(ts(Utc::now()))
-        .fetch_all(&store.pool)
-        .await
-        .unwrap();
-        assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
-        assert_eq!(release_held(&mut conn).await.unwrap(), 0);
     }
 }

@@ -1,7 +1,7 @@
 //! The daemon's periodic jobs (`[schedule]`): the daily digest and the billing run, each when
 //! its cron expression says ([`crate::schedule::cron`]).
 //!
-//! [`run`] is the loop inside `spdesk run`. Each job's `last_run` is kept in the database
+//! [`Scheduler::run`] is the loop inside `spdesk run`. Each job's `last_run` is kept in the database
 //! (`jobs`), so a run missed while the daemon was down happens at start (once, however many
 //! were missed). An instance claims a run by moving `last_run` from the value it read
 //! (compare-and-set) in the same transaction as the job's own writes: with several instances
@@ -15,9 +15,10 @@ use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::daemon::Shared;
+use crate::daemon::jobs::Jobs;
 use crate::schedule::cron::{is_due, next_run};
-use crate::schedule::jobs;
-use crate::store::{Store, Tx, parse_ts, ts};
+use crate::store::{self, Store, Tx, parse_ts};
 
 /// The periodic jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,16 +49,7 @@ impl Job {
 /// When the job last ran; a job never seen before is recorded as run now, so a new
 /// installation does not start by catching up on the past.
 pub async fn last_run(store: &Store, job: Job, now: DateTime<Utc>) -> anyhow::Result<String> {
-    sqlx::query("INSERT INTO jobs (name, last_run) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
-        .bind(job.name())
-        .bind(ts(now))
-        .execute(&store.pool)
-        .await?;
-    let s: String = sqlx::query_scalar("SELECT last_run FROM jobs WHERE name = ?1")
-        .bind(job.name())
-        .fetch_one(&store.pool)
-        .await?;
-    Ok(s)
+    store::jobs::last_run(store, job.name(), now).await
 }
 
 /// Claims a run in the caller's transaction: true only for the one instance that moved
@@ -73,23 +65,13 @@ pub async fn claim(
     if parse_ts(old).is_some_and(|o| o >= now) {
         return Ok(false);
     }
-    let r = sqlx::query("UPDATE jobs SET last_run = ?1 WHERE name = ?2 AND last_run = ?3")
-        .bind(ts(now))
-        .bind(job.name())
-        .bind(old)
-        .execute(&mut **tx)
-        .await?;
-    Ok(r.rows_affected() == 1)
+    store::jobs::move_last_run(tx, job.name(), old, now).await
 }
 
 /// Runs a job if it is due and this instance wins the claim; returns whether it ran.
-pub async fn run_if_due(
-    store: &Store,
-    cfg: &Config,
-    job: Job,
-    now: DateTime<Utc>,
-) -> anyhow::Result<bool> {
-    let old = last_run(store, job, now).await?;
+pub async fn run_if_due(jobs: &Jobs, job: Job, now: DateTime<Utc>) -> anyhow::Result<bool> {
+    let cfg = &jobs.config;
+    let old = last_run(&jobs.store, job, now).await?;
     // An unreadable stored time counts as never run: run now rather than never.
     let due = match parse_ts(&old) {
         Some(last) => is_due(job.schedule(cfg), cfg.schedule.timezone, last, now),
@@ -98,55 +80,66 @@ pub async fn run_if_due(
     if !due {
         return Ok(false);
     }
-    let mut tx = store.begin().await?;
+    let mut tx = jobs.store.begin().await?;
     if !claim(&mut tx, job, &old, now).await? {
         // Another instance ran it.
         return Ok(false);
     }
     let summary = match job {
-        Job::Digest => jobs::queue_digest(store, &mut tx, cfg, now)
-            .await?
-            .to_string(),
-        Job::Billing => jobs::bill(&mut tx, cfg, now).await?.to_string(),
+        Job::Digest => jobs.queue_digest(&mut tx, now).await?.to_string(),
+        Job::Billing => jobs.bill(&mut tx, now).await?.to_string(),
     };
     tx.commit().await?;
     info!(job = job.name(), "{summary}");
     Ok(true)
 }
 
-/// The scheduler loop inside `spdesk run`: checks the jobs at start (missed runs) and then at
-/// each scheduled time (at least every 30 s, so another instance's runs and clock changes are
-/// seen), until `shutdown` turns true. `wakeup` tells the outbox that mail was queued.
-pub async fn run(
-    store: Store,
-    cfg: Arc<Config>,
+/// The scheduler task inside `spdesk run`: the jobs' context, the outbox's wakeup (rung when a
+/// job queued mail) and the stop signal.
+pub struct Scheduler {
+    jobs: Jobs,
     wakeup: Arc<Notify>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    loop {
-        let now = Utc::now();
-        for job in Job::ALL {
-            match run_if_due(&store, &cfg, job, now).await {
-                Ok(true) => wakeup.notify_one(),
-                Ok(false) => {}
-                Err(e) => warn!(
-                    job = job.name(),
-                    error = format!("{e:#}"),
-                    "scheduled job failed; it is retried at the next check"
-                ),
-            }
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Scheduler {
+    pub fn new(shared: &Shared, wakeup: Arc<Notify>, shutdown: watch::Receiver<bool>) -> Scheduler {
+        Scheduler {
+            jobs: Jobs::of(shared),
+            wakeup,
+            shutdown,
         }
-        let next = Job::ALL
-            .iter()
-            .filter_map(|j| next_run(j.schedule(&cfg), cfg.schedule.timezone, now))
-            .min();
-        let wait = next
-            .and_then(|t| (t - Utc::now()).to_std().ok())
-            .unwrap_or(Duration::ZERO)
-            .clamp(Duration::from_millis(200), Duration::from_secs(30));
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+    }
+
+    /// Checks the jobs at start (missed runs) and then at each scheduled time (at least every
+    /// 30 s, so another instance's runs and clock changes are seen), until the stop signal.
+    pub async fn run(mut self) {
+        let cfg = self.jobs.config.clone();
+        loop {
+            let now = Utc::now();
+            for job in Job::ALL {
+                match run_if_due(&self.jobs, job, now).await {
+                    Ok(true) => self.wakeup.notify_one(),
+                    Ok(false) => {}
+                    Err(e) => warn!(
+                        job = job.name(),
+                        error = format!("{e:#}"),
+                        "scheduled job failed; it is retried at the next check"
+                    ),
+                }
+            }
+            let next = Job::ALL
+                .iter()
+                .filter_map(|j| next_run(j.schedule(&cfg), cfg.schedule.timezone, now))
+                .min();
+            let wait = next
+                .and_then(|t| (t - Utc::now()).to_std().ok())
+                .unwrap_or(Duration::ZERO)
+                .clamp(Duration::from_millis(200), Duration::from_secs(30));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.changed() => return,
+            }
         }
     }
 }
@@ -154,13 +147,15 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::orders::receipts::Templates;
+    use crate::store::ts;
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
     /// A config and an empty store in a temp dir (the shell part, over a real SQLite file).
-    async fn store() -> (tempfile::TempDir, Store, Config) {
+    async fn store() -> (tempfile::TempDir, Store, Jobs) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let text = format!(
@@ -172,7 +167,12 @@ mod tests {
         );
         let cfg = Config::from_str(&text, None).unwrap();
         let store = Store::open(&url).await.unwrap();
-        (dir, store, cfg)
+        let jobs = Jobs {
+            store: store.clone(),
+            config: Arc::new(cfg),
+            templates: Arc::new(Templates::builtin().unwrap()),
+        };
+        (dir, store, jobs)
     }
 
     async fn outbox(store: &Store, kind: &str) -> i64 {
@@ -185,10 +185,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_missed_run_happens_once_at_start_and_a_claim_is_won_once() {
-        let (_dir, store, cfg) = store().await;
+        let (_dir, store, jobs) = store().await;
         let now = utc("2026-11-30T12:00:00+01:00");
         // A new installation does not catch up on the past.
-        assert!(!run_if_due(&store, &cfg, Job::Digest, now).await.unwrap());
+        assert!(!run_if_due(&jobs, Job::Digest, now).await.unwrap());
         assert_eq!(outbox(&store, "digest").await, 0);
         // Down since Friday: today's 07:00 was missed, so it runs now, once.
         sqlx::query("UPDATE jobs SET last_run = ?1 WHERE name = 'digest'")
@@ -196,8 +196,8 @@ mod tests {
             .execute(&store.pool)
             .await
             .unwrap();
-        assert!(run_if_due(&store, &cfg, Job::Digest, now).await.unwrap());
-        assert!(!run_if_due(&store, &cfg, Job::Digest, now).await.unwrap());
+        assert!(run_if_due(&jobs, Job::Digest, now).await.unwrap());
+        assert!(!run_if_due(&jobs, Job::Digest, now).await.unwrap());
         assert_eq!(outbox(&store, "digest").await, 1);
         // Two instances read the same last_run: only the first claim wins.
         let old = last_run(&store, Job::Billing, now).await.unwrap();
@@ -228,14 +228,14 @@ mod tests {
         assert!(claim(&mut killed, Job::Digest, &old, now).await.unwrap());
         drop(killed);
         let later = utc("2026-11-30T12:01:00+01:00");
-        assert!(run_if_due(&store, &cfg, Job::Digest, later).await.unwrap());
+        assert!(run_if_due(&jobs, Job::Digest, later).await.unwrap());
         // Same day: the digest's Message-ID is the same, so no second mail is queued.
         assert_eq!(outbox(&store, "digest").await, 1);
     }
 
     #[tokio::test]
     async fn billing_bills_each_executed_order_once() {
-        let (_dir, store, cfg) = store().await;
+        let (_dir, store, jobs) = store().await;
         let now = utc("2026-12-01T06:00:00+01:00");
         for (n, state, kind) in [
             (1, "executed", "sftp"),
@@ -256,7 +256,7 @@ mod tests {
             .unwrap();
         }
         let mut tx = store.begin().await.unwrap();
-        let billed = jobs::bill(&mut tx, &cfg, now).await.unwrap();
+        let billed = jobs.bill(&mut tx, now).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(billed.references, ["SP-2026-00001", "SP-2026-00003"]);
         // A run killed before its commit bills nothing.
@@ -267,30 +267,27 @@ mod tests {
             .unwrap();
         tx.commit().await.unwrap();
         let mut killed = store.begin().await.unwrap();
-        let b = jobs::bill(&mut killed, &cfg, now).await.unwrap();
+        let b = jobs.bill(&mut killed, now).await.unwrap();
         assert_eq!(b.references, ["SP-2026-00002"]);
         drop(killed);
         let mut tx = store.begin().await.unwrap();
-        let again = jobs::bill(&mut tx, &cfg, utc("2026-12-01T06:05:00+01:00"))
+        let again = jobs
+            .bill(&mut tx, utc("2026-12-01T06:05:00+01:00"))
             .await
             .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(again.references, ["SP-2026-00002"]);
         let mut tx = store.begin().await.unwrap();
-        let none = jobs::bill(&mut tx, &cfg, now).await.unwrap();
+        let none = jobs.bill(&mut tx, now).await.unwrap();
         tx.commit().await.unwrap();
         assert!(none.references.is_empty() && none.message_id.is_none());
         assert_eq!(outbox(&store, "billing").await, 2);
         // The export of November lists all three with their billed_at; December none.
-        let nov = jobs::export(&store, &cfg, "2026-11".parse().unwrap())
-            .await
-            .unwrap();
+        let nov = jobs.export("2026-11".parse().unwrap()).await.unwrap();
         assert_eq!(nov.lines().count(), 4, "{nov}");
         assert!(nov.contains("\"Kommune, \"\"Nord\"\"\""), "{nov}");
         assert!(nov.lines().skip(1).all(|l| l.ends_with("+01:00")), "{nov}");
-        let dec = jobs::export(&store, &cfg, "2026-12".parse().unwrap())
-            .await
-            .unwrap();
+        let dec = jobs.export("2026-12".parse().unwrap()).await.unwrap();
         assert_eq!(dec, format!("{}\r\n", crate::schedule::billing::CSV_HEADER));
     }
 }

@@ -3,8 +3,6 @@
 //! sender's thread with a deterministic Message-ID, so that a resend after a crash is
 //! recognisably the same mail.
 
-use std::path::Path;
-
 use crate::mail::header_value::{self, AutoSubmitted, Envelope, HeaderText, MessageId};
 use minijinja::Environment;
 use serde::Serialize;
@@ -139,36 +137,55 @@ const NAMED: [(&str, &str); 2] = [
     ),
 ];
 
-/// The loaded templates. Loading checks every template's syntax, so a broken edit stops the
-/// daemon at start, not when the first receipt is due.
+/// The loaded templates. Building them checks every template's syntax, so a broken edit stops
+/// the daemon at start, not when the first receipt is due. Reading the files is the shell's
+/// job (`cli::setup::load_templates`); this module only sees their text.
 pub struct Templates {
     env: Environment<'static>,
 }
 
+/// A template that does not compile: its file name (as in `templates/`) and what is wrong,
+/// with the line where minijinja knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub name: String,
+    pub message: String,
+}
+
 impl Templates {
-    /// Loads the templates from `dir` where a file exists there, else the built-in copy.
-    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+    /// The file name of every template, with its built-in text: what `templates/` may override.
+    pub fn builtin_sources() -> Vec<(String, &'static str)> {
+        let mut all: Vec<(String, &'static str)> = ReceiptKind::ALL
+            .iter()
+            .map(|k| (k.template(), k.builtin()))
+            .collect();
+        all.push((
+            LAYOUT.to_string(),
+            include_str!("../../templates/layout.html.j2"),
+        ));
+        all.extend(NAMED.iter().map(|(n, t)| (n.to_string(), *t)));
+        all
+    }
+
+    /// The built-in templates only.
+    pub fn builtin() -> Result<Templates, TemplateError> {
+        Templates::build(|_| None)
+    }
+
+    /// The templates with `text_of(name)` where it gives a text (an edited copy), else the
+    /// built-in one; every template is compiled here.
+    pub fn build(
+        mut text_of: impl FnMut(&str) -> Option<String>,
+    ) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        let read = |name: &str, builtin: &'static str| -> Result<String, String> {
-            match dir.map(|d| d.join(name)) {
-                Some(p) if p.exists() => std::fs::read_to_string(&p)
-                    .map_err(|e| format!("{}: cannot read template: {e}", p.display())),
-                _ => Ok(builtin.to_string()),
-            }
-        };
-        for kind in ReceiptKind::ALL {
-            let text = read(&kind.template(), kind.builtin())?;
-            env.add_template_owned(kind.template(), text)
-                .map_err(|e| format!("template {}: {e}", kind.template()))?;
-        }
-        let layout = read(LAYOUT, include_str!("../../templates/layout.html.j2"))?;
-        env.add_template_owned(LAYOUT.to_string(), layout)
-            .map_err(|e| format!("template {LAYOUT}: {e}"))?;
-        for (name, builtin) in NAMED {
-            let text = read(name, builtin)?;
-            env.add_template_owned(name.to_string(), text)
-                .map_err(|e| format!("template {name}: {e}"))?;
+        for (name, builtin) in Templates::builtin_sources() {
+            let text = text_of(&name).unwrap_or_else(|| builtin.to_string());
+            env.add_template_owned(name.clone(), text)
+                .map_err(|e| TemplateError {
+                    name,
+                    message: e.to_string(),
+                })?;
         }
         Ok(Templates { env })
     }
@@ -349,7 +366,7 @@ pub(crate) mod tests {
 
     #[test]
     fn builtin_templates_render() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let text = t
             .render(
                 ReceiptKind::Modtaget,
@@ -363,7 +380,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_receipt_is_a_reply_in_the_thread() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let thread = Thread {
             message_id: Some("orig@fa.test".into()),
             references: vec!["older@fa.test".into()],
@@ -405,7 +422,7 @@ pub(crate) mod tests {
 
     #[test]
     fn step_8_templates_render() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let text = t
             .render(
                 ReceiptKind::Gennemfoert,
@@ -452,7 +469,7 @@ pub(crate) mod tests {
 
     #[test]
     fn attachments_are_attached() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let original = b"From: a@b.test\r\nSubject: x\r\nMessage-ID: <o@b.test>\r\n\r\nhej\r\n";
         let out = compose_with(
             &t,
@@ -514,7 +531,7 @@ pub(crate) mod tests {
         attachments: &[OutAttachment<'_>],
     ) -> Result<Outgoing, String> {
         compose_with(
-            &Templates::load(None).unwrap(),
+            &Templates::builtin().unwrap(),
             Compose {
                 kind,
                 reference: "SP-2026-00042",

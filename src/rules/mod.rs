@@ -43,7 +43,7 @@ pub struct RuleSettings {
     pub known_ids: Option<HashSet<String>>,
     /// The it-system register (FORMS.md rule 7); `None` when not configured, and then the
     /// register rules do not run.
-    pub register: Option<crate::rules::it_systems::Register>,
+    pub register: Option<std::sync::Arc<crate::rules::it_systems::Register>>,
     /// `rules.bestillings_id_pattern` compiled to match the whole BestillingsID; `None`: only
     /// the built-in shape.
     pub bestillings_id_pattern: Option<regex::Regex>,
@@ -180,7 +180,7 @@ mod tests {
             trusted_authserv_ids: Vec::new(),
             trust_exchange_online: false,
             known_ids: None,
-            register,
+            register: register.map(std::sync::Arc::new),
             bestillings_id_pattern: pattern.map(|p| whole_match_pattern(p).unwrap()),
         }
     }

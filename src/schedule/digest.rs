@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::mail::header_value::{
-    self, Envelope, HeaderText, own_message_id, sender_and_recipients,
+    self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
 use crate::orders::receipts::Templates;
 use crate::orders::state::State;
@@ -241,7 +241,7 @@ pub fn render(templates: &Templates, d: &Digest) -> Result<(String, String), Str
 /// The digest's deterministic Message-ID: one per day, so a second run the same day is
 /// recognised as the same mail and not sent again.
 pub fn message_id(date: NaiveDate, domain: &str) -> String {
-    crate::mail::own_id::make(&format!("digest.{}", date.format("%Y-%m-%d")), domain)
+    format!("digest.{}@spdesk.{domain}", date.format("%Y-%m-%d"))
 }
 
 /// The digest as a mail from `from` to `to`: its Message-ID and raw bytes.
@@ -255,13 +255,16 @@ pub fn compose(
     let (text, html) = render(templates, d)?;
     let (from, to) = sender_and_recipients(from, to, "helpdesk.digest_to")?;
     let id = message_id(d.date, from.domain());
-    let raw = header_value::builder(Envelope::generated(
-        &from,
-        &to,
-        &HeaderText::new(&d.subject),
-        &own_message_id(&id)?,
+    let raw = header_value::builder(Envelope {
+        from: &from,
+        to: &to,
+        subject: &HeaderText::new(&d.subject),
+        message_id: &own_message_id(&id)?,
         date,
-    ))
+        auto_submitted: AutoSubmitted::Generated,
+        in_reply_to: None,
+        references: &[],
+    })
     .text_body(text)
     .html_body(html)
     .write_to_vec()
@@ -417,7 +420,7 @@ mod tests {
 
     #[test]
     fn empty_digest_says_ingen_everywhere() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&[], utc(NOW), 14);
         assert_eq!(
             d.subject,
@@ -431,7 +434,7 @@ mod tests {
 
     #[test]
     fn deferred_receipts_are_counted_in_text_and_html() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut d = build(&[], utc(NOW), 14);
         d.n_deferred = 6;
         let (text, html) = render(&t, &d).unwrap();
@@ -447,7 +450,7 @@ mod tests {
 
     #[test]
     fn text_and_html_list_counts_then_sections_in_order() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&sample(), utc(NOW), 14);
         let (text, html) = render(&t, &d).unwrap();
         let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
@@ -489,7 +492,7 @@ mod tests {
 
     #[test]
     fn html_escapes_what_senders_wrote() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut o = order(1, State::Review, None, "2026-11-26T09:00:00+01:00");
         o.org_name = Some("<script>alert(1)</script> & Co".into());
         let (text, html) = render(&t, &build(&[o], utc(NOW), 14)).unwrap();
@@ -500,7 +503,7 @@ mod tests {
 
     #[test]
     fn the_digest_header_block_holds_only_our_headers() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let mut d = build(&sample(), utc(NOW), 14);
         d.subject = "Daglig oversigt\r\nBcc: evil@x.test\r\n\r\nbody".into();
         let to = ["digest@example.test".to_string()];
@@ -516,7 +519,7 @@ mod tests {
 
     #[test]
     fn the_mail_has_a_message_id_per_day() {
-        let t = Templates::load(None).unwrap();
+        let t = Templates::builtin().unwrap();
         let d = build(&sample(), utc(NOW), 14);
         let (id, raw) = compose(
             &t,

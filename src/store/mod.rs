@@ -11,7 +11,13 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
 use crate::orders::state::{State, reference};
 
+pub mod billing;
+pub mod execution;
+pub mod inbound;
+pub mod jobs;
 pub mod known;
+pub mod outbox;
+pub mod versions;
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
 

@@ -1,0 +1,138 @@
+//! The mails that came in (`inbound_mail`) and the intake's count of attempts per mail
+//! (`intake_attempts`), as the intake reads and writes them around the order transaction.
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+
+use super::{Store, Tx, ts};
+
+/// Where a mail sits in the Helpdesk's mailbox: a stored mail is recognised by this as well as
+/// by its key (a mail whose Message-ID changed meanwhile cannot be stored twice).
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub mailbox: &'a str,
+    pub uidvalidity: Option<u32>,
+    pub uid: Option<u32>,
+}
+
+/// Counts an attempt, committed before processing starts (so a crash counts too), unless the
+/// mail is already stored (by its key, or by its place in the mailbox): then `None`, and
+/// nothing is counted. One statement instead of a look-up and an upsert, because every
+/// statement is a round trip to the connection's worker thread.
+pub async fn bump_attempt_unless_stored(
+    store: &Store,
+    key: &str,
+    place: &Place<'_>,
+) -> anyhow::Result<Option<i64>> {
+    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+    let n: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO intake_attempts (message_key, attempts, last_at)
+         SELECT ?1, 1, ?2
+         WHERE NOT EXISTS (SELECT 1 FROM inbound_mail
+                           WHERE message_key = ?1 OR (mailbox = ?3 AND uidvalidity = ?4 AND uid = ?5))
+         ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = excluded.last_at
+         RETURNING attempts",
+    )
+    .bind(key)
+    .bind(ts(Utc::now()))
+    .bind(place.mailbox)
+    .bind(place.uidvalidity.map(i64::from))
+    .bind(place.uid.map(i64::from))
+    .fetch_optional(&store.pool)
+    .await?;
+    Ok(n)
+}
+
+/// Takes back one counted attempt (the database failed, not the mail).
+pub async fn take_back_attempt(store: &Store, key: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = ?1 AND attempts > 0",
+    )
+    .bind(key)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
+}
+
+/// Keeps why the last attempt at a mail failed.
+pub async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()> {
+    sqlx::query("UPDATE intake_attempts SET last_error = ?1 WHERE message_key = ?2")
+        .bind(why)
+        .bind(key)
+        .execute(&store.pool)
+        .await?;
+    Ok(())
+}
+
+/// Marks a stored mail as quarantined, with why, in the transaction that stored it.
+pub async fn mark_quarantined(tx: &mut Tx<'_>, key: &str, why: &str) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE inbound_mail SET disposition = 'quarantined', note = ?1 WHERE message_key = ?2",
+    )
+    .bind(why)
+    .bind(key)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The BestillingsIDs of every executed order (the judge's history, read once per batch).
+pub async fn executed_bestillings_ids(store: &Store) -> anyhow::Result<HashSet<String>> {
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
+    )
+    .fetch_all(&store.pool)
+    .await?;
+    Ok(ids.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn attempts_are_counted_until_the_mail_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let origin = |uid| Place {
+            mailbox: "INBOX",
+            uidvalidity: Some(7),
+            uid: Some(uid),
+        };
+        for expected in 1..=3 {
+            let n = bump_attempt_unless_stored(&store, "mid:<a@x>", &origin(1))
+                .await
+                .unwrap();
+            assert_eq!(n, Some(expected));
+        }
+        sqlx::query(
+            "INSERT INTO inbound_mail (message_key, mailbox, uidvalidity, uid, internal_date, stored_at, sha256, raw, disposition)
+             VALUES ('mid:<a@x>', 'INBOX', 7, 1, 't', 't', 's', x'00', 'order')",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        // Stored: by its key (at another UID), or by its place (under another key).
+        for (key, uid) in [("mid:<a@x>", 2), ("sha256:other", 1)] {
+            let n = bump_attempt_unless_stored(&store, key, &origin(uid))
+                .await
+                .unwrap();
+            assert_eq!(n, None, "{key} at UID {uid}");
+        }
+        let (attempts, others): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT attempts FROM intake_attempts WHERE message_key = 'mid:<a@x>'),
+                    (SELECT COUNT(*) FROM intake_attempts WHERE message_key <> 'mid:<a@x>')",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!((attempts, others), (3, 0), "nothing counted once stored");
+        // Another mail is counted as before.
+        let n = bump_attempt_unless_stored(&store, "mid:<b@x>", &origin(2))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(1));
+    }
+}

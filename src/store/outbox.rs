@@ -1,0 +1,154 @@
+//! The outbox as the sending worker sees it: the mails due, what became of each attempt.
+//! (Queueing a mail is the order transactions' part: [`super::enqueue`] and friends.)
+
+use chrono::{DateTime, Utc};
+use sqlx::{Row, SqliteConnection};
+
+use super::ts;
+
+/// A queued mail, as the worker sends it.
+#[derive(Debug, Clone)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub message_id: String,
+    pub envelope_from: String,
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+    /// Attempts so far.
+    pub attempts: i64,
+}
+
+/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first.
+pub async fn due(
+    conn: &mut SqliteConnection,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> anyhow::Result<Vec<QueuedMail>> {
+    let rows = sqlx::query(
+        "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
+         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+    )
+    .bind(ts(now))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let recipients: String = row.try_get("recipients")?;
+            Ok(QueuedMail {
+                id: row.try_get("id")?,
+                message_id: row.try_get("message_id")?,
+                envelope_from: row.try_get("envelope_from")?,
+                recipients: serde_json::from_str(&recipients)?,
+                raw: row.try_get("raw")?,
+                attempts: row.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+/// Marks the mails `ids` as sent at `now`, in one statement.
+pub async fn mark_sent(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let ids = serde_json::to_string(ids)?;
+    sqlx::query(
+        "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1
+         WHERE id IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(ts(now))
+    .bind(ids)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a failed attempt at mail `id`: tried again at `next`, `error` kept.
+pub async fn mark_failed(
+    conn: &mut SqliteConnection,
+    id: i64,
+    next: DateTime<Utc>,
+    error: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
+    )
+    .bind(ts(next))
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Makes every mail held back by a temporary failure due at `now` (not the ones a permanent
+/// refusal or an hourly limit deferred). Returns how many.
+pub async fn release_held(conn: &mut SqliteConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
+    let r = sqlx::query(
+        "UPDATE outbox SET next_attempt_at = ?1
+         WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
+    )
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    async fn scratch() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    async fn queue(store: &Store, mid: &str, next: chrono::DateTime<Utc>, last_error: &str) {
+        sqlx::query(
+            "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at, last_error, attempts)
+             VALUES ('modtaget', ?1, 'a@b.test', '[\"c@d.test\"]', x'00', ?2, ?3, ?4, 3)",
+        )
+        .bind(mid)
+        .bind(ts(Utc::now()))
+        .bind(ts(next))
+        .bind(last_error)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    }
+
+    #[tokio::test]
+    async fn release_held_frees_only_mails_held_by_temporary_failures_not_deferred_ones() {
+        let (_dir, store) = scratch().await;
+        let later = Utc::now() + chrono::Duration::seconds(50);
+        queue(&store, "held", later, "temporary: connection refused").await;
+        queue(&store, "refused", later, "permanent: 550 no such user").await;
+        queue(&store, "due", Utc::now() - chrono::Duration::seconds(5), "").await;
+        // Deferred by an hourly limit: it waits for its hour even when the server is back.
+        let hour_later = Utc::now() + chrono::Duration::hours(1);
+        let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
+        queue(&store, "deferred", hour_later, &deferred).await;
+        queue(&store, "sent", later, "temporary: connection refused").await;
+        sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
+            .bind(ts(Utc::now()))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 1);
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
+        )
+        .bind(ts(Utc::now()))
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
+        assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 0);
+    }
+}
