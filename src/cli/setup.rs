@@ -15,7 +15,7 @@ use crate::forms::reader::DocumentReader;
 use crate::mail::HeaderLimits;
 use crate::orders::receipts::Templates;
 use crate::rules::RuleSettings;
-use crate::rules::calendar::{Calendar, ChangeWindow};
+use crate::rules::calendar::Calendar;
 use crate::rules::cert::TrustStore;
 use crate::rules::it_systems::Register;
 use crate::rules::time::TimeRules;
@@ -23,14 +23,7 @@ use crate::sandbox::Sandbox;
 
 /// The rules' settings from `[rules]`.
 pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
-    let closed: Vec<String> = r.extra_closed_days.iter().map(|d| d.to_string()).collect();
-    let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
-    let calendar = Calendar::new(&closed).map_err(anyhow::Error::msg)?;
-    let window: ChangeWindow = r
-        .change_window
-        .to_string()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("rules.change_window: {e}"))?;
+    let calendar = Calendar::from_days(&r.extra_closed_days);
     let trust = match &r.trusted_ca_file {
         Some(p) => TrustStore::from_pem_file(p).map_err(anyhow::Error::msg)?,
         None => TrustStore::system(),
@@ -53,7 +46,7 @@ pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {
     Ok(RuleSettings {
         time: TimeRules {
             lead_working_days: r.lead_working_days,
-            window,
+            window: r.change_window,
             calendar,
             max_days_ahead: i64::from(r.max_days_ahead),
         },
