@@ -203,29 +203,44 @@ impl Sect<'_, '_> {
             return None;
         }
         let Some((key, value, line)) = chosen else {
-            let msg = format!(
-                "auth = \"{}\" needs one of {}: add e.g. {} = \"...\"",
-                auth.as_str(),
-                allowed.join(", "),
-                allowed.first().copied().unwrap_or("password")
-            );
-            let line = self
-                .entries
-                .iter()
-                .find(|(k, _)| k.get_ref() == "auth")
-                .and_then(|(k, _)| self.cx.line_at(k.span().start))
-                .or(self.header_line);
-            self.cx.push(
-                line,
-                format!("[{}] auth", self.name),
-                Some(toml_str(auth.as_str())),
-                msg,
-            );
+            self.missing_secret(auth, allowed);
             return None;
         };
         if !ok {
             return None;
         }
+        self.secret_from(key, value, line)
+    }
+
+    /// `auth` needs a secret and none is given: the problem is on the `auth` line.
+    fn missing_secret(&mut self, auth: Auth, allowed: &[&str]) {
+        let msg = format!(
+            "auth = \"{}\" needs one of {}: add e.g. {} = \"...\"",
+            auth.as_str(),
+            allowed.join(", "),
+            allowed.first().copied().unwrap_or("password")
+        );
+        let line = self
+            .entries
+            .iter()
+            .find(|(k, _)| k.get_ref() == "auth")
+            .and_then(|(k, _)| self.cx.line_at(k.span().start))
+            .or(self.header_line);
+        self.cx.push(
+            line,
+            format!("[{}] auth", self.name),
+            Some(toml_str(auth.as_str())),
+            msg,
+        );
+    }
+
+    /// The secret of the one key given, checked as far as it can be before use.
+    fn secret_from(
+        &mut self,
+        key: &'static str,
+        value: String,
+        line: Option<usize>,
+    ) -> Option<Secret> {
         let secret = match key {
             "password" => Secret::Password(value),
             "password_file" => {

@@ -315,7 +315,7 @@ fn read_closed_days(s: &mut Sect) -> Option<Vec<MonthDay>> {
 /// `bestillings_id_pattern`, kept only when it compiles as a whole-match expression.
 fn read_id_pattern(s: &mut Sect) -> Option<String> {
     match s.string("bestillings_id_pattern") {
-        Some((p, line)) => match regex::Regex::new(&format!("^(?:{p})$")) {
+        Some((p, line)) => match crate::rules::whole_match_pattern(&p) {
             Ok(_) => Some(p),
             Err(e) => {
                 let msg = format!(

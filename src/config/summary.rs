@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use super::reader::toml_str;
-use super::types::{CheckConfig, Config, Limits, RulesConfig, Secret};
+use super::types::{
+    Billing, CheckConfig, Config, Executors, Helpdesk, Imap, Limits, RulesConfig, Schedule, Secret,
+    Smtp,
+};
 use super::units::format_duration;
 
 impl Config {
@@ -18,85 +21,16 @@ impl Config {
         if let Some(p) = &self.path {
             w.comment(&format!("from {}", p.display()));
         }
-
-        let i = &self.imap;
-        w.section("imap");
-        w.str("host", &i.host);
-        w.raw("port", &i.port.to_string());
-        w.str("tls", i.tls.as_str());
-        w.opt_path("ca_file", i.ca_file.as_deref());
-        w.str("username", &i.username);
-        w.str("auth", i.auth.as_str());
-        w.secret(Some(&i.secret));
-        w.str("mailbox", &i.mailbox);
-        w.str("processed_folder", &i.processed_folder);
-        w.str("quarantine_folder", &i.quarantine_folder);
-        w.raw("idle", &i.idle.to_string());
-        w.str("poll_interval", &format_duration(i.poll_interval));
-
-        let s = &self.smtp;
-        w.section("smtp");
-        w.str("host", &s.host);
-        w.raw("port", &s.port.to_string());
-        w.str("tls", s.tls.as_str());
-        w.opt_path("ca_file", s.ca_file.as_deref());
-        w.str("auth", s.auth.as_str());
-        match &s.username {
-            Some(u) => w.str("username", u),
-            None => w.comment("username: not used"),
-        }
-        w.secret(s.secret.as_ref());
-        w.str("from", &s.from);
-
+        w.imap(&self.imap);
+        w.smtp(&self.smtp);
         w.section("database");
         w.str("url", &self.database.redacted_url());
-
-        let h = &self.helpdesk;
-        w.section("helpdesk");
-        w.str("address", &h.address);
-        w.list("own_domains", &h.own_domains);
-        w.list("review_to", &h.review_to);
-        w.list("digest_to", &h.digest_to);
-        w.list("incident_to", &h.incident_to);
-        w.list("billing_to", &h.billing_to);
-        w.raw("stale_rejected_days", &h.stale_rejected_days.to_string());
-
+        w.helpdesk(&self.helpdesk);
         w.limits(&self.limits);
-
-        let e = &self.executors;
-        w.section("executors");
-        for (key, cmd) in [("webservice", &e.webservice), ("sftp", &e.sftp)] {
-            match cmd {
-                Some(c) => w.str(key, c),
-                None => w.comment(&format!("{key}: not set (a person executes)")),
-            }
-        }
-        if (e.webservice.is_some() || e.sftp.is_some()) && self.rules.systems_file.is_none() {
-            w.comment(
-                "notice: no it-system register (rules.systems_file), so these commands do not run by themselves; a person executes approved orders (spdesk orders execute REF)",
-            );
-        }
-        w.str("timeout", &format_duration(e.timeout));
-
+        w.executors(&self.executors, self.rules.systems_file.is_some());
         w.rules(&self.rules);
-
-        let sc = &self.schedule;
-        w.section("schedule");
-        w.str("timezone", sc.timezone.name());
-        w.str("digest", sc.digest.source());
-        w.str("billing", sc.billing.source());
-
-        let b = &self.billing;
-        w.section("billing");
-        w.raw(
-            "prices",
-            &format!(
-                "{{ webservice = {}, sftp = {} }}",
-                toml::Value::Float(b.prices.webservice),
-                toml::Value::Float(b.prices.sftp)
-            ),
-        );
-        w.str("currency", &b.currency);
+        w.schedule(&self.schedule);
+        w.billing(&self.billing);
         w.0
     }
 }
@@ -157,6 +91,79 @@ impl Summary {
             Some(Secret::OAuthTokenCommand(_)) => self.str("oauth_token_command", "***"),
             None => {}
         }
+    }
+    fn imap(&mut self, i: &Imap) {
+        self.section("imap");
+        self.str("host", &i.host);
+        self.raw("port", &i.port.to_string());
+        self.str("tls", i.tls.as_str());
+        self.opt_path("ca_file", i.ca_file.as_deref());
+        self.str("username", &i.username);
+        self.str("auth", i.auth.as_str());
+        self.secret(Some(&i.secret));
+        self.str("mailbox", &i.mailbox);
+        self.str("processed_folder", &i.processed_folder);
+        self.str("quarantine_folder", &i.quarantine_folder);
+        self.raw("idle", &i.idle.to_string());
+        self.str("poll_interval", &format_duration(i.poll_interval));
+    }
+    fn smtp(&mut self, s: &Smtp) {
+        self.section("smtp");
+        self.str("host", &s.host);
+        self.raw("port", &s.port.to_string());
+        self.str("tls", s.tls.as_str());
+        self.opt_path("ca_file", s.ca_file.as_deref());
+        self.str("auth", s.auth.as_str());
+        match &s.username {
+            Some(u) => self.str("username", u),
+            None => self.comment("username: not used"),
+        }
+        self.secret(s.secret.as_ref());
+        self.str("from", &s.from);
+    }
+    fn helpdesk(&mut self, h: &Helpdesk) {
+        self.section("helpdesk");
+        self.str("address", &h.address);
+        self.list("own_domains", &h.own_domains);
+        self.list("review_to", &h.review_to);
+        self.list("digest_to", &h.digest_to);
+        self.list("incident_to", &h.incident_to);
+        self.list("billing_to", &h.billing_to);
+        self.raw("stale_rejected_days", &h.stale_rejected_days.to_string());
+    }
+    /// The commands, and a notice when they cannot run by themselves for want of a register.
+    fn executors(&mut self, e: &Executors, has_register: bool) {
+        self.section("executors");
+        for (key, cmd) in [("webservice", &e.webservice), ("sftp", &e.sftp)] {
+            match cmd {
+                Some(c) => self.str(key, c),
+                None => self.comment(&format!("{key}: not set (a person executes)")),
+            }
+        }
+        if (e.webservice.is_some() || e.sftp.is_some()) && !has_register {
+            self.comment(
+                "notice: no it-system register (rules.systems_file), so these commands do not run by themselves; a person executes approved orders (spdesk orders execute REF)",
+            );
+        }
+        self.str("timeout", &format_duration(e.timeout));
+    }
+    fn schedule(&mut self, sc: &Schedule) {
+        self.section("schedule");
+        self.str("timezone", sc.timezone.name());
+        self.str("digest", sc.digest.source());
+        self.str("billing", sc.billing.source());
+    }
+    fn billing(&mut self, b: &Billing) {
+        self.section("billing");
+        self.raw(
+            "prices",
+            &format!(
+                "{{ webservice = {}, sftp = {} }}",
+                toml::Value::Float(b.prices.webservice),
+                toml::Value::Float(b.prices.sftp)
+            ),
+        );
+        self.str("currency", &b.currency);
     }
     fn limits(&mut self, l: &Limits) {
         self.section("limits");
