@@ -862,8 +862,12 @@ fn secrets_are_redacted_in_debug_and_summary() {
         ),
         "OAuthTokenCommand(***)"
     );
+}
 
-    // The store has no PostgreSQL yet: `config check` refuses the URL, password hidden.
+/// The store has no PostgreSQL yet: `config check` refuses the URL (password hidden) instead
+/// of the daemon failing at start.
+#[test]
+fn a_postgres_url_is_refused_until_the_store_has_it() {
     let pg = minimal_with(
         "sqlite://var/spdesk.db?mode=rwc",
         "postgres://spdesk:pg-s3cr3t@db.example.test:5432/spdesk",
@@ -875,6 +879,30 @@ fn secrets_are_redacted_in_debug_and_summary() {
         "{err}"
     );
     assert!(err.contains("only sqlite: is"), "{err}");
+}
+
+/// The config keeps the calendar's own types, read by the calendar's parsers: what the rules
+/// get is what the file says, in either of the forms the calendar reads.
+#[test]
+fn the_change_window_and_closed_days_read_as_the_calendar_reads_them() {
+    let text = format!(
+        "[rules]\nchange_window = \"8.30–16.00\"\nextra_closed_days = [\"1-2\", \"12-24\"]\n\n{MINIMAL}"
+    );
+    let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let window: ChangeWindow = "08:30-16:00".parse().unwrap();
+    assert_eq!(c.rules.change_window, window);
+    assert_eq!(
+        c.rules.extra_closed_days,
+        vec![
+            MonthDay { month: 1, day: 2 },
+            MonthDay { month: 12, day: 24 }
+        ]
+    );
+    assert!(
+        c.redacted_summary().contains(
+            "change_window = \"08:30-16:00\"\nextra_closed_days = [\"01-02\", \"12-24\"]"
+        )
+    );
 }
 
 #[test]

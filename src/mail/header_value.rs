@@ -332,6 +332,31 @@ mod tests {
         }
     }
 
+    /// One validator for the crate: what lettre would refuse to send is refused here too,
+    /// for a sender's address as for the config's.
+    #[test]
+    fn an_address_against_the_address_syntax_is_refused() {
+        for good in [
+            "a.b+c@sub.example.test",
+            "o'brien@kommune.dk",
+            "bruger@æble.dk",
+        ] {
+            assert!(Address::new(good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "a..b@x.test",
+            ".a@x.test",
+            "a.@x.test",
+            "a@-x.test",
+            "a@x..test",
+        ] {
+            assert!(Address::new(bad).is_none(), "{bad:?}");
+        }
+        assert!(is_domain("example.test"));
+        assert!(!is_domain("-x.test"));
+        assert!(!is_domain("a b.test"));
+    }
+
     #[test]
     fn references_are_trimmed_to_root_and_newest() {
         let ids: Vec<MessageId> = (0..50)
