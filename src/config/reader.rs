@@ -1,6 +1,10 @@
 //! The line-tracking TOML reader: every key and value with the line it is on, so each problem
 //! names its line; typed getters that record a problem instead of failing; unknown keys and
 //! sections reported with "did you mean".
+//!
+//! Why not `#[derive(Deserialize)]` on the config types: serde stops at the first mistake and
+//! knows no line for a value that parses but means nothing (a port of 0, a file that is not
+//! there), while `config check` must list every problem at once, each with its line.
 
 use std::fmt;
 use std::path::{Path, PathBuf};

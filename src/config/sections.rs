@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use super::reader::{Cx, Sect, find_key_line, first_line, show_value, toml_str};
 use crate::mail::header_value::{Address, is_domain};
 use crate::rules::calendar::{ChangeWindow, MonthDay};
 
+use super::reader::{Cx, Sect, find_key_line, first_line, show_value, toml_str};
 use super::types::{
     Auth, Billing, Executors, Helpdesk, Imap, Limits, Prices, RulesConfig, Schedule, Smtp, Tls,
 };
-
-// ---------------------------------------------------------------------------------------------
 
 pub(super) fn read_imap(s: &mut Sect) -> Option<Imap> {
     let host = s.required_text("host", "host = \"imap.example.test\"");
