@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::forms::raw::ReadLimits;
 use crate::mail::header_value::{Address, is_domain};
 use crate::rules::calendar::{ChangeWindow, MonthDay};
 
@@ -161,11 +162,6 @@ pub(super) const MIN_READER_MEMORY: u64 = 64 * 1024 * 1024;
 
 pub(super) fn read_limits(s: &mut Sect) -> Limits {
     let d = Limits::default();
-    let count = |s: &mut Sect, key, max: i64, default: usize| {
-        s.positive(key, max)
-            .and_then(|v| usize::try_from(v).ok())
-            .unwrap_or(default)
-    };
     let small = |s: &mut Sect, key, max: i64, default: u32| {
         s.positive(key, max)
             .and_then(|v| u32::try_from(v).ok())
@@ -174,17 +170,7 @@ pub(super) fn read_limits(s: &mut Sect) -> Limits {
     Limits {
         max_message_bytes: s.size("max_message_bytes").unwrap_or(d.max_message_bytes),
         max_attachments: count(s, "max_attachments", 10_000, d.max_attachments),
-        max_docx_unzipped_bytes: s
-            .size("max_docx_unzipped_bytes")
-            .unwrap_or(d.max_docx_unzipped_bytes),
-        max_docx_entries: count(s, "max_docx_entries", 1_000_000, d.max_docx_entries),
-        max_xml_depth: count(s, "max_xml_depth", 100_000, d.max_xml_depth),
-        max_pdf_pages: count(s, "max_pdf_pages", 1_000_000, d.max_pdf_pages),
-        max_pdf_objects: count(s, "max_pdf_objects", 100_000_000, d.max_pdf_objects),
-        max_pdf_inflated_bytes: s
-            .size("max_pdf_inflated_bytes")
-            .unwrap_or(d.max_pdf_inflated_bytes),
-        max_docx_xml_nodes: count(s, "max_docx_xml_nodes", 100_000_000, d.max_docx_xml_nodes),
+        reader: read_reader_limits(s, &d.reader),
         max_forms_per_mail: count(s, "max_forms_per_mail", 10_000, d.max_forms_per_mail),
         max_mime_parts: count(s, "max_mime_parts", 10_000_000, d.max_mime_parts),
         reader_timeout: s.duration("reader_timeout").unwrap_or(d.reader_timeout),
@@ -225,6 +211,30 @@ pub(super) fn read_limits(s: &mut Sect) -> Limits {
         max_header_field_bytes: s
             .size("max_header_field_bytes")
             .unwrap_or(d.max_header_field_bytes),
+    }
+}
+
+/// A whole number from 1 to `max` as a count, `default` when absent or wrong.
+fn count(s: &mut Sect, key: &'static str, max: i64, default: usize) -> usize {
+    s.positive(key, max)
+        .and_then(|v| usize::try_from(v).ok())
+        .unwrap_or(default)
+}
+
+/// The `[limits]` keys the document readers enforce.
+fn read_reader_limits(s: &mut Sect, d: &ReadLimits) -> ReadLimits {
+    ReadLimits {
+        max_docx_unzipped_bytes: s
+            .size("max_docx_unzipped_bytes")
+            .unwrap_or(d.max_docx_unzipped_bytes),
+        max_docx_entries: count(s, "max_docx_entries", 1_000_000, d.max_docx_entries),
+        max_xml_depth: count(s, "max_xml_depth", 100_000, d.max_xml_depth),
+        max_pdf_pages: count(s, "max_pdf_pages", 1_000_000, d.max_pdf_pages),
+        max_pdf_objects: count(s, "max_pdf_objects", 100_000_000, d.max_pdf_objects),
+        max_pdf_inflated_bytes: s
+            .size("max_pdf_inflated_bytes")
+            .unwrap_or(d.max_pdf_inflated_bytes),
+        max_docx_xml_nodes: count(s, "max_docx_xml_nodes", 100_000_000, d.max_docx_xml_nodes),
     }
 }
 

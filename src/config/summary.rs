@@ -171,17 +171,20 @@ impl Summary {
         self.raw("max_attachments", &l.max_attachments.to_string());
         self.raw(
             "max_docx_unzipped_bytes",
-            &l.max_docx_unzipped_bytes.to_string(),
+            &l.reader.max_docx_unzipped_bytes.to_string(),
         );
-        self.raw("max_docx_entries", &l.max_docx_entries.to_string());
-        self.raw("max_xml_depth", &l.max_xml_depth.to_string());
-        self.raw("max_pdf_pages", &l.max_pdf_pages.to_string());
-        self.raw("max_pdf_objects", &l.max_pdf_objects.to_string());
+        self.raw("max_docx_entries", &l.reader.max_docx_entries.to_string());
+        self.raw("max_xml_depth", &l.reader.max_xml_depth.to_string());
+        self.raw("max_pdf_pages", &l.reader.max_pdf_pages.to_string());
+        self.raw("max_pdf_objects", &l.reader.max_pdf_objects.to_string());
         self.raw(
             "max_pdf_inflated_bytes",
-            &l.max_pdf_inflated_bytes.to_string(),
+            &l.reader.max_pdf_inflated_bytes.to_string(),
         );
-        self.raw("max_docx_xml_nodes", &l.max_docx_xml_nodes.to_string());
+        self.raw(
+            "max_docx_xml_nodes",
+            &l.reader.max_docx_xml_nodes.to_string(),
+        );
         self.raw("max_forms_per_mail", &l.max_forms_per_mail.to_string());
         self.raw("max_mime_parts", &l.max_mime_parts.to_string());
         self.str("reader_timeout", &format_duration(l.reader_timeout));

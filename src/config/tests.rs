@@ -581,7 +581,7 @@ fn sizes_durations_and_windows_are_parsed() {
     );
     let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(c.limits.max_message_bytes, 10 * 1024 * 1024);
-    assert_eq!(c.limits.max_docx_unzipped_bytes, 1234);
+    assert_eq!(c.limits.reader.max_docx_unzipped_bytes, 1234);
     assert_eq!(c.limits.reader_timeout, Duration::from_millis(1500));
     assert_eq!(c.limits.reader_memory, 1024 * 1024 * 1024);
     assert_eq!(c.limits.max_header_count, 50);

@@ -166,15 +166,8 @@ pub struct Helpdesk {
 pub struct Limits {
     pub max_message_bytes: u64,
     pub max_attachments: usize,
-    pub max_docx_unzipped_bytes: u64,
-    pub max_docx_entries: usize,
-    pub max_xml_depth: usize,
-    pub max_pdf_pages: usize,
-    pub max_pdf_objects: usize,
-    /// Bytes all of one PDF's streams may inflate to, together.
-    pub max_pdf_inflated_bytes: u64,
-    /// Elements kept from one .docx's main XML part.
-    pub max_docx_xml_nodes: usize,
+    /// What the document readers enforce (`max_docx_*`, `max_xml_depth`, `max_pdf_*`).
+    pub reader: ReadLimits,
     /// Order forms taken from one mail (the whole MIME tree); the rest go to a person.
     pub max_forms_per_mail: usize,
     /// MIME parts per mail, counted on the raw bytes; a mail with more is not parsed.
@@ -202,17 +195,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        let r = ReadLimits::default();
         Limits {
             max_message_bytes: 25_000_000,
             max_attachments: 20,
-            max_docx_unzipped_bytes: r.max_docx_unzipped_bytes,
-            max_docx_entries: r.max_docx_entries,
-            max_xml_depth: r.max_xml_depth,
-            max_pdf_pages: r.max_pdf_pages,
-            max_pdf_objects: r.max_pdf_objects,
-            max_pdf_inflated_bytes: r.max_pdf_inflated_bytes,
-            max_docx_xml_nodes: r.max_docx_xml_nodes,
+            reader: ReadLimits::default(),
             max_forms_per_mail: 10,
             // Counted as lines starting with "--" (an upper bound on the parts); ordinary mail
             // has fewer than 50.
@@ -236,15 +222,7 @@ impl Default for Limits {
 impl Limits {
     /// The part of the limits that the document readers enforce.
     pub fn read_limits(&self) -> ReadLimits {
-        ReadLimits {
-            max_docx_unzipped_bytes: self.max_docx_unzipped_bytes,
-            max_docx_entries: self.max_docx_entries,
-            max_xml_depth: self.max_xml_depth,
-            max_pdf_pages: self.max_pdf_pages,
-            max_pdf_objects: self.max_pdf_objects,
-            max_pdf_inflated_bytes: self.max_pdf_inflated_bytes,
-            max_docx_xml_nodes: self.max_docx_xml_nodes,
-        }
+        self.reader.clone()
     }
 }
 
