@@ -32,7 +32,8 @@ const IMPURE: &[(&str, &str)] = &[
     ("std::net::Tcp", "network I/O"),
     ("std::net::Udp", "network I/O"),
     ("tokio::net", "network I/O"),
-    ("lettre", "network I/O (SMTP)"),
+    ("lettre::transport", "network I/O (SMTP)"),
+    ("SmtpTransport", "network I/O (SMTP)"),
     ("async_imap", "network I/O (IMAP)"),
     ("std::process", "processes"),
     ("tokio::process", "processes"),
@@ -71,9 +72,6 @@ const LONG_ON_PURPOSE: &[(&str, &str, &str)] = &[];
 /// The list only shrinks; [`the_known_exceptions_are_still_needed`] fails on a stale entry.
 const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/cli/actions.rs", "apply_action"),
-    ("src/config/mod.rs", "redacted_summary"),
-    ("src/config/mod.rs", "read_rules"),
-    ("src/config/mod.rs", "pick_secret"),
     ("src/daemon/process.rs", "store_mail"),
     ("src/daemon/process.rs", "apply_form"),
     ("src/forms/extract.rs", "collect_tnef"),
@@ -136,8 +134,12 @@ fn files_under(root: &str) -> Vec<String> {
     names
 }
 
-/// The file's lines before its test module, numbered from 1.
+/// The file's lines before its test module, numbered from 1 (none for a file that is a test
+/// module itself, `tests.rs`).
 fn code_lines(file: &str) -> Vec<(usize, String)> {
+    if file.ends_with("/tests.rs") {
+        return Vec::new();
+    }
     let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
         .unwrap_or_else(|e| panic!("{file}: {e}"));
     text.lines()

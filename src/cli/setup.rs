@@ -19,7 +19,7 @@ use crate::forms::reader::DocumentReader;
 use crate::mail::HeaderLimits;
 use crate::orders::receipts::Templates;
 use crate::rules::RuleSettings;
-use crate::rules::calendar::{Calendar, ChangeWindow};
+use crate::rules::calendar::Calendar;
 use crate::rules::it_systems::{self, Register, RegisterError};
 use crate::rules::time::TimeRules;
 use crate::sandbox::Sandbox;
@@ -47,14 +47,7 @@ pub fn rule_settings_with(
     r: &config::RulesConfig,
     register: Option<Arc<Register>>,
 ) -> anyhow::Result<RuleSettings> {
-    let closed: Vec<String> = r.extra_closed_days.iter().map(|d| d.to_string()).collect();
-    let closed: Vec<&str> = closed.iter().map(String::as_str).collect();
-    let calendar = Calendar::new(&closed).map_err(anyhow::Error::msg)?;
-    let window: ChangeWindow = r
-        .change_window
-        .to_string()
-        .parse()
-        .map_err(|e| anyhow::anyhow!("rules.change_window: {e}"))?;
+    let calendar = Calendar::from_days(&r.extra_closed_days);
     let trust = crate::cli::trust::trust_store(r.trusted_ca_file.as_deref())?;
     let known_ids = match &r.known_orders_file {
         Some(p) => Some(read_known_ids(p)?),
@@ -70,7 +63,7 @@ pub fn rule_settings_with(
     Ok(RuleSettings {
         time: TimeRules {
             lead_working_days: r.lead_working_days,
-            window,
+            window: r.change_window,
             calendar,
             max_days_ahead: i64::from(r.max_days_ahead),
         },

@@ -5,6 +5,7 @@
 use crate::forms::fields::{
     AMBIGUOUS_ROLE_TERMS, MONITORING_OFF, MONITORING_ON, ROLE_TERMS, Role, normalise,
 };
+use crate::mail::header_value::Address;
 
 /// Marks that mean "ticked" when they are the whole value or stand before an option.
 const TICKED: &[&str] = &[
@@ -176,29 +177,19 @@ pub fn email(value: &str) -> Option<String> {
         v = &v[start + 1..end];
     }
     let v = v.trim().trim_start_matches("mailto:").trim();
+    // The address syntax is the crate's one validator's; a form's address must moreover be on
+    // the internet: a host name (letters, digits, '-') under a top-level domain of letters.
+    Address::new(v)?;
     let (local, domain) = v.rsplit_once('@')?;
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
     let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && domain.len() <= 253
-        && labels.iter().all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-        })
+    let internet = labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| l.chars().all(|c| c.is_alphanumeric() || c == '-'))
         && labels
             .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(char::is_alphabetic));
-    (local_ok && domain_ok).then(|| format!("{local}@{}", domain.to_lowercase()))
+            .is_some_and(|tld| tld.chars().count() >= 2 && tld.chars().all(char::is_alphabetic));
+    internet.then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
 /// A list of addresses separated by commas, semicolons, newlines or spaces. Returns every

@@ -98,7 +98,9 @@ impl MessageId {
 }
 
 /// A mailbox address `local@domain`: no control characters, spaces or the characters that
-/// end or split an address in a header (`<>,;:"()[]\`), exactly one `@`, bounded.
+/// end or split an address in a header (`<>,;:"()[]\`), exactly one `@`, bounded, and the
+/// address syntax of RFC 5321/5322 (dot-atom local part, domain labels, IDN) as lettre checks
+/// it. The crate's one address validator: the config's addresses are checked with it too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address(String);
 
@@ -107,19 +109,10 @@ impl Address {
     pub fn new(address: &str) -> Option<Address> {
         let a = address.trim();
         let (local, domain) = a.split_once('@')?;
-        let allowed = |c: char| {
-            !is_header_control(c)
-                && !c.is_whitespace()
-                && !matches!(
-                    c,
-                    '<' | '>' | ',' | ';' | ':' | '"' | '(' | ')' | '[' | ']' | '\\' | '@'
-                )
-        };
-        let valid = !local.is_empty()
-            && !domain.is_empty()
-            && a.len() <= MAX_ADDRESS_BYTES
-            && local.chars().all(allowed)
-            && domain.chars().all(allowed);
+        let valid = a.len() <= MAX_ADDRESS_BYTES
+            && header_safe(local)
+            && header_safe(domain)
+            && lettre::Address::new(local, domain).is_ok();
         valid.then(|| Address(a.to_string()))
     }
 
@@ -131,6 +124,24 @@ impl Address {
     pub fn domain(&self) -> &str {
         self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
+}
+
+/// Not empty, and none of the characters that end or split an address in a header.
+fn header_safe(part: &str) -> bool {
+    let allowed = |c: char| {
+        !is_header_control(c)
+            && !c.is_whitespace()
+            && !matches!(
+                c,
+                '<' | '>' | ',' | ';' | ':' | '"' | '(' | ')' | '[' | ']' | '\\' | '@'
+            )
+    };
+    !part.is_empty() && part.chars().all(allowed)
+}
+
+/// A domain name as the domain part of an [`Address`] may be (e.g. `helpdesk.own_domains`).
+pub fn is_domain(domain: &str) -> bool {
+    header_safe(domain) && lettre::Address::new("postmaster", domain).is_ok()
 }
 
 /// Each address checked; the error names the first one that is not valid.
@@ -342,6 +353,31 @@ mod tests {
         ] {
             assert!(Address::new(bad).is_none(), "{bad:?}");
         }
+    }
+
+    /// One validator for the crate: what lettre would refuse to send is refused here too,
+    /// for a sender's address as for the config's.
+    #[test]
+    fn an_address_against_the_address_syntax_is_refused() {
+        for good in [
+            "a.b+c@sub.example.test",
+            "o'brien@kommune.dk",
+            "bruger@æble.dk",
+        ] {
+            assert!(Address::new(good).is_some(), "{good:?}");
+        }
+        for bad in [
+            "a..b@x.test",
+            ".a@x.test",
+            "a.@x.test",
+            "a@-x.test",
+            "a@x..test",
+        ] {
+            assert!(Address::new(bad).is_none(), "{bad:?}");
+        }
+        assert!(is_domain("example.test"));
+        assert!(!is_domain("-x.test"));
+        assert!(!is_domain("a b.test"));
     }
 
     #[test]

@@ -74,14 +74,27 @@ impl Calendar {
     /// A calendar with extra closed days given as "MM-DD" strings (as in the config).
     /// Errors name the bad value, so `config check` can say exactly what is wrong.
     pub fn new<S: AsRef<str>>(extra_closed_days: &[S]) -> Result<Calendar, String> {
-        let mut extra_closed = Vec::with_capacity(extra_closed_days.len().min(366));
+        let mut days = Vec::with_capacity(extra_closed_days.len().min(366));
         for s in extra_closed_days {
-            let md = parse_month_day(s.as_ref())?;
+            let s = s.as_ref();
+            days.push(
+                s.parse::<MonthDay>()
+                    .map_err(|e| format!("extra closed day \"{s}\" {e}"))?,
+            );
+        }
+        Ok(Calendar::from_days(&days))
+    }
+
+    /// A calendar with these extra closed days (duplicates count once).
+    pub fn from_days(extra_closed_days: &[MonthDay]) -> Calendar {
+        let mut extra_closed = Vec::with_capacity(extra_closed_days.len().min(366));
+        for md in extra_closed_days {
+            let md = (md.month, md.day);
             if !extra_closed.contains(&md) {
                 extra_closed.push(md);
             }
         }
-        Ok(Calendar { extra_closed })
+        Calendar { extra_closed }
     }
 
     /// The configured extra closed days as (month, day).
@@ -152,32 +165,46 @@ impl Calendar {
     }
 }
 
-/// "MM-DD" (one or two digits each) → (month, day); 29 February is allowed.
-fn parse_month_day(s: &str) -> Result<(u32, u32), String> {
-    let bad = |why: &str| {
-        format!("extra closed day \"{s}\" is not valid: {why} (expected MM-DD, e.g. \"12-24\")")
-    };
-    let t = s.trim();
-    let (m, d) = t
-        .split_once('-')
-        .ok_or_else(|| bad("no '-' between month and day"))?;
-    let num = |x: &str| -> Option<u32> {
-        if (1..=2).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit()) {
-            x.parse().ok()
-        } else {
-            None
-        }
-    };
-    let month = num(m).ok_or_else(|| bad("month is not a number 1-12"))?;
-    let day = num(d).ok_or_else(|| bad("day is not a number 1-31"))?;
-    if !(1..=12).contains(&month) {
-        return Err(bad("month is not 1-12"));
+/// A closed day that recurs every year (`rules.extra_closed_days`), e.g. 24 December.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MonthDay {
+    pub month: u32,
+    pub day: u32,
+}
+
+impl MonthDay {
+    pub fn matches(&self, date: NaiveDate) -> bool {
+        date.month() == self.month && date.day() == self.day
     }
-    // 2000 is a leap year, so 02-29 is accepted.
-    if NaiveDate::from_ymd_opt(2000, month, day).is_none() {
-        return Err(bad("no such day in that month"));
+}
+
+impl FromStr for MonthDay {
+    type Err = String;
+
+    /// "MM-DD" (one or two digits each, spaces around allowed); 29 February is allowed. The
+    /// error is worded for `config check`, which shows the value beside it.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || "must be a day of the year as \"MM-DD\", e.g. \"12-24\"".to_string();
+        let (m, d) = s.trim().split_once('-').ok_or_else(bad)?;
+        let num = |x: &str| -> Option<u32> {
+            if (1..=2).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_digit()) {
+                x.parse().ok()
+            } else {
+                None
+            }
+        };
+        let (month, day) = num(m).zip(num(d)).ok_or_else(bad)?;
+        // 2000 is a leap year, so 02-29 is accepted.
+        NaiveDate::from_ymd_opt(2000, month, day).ok_or_else(bad)?;
+        Ok(MonthDay { month, day })
     }
-    Ok((month, day))
+}
+
+impl fmt::Display for MonthDay {
+    /// As the config writes it: "12-24".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02}-{:02}", self.month, self.day)
+    }
 }
 
 /// The configured change window (`rules.change_window`, default "08:00-15:00"): a change may be
@@ -226,23 +253,34 @@ impl Default for ChangeWindow {
     }
 }
 
+impl ChangeWindow {
+    /// As the config writes it: "08:00-15:00".
+    pub fn config_text(&self) -> String {
+        format!(
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
+    }
+}
+
 impl FromStr for ChangeWindow {
     type Err = String;
 
-    /// "08:00-15:00" (also "8.00–15.00", spaces allowed).
+    /// "08:00-15:00" (also "8.00–15.00", spaces allowed); an end of "24:00" is the end of the
+    /// day, kept as 23:59 (desired times are whole minutes). The error is worded for
+    /// `config check`, which shows the value beside it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| {
-            format!(
-                "change window \"{s}\" is not valid: {why} (expected HH:MM-HH:MM, e.g. \"08:00-15:00\")"
-            )
-        };
-        let t = s.trim();
-        let (a, b) = t
-            .split_once(['-', '–', '—'])
-            .ok_or_else(|| bad("no '-' between start and end"))?;
-        let start = parse_hh_mm(a.trim()).ok_or_else(|| bad("start is not a time HH:MM"))?;
-        let end = parse_hh_mm(b.trim()).ok_or_else(|| bad("end is not a time HH:MM"))?;
-        ChangeWindow::new(start, end).map_err(|e| bad(&e))
+        let bad = || "must be \"HH:MM-HH:MM\", e.g. \"08:00-15:00\"".to_string();
+        let (a, b) = s.trim().split_once(['-', '–', '—']).ok_or_else(bad)?;
+        let start = parse_hh_mm(a.trim()).ok_or_else(bad)?;
+        let end = match b.trim() {
+            "24:00" | "24.00" => NaiveTime::from_hms_opt(23, 59, 0),
+            b => parse_hh_mm(b),
+        }
+        .ok_or_else(bad)?;
+        ChangeWindow::new(start, end)
+            .map_err(|_| "must start before it ends, e.g. \"08:00-15:00\"".to_string())
     }
 }
 
@@ -531,13 +569,19 @@ mod tests {
         assert_eq!(w.to_string(), "08.00–15.00");
         let w2: ChangeWindow = " 8.30 – 16.00 ".parse().unwrap();
         assert_eq!((w2.start(), w2.end()), (t(8, 30), t(16, 0)));
+        // "24:00" ends the window at the day's last minute, as the config has always read it.
+        let w3: ChangeWindow = "7:30-24:00".parse().unwrap();
+        assert_eq!((w3.start(), w3.end()), (t(7, 30), t(23, 59)));
+        assert_eq!(w3.config_text(), "07:30-23:59");
+        assert_eq!(w.config_text(), "08:00-15:00");
         for bad in [
             "",
             "08:00",
             "15:00-08:00",
             "08:00-08:00",
             "8-15",
-            "08:00-24:00",
+            "08:00-25:00",
+            "24:00-24:00",
             "25:00-26:00",
             "08:0-15:00",
             "x-y",
@@ -545,7 +589,7 @@ mod tests {
             "99999999999:00-1:00",
         ] {
             let err = bad.parse::<ChangeWindow>().unwrap_err();
-            assert!(err.contains(&format!("\"{bad}\"")), "{err}");
+            assert!(err.starts_with("must "), "{bad}: {err}");
         }
     }
 

@@ -6,6 +6,8 @@
 //! (the [`crate::forms::raw`] convention) and drops what the sender did not write for this order:
 //! the signature, quoted lines and the quoted original of a reply.
 
+use std::borrow::Cow;
+
 use crate::forms::raw::{Entry, RawForm};
 
 /// Longest label we accept; longer text before a colon is a sentence, not a label.
@@ -783,7 +785,7 @@ impl<'a> TagEnds<'a> {
     }
 }
 
-/// Decodes HTML character references: numeric ones and the named ones a Danish mail uses.
+/// Decodes HTML character references, also without their `;` as browsers do.
 fn decode_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
@@ -805,8 +807,8 @@ fn decode_entities(s: &str) -> String {
             None => (tail.get(1..).unwrap_or(""), tail.len()),
         };
         match entity(name) {
-            Some(c) if !name.is_empty() => {
-                out.push(c);
+            Some(text) if !name.is_empty() => {
+                out.push_str(&text);
                 rest = tail.get(consumed..).unwrap_or("");
             }
             _ => {
@@ -819,70 +821,32 @@ fn decode_entities(s: &str) -> String {
     out
 }
 
-fn entity(name: &str) -> Option<char> {
+/// The text of one character reference (`name` between `&` and `;`). Named ones come from
+/// html-escape's table of every HTML name; numeric ones are read here, because html-escape
+/// leaves out what a browser does with NUL and the Windows-1252 range 128–159, which mail
+/// from Word uses for dashes and quotes.
+fn entity(name: &str) -> Option<Cow<'static, str>> {
     if let Some(num) = name.strip_prefix('#') {
         let code = match num.strip_prefix(['x', 'X']) {
             Some(hex) => u32::from_str_radix(hex, 16).ok()?,
             None => num.parse::<u32>().ok()?,
         };
-        return match code {
-            0 => Some('\u{fffd}'),
-            // Windows-1252 range that HTML maps to typographic characters.
-            0x80..=0x9f => char::from_u32(cp1252_c1(code)),
-            _ => char::from_u32(code).or(Some('\u{fffd}')),
+        let c = match code {
+            0 => '\u{fffd}',
+            0x80..=0x9f => char::from_u32(cp1252_c1(code))?,
+            _ => char::from_u32(code).unwrap_or('\u{fffd}'),
         };
+        return Some(Cow::Owned(c.to_string()));
     }
-    let c = match name {
-        "amp" | "AMP" => '&',
-        "lt" | "LT" => '<',
-        "gt" | "GT" => '>',
-        "quot" | "QUOT" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        "aelig" => 'æ',
-        "AElig" => 'Æ',
-        "oslash" => 'ø',
-        "Oslash" => 'Ø',
-        "aring" => 'å',
-        "Aring" => 'Å',
-        "auml" => 'ä',
-        "Auml" => 'Ä',
-        "ouml" => 'ö',
-        "Ouml" => 'Ö',
-        "uuml" => 'ü',
-        "Uuml" => 'Ü',
-        "eacute" => 'é',
-        "Eacute" => 'É',
-        "egrave" => 'è',
-        "aacute" => 'á',
-        "oacute" => 'ó',
-        "szlig" => 'ß',
-        "copy" => '©',
-        "reg" => '®',
-        "ndash" => '–',
-        "mdash" => '—',
-        "hellip" => '…',
-        "laquo" => '«',
-        "raquo" => '»',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        "bdquo" => '„',
-        "bull" => '•',
-        "middot" => '·',
-        "euro" => '€',
-        "shy" => '\u{ad}',
-        "zwnj" => '\u{200c}',
-        "thinsp" | "ensp" | "emsp" => ' ',
-        "times" => '×',
-        "deg" => '°',
-        "sect" => '§',
-        "para" => '¶',
-        "check" | "checkmark" => '✓',
-        _ => return None,
-    };
-    Some(c)
+    // Wide spaces read as a plain space, so a label or value split by one still reads.
+    if matches!(name, "thinsp" | "ensp" | "emsp") {
+        return Some(Cow::Borrowed(" "));
+    }
+    let table = &html_escape::NAMED_ENTITIES;
+    let i = table
+        .binary_search_by(|(n, _)| (*n).cmp(name.as_bytes()))
+        .ok()?;
+    table.get(i).map(|(_, text)| Cow::Borrowed(*text))
 }
 
 /// HTML's mapping of numeric references 128–159 (Windows-1252).
@@ -1092,6 +1056,16 @@ mod tests {
             ]
         );
         assert_eq!(f.text, "Hej Helpdesk\nMvh");
+    }
+
+    #[test]
+    fn every_html_entity_name_is_known_and_legacy_forms_still_read() {
+        // Names from the whole HTML table, a reference without its ';', Word's
+        // Windows-1252 dash, NUL, and wide spaces as plain spaces.
+        assert_eq!(
+            decode_entities("&frac12; &oelig;&Scaron; &amp &#150; &#0; a&thinsp;b &notaname;"),
+            "½ œŠ & – \u{fffd} a b &notaname;"
+        );
     }
 
     #[test]
