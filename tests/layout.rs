@@ -93,8 +93,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/forms/read/text.rs", "html_to_lines_counted"),
     ("src/forms/read/tnef.rs", "unpack"),
     ("src/judge.rs", "judge_mail"),
-    ("src/mail/mod.rs", "loop_flags"),
-    ("src/mail/mod.rs", "mime_parts_upper_bound"),
     ("src/main.rs", "run"),
     ("src/rules/it_systems.rs", "from_toml"),
     ("src/rules/mod.rs", "judge_form"),
