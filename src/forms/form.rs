@@ -10,7 +10,7 @@ use crate::forms::fields::{
     Change, FieldDef, FormKind, LabelMatch, Required, Role, ValueType, fields_for, match_label,
     normalise,
 };
-use crate::forms::raw::RawForm;
+use crate::forms::raw::{RawForm, has_tick_glyph, leading_tick_glyph};
 use crate::forms::values;
 use crate::rules::dates::{Desired, parse_desired};
 use crate::rules::finding::{Finding, Rule};
@@ -98,7 +98,7 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
     for e in &raw.entries {
         let label = e.label.trim();
         let value = e.value.trim();
-        if starts_with_tick(label) {
+        if leading_tick_glyph(label).is_some() {
             for (opt, on) in values::ticks(&format!("{label} {value}")) {
                 apply_option(&opt, on, &mut change_ticks, &mut monitoring_ticks);
             }
@@ -226,18 +226,6 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
 
 fn is_placeholder(def: &FieldDef, value: &str) -> bool {
     normalise(value) == normalise(&crate::forms::blank::placeholder(def))
-}
-
-fn starts_with_tick(label: &str) -> bool {
-    ["☒", "☑", "☐", "□", "✓", "✔", "[X]", "[x]", "[ ]"]
-        .iter()
-        .any(|g| label.starts_with(g))
-}
-
-fn has_tick_glyph(value: &str) -> bool {
-    ["☒", "☑", "☐", "□", "✓", "✔", "[X]", "[x]", "[ ]"]
-        .iter()
-        .any(|g| value.contains(g))
 }
 
 /// Applies one tick-box option: a change, or a monitoring option.

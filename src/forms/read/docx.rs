@@ -14,11 +14,12 @@ use std::io::{Cursor, Read};
 
 use quick_xml::events::{BytesStart, Event};
 
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits};
+use crate::forms::raw::{
+    Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED, is_tick_glyph, leading_tick_glyph,
+};
+use crate::forms::read::label::split_label;
 
 /// Ticked and unticked boxes as every reader writes them.
-const TICKED: &str = "☒";
-const UNTICKED: &str = "☐";
 /// Longest text kept for one paragraph, cell or value: form values are short, and a cap keeps
 /// copying text up through nested tables cheap.
 const MAX_TEXT: usize = 64 * 1024;
@@ -28,8 +29,6 @@ const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 const HARD_MAX_DEPTH: usize = 1000;
 /// Most text (`w:t` contents) kept from one document while parsing.
 const MAX_KEPT_TEXT: usize = 16 * 1024 * 1024;
-/// Longest text before a colon that still counts as a label.
-const MAX_LABEL_CHARS: usize = 80;
 
 /// Reads one .docx file. `source` is stored in the result (e.g. `attachment:Bestilling.docx`).
 pub fn read_docx(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<RawForm, ReadError> {
@@ -695,20 +694,15 @@ fn map_symbol_text(s: &str, font: Font) -> String {
         .collect()
 }
 
-/// Glyph-only tick marks that may open a "☒ text" line.
-const TICK_GLYPHS: &[&str] = &[
-    "☒", "☑", "✓", "✔", "☐", "[X]", "[x]", "[ ]", "[]", "(X)", "(x)", "( )",
-];
-
 /// Whether a whole cell is a tick mark (ticked or not), as written in tick-box tables.
 fn is_tick_cell(s: &str) -> bool {
     let s = s.trim();
-    TICK_GLYPHS.contains(&s) || matches!(s, "X" | "x" | "Ja" | "ja" | "JA" | "Nej" | "nej" | "NEJ")
+    is_tick_glyph(s) || matches!(s, "X" | "x" | "Ja" | "ja" | "JA" | "Nej" | "nej" | "NEJ")
 }
 
 /// The tick glyph `s` starts with, if any.
 fn leading_glyph(s: &str) -> Option<&'static str> {
-    TICK_GLYPHS.iter().copied().find(|g| s.starts_with(g))
+    leading_tick_glyph(s).map(|(g, _)| g)
 }
 
 /// Splits "☒ SSL-certifikat   ☐ URL" into (glyph, text) items; None unless the line starts with
@@ -736,26 +730,6 @@ fn tick_items(line: &str) -> Option<Vec<(&'static str, String)>> {
             .map(|(g, t)| (g, t.trim().to_string()))
             .collect(),
     )
-}
-
-/// "Label: value" → (label, value), for text that reads like a label before a colon (not a
-/// URL, a time, or a sentence).
-fn split_label(line: &str) -> Option<(String, String)> {
-    let (label, value) = line.split_once(':')?;
-    let label = label.trim();
-    if label.is_empty()
-        || label.chars().count() > MAX_LABEL_CHARS
-        || !label.chars().any(char::is_alphabetic)
-        || value.starts_with("//")
-    {
-        return None;
-    }
-    let before_digit = label.chars().last().is_some_and(|c| c.is_ascii_digit());
-    let after_digit = value.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if before_digit && after_digit {
-        return None;
-    }
-    Some((label.to_string(), value.trim().to_string()))
 }
 
 // ------------------------------------------------------------------------------------ walk
@@ -1173,7 +1147,7 @@ impl Walker {
                     own.extend(self.push_entry(&text, g));
                 }
             }
-        } else if let Some((label, value)) = split_label(&line) {
+        } else if let Some((label, value)) = split_label(&line, false) {
             let list = value.is_empty() || leading_glyph(&value).is_some();
             let idx = self.entries.len();
             own.extend(self.push_entry(&label, &value));
@@ -1352,7 +1326,7 @@ impl Walker {
             }
         } else {
             let value = others.join("\n");
-            let (label, value) = match split_label(first) {
+            let (label, value) = match split_label(first, false) {
                 Some((l, v)) if value.is_empty() && !v.is_empty() => (l, v),
                 _ => (first.to_string(), value),
             };
@@ -2104,11 +2078,6 @@ mod tests {
 
     #[test]
     fn helpers_handle_edges() {
-        assert_eq!(split_label("a:b"), Some(("a".into(), "b".into())));
-        assert_eq!(split_label(": x"), None);
-        assert_eq!(split_label("12:30"), None);
-        assert_eq!(split_label("https://x"), None);
-        assert_eq!(split_label(&format!("{}: x", "a".repeat(81))), None);
         assert!(tick_items("no tick").is_none());
         assert_eq!(tick_items("☒"), Some(vec![("☒", String::new())]));
         let mut s = "x".repeat(MAX_TEXT - 1);

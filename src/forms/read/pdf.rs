@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits};
+use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED};
 use crate::forms::read::pdf_scan;
 use crate::forms::read::pdf_stream::Inflater;
 use crate::forms::read::text::parse_lines;
@@ -388,7 +388,7 @@ fn field_value(
                         .and_then(|a| a.as_name().ok())
                         .is_some_and(|a| a != b"Off")
                 });
-            Some(if on { "☒" } else { "☐" }.to_string())
+            Some(if on { TICKED } else { UNTICKED }.to_string())
         }
         Some(b"Sig") => None,
         _ => Some(match v {
