@@ -83,8 +83,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/forms/extract.rs", "read_attachment"),
     ("src/forms/form.rs", "interpret"),
     ("src/forms/form.rs", "normalise_field"),
-    ("src/forms/read/docx.rs", "classify"),
-    ("src/forms/read/docx.rs", "parse_tree"),
     ("src/forms/read/pdf_stream.rs", "decode"),
     ("src/forms/read/text.rs", "parse_lines"),
     ("src/forms/read/text.rs", "html_to_lines_counted"),
