@@ -81,8 +81,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/daemon/process.rs", "apply_form"),
     ("src/forms/extract.rs", "collect_tnef"),
     ("src/forms/extract.rs", "read_attachment"),
-    ("src/forms/form.rs", "interpret"),
-    ("src/forms/form.rs", "normalise_field"),
     ("src/forms/read/text.rs", "parse_lines"),
     ("src/forms/read/text.rs", "html_to_lines_counted"),
     ("src/judge.rs", "judge_mail"),
