@@ -79,8 +79,6 @@ const KNOWN_LONG: &[(&str, &str)] = &[
     ("src/daemon/outbox.rs", "send_due"),
     ("src/daemon/process.rs", "store_mail"),
     ("src/daemon/process.rs", "apply_form"),
-    ("src/forms/extract.rs", "collect_tnef"),
-    ("src/forms/extract.rs", "read_attachment"),
     ("src/forms/read/text.rs", "parse_lines"),
     ("src/forms/read/text.rs", "html_to_lines_counted"),
     ("src/judge.rs", "judge_mail"),
