@@ -395,6 +395,16 @@ mod tests {
     }
 
     #[test]
+    fn every_glyph_of_the_one_tick_list_is_a_mark() {
+        // ❑ was known to the text reader only: here it was part of the option's text.
+        assert_eq!(tick_state("❑"), Some(false));
+        assert_eq!(
+            ticks("❑ URL ✗ Datatype"),
+            vec![("URL".into(), false), ("Datatype".into(), true)]
+        );
+    }
+
+    #[test]
     fn ticks_in_every_style() {
         assert_eq!(
             ticks("☒ SSL-certifikat\n☐ URL"),

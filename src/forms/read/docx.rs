@@ -1701,6 +1701,22 @@ mod tests {
     }
 
     #[test]
+    fn a_label_is_as_long_in_a_word_paragraph_as_in_a_mail() {
+        // 61 characters before a colon: a sentence in a mail, and now in Word too (was 80).
+        let sentence = format!("{}: x", "a".repeat(61));
+        let f = read(&p(&sentence));
+        assert!(f.entries.is_empty(), "{:?}", f.entries);
+        assert_eq!(f.text, sentence);
+    }
+
+    #[test]
+    fn every_glyph_of_the_one_tick_list_opens_tick_items() {
+        // ✗ and ❑ were known to the text reader only, so a Word paragraph with them was text.
+        let f = read(&p("✗ SSL-certifikat   ❑ URL"));
+        assert_eq!(f.entries, vec![e("SSL-certifikat", "✗"), e("URL", "❑")]);
+    }
+
+    #[test]
     fn split_runs_join_without_spaces_and_proof_errors_vanish() {
         let body = r#"<w:p><w:r><w:t>CVR</w:t></w:r><w:proofErr w:type="spellStart"/><w:r><w:rPr><w:b/></w:rPr><w:t>-nr.: 1234</w:t></w:r><w:proofErr w:type="spellEnd"/><w:r><w:t>5678</w:t></w:r></w:p>"#;
         let f = read(body);
