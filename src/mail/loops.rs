@@ -273,30 +273,28 @@ pub(super) fn head_chars(s: &str, max: usize) -> &str {
 
 /// A subject a person gives a mail they forward (English, Danish, German, French, Outlook).
 fn is_forward_subject(lower: &str) -> bool {
-    [
-        "fw:",
-        "fwd:",
-        "vs:",
-        "wg:",
-        "tr:",
-        "videresend",
-        "videresendt:",
-    ]
-    .iter()
-    .any(|p| lower.trim_start().starts_with(p))
+    let lower = lower.trim_start();
+    // Danish Outlook writes "Videresend:" or "Videresendt:".
+    FORWARD_PREFIXES.iter().any(|p| lower.starts_with(p)) || lower.starts_with("videresend")
 }
+
+/// The subject prefixes mail programs put before a forwarded mail's subject (English, Danish,
+/// German, French, Outlook), lower case.
+const FORWARD_PREFIXES: &[&str] = &["fw:", "fwd:", "vs:", "wg:", "tr:"];
+/// The subject prefixes of a reply (English, Danish, German), lower case.
+const REPLY_PREFIXES: &[&str] = &["re:", "sv:", "aw:"];
 
 /// The subject after leading reply/forward prefixes and `[tags]` ("SV: [EXT] Autosvar: x" →
 /// "autosvar: x"), lowercase in, lowercase out.
 fn subject_head(subject: &str) -> &str {
-    const PREFIXES: &[&str] = &["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "tr:"];
     let mut s = subject.trim_start();
     loop {
         let rest = if s.starts_with('[') {
             s.find(']').map(|end| &s[end + 1..])
         } else {
-            PREFIXES
+            REPLY_PREFIXES
                 .iter()
+                .chain(FORWARD_PREFIXES)
                 .find(|p| s.starts_with(*p))
                 .map(|p| &s[p.len()..])
         };
