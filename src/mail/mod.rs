@@ -5,9 +5,6 @@
 pub mod header_value;
 mod loops;
 
-#[cfg(test)]
-use loops::{alnum_lower, head_chars};
-
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::Serialize;
@@ -524,6 +521,7 @@ fn header_section_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<Strin
 
 #[cfg(test)]
 mod tests {
+    use super::loops::{alnum_lower, head_chars};
     use super::*;
 
     fn mail(headers: &str, body: &str) -> Mail {
