@@ -321,13 +321,10 @@ fn normalize_inline_ticks(v: &str) -> String {
     if !v.contains('[') && !v.starts_with(['(', '☑', '✓', '✔', '✗', '✘']) {
         return v.to_string();
     }
-    if let Some(t) = tick_line(v, false) {
-        return t
-            .replace("[X]", TICKED)
-            .replace("[x]", TICKED)
-            .replace("[ ]", UNTICKED);
-    }
-    v.replace("[X]", TICKED)
+    let line = tick_line(v, false);
+    line.as_deref()
+        .unwrap_or(v)
+        .replace("[X]", TICKED)
         .replace("[x]", TICKED)
         .replace("[ ]", UNTICKED)
 }
