@@ -10,12 +10,13 @@
 //!
 //! Pure core (no file, network, process or database I/O; unit-tested):
 //! - [`mail`]: a received mail's facts (sender, threading, bodies, attachments) and its
-//!   loop-safety flags; [`mail::header_value`]: every value in a header of a mail we send,
-//!   checked in one place.
+//!   loop-safety flags (mail/loops.rs, their word and header lists as tables);
+//!   [`mail::header_value`]: every value in a header of a mail we send, checked in one place.
 //! - [`forms`]: the readers that turn .docx, PDF, HTML and mail text into raw forms and unpack
-//!   winmail.dat, each bounding its own work; THE field table, value normalisation, the blank
-//!   forms, and [`forms::extract`], which finds every form in a mail through a
-//!   [`forms::reader::DocumentReader`].
+//!   winmail.dat, each bounding its own work, with one list of tick glyphs
+//!   ([`forms::raw::TICK_GLYPHS`]) and one "Label: value" splitter (forms/read/label.rs);
+//!   THE field table, value normalisation, the blank forms, and [`forms::extract`], which
+//!   finds every form in a mail through a [`forms::reader::DocumentReader`].
 //! - [`rules`]: the rules of FORMS.md, one module per family, with the Danish calendar,
 //!   written dates, the it-system register's model and the findings.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.

@@ -19,6 +19,7 @@
 use std::io::{Cursor, Write};
 
 use crate::forms::fields::{CHANGES, FieldDef, FormKind, Required, ValueType, fields_for};
+use crate::forms::raw::{TICKED, UNTICKED};
 
 /// The blank order form of `kind` as a .docx file.
 pub fn blank_docx(kind: FormKind) -> Vec<u8> {
@@ -174,7 +175,7 @@ impl Doc {
     fn check_option(&mut self, tag: &str, text: &str, checked: bool) -> String {
         let id = self.id();
         let t = esc(tag);
-        let (val, glyph) = if checked { (1, "☒") } else { (0, "☐") };
+        let (val, glyph) = if checked { (1, TICKED) } else { (0, UNTICKED) };
         let font = r#"<w:rFonts w:ascii="MS Gothic" w:eastAsia="MS Gothic" w:hAnsi="MS Gothic" w:hint="eastAsia"/>"#;
         format!(
             r#"<w:sdt><w:sdtPr><w:rPr>{font}</w:rPr><w:alias w:val="{t}"/><w:tag w:val="{t}"/><w:id w:val="{id}"/><w14:checkbox><w14:checked w14:val="{val}"/><w14:checkedState w14:val="2612" w14:font="MS Gothic"/><w14:uncheckedState w14:val="2610" w14:font="MS Gothic"/></w14:checkbox></w:sdtPr><w:sdtContent><w:r><w:rPr>{font}</w:rPr><w:t>{glyph}</w:t></w:r></w:sdtContent></w:sdt>{}"#,

@@ -11,7 +11,7 @@ use crate::forms::form::{OrderForm, interpret};
 use crate::forms::raw::{RawForm, ReadError, ReadLimits};
 use crate::forms::read;
 use crate::forms::reader::{
-    DocumentReader, InProcess, ReadJob, ReadOutput, ReadRequest, ReaderKind,
+    DocumentReader, InProcess, ReadJob, ReadOutput, ReadRequest, ReaderKind, UnpackedFile,
 };
 use crate::mail::{Attachment, Mail};
 
@@ -241,8 +241,8 @@ pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
     let mut out = Extracted::default();
     // One count for the whole mail: a limit per MIME level multiplies with every forwarded
     // mail (10 forms in each of 3 nested levels of 10 forwarded mails made 1,111 orders).
-    let mut seen = 0usize;
-    collect(mail, limits, limits.max_forward_depth, &mut seen, &mut out);
+    let mut collector = Collector { limits, seen: 0 };
+    collector.collect(mail, limits.max_forward_depth, &mut out);
     if out.forms.len() > limits.max_forms_per_mail {
         out.forms_dropped = out.forms.len() - limits.max_forms_per_mail;
         out.forms.truncate(limits.max_forms_per_mail);
@@ -264,61 +264,150 @@ pub fn extract(mail: &Mail, limits: &ExtractLimits) -> Extracted {
     out
 }
 
-/// Collects the forms of `mail` (and of the mails forwarded in it) into `out`; `seen` counts
-/// the attachments read so far in the whole mail, the files unpacked from a winmail.dat
-/// included.
-fn collect(
-    mail: &Mail,
-    limits: &ExtractLimits,
-    depth: usize,
-    seen: &mut usize,
-    out: &mut Extracted,
-) {
-    let mut attachment_forms = Vec::new();
-    for (i, a) in mail.attachments.iter().enumerate() {
-        let name = a
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("vedhæftning {}", i + 1));
-        if *seen >= limits.max_attachments {
-            mark_capped(limits, out);
-            break;
-        }
-        *seen += 1;
-        let kind = kind_of(a);
-        if a.bytes.len() > limits.max_attachment_bytes
-            && !matches!(kind, AttachmentKind::Other | AttachmentKind::Image)
-        {
-            out.unreadable.push(Unreadable {
-                name: name.clone(),
-                reason: format!(
-                    "the file is larger than the limit of {} bytes",
-                    limits.max_attachment_bytes
-                ),
-            });
-            continue;
-        }
-        if kind == AttachmentKind::UnreadableDocument && is_tnef(a) {
-            let full = collect_tnef(a, &name, limits, depth, seen, out, &mut attachment_forms);
-            if full {
+/// Walks one mail for [`extract`]: its limits, and how many attachments were read so far in
+/// the whole mail (forwarded mails and the files unpacked from a winmail.dat included).
+struct Collector<'l> {
+    limits: &'l ExtractLimits,
+    seen: usize,
+}
+
+impl Collector<'_> {
+    /// Collects the forms of `mail` (and of the mails forwarded in it, down to `depth` more
+    /// levels) into `out`.
+    fn collect(&mut self, mail: &Mail, depth: usize, out: &mut Extracted) {
+        let limits = self.limits;
+        let mut attachment_forms = Vec::new();
+        for (i, a) in mail.attachments.iter().enumerate() {
+            let name = a
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("vedhæftning {}", i + 1));
+            if self.seen >= limits.max_attachments {
+                mark_capped(limits, out);
                 break;
             }
-            continue;
+            self.seen += 1;
+            let kind = kind_of(a);
+            if a.bytes.len() > limits.max_attachment_bytes
+                && !matches!(kind, AttachmentKind::Other | AttachmentKind::Image)
+            {
+                out.unreadable.push(Unreadable {
+                    name: name.clone(),
+                    reason: format!(
+                        "the file is larger than the limit of {} bytes",
+                        limits.max_attachment_bytes
+                    ),
+                });
+                continue;
+            }
+            if kind == AttachmentKind::UnreadableDocument && is_tnef(a) {
+                if self.collect_tnef(a, &name, depth, out, &mut attachment_forms) {
+                    break;
+                }
+                continue;
+            }
+            self.read_attachment(a, name, kind, depth, out, &mut attachment_forms);
         }
-        read_attachment(
-            a,
-            name,
-            kind,
-            limits,
-            depth,
-            seen,
-            out,
-            &mut attachment_forms,
-        );
+        if let Some(form) = body_form(mail, limits, &attachment_forms) {
+            out.forms.push(form);
+        }
+        out.forms.extend(attachment_forms);
     }
 
-    // The mail text: a form typed into the mail. When attachments carry forms, the text counts
-    // only if it is a different order (a covering note may repeat a label or two).
+    /// Unpacks Outlook's winmail.dat `a` (shown as `name`) and reads its files as attachments
+    /// of the same mail, named `winmail.dat/<file>`. Only when a form is found inside does
+    /// what was found count; otherwise the winmail.dat stays unreadable with [`TNEF_REASON`]
+    /// (the sender is told how to make Outlook send the form as a file). The unpacked files
+    /// count towards `max_attachments`; returns true when that limit was reached.
+    fn collect_tnef(
+        &mut self,
+        a: &Attachment,
+        name: &str,
+        depth: usize,
+        out: &mut Extracted,
+        forms: &mut Vec<OrderForm>,
+    ) -> bool {
+        let limits = self.limits;
+        let (mut files, notes) = unpack_tnef(a, name, limits, out);
+        let room = limits.max_attachments.saturating_sub(self.seen);
+        let full = files.len() > room;
+        if full {
+            files.truncate(room);
+            mark_capped(limits, out);
+        }
+        self.seen = self.seen.saturating_add(files.len());
+
+        let mut inner = Extracted::default();
+        let mut inner_forms = Vec::new();
+        for (k, f) in files.into_iter().enumerate() {
+            let (shown, file) = unpacked_attachment(f, name, k, depth, limits, out);
+            let kind = kind_of(&file);
+            self.read_attachment(&file, shown, kind, depth, &mut inner, &mut inner_forms);
+        }
+
+        if inner.attachments_capped {
+            mark_capped(limits, out);
+        }
+        if inner_forms.is_empty() && inner.forms.is_empty() {
+            out.unreadable.push(Unreadable {
+                name: name.to_string(),
+                reason: TNEF_REASON.into(),
+            });
+            return full;
+        }
+        forms.extend(inner_forms);
+        merge_tnef(out, inner, notes, name);
+        full
+    }
+
+    /// Reads one attachment (of the mail, or unpacked from its winmail.dat) whose display
+    /// name is `name`: a form goes to `forms`, everything else to `out`.
+    fn read_attachment(
+        &mut self,
+        a: &Attachment,
+        name: String,
+        kind: AttachmentKind,
+        depth: usize,
+        out: &mut Extracted,
+        forms: &mut Vec<OrderForm>,
+    ) {
+        let limits = self.limits;
+        let source = format!("attachment:{name}");
+        let read = match kind {
+            AttachmentKind::Docx => limits.read_form(ReaderKind::Docx, &source, &a.bytes),
+            AttachmentKind::Pdf => limits.read_form(ReaderKind::Pdf, &source, &a.bytes),
+            AttachmentKind::Text => Ok(read::text::read_text(
+                &String::from_utf8_lossy(&a.bytes),
+                &source,
+            )),
+            AttachmentKind::Html => limits.read_form(ReaderKind::Html, &source, &a.bytes),
+            AttachmentKind::Forwarded => {
+                match &a.message {
+                    Some(inner) if depth > 0 => self.collect(inner, depth - 1, out),
+                    Some(_) => out.problems.push(format!(
+                        "{name}: forwarded more than {} levels deep; not read",
+                        limits.max_forward_depth
+                    )),
+                    None => out.unreadable.push(Unreadable {
+                        name,
+                        reason: "a forwarded mail that could not be read".into(),
+                    }),
+                }
+                return;
+            }
+            _ => return note_other(a, name, kind, out),
+        };
+        take_read_form(read, name, kind, out, forms);
+    }
+}
+
+/// The form typed into the mail text. When attachments carry forms, the text counts only if
+/// it is a different order (a covering note may repeat a label or two).
+fn body_form(
+    mail: &Mail,
+    limits: &ExtractLimits,
+    attachment_forms: &[OrderForm],
+) -> Option<OrderForm> {
     let body = match (&mail.text, &mail.html) {
         (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, "body")),
         (_, Some(h)) => limits
@@ -326,15 +415,11 @@ fn collect(
             .ok(),
         _ => None,
     };
-    if let Some(form) = body.as_ref().and_then(interpret) {
-        let repeats = attachment_forms
-            .iter()
-            .any(|f| f.bestillings_id().is_some() && f.bestillings_id() == form.bestillings_id());
-        if !repeats {
-            out.forms.push(form);
-        }
-    }
-    out.forms.extend(attachment_forms);
+    let form = body.as_ref().and_then(interpret)?;
+    let repeats = attachment_forms
+        .iter()
+        .any(|f| f.bestillings_id().is_some() && f.bestillings_id() == form.bestillings_id());
+    (!repeats).then_some(form)
 }
 
 /// Notes (once per mail) that attachments past the limit were not read.
@@ -349,20 +434,14 @@ fn mark_capped(limits: &ExtractLimits, out: &mut Extracted) {
     }
 }
 
-/// Unpacks Outlook's winmail.dat `a` (shown as `name`) and reads its files as attachments of
-/// the same mail, named `winmail.dat/<file>`. Only when a form is found inside does what was
-/// found count; otherwise the winmail.dat stays unreadable with [`TNEF_REASON`] (the sender
-/// is told how to make Outlook send the form as a file). The unpacked files count towards
-/// `max_attachments` (`seen`); returns true when that limit was reached.
-fn collect_tnef(
+/// The files (and notes) of winmail.dat `a`; none when it cannot be unpacked, and a problem
+/// for the Helpdesk when a limit stopped the unpacking.
+fn unpack_tnef(
     a: &Attachment,
     name: &str,
     limits: &ExtractLimits,
-    depth: usize,
-    seen: &mut usize,
     out: &mut Extracted,
-    forms: &mut Vec<OrderForm>,
-) -> bool {
+) -> (Vec<UnpackedFile>, Vec<String>) {
     let unpacked = match limits.read_with(ReaderKind::Tnef, name, &a.bytes) {
         Ok(ReadOutput::Files { files, notes }) => Ok((files, notes)),
         Ok(ReadOutput::Form(_)) => Err(ReadError::Damaged(
@@ -373,74 +452,57 @@ fn collect_tnef(
     if let Err(e @ ReadError::Limit(_)) = &unpacked {
         out.problems.push(format!("{name}: {e}"));
     }
-    let (mut files, notes) = unpacked.unwrap_or_default();
+    unpacked.unwrap_or_default()
+}
 
-    let room = limits.max_attachments.saturating_sub(*seen);
-    let full = files.len() > room;
-    if full {
-        files.truncate(room);
-        mark_capped(limits, out);
-    }
-    *seen = seen.saturating_add(files.len());
+/// File `k` unpacked from winmail.dat `name` as an attachment, with the name it is shown by:
+/// a missing or generic MIME tag is sniffed from the bytes, and a mail inside (.eml) is parsed
+/// when its MIME parts are within the limit.
+fn unpacked_attachment(
+    f: UnpackedFile,
+    name: &str,
+    k: usize,
+    depth: usize,
+    limits: &ExtractLimits,
+    out: &mut Extracted,
+) -> (String, Attachment) {
+    let shown = format!(
+        "{name}/{}",
+        f.name
+            .clone()
+            .unwrap_or_else(|| format!("vedhæftning {}", k + 1))
+    );
+    let content_type = f
+        .content_type
+        .filter(|t| t != "application/octet-stream")
+        .unwrap_or_else(|| sniff_type(&f.bytes).to_string());
+    let is_mail = content_type == "message/rfc822"
+        || f.name
+            .as_deref()
+            .is_some_and(|n| n.to_lowercase().ends_with(".eml"));
+    let message = if !is_mail {
+        None
+    } else if crate::mail::mime_parts_over(&f.bytes, limits.max_mime_parts) {
+        out.problems.push(format!(
+            "{name}: a mail inside it has more than {} MIME parts; not read",
+            limits.max_mime_parts
+        ));
+        None
+    } else {
+        Mail::parse(&f.bytes, depth).map(Box::new)
+    };
+    let file = Attachment {
+        name: f.name,
+        content_type,
+        bytes: f.bytes,
+        message,
+    };
+    (shown, file)
+}
 
-    let mut inner = Extracted::default();
-    let mut inner_forms = Vec::new();
-    for (k, f) in files.into_iter().enumerate() {
-        let shown = format!(
-            "{name}/{}",
-            f.name
-                .clone()
-                .unwrap_or_else(|| format!("vedhæftning {}", k + 1))
-        );
-        let content_type = f
-            .content_type
-            .filter(|t| t != "application/octet-stream")
-            .unwrap_or_else(|| sniff_type(&f.bytes).to_string());
-        let message = (content_type == "message/rfc822"
-            || f.name
-                .as_deref()
-                .is_some_and(|n| n.to_lowercase().ends_with(".eml")))
-        .then(|| {
-            if crate::mail::mime_parts_over(&f.bytes, limits.max_mime_parts) {
-                out.problems.push(format!(
-                    "{name}: a mail inside it has more than {} MIME parts; not read",
-                    limits.max_mime_parts
-                ));
-                return None;
-            }
-            Mail::parse(&f.bytes, depth).map(Box::new)
-        })
-        .flatten();
-        let file = Attachment {
-            name: f.name,
-            content_type,
-            bytes: f.bytes,
-            message,
-        };
-        let kind = kind_of(&file);
-        read_attachment(
-            &file,
-            shown,
-            kind,
-            limits,
-            depth,
-            seen,
-            &mut inner,
-            &mut inner_forms,
-        );
-    }
-
-    if inner.attachments_capped {
-        mark_capped(limits, out);
-    }
-    if inner_forms.is_empty() && inner.forms.is_empty() {
-        out.unreadable.push(Unreadable {
-            name: name.to_string(),
-            reason: TNEF_REASON.into(),
-        });
-        return full;
-    }
-    forms.extend(inner_forms);
+/// Adds what was found inside a winmail.dat (that held a form) to the mail's findings, with
+/// the unpacker's notes.
+fn merge_tnef(out: &mut Extracted, inner: Extracted, notes: Vec<String>, name: &str) {
     out.forms.extend(inner.forms);
     out.unreadable.extend(inner.unreadable);
     out.certificates.extend(inner.certificates);
@@ -452,7 +514,6 @@ fn collect_tnef(
     }
     out.problems
         .extend(notes.into_iter().map(|n| format!("{name}: {n}")));
-    full
 }
 
 /// The type of an unpacked file that has no usable MIME tag, from its first bytes (TNEF
@@ -467,49 +528,14 @@ fn sniff_type(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// Reads one attachment (of the mail, or unpacked from its winmail.dat) whose display name is
-/// `name`: a form goes to `forms`, everything else to `out`; `seen` as in [`collect`].
-#[allow(clippy::too_many_arguments)]
-fn read_attachment(
-    a: &Attachment,
-    name: String,
-    kind: AttachmentKind,
-    limits: &ExtractLimits,
-    depth: usize,
-    seen: &mut usize,
-    out: &mut Extracted,
-    forms: &mut Vec<OrderForm>,
-) {
-    let source = format!("attachment:{name}");
-    let read = match kind {
-        AttachmentKind::Docx => Some(limits.read_form(ReaderKind::Docx, &source, &a.bytes)),
-        AttachmentKind::Pdf => Some(limits.read_form(ReaderKind::Pdf, &source, &a.bytes)),
-        AttachmentKind::Text => Some(Ok(read::text::read_text(
-            &String::from_utf8_lossy(&a.bytes),
-            &source,
-        ))),
-        AttachmentKind::Html => Some(limits.read_form(ReaderKind::Html, &source, &a.bytes)),
-        AttachmentKind::Forwarded => {
-            match &a.message {
-                Some(inner) if depth > 0 => collect(inner, limits, depth - 1, seen, out),
-                Some(_) => out.problems.push(format!(
-                    "{name}: forwarded more than {} levels deep; not read",
-                    limits.max_forward_depth
-                )),
-                None => out.unreadable.push(Unreadable {
-                    name: name.clone(),
-                    reason: "a forwarded mail that could not be read".into(),
-                }),
-            }
-            None
-        }
-        AttachmentKind::Certificate => {
-            out.certificates.push(CertFile {
-                name: name.clone(),
-                bytes: a.bytes.clone(),
-            });
-            None
-        }
+/// An attachment that is not read as a form: a certificate kept as evidence, a document in a
+/// format we cannot read, an image (unreadable only if the mail has no form), or other files.
+fn note_other(a: &Attachment, name: String, kind: AttachmentKind, out: &mut Extracted) {
+    match kind {
+        AttachmentKind::Certificate => out.certificates.push(CertFile {
+            name,
+            bytes: a.bytes.clone(),
+        }),
         AttachmentKind::UnreadableDocument => {
             let reason = if is_tnef(a) {
                 TNEF_REASON
@@ -517,19 +543,27 @@ fn read_attachment(
                 "a file format we cannot read"
             };
             out.unreadable.push(Unreadable {
-                name: name.clone(),
+                name,
                 reason: reason.into(),
             });
-            None
         }
-        AttachmentKind::Image => {
-            out.images.push(name.clone());
-            None
-        }
-        AttachmentKind::Other => None,
-    };
+        AttachmentKind::Image => out.images.push(name),
+        _ => {}
+    }
+}
+
+/// A document read as a form: an order form goes to `forms`; a .docx or PDF without form
+/// fields, or one that could not be read, is unreadable (a limit also a problem for the
+/// Helpdesk).
+fn take_read_form(
+    read: Result<RawForm, ReadError>,
+    name: String,
+    kind: AttachmentKind,
+    out: &mut Extracted,
+    forms: &mut Vec<OrderForm>,
+) {
     match read {
-        Some(Ok(raw)) => match interpret(&raw) {
+        Ok(raw) => match interpret(&raw) {
             Some(form) => forms.push(form),
             None if matches!(kind, AttachmentKind::Docx | AttachmentKind::Pdf) => {
                 out.unreadable.push(Unreadable {
@@ -539,7 +573,7 @@ fn read_attachment(
             }
             None => {}
         },
-        Some(Err(e)) => {
+        Err(e) => {
             if matches!(e, ReadError::Limit(_)) {
                 out.problems.push(format!("{name}: {e}"));
             }
@@ -548,7 +582,6 @@ fn read_attachment(
                 reason: reason_for(&e),
             });
         }
-        None => {}
     }
 }
 

@@ -10,7 +10,7 @@ use crate::forms::fields::{
     Change, FieldDef, FormKind, LabelMatch, Required, Role, ValueType, fields_for, match_label,
     normalise,
 };
-use crate::forms::raw::RawForm;
+use crate::forms::raw::{RawForm, has_tick_glyph, leading_tick_glyph};
 use crate::forms::values;
 use crate::rules::dates::{Desired, parse_desired};
 use crate::rules::finding::{Finding, Rule};
@@ -90,73 +90,14 @@ const MIN_FIELDS_FOR_A_FORM: usize = 3;
 
 /// Reads a raw form as an order form; `None` when it carries too few field labels to be one.
 pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
-    let mut collected: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
-    let mut change_ticks: BTreeMap<Change, bool> = BTreeMap::new();
-    let mut monitoring_ticks: Vec<bool> = Vec::new();
-    let mut matched_fields = BTreeSet::new();
-
+    let mut seen = Collected::default();
     for e in &raw.entries {
-        let label = e.label.trim();
-        let value = e.value.trim();
-        if starts_with_tick(label) {
-            for (opt, on) in values::ticks(&format!("{label} {value}")) {
-                apply_option(&opt, on, &mut change_ticks, &mut monitoring_ticks);
-            }
-            continue;
-        }
-        match match_label(label) {
-            Some(LabelMatch::Field(def)) => {
-                matched_fields.insert(def.code);
-                match def.vtype {
-                    ValueType::Changes => {
-                        for (opt, on) in values::ticks(value) {
-                            apply_option(&opt, on, &mut change_ticks, &mut monitoring_ticks);
-                        }
-                    }
-                    ValueType::Monitoring if has_tick_glyph(value) => {
-                        for (opt, on) in values::ticks(value) {
-                            if let Some(state) = values::monitoring_option(&opt)
-                                && on
-                            {
-                                monitoring_ticks.push(state);
-                            }
-                        }
-                    }
-                    // The blank form's grey hint, kept as text when an editor re-saves the
-                    // form without its placeholder mark, is not a value.
-                    _ if !value.is_empty() && !is_placeholder(def, value) => {
-                        collected
-                            .entry(def.code)
-                            .or_default()
-                            .push(value.to_string());
-                    }
-                    _ => {}
-                }
-            }
-            Some(LabelMatch::Change(c)) => {
-                if let Some(on) = values::tick_state(value) {
-                    let slot = change_ticks.entry(c.change).or_insert(false);
-                    *slot |= on;
-                }
-            }
-            None => {
-                // "Overvågning Til" / "Til" check boxes (a PDF names them so).
-                let n = normalise(label);
-                let opt = n.strip_prefix("overvaagning ").unwrap_or(&n);
-                if let (Some(state), Some(true)) =
-                    (values::monitoring_option(opt), values::tick_state(value))
-                {
-                    monitoring_ticks.push(state);
-                    matched_fields.insert("monitoring");
-                }
-            }
-        }
+        seen.entry(e.label.trim(), e.value.trim());
     }
-
-    if matched_fields.len() < MIN_FIELDS_FOR_A_FORM {
+    if seen.matched_fields.len() < MIN_FIELDS_FOR_A_FORM {
         return None;
     }
-    let kind = detect_kind(raw, &matched_fields, &change_ticks);
+    let kind = detect_kind(raw, &seen.matched_fields, &seen.change_ticks);
     let mut form = OrderForm {
         kind,
         source: raw.source.clone(),
@@ -169,48 +110,131 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
         monitoring: None,
         findings: Vec::new(),
     };
-
     for def in fields_for(kind) {
-        let Some(written) = collected.get(def.code) else {
+        let Some(written) = seen.collected.get(def.code) else {
             continue;
         };
         normalise_field(&mut form, def, written);
     }
-
-    // Monitoring: the field's value and any Til/Fra tick boxes together.
     if kind == FormKind::Sftp {
-        let mut states: BTreeSet<bool> = monitoring_ticks.iter().copied().collect();
-        if let Some(v) = form.monitoring {
-            states.insert(v);
+        settle_monitoring(&mut form, &seen.monitoring_ticks);
+    }
+    settle_changes(&mut form, &seen.change_ticks);
+    add_missing(&mut form, &seen.matched_fields);
+    Some(form)
+}
+
+/// What a form's entries say before the form kind is known: the values written per field,
+/// the tick boxes of changes and monitoring, and which fields the labels matched.
+#[derive(Default)]
+struct Collected {
+    collected: BTreeMap<&'static str, Vec<String>>,
+    change_ticks: BTreeMap<Change, bool>,
+    monitoring_ticks: Vec<bool>,
+    matched_fields: BTreeSet<&'static str>,
+}
+
+impl Collected {
+    /// One label and its value: a tick-box line, a field, a change's own tick box, or a
+    /// monitoring option named as a check box.
+    fn entry(&mut self, label: &str, value: &str) {
+        if leading_tick_glyph(label).is_some() {
+            self.options(&format!("{label} {value}"));
+            return;
         }
-        match states.len() {
-            0 => {}
-            1 => form.monitoring = states.first().copied(),
-            _ => {
-                form.monitoring = None;
-                form.fields.remove("monitoring");
-                form.findings.push(Finding::new(
-                    Rule::FormAmbiguous,
-                    Some("monitoring"),
-                    "Overvågning: både Til og Fra er valgt. Vælg kun én af dem.",
-                ));
+        match match_label(label) {
+            Some(LabelMatch::Field(def)) => self.field(def, value),
+            Some(LabelMatch::Change(c)) => {
+                if let Some(on) = values::tick_state(value) {
+                    let slot = self.change_ticks.entry(c.change).or_insert(false);
+                    *slot |= on;
+                }
             }
-        }
-        if let Some(on) = form.monitoring {
-            form.fields.insert(
-                "monitoring",
-                Value::Text(if on { "on" } else { "off" }.into()),
-            );
+            None => {
+                // "Overvågning Til" / "Til" check boxes (a PDF names them so).
+                let n = normalise(label);
+                let opt = n.strip_prefix("overvaagning ").unwrap_or(&n);
+                if let (Some(state), Some(true)) =
+                    (values::monitoring_option(opt), values::tick_state(value))
+                {
+                    self.monitoring_ticks.push(state);
+                    self.matched_fields.insert("monitoring");
+                }
+            }
         }
     }
 
-    // Changes: ticked boxes; on the sftp form nothing ticked means monitoring.
-    form.changes = change_ticks
+    /// Every tick item of `value` as a change or monitoring option.
+    fn options(&mut self, value: &str) {
+        for (opt, on) in values::ticks(value) {
+            apply_option(&opt, on, &mut self.change_ticks, &mut self.monitoring_ticks);
+        }
+    }
+
+    /// The value written for a field: tick boxes for the changes (and a ticked monitoring
+    /// option), else the text to normalise once the form kind is known.
+    fn field(&mut self, def: &'static FieldDef, value: &str) {
+        self.matched_fields.insert(def.code);
+        match def.vtype {
+            ValueType::Changes => self.options(value),
+            ValueType::Monitoring if has_tick_glyph(value) => {
+                for (opt, on) in values::ticks(value) {
+                    if let Some(state) = values::monitoring_option(&opt)
+                        && on
+                    {
+                        self.monitoring_ticks.push(state);
+                    }
+                }
+            }
+            // The blank form's grey hint, kept as text when an editor re-saves the form
+            // without its placeholder mark, is not a value.
+            _ if !value.is_empty() && !is_placeholder(def, value) => {
+                self.collected
+                    .entry(def.code)
+                    .or_default()
+                    .push(value.to_string());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Monitoring on the sftp form: the field's value and any Til/Fra tick boxes together; both
+/// chosen is `form.ambiguous`.
+fn settle_monitoring(form: &mut OrderForm, ticks: &[bool]) {
+    let mut states: BTreeSet<bool> = ticks.iter().copied().collect();
+    if let Some(v) = form.monitoring {
+        states.insert(v);
+    }
+    match states.len() {
+        0 => {}
+        1 => form.monitoring = states.first().copied(),
+        _ => {
+            form.monitoring = None;
+            form.fields.remove("monitoring");
+            form.findings.push(Finding::new(
+                Rule::FormAmbiguous,
+                Some("monitoring"),
+                "Overvågning: både Til og Fra er valgt. Vælg kun én af dem.",
+            ));
+        }
+    }
+    if let Some(on) = form.monitoring {
+        form.fields.insert(
+            "monitoring",
+            Value::Text(if on { "on" } else { "off" }.into()),
+        );
+    }
+}
+
+/// The changes: the ticked boxes; on the sftp form nothing ticked means monitoring.
+fn settle_changes(form: &mut OrderForm, ticks: &BTreeMap<Change, bool>) {
+    form.changes = ticks
         .iter()
         .filter(|(_, on)| **on)
         .map(|(c, _)| *c)
         .collect();
-    if kind == FormKind::Sftp && form.changes.is_empty() {
+    if form.kind == FormKind::Sftp && form.changes.is_empty() {
         form.changes.insert(Change::Monitoring);
     }
     if !form.changes.is_empty() {
@@ -219,25 +243,10 @@ pub fn interpret(raw: &RawForm) -> Option<OrderForm> {
             Value::List(form.changes.iter().map(|c| c.code().to_string()).collect()),
         );
     }
-
-    add_missing(&mut form, &matched_fields);
-    Some(form)
 }
 
 fn is_placeholder(def: &FieldDef, value: &str) -> bool {
     normalise(value) == normalise(&crate::forms::blank::placeholder(def))
-}
-
-fn starts_with_tick(label: &str) -> bool {
-    ["☒", "☑", "☐", "□", "✓", "✔", "[X]", "[x]", "[ ]"]
-        .iter()
-        .any(|g| label.starts_with(g))
-}
-
-fn has_tick_glyph(value: &str) -> bool {
-    ["☒", "☑", "☐", "□", "✓", "✔", "[X]", "[x]", "[ ]"]
-        .iter()
-        .any(|g| value.contains(g))
 }
 
 /// Applies one tick-box option: a change, or a monitoring option.
@@ -333,50 +342,29 @@ fn clip(s: &str) -> String {
 
 /// Normalises one field; several different values are `form.ambiguous`.
 fn normalise_field(form: &mut OrderForm, def: &'static FieldDef, written: &[String]) {
-    // Distinct values after normalisation decide ambiguity.
-    let mut distinct: Vec<&String> = Vec::new();
-    for w in written {
-        if !distinct.iter().any(|d| same_value(def, d, w)) {
-            distinct.push(w);
-        }
-    }
-    let Some(first) = distinct.first().copied() else {
+    let Some(w) = first_distinct(form, def, written) else {
         return;
     };
-    if distinct.len() > 1 {
-        form.findings.push(Finding::new(
-            Rule::FormAmbiguous,
-            Some(def.code),
-            format!(
-                "{}: feltet er udfyldt med forskellige værdier (\"{}\" og \"{}\"). Angiv én værdi.",
-                def.label,
-                clip(first),
-                clip(distinct[1])
-            ),
-        ));
-    }
-    let w = first.as_str();
+    let w = w.as_str();
     match def.vtype {
         ValueType::Text | ValueType::Url | ValueType::Serial | ValueType::Certificate => {
             form.fields.insert(def.code, Value::Text(values::text(w)));
         }
-        ValueType::OrderId => match values::order_id(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v));
+        ValueType::OrderId
+        | ValueType::Environment
+        | ValueType::Cvr
+        | ValueType::Email
+        | ValueType::Phone
+        | ValueType::Uuid => {
+            if let Some((normal, what)) = checked_text(def.vtype, w) {
+                match normal {
+                    Some(v) => {
+                        form.fields.insert(def.code, Value::Text(v));
+                    }
+                    None => invalid(form, def, w, what),
+                }
             }
-            None => invalid(
-                form,
-                def,
-                w,
-                "et gyldigt BestillingsID (4-64 tegn uden mellemrum)",
-            ),
-        },
-        ValueType::Environment => match values::environment(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v.to_string()));
-            }
-            None => invalid(form, def, w, "et kendt miljø"),
-        },
+        }
         ValueType::DateTime => match parse_desired(w) {
             Some(d) => {
                 form.fields.insert(def.code, Value::Text(d.to_rfc3339()));
@@ -384,54 +372,7 @@ fn normalise_field(form: &mut OrderForm, def: &'static FieldDef, written: &[Stri
             }
             None => invalid(form, def, w, "en dato, vi kan læse"),
         },
-        ValueType::Cvr => match values::cvr(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v));
-            }
-            None => invalid(form, def, w, "et gyldigt CVR-nummer"),
-        },
-        ValueType::Email => match values::email(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v));
-            }
-            None => invalid(form, def, w, "en gyldig e-mailadresse"),
-        },
-        ValueType::Phone => match values::phone(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v));
-            }
-            None => invalid(form, def, w, "et gyldigt dansk telefonnummer"),
-        },
-        ValueType::Uuid => match values::uuid(w) {
-            Some(v) => {
-                form.fields.insert(def.code, Value::Text(v));
-            }
-            None => invalid(form, def, w, "et gyldigt UUID"),
-        },
-        ValueType::Role => match values::role(w) {
-            Some((role, ambiguous_term)) => {
-                form.fields
-                    .insert(def.code, Value::Text(role.code().to_string()));
-                form.role = Some(role);
-                let kind_role = form.kind.role();
-                if ambiguous_term && role != kind_role {
-                    form.matrix_role = Some(kind_role);
-                    form.findings.push(Finding::new(
-                        Rule::FormAmbiguous,
-                        Some(def.code),
-                        format!(
-                            "{}: \"{}\" kan betyde mere end én it-systemrolle og passer ikke til formularen \"{}\". Helpdesk afklarer rollen med dig.",
-                            def.label,
-                            clip(w),
-                            form.kind.title()
-                        ),
-                    ));
-                } else {
-                    form.matrix_role = Some(role);
-                }
-            }
-            None => invalid(form, def, w, "en kendt it-systemrolle"),
-        },
+        ValueType::Role => normalise_role(form, def, w),
         ValueType::SecurityModel => {
             let known = ["token".to_string(), "kontekst".to_string()];
             let v = values::security_model(w, &known).unwrap_or_else(|| values::text(w));
@@ -455,6 +396,83 @@ fn normalise_field(form: &mut OrderForm, def: &'static FieldDef, written: &[Stri
             form.fields.insert(def.code, Value::List(items));
         }
         ValueType::Changes => {}
+    }
+}
+
+/// The first of the values written for a field; when they differ after normalisation,
+/// `form.ambiguous` names the first two.
+fn first_distinct<'w>(
+    form: &mut OrderForm,
+    def: &FieldDef,
+    written: &'w [String],
+) -> Option<&'w String> {
+    let mut distinct: Vec<&String> = Vec::new();
+    for w in written {
+        if !distinct.iter().any(|d| same_value(def, d, w)) {
+            distinct.push(w);
+        }
+    }
+    let first = distinct.first().copied()?;
+    if let Some(second) = distinct.get(1) {
+        form.findings.push(Finding::new(
+            Rule::FormAmbiguous,
+            Some(def.code),
+            format!(
+                "{}: feltet er udfyldt med forskellige værdier (\"{}\" og \"{}\"). Angiv én værdi.",
+                def.label,
+                clip(first),
+                clip(second)
+            ),
+        ));
+    }
+    Some(first)
+}
+
+/// The value types that have one normal form, checked by one function each: (the normal
+/// form or `None`, what the value should have been). `None` for the other types.
+fn checked_text(vtype: ValueType, w: &str) -> Option<(Option<String>, &'static str)> {
+    Some(match vtype {
+        ValueType::OrderId => (
+            values::order_id(w),
+            "et gyldigt BestillingsID (4-64 tegn uden mellemrum)",
+        ),
+        ValueType::Environment => (
+            values::environment(w).map(|v| v.to_string()),
+            "et kendt miljø",
+        ),
+        ValueType::Cvr => (values::cvr(w), "et gyldigt CVR-nummer"),
+        ValueType::Email => (values::email(w), "en gyldig e-mailadresse"),
+        ValueType::Phone => (values::phone(w), "et gyldigt dansk telefonnummer"),
+        ValueType::Uuid => (values::uuid(w), "et gyldigt UUID"),
+        _ => return None,
+    })
+}
+
+/// The it-system role; a term that can mean more than one role and does not fit the form's
+/// own role is `form.ambiguous`, and the form's role is used for the matrix.
+fn normalise_role(form: &mut OrderForm, def: &FieldDef, w: &str) {
+    let Some((role, ambiguous_term)) = values::role(w) else {
+        invalid(form, def, w, "en kendt it-systemrolle");
+        return;
+    };
+    form.fields
+        .insert(def.code, Value::Text(role.code().to_string()));
+    form.role = Some(role);
+    let kind_role = form.kind.role();
+    if ambiguous_term && role != kind_role {
+        form.matrix_role = Some(kind_role);
+        form.findings.push(Finding::new(
+            Rule::FormAmbiguous,
+            Some(def.code),
+            format!(
+                "{}: \"{}\" kan betyde mere end én it-systemrolle og passer ikke til formularen \"{}\". Helpdesk afklarer rollen med dig.",
+                def.label,
+                clip(w),
+                form.kind.title()
+            ),
+        ));
+    } else {
+        form.matrix_role = Some(role);
     }
 }
 

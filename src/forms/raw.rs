@@ -7,6 +7,49 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How a reader writes a ticked box (see [`Entry`]).
+pub const TICKED: &str = "☒";
+/// How a reader writes a box that is not ticked.
+pub const UNTICKED: &str = "☐";
+
+/// Every glyph that marks a tick box in a form's text, with whether it means ticked: the one
+/// list the readers turn into [`TICKED`]/[`UNTICKED`] and the interpreter reads tick items by
+/// (people type brackets, Word and PDFs draw boxes, some editors check marks). No glyph is the
+/// start of another, so which one a text starts with does not depend on the order.
+pub const TICK_GLYPHS: &[(&str, bool)] = &[
+    ("☒", true),
+    ("☑", true),
+    ("✓", true),
+    ("✔", true),
+    ("✗", true),
+    ("✘", true),
+    ("[X]", true),
+    ("[x]", true),
+    ("(X)", true),
+    ("(x)", true),
+    ("☐", false),
+    ("□", false),
+    ("❑", false),
+    ("[ ]", false),
+    ("[]", false),
+    ("( )", false),
+];
+
+/// The tick glyph `s` starts with, and whether it means ticked.
+pub fn leading_tick_glyph(s: &str) -> Option<(&'static str, bool)> {
+    TICK_GLYPHS.iter().copied().find(|(g, _)| s.starts_with(g))
+}
+
+/// Whether `s` is exactly one tick glyph.
+pub fn is_tick_glyph(s: &str) -> bool {
+    TICK_GLYPHS.iter().any(|(g, _)| *g == s)
+}
+
+/// Whether a tick glyph stands anywhere in `s`.
+pub fn has_tick_glyph(s: &str) -> bool {
+    TICK_GLYPHS.iter().any(|(g, _)| s.contains(g))
+}
+
 /// One label and the value written next to it (or below it, or in the same cell).
 ///
 /// Tick boxes are text: a ticked box is written as "☒" and an unticked one as "☐", either as

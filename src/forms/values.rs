@@ -5,16 +5,14 @@
 use crate::forms::fields::{
     AMBIGUOUS_ROLE_TERMS, MONITORING_OFF, MONITORING_ON, ROLE_TERMS, Role, normalise,
 };
+use crate::forms::raw::{TICK_GLYPHS, has_tick_glyph, leading_tick_glyph};
 use crate::mail::header_value::Address;
 
-/// Marks that mean "ticked" when they are the whole value or stand before an option.
-const TICKED: &[&str] = &[
-    "☒", "☑", "✓", "✔", "✗", "✘", "[x]", "(x)", "x", "ja", "yes", "/yes", "on", "true", "1",
-];
-/// Marks that mean "not ticked".
-const UNTICKED: &[&str] = &[
-    "☐", "□", "[ ]", "[]", "( )", "()", "nej", "no", "off", "/off", "false", "0", "-",
-];
+/// Words (and a bare "x") that mean "ticked" when they are the whole value; besides the tick
+/// glyphs ([`TICK_GLYPHS`]).
+const TICKED_WORDS: &[&str] = &["x", "ja", "yes", "/yes", "on", "true", "1"];
+/// Words that mean "not ticked" when they are the whole value; besides the tick glyphs.
+const UNTICKED_WORDS: &[&str] = &["()", "nej", "no", "off", "/off", "false", "0", "-"];
 
 /// The state of a tick box written as a whole value: `Some(true)` ticked, `Some(false)` not
 /// ticked (also an empty value), `None` when the text is not a tick mark at all.
@@ -23,28 +21,23 @@ pub fn tick_state(value: &str) -> Option<bool> {
     if v.is_empty() {
         return Some(false);
     }
-    if TICKED.contains(&v.as_str()) {
+    if let Some((_, state)) = TICK_GLYPHS.iter().find(|(g, _)| g.eq_ignore_ascii_case(&v)) {
+        Some(*state)
+    } else if TICKED_WORDS.contains(&v.as_str()) {
         Some(true)
-    } else if UNTICKED.contains(&v.as_str()) {
+    } else if UNTICKED_WORDS.contains(&v.as_str()) {
         Some(false)
     } else {
         None
     }
 }
 
-/// Glyph marks that may stand before an option inside a longer value ("☒ Til ☐ Fra").
-const GLYPHS_TICKED: &[&str] = &["☒", "☑", "✓", "✔", "✗", "✘", "[X]", "[x]", "(X)", "(x)"];
-const GLYPHS_UNTICKED: &[&str] = &["☐", "□", "[ ]", "[]", "( )"];
-
 /// Splits a value into tick items. Lines (and glyph-separated pieces on one line) with a mark
 /// give `(option, ticked)`; a value without any mark is read as a comma/semicolon/newline list
 /// of ticked options ("Ændringer: URL, SSL-certifikat"). A line that is only "X option" counts
 /// as ticked too.
 pub fn parse_ticks(value: &str) -> Vec<(String, bool)> {
-    let has_glyph = GLYPHS_TICKED
-        .iter()
-        .chain(GLYPHS_UNTICKED)
-        .any(|g| value.contains(g));
+    let has_glyph = has_tick_glyph(value);
     let mut out = Vec::new();
     if !has_glyph {
         for line in value.lines() {
@@ -87,12 +80,7 @@ fn line_ticks(line: &str) -> Vec<(String, bool)> {
     let mut rest = line.trim();
     let mut text = String::new();
     while !rest.is_empty() {
-        let mark = GLYPHS_TICKED
-            .iter()
-            .map(|g| (*g, true))
-            .chain(GLYPHS_UNTICKED.iter().map(|g| (*g, false)))
-            .find(|(g, _)| rest.starts_with(g));
-        if let Some((g, state)) = mark {
+        if let Some((g, state)) = leading_tick_glyph(rest) {
             push_text(&mut tokens, &mut text);
             tokens.push(Token::Mark(state));
             rest = &rest[g.len()..];
@@ -395,6 +383,16 @@ mod tests {
         assert_eq!(phone("+45 71 23 45 60").as_deref(), Some("+4571234560"));
         assert_eq!(phone("44 55 66 77").as_deref(), Some("+4544556677"));
         assert_eq!(phone("1234"), None);
+    }
+
+    #[test]
+    fn every_glyph_of_the_one_tick_list_is_a_mark() {
+        // ❑ was known to the text reader only: here it was part of the option's text.
+        assert_eq!(tick_state("❑"), Some(false));
+        assert_eq!(
+            ticks("❑ URL ✗ Datatype"),
+            vec![("URL".into(), false), ("Datatype".into(), true)]
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
 pub mod header_value;
+mod loops;
 pub mod own_id;
 
 use chrono::{DateTime, FixedOffset};
@@ -133,205 +134,6 @@ impl Mail {
         self.reply_to.as_deref().or(self.from.as_deref())
     }
 
-    /// Bounce, auto-reply and mailing-list marks (DESIGN.md "Loop safety"). Answering any of
-    /// these is how mail loops start, so each mark errs towards "never answer" where the
-    /// signal is one a person's ordinary mail does not carry; the weaker signals (subject,
-    /// body wording) count only together with a returned message or a daemon sender.
-    pub fn loop_flags(&self) -> LoopFlags {
-        let h = |n: &str| self.header(n).map(|v| v.to_ascii_lowercase());
-        let subject = self.subject.to_lowercase();
-
-        // --- Bounces (non-delivery reports, DSNs, abuse/feedback reports) ---
-
-        // RFC 5321 4.5.5: notifications are sent with a null reverse-path, which the final
-        // MTA records as `Return-Path: <>`. Ordinary mail always has a sender here.
-        let return_path_empty = h("Return-Path").is_some_and(|v| {
-            let v = v.trim();
-            v == "<>" || v.is_empty() || v == "<\"\">"
-        });
-        // The mailbox names MTAs send reports from (RFC 5321 4.5.1 postmaster; MAILER-DAEMON
-        // by convention). Compared without punctuation, so `post_master` (Apache James) and
-        // `Mailer_Daemon` count too.
-        let daemon_local = |addr: &str| {
-            let local = addr.rsplit_once('@').map(|(l, _)| l).unwrap_or(addr);
-            matches!(
-                alnum_lower(local).as_str(),
-                "mailerdaemon" | "postmaster" | "maildaemon" | "mailerdaemons" | "mdaemon"
-            )
-        };
-        // The display names MTAs give those mailboxes (Postfix "Mail Delivery System",
-        // Exim/Sendmail "Mail Delivery Subsystem", "MAILER DAEMON <>" with no address).
-        let daemon_name = self.from_name.as_deref().is_some_and(|n| {
-            let n = alnum_lower(n);
-            n.contains("mailerdaemon")
-                || n == "maildeliverysystem"
-                || n == "maildeliverysubsystem"
-                || n == "postmaster"
-        });
-        let from_daemon = self.from.as_deref().is_some_and(daemon_local) || daemon_name;
-        // RFC 6522 multipart/report carries DSNs (RFC 3464), MDNs (RFC 8098) and ARF
-        // feedback reports (RFC 5965); its machine-readable parts can also arrive without
-        // the report wrapper (some gateways re-wrap it in multipart/mixed).
-        let report = self.content_type == "multipart/report";
-        let report_parts = self.attachments.iter().any(|a| {
-            matches!(
-                a.content_type.as_str(),
-                "message/delivery-status"
-                    | "message/global-delivery-status"
-                    | "message/feedback-report"
-                    | "message/disposition-notification"
-                    | "message/global-disposition-notification"
-            )
-        });
-        // A copy of the mail that failed (or was reported) rides along with most
-        // non-standard bounces and complaints; an ordinary forward has one too, so this only
-        // counts together with report wording.
-        let returned_message = self.attachments.iter().any(|a| {
-            a.message.is_some()
-                || matches!(
-                    a.content_type.as_str(),
-                    "message/rfc822" | "text/rfc822-headers" | "message/rfc822-headers"
-                )
-        });
-        const BOUNCE_SUBJECTS: &[&str] = &[
-            "undelivered mail",
-            "undeliverable",
-            "delivery status notification",
-            "delivery failure",
-            "delivery has failed",
-            "mail delivery failed",
-            "mail delivery failure",
-            "returned mail",
-            "failure notice",
-            "non remis",
-            "unzustellbar",
-            "kunne ikke leveres",
-            "ikke leveret",
-            "delivery notification",
-            "nondeliverable",
-            "mail system error",
-            "message not delivered",
-            "bounce notification",
-            // Japanese providers (KDDI, NTT, Biglobe): "mail error notification".
-            "メールエラー",
-            // Complaint / abuse reports in the pre-ARF formats (Hotmail JMRP, AOL, ...).
-            "complaint about message from",
-            "abuse report",
-            "spam report",
-            "feedback report",
-        ];
-        let bounce_subject = BOUNCE_SUBJECTS.iter().any(|s| subject.contains(s));
-        // The wording MTAs use in a bounce's human-readable part. Read only in the first
-        // few KiB of the text (the reason comes first; bounded work on large mails), and
-        // not in a person's forward ("Fwd: ...") asking the Helpdesk about a failed mail.
-        const FAILURE_TEXT: &[&str] = &[
-            "could not be delivered",
-            "couldn't be delivered",
-            "was not delivered",
-            "could not deliver",
-            "delivery to the following recipient",
-            "delivery has failed",
-            "permanent fatal error",
-            "permanent error",
-            "user unknown",
-            "no such user",
-            "mailbox is full",
-            "mailbox full",
-            "recipient address rejected",
-            "requested action not taken",
-            "undeliverable",
-            "kunne ikke leveres",
-            "nicht zugestellt",
-        ];
-        let failure_text = !is_forward_subject(&subject)
-            && self.text.as_deref().is_some_and(|t| {
-                let head = head_chars(t, 8 * 1024).to_lowercase();
-                FAILURE_TEXT.iter().any(|p| head.contains(p))
-            });
-        let bounce = report
-            || report_parts
-            || return_path_empty
-            || from_daemon
-            // Exim and others list the recipients that failed here; only bounces carry it.
-            || self.header("X-Failed-Recipients").is_some()
-            || (bounce_subject && (self.from.is_none() || from_daemon || returned_message))
-            || (failure_text && returned_message)
-            // Two weak signals together: a bounce subject over failure wording (MMS gateways
-            // and some appliances send exactly this, with a real sender and nothing attached).
-            || (bounce_subject && failure_text);
-
-        // --- Auto-replies (RFC 3834 and the de-facto headers) ---
-
-        // RFC 3834 5: anything but `no` marks machine-generated mail.
-        let auto_submitted = h("Auto-Submitted").is_some_and(|v| {
-            let v = v.split(';').next().unwrap_or("").trim().to_string();
-            !v.is_empty() && v != "no"
-        });
-        // RFC 3834 3.1.8 / RFC 2076: bulk, junk and list mail must not get automatic
-        // responses; some vacation programs mark their own replies `auto_reply`.
-        let precedence = h("Precedence")
-            .is_some_and(|v| matches!(v.trim(), "bulk" | "junk" | "list" | "auto_reply"));
-        const AUTO_SUBJECTS: &[&str] = &[
-            "automatic reply",
-            "auto reply",
-            "autoreply",
-            "auto-reply",
-            "autosvar",
-            "automatisk svar",
-            "out of office",
-            "out of the office",
-            "fraværende",
-            "fravær:",
-            "ikke på kontoret",
-            "autoresponse",
-            "auto response",
-            "abwesenheit",
-            "abwesend",
-            "réponse automatique",
-            "away from",
-            "vacation",
-            "auto:",
-        ];
-        // Only where an auto-reply puts its marker, at the start (after "Re:", "SV:", tags):
-        // a person's subject that merely mentions "autosvar" or "vacation" must not silence
-        // the order it carries.
-        let head = subject_head(&subject);
-        let auto_subject = AUTO_SUBJECTS.iter().any(|s| head.starts_with(s))
-            // "Away: ..." / "Away from my desk", but not "Awaiting ...".
-            || head
-                .strip_prefix("away")
-                .is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric()));
-        let auto_reply = auto_submitted
-            || precedence
-            // Vacation programs and providers (X-Autoreply: yes; X-Autorespond).
-            || self.header("X-Autoreply").is_some()
-            || self.header("X-Autorespond").is_some()
-            // Exchange sets it on its own generated mail (OOF, NDR) and asks that nothing
-            // automatic answers it; a receipt is exactly such an answer (DESIGN.md).
-            || self.header("X-Auto-Response-Suppress").is_some()
-            || h("X-Mailer").is_some_and(|v| v.contains("vacation"))
-            || auto_subject;
-
-        // --- Mailing lists (RFC 2369, RFC 2919) ---
-        let list = [
-            "List-Id",
-            "List-Unsubscribe",
-            "List-Post",
-            "List-Help",
-            "List-Subscribe",
-            "List-Owner",
-            "List-Archive",
-        ]
-        .iter()
-        .any(|n| self.header(n).is_some());
-
-        LoopFlags {
-            auto_reply,
-            bounce,
-            list,
-        }
-    }
-
     /// The Message-IDs a bounce carries in its returned headers (to find which receipt of ours
     /// bounced).
     pub fn returned_message_ids(&self) -> Vec<String> {
@@ -353,41 +155,6 @@ impl Mail {
         }
         out
     }
-}
-
-/// Lower-case ASCII letters and digits only: `Mailer_Daemon` and `MAILER-DAEMON` compare equal.
-fn alnum_lower(s: &str) -> String {
-    s.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-/// At most the first `max` bytes of `s`, cut at a character boundary.
-fn head_chars(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
-}
-
-/// A subject a person gives a mail they forward (English, Danish, German, French, Outlook).
-fn is_forward_subject(lower: &str) -> bool {
-    [
-        "fw:",
-        "fwd:",
-        "vs:",
-        "wg:",
-        "tr:",
-        "videresend",
-        "videresendt:",
-    ]
-    .iter()
-    .any(|p| lower.trim_start().starts_with(p))
 }
 
 fn addr_of(v: Option<&mail_parser::Address<'_>>) -> (Option<String>, Option<String>) {
@@ -483,28 +250,6 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
     }
 }
 
-/// The subject after leading reply/forward prefixes and `[tags]` ("SV: [EXT] Autosvar: x" →
-/// "autosvar: x"), lowercase in, lowercase out.
-fn subject_head(subject: &str) -> &str {
-    const PREFIXES: &[&str] = &["re:", "sv:", "aw:", "fw:", "fwd:", "vs:", "wg:", "tr:"];
-    let mut s = subject.trim_start();
-    loop {
-        let rest = if s.starts_with('[') {
-            s.find(']').map(|end| &s[end + 1..])
-        } else {
-            PREFIXES
-                .iter()
-                .find(|p| s.starts_with(*p))
-                .map(|p| &s[p.len()..])
-        };
-        match rest {
-            // every step drops at least one character, so this ends
-            Some(r) => s = r.trim_start(),
-            None => return s,
-        }
-    }
-}
-
 /// Bounds on a mail's header section and MIME structure, checked on the raw bytes before
 /// anything parses them: a parser's cost grows with the number and size of header fields and
 /// with the number of MIME parts (3.4 million empty parts cost mail-parser 660 MB), and no
@@ -575,86 +320,125 @@ const HEADER_BYTES_PER_PART: usize = 1024;
 /// [`HEADER_LINES_PER_PART`] lines and every [`HEADER_BYTES_PER_PART`] bytes of one header
 /// section count as one more part. Linear in `raw` per level.
 fn mime_parts_upper_bound(raw: &[u8], depth: usize, stop: usize) -> usize {
-    let mut count: usize = 0;
-    // Header lines of the current part (the mail's own header section first).
-    let mut in_headers = true;
-    let mut header_lines: usize = 0;
-    let mut header_bytes: usize = 0;
-    let mut message_type = false;
-    let mut encoding: Option<Encoding> = None;
-    // The body of a possibly encoded forwarded mail, collected until its part ends.
-    let mut encoded: Option<(Encoding, Vec<u8>)> = None;
-    let count_nested = |count: &mut usize, body: Option<(Encoding, Vec<u8>)>| {
-        if let Some((enc, body)) = body
-            && depth > 0
-        {
-            let decoded = enc.decode(&body);
-            let room = stop.saturating_sub(*count);
-            *count = count.saturating_add(mime_parts_upper_bound(&decoded, depth - 1, room));
-        }
-    };
+    let mut scan = PartScan::default();
     for line in raw.split_inclusive(|&b| b == b'\n') {
-        if count > stop {
+        if scan.count > stop {
             break;
         }
         if line.starts_with(b"--") {
-            count = count.saturating_add(1);
-            count_nested(&mut count, encoded.take());
-            in_headers = true;
-            header_lines = 0;
-            header_bytes = 0;
-            message_type = false;
-            encoding = None;
-            continue;
-        }
-        if in_headers {
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                header_lines = 0;
-                header_bytes = 0;
-                match (message_type, encoding) {
-                    (true, Some(enc)) => {
-                        in_headers = false;
-                        encoded = Some((enc, Vec::new()));
-                    }
-                    // A forwarded mail as it is: its header section follows, and mail-parser
-                    // makes a part of it. Counting it bounds the nesting too: mail-parser
-                    // parses nested mails without recursion but drops them recursively, and
-                    // 200,000 nested mails (6 MB) overflowed the stack.
-                    (true, None) => {
-                        message_type = false;
-                        count = count.saturating_add(1);
-                    }
-                    (false, _) => in_headers = false,
-                }
-                continue;
-            }
-            header_lines = header_lines.saturating_add(1);
-            if header_lines >= HEADER_LINES_PER_PART {
-                header_lines = 0;
-                count = count.saturating_add(1);
-            }
-            header_bytes = header_bytes.saturating_add(line.len());
-            let parts_of_bytes = header_bytes / HEADER_BYTES_PER_PART;
-            count = count.saturating_add(parts_of_bytes);
-            header_bytes %= HEADER_BYTES_PER_PART;
-            let lower = trimmed.to_ascii_lowercase();
-            // Not "message/": mail-parser also takes `message (x) /rfc822`, `message /rfc822`
-            // and a `/rfc822` folded onto the next line as a forwarded mail.
-            if lower.windows(7).any(|w| w == b"message") {
-                message_type = true;
-            }
-            if lower.windows(6).any(|w| w == b"base64") {
-                encoding = Some(Encoding::Base64);
-            } else if lower.windows(16).any(|w| w == b"quoted-printable") {
-                encoding = Some(Encoding::QuotedPrintable);
-            }
-        } else if let Some((_, body)) = encoded.as_mut() {
+            scan.count = scan.count.saturating_add(1);
+            scan.count_nested(depth, stop);
+            scan.open_part();
+        } else if scan.in_headers {
+            scan.header_line(line);
+        } else if let Some((_, body)) = scan.encoded.as_mut() {
             body.extend_from_slice(line);
         }
     }
-    count_nested(&mut count, encoded.take());
-    count
+    scan.count_nested(depth, stop);
+    scan.count
+}
+
+/// Where [`mime_parts_upper_bound`] is in `raw`: the parts counted so far and what the header
+/// section of the current part (the mail's own first) has said.
+struct PartScan {
+    count: usize,
+    in_headers: bool,
+    header_lines: usize,
+    header_bytes: usize,
+    message_type: bool,
+    encoding: Option<Encoding>,
+    /// The body of a possibly encoded forwarded mail, collected until its part ends.
+    encoded: Option<(Encoding, Vec<u8>)>,
+}
+
+impl Default for PartScan {
+    fn default() -> Self {
+        PartScan {
+            count: 0,
+            in_headers: true,
+            header_lines: 0,
+            header_bytes: 0,
+            message_type: false,
+            encoding: None,
+            encoded: None,
+        }
+    }
+}
+
+impl PartScan {
+    /// A `--` line: what follows is a new part's header section.
+    fn open_part(&mut self) {
+        *self = PartScan {
+            count: self.count,
+            ..PartScan::default()
+        };
+    }
+
+    /// Counts the parts of the encoded forwarded mail collected so far, one level deeper.
+    fn count_nested(&mut self, depth: usize, stop: usize) {
+        if let Some((enc, body)) = self.encoded.take()
+            && depth > 0
+        {
+            let decoded = enc.decode(&body);
+            let room = stop.saturating_sub(self.count);
+            self.count =
+                self.count
+                    .saturating_add(mime_parts_upper_bound(&decoded, depth - 1, room));
+        }
+    }
+
+    /// One line of a header section: counts its size and notes a `message` type and a
+    /// transfer encoding; an empty line ends the section.
+    fn header_line(&mut self, line: &[u8]) {
+        let trimmed = line.trim_ascii();
+        if trimmed.is_empty() {
+            self.end_headers();
+            return;
+        }
+        self.header_lines = self.header_lines.saturating_add(1);
+        if self.header_lines >= HEADER_LINES_PER_PART {
+            self.header_lines = 0;
+            self.count = self.count.saturating_add(1);
+        }
+        self.header_bytes = self.header_bytes.saturating_add(line.len());
+        let parts_of_bytes = self.header_bytes / HEADER_BYTES_PER_PART;
+        self.count = self.count.saturating_add(parts_of_bytes);
+        self.header_bytes %= HEADER_BYTES_PER_PART;
+        let lower = trimmed.to_ascii_lowercase();
+        // Not "message/": mail-parser also takes `message (x) /rfc822`, `message /rfc822` and
+        // a `/rfc822` folded onto the next line as a forwarded mail.
+        if lower.windows(7).any(|w| w == b"message") {
+            self.message_type = true;
+        }
+        if lower.windows(6).any(|w| w == b"base64") {
+            self.encoding = Some(Encoding::Base64);
+        } else if lower.windows(16).any(|w| w == b"quoted-printable") {
+            self.encoding = Some(Encoding::QuotedPrintable);
+        }
+    }
+
+    /// The empty line after a header section: the body follows, or (a forwarded mail as it
+    /// is) the forwarded mail's own header section.
+    fn end_headers(&mut self) {
+        self.header_lines = 0;
+        self.header_bytes = 0;
+        match (self.message_type, self.encoding) {
+            (true, Some(enc)) => {
+                self.in_headers = false;
+                self.encoded = Some((enc, Vec::new()));
+            }
+            // A forwarded mail as it is: its header section follows, and mail-parser makes a
+            // part of it. Counting it bounds the nesting too: mail-parser parses nested mails
+            // without recursion but drops them recursively, and 200,000 nested mails (6 MB)
+            // overflowed the stack.
+            (true, None) => {
+                self.message_type = false;
+                self.count = self.count.saturating_add(1);
+            }
+            (false, _) => self.in_headers = false,
+        }
+    }
 }
 
 /// A transfer encoding mail-parser decodes before parsing a forwarded mail.
@@ -738,6 +522,7 @@ fn header_section_over_limits(raw: &[u8], limits: &HeaderLimits) -> Option<Strin
 
 #[cfg(test)]
 mod tests {
+    use super::loops::{alnum_lower, head_chars};
     use super::*;
 
     fn mail(headers: &str, body: &str) -> Mail {

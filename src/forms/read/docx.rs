@@ -14,11 +14,12 @@ use std::io::{Cursor, Read};
 
 use quick_xml::events::{BytesStart, Event};
 
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits};
+use crate::forms::raw::{
+    Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED, is_tick_glyph, leading_tick_glyph,
+};
+use crate::forms::read::label::split_label;
 
 /// Ticked and unticked boxes as every reader writes them.
-const TICKED: &str = "☒";
-const UNTICKED: &str = "☐";
 /// Longest text kept for one paragraph, cell or value: form values are short, and a cap keeps
 /// copying text up through nested tables cheap.
 const MAX_TEXT: usize = 64 * 1024;
@@ -28,8 +29,6 @@ const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 const HARD_MAX_DEPTH: usize = 1000;
 /// Most text (`w:t` contents) kept from one document while parsing.
 const MAX_KEPT_TEXT: usize = 16 * 1024 * 1024;
-/// Longest text before a colon that still counts as a label.
-const MAX_LABEL_CHARS: usize = 80;
 
 /// Reads one .docx file. `source` is stored in the result (e.g. `attachment:Bestilling.docx`).
 pub fn read_docx(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<RawForm, ReadError> {
@@ -399,77 +398,98 @@ fn sym_kind(e: &BytesStart) -> Kind {
 fn classify(parent: &Kind, e: &BytesStart) -> Option<Kind> {
     let local = e.local_name();
     let name = local.as_ref();
-    let num = |e: &BytesStart| attr(e, b"val").and_then(|v| v.trim().parse::<usize>().ok());
-    match parent {
-        Kind::SdtPr => {
-            return match name {
-                b"tag" => attr(e, b"val").map(Kind::Tag),
-                b"alias" => attr(e, b"val").map(Kind::Alias),
-                b"showingPlcHdr" => Some(Kind::Placeholder(on_off(e))),
-                b"checkbox" => Some(Kind::Checkbox14),
-                _ => None,
-            };
-        }
-        Kind::Checkbox14 => return (name == b"checked").then(|| Kind::Checked14(on_off(e))),
-        Kind::FldChar(_) => return (name == b"ffData").then_some(Kind::FfData),
-        Kind::FfData => {
-            return match name {
-                b"checkBox" => Some(Kind::FfCheckBox),
-                b"ddList" => Some(Kind::DdList),
-                _ => None,
-            };
-        }
-        Kind::FfCheckBox => {
-            return match name {
-                b"default" => Some(Kind::FfDefault(on_off(e))),
-                b"checked" => Some(Kind::FfChecked(on_off(e))),
-                _ => None,
-            };
-        }
-        Kind::DdList => {
-            return match name {
-                b"result" => num(e).map(Kind::DdResult),
-                b"default" => num(e).map(Kind::DdDefault),
-                b"listEntry" => Some(Kind::ListEntry(attr(e, b"val").unwrap_or_default())),
-                _ => None,
-            };
-        }
-        Kind::RPr => {
-            return match name {
-                b"rFonts" => {
-                    let mut font = Font::Other;
-                    for a in e.attributes().with_checks(false).flatten() {
-                        let f = font_of(&String::from_utf8_lossy(a.value.as_ref()));
-                        if f != Font::Other {
-                            font = f;
-                        }
-                    }
-                    Some(Kind::RFonts(font))
-                }
-                b"vanish" => Some(Kind::Vanish(on_off(e))),
-                _ => None,
-            };
-        }
-        Kind::TrPr => return (name == b"del").then_some(Kind::RowDeleted),
-        Kind::T(_)
-        | Kind::Tab
-        | Kind::Br
-        | Kind::Hyphen
-        | Kind::Sym(_)
-        | Kind::Tag(_)
-        | Kind::Alias(_)
-        | Kind::Placeholder(_)
-        | Kind::Checked14(_)
-        | Kind::FfDefault(_)
-        | Kind::FfChecked(_)
-        | Kind::DdResult(_)
-        | Kind::DdDefault(_)
-        | Kind::ListEntry(_)
-        | Kind::RFonts(_)
-        | Kind::Vanish(_)
-        | Kind::RowDeleted => return None,
-        _ => {}
+    if let Some(kept) = property_child(parent, name, e) {
+        return kept;
     }
+    if parent.holds_no_elements() {
+        return None;
+    }
+    body_element(parent, name, e)
+}
+
+/// Inside a property element (`w:sdtPr`, `w14:checkbox`, form-field data, `w:rPr`,
+/// `w:trPr`) only the few properties the reader needs are kept: `Some(kept)` there, `None`
+/// when `parent` is not a property element.
+fn property_child(parent: &Kind, name: &[u8], e: &BytesStart) -> Option<Option<Kind>> {
+    let num = |e: &BytesStart| attr(e, b"val").and_then(|v| v.trim().parse::<usize>().ok());
+    Some(match parent {
+        Kind::SdtPr => match name {
+            b"tag" => attr(e, b"val").map(Kind::Tag),
+            b"alias" => attr(e, b"val").map(Kind::Alias),
+            b"showingPlcHdr" => Some(Kind::Placeholder(on_off(e))),
+            b"checkbox" => Some(Kind::Checkbox14),
+            _ => None,
+        },
+        Kind::Checkbox14 => (name == b"checked").then(|| Kind::Checked14(on_off(e))),
+        Kind::FldChar(_) => (name == b"ffData").then_some(Kind::FfData),
+        Kind::FfData => match name {
+            b"checkBox" => Some(Kind::FfCheckBox),
+            b"ddList" => Some(Kind::DdList),
+            _ => None,
+        },
+        Kind::FfCheckBox => match name {
+            b"default" => Some(Kind::FfDefault(on_off(e))),
+            b"checked" => Some(Kind::FfChecked(on_off(e))),
+            _ => None,
+        },
+        Kind::DdList => match name {
+            b"result" => num(e).map(Kind::DdResult),
+            b"default" => num(e).map(Kind::DdDefault),
+            b"listEntry" => Some(Kind::ListEntry(attr(e, b"val").unwrap_or_default())),
+            _ => None,
+        },
+        Kind::RPr => match name {
+            b"rFonts" => Some(Kind::RFonts(rfonts_font(e))),
+            b"vanish" => Some(Kind::Vanish(on_off(e))),
+            _ => None,
+        },
+        Kind::TrPr => (name == b"del").then_some(Kind::RowDeleted),
+        _ => return None,
+    })
+}
+
+/// The symbol font a `w:rFonts` names in any of its slots (ascii, hAnsi, cs, ...), if any.
+fn rfonts_font(e: &BytesStart) -> Font {
+    let mut font = Font::Other;
+    for a in e.attributes().with_checks(false).flatten() {
+        let f = font_of(&String::from_utf8_lossy(a.value.as_ref()));
+        if f != Font::Other {
+            font = f;
+        }
+    }
+    font
+}
+
+impl Kind {
+    /// Leaves and properties already read: whatever they contain is dropped.
+    fn holds_no_elements(&self) -> bool {
+        matches!(
+            self,
+            Kind::T(_)
+                | Kind::Tab
+                | Kind::Br
+                | Kind::Hyphen
+                | Kind::Sym(_)
+                | Kind::Tag(_)
+                | Kind::Alias(_)
+                | Kind::Placeholder(_)
+                | Kind::Checked14(_)
+                | Kind::FfDefault(_)
+                | Kind::FfChecked(_)
+                | Kind::DdResult(_)
+                | Kind::DdDefault(_)
+                | Kind::ListEntry(_)
+                | Kind::RFonts(_)
+                | Kind::Vanish(_)
+                | Kind::RowDeleted
+        )
+    }
+}
+
+/// An element of the document body: paragraphs, runs and their text, tables, content
+/// controls, text boxes and fields; [`SKIPPED`] ones are dropped, unknown ones kept as
+/// containers (their text still counts).
+fn body_element(parent: &Kind, name: &[u8], e: &BytesStart) -> Option<Kind> {
     Some(match name {
         b"p" => Kind::P,
         b"r" => Kind::R,
@@ -511,138 +531,195 @@ fn xml_error(e: impl std::fmt::Display, pos: u64) -> ReadError {
 /// (772 MB before this bound).
 fn parse_tree(xml: &str, max_depth: usize, max_nodes: usize) -> Result<Node, ReadError> {
     let mut reader = quick_xml::Reader::from_str(xml);
-    let mut stack: Vec<Node> = vec![Node {
-        kind: Kind::Container,
-        children: Vec::new(),
-    }];
-    let mut depth: usize = 0;
-    // >0 while inside a dropped element: how many of its levels are open.
-    let mut skip: usize = 0;
-    let too_deep = || {
-        ReadError::Limit(format!(
-            "word/document.xml nests elements deeper than {max_depth} levels"
-        ))
-    };
-    let mut nodes: usize = 0;
-    let mut text_bytes: usize = 0;
-    let mut keep_one = || {
-        nodes += 1;
-        if nodes > max_nodes {
-            return Err(ReadError::Limit(format!(
-                "word/document.xml has more than {max_nodes} elements"
-            )));
-        }
-        Ok(())
-    };
-    let mut keep_text = |len: usize| {
-        text_bytes = text_bytes.saturating_add(len);
-        if text_bytes > MAX_KEPT_TEXT {
-            return Err(ReadError::Limit(format!(
-                "word/document.xml holds more than {MAX_KEPT_TEXT} bytes of text"
-            )));
-        }
-        Ok(())
-    };
+    let mut tree = TreeBuilder::new(max_depth, max_nodes);
     loop {
         let pos = reader.buffer_position();
         let event = reader.read_event().map_err(|e| xml_error(e, pos))?;
         match event {
-            Event::Start(e) => {
-                depth = depth.checked_add(1).ok_or_else(too_deep)?;
-                if depth > max_depth {
-                    return Err(too_deep());
-                }
-                if skip > 0 {
-                    skip = skip.saturating_add(1);
-                    continue;
-                }
-                let parent = stack.last().map(|n| &n.kind).unwrap_or(&Kind::Container);
-                match classify(parent, &e) {
-                    Some(kind) => {
-                        keep_one()?;
-                        stack.push(Node {
-                            kind,
-                            children: Vec::new(),
-                        });
-                    }
-                    None => skip = 1,
-                }
-            }
-            Event::Empty(e) => {
-                if depth.saturating_add(1) > max_depth {
-                    return Err(too_deep());
-                }
-                if skip > 0 {
-                    continue;
-                }
-                if let Some(top) = stack.last_mut()
-                    && let Some(kind) = classify(&top.kind, &e)
-                {
-                    keep_one()?;
-                    top.children.push(Node {
-                        kind,
-                        children: Vec::new(),
-                    });
-                }
-            }
-            Event::End(_) => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| xml_error("unexpected end tag", pos))?;
-                if skip > 0 {
-                    skip -= 1;
-                    continue;
-                }
-                if stack.len() < 2 {
-                    return Err(xml_error("unexpected end tag", pos));
-                }
-                if let Some(node) = stack.pop()
-                    && let Some(parent) = stack.last_mut()
-                {
-                    parent.children.push(node);
-                }
-            }
+            Event::Start(e) => tree.start(&e)?,
+            Event::Empty(e) => tree.empty(&e)?,
+            Event::End(_) => tree.end(pos)?,
             Event::Text(t) => {
-                if skip == 0
-                    && let Some(Node {
-                        kind: Kind::T(s), ..
-                    }) = stack.last_mut()
-                {
-                    let text = t.unescape().map_err(|e| xml_error(e, pos))?;
-                    keep_text(text.len())?;
-                    s.push_str(&text);
+                if tree.takes_text() {
+                    tree.text(&t.unescape().map_err(|e| xml_error(e, pos))?)?;
                 }
             }
             Event::CData(t) => {
-                if skip == 0
-                    && let Some(Node {
-                        kind: Kind::T(s), ..
-                    }) = stack.last_mut()
-                {
-                    let text = t.decode().map_err(|e| xml_error(e, pos))?;
-                    keep_text(text.len())?;
-                    s.push_str(&text);
+                if tree.takes_text() {
+                    tree.text(&t.decode().map_err(|e| xml_error(e, pos))?)?;
                 }
             }
             Event::Eof => break,
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
-    if depth != 0 || stack.len() != 1 {
-        return Err(ReadError::Damaged(
-            "word/document.xml ends before its elements are closed (truncated file?)".into(),
-        ));
+    tree.finish()
+}
+
+/// The tree [`parse_tree`] builds as the XML events come: the open elements, how deep the
+/// XML is, how many levels of a dropped element are open, and what has been kept so far.
+struct TreeBuilder {
+    stack: Vec<Node>,
+    depth: usize,
+    /// >0 while inside a dropped element: how many of its levels are open.
+    skip: usize,
+    nodes: usize,
+    text_bytes: usize,
+    max_depth: usize,
+    max_nodes: usize,
+}
+
+impl TreeBuilder {
+    fn new(max_depth: usize, max_nodes: usize) -> Self {
+        TreeBuilder {
+            stack: vec![Node {
+                kind: Kind::Container,
+                children: Vec::new(),
+            }],
+            depth: 0,
+            skip: 0,
+            nodes: 0,
+            text_bytes: 0,
+            max_depth,
+            max_nodes,
+        }
     }
-    let root = stack.pop().unwrap_or(Node {
-        kind: Kind::Container,
-        children: Vec::new(),
-    });
-    if root.children.is_empty() {
-        return Err(ReadError::Damaged(
-            "word/document.xml has no document element".into(),
-        ));
+
+    fn too_deep(&self) -> ReadError {
+        ReadError::Limit(format!(
+            "word/document.xml nests elements deeper than {} levels",
+            self.max_depth
+        ))
     }
-    Ok(root)
+
+    /// Counts one more kept element against `max_nodes`.
+    fn keep_one(&mut self) -> Result<(), ReadError> {
+        self.nodes += 1;
+        if self.nodes > self.max_nodes {
+            return Err(ReadError::Limit(format!(
+                "word/document.xml has more than {} elements",
+                self.max_nodes
+            )));
+        }
+        Ok(())
+    }
+
+    /// An opening tag: the element is kept (and open) or dropped with all it contains.
+    fn start(&mut self, e: &BytesStart) -> Result<(), ReadError> {
+        self.depth = self.depth.checked_add(1).ok_or_else(|| self.too_deep())?;
+        if self.depth > self.max_depth {
+            return Err(self.too_deep());
+        }
+        if self.skip > 0 {
+            self.skip = self.skip.saturating_add(1);
+            return Ok(());
+        }
+        let parent = self
+            .stack
+            .last()
+            .map(|n| &n.kind)
+            .unwrap_or(&Kind::Container);
+        match classify(parent, e) {
+            Some(kind) => {
+                self.keep_one()?;
+                self.stack.push(Node {
+                    kind,
+                    children: Vec::new(),
+                });
+            }
+            None => self.skip = 1,
+        }
+        Ok(())
+    }
+
+    /// An empty element (`<w:tab/>`): kept as a child of the open element, or dropped.
+    fn empty(&mut self, e: &BytesStart) -> Result<(), ReadError> {
+        if self.depth.saturating_add(1) > self.max_depth {
+            return Err(self.too_deep());
+        }
+        if self.skip > 0 {
+            return Ok(());
+        }
+        if let Some(kind) = self.stack.last().and_then(|top| classify(&top.kind, e)) {
+            self.keep_one()?;
+            if let Some(top) = self.stack.last_mut() {
+                top.children.push(Node {
+                    kind,
+                    children: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// A closing tag: the open element becomes its parent's child.
+    fn end(&mut self, pos: u64) -> Result<(), ReadError> {
+        self.depth = self
+            .depth
+            .checked_sub(1)
+            .ok_or_else(|| xml_error("unexpected end tag", pos))?;
+        if self.skip > 0 {
+            self.skip -= 1;
+            return Ok(());
+        }
+        if self.stack.len() < 2 {
+            return Err(xml_error("unexpected end tag", pos));
+        }
+        if let Some(node) = self.stack.pop()
+            && let Some(parent) = self.stack.last_mut()
+        {
+            parent.children.push(node);
+        }
+        Ok(())
+    }
+
+    /// Whether text here is kept: only inside a kept `w:t`.
+    fn takes_text(&self) -> bool {
+        self.skip == 0
+            && matches!(
+                self.stack.last(),
+                Some(Node {
+                    kind: Kind::T(_),
+                    ..
+                })
+            )
+    }
+
+    /// Text of the open `w:t`, counted against [`MAX_KEPT_TEXT`].
+    fn text(&mut self, text: &str) -> Result<(), ReadError> {
+        self.text_bytes = self.text_bytes.saturating_add(text.len());
+        if self.text_bytes > MAX_KEPT_TEXT {
+            return Err(ReadError::Limit(format!(
+                "word/document.xml holds more than {MAX_KEPT_TEXT} bytes of text"
+            )));
+        }
+        if let Some(Node {
+            kind: Kind::T(s), ..
+        }) = self.stack.last_mut()
+        {
+            s.push_str(text);
+        }
+        Ok(())
+    }
+
+    /// The root, once every element is closed.
+    fn finish(mut self) -> Result<Node, ReadError> {
+        if self.depth != 0 || self.stack.len() != 1 {
+            return Err(ReadError::Damaged(
+                "word/document.xml ends before its elements are closed (truncated file?)".into(),
+            ));
+        }
+        let root = self.stack.pop().unwrap_or(Node {
+            kind: Kind::Container,
+            children: Vec::new(),
+        });
+        if root.children.is_empty() {
+            return Err(ReadError::Damaged(
+                "word/document.xml has no document element".into(),
+            ));
+        }
+        Ok(root)
+    }
 }
 
 // ------------------------------------------------------------------------------------ text helpers
@@ -695,20 +772,15 @@ fn map_symbol_text(s: &str, font: Font) -> String {
         .collect()
 }
 
-/// Glyph-only tick marks that may open a "☒ text" line.
-const TICK_GLYPHS: &[&str] = &[
-    "☒", "☑", "✓", "✔", "☐", "[X]", "[x]", "[ ]", "[]", "(X)", "(x)", "( )",
-];
-
 /// Whether a whole cell is a tick mark (ticked or not), as written in tick-box tables.
 fn is_tick_cell(s: &str) -> bool {
     let s = s.trim();
-    TICK_GLYPHS.contains(&s) || matches!(s, "X" | "x" | "Ja" | "ja" | "JA" | "Nej" | "nej" | "NEJ")
+    is_tick_glyph(s) || matches!(s, "X" | "x" | "Ja" | "ja" | "JA" | "Nej" | "nej" | "NEJ")
 }
 
 /// The tick glyph `s` starts with, if any.
 fn leading_glyph(s: &str) -> Option<&'static str> {
-    TICK_GLYPHS.iter().copied().find(|g| s.starts_with(g))
+    leading_tick_glyph(s).map(|(g, _)| g)
 }
 
 /// Splits "☒ SSL-certifikat   ☐ URL" into (glyph, text) items; None unless the line starts with
@@ -736,26 +808,6 @@ fn tick_items(line: &str) -> Option<Vec<(&'static str, String)>> {
             .map(|(g, t)| (g, t.trim().to_string()))
             .collect(),
     )
-}
-
-/// "Label: value" → (label, value), for text that reads like a label before a colon (not a
-/// URL, a time, or a sentence).
-fn split_label(line: &str) -> Option<(String, String)> {
-    let (label, value) = line.split_once(':')?;
-    let label = label.trim();
-    if label.is_empty()
-        || label.chars().count() > MAX_LABEL_CHARS
-        || !label.chars().any(char::is_alphabetic)
-        || value.starts_with("//")
-    {
-        return None;
-    }
-    let before_digit = label.chars().last().is_some_and(|c| c.is_ascii_digit());
-    let after_digit = value.chars().next().is_some_and(|c| c.is_ascii_digit());
-    if before_digit && after_digit {
-        return None;
-    }
-    Some((label.to_string(), value.trim().to_string()))
 }
 
 // ------------------------------------------------------------------------------------ walk
@@ -1173,7 +1225,7 @@ impl Walker {
                     own.extend(self.push_entry(&text, g));
                 }
             }
-        } else if let Some((label, value)) = split_label(&line) {
+        } else if let Some((label, value)) = split_label(&line, false) {
             let list = value.is_empty() || leading_glyph(&value).is_some();
             let idx = self.entries.len();
             own.extend(self.push_entry(&label, &value));
@@ -1352,7 +1404,7 @@ impl Walker {
             }
         } else {
             let value = others.join("\n");
-            let (label, value) = match split_label(first) {
+            let (label, value) = match split_label(first, false) {
                 Some((l, v)) if value.is_empty() && !v.is_empty() => (l, v),
                 _ => (first.to_string(), value),
             };
@@ -1646,6 +1698,22 @@ mod tests {
         assert_eq!(f.text, "Slut");
         let f = read(&p("☒ Til   ☐ Fra"));
         assert_eq!(f.entries, vec![e("Til", "☒"), e("Fra", "☐")]);
+    }
+
+    #[test]
+    fn a_label_is_as_long_in_a_word_paragraph_as_in_a_mail() {
+        // 61 characters before a colon: a sentence in a mail, and now in Word too (was 80).
+        let sentence = format!("{}: x", "a".repeat(61));
+        let f = read(&p(&sentence));
+        assert!(f.entries.is_empty(), "{:?}", f.entries);
+        assert_eq!(f.text, sentence);
+    }
+
+    #[test]
+    fn every_glyph_of_the_one_tick_list_opens_tick_items() {
+        // ✗ and ❑ were known to the text reader only, so a Word paragraph with them was text.
+        let f = read(&p("✗ SSL-certifikat   ❑ URL"));
+        assert_eq!(f.entries, vec![e("SSL-certifikat", "✗"), e("URL", "❑")]);
     }
 
     #[test]
@@ -2104,11 +2172,6 @@ mod tests {
 
     #[test]
     fn helpers_handle_edges() {
-        assert_eq!(split_label("a:b"), Some(("a".into(), "b".into())));
-        assert_eq!(split_label(": x"), None);
-        assert_eq!(split_label("12:30"), None);
-        assert_eq!(split_label("https://x"), None);
-        assert_eq!(split_label(&format!("{}: x", "a".repeat(81))), None);
         assert!(tick_items("no tick").is_none());
         assert_eq!(tick_items("☒"), Some(vec![("☒", String::new())]));
         let mut s = "x".repeat(MAX_TEXT - 1);

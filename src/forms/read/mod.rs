@@ -2,6 +2,7 @@
 //! document formats but nothing about order forms (that is [`crate::forms::fields`]).
 
 pub mod docx;
+mod label;
 pub mod pdf;
 mod pdf_scan;
 mod pdf_stream;

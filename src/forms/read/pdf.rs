@@ -9,10 +9,10 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use lopdf::content::Content;
+use lopdf::content::{Content, Operation};
 use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits};
+use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED};
 use crate::forms::read::pdf_scan;
 use crate::forms::read::pdf_stream::Inflater;
 use crate::forms::read::text::parse_lines;
@@ -203,9 +203,48 @@ fn content_nesting_too_deep(data: &[u8]) -> bool {
 
 // ------------------------------------------------------------------------------ AcroForm
 
-/// A field node still to visit: the node, its parent's full name, the inherited /FT, /V and
-/// /Ff, and its depth.
-type Pending = (Object, String, Option<Vec<u8>>, Option<Object>, i64, usize);
+/// What a field node passes on to its kids (PDF 32000 12.7.3.1): its full name and the
+/// inheritable /FT, /V and /Ff.
+#[derive(Clone, Default)]
+struct Inherited {
+    name: String,
+    ft: Option<Vec<u8>>,
+    v: Option<Object>,
+    ff: i64,
+}
+
+impl Inherited {
+    /// The attributes of the field `dict`, a kid of the field that passed on `self`: its own
+    /// where it has them, else the inherited ones.
+    fn of_kid(&self, dict: &Dictionary) -> Inherited {
+        let partial = dict.get(b"T").ok().and_then(text_string);
+        let name = match (partial, self.name.is_empty()) {
+            (Some(p), true) => p,
+            (Some(p), false) => format!("{}.{p}", self.name),
+            (None, _) => self.name.clone(),
+        };
+        let ft = dict
+            .get(b"FT")
+            .ok()
+            .and_then(|o| o.as_name().ok())
+            .map(<[u8]>::to_vec)
+            .or_else(|| self.ft.clone());
+        let v = dict.get(b"V").ok().cloned().or_else(|| self.v.clone());
+        let ff = dict
+            .get(b"Ff")
+            .ok()
+            .and_then(|o| o.as_i64().ok())
+            .unwrap_or(self.ff);
+        Inherited { name, ft, v, ff }
+    }
+}
+
+/// A field node still to visit, with what its parent passed on and its depth.
+struct Pending {
+    node: Object,
+    parent: Inherited,
+    depth: usize,
+}
 
 /// One terminal field with where its first widget sits, for sorting into reading order.
 struct FieldOut {
@@ -227,66 +266,45 @@ fn acroform_fields(doc: &Document, page_ids: &[ObjectId]) -> (Vec<Entry>, bool) 
     let Some(fields) = acro.get(b"Fields").ok().and_then(|o| deref_array(doc, o)) else {
         return (Vec::new(), has_xfa);
     };
-    let page_index: HashMap<ObjectId, usize> = page_ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (*id, i))
-        .collect();
-    let mut annot_page: HashMap<ObjectId, usize> = HashMap::new();
-    for (i, pid) in page_ids.iter().enumerate() {
-        if let Some(annots) = doc
-            .get_dictionary(*pid)
-            .ok()
-            .and_then(|p| p.get(b"Annots").ok())
-            .and_then(|a| deref_array(doc, a))
-        {
-            for a in annots {
-                if let Ok(id) = a.as_reference() {
-                    annot_page.entry(id).or_insert(i);
-                }
-            }
-        }
+    let pages = WidgetPages::new(doc, page_ids);
+    let mut out = walk_fields(doc, fields, &pages);
+    if out.iter().all(|f| f.pos.is_some()) {
+        out.sort_by_key(|f| f.pos);
     }
+    (out.into_iter().map(|f| f.entry).collect(), has_xfa)
+}
+
+/// Walks the field tree depth first, without recursion, each node once (a cycle or a /Kids
+/// array shared by several fields is read once), within [`MAX_FIELDS`], [`MAX_FIELD_DEPTH`]
+/// and [`MAX_FIELD_WORK`].
+fn walk_fields(doc: &Document, fields: &[Object], pages: &WidgetPages) -> Vec<FieldOut> {
     let mut out: Vec<FieldOut> = Vec::new();
     let mut seen: HashSet<ObjectId> = HashSet::new();
     let mut stack: Vec<Pending> = fields
         .iter()
         .rev()
-        .map(|f| (f.clone(), String::new(), None, None, 0, 0))
+        .map(|f| Pending {
+            node: f.clone(),
+            parent: Inherited::default(),
+            depth: 0,
+        })
         .collect();
     let mut work: usize = stack.len();
-    while let Some((node, parent_name, ft, v, ff, depth)) = stack.pop() {
+    while let Some(pending) = stack.pop() {
         work = work.saturating_add(1);
-        if out.len() >= MAX_FIELDS || depth > MAX_FIELD_DEPTH || work > MAX_FIELD_WORK {
+        if out.len() >= MAX_FIELDS || pending.depth > MAX_FIELD_DEPTH || work > MAX_FIELD_WORK {
             break;
         }
-        let id = node.as_reference().ok();
+        let id = pending.node.as_reference().ok();
         if let Some(id) = id
             && !seen.insert(id)
         {
             continue;
         }
-        let Some(dict) = deref_dict(doc, &node) else {
+        let Some(dict) = deref_dict(doc, &pending.node) else {
             continue;
         };
-        let partial = dict.get(b"T").ok().and_then(text_string);
-        let full = match (&partial, parent_name.is_empty()) {
-            (Some(p), true) => p.clone(),
-            (Some(p), false) => format!("{parent_name}.{p}"),
-            (None, _) => parent_name.clone(),
-        };
-        let ft = dict
-            .get(b"FT")
-            .ok()
-            .and_then(|o| o.as_name().ok())
-            .map(<[u8]>::to_vec)
-            .or(ft);
-        let v = dict.get(b"V").ok().cloned().or(v);
-        let ff = dict
-            .get(b"Ff")
-            .ok()
-            .and_then(|o| o.as_i64().ok())
-            .unwrap_or(ff);
+        let field = pending.parent.of_kid(dict);
         let kids_array = dict.get(b"Kids").ok().and_then(|k| deref_array(doc, k));
         work = work.saturating_add(kids_array.map_or(0, Vec::len));
         if work > MAX_FIELD_WORK {
@@ -298,40 +316,101 @@ fn acroform_fields(doc: &Document, page_ids: &[ObjectId]) -> (Vec<Entry>, bool) 
             .iter()
             .filter(|k| deref_dict(doc, k).is_some_and(|d| d.has(b"T")))
             .collect();
-        if !field_kids.is_empty() {
-            // A kid already read (a cycle, or a /Kids array shared by several fields) is not
-            // queued again.
-            for k in field_kids
-                .into_iter()
-                .rev()
-                .filter(|k| k.as_reference().map_or(true, |id| !seen.contains(&id)))
+        if field_kids.is_empty() {
+            out.extend(terminal_field(doc, (id, dict), &kids, &field, pages));
+            continue;
+        }
+        // A kid already read is not queued again.
+        for k in field_kids
+            .into_iter()
+            .rev()
+            .filter(|k| k.as_reference().map_or(true, |id| !seen.contains(&id)))
+        {
+            stack.push(Pending {
+                node: k.clone(),
+                parent: field.clone(),
+                depth: pending.depth.saturating_add(1),
+            });
+        }
+    }
+    out
+}
+
+/// A field without field kids: its value and label, placed where its first widget sits;
+/// `None` when it holds no answer or has no label.
+fn terminal_field<'a>(
+    doc: &'a Document,
+    node: (Option<ObjectId>, &'a Dictionary),
+    kids: &'a [Object],
+    field: &Inherited,
+    pages: &WidgetPages,
+) -> Option<FieldOut> {
+    let dict = node.1;
+    let mut widgets: Vec<(Option<ObjectId>, &Dictionary)> = vec![node];
+    for k in kids {
+        if let Some(d) = deref_dict(doc, k) {
+            widgets.push((k.as_reference().ok(), d));
+        }
+    }
+    let value = field_value(
+        doc,
+        field.ft.as_deref(),
+        field.v.as_ref(),
+        field.ff,
+        &widgets,
+    )?;
+    let tooltip = dict.get(b"TU").ok().and_then(text_string);
+    let label = field_label(&field.name, tooltip.as_deref());
+    if label.is_empty() {
+        return None;
+    }
+    Some(FieldOut {
+        entry: Entry::new(label, value),
+        pos: pages.first_widget_position(doc, &widgets),
+    })
+}
+
+/// Which page a widget sits on: by its /P, else by the page whose /Annots lists it.
+struct WidgetPages {
+    page_index: HashMap<ObjectId, usize>,
+    annot_page: HashMap<ObjectId, usize>,
+}
+
+impl WidgetPages {
+    fn new(doc: &Document, page_ids: &[ObjectId]) -> Self {
+        let page_index = page_ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
+        let mut annot_page: HashMap<ObjectId, usize> = HashMap::new();
+        for (i, pid) in page_ids.iter().enumerate() {
+            if let Some(annots) = doc
+                .get_dictionary(*pid)
+                .ok()
+                .and_then(|p| p.get(b"Annots").ok())
+                .and_then(|a| deref_array(doc, a))
             {
-                stack.push((
-                    k.clone(),
-                    full.clone(),
-                    ft.clone(),
-                    v.clone(),
-                    ff,
-                    depth.saturating_add(1),
-                ));
-            }
-            continue;
-        }
-        let mut widgets: Vec<(Option<ObjectId>, &Dictionary)> = vec![(id, dict)];
-        for k in &kids {
-            if let Some(d) = deref_dict(doc, k) {
-                widgets.push((k.as_reference().ok(), d));
+                for a in annots {
+                    if let Ok(id) = a.as_reference() {
+                        annot_page.entry(id).or_insert(i);
+                    }
+                }
             }
         }
-        let Some(value) = field_value(doc, ft.as_deref(), v.as_ref(), ff, &widgets) else {
-            continue;
-        };
-        let tooltip = dict.get(b"TU").ok().and_then(text_string);
-        let label = field_label(&full, tooltip.as_deref());
-        if label.is_empty() {
-            continue;
+        WidgetPages {
+            page_index,
+            annot_page,
         }
-        let pos = widgets.iter().find_map(|(wid, w)| {
+    }
+
+    /// (page, row band, left) of the first widget with a /Rect on a known page.
+    fn first_widget_position(
+        &self,
+        doc: &Document,
+        widgets: &[(Option<ObjectId>, &Dictionary)],
+    ) -> Option<(usize, i64, i64)> {
+        widgets.iter().find_map(|(wid, w)| {
             let rect = w.get(b"Rect").ok().and_then(|r| deref_array(doc, r))?;
             let nums: Vec<f32> = rect.iter().filter_map(|n| n.as_float().ok()).collect();
             let (x1, y1, x2, y2) = match nums.as_slice() {
@@ -342,22 +421,14 @@ fn acroform_fields(doc: &Document, page_ids: &[ObjectId]) -> (Vec<Entry>, bool) 
                 .get(b"P")
                 .ok()
                 .and_then(|p| p.as_reference().ok())
-                .and_then(|p| page_index.get(&p).copied())
-                .or_else(|| wid.and_then(|w| annot_page.get(&w).copied()))?;
+                .and_then(|p| self.page_index.get(&p).copied())
+                .or_else(|| wid.and_then(|w| self.annot_page.get(&w).copied()))?;
             let top = y1.max(y2);
             let left = x1.min(x2);
             // Rows are compared in 4-point bands so fields on one line keep left-to-right order.
             Some((page, -(top / 4.0).round() as i64, left.round() as i64))
-        });
-        out.push(FieldOut {
-            entry: Entry::new(label, value),
-            pos,
-        });
+        })
     }
-    if out.iter().all(|f| f.pos.is_some()) {
-        out.sort_by_key(|f| f.pos);
-    }
-    (out.into_iter().map(|f| f.entry).collect(), has_xfa)
 }
 
 /// The value a person sees in a field; `None` for fields that hold no answer (push buttons,
@@ -388,7 +459,7 @@ fn field_value(
                         .and_then(|a| a.as_name().ok())
                         .is_some_and(|a| a != b"Off")
                 });
-            Some(if on { "☒" } else { "☐" }.to_string())
+            Some(if on { TICKED } else { UNTICKED }.to_string())
         }
         Some(b"Sig") => None,
         _ => Some(match v {
@@ -574,54 +645,63 @@ impl FontInfo {
     }
 
     fn load(doc: &Document, font: &Dictionary, inflater: &mut Inflater) -> Self {
-        let subtype = font.get(b"Subtype").ok().and_then(|s| s.as_name().ok());
-        let type0 = subtype == Some(b"Type0");
-        let mut info = FontInfo::fallback();
-        if let Some(cmap) = font
+        let to_unicode = font
             .get(b"ToUnicode")
             .ok()
             .and_then(|o| deref(doc, o))
             .and_then(|o| o.as_stream().ok())
             .and_then(|s| inflater.decode(s).ok())
-        {
-            info.to_unicode = Some(CMap::parse(&cmap));
-        }
-        if type0 {
-            info.code_len = 2;
-            info.single_byte = false;
-            info.default_width = 1000.0;
-            if let Some(desc) = font
-                .get(b"DescendantFonts")
-                .ok()
-                .and_then(|o| deref_array(doc, o))
-                .and_then(|a| a.first())
-                .and_then(|o| deref_dict(doc, o))
-            {
-                if let Some(dw) = desc
-                    .get(b"DW")
-                    .ok()
-                    .and_then(|o| deref(doc, o))
-                    .and_then(|o| o.as_float().ok())
-                {
-                    info.default_width = dw;
-                }
-                if let Some(w) = desc.get(b"W").ok().and_then(|o| deref_array(doc, o)) {
-                    info.widths = cid_widths(doc, w);
-                }
-            }
-            if let Some(cm) = &info.to_unicode
-                && let Some(len) = cm.code_len
-            {
-                info.code_len = len;
-            }
-            return info;
-        }
-        if let Some(cm) = &info.to_unicode
-            && let Some(len) = cm.code_len
-        {
+            .map(|cmap| CMap::parse(&cmap));
+        let subtype = font.get(b"Subtype").ok().and_then(|s| s.as_name().ok());
+        let mut info = if subtype == Some(b"Type0") {
+            FontInfo::composite(doc, font)
+        } else {
+            FontInfo::simple(doc, font)
+        };
+        // A ToUnicode map's code space says how many bytes a code has, whatever the font type.
+        if let Some(len) = to_unicode.as_ref().and_then(|cm| cm.code_len) {
             info.code_len = len;
         }
-        info.table = Some(simple_font_table(doc, font));
+        info.to_unicode = to_unicode;
+        info
+    }
+
+    /// A Type0 (composite) font: two-byte codes, widths from its descendant CIDFont.
+    fn composite(doc: &Document, font: &Dictionary) -> Self {
+        let mut info = FontInfo {
+            code_len: 2,
+            single_byte: false,
+            default_width: 1000.0,
+            ..FontInfo::fallback()
+        };
+        if let Some(desc) = font
+            .get(b"DescendantFonts")
+            .ok()
+            .and_then(|o| deref_array(doc, o))
+            .and_then(|a| a.first())
+            .and_then(|o| deref_dict(doc, o))
+        {
+            if let Some(dw) = desc
+                .get(b"DW")
+                .ok()
+                .and_then(|o| deref(doc, o))
+                .and_then(|o| o.as_float().ok())
+            {
+                info.default_width = dw;
+            }
+            if let Some(w) = desc.get(b"W").ok().and_then(|o| deref_array(doc, o)) {
+                info.widths = cid_widths(doc, w);
+            }
+        }
+        info
+    }
+
+    /// A simple (one-byte) font: its encoding table and its /Widths from /FirstChar on.
+    fn simple(doc: &Document, font: &Dictionary) -> Self {
+        let mut info = FontInfo {
+            table: Some(simple_font_table(doc, font)),
+            ..FontInfo::fallback()
+        };
         let first = font
             .get(b"FirstChar")
             .ok()
@@ -1083,7 +1163,12 @@ fn apply(m: &Matrix, x: f32, y: f32) -> (f32, f32) {
 /// between two pieces on a line becomes a tab.
 fn text_layer(doc: &Document, page_ids: &[ObjectId], inflater: &mut Inflater) -> Vec<String> {
     let mut lines = Vec::new();
-    let mut budget = MAX_OPERATIONS;
+    let mut walk = TextWalk {
+        doc,
+        runs: Vec::new(),
+        budget: MAX_OPERATIONS,
+        inflater,
+    };
     let mut chars = 0usize;
     for pid in page_ids {
         let Ok(page) = doc.get_dictionary(*pid) else {
@@ -1094,36 +1179,24 @@ fn text_layer(doc: &Document, page_ids: &[ObjectId], inflater: &mut Inflater) ->
         let mut content = Vec::new();
         for id in doc.get_page_contents(*pid) {
             if let Ok(stream) = doc.get_object(id).and_then(Object::as_stream)
-                && let Ok(data) = inflater.decode(stream)
+                && let Ok(data) = walk.inflater.decode(stream)
             {
                 content.extend_from_slice(&data);
                 content.push(b'\n');
             }
         }
-        if inflater.refused.is_some() {
+        if walk.inflater.refused.is_some() {
             break;
         }
-        let mut runs = Vec::new();
-        let mut fonts: HashMap<Vec<u8>, FontInfo> = HashMap::new();
-        interpret(
-            doc,
-            &content,
-            resources,
-            IDENTITY,
-            &mut runs,
-            &mut fonts,
-            &mut budget,
-            inflater,
-            0,
-        );
-        for line in runs_to_lines(runs) {
+        walk.interpret(&content, resources, IDENTITY, 0);
+        for line in runs_to_lines(std::mem::take(&mut walk.runs)) {
             chars = chars.saturating_add(line.chars().count());
             if chars > MAX_TEXT_CHARS {
                 return lines;
             }
             lines.push(line);
         }
-        if budget == 0 {
+        if walk.budget == 0 {
             break;
         }
     }
@@ -1154,199 +1227,255 @@ struct TextState {
     size: f32,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn interpret(
-    doc: &Document,
-    content: &[u8],
-    resources: Option<&Dictionary>,
-    ctm: Matrix,
-    runs: &mut Vec<Run>,
-    fonts: &mut HashMap<Vec<u8>, FontInfo>,
-    budget: &mut usize,
-    inflater: &mut Inflater,
-    depth: usize,
-) {
-    if content.len() > MAX_PAGE_CONTENT_BYTES || content_nesting_too_deep(content) {
-        return;
-    }
-    let Ok(ops) = Content::decode(content) else {
-        return;
-    };
-    let font_dict = resources
-        .and_then(|r| r.get(b"Font").ok())
-        .and_then(|o| deref_dict(doc, o));
-    let xobjects = resources
-        .and_then(|r| r.get(b"XObject").ok())
-        .and_then(|o| deref_dict(doc, o));
-    let mut gs = TextState {
-        ctm,
-        char_spacing: 0.0,
-        word_spacing: 0.0,
-        scale: 1.0,
-        leading: 0.0,
-        rise: 0.0,
-        font: None,
-        size: 0.0,
-    };
-    let mut stack: Vec<TextState> = Vec::new();
-    let mut tm = IDENTITY;
-    let mut tlm = IDENTITY;
-    for op in &ops.operations {
-        if *budget == 0 {
+/// What the walk over one page's text shares with the form XObjects the page draws: the
+/// document, the budget of operations left (for the whole document), the inflater (with its
+/// byte budget), and the runs placed so far.
+struct TextWalk<'a> {
+    doc: &'a Document,
+    runs: Vec<Run>,
+    budget: usize,
+    inflater: &'a mut Inflater,
+}
+
+/// The state of one content stream as its operators run: the graphics and text state, the
+/// saved states (`q`/`Q`), the text and line matrices, and the fonts loaded so far.
+struct ContentState<'a> {
+    resources: Option<&'a Dictionary>,
+    font_dict: Option<&'a Dictionary>,
+    xobjects: Option<&'a Dictionary>,
+    gs: TextState,
+    saved: Vec<TextState>,
+    tm: Matrix,
+    tlm: Matrix,
+    fonts: HashMap<Vec<u8>, FontInfo>,
+}
+
+/// How many graphics states `q` may save; more are ignored.
+const MAX_SAVED_STATES: usize = 64;
+
+impl<'a> TextWalk<'a> {
+    /// Runs a content stream (a page's, or a form XObject's at `depth`) and places its text.
+    /// Only the operators that move or show text are followed; the rest is skipped.
+    fn interpret(
+        &mut self,
+        content: &[u8],
+        resources: Option<&'a Dictionary>,
+        ctm: Matrix,
+        depth: usize,
+    ) {
+        if content.len() > MAX_PAGE_CONTENT_BYTES || content_nesting_too_deep(content) {
             return;
         }
-        *budget -= 1;
-        let nums: Vec<f32> = op
-            .operands
-            .iter()
-            .filter_map(|o| o.as_float().ok())
-            .collect();
-        let num = |i: usize| nums.get(i).copied().unwrap_or(0.0);
-        match op.operator.as_str() {
-            "q" if stack.len() < 64 => {
-                stack.push(gs.clone());
+        let Ok(ops) = Content::decode(content) else {
+            return;
+        };
+        let doc = self.doc;
+        let mut state = ContentState {
+            resources,
+            font_dict: resources
+                .and_then(|r| r.get(b"Font").ok())
+                .and_then(|o| deref_dict(doc, o)),
+            xobjects: resources
+                .and_then(|r| r.get(b"XObject").ok())
+                .and_then(|o| deref_dict(doc, o)),
+            gs: TextState {
+                ctm,
+                char_spacing: 0.0,
+                word_spacing: 0.0,
+                scale: 1.0,
+                leading: 0.0,
+                rise: 0.0,
+                font: None,
+                size: 0.0,
+            },
+            saved: Vec::new(),
+            tm: IDENTITY,
+            tlm: IDENTITY,
+            fonts: HashMap::new(),
+        };
+        for op in &ops.operations {
+            if self.budget == 0 {
+                return;
             }
+            self.budget -= 1;
+            let nums: Vec<f32> = op
+                .operands
+                .iter()
+                .filter_map(|o| o.as_float().ok())
+                .collect();
+            match op.operator.as_str() {
+                "Tf" => self.set_font(&mut state, op, &nums),
+                "Tj" | "'" | "\"" | "TJ" => self.show_text(&mut state, op, &nums),
+                "Do" if depth < MAX_XOBJECT_DEPTH => self.draw_form(&state, op, depth),
+                operator => state.text_state_op(operator, &nums),
+            }
+        }
+    }
+
+    /// `Tf`: selects a font, loading it from the resources the first time it is used.
+    fn set_font(&mut self, state: &mut ContentState<'a>, op: &Operation, nums: &[f32]) {
+        let gs = &mut state.gs;
+        gs.font = op
+            .operands
+            .first()
+            .and_then(|o| o.as_name().ok())
+            .map(<[u8]>::to_vec);
+        gs.size = nums.first().copied().unwrap_or(0.0);
+        if let Some(name) = &gs.font
+            && !state.fonts.contains_key(name)
+        {
+            let doc = self.doc;
+            let info = state
+                .font_dict
+                .and_then(|f| f.get(name).ok())
+                .and_then(|o| deref_dict(doc, o))
+                .map(|f| FontInfo::load(doc, f, self.inflater))
+                .unwrap_or_else(FontInfo::fallback);
+            state.fonts.insert(name.clone(), info);
+        }
+    }
+
+    /// `Tj`, `'`, `"` and `TJ`: places the strings shown; a number in a `TJ` array moves the
+    /// next one.
+    fn show_text(&mut self, state: &mut ContentState<'a>, op: &Operation, nums: &[f32]) {
+        let num = |i: usize| nums.get(i).copied().unwrap_or(0.0);
+        let gs = &mut state.gs;
+        if op.operator == "'" || op.operator == "\"" {
+            if op.operator == "\"" {
+                gs.word_spacing = num(0);
+                gs.char_spacing = num(1);
+            }
+            state.tlm = mul(&[1.0, 0.0, 0.0, 1.0, 0.0, -gs.leading], &state.tlm);
+            state.tm = state.tlm;
+        }
+        let fallback = FontInfo::fallback();
+        let font = gs
+            .font
+            .as_ref()
+            .and_then(|f| state.fonts.get(f))
+            .unwrap_or(&fallback);
+        let items: Vec<&Object> = match op.operator.as_str() {
+            "TJ" => op
+                .operands
+                .first()
+                .and_then(|o| o.as_array().ok())
+                .map(|a| a.iter().collect())
+                .unwrap_or_default(),
+            _ => op.operands.last().into_iter().collect(),
+        };
+        for item in items {
+            match item {
+                Object::String(bytes, _) => show(font, bytes, gs, &mut state.tm, &mut self.runs),
+                o => {
+                    if let Ok(n) = o.as_float() {
+                        let tx = -n / 1000.0 * gs.size * gs.scale;
+                        state.tm = mul(&[1.0, 0.0, 0.0, 1.0, tx, 0.0], &state.tm);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `Do` of a form XObject: its content runs with its own matrix and resources (the
+    /// page's when it has none) and fonts of its own, one level deeper.
+    fn draw_form(&mut self, state: &ContentState<'a>, op: &Operation, depth: usize) {
+        let doc = self.doc;
+        let Some(stream) = op
+            .operands
+            .first()
+            .and_then(|o| o.as_name().ok())
+            .and_then(|n| state.xobjects.and_then(|x| x.get(n).ok()))
+            .and_then(|o| deref(doc, o))
+            .and_then(|o| o.as_stream().ok())
+        else {
+            return;
+        };
+        if stream
+            .dict
+            .get(b"Subtype")
+            .ok()
+            .and_then(|s| s.as_name().ok())
+            != Some(b"Form")
+        {
+            return;
+        }
+        let matrix: Matrix = stream
+            .dict
+            .get(b"Matrix")
+            .ok()
+            .and_then(|m| deref_array(doc, m))
+            .map(|m| {
+                m.iter()
+                    .filter_map(|n| n.as_float().ok())
+                    .collect::<Vec<f32>>()
+            })
+            .and_then(|m| <[f32; 6]>::try_from(m.as_slice()).ok())
+            .unwrap_or(IDENTITY);
+        let inner = stream
+            .dict
+            .get(b"Resources")
+            .ok()
+            .and_then(|r| deref_dict(doc, r))
+            .or(state.resources);
+        let Ok(data) = self.inflater.decode(stream) else {
+            return;
+        };
+        self.interpret(
+            &data,
+            inner,
+            mul(&matrix, &state.gs.ctm),
+            depth.saturating_add(1),
+        );
+    }
+}
+
+impl ContentState<'_> {
+    /// The operators that change the graphics or text state without showing anything:
+    /// `q`/`Q`, `cm`, `BT`, the text state (`Tc` `Tw` `Tz` `TL` `Ts`) and text positioning
+    /// (`Td` `TD` `Tm` `T*`). Operators with the wrong number of operands are skipped.
+    fn text_state_op(&mut self, operator: &str, nums: &[f32]) {
+        let num = |i: usize| nums.get(i).copied().unwrap_or(0.0);
+        let gs = &mut self.gs;
+        match operator {
+            "q" if self.saved.len() < MAX_SAVED_STATES => self.saved.push(gs.clone()),
             "Q" => {
-                if let Some(s) = stack.pop() {
-                    gs = s;
+                if let Some(s) = self.saved.pop() {
+                    *gs = s;
                 }
             }
             "cm" if nums.len() == 6 => {
                 gs.ctm = mul(&[num(0), num(1), num(2), num(3), num(4), num(5)], &gs.ctm);
             }
             "BT" => {
-                tm = IDENTITY;
-                tlm = IDENTITY;
+                self.tm = IDENTITY;
+                self.tlm = IDENTITY;
             }
             "Tc" => gs.char_spacing = num(0),
             "Tw" => gs.word_spacing = num(0),
             "Tz" => gs.scale = num(0) / 100.0,
             "TL" => gs.leading = num(0),
             "Ts" => gs.rise = num(0),
-            "Tf" => {
-                gs.font = op
-                    .operands
-                    .first()
-                    .and_then(|o| o.as_name().ok())
-                    .map(<[u8]>::to_vec);
-                gs.size = num(0);
-                if let Some(name) = &gs.font
-                    && !fonts.contains_key(name)
-                {
-                    let info = font_dict
-                        .and_then(|f| f.get(name).ok())
-                        .and_then(|o| deref_dict(doc, o))
-                        .map(|f| FontInfo::load(doc, f, inflater))
-                        .unwrap_or_else(FontInfo::fallback);
-                    fonts.insert(name.clone(), info);
-                }
-            }
-            "Td" if nums.len() == 2 => {
-                tlm = mul(&[1.0, 0.0, 0.0, 1.0, num(0), num(1)], &tlm);
-                tm = tlm;
-            }
+            "Td" if nums.len() == 2 => self.move_line(num(0), num(1)),
             "TD" if nums.len() == 2 => {
                 gs.leading = -num(1);
-                tlm = mul(&[1.0, 0.0, 0.0, 1.0, num(0), num(1)], &tlm);
-                tm = tlm;
+                self.move_line(num(0), num(1));
             }
             "Tm" if nums.len() == 6 => {
-                tlm = [num(0), num(1), num(2), num(3), num(4), num(5)];
-                tm = tlm;
+                self.tlm = [num(0), num(1), num(2), num(3), num(4), num(5)];
+                self.tm = self.tlm;
             }
             "T*" => {
-                tlm = mul(&[1.0, 0.0, 0.0, 1.0, 0.0, -gs.leading], &tlm);
-                tm = tlm;
-            }
-            "Tj" | "'" | "\"" | "TJ" => {
-                if op.operator == "'" || op.operator == "\"" {
-                    if op.operator == "\"" {
-                        gs.word_spacing = num(0);
-                        gs.char_spacing = num(1);
-                    }
-                    tlm = mul(&[1.0, 0.0, 0.0, 1.0, 0.0, -gs.leading], &tlm);
-                    tm = tlm;
-                }
-                let font = gs.font.as_ref().and_then(|f| fonts.get(f));
-                let fallback = FontInfo::fallback();
-                let font = font.unwrap_or(&fallback);
-                let items: Vec<&Object> = match op.operator.as_str() {
-                    "TJ" => op
-                        .operands
-                        .first()
-                        .and_then(|o| o.as_array().ok())
-                        .map(|a| a.iter().collect())
-                        .unwrap_or_default(),
-                    _ => op.operands.last().into_iter().collect(),
-                };
-                for item in items {
-                    match item {
-                        Object::String(bytes, _) => show(font, bytes, &gs, &mut tm, runs),
-                        o => {
-                            if let Ok(n) = o.as_float() {
-                                let tx = -n / 1000.0 * gs.size * gs.scale;
-                                tm = mul(&[1.0, 0.0, 0.0, 1.0, tx, 0.0], &tm);
-                            }
-                        }
-                    }
-                }
-            }
-            "Do" if depth < MAX_XOBJECT_DEPTH => {
-                let Some(stream) = op
-                    .operands
-                    .first()
-                    .and_then(|o| o.as_name().ok())
-                    .and_then(|n| xobjects.and_then(|x| x.get(n).ok()))
-                    .and_then(|o| deref(doc, o))
-                    .and_then(|o| o.as_stream().ok())
-                else {
-                    continue;
-                };
-                if stream
-                    .dict
-                    .get(b"Subtype")
-                    .ok()
-                    .and_then(|s| s.as_name().ok())
-                    != Some(b"Form")
-                {
-                    continue;
-                }
-                let matrix: Matrix = stream
-                    .dict
-                    .get(b"Matrix")
-                    .ok()
-                    .and_then(|m| deref_array(doc, m))
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|n| n.as_float().ok())
-                            .collect::<Vec<f32>>()
-                    })
-                    .and_then(|m| <[f32; 6]>::try_from(m.as_slice()).ok())
-                    .unwrap_or(IDENTITY);
-                let inner = stream
-                    .dict
-                    .get(b"Resources")
-                    .ok()
-                    .and_then(|r| deref_dict(doc, r))
-                    .or(resources);
-                let Ok(data) = inflater.decode(stream) else {
-                    continue;
-                };
-                let mut inner_fonts = HashMap::new();
-                interpret(
-                    doc,
-                    &data,
-                    inner,
-                    mul(&matrix, &gs.ctm),
-                    runs,
-                    &mut inner_fonts,
-                    budget,
-                    inflater,
-                    depth.saturating_add(1),
-                );
+                let leading = gs.leading;
+                self.move_line(0.0, -leading);
             }
             _ => {}
         }
+    }
+
+    /// Starts a new line offset by (tx, ty) from the start of the current one.
+    fn move_line(&mut self, tx: f32, ty: f32) {
+        self.tlm = mul(&[1.0, 0.0, 0.0, 1.0, tx, ty], &self.tlm);
+        self.tm = self.tlm;
     }
 }
 

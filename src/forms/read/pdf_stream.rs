@@ -50,6 +50,22 @@ impl Inflater {
                 .map_err(|_| ReadError::Damaged("a stream's /Filter is not a name".into()))?,
             Ok(_) => return Err(ReadError::Damaged("a stream's /Filter is broken".into())),
         };
+        self.check_chain(&filters)?;
+        let params = stream
+            .dict
+            .get(b"DecodeParms")
+            .ok()
+            .and_then(|p| p.as_dict().ok());
+        let mut data = stream.content.clone();
+        for f in &filters {
+            data = self.apply_filter(f, data, params)?;
+        }
+        Ok(data)
+    }
+
+    /// Refuses a filter chain no real PDF needs: more than [`MAX_FILTERS`] filters, or more
+    /// than one inflating filter (each can multiply the bytes a thousandfold).
+    fn check_chain(&mut self, filters: &[Vec<u8>]) -> Result<(), ReadError> {
         let inflating = filters
             .iter()
             .filter(|f| matches!(f.as_slice(), b"FlateDecode" | b"Fl" | b"LZWDecode" | b"LZW"))
@@ -64,59 +80,60 @@ impl Inflater {
                     .join(" ")
             )));
         }
-        let params = stream
-            .dict
-            .get(b"DecodeParms")
-            .ok()
-            .and_then(|p| p.as_dict().ok());
-        let mut data = stream.content.clone();
-        for f in &filters {
-            data = match f.as_slice() {
-                b"FlateDecode" | b"Fl" => {
-                    let inflated = self.bounded(|w| {
-                        let mut z = flate2::read::ZlibDecoder::new(data.as_slice());
-                        // A truncated or damaged stream gives what was decoded before the damage,
-                        // as lopdf does.
-                        let _ = std::io::copy(&mut z, w);
-                    })?;
-                    match params {
-                        Some(p) => png_predictor(inflated, p)?,
-                        None => inflated,
-                    }
+        Ok(())
+    }
+
+    /// Decodes `data` through one filter, charging what it yields to the budget.
+    fn apply_filter(
+        &mut self,
+        filter: &[u8],
+        mut data: Vec<u8>,
+        params: Option<&lopdf::Dictionary>,
+    ) -> Result<Vec<u8>, ReadError> {
+        Ok(match filter {
+            b"FlateDecode" | b"Fl" => {
+                let inflated = self.bounded(|w| {
+                    let mut z = flate2::read::ZlibDecoder::new(data.as_slice());
+                    // A truncated or damaged stream gives what was decoded before the damage,
+                    // as lopdf does.
+                    let _ = std::io::copy(&mut z, w);
+                })?;
+                match params {
+                    Some(p) => png_predictor(inflated, p)?,
+                    None => inflated,
                 }
-                b"LZWDecode" | b"LZW" => {
-                    let early = params
-                        .and_then(|p| p.get(b"EarlyChange").ok())
-                        .and_then(|o| o.as_i64().ok())
-                        .is_none_or(|v| v != 0);
-                    self.bounded(|w| {
-                        let mut d = if early {
-                            weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
-                        } else {
-                            weezl::decode::Decoder::new(weezl::BitOrder::Msb, 8)
-                        };
-                        let _ = d.into_stream(w).decode_all(data.as_slice());
-                    })?
-                }
-                b"ASCII85Decode" | b"A85" => {
-                    // Never larger than 5/4 of the input ("z" aside: 4 bytes per input byte).
-                    let plain = Stream::new(
-                        lopdf::dictionary! { "Filter" => "ASCII85Decode" },
-                        std::mem::take(&mut data),
-                    );
-                    let out = plain.decompressed_content().unwrap_or_default();
-                    self.charge(out.len() as u64)?;
-                    out
-                }
-                other => {
-                    return Err(ReadError::Unreadable(format!(
-                        "a stream of the PDF uses the filter /{}",
-                        String::from_utf8_lossy(other)
-                    )));
-                }
-            };
-        }
-        Ok(data)
+            }
+            b"LZWDecode" | b"LZW" => {
+                let early = params
+                    .and_then(|p| p.get(b"EarlyChange").ok())
+                    .and_then(|o| o.as_i64().ok())
+                    .is_none_or(|v| v != 0);
+                self.bounded(|w| {
+                    let mut d = if early {
+                        weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+                    } else {
+                        weezl::decode::Decoder::new(weezl::BitOrder::Msb, 8)
+                    };
+                    let _ = d.into_stream(w).decode_all(data.as_slice());
+                })?
+            }
+            b"ASCII85Decode" | b"A85" => {
+                // Never larger than 5/4 of the input ("z" aside: 4 bytes per input byte).
+                let plain = Stream::new(
+                    lopdf::dictionary! { "Filter" => "ASCII85Decode" },
+                    std::mem::take(&mut data),
+                );
+                let out = plain.decompressed_content().unwrap_or_default();
+                self.charge(out.len() as u64)?;
+                out
+            }
+            other => {
+                return Err(ReadError::Unreadable(format!(
+                    "a stream of the PDF uses the filter /{}",
+                    String::from_utf8_lossy(other)
+                )));
+            }
+        })
     }
 
     /// Runs `decode` into a buffer that takes no more than what is left of the budget.

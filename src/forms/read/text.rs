@@ -8,10 +8,9 @@
 
 use std::borrow::Cow;
 
-use crate::forms::raw::{Entry, RawForm};
+use crate::forms::raw::{Entry, RawForm, TICKED, UNTICKED, has_tick_glyph, leading_tick_glyph};
+use crate::forms::read::label::{plausible_label, split_label};
 
-/// Longest label we accept; longer text before a colon is a sentence, not a label.
-const MAX_LABEL_CHARS: usize = 60;
 /// How far below a "Fra:" line the rest of an Outlook header block must start.
 const HEADER_BLOCK_LOOKAHEAD: usize = 4;
 
@@ -108,7 +107,7 @@ pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawF
                 && form
                     .entries
                     .last()
-                    .is_some_and(|e| e.value.is_empty() || contains_tick_mark(&e.value)));
+                    .is_some_and(|e| e.value.is_empty() || has_tick_glyph(&e.value)));
         if let Some(tick) = tick_line(trimmed, takes_ticks) {
             if takes_ticks && let Some(last) = form.entries.last_mut() {
                 append_value(&mut last.value, &tick);
@@ -119,7 +118,7 @@ pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawF
             // A tick box on its own: "☒ SSL-certifikat" is label "SSL-certifikat", value "☒".
             if let Some((mark, rest)) = tick.split_once(' ') {
                 let rest = rest.trim();
-                if !rest.is_empty() && !contains_tick_mark(rest) && plausible_label(rest) {
+                if !rest.is_empty() && !has_tick_glyph(rest) && plausible_label(rest) {
                     form.entries.push(Entry::new(rest, mark));
                     open = false;
                     continue;
@@ -292,110 +291,13 @@ fn is_closing(t: &str) -> bool {
     )
 }
 
-/// Splits "Label: value" when the text before the colon can be a label.
-fn split_label(line: &str, tab_cells: bool) -> Option<(String, String)> {
-    let mut search_from = 0;
-    while let Some(pos) = line.get(search_from..).and_then(|s| s.find(':')) {
-        let at = search_from.saturating_add(pos);
-        let before = line.get(..at)?;
-        let after = line.get(at.saturating_add(1)..)?;
-        search_from = at.saturating_add(1);
-        if after.starts_with("//") {
-            // "https://x": a URL, not a label; and a label never follows a URL on the line.
-            return None;
-        }
-        let digit_before = before
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_digit());
-        let digit_after = after.chars().next().is_some_and(|c| c.is_ascii_digit());
-        if digit_before && digit_after {
-            // "10:00" is a time.
-            continue;
-        }
-        let label = clean_label(before);
-        let scheme = label.to_ascii_lowercase();
-        if !after.starts_with(char::is_whitespace)
-            && !after.is_empty()
-            && matches!(
-                scheme.as_str(),
-                "mailto" | "tel" | "urn" | "cid" | "sip" | "data"
-            )
-        {
-            return None;
-        }
-        if plausible_label(&label) {
-            return Some((label, after.trim().to_string()));
-        }
-        return None;
-    }
-    if tab_cells {
-        let (before, after) = line.split_once('\t')?;
-        let label = clean_label(before);
-        let value = after.trim();
-        if plausible_label(&label) && !value.is_empty() {
-            return Some((label, value.replace('\t', " ")));
-        }
-    }
-    None
-}
-
-/// Drops list bullets and bold markers around a label.
-fn clean_label(s: &str) -> String {
-    let mut t = s.trim();
-    for bullet in ["• ", "* ", "- ", "· "] {
-        if let Some(rest) = t.strip_prefix(bullet) {
-            t = rest.trim_start();
-        }
-    }
-    t.trim_matches('*').trim().to_string()
-}
-
-fn plausible_label(label: &str) -> bool {
-    let n = label.chars().count();
-    n > 0
-        && n <= MAX_LABEL_CHARS
-        && label.chars().any(char::is_alphabetic)
-        && !label.starts_with(['"', '\'', '«', '»', '„', '“', '”', '‘', '’'])
-        && !label.contains("://")
-        && !contains_tick_mark(label)
-}
-
-const TICKED: &str = "☒";
-const UNTICKED: &str = "☐";
-
-fn contains_tick_mark(s: &str) -> bool {
-    s.contains(['☒', '☐', '☑', '✓', '✔', '✗', '✘'])
-        || s.contains("[X]")
-        || s.contains("[x]")
-        || s.contains("[ ]")
-}
-
 /// If the line starts with a tick mark, returns it with the mark written as "☒"/"☐".
 /// A bare "X" counts only under an open label ("Ændringer:" then "X URL").
 fn tick_line(t: &str, open: bool) -> Option<String> {
-    const MARKS: [(&str, &str); 16] = [
-        ("[X]", TICKED),
-        ("[x]", TICKED),
-        ("[ ]", UNTICKED),
-        ("[]", UNTICKED),
-        ("(X)", TICKED),
-        ("(x)", TICKED),
-        ("( )", UNTICKED),
-        ("☒", TICKED),
-        ("☑", TICKED),
-        ("✓", TICKED),
-        ("✔", TICKED),
-        ("✗", TICKED),
-        ("✘", TICKED),
-        ("☐", UNTICKED),
-        ("□", UNTICKED),
-        ("❑", UNTICKED),
-    ];
-    for (mark, norm) in MARKS {
-        if let Some(rest) = t.strip_prefix(mark) {
-            return Some(join_mark(norm, &normalize_inline_ticks(rest)));
-        }
+    if let Some((mark, ticked)) = leading_tick_glyph(t) {
+        let norm = if ticked { TICKED } else { UNTICKED };
+        let rest = t.get(mark.len()..).unwrap_or("");
+        return Some(join_mark(norm, &normalize_inline_ticks(rest)));
     }
     if open {
         for mark in ["X ", "x "] {
@@ -421,13 +323,10 @@ fn normalize_inline_ticks(v: &str) -> String {
     if !v.contains('[') && !v.starts_with(['(', '☑', '✓', '✔', '✗', '✘']) {
         return v.to_string();
     }
-    if let Some(t) = tick_line(v, false) {
-        return t
-            .replace("[X]", TICKED)
-            .replace("[x]", TICKED)
-            .replace("[ ]", UNTICKED);
-    }
-    v.replace("[X]", TICKED)
+    let line = tick_line(v, false);
+    line.as_deref()
+        .unwrap_or(v)
+        .replace("[X]", TICKED)
         .replace("[x]", TICKED)
         .replace("[ ]", UNTICKED)
 }

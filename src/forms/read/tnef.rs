@@ -114,10 +114,12 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &TnefLimits) -> Result<Unpacked<'a>, 
             .push("the TNEF stream ends after its signature".into());
         return Ok(out);
     }
-
-    let mut codepage: u32 = 1252;
-    let mut pending: Vec<Pending<'a>> = Vec::new();
-    let mut property_budget = limits.max_properties;
+    let mut reading = Reading {
+        codepage: 1252,
+        pending: Vec::new(),
+        property_budget: limits.max_properties,
+        limits,
+    };
     let mut attributes = 0usize;
     while c.remaining() > 0 {
         if attributes >= limits.max_attributes {
@@ -133,67 +135,103 @@ pub fn unpack<'a>(bytes: &'a [u8], limits: &TnefLimits) -> Result<Unpacked<'a>, 
             break;
         };
         let Some(data) = data else { continue };
+        if !reading.attribute((level, id, data), start, &mut out.notes) {
+            break;
+        }
+    }
+    out.files = files_of(reading.pending, &mut out.notes);
+    Ok(out)
+}
+
+/// What [`unpack`] has read of the stream so far: the code page its 8-bit strings are in, the
+/// attachments begun, and how many MAPI properties may still be read.
+struct Reading<'a, 'l> {
+    codepage: u32,
+    pending: Vec<Pending<'a>>,
+    property_budget: usize,
+    limits: &'l TnefLimits,
+}
+
+impl<'a> Reading<'a, '_> {
+    /// Takes one attribute (level, id, data) that starts at byte `start`; `false` when the
+    /// stream is not read further (more files than `max_files`).
+    fn attribute(
+        &mut self,
+        (level, id, data): (u8, u16, &'a [u8]),
+        start: usize,
+        notes: &mut Vec<String>,
+    ) -> bool {
+        let limits = self.limits;
         match (level, id) {
             (_, ATT_OEM_CODEPAGE) => {
                 if let Some(cp) = Cursor::new(data).u32() {
-                    codepage = cp;
+                    self.codepage = cp;
                 }
             }
+            // Each attachment starts with its rendering data.
             (LEVEL_ATTACHMENT, ATT_ATTACH_REND_DATA) => {
-                if pending.len() >= limits.max_files {
-                    out.notes.push(format!(
+                if self.pending.len() >= limits.max_files {
+                    notes.push(format!(
                         "more than {} files in the TNEF stream: the rest were not unpacked",
                         limits.max_files
                     ));
-                    break;
+                    return false;
                 }
-                pending.push(Pending::default());
+                self.pending.push(Pending::default());
             }
             (LEVEL_ATTACHMENT, ATT_ATTACH_TITLE) => {
-                if let Some(p) = current(&mut pending, limits) {
+                let codepage = self.codepage;
+                if let Some(p) = current(&mut self.pending, limits) {
                     p.title = decode_string8(data, codepage);
                 }
             }
             (LEVEL_ATTACHMENT, ATT_ATTACH_DATA) => {
-                if let Some(p) = current(&mut pending, limits) {
+                if let Some(p) = current(&mut self.pending, limits) {
                     p.data = Some(data);
                 }
             }
             (LEVEL_ATTACHMENT, ATT_ATTACHMENT) => {
-                if let Some(p) = current(&mut pending, limits)
-                    && let Err(why) = read_properties(data, codepage, &mut property_budget, p)
+                let (codepage, budget) = (self.codepage, &mut self.property_budget);
+                if let Some(p) = current(&mut self.pending, limits)
+                    && let Err(why) = read_properties(data, codepage, budget, p)
                 {
-                    out.notes.push(format!(
+                    notes.push(format!(
                         "the properties of a TNEF attachment at byte {start} were cut short: {why}"
                     ));
                 }
             }
             _ => {}
         }
+        true
     }
+}
 
+/// The attachments that carry a file; the rest (an attached Outlook message, an attachment
+/// without data) are noted by name.
+fn files_of<'a>(pending: Vec<Pending<'a>>, notes: &mut Vec<String>) -> Vec<TnefFile<'a>> {
+    let mut files = Vec::new();
     for (i, p) in pending.into_iter().enumerate() {
         let name = p.name();
         let label = name.clone().unwrap_or_else(|| format!("file {}", i + 1));
         if p.embedded_message {
-            out.notes.push(format!(
+            notes.push(format!(
                 "{label}: an attached Outlook message inside the TNEF file was not unpacked"
             ));
             continue;
         }
         let Some(bytes) = p.data.or(p.data_obj) else {
-            out.notes.push(format!(
+            notes.push(format!(
                 "{label}: a TNEF attachment without data was skipped"
             ));
             continue;
         };
-        out.files.push(TnefFile {
+        files.push(TnefFile {
             name,
             content_type: p.mime,
             bytes,
         });
     }
-    Ok(out)
+    files
 }
 
 /// Reads one attribute. `None` ends the parse (truncation or garbage, noted); `Some((.., None))`
