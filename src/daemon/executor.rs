@@ -21,10 +21,11 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
-use crate::cli::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::cli::orders::order_details_json;
 use crate::config;
+use crate::orders::plan::{Event, event_detail};
 use crate::orders::state::Action;
+use crate::store::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::store::{self, Store, parse_ts, ts};
 
 /// Output kept per stream (stdout, stderr); the rest is counted, not stored.
@@ -345,21 +346,17 @@ pub async fn claim_next(
     let id: i64 = row.try_get("id")?;
     let reference: String = row.try_get("ref")?;
     let kind: Option<String> = row.try_get("kind")?;
-    store::event(
-        &mut tx,
-        Some(id),
-        None,
-        now,
-        ACTOR,
-        "execution started",
-        None,
-        None,
-        &format!(
-            "the {} executor command runs",
-            kind.as_deref().unwrap_or("?")
-        ),
-    )
-    .await?;
+    let at = store::EventAt {
+        order_id: Some(id),
+        inbound_id: None,
+        at: now,
+    };
+    let detail = format!(
+        "the {} executor command runs",
+        kind.as_deref().unwrap_or("?")
+    );
+    let event = Event::note(ACTOR, "execution started", detail);
+    store::event(&mut tx, at, &event).await?;
     tx.commit().await?;
     // The stored text is the claim; read it back as the time the action checks.
     Ok(parse_ts(&claim).map(|c| (reference, c)))
@@ -492,18 +489,14 @@ async fn execute(
     if let ActionOutcome::Refused(why) = &outcome {
         // Keep what the command did in the history even when the order moved on meanwhile.
         let mut tx = store.begin().await?;
-        store::event(
-            &mut tx,
-            Some(o.id),
-            None,
-            Utc::now(),
-            ACTOR,
-            "execution result not applied",
-            None,
-            None,
-            &actions::event_detail(Some(why), Some(&format!("{text}\n{detail}"))),
-        )
-        .await?;
+        let at = store::EventAt {
+            order_id: Some(o.id),
+            inbound_id: None,
+            at: Utc::now(),
+        };
+        let detail = event_detail(Some(why), Some(&format!("{text}\n{detail}")));
+        let event = Event::note(ACTOR, "execution result not applied", detail);
+        store::event(&mut tx, at, &event).await?;
         tx.commit().await?;
     }
     log_outcome(reference, &outcome);

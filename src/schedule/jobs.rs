@@ -204,18 +204,14 @@ pub async fn bill(tx: &mut Tx<'_>, cfg: &Config, now: DateTime<Utc>) -> anyhow::
     .map_err(anyhow::Error::msg)?;
     enqueue(tx, "billing", &message_id, from, &to, &raw, now).await?;
     for id in &ids {
-        store::event(
-            tx,
-            Some(*id),
-            None,
-            now,
-            "daemon",
-            "billed",
-            None,
-            None,
-            &format!("billing CSV {message_id} to {}", to.join(", ")),
-        )
-        .await?;
+        let at = store::EventAt {
+            order_id: Some(*id),
+            inbound_id: None,
+            at: now,
+        };
+        let detail = format!("billing CSV {message_id} to {}", to.join(", "));
+        let event = crate::orders::plan::Event::note("daemon", "billed", detail);
+        store::event(tx, at, &event).await?;
     }
     Ok(Billed {
         references: lines.into_iter().map(|l| l.reference).collect(),
