@@ -151,6 +151,14 @@ pub struct ActionEffects {
 /// Plans a person's action: refused when the state machine does not allow it.
 pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, Refused> {
     let o = a.order;
+    if matches!(a.action, Action::Judge(_) | Action::NewVersion) {
+        // Only a mail judges an order or gives it a new version ([`mail_form`]).
+        return Err(Refused(format!(
+            "{}: {} is done by a mail, not by a person",
+            o.reference,
+            a.action.name()
+        )));
+    }
     let from = o.state;
     let to = transition(from, a.action).map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
     let change = StateChange { from, to };
@@ -751,4 +759,651 @@ pub fn held(address: &str, limit: i64, forms: i64, mail: &Mail) -> Event {
         None,
         detail,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forms::fields::{Change, FormKind, Role};
+    use crate::forms::form::Value;
+    use State::*;
+
+    const UUID: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
+    /// The sender and the contact in its domain: the two who get an order's receipts.
+    const SENDER_AND_CONTACT: [&str; 2] = ["fa@kommune.test", "kontakt@kommune.test"];
+
+    fn helpdesk() -> HelpdeskSettings {
+        HelpdeskSettings {
+            address: "helpdesk@sp.test".into(),
+            own_domains: vec!["sp.test".into()],
+            review_to: vec!["review@sp.test".into()],
+            rates: crate::orders::rate::RateLimits::default(),
+        }
+    }
+
+    fn incident_to() -> Vec<String> {
+        vec!["incident@sp.test".into()]
+    }
+
+    fn context<'a>(h: &'a HelpdeskSettings, incident_to: &'a [String]) -> Context<'a> {
+        Context {
+            helpdesk: h,
+            register: None,
+            incident_to,
+        }
+    }
+
+    /// An order from fa@kommune.test with a contact in its domain and one outside it.
+    fn order(state: State) -> OrderRow {
+        OrderRow {
+            id: 7,
+            kind: Some("sftp".into()),
+            reply_to: Some("FA@kommune.test".into()),
+            contact_email: Some("kontakt@kommune.test".into()),
+            system_name: Some("FamilieFlow".into()),
+            thread_message_id: Some("<first@kommune.test>".into()),
+            thread_subject: "Bestilling".into(),
+            ..OrderRow::sample(state, "fa@kommune.test")
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-07T09:05:59Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn person<'a>(
+        o: &'a OrderRow,
+        judgement: &'a serde_json::Value,
+        thread: &'a Thread,
+        action: Action,
+        text: Option<&'a str>,
+    ) -> PersonAction<'a> {
+        PersonAction {
+            order: o,
+            version: 2,
+            judgement,
+            thread,
+            action,
+            actor: "operator",
+            text,
+            detail: Some("output"),
+            now: now(),
+        }
+    }
+
+    /// Every state × every person's action, against DESIGN.md's state machine written out:
+    /// the state after (`None`: refused), the receipt the requester's side gets.
+    #[test]
+    fn every_state_and_every_action_of_a_person() {
+        use Action::{Approve, Execute, Fail, Reject, Withdraw};
+        let allowed = |s: State, a: Action| -> Option<(State, ReceiptKind)> {
+            match (s, a) {
+                (Review, Approve) => Some((Approved, ReceiptKind::Godkendt)),
+                (Review, Reject) => Some((Rejected, ReceiptKind::Afvist)),
+                (Approved, Execute) => Some((Executed, ReceiptKind::Gennemfoert)),
+                (Approved, Fail) => Some((Failed, ReceiptKind::Fejl)),
+                (Received | Review | Approved | Rejected, Withdraw) => {
+                    Some((Withdrawn, ReceiptKind::Tilbagetrukket))
+                }
+                _ => None,
+            }
+        };
+        let (h, inc) = (helpdesk(), incident_to());
+        let judgement = serde_json::json!({"fields": {"contact_name": "Fie"}});
+        let thread = Thread::default();
+        let mut refused = 0;
+        for s in State::ALL {
+            for a in [Approve, Reject, Execute, Fail, Withdraw] {
+                let o = order(s);
+                let planned = action(
+                    &person(&o, &judgement, &thread, a, Some("why")),
+                    &context(&h, &inc),
+                );
+                let Some((to, kind)) = allowed(s, a) else {
+                    let Refused(why) = planned.expect_err(&format!("{s} {a:?} is refused"));
+                    assert!(why.starts_with("SP-2026-00001: cannot"), "{why}");
+                    refused += 1;
+                    continue;
+                };
+                let e = planned.unwrap_or_else(|r| panic!("{s} {a:?}: {r}"));
+                assert_eq!(e.change, StateChange { from: s, to }, "{s} {a:?}");
+                assert_eq!(
+                    (e.event.from, e.event.to, e.event.actor.as_str()),
+                    (Some(s), Some(to), "operator")
+                );
+                assert_eq!(e.event.action, a.name());
+                assert_eq!(e.event.detail, "why\noutput");
+                let r = e
+                    .receipt
+                    .expect("every allowed action answers the requester");
+                assert_eq!(r.kind, kind, "{s} {a:?}");
+                assert_eq!(r.to, SENDER_AND_CONTACT, "{s} {a:?}");
+                assert_eq!(r.version, Some(2));
+                assert_eq!(r.values.contact_name.as_deref(), Some("Fie"));
+                assert_eq!(e.mark.is_some(), matches!(to, Executed | Failed));
+                // Only a failure opens an incident, to the incident address.
+                assert_eq!(
+                    e.incident.map(|i| i.to),
+                    (to == Failed).then(incident_to),
+                    "{s} {a:?}"
+                );
+            }
+        }
+        assert_eq!(refused, 35 - 8, "8 pairs are allowed");
+    }
+
+    /// Judging and a new version are a mail's doing: a person's action of either is refused
+    /// in every state, even where the state machine would take it from a mail.
+    #[test]
+    fn a_person_neither_judges_nor_files_a_new_version() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (j, t) = (serde_json::Value::Null, Thread::default());
+        for s in State::ALL {
+            let o = order(s);
+            for a in [Action::NewVersion, Action::Judge(Decision::Approved)] {
+                let r = action(&person(&o, &j, &t, a, None), &context(&h, &inc));
+                assert!(r.unwrap_err().0.contains("done by a mail"), "{s} {a:?}");
+            }
+        }
+    }
+
+    /// The requester's side only: a contact outside the sender's domain gets nothing unless
+    /// the register lists it for the order's it-system; no requester, no receipt; never our
+    /// own addresses.
+    #[test]
+    fn an_actions_receipt_goes_to_the_requesters_side_only() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let t = Thread::default();
+        let outsider = OrderRow {
+            contact_email: Some("Drift@Leverandoer.test".into()),
+            ..order(Review)
+        };
+        let j = serde_json::json!({"fields": {"system_uuid": UUID}});
+        let plan_to = |o: &OrderRow, register: Option<&Register>| {
+            let ctx = Context {
+                register,
+                ..context(&h, &inc)
+            };
+            action(&person(o, &j, &t, Action::Approve, None), &ctx)
+                .unwrap()
+                .receipt
+                .map(|r| r.to)
+        };
+        assert_eq!(
+            plan_to(&outsider, None),
+            Some(vec!["fa@kommune.test".into()])
+        );
+        let register = Register::from_csv(&format!(
+            "uuid,name,role,org_cvr,senders\n{UUID},FamilieFlow,modtagersystem,54921942,@kommune.test drift@leverandoer.test\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            plan_to(&outsider, Some(&register)),
+            Some(vec![
+                "fa@kommune.test".into(),
+                "drift@leverandoer.test".into()
+            ])
+        );
+        let nobody = OrderRow {
+            requester: None,
+            reply_to: None,
+            ..order(Review)
+        };
+        assert_eq!(
+            plan_to(&nobody, None),
+            None,
+            "a contact alone is never trusted"
+        );
+        let ours = OrderRow {
+            requester: Some("x@sp.test".into()),
+            reply_to: None,
+            contact_email: Some("y@sp.test".into()),
+            ..order(Review)
+        };
+        assert_eq!(plan_to(&ours, None), None);
+    }
+
+    /// The reason of a rejection is its one finding, an execution's note and a withdrawal's
+    /// reason are their own values; the planned time has a fallback.
+    #[test]
+    fn an_actions_text_lands_in_its_own_value() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (j, t) = (serde_json::Value::Null, Thread::default());
+        let values = |s: State, a: Action| {
+            let o = order(s);
+            let e = action(&person(&o, &j, &t, a, Some(" text ")), &context(&h, &inc));
+            e.unwrap().receipt.unwrap().values
+        };
+        let rejected = values(Review, Action::Reject);
+        assert_eq!(rejected.findings, ["text"]);
+        assert_eq!((rejected.note, rejected.reason), (None, None));
+        let executed = values(Approved, Action::Execute);
+        assert_eq!(executed.note.as_deref(), Some("text"));
+        assert!(executed.findings.is_empty());
+        assert_eq!(
+            executed.executed_at.as_deref(),
+            Some("mandag den 7. december 2026 kl. 10.05")
+        );
+        let withdrawn = values(Review, Action::Withdraw);
+        assert_eq!(withdrawn.reason.as_deref(), Some("text"));
+        assert_eq!(
+            withdrawn.planned_at.as_deref(),
+            Some("på det aftalte tidspunkt")
+        );
+    }
+
+    /// A failure's incident mail names the order, the it-system and who failed it, and goes
+    /// nowhere without an incident address.
+    #[test]
+    fn a_failure_opens_an_incident() {
+        let h = helpdesk();
+        let (j, t) = (
+            serde_json::json!({"fields": {"sftp_user": "bd"}}),
+            Thread::default(),
+        );
+        let o = order(Approved);
+        let inc = incident_to();
+        let e = action(&person(&o, &j, &t, Action::Fail, None), &context(&h, &inc)).unwrap();
+        let i = e.incident.unwrap();
+        assert_eq!(
+            i.subject,
+            incident_subject("SP-2026-00001", Some("FamilieFlow"))
+        );
+        assert_eq!(
+            (i.version, i.values.actor.as_str(), i.values.reason.as_str()),
+            (2, "operator", "(ingen begrundelse)")
+        );
+        assert_eq!(i.values.kind_title.as_deref(), Some(FormKind::Sftp.title()));
+        assert_eq!(i.values.fields[0].value, "bd");
+        assert_eq!(e.mark, Some(Mark::Incident));
+        let e = action(&person(&o, &j, &t, Action::Fail, None), &context(&h, &[])).unwrap();
+        assert!(e.incident.is_none());
+        assert_eq!(e.receipt.map(|r| r.kind), Some(ReceiptKind::Fejl));
+    }
+
+    #[test]
+    fn every_closing_action_has_its_receipt() {
+        assert_eq!(receipt_for(Executed), Some(ReceiptKind::Gennemfoert));
+        assert_eq!(receipt_for(Failed), Some(ReceiptKind::Fejl));
+        assert_eq!(receipt_for(Withdrawn), Some(ReceiptKind::Tilbagetrukket));
+        assert_eq!(receipt_for(Approved), Some(ReceiptKind::Godkendt));
+        assert_eq!(receipt_for(Rejected), Some(ReceiptKind::Afvist));
+        assert_eq!(receipt_for(Review), None);
+        assert_eq!(receipt_for(Received), None);
+    }
+
+    #[test]
+    fn event_detail_joins_what_is_there() {
+        assert_eq!(event_detail(Some(" note "), Some("out")), "note\nout");
+        assert_eq!(event_detail(None, Some("out")), "out");
+        assert_eq!(event_detail(Some(""), None), "");
+    }
+
+    #[test]
+    fn mail_times_drop_seconds() {
+        assert_eq!(
+            danish_minute(now()),
+            "mandag den 7. december 2026 kl. 10.05"
+        );
+    }
+
+    /// The incident mail names the it-system from the form and attaches the original mail:
+    /// a system name or file name with a line break stays inside its header.
+    #[test]
+    fn the_incident_header_block_holds_only_our_headers() {
+        use crate::orders::receipts::{OutAttachment, ReceiptKind, Thread};
+        let out = crate::orders::receipts::tests::try_compose(
+            ReceiptKind::Incident,
+            "incident@example.test",
+            &Thread::default(),
+            Some(incident_subject(
+                "SP-2026-00002",
+                Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
+            )),
+            &[OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml\r\nX-Evil: 1",
+                bytes: b"From: a@b.test\r\nSubject: x\r\n\r\nhej\r\n",
+            }],
+        )
+        .unwrap();
+        crate::mail::header_value::assert_only_our_headers(
+            &out.raw,
+            &crate::mail::header_value::OUR_HEADERS,
+        );
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert!(
+            parsed
+                .subject
+                .ends_with("FamilieFlow Bcc: evil@x.test body")
+        );
+        let a = parsed.attachments.first().unwrap();
+        assert_eq!(a.name.as_deref(), Some("original.eml X-Evil: 1"));
+    }
+
+    #[test]
+    fn incident_subject_names_the_system() {
+        assert_eq!(
+            incident_subject("SP-2026-00001", Some("FamilieFlow")),
+            "[SP-2026-00001] Incident: fejl ved ændring af teknisk konfiguration – FamilieFlow"
+        );
+        assert!(incident_subject("SP-2026-00001", Some(" ")).ends_with("– ukendt it-system"));
+    }
+    // ----- a mail -----
+
+    fn mail(from: &str) -> Mail {
+        Mail {
+            from: Some(from.into()),
+            message_id: Some("<m2@kommune.test>".into()),
+            subject: "Rettet bestilling".into(),
+            ..Mail::default()
+        }
+    }
+
+    /// A judged sftp form with BestillingsID BD-1 and a contact in the sender's domain.
+    fn judged(decision: Decision, findings: Vec<Finding>) -> JudgedForm {
+        let fields: std::collections::BTreeMap<&'static str, Value> = [
+            ("bestillings_id", "BD-1"),
+            ("contact_email", "Kontakt@kommune.test"),
+            ("org_name", "Kystby Kommune"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, Value::Text(v.into())))
+        .collect();
+        let form = OrderForm {
+            kind: FormKind::Sftp,
+            source: "bestilling.docx".into(),
+            fields: fields.clone(),
+            invalid: Default::default(),
+            changes: [Change::SshKey, Change::Monitoring].into(),
+            desired: None,
+            role: Some(Role::Afsendersystem),
+            matrix_role: Some(Role::Afsendersystem),
+            monitoring: None,
+            findings: Vec::new(),
+        };
+        JudgedForm {
+            kind: FormKind::Sftp,
+            source: form.source.clone(),
+            fields,
+            findings,
+            decision,
+            planned_at: None,
+            form,
+        }
+    }
+
+    fn mail_form_of<'a>(
+        jf: &'a JudgedForm,
+        m: &'a Mail,
+        target: Option<&'a OrderRow>,
+        refused: Option<&'a OrderRow>,
+    ) -> MailForm<'a> {
+        MailForm {
+            reference: target.map_or("SP-2026-00009", |o| o.reference.as_str()),
+            index: 0,
+            form: jf,
+            target,
+            refused,
+            requester_told_lately: false,
+            mail: m,
+            may_reply: true,
+            now: now(),
+        }
+    }
+
+    fn finding(rule: Rule) -> Finding {
+        Finding::new(rule, None, format!("{} found", rule.id()))
+    }
+
+    /// A form against every target (none, or an order in each state) × every verdict: the
+    /// opening (new order, new version, refused), the verdict's state and event, the receipts
+    /// and to whom, the review mail.
+    #[test]
+    fn every_target_state_and_every_verdict_of_a_form() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let verdicts = [
+            (Decision::Approved, vec![], ReceiptKind::Godkendt),
+            (
+                Decision::Rejected,
+                vec![finding(Rule::FieldMissing)],
+                ReceiptKind::Afvist,
+            ),
+            (
+                Decision::Review,
+                vec![finding(Rule::BestillingsIdUnknown)],
+                ReceiptKind::TilVurdering,
+            ),
+        ];
+        let targets = std::iter::once(None).chain(State::ALL.map(Some));
+        let mut refused = 0;
+        for target in targets {
+            for (decision, findings, kind) in &verdicts {
+                let o = target.map(order);
+                let jf = judged(*decision, findings.clone());
+                let planned =
+                    mail_form(&mail_form_of(&jf, &m, o.as_ref(), None), &context(&h, &[]));
+                // A corrected version only of an order not yet approved or closed.
+                if matches!(target, Some(Approved | Executed | Failed | Withdrawn)) {
+                    assert!(
+                        planned
+                            .unwrap_err()
+                            .0
+                            .contains("received, review or rejected")
+                    );
+                    refused += 1;
+                    continue;
+                }
+                let e = planned.unwrap_or_else(|r| panic!("{target:?} {decision:?}: {r}"));
+                match (&e.opening, target) {
+                    (
+                        Opening::New {
+                            event, requester, ..
+                        },
+                        None,
+                    ) => {
+                        assert_eq!((event.from, event.to), (None, Some(Received)));
+                        assert_eq!(requester.as_deref(), Some("fa@kommune.test"));
+                    }
+                    (
+                        Opening::Version {
+                            order_id, event, ..
+                        },
+                        Some(s),
+                    ) => {
+                        assert_eq!(*order_id, 7);
+                        assert_eq!((event.from, event.to), (Some(s), Some(Received)));
+                        assert_eq!(event.action, "new version");
+                    }
+                    (other, _) => panic!("{target:?}: {other:?}"),
+                }
+                let to = State::from_decision(*decision);
+                assert_eq!((e.verdict.from, e.verdict.to), (Some(Received), Some(to)));
+                assert_eq!(e.verdict.actor, "daemon");
+                let received = e.received.expect("modtaget");
+                assert_eq!(received.kind, ReceiptKind::Modtaget);
+                assert_eq!(received.to, SENDER_AND_CONTACT);
+                let verdict = e.verdict_receipt.expect("the verdict's receipt");
+                assert_eq!(verdict.kind, *kind, "{target:?} {decision:?}");
+                assert_eq!(verdict.to, SENDER_AND_CONTACT);
+                assert_eq!(
+                    verdict.thread.message_id.as_deref(),
+                    Some("<m2@kommune.test>")
+                );
+                assert_eq!(verdict.values.findings.len(), findings.len());
+                let review = e.review.map(|r| (r.kind, r.to));
+                let expected = (*decision == Decision::Review).then(|| {
+                    (
+                        ReceiptKind::HelpdeskVurdering,
+                        vec!["review@sp.test".to_string()],
+                    )
+                });
+                assert_eq!(review, expected, "{target:?} {decision:?}");
+                assert!(e.refused.is_none() && e.notice.is_none() && e.not_theirs.is_none());
+                assert_eq!(e.version.decision, *decision);
+            }
+        }
+        assert_eq!(refused, 4 * 3);
+    }
+
+    /// A rejection only for changes made in ADM is the adm receipt, the changes named as the
+    /// matrix names them (never read back out of a message); with another problem it is afvist,
+    /// still naming them.
+    #[test]
+    fn changes_made_in_adm_are_a_value_of_their_own() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let adm = Finding::new(Rule::MatrixAdm, Some("changes"), "(not this) text");
+        let plan_of = |findings: Vec<Finding>| {
+            let jf = judged(Decision::Rejected, findings);
+            let e = mail_form(&mail_form_of(&jf, &m, None, None), &context(&h, &[])).unwrap();
+            e.verdict_receipt.unwrap()
+        };
+        let only = plan_of(vec![adm.clone()]);
+        assert_eq!(only.kind, ReceiptKind::Adm);
+        assert_eq!(
+            only.values.adm.as_deref(),
+            Some("SSH-nøgle for et afsendersystem")
+        );
+        assert!(only.values.findings.is_empty());
+        let more = plan_of(vec![adm, finding(Rule::FieldMissing)]);
+        assert_eq!(more.kind, ReceiptKind::Afvist);
+        assert_eq!(more.values.findings, ["field.missing found"]);
+        assert_eq!(more.values.adm, only.values.adm);
+        let none = plan_of(vec![finding(Rule::FieldMissing)]);
+        assert_eq!(none.values.adm, None);
+    }
+
+    /// A form that may not change an order: the event on that order, a notice to its
+    /// requester in its own thread (once a day), and the sender's receipts never carry the
+    /// requester's address.
+    #[test]
+    fn a_form_refused_on_anothers_order_tells_its_requester_once_a_day() {
+        let h = helpdesk();
+        let m = mail("forger@evil.test");
+        let theirs = OrderRow {
+            id: 3,
+            requester: Some("Chef@Kommune.test".into()),
+            ..order(Approved)
+        };
+        let jf = judged(Decision::Review, vec![finding(Rule::FormAmbiguous)]);
+        let input = mail_form_of(&jf, &m, None, Some(&theirs));
+        let e = mail_form(&input, &context(&h, &[])).unwrap();
+        let (on, event) = e.refused.expect("an event on the refused order");
+        assert_eq!((on, event.action.as_str(), event.to), (3, REFUSED, None));
+        assert!(event.detail.contains("SP-2026-00009"));
+        let (on, notice) = e.notice.expect("a notice to its requester");
+        assert_eq!((on, notice.kind), (3, ReceiptKind::AndenAfsender));
+        assert_eq!(notice.to, ["chef@kommune.test"]);
+        assert_eq!(notice.values.reference, "SP-2026-00001");
+        assert_eq!(
+            notice.thread.message_id.as_deref(),
+            Some("<first@kommune.test>")
+        );
+        assert_eq!(notice.version, Some(now().timestamp().div_euclid(86_400)));
+        for r in [e.received.unwrap(), e.verdict_receipt.unwrap()] {
+            assert_eq!(r.to, ["forger@evil.test"], "{:?}", r.kind);
+        }
+        let lately = MailForm {
+            requester_told_lately: true,
+            ..input
+        };
+        let e = mail_form(&lately, &context(&h, &[])).unwrap();
+        assert!(e.refused.is_some() && e.notice.is_none());
+    }
+
+    /// A sender who is not answered (our own address, no address) gets no receipt; the
+    /// Helpdesk's review mail goes all the same.
+    #[test]
+    fn no_receipt_without_a_reply_but_the_review_mail_still_goes() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let jf = judged(Decision::Review, vec![finding(Rule::BestillingsIdUnknown)]);
+        let input = MailForm {
+            may_reply: false,
+            ..mail_form_of(&jf, &m, None, None)
+        };
+        let e = mail_form(&input, &context(&h, &[])).unwrap();
+        assert!(e.received.is_none() && e.verdict_receipt.is_none());
+        let review = e.review.unwrap();
+        let subject = format!(
+            "[SP-2026-00009] Til vurdering: {} – Kystby Kommune",
+            FormKind::Sftp.title()
+        );
+        assert_eq!(review.subject, Some(subject));
+        assert_eq!(
+            review.values.findings,
+            ["bestillings_id.unknown found (bestillings_id.unknown)"]
+        );
+        let quiet = HelpdeskSettings {
+            review_to: Vec::new(),
+            ..helpdesk()
+        };
+        assert!(
+            mail_form(&input, &context(&quiet, &[]))
+                .unwrap()
+                .review
+                .is_none()
+        );
+    }
+
+    /// A mail for a person: a review order answered with its receipt to the sender only; the
+    /// order it may not write to is named to the Helpdesk, not to the sender.
+    #[test]
+    fn a_mail_for_a_person_is_one_review_order() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let why = [finding(Rule::FormUnreadable)];
+        let other = order(Review);
+        let p = MailForAPerson {
+            reference: "SP-2026-00010",
+            mail: &m,
+            findings: &why,
+            receipt: Some(ReceiptKind::Ulaeselig),
+            what: "bestilling der ikke kunne læses",
+            filenames: "a.pdf",
+            problems: &[],
+            not_theirs: Some(&other),
+        };
+        let e = mail_for_a_person(&p, &context(&h, &[]));
+        assert!(
+            matches!(&e.opening, Opening::New { reference, .. } if reference == "SP-2026-00010")
+        );
+        assert_eq!(
+            (e.verdict.from, e.verdict.to),
+            (Some(Received), Some(Review))
+        );
+        let r = e.verdict_receipt.unwrap();
+        assert_eq!(
+            (r.kind, &r.to[..]),
+            (ReceiptKind::Ulaeselig, &["fa@kommune.test".to_string()][..])
+        );
+        assert_eq!(
+            (r.values.filenames.as_str(), r.values.findings.len()),
+            ("a.pdf", 1)
+        );
+        assert_eq!(e.not_theirs.unwrap().action, "not correspondence");
+        let review = e.review.unwrap();
+        assert_eq!(
+            review.values.findings.len(),
+            2,
+            "the Helpdesk learns of the other order"
+        );
+        assert!(
+            review
+                .subject
+                .unwrap()
+                .contains("bestilling der ikke kunne læses")
+        );
+        assert!(e.received.is_none() && e.refused.is_none() && e.notice.is_none());
+        let quiet = MailForAPerson { receipt: None, ..p };
+        assert!(
+            mail_for_a_person(&quiet, &context(&h, &[]))
+                .verdict_receipt
+                .is_none()
+        );
+    }
 }
