@@ -20,12 +20,15 @@
 //!   written dates, the it-system register's model and the findings.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`orders`]: the order state machine and references, who may change an order, the hourly
-//!   limits, the receipts and the review summary.
+//!   limits, the receipts and the review summary; [`orders::plan`]: every order change (a
+//!   mail's form, a mail for a person, a person's action, the executor's result) as the
+//!   effects it has, with [`orders::recipients`] and the typed [`orders::values`].
 //! - [`schedule`]: the daily digest and the billing run (what they contain and when; the
 //!   jobs that read the orders and queue them).
 //!
 //! Imperative shell:
-//! - [`store`]: the database (all SQL).
+//! - [`store`]: the database (all SQL); [`store::apply`] performs a plan's effects in one
+//!   transaction, [`store::actions`] is a person's or the executor's action end to end.
 //! - [`daemon`]: the intake (IMAP), the processing of one mail in one transaction, the outbox
 //!   (SMTP), the executor, the scheduler and TLS, side by side until a stop signal.
 //! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and

@@ -1,4 +1,5 @@
-//! An order as the order logic sees it: the summary columns the store keeps for it.
+//! An order as the order logic sees it: the summary columns the store keeps for it, and the
+//! events of its history.
 
 use chrono::{DateTime, Utc};
 
@@ -27,6 +28,18 @@ pub struct OrderRow {
     pub executed_at: Option<DateTime<Utc>>,
     pub billed_at: Option<DateTime<Utc>>,
     pub incident_at: Option<DateTime<Utc>>,
+}
+
+/// One event of an order's history, as stored (`orders show`) and as the incident mail
+/// prints it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: Option<String>,
+    pub detail: String,
 }
 
 #[cfg(test)]

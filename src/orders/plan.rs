@@ -418,31 +418,8 @@ pub struct MailForm<'a> {
 /// its receipt, the review mail. Refused when the target's state takes no new version.
 pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Refused> {
     let jf = m.form;
-    let sender = m.mail.from.as_deref().unwrap_or("");
-    let summary = Summary::of(jf);
-    let opening = match m.target {
-        Some(o) => {
-            let to = transition(o.state, Action::NewVersion)
-                .map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
-            let change = Some(StateChange { from: o.state, to });
-            let event = Event::new(sender, "new version", change, m.mail.subject.clone());
-            Opening::Version {
-                order_id: o.id,
-                reference: o.reference.clone(),
-                summary,
-                event,
-            }
-        }
-        None => new_order(m.reference, summary, m.mail),
-    };
-    let refused = m.refused.map(|r| {
-        let detail = format!(
-            "a form for this order from {sender} went to a person as {} ({}); this order is unchanged",
-            m.reference,
-            Rule::FormAmbiguous.id()
-        );
-        (r.id, Event::new(sender, REFUSED, None, detail))
-    });
+    let opening = opening(m)?;
+    let refused = m.refused.map(|r| (r.id, refused_event(m)));
     // The requester of the order the form may not change learns of it from the verdict, once
     // a day: a stream of forged forms must not bury them in mail or use up their receipts.
     let notice = m
@@ -496,6 +473,36 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
         not_theirs: None,
         review: review.flatten(),
     })
+}
+
+/// How a form reaches its order: a new order, or a new version of its target (refused when
+/// the target's state takes none).
+fn opening(m: &MailForm<'_>) -> Result<Opening, Refused> {
+    let summary = Summary::of(m.form);
+    let Some(o) = m.target else {
+        return Ok(new_order(m.reference, summary, m.mail));
+    };
+    let to = transition(o.state, Action::NewVersion)
+        .map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
+    let change = Some(StateChange { from: o.state, to });
+    let sender = m.mail.from.as_deref().unwrap_or("");
+    Ok(Opening::Version {
+        order_id: o.id,
+        reference: o.reference.clone(),
+        summary,
+        event: Event::new(sender, "new version", change, m.mail.subject.clone()),
+    })
+}
+
+/// The event on the order a form may not change: where the form went instead.
+fn refused_event(m: &MailForm<'_>) -> Event {
+    let sender = m.mail.from.as_deref().unwrap_or("");
+    let detail = format!(
+        "a form for this order from {sender} went to a person as {} ({}); this order is unchanged",
+        m.reference,
+        Rule::FormAmbiguous.id()
+    );
+    Event::new(sender, REFUSED, None, detail)
 }
 
 /// The judgement a version stores: the judged form, its planned time in full.

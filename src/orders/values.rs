@@ -62,19 +62,9 @@ pub struct IncidentValues {
     pub failed_at: String,
     pub actor: String,
     pub reason: String,
-    /// The order's history, the failure included: filled in where it is read (the store).
-    pub events: Vec<HistoryLine>,
-}
-
-/// One event of an order's history as the incident mail prints it (Copenhagen time).
-#[derive(Debug, Clone, Serialize)]
-pub struct HistoryLine {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
-    pub detail: String,
+    /// The order's history in Copenhagen time, the failure included: filled in where it is
+    /// read (the store).
+    pub events: Vec<crate::orders::order::EventRow>,
 }
 
 /// The values a mail's receipts carry for one form (`None`: the mail had no readable form).

@@ -11,7 +11,6 @@ use tracing::warn;
 use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::plan::{ActionEffects, Incident, MailEffects, Mark, Opening, Receipt};
 use crate::orders::receipts::{Compose, OutAttachment, ReceiptKind, Templates, compose_with};
-use crate::orders::values::HistoryLine;
 use crate::store::mail::{NewOrder, change_state, insert_order, insert_version, update_summary};
 use crate::store::{self, EventAt, OrderRow, Tx, ts};
 
@@ -300,19 +299,14 @@ async fn incident_mail(
     values.events = store::events_of(&mut **tx, order_id)
         .await?
         .into_iter()
-        .map(|e| HistoryLine {
-            at: store::parse_ts(&e.at)
-                .map(|t| {
-                    t.with_timezone(&Copenhagen)
-                        .format("%Y-%m-%d %H:%M:%S")
-                        .to_string()
-                })
-                .unwrap_or(e.at),
-            actor: e.actor,
-            action: e.action,
-            from_state: e.from_state,
-            to_state: e.to_state,
-            detail: e.detail,
+        .map(|mut e| {
+            if let Some(t) = store::parse_ts(&e.at) {
+                e.at = t
+                    .with_timezone(&Copenhagen)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string();
+            }
+            e
         })
         .collect();
     let attachments: Vec<OutAttachment<'_>> = if original.is_empty() {

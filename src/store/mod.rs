@@ -724,16 +724,7 @@ pub async fn set_state(
     Ok(())
 }
 
-/// An event row for `orders show`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EventRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
-    pub detail: String,
-}
+pub use crate::orders::order::EventRow;
 
 /// An order's events, oldest first (in a transaction too, e.g. for the incident mail).
 pub async fn events_of<'e, E>(exec: E, order_id: i64) -> anyhow::Result<Vec<EventRow>>
