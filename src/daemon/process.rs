@@ -1,6 +1,8 @@
 //! Stores one received mail and everything it causes — inbound row, orders, versions, state
 //! changes, events and outbox rows — in ONE transaction. The judgement comes in already made
-//! (by [`crate::judge`]); this module only decides how it lands on the orders.
+//! (by [`crate::judge`]); this module finds where it lands (the order the mail replies to,
+//! the target of each form, the sender's standing), [`crate::orders::plan`] decides what
+//! follows and [`crate::store::apply`] writes it.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
