@@ -21,13 +21,17 @@
 //!   written dates, the it-system register's model and the findings.
 //! - [`judge`]: the one pipeline, raw mail + context → judgement.
 //! - [`orders`]: the order state machine and references, who may change an order, the hourly
-//!   limits, the receipts and the review summary.
+//!   limits, the receipts and the review summary; [`orders::plan`]: every order change (a
+//!   mail's form, a mail for a person, a person's action, the executor's result) as the
+//!   effects it has, with [`orders::recipients`] and the typed [`orders::values`].
 //! - [`schedule`]: the daily digest and the billing run (what they contain and when).
 //!
 //! Imperative shell:
-//! - [`store`]: the database (all SQL), a file per table family beside the order tables
-//!   ([`store::inbound`], [`store::outbox`], [`store::execution`], [`store::jobs`],
-//!   [`store::billing`], [`store::versions`]).
+//! - [`store`]: the database (all SQL), a file per table family ([`store::mail`],
+//!   [`store::inbound`], [`store::known`], [`store::versions`], [`store::outbox`],
+//!   [`store::execution`], [`store::jobs`], [`store::billing`]); [`store::apply`] performs a
+//!   plan's effects in the caller's transaction, [`store::actions`] is a person's or the
+//!   executor's action end to end.
 //! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
 //!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
 //!   that read the orders and queue the digest and billing mails) and TLS, each a struct

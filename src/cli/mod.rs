@@ -1,7 +1,6 @@
 //! The command line (DESIGN.md "Contracts"): a thin layer that parses arguments, loads the
 //! config and calls the library. Logs and messages here are English; mails are Danish.
 
-pub mod actions;
 pub mod check;
 pub mod known;
 pub mod orders;

@@ -9,10 +9,9 @@ use chrono_tz::Europe::Copenhagen;
 use serde::Serialize;
 
 use crate::cli::OrdersCommand;
-use crate::cli::actions::{ActionOutcome, Actions, OrderAction, apply_action};
 use crate::daemon::Shared;
-use crate::mail::Mail;
 use crate::orders::state::{Action, State};
+use crate::store::actions::{ActionOutcome, Actions, OrderAction, apply_action};
 use crate::store::{self, OrderRow, Store};
 
 /// An order as `orders list --json` prints it.
@@ -157,35 +156,6 @@ pub async fn order_details_json(
     Ok(v)
 }
 
-/// An order's latest version: its number, the judgement stored with it and the mail it came in.
-pub(crate) struct Latest {
-    pub(crate) version: i64,
-    pub(crate) judgement: serde_json::Value,
-    pub(crate) raw: Vec<u8>,
-    pub(crate) mail: Mail,
-}
-
-pub(crate) async fn latest_version(
-    tx: &mut store::Tx<'_>,
-    order_id: i64,
-) -> anyhow::Result<Latest> {
-    let row = store::versions::latest_with_mail(tx, order_id).await?;
-    Ok(match row {
-        Some((version, judgement, raw)) => Latest {
-            version,
-            judgement: serde_json::from_str(&judgement).unwrap_or(serde_json::Value::Null),
-            mail: Mail::parse(&raw, 0).unwrap_or_default(),
-            raw,
-        },
-        None => Latest {
-            version: 0,
-            judgement: serde_json::Value::Null,
-            raw: Vec::new(),
-            mail: Mail::default(),
-        },
-    })
-}
-
 /// `orders list` as a table; what senders wrote is escaped for the terminal.
 fn write_order_list(out: &mut impl Write, rows: &[OrderJson]) -> std::io::Result<()> {
     use crate::cli::terminal::line;
@@ -271,14 +241,6 @@ fn write_order(
     Ok(())
 }
 
-/// A time without seconds, for the Danish long form in mails ("kl. 14.05").
-pub(crate) fn to_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    use chrono::Timelike;
-    t.with_nanosecond(0)
-        .and_then(|t| t.with_second(0))
-        .unwrap_or(t)
-}
-
 /// `spdesk orders approve|reject|execute|fail|withdraw`: the action by the operator; exit 1
 /// with the reason when it is refused.
 async fn cli_action(
@@ -326,17 +288,6 @@ async fn cli_action(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mail_times_drop_seconds() {
-        let t = DateTime::parse_from_rfc3339("2026-12-07T09:05:59.5Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(
-            crate::rules::calendar::danish_datetime(&to_minute(t)),
-            "mandag den 7. december 2026 kl. 10.05"
-        );
-    }
 
     /// Escape sequences a sender put in a form reach `orders list`/`show` escaped, never raw.
     #[test]

@@ -6,7 +6,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::cli::actions::Actions;
 use crate::config::{self, Config};
 use crate::daemon::executor::ExecutorSettings;
 use crate::daemon::intake::{ImapAuth, ImapSettings, Pipeline};
@@ -24,6 +23,7 @@ use crate::rules::it_systems::{self, Register, RegisterError};
 use crate::rules::time::TimeRules;
 use crate::sandbox::Sandbox;
 use crate::store::Store;
+use crate::store::actions::Actions;
 
 /// The rules' settings from `[rules]`, the register read from `rules.systems_file`.
 pub fn rule_settings(r: &config::RulesConfig) -> anyhow::Result<RuleSettings> {

@@ -20,11 +20,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
-use crate::cli::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::cli::orders::order_details_json;
 use crate::config;
 use crate::daemon::Shared;
+use crate::orders::plan::{Event, event_detail};
 use crate::orders::state::Action;
+use crate::store::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::store::{self, Store, parse_ts, ts};
 
 /// Output kept per stream (stdout, stderr); the rest is counted, not stored.
@@ -328,20 +329,18 @@ pub async fn claim_next(
     let Some(claimed) = store::execution::claim_next(&mut tx, kinds, &claim).await? else {
         return Ok(None);
     };
+    let at = store::EventAt {
+        order_id: Some(claimed.id),
+        inbound_id: None,
+        at: now,
+    };
     let kind = claimed.kind.as_deref().unwrap_or("?");
-    let note = format!("the {kind} executor command runs");
-    store::event(
-        &mut tx,
-        Some(claimed.id),
-        None,
-        now,
+    let event = Event::note(
         ACTOR,
         "execution started",
-        None,
-        None,
-        &note,
-    )
-    .await?;
+        format!("the {kind} executor command runs"),
+    );
+    store::event(&mut tx, at, &event).await?;
     tx.commit().await?;
     // The stored text is the claim; read it back as the time the action checks.
     Ok(parse_ts(&claim).map(|c| (claimed.reference, c)))
@@ -489,21 +488,15 @@ impl Executor {
         let outcome = actions::apply_action(&self.store, &self.actions, &result).await?;
         if let ActionOutcome::Refused(why) = &outcome {
             // Keep what the command did in the history even when the order moved on meanwhile.
-            let note = actions::event_detail(Some(why), Some(&format!("{text}\n{detail}")));
             let mut tx = self.store.begin().await?;
-            let what = "execution result not applied";
-            store::event(
-                &mut tx,
-                Some(o.id),
-                None,
-                Utc::now(),
-                ACTOR,
-                what,
-                None,
-                None,
-                &note,
-            )
-            .await?;
+            let at = store::EventAt {
+                order_id: Some(o.id),
+                inbound_id: None,
+                at: Utc::now(),
+            };
+            let detail = event_detail(Some(why), Some(&format!("{text}\n{detail}")));
+            let event = Event::note(ACTOR, "execution result not applied", detail);
+            store::event(&mut tx, at, &event).await?;
             tx.commit().await?;
         }
         log_outcome(reference, &outcome);

@@ -126,18 +126,13 @@ impl Jobs {
         enqueue(tx, mail, now).await?;
         let note = format!("billing CSV {message_id} to {}", to.join(", "));
         for id in &ids {
-            store::event(
-                tx,
-                Some(*id),
-                None,
-                now,
-                "daemon",
-                "billed",
-                None,
-                None,
-                &note,
-            )
-            .await?;
+            let at = store::EventAt {
+                order_id: Some(*id),
+                inbound_id: None,
+                at: now,
+            };
+            let event = crate::orders::plan::Event::note("daemon", "billed", note.clone());
+            store::event(tx, at, &event).await?;
         }
         Ok(Billed {
             references: lines.into_iter().map(|l| l.reference).collect(),

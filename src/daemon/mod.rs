@@ -18,10 +18,10 @@ use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tracing::{error, info};
 
-use crate::cli::actions::Actions;
 use crate::config::Config;
 use crate::orders::receipts::Templates;
 use crate::store::Store;
+use crate::store::actions::Actions;
 use executor::ExecutorSettings;
 use intake::{ImapSettings, Pipeline};
 use outbox::SmtpSettings;

@@ -237,7 +237,7 @@ pub fn text_to_html(text: &str) -> String {
 }
 
 /// The mail a receipt answers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Thread {
     pub message_id: Option<String>,
     pub references: Vec<String>,

@@ -34,7 +34,7 @@ pub fn check(changes: impl IntoIterator<Item = Change>, role: Option<Role>) -> V
     };
     let mut out = Vec::new();
     for change in changes {
-        let what = format!("{} for et {}", change.def().danish, role.danish());
+        let what = change_for_role(change, role);
         match cell(change, role) {
             Cell::Standard => {}
             Cell::Adm => out.push(Finding::new(
@@ -54,6 +54,24 @@ pub fn check(changes: impl IntoIterator<Item = Change>, role: Option<Role>) -> V
         }
     }
     out
+}
+
+/// The changes the requester makes in ADM themselves, as the receipts name them: the same
+/// words as the `matrix.adm` finding, handed to the receipt as a value of its own.
+pub fn adm_changes(changes: impl IntoIterator<Item = Change>, role: Option<Role>) -> Vec<String> {
+    let Some(role) = role else {
+        return Vec::new();
+    };
+    changes
+        .into_iter()
+        .filter(|&c| cell(c, role) == Cell::Adm)
+        .map(|c| change_for_role(c, role))
+        .collect()
+}
+
+/// "SSL-certifikat for et anvendersystem": a change as ordered for a role.
+fn change_for_role(change: Change, role: Role) -> String {
+    format!("{} for et {}", change.def().danish, role.danish())
 }
 
 #[cfg(test)]
@@ -100,5 +118,16 @@ mod tests {
                 .contains("SSL-certifikat for et anvendersystem")
         );
         assert!(check([Change::Url], None).is_empty());
+    }
+
+    #[test]
+    fn adm_changes_are_named_as_in_the_finding() {
+        let changes = [Change::SslCertificate, Change::Url];
+        let adm = adm_changes(changes, Some(Role::Anvendersystem));
+        assert_eq!(adm, ["SSL-certifikat for et anvendersystem"]);
+        let f = check(changes, Some(Role::Anvendersystem));
+        assert!(f[0].message.contains(&format!("({})", adm[0])));
+        assert!(adm_changes(changes, None).is_empty());
+        assert!(adm_changes([Change::Url], Some(Role::Serviceudbydersystem)).is_empty());
     }
 }

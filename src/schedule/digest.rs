@@ -11,10 +11,10 @@ use serde::Serialize;
 use crate::mail::header_value::{
     self, AutoSubmitted, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
+use crate::orders::order::OrderRow;
 use crate::orders::receipts::Templates;
 use crate::orders::state::State;
 use crate::rules::calendar::{TZ, danish_date, danish_date_short, danish_datetime};
-use crate::store::OrderRow;
 
 /// The text template of the digest.
 pub const TEXT_TEMPLATE: &str = "digest.txt.j2";

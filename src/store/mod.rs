@@ -9,13 +9,17 @@ use chrono::{DateTime, Datelike, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 
+use crate::orders::plan::Event;
 use crate::orders::state::{State, reference};
 
+pub mod actions;
+pub mod apply;
 pub mod billing;
 pub mod execution;
 pub mod inbound;
 pub mod jobs;
 pub mod known;
+pub mod mail;
 pub mod outbox;
 pub mod versions;
 
@@ -203,31 +207,28 @@ pub async fn next_reference(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Resu
     Ok(reference(year, last))
 }
 
+/// Where and when an event is recorded: on an order, about a received mail, or both.
+#[derive(Debug, Clone, Copy)]
+pub struct EventAt {
+    pub order_id: Option<i64>,
+    pub inbound_id: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
 /// Appends to the audit trail.
-#[allow(clippy::too_many_arguments)]
-pub async fn event(
-    tx: &mut Tx<'_>,
-    order_id: Option<i64>,
-    inbound_id: Option<i64>,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    from: Option<State>,
-    to: Option<State>,
-    detail: &str,
-) -> anyhow::Result<()> {
+pub async fn event(tx: &mut Tx<'_>, at: EventAt, e: &Event) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )
-    .bind(order_id)
-    .bind(inbound_id)
-    .bind(ts(at))
-    .bind(actor)
-    .bind(action)
-    .bind(from.map(State::as_str))
-    .bind(to.map(State::as_str))
-    .bind(detail)
+    .bind(at.order_id)
+    .bind(at.inbound_id)
+    .bind(ts(at.at))
+    .bind(&e.actor)
+    .bind(&e.action)
+    .bind(e.from.map(State::as_str))
+    .bind(e.to.map(State::as_str))
+    .bind(&e.detail)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -603,29 +604,7 @@ pub async fn deferred_mails(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow::Re
     Ok(n)
 }
 
-/// An order row.
-#[derive(Debug, Clone)]
-pub struct OrderRow {
-    pub id: i64,
-    pub reference: String,
-    pub state: State,
-    pub kind: Option<String>,
-    pub bestillings_id: Option<String>,
-    pub org_name: Option<String>,
-    pub org_cvr: Option<String>,
-    pub system_name: Option<String>,
-    pub requester: Option<String>,
-    pub reply_to: Option<String>,
-    pub contact_email: Option<String>,
-    pub thread_message_id: Option<String>,
-    pub thread_subject: String,
-    pub planned_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub executed_at: Option<DateTime<Utc>>,
-    pub billed_at: Option<DateTime<Utc>>,
-    pub incident_at: Option<DateTime<Utc>>,
-}
+pub use crate::orders::order::OrderRow;
 
 pub(crate) const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
 
@@ -741,16 +720,7 @@ pub async fn set_state(
     Ok(())
 }
 
-/// An event row for `orders show`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EventRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub from_state: Option<String>,
-    pub to_state: Option<String>,
-    pub detail: String,
-}
+pub use crate::orders::order::EventRow;
 
 /// An order's events, oldest first (in a transaction too, e.g. for the incident mail).
 pub async fn events_of<'e, E>(exec: E, order_id: i64) -> anyhow::Result<Vec<EventRow>>

@@ -1,0 +1,1417 @@
+//! The heart of the order logic: every way an order changes — a mail's judged form, a mail
+//! that goes to a person as it is, a person's action, the executor's result — is planned
+//! here, without I/O, as the effects it has: the state change, the events (who, what, why),
+//! the receipts (kind, recipients, typed values), the review mail to the Helpdesk and the
+//! incident mail. The store (`store::apply`) performs them in the caller's transaction.
+//!
+//! What needs the database is given: the target order of a form and whether it may be
+//! changed (the judge and ownership decide), whether the requester was told of a refused form
+//! lately, the reference of a new order. What only the store can do stays there: the order
+//! reference counter, the version number, the hourly limits (a receipt over one is deferred;
+//! a review mail over its limit joins the hourly summary).
+
+use chrono::{DateTime, Utc};
+
+use crate::forms::form::OrderForm;
+use crate::judge::JudgedForm;
+use crate::mail::Mail;
+use crate::orders::helpdesk::HelpdeskSettings;
+use crate::orders::order::OrderRow;
+use crate::orders::receipts::{ReceiptKind, Thread};
+use crate::orders::recipients::{
+    order_recipients, receipt_recipients, registered_system, with_requester_of,
+};
+use crate::orders::state::{Action, State, transition};
+use crate::orders::values::{self, IncidentValues, ReceiptValues};
+use crate::rules::finding::{Decision, Finding, Rule, Severity};
+use crate::rules::it_systems::Register;
+
+/// What every plan decides with: the Helpdesk's own addresses and limits, the it-system
+/// register (a contact listed for the system gets receipts too), where incidents go.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    pub helpdesk: &'a HelpdeskSettings,
+    pub register: Option<&'a Register>,
+    /// Where the incident mail of a failed order goes.
+    pub incident_to: &'a [String],
+}
+
+/// A state change of an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    pub from: State,
+    pub to: State,
+}
+
+/// One entry of an order's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Who: a sender's address, an operator, `daemon` or `executor`.
+    pub actor: String,
+    /// What: `received`, `judged`, `approve`, …
+    pub action: String,
+    /// The state before and after (`None`: the event changes no state, or the order is new).
+    pub from: Option<State>,
+    pub to: Option<State>,
+    /// Why: the findings, the reason, the subject.
+    pub detail: String,
+}
+
+impl Event {
+    /// An event that changes no state: a note in the order's history.
+    pub fn note(actor: &str, action: &str, detail: String) -> Event {
+        Event::new(actor, action, None, detail)
+    }
+
+    fn new(actor: &str, action: &str, change: Option<StateChange>, detail: String) -> Event {
+        Event {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            from: change.map(|c| c.from),
+            to: change.map(|c| c.to),
+            detail,
+        }
+    }
+}
+
+/// A mail about an order: a receipt to the requester's side, or a staff mail to the Helpdesk.
+/// Its order reference is `values.reference`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub kind: ReceiptKind,
+    pub to: Vec<String>,
+    /// `None`: `[ref] <label>: <the thread's subject>`.
+    pub subject: Option<String>,
+    /// The mail it answers.
+    pub thread: Thread,
+    /// The version its Message-ID names; `None`: the version this change stores.
+    pub version: Option<i64>,
+    pub values: ReceiptValues,
+}
+
+/// The incident mail of a failed order, with the original mail attached.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub to: Vec<String>,
+    pub subject: String,
+    pub version: i64,
+    pub values: IncidentValues,
+}
+
+/// A moment the order row keeps besides its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// `executed_at`: billing reads it.
+    Executed,
+    /// `incident_at`: an incident was opened.
+    Incident,
+}
+
+/// Why an order may not change this way; nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// ----- a person's action, or the executor's result -----
+
+/// A person's action on an order (`spdesk orders approve|reject|execute|fail|withdraw`), or
+/// the executor's result (execute or fail, by `executor`).
+#[derive(Debug, Clone)]
+pub struct PersonAction<'a> {
+    pub order: &'a OrderRow,
+    /// The latest version: its number and stored judgement, and the mail it came in.
+    pub version: i64,
+    pub judgement: &'a serde_json::Value,
+    pub thread: &'a Thread,
+    pub action: Action,
+    pub actor: &'a str,
+    /// The reason (reject, fail, withdraw) or the note (execute): in the event and the receipt.
+    pub text: Option<&'a str>,
+    /// More for the event only, e.g. the executor command's output.
+    pub detail: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+/// What a person's action does, in this order: the state change and its mark, the event, the
+/// receipt to the requester's side, the incident mail.
+#[derive(Debug, Clone)]
+pub struct ActionEffects {
+    pub change: StateChange,
+    pub mark: Option<Mark>,
+    pub event: Event,
+    pub receipt: Option<Receipt>,
+    pub incident: Option<Incident>,
+}
+
+/// Plans a person's action: refused when the state machine does not allow it.
+pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, Refused> {
+    let o = a.order;
+    if matches!(a.action, Action::Judge(_) | Action::NewVersion) {
+        // Only a mail judges an order or gives it a new version ([`mail_form`]).
+        return Err(Refused(format!(
+            "{}: {} is done by a mail, not by a person",
+            o.reference,
+            a.action.name()
+        )));
+    }
+    let from = o.state;
+    let to = transition(from, a.action).map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
+    let change = StateChange { from, to };
+    let mark = match to {
+        State::Executed => Some(Mark::Executed),
+        State::Failed => Some(Mark::Incident),
+        _ => None,
+    };
+    let event = Event::new(
+        a.actor,
+        a.action.name(),
+        Some(change),
+        event_detail(a.text, a.detail),
+    );
+    let text = a.text.map(str::trim).filter(|t| !t.is_empty());
+    // The same people as the daemon's receipts (the latest version names the it-system).
+    let system = ctx.register.and_then(|r| {
+        a.judgement
+            .pointer("/fields/system_uuid")
+            .and_then(|v| v.as_str())
+            .and_then(|u| r.lookup(u))
+    });
+    let to_addresses = order_recipients(o, system, ctx.helpdesk);
+    let receipt = receipt_for(to)
+        .filter(|_| !to_addresses.is_empty())
+        .map(|kind| Receipt {
+            kind,
+            to: to_addresses,
+            subject: None,
+            thread: a.thread.clone(),
+            // The kind is new for this version: the daemon sent other kinds before it.
+            version: Some(a.version),
+            values: action_values(a, text),
+        });
+    let incident = (to == State::Failed && !ctx.incident_to.is_empty()).then(|| Incident {
+        to: ctx.incident_to.to_vec(),
+        subject: incident_subject(&o.reference, o.system_name.as_deref()),
+        version: a.version,
+        values: incident_values(a, text),
+    });
+    Ok(ActionEffects {
+        change,
+        mark,
+        event,
+        receipt,
+        incident,
+    })
+}
+
+/// The receipt the requester gets when an order reaches `to` by a person's or the executor's
+/// action.
+pub fn receipt_for(to: State) -> Option<ReceiptKind> {
+    match to {
+        State::Approved => Some(ReceiptKind::Godkendt),
+        State::Rejected => Some(ReceiptKind::Afvist),
+        State::Executed => Some(ReceiptKind::Gennemfoert),
+        State::Failed => Some(ReceiptKind::Fejl),
+        State::Withdrawn => Some(ReceiptKind::Tilbagetrukket),
+        State::Received | State::Review => None,
+    }
+}
+
+/// The event text of an action: the reason or note, then the extra detail.
+pub fn event_detail(text: Option<&str>, detail: Option<&str>) -> String {
+    [text, detail]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The subject of the incident mail.
+pub fn incident_subject(reference: &str, system_name: Option<&str>) -> String {
+    format!(
+        "[{reference}] Incident: fejl ved ændring af teknisk konfiguration – {}",
+        system_name
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or("ukendt it-system")
+    )
+}
+
+/// A time as the receipts print it: Copenhagen time, to the minute.
+fn danish_minute(t: DateTime<Utc>) -> String {
+    use chrono::Timelike;
+    let minute = t
+        .with_nanosecond(0)
+        .and_then(|t| t.with_second(0))
+        .unwrap_or(t);
+    crate::rules::calendar::danish_datetime(&minute)
+}
+
+/// The receipt values of an action: the reason of a rejection is its one finding, the note
+/// of an execution and the reason of a withdrawal are their own values.
+fn action_values(a: &PersonAction<'_>, text: Option<&str>) -> ReceiptValues {
+    let o = a.order;
+    let only = |action: Action| (a.action == action).then_some(text).flatten();
+    ReceiptValues {
+        reference: o.reference.clone(),
+        bestillings_id: o.bestillings_id.clone(),
+        contact_name: a
+            .judgement
+            .pointer("/fields/contact_name")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        planned_at: Some(
+            o.planned_at
+                .map(|p| crate::rules::calendar::danish_datetime(&p))
+                .unwrap_or_else(|| "på det aftalte tidspunkt".into()),
+        ),
+        findings: only(Action::Reject)
+            .map(|r| vec![r.to_string()])
+            .unwrap_or_default(),
+        executed_at: Some(danish_minute(a.now)),
+        note: only(Action::Execute).map(str::to_string),
+        reason: only(Action::Withdraw).map(str::to_string),
+        ..ReceiptValues::default()
+    }
+}
+
+fn incident_values(a: &PersonAction<'_>, text: Option<&str>) -> IncidentValues {
+    let o = a.order;
+    IncidentValues {
+        reference: o.reference.clone(),
+        bestillings_id: o.bestillings_id.clone(),
+        kind_title: o
+            .kind
+            .as_deref()
+            .and_then(crate::forms::fields::FormKind::from_code)
+            .map(|k| k.title().to_string()),
+        org_name: o.org_name.clone(),
+        org_cvr: o.org_cvr.clone(),
+        system_name: o.system_name.clone(),
+        requester: o.requester.clone(),
+        version: a.version,
+        fields: values::field_lines(a.judgement),
+        planned_at: o
+            .planned_at
+            .map(|p| crate::rules::calendar::danish_datetime(&p)),
+        failed_at: danish_minute(a.now),
+        actor: a.actor.to_string(),
+        reason: text.unwrap_or("(ingen begrundelse)").to_string(),
+        events: Vec::new(),
+    }
+}
+
+// ----- a mail -----
+
+/// The summary columns an order keeps of its newest version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub kind: Option<&'static str>,
+    pub bestillings_id: Option<String>,
+    pub org_name: Option<String>,
+    pub org_cvr: Option<String>,
+    pub system_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub planned_at: Option<DateTime<Utc>>,
+}
+
+impl Summary {
+    fn of(jf: &JudgedForm) -> Summary {
+        let text = |code: &str| jf.form.text(code).map(str::to_string);
+        Summary {
+            kind: Some(jf.kind.code()),
+            bestillings_id: jf.form.bestillings_id().map(str::to_string),
+            org_name: text("org_name"),
+            org_cvr: text("org_cvr"),
+            system_name: text("system_name"),
+            contact_email: text("contact_email"),
+            planned_at: jf.planned_at.map(|p| p.with_timezone(&Utc)),
+        }
+    }
+}
+
+/// How a mail reaches its order: a new order, or a new version of an existing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opening {
+    /// A new order in state `received`, made from the mail (`summary` of its form, if any).
+    New {
+        reference: String,
+        summary: Summary,
+        /// The sender (From) and where it asked to be answered, as the mail came.
+        requester: Option<String>,
+        reply_to: Option<String>,
+        /// The mail that opened the order: later receipts answer in its thread.
+        thread: Thread,
+        event: Event,
+    },
+    /// A corrected version of an existing order: back to `received`, its summary the newest.
+    Version {
+        order_id: i64,
+        reference: String,
+        summary: Summary,
+        event: Event,
+    },
+}
+
+/// The version a mail stores on its order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Version {
+    pub form_index: usize,
+    pub judgement: serde_json::Value,
+    pub decision: Decision,
+}
+
+/// What a mail does to one order, performed in this order: the opening, the version, the
+/// event on the order the form may not change, the modtaget receipt, the verdict (state change
+/// and event), its receipt, the notice to the requester of the order the form may not change,
+/// the event on the order the mail refers to but may not write to, the review mail.
+#[derive(Debug, Clone)]
+pub struct MailEffects {
+    pub opening: Opening,
+    pub version: Version,
+    /// On the order the form may not change: its id and the event.
+    pub refused: Option<(i64, Event)>,
+    pub received: Option<Receipt>,
+    pub verdict: Event,
+    pub verdict_receipt: Option<Receipt>,
+    /// To the requester of the order the form may not change, in that order's thread.
+    pub notice: Option<(i64, Receipt)>,
+    /// On the new order: the order the mail refers to but may not write to.
+    pub not_theirs: Option<Event>,
+    /// To the Helpdesk's review address, when a person decides.
+    pub review: Option<Receipt>,
+}
+
+/// The event on an order a form may not change.
+pub const REFUSED: &str = "change refused";
+/// How often the requester is told of forms that may not change their order.
+pub const REFUSAL_NOTICE_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// One judged form of a mail, against its target.
+#[derive(Debug, Clone, Copy)]
+pub struct MailForm<'a> {
+    /// The order's reference: the target's, or the one the store gave a new order.
+    pub reference: &'a str,
+    pub index: usize,
+    /// The form as judged; when it may not change `refused`, its `form.ambiguous` finding is
+    /// in and its decision is review.
+    pub form: &'a JudgedForm,
+    /// The order the form is a corrected version of; `None`: a new order.
+    pub target: Option<&'a OrderRow>,
+    /// An open order the form names but may not change.
+    pub refused: Option<&'a OrderRow>,
+    /// The requester of `refused` was told of such a form within [`REFUSAL_NOTICE_EVERY`].
+    pub requester_told_lately: bool,
+    pub mail: &'a Mail,
+    /// The sender is answered (not our own address, and the mail has one to answer).
+    pub may_reply: bool,
+    pub now: DateTime<Utc>,
+}
+
+/// Plans a judged form: a new order or a new version, the modtaget receipt, the verdict and
+/// its receipt, the review mail. Refused when the target's state takes no new version.
+pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Refused> {
+    let jf = m.form;
+    let opening = opening(m)?;
+    let refused = m.refused.map(|r| (r.id, refused_event(m)));
+    // The requester of the order the form may not change learns of it from the verdict, once
+    // a day: a stream of forged forms must not bury them in mail or use up their receipts.
+    let notice = m
+        .refused
+        .filter(|_| !m.requester_told_lately)
+        .map(|r| (r.id, refusal_notice(r, m.now, ctx)));
+    let mut values = values::for_mail(m.reference, Some(jf), m.mail);
+    let to = receipt_recipients(
+        m.mail,
+        jf.form.text("contact_email"),
+        registered_system(&jf.form, ctx.register),
+        ctx.helpdesk,
+    );
+    let thread = mail_thread(m.mail);
+    let receipt = |kind, values: &ReceiptValues| {
+        m.may_reply.then(|| Receipt {
+            kind,
+            to: to.clone(),
+            subject: None,
+            thread: thread.clone(),
+            version: None,
+            values: values.clone(),
+        })
+    };
+    let received = receipt(ReceiptKind::Modtaget, &values);
+    let (kind, listed, adm) = verdict_receipt(jf);
+    values.adm = adm;
+    values.findings = listed;
+    let verdict_receipt = receipt(kind, &values);
+    let review = (jf.decision == Decision::Review).then(|| {
+        values.findings = jf
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Review)
+            .map(|f| format!("{} ({})", f.message, f.rule.id()))
+            .collect();
+        review_mail(m.mail, Some(jf), "", values, ctx)
+    });
+    Ok(MailEffects {
+        opening,
+        version: Version {
+            form_index: m.index,
+            judgement: stored_judgement(jf),
+            decision: jf.decision,
+        },
+        refused,
+        received,
+        verdict: verdict(jf.decision, &jf.findings),
+        verdict_receipt,
+        notice,
+        not_theirs: None,
+        review: review.flatten(),
+    })
+}
+
+/// How a form reaches its order: a new order, or a new version of its target (refused when
+/// the target's state takes none).
+fn opening(m: &MailForm<'_>) -> Result<Opening, Refused> {
+    let summary = Summary::of(m.form);
+    let Some(o) = m.target else {
+        return Ok(new_order(m.reference, summary, m.mail));
+    };
+    let to = transition(o.state, Action::NewVersion)
+        .map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
+    let change = Some(StateChange { from: o.state, to });
+    let sender = m.mail.from.as_deref().unwrap_or("");
+    Ok(Opening::Version {
+        order_id: o.id,
+        reference: o.reference.clone(),
+        summary,
+        event: Event::new(sender, "new version", change, m.mail.subject.clone()),
+    })
+}
+
+/// The event on the order a form may not change: where the form went instead.
+fn refused_event(m: &MailForm<'_>) -> Event {
+    let sender = m.mail.from.as_deref().unwrap_or("");
+    let detail = format!(
+        "a form for this order from {sender} went to a person as {} ({}); this order is unchanged",
+        m.reference,
+        Rule::FormAmbiguous.id()
+    );
+    Event::new(sender, REFUSED, None, detail)
+}
+
+/// The judgement a version stores: the judged form, its planned time in full.
+fn stored_judgement(jf: &JudgedForm) -> serde_json::Value {
+    let mut stored = serde_json::to_value(jf).unwrap_or(serde_json::Value::Null);
+    if let Some(p) = jf.planned_at {
+        stored["planned_at"] = serde_json::Value::String(p.to_rfc3339());
+    }
+    stored
+}
+
+fn new_order(reference: &str, summary: Summary, mail: &Mail) -> Opening {
+    let event = Event {
+        to: Some(State::Received),
+        ..Event::new(
+            mail.from.as_deref().unwrap_or(""),
+            "received",
+            None,
+            mail.subject.clone(),
+        )
+    };
+    Opening::New {
+        reference: reference.to_string(),
+        summary,
+        requester: mail.from.clone(),
+        reply_to: mail.reply_address().map(str::to_string),
+        thread: mail_thread(mail),
+        event,
+    }
+}
+
+/// The mail a receipt for a mail answers: the mail itself.
+fn mail_thread(mail: &Mail) -> Thread {
+    Thread {
+        message_id: mail.message_id.clone(),
+        references: mail.references.clone(),
+        subject: mail.subject.clone(),
+    }
+}
+
+/// The verdict on a received version: `received → approved | rejected | review`, the findings
+/// in the event.
+pub fn verdict(decision: Decision, findings: &[Finding]) -> Event {
+    let to = State::from_decision(decision);
+    let detail = findings
+        .iter()
+        .map(|f| format!("{}: {}", f.rule.id(), f.message))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let change = Some(StateChange {
+        from: State::Received,
+        to,
+    });
+    Event::new("daemon", Action::Judge(decision).name(), change, detail)
+}
+
+/// The receipt of a verdict, what it lists and the changes the requester makes in ADM: a
+/// rejection only for changes made in ADM is the `adm` receipt, listing the other problems.
+fn verdict_receipt(jf: &JudgedForm) -> (ReceiptKind, Vec<String>, Option<String>) {
+    let messages = |keep: &dyn Fn(&Finding) -> bool| {
+        jf.findings
+            .iter()
+            .filter(|f| keep(f))
+            .map(|f| f.message.clone())
+            .collect::<Vec<_>>()
+    };
+    let adm = adm_changes(&jf.form, &jf.findings);
+    let only_adm = adm.is_some()
+        && jf
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Reject)
+            .all(|f| f.rule == Rule::MatrixAdm);
+    let (kind, listed) = match jf.decision {
+        Decision::Approved => (ReceiptKind::Godkendt, Vec::new()),
+        Decision::Rejected if only_adm => (
+            ReceiptKind::Adm,
+            messages(&|f| f.rule != Rule::MatrixAdm && f.severity != Severity::Info),
+        ),
+        Decision::Rejected => (
+            ReceiptKind::Afvist,
+            messages(&|f| f.severity == Severity::Reject && f.rule != Rule::MatrixAdm),
+        ),
+        Decision::Review => (
+            ReceiptKind::TilVurdering,
+            messages(&|f| f.severity == Severity::Review),
+        ),
+    };
+    (kind, listed, adm)
+}
+
+/// The changes the requester makes in ADM, when the matrix found any, as one value.
+fn adm_changes(form: &OrderForm, findings: &[Finding]) -> Option<String> {
+    if !findings.iter().any(|f| f.rule == Rule::MatrixAdm) {
+        return None;
+    }
+    let adm = crate::rules::matrix::adm_changes(form.changes.iter().copied(), form.matrix_role);
+    (!adm.is_empty()).then(|| adm.join(", "))
+}
+
+/// The review mail to the Helpdesk (none without a review address); `untitled` names the
+/// order when it has no form.
+fn review_mail(
+    mail: &Mail,
+    jf: Option<&JudgedForm>,
+    untitled: &str,
+    values: ReceiptValues,
+    ctx: &Context<'_>,
+) -> Option<Receipt> {
+    if ctx.helpdesk.review_to.is_empty() {
+        return None;
+    }
+    let subject = format!(
+        "[{}] Til vurdering: {} – {}",
+        values.reference,
+        jf.map(|f| f.kind.title()).unwrap_or(untitled),
+        values.org_name.as_deref().unwrap_or("ukendt organisation")
+    );
+    Some(Receipt {
+        kind: ReceiptKind::HelpdeskVurdering,
+        to: ctx.helpdesk.review_to.clone(),
+        subject: Some(subject),
+        thread: mail_thread(mail),
+        version: None,
+        values,
+    })
+}
+
+/// Tells the requester of `order` that a form with its BestillingsID came from someone who may
+/// not change it, in the order's own thread. A mail of its own, saying nothing of the other
+/// form or its sender: the verdict receipt of that form went to its sender, and whoever sent
+/// it (the forger, or the one who took the BestillingsID first) must not learn the other
+/// side's address or form. At most one a day per order, so its Message-ID names the day in
+/// place of a version.
+fn refusal_notice(order: &OrderRow, now: DateTime<Utc>, ctx: &Context<'_>) -> Receipt {
+    Receipt {
+        kind: ReceiptKind::AndenAfsender,
+        to: with_requester_of(Vec::new(), Some(order), ctx.helpdesk),
+        subject: None,
+        thread: Thread {
+            message_id: order.thread_message_id.clone(),
+            references: Vec::new(),
+            subject: order.thread_subject.clone(),
+        },
+        version: Some(now.timestamp().div_euclid(86_400)),
+        values: ReceiptValues {
+            reference: order.reference.clone(),
+            bestillings_id: order.bestillings_id.clone(),
+            ..ReceiptValues::default()
+        },
+    }
+}
+
+/// A mail that goes to a person as it is (no readable form, or over the order cap): a new
+/// order in review made of the whole mail, its forms not applied.
+#[derive(Debug, Clone, Copy)]
+pub struct MailForAPerson<'a> {
+    pub reference: &'a str,
+    pub mail: &'a Mail,
+    /// Why a person decides (the sender reads them).
+    pub findings: &'a [Finding],
+    /// The receipt that answers the sender, if any.
+    pub receipt: Option<ReceiptKind>,
+    /// What the review mail calls the order.
+    pub what: &'a str,
+    /// The files that could not be read, named in the receipt.
+    pub filenames: &'a str,
+    /// What went wrong reading the mail: kept in the version.
+    pub problems: &'a [String],
+    /// The order the mail refers to but may not write to: the Helpdesk is told, that order is
+    /// not touched.
+    pub not_theirs: Option<&'a OrderRow>,
+}
+
+/// Plans an order for a person: the new order, its review verdict, the receipt, the review mail.
+pub fn mail_for_a_person(p: &MailForAPerson<'_>, ctx: &Context<'_>) -> MailEffects {
+    let mut values = values::for_mail(p.reference, None, p.mail);
+    values.filenames = p.filenames.to_string();
+    values.findings = p.findings.iter().map(|f| f.message.clone()).collect();
+    let verdict_receipt = p.receipt.map(|kind| Receipt {
+        kind,
+        to: receipt_recipients(p.mail, None, None, ctx.helpdesk),
+        subject: None,
+        thread: mail_thread(p.mail),
+        version: None,
+        values: values.clone(),
+    });
+    let not_theirs = p.not_theirs.map(|o| {
+        values.findings.push(format!(
+            "Mailen henviser til bestillingen {}, men er ikke sendt fra bestillerens adresse eller en adresse, der må skrive om bestillingen; den er ikke lagt på bestillingen.",
+            o.reference
+        ));
+        let detail = format!(
+            "refers to {} but is not from an address allowed to write about it",
+            o.reference
+        );
+        Event::new("daemon", "not correspondence", None, detail)
+    });
+    MailEffects {
+        opening: new_order(p.reference, Summary::default(), p.mail),
+        version: Version {
+            form_index: 0,
+            judgement: serde_json::json!({
+                "findings": p.findings,
+                "decision": "review",
+                "problems": p.problems,
+            }),
+            decision: Decision::Review,
+        },
+        refused: None,
+        received: None,
+        verdict: verdict(Decision::Review, p.findings),
+        verdict_receipt,
+        notice: None,
+        not_theirs,
+        review: review_mail(p.mail, None, p.what, values, ctx),
+    }
+}
+
+// ----- a mail that changes no order's state -----
+
+/// The event of a mail stored but never answered (`why`: our own mail, a bounce, …).
+pub fn ignored(why: &str, mail: &Mail) -> Event {
+    let sender = mail.from.as_deref().unwrap_or("");
+    let detail = format!("{why} from {sender}; no receipt");
+    Event::new("daemon", "ignored", None, detail)
+}
+
+/// The event on an order whose receipt `receipt_id` came back undelivered.
+pub fn bounced(receipt_id: &str) -> Event {
+    let detail = format!("the receipt {receipt_id} could not be delivered");
+    Event::new("daemon", "receipt bounced", None, detail)
+}
+
+/// The event of a reply without a form from someone who may write to the order.
+pub fn correspondence(mail: &Mail) -> Event {
+    let detail = format!("mail \"{}\" without a form", mail.subject);
+    let sender = mail.from.as_deref().unwrap_or("");
+    Event::new(sender, "correspondence", None, detail)
+}
+
+/// A sender over `limits.orders_per_sender_per_hour` (`address` as counted): why the mail goes
+/// to a person, as the sender reads it.
+pub fn over_the_order_cap(address: &str, limit: i64, mail: &Mail) -> Finding {
+    let why = format!(
+        "Afsenderen {address} har sendt mere end {limit} bestillinger inden for en time. Bestillingen i mailen \"{}\" er ikke behandlet automatisk; en medarbejder i Helpdesk ser den igennem.",
+        mail.subject
+    );
+    Finding::new(Rule::FormAmbiguous, None, why)
+}
+
+/// The event of a mail over the order cap added to the sender's held-mail order of the hour.
+pub fn held(address: &str, limit: i64, forms: i64, mail: &Mail) -> Event {
+    let detail = format!(
+        "mail \"{}\" with {forms} form(s), over {limit} orders an hour from {address}; a person decides",
+        mail.subject
+    );
+    Event::new(
+        mail.from.as_deref().unwrap_or(""),
+        "mail held",
+        None,
+        detail,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forms::fields::{Change, FormKind, Role};
+    use crate::forms::form::Value;
+    use State::*;
+
+    const UUID: &str = "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2";
+    /// The sender and the contact in its domain: the two who get an order's receipts.
+    const SENDER_AND_CONTACT: [&str; 2] = ["fa@kommune.test", "kontakt@kommune.test"];
+
+    fn helpdesk() -> HelpdeskSettings {
+        HelpdeskSettings {
+            address: "helpdesk@sp.test".into(),
+            own_domains: vec!["sp.test".into()],
+            review_to: vec!["review@sp.test".into()],
+            rates: crate::orders::rate::RateLimits::default(),
+        }
+    }
+
+    fn incident_to() -> Vec<String> {
+        vec!["incident@sp.test".into()]
+    }
+
+    fn context<'a>(h: &'a HelpdeskSettings, incident_to: &'a [String]) -> Context<'a> {
+        Context {
+            helpdesk: h,
+            register: None,
+            incident_to,
+        }
+    }
+
+    /// An order from fa@kommune.test with a contact in its domain and one outside it.
+    fn order(state: State) -> OrderRow {
+        OrderRow {
+            id: 7,
+            kind: Some("sftp".into()),
+            reply_to: Some("FA@kommune.test".into()),
+            contact_email: Some("kontakt@kommune.test".into()),
+            system_name: Some("FamilieFlow".into()),
+            thread_message_id: Some("<first@kommune.test>".into()),
+            thread_subject: "Bestilling".into(),
+            ..OrderRow::sample(state, "fa@kommune.test")
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-07T09:05:59Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn person<'a>(
+        o: &'a OrderRow,
+        judgement: &'a serde_json::Value,
+        thread: &'a Thread,
+        action: Action,
+        text: Option<&'a str>,
+    ) -> PersonAction<'a> {
+        PersonAction {
+            order: o,
+            version: 2,
+            judgement,
+            thread,
+            action,
+            actor: "operator",
+            text,
+            detail: Some("output"),
+            now: now(),
+        }
+    }
+
+    /// Every state × every person's action, against DESIGN.md's state machine written out:
+    /// the state after (`None`: refused), the receipt the requester's side gets.
+    #[test]
+    fn every_state_and_every_action_of_a_person() {
+        use Action::{Approve, Execute, Fail, Reject, Withdraw};
+        let allowed = |s: State, a: Action| -> Option<(State, ReceiptKind)> {
+            match (s, a) {
+                (Review, Approve) => Some((Approved, ReceiptKind::Godkendt)),
+                (Review, Reject) => Some((Rejected, ReceiptKind::Afvist)),
+                (Approved, Execute) => Some((Executed, ReceiptKind::Gennemfoert)),
+                (Approved, Fail) => Some((Failed, ReceiptKind::Fejl)),
+                (Received | Review | Approved | Rejected, Withdraw) => {
+                    Some((Withdrawn, ReceiptKind::Tilbagetrukket))
+                }
+                _ => None,
+            }
+        };
+        let (h, inc) = (helpdesk(), incident_to());
+        let judgement = serde_json::json!({"fields": {"contact_name": "Fie"}});
+        let thread = Thread::default();
+        let mut refused = 0;
+        for s in State::ALL {
+            for a in [Approve, Reject, Execute, Fail, Withdraw] {
+                let o = order(s);
+                let planned = action(
+                    &person(&o, &judgement, &thread, a, Some("why")),
+                    &context(&h, &inc),
+                );
+                let Some((to, kind)) = allowed(s, a) else {
+                    let Refused(why) = planned.expect_err(&format!("{s} {a:?} is refused"));
+                    assert!(why.starts_with("SP-2026-00001: cannot"), "{why}");
+                    refused += 1;
+                    continue;
+                };
+                let e = planned.unwrap_or_else(|r| panic!("{s} {a:?}: {r}"));
+                assert_eq!(e.change, StateChange { from: s, to }, "{s} {a:?}");
+                assert_eq!(
+                    (e.event.from, e.event.to, e.event.actor.as_str()),
+                    (Some(s), Some(to), "operator")
+                );
+                assert_eq!(e.event.action, a.name());
+                assert_eq!(e.event.detail, "why\noutput");
+                let r = e
+                    .receipt
+                    .expect("every allowed action answers the requester");
+                assert_eq!(r.kind, kind, "{s} {a:?}");
+                assert_eq!(r.to, SENDER_AND_CONTACT, "{s} {a:?}");
+                assert_eq!(r.version, Some(2));
+                assert_eq!(r.values.contact_name.as_deref(), Some("Fie"));
+                assert_eq!(e.mark.is_some(), matches!(to, Executed | Failed));
+                // Only a failure opens an incident, to the incident address.
+                assert_eq!(
+                    e.incident.map(|i| i.to),
+                    (to == Failed).then(incident_to),
+                    "{s} {a:?}"
+                );
+            }
+        }
+        assert_eq!(refused, 35 - 8, "8 pairs are allowed");
+    }
+
+    /// Judging and a new version are a mail's doing: a person's action of either is refused
+    /// in every state, even where the state machine would take it from a mail.
+    #[test]
+    fn a_person_neither_judges_nor_files_a_new_version() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (j, t) = (serde_json::Value::Null, Thread::default());
+        for s in State::ALL {
+            let o = order(s);
+            for a in [Action::NewVersion, Action::Judge(Decision::Approved)] {
+                let r = action(&person(&o, &j, &t, a, None), &context(&h, &inc));
+                assert!(r.unwrap_err().0.contains("done by a mail"), "{s} {a:?}");
+            }
+        }
+    }
+
+    /// The requester's side only: a contact outside the sender's domain gets nothing unless
+    /// the register lists it for the order's it-system; no requester, no receipt; never our
+    /// own addresses.
+    #[test]
+    fn an_actions_receipt_goes_to_the_requesters_side_only() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let t = Thread::default();
+        let outsider = OrderRow {
+            contact_email: Some("Drift@Leverandoer.test".into()),
+            ..order(Review)
+        };
+        let j = serde_json::json!({"fields": {"system_uuid": UUID}});
+        let plan_to = |o: &OrderRow, register: Option<&Register>| {
+            let ctx = Context {
+                register,
+                ..context(&h, &inc)
+            };
+            action(&person(o, &j, &t, Action::Approve, None), &ctx)
+                .unwrap()
+                .receipt
+                .map(|r| r.to)
+        };
+        assert_eq!(
+            plan_to(&outsider, None),
+            Some(vec!["fa@kommune.test".into()])
+        );
+        let register = Register::from_csv(&format!(
+            "uuid,name,role,org_cvr,senders\n{UUID},FamilieFlow,modtagersystem,54921942,@kommune.test drift@leverandoer.test\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            plan_to(&outsider, Some(&register)),
+            Some(vec![
+                "fa@kommune.test".into(),
+                "drift@leverandoer.test".into()
+            ])
+        );
+        let nobody = OrderRow {
+            requester: None,
+            reply_to: None,
+            ..order(Review)
+        };
+        assert_eq!(
+            plan_to(&nobody, None),
+            None,
+            "a contact alone is never trusted"
+        );
+        let ours = OrderRow {
+            requester: Some("x@sp.test".into()),
+            reply_to: None,
+            contact_email: Some("y@sp.test".into()),
+            ..order(Review)
+        };
+        assert_eq!(plan_to(&ours, None), None);
+    }
+
+    /// The reason of a rejection is its one finding, an execution's note and a withdrawal's
+    /// reason are their own values; the planned time has a fallback.
+    #[test]
+    fn an_actions_text_lands_in_its_own_value() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (j, t) = (serde_json::Value::Null, Thread::default());
+        let values = |s: State, a: Action| {
+            let o = order(s);
+            let e = action(&person(&o, &j, &t, a, Some(" text ")), &context(&h, &inc));
+            e.unwrap().receipt.unwrap().values
+        };
+        let rejected = values(Review, Action::Reject);
+        assert_eq!(rejected.findings, ["text"]);
+        assert_eq!((rejected.note, rejected.reason), (None, None));
+        let executed = values(Approved, Action::Execute);
+        assert_eq!(executed.note.as_deref(), Some("text"));
+        assert!(executed.findings.is_empty());
+        assert_eq!(
+            executed.executed_at.as_deref(),
+            Some("mandag den 7. december 2026 kl. 10.05")
+        );
+        let withdrawn = values(Review, Action::Withdraw);
+        assert_eq!(withdrawn.reason.as_deref(), Some("text"));
+        assert_eq!(
+            withdrawn.planned_at.as_deref(),
+            Some("på det aftalte tidspunkt")
+        );
+    }
+
+    /// A failure's incident mail names the order, the it-system and who failed it, and goes
+    /// nowhere without an incident address.
+    #[test]
+    fn a_failure_opens_an_incident() {
+        let h = helpdesk();
+        let (j, t) = (
+            serde_json::json!({"fields": {"sftp_user": "bd"}}),
+            Thread::default(),
+        );
+        let o = order(Approved);
+        let inc = incident_to();
+        let e = action(&person(&o, &j, &t, Action::Fail, None), &context(&h, &inc)).unwrap();
+        let i = e.incident.unwrap();
+        assert_eq!(
+            i.subject,
+            incident_subject("SP-2026-00001", Some("FamilieFlow"))
+        );
+        assert_eq!(
+            (i.version, i.values.actor.as_str(), i.values.reason.as_str()),
+            (2, "operator", "(ingen begrundelse)")
+        );
+        assert_eq!(i.values.kind_title.as_deref(), Some(FormKind::Sftp.title()));
+        assert_eq!(i.values.fields[0].value, "bd");
+        assert_eq!(e.mark, Some(Mark::Incident));
+        let e = action(&person(&o, &j, &t, Action::Fail, None), &context(&h, &[])).unwrap();
+        assert!(e.incident.is_none());
+        assert_eq!(e.receipt.map(|r| r.kind), Some(ReceiptKind::Fejl));
+    }
+
+    #[test]
+    fn every_closing_action_has_its_receipt() {
+        assert_eq!(receipt_for(Executed), Some(ReceiptKind::Gennemfoert));
+        assert_eq!(receipt_for(Failed), Some(ReceiptKind::Fejl));
+        assert_eq!(receipt_for(Withdrawn), Some(ReceiptKind::Tilbagetrukket));
+        assert_eq!(receipt_for(Approved), Some(ReceiptKind::Godkendt));
+        assert_eq!(receipt_for(Rejected), Some(ReceiptKind::Afvist));
+        assert_eq!(receipt_for(Review), None);
+        assert_eq!(receipt_for(Received), None);
+    }
+
+    #[test]
+    fn event_detail_joins_what_is_there() {
+        assert_eq!(event_detail(Some(" note "), Some("out")), "note\nout");
+        assert_eq!(event_detail(None, Some("out")), "out");
+        assert_eq!(event_detail(Some(""), None), "");
+    }
+
+    #[test]
+    fn mail_times_drop_seconds() {
+        assert_eq!(
+            danish_minute(now()),
+            "mandag den 7. december 2026 kl. 10.05"
+        );
+    }
+
+    /// The incident mail names the it-system from the form and attaches the original mail:
+    /// a system name or file name with a line break stays inside its header.
+    #[test]
+    fn the_incident_header_block_holds_only_our_headers() {
+        use crate::orders::receipts::{OutAttachment, ReceiptKind, Thread};
+        let out = crate::orders::receipts::tests::try_compose(
+            ReceiptKind::Incident,
+            "incident@example.test",
+            &Thread::default(),
+            Some(incident_subject(
+                "SP-2026-00002",
+                Some("FamilieFlow\r\nBcc: evil@x.test\r\n\r\nbody"),
+            )),
+            &[OutAttachment {
+                content_type: "message/rfc822",
+                filename: "original.eml\r\nX-Evil: 1",
+                bytes: b"From: a@b.test\r\nSubject: x\r\n\r\nhej\r\n",
+            }],
+        )
+        .unwrap();
+        crate::mail::header_value::assert_only_our_headers(
+            &out.raw,
+            &crate::mail::header_value::OUR_HEADERS,
+        );
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert!(
+            parsed
+                .subject
+                .ends_with("FamilieFlow Bcc: evil@x.test body")
+        );
+        let a = parsed.attachments.first().unwrap();
+        assert_eq!(a.name.as_deref(), Some("original.eml X-Evil: 1"));
+    }
+
+    #[test]
+    fn incident_subject_names_the_system() {
+        assert_eq!(
+            incident_subject("SP-2026-00001", Some("FamilieFlow")),
+            "[SP-2026-00001] Incident: fejl ved ændring af teknisk konfiguration – FamilieFlow"
+        );
+        assert!(incident_subject("SP-2026-00001", Some(" ")).ends_with("– ukendt it-system"));
+    }
+    // ----- a mail -----
+
+    fn mail(from: &str) -> Mail {
+        Mail {
+            from: Some(from.into()),
+            message_id: Some("<m2@kommune.test>".into()),
+            subject: "Rettet bestilling".into(),
+            ..Mail::default()
+        }
+    }
+
+    /// A judged sftp form with BestillingsID BD-1 and a contact in the sender's domain.
+    fn judged(decision: Decision, findings: Vec<Finding>) -> JudgedForm {
+        let fields: std::collections::BTreeMap<&'static str, Value> = [
+            ("bestillings_id", "BD-1"),
+            ("contact_email", "Kontakt@kommune.test"),
+            ("org_name", "Kystby Kommune"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, Value::Text(v.into())))
+        .collect();
+        let form = OrderForm {
+            kind: FormKind::Sftp,
+            source: "bestilling.docx".into(),
+            fields: fields.clone(),
+            invalid: Default::default(),
+            changes: [Change::SshKey, Change::Monitoring].into(),
+            desired: None,
+            role: Some(Role::Afsendersystem),
+            matrix_role: Some(Role::Afsendersystem),
+            monitoring: None,
+            findings: Vec::new(),
+        };
+        JudgedForm {
+            kind: FormKind::Sftp,
+            source: form.source.clone(),
+            fields,
+            findings,
+            decision,
+            planned_at: None,
+            form,
+            target: Default::default(),
+        }
+    }
+
+    fn mail_form_of<'a>(
+        jf: &'a JudgedForm,
+        m: &'a Mail,
+        target: Option<&'a OrderRow>,
+        refused: Option<&'a OrderRow>,
+    ) -> MailForm<'a> {
+        MailForm {
+            reference: target.map_or("SP-2026-00009", |o| o.reference.as_str()),
+            index: 0,
+            form: jf,
+            target,
+            refused,
+            requester_told_lately: false,
+            mail: m,
+            may_reply: true,
+            now: now(),
+        }
+    }
+
+    fn finding(rule: Rule) -> Finding {
+        Finding::new(rule, None, format!("{} found", rule.id()))
+    }
+
+    /// A form against every target (none, or an order in each state) × every verdict: the
+    /// opening (new order, new version, refused), the verdict's state and event, the receipts
+    /// and to whom, the review mail.
+    #[test]
+    fn every_target_state_and_every_verdict_of_a_form() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let verdicts = [
+            (Decision::Approved, vec![], ReceiptKind::Godkendt),
+            (
+                Decision::Rejected,
+                vec![finding(Rule::FieldMissing)],
+                ReceiptKind::Afvist,
+            ),
+            (
+                Decision::Review,
+                vec![finding(Rule::BestillingsIdUnknown)],
+                ReceiptKind::TilVurdering,
+            ),
+        ];
+        let targets = std::iter::once(None).chain(State::ALL.map(Some));
+        let mut refused = 0;
+        for target in targets {
+            for (decision, findings, kind) in &verdicts {
+                let o = target.map(order);
+                let jf = judged(*decision, findings.clone());
+                let planned =
+                    mail_form(&mail_form_of(&jf, &m, o.as_ref(), None), &context(&h, &[]));
+                // A corrected version only of an order not yet approved or closed.
+                if matches!(target, Some(Approved | Executed | Failed | Withdrawn)) {
+                    assert!(
+                        planned
+                            .unwrap_err()
+                            .0
+                            .contains("received, review or rejected")
+                    );
+                    refused += 1;
+                    continue;
+                }
+                let e = planned.unwrap_or_else(|r| panic!("{target:?} {decision:?}: {r}"));
+                match (&e.opening, target) {
+                    (
+                        Opening::New {
+                            event, requester, ..
+                        },
+                        None,
+                    ) => {
+                        assert_eq!((event.from, event.to), (None, Some(Received)));
+                        assert_eq!(requester.as_deref(), Some("fa@kommune.test"));
+                    }
+                    (
+                        Opening::Version {
+                            order_id, event, ..
+                        },
+                        Some(s),
+                    ) => {
+                        assert_eq!(*order_id, 7);
+                        assert_eq!((event.from, event.to), (Some(s), Some(Received)));
+                        assert_eq!(event.action, "new version");
+                    }
+                    (other, _) => panic!("{target:?}: {other:?}"),
+                }
+                let to = State::from_decision(*decision);
+                assert_eq!((e.verdict.from, e.verdict.to), (Some(Received), Some(to)));
+                assert_eq!(e.verdict.actor, "daemon");
+                let received = e.received.expect("modtaget");
+                assert_eq!(received.kind, ReceiptKind::Modtaget);
+                assert_eq!(received.to, SENDER_AND_CONTACT);
+                let verdict = e.verdict_receipt.expect("the verdict's receipt");
+                assert_eq!(verdict.kind, *kind, "{target:?} {decision:?}");
+                assert_eq!(verdict.to, SENDER_AND_CONTACT);
+                assert_eq!(
+                    verdict.thread.message_id.as_deref(),
+                    Some("<m2@kommune.test>")
+                );
+                assert_eq!(verdict.values.findings.len(), findings.len());
+                let review = e.review.map(|r| (r.kind, r.to));
+                let expected = (*decision == Decision::Review).then(|| {
+                    (
+                        ReceiptKind::HelpdeskVurdering,
+                        vec!["review@sp.test".to_string()],
+                    )
+                });
+                assert_eq!(review, expected, "{target:?} {decision:?}");
+                assert!(e.refused.is_none() && e.notice.is_none() && e.not_theirs.is_none());
+                assert_eq!(e.version.decision, *decision);
+            }
+        }
+        assert_eq!(refused, 4 * 3);
+    }
+
+    /// A rejection only for changes made in ADM is the adm receipt, the changes named as the
+    /// matrix names them (never read back out of a message); with another problem it is afvist,
+    /// still naming them.
+    #[test]
+    fn changes_made_in_adm_are_a_value_of_their_own() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let adm = Finding::new(Rule::MatrixAdm, Some("changes"), "(not this) text");
+        let plan_of = |findings: Vec<Finding>| {
+            let jf = judged(Decision::Rejected, findings);
+            let e = mail_form(&mail_form_of(&jf, &m, None, None), &context(&h, &[])).unwrap();
+            e.verdict_receipt.unwrap()
+        };
+        let only = plan_of(vec![adm.clone()]);
+        assert_eq!(only.kind, ReceiptKind::Adm);
+        assert_eq!(
+            only.values.adm.as_deref(),
+            Some("SSH-nøgle for et afsendersystem")
+        );
+        assert!(only.values.findings.is_empty());
+        let more = plan_of(vec![adm, finding(Rule::FieldMissing)]);
+        assert_eq!(more.kind, ReceiptKind::Afvist);
+        assert_eq!(more.values.findings, ["field.missing found"]);
+        assert_eq!(more.values.adm, only.values.adm);
+        let none = plan_of(vec![finding(Rule::FieldMissing)]);
+        assert_eq!(none.values.adm, None);
+    }
+
+    /// A form that may not change an order: the event on that order, a notice to its
+    /// requester in its own thread (once a day), and the sender's receipts never carry the
+    /// requester's address.
+    #[test]
+    fn a_form_refused_on_anothers_order_tells_its_requester_once_a_day() {
+        let h = helpdesk();
+        let m = mail("forger@evil.test");
+        let theirs = OrderRow {
+            id: 3,
+            requester: Some("Chef@Kommune.test".into()),
+            ..order(Approved)
+        };
+        let jf = judged(Decision::Review, vec![finding(Rule::FormAmbiguous)]);
+        let input = mail_form_of(&jf, &m, None, Some(&theirs));
+        let e = mail_form(&input, &context(&h, &[])).unwrap();
+        let (on, event) = e.refused.expect("an event on the refused order");
+        assert_eq!((on, event.action.as_str(), event.to), (3, REFUSED, None));
+        assert!(event.detail.contains("SP-2026-00009"));
+        let (on, notice) = e.notice.expect("a notice to its requester");
+        assert_eq!((on, notice.kind), (3, ReceiptKind::AndenAfsender));
+        assert_eq!(notice.to, ["chef@kommune.test"]);
+        assert_eq!(notice.values.reference, "SP-2026-00001");
+        assert_eq!(
+            notice.thread.message_id.as_deref(),
+            Some("<first@kommune.test>")
+        );
+        assert_eq!(notice.version, Some(now().timestamp().div_euclid(86_400)));
+        for r in [e.received.unwrap(), e.verdict_receipt.unwrap()] {
+            assert_eq!(r.to, ["forger@evil.test"], "{:?}", r.kind);
+        }
+        let lately = MailForm {
+            requester_told_lately: true,
+            ..input
+        };
+        let e = mail_form(&lately, &context(&h, &[])).unwrap();
+        assert!(e.refused.is_some() && e.notice.is_none());
+    }
+
+    /// A sender who is not answered (our own address, no address) gets no receipt; the
+    /// Helpdesk's review mail goes all the same.
+    #[test]
+    fn no_receipt_without_a_reply_but_the_review_mail_still_goes() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let jf = judged(Decision::Review, vec![finding(Rule::BestillingsIdUnknown)]);
+        let input = MailForm {
+            may_reply: false,
+            ..mail_form_of(&jf, &m, None, None)
+        };
+        let e = mail_form(&input, &context(&h, &[])).unwrap();
+        assert!(e.received.is_none() && e.verdict_receipt.is_none());
+        let review = e.review.unwrap();
+        let subject = format!(
+            "[SP-2026-00009] Til vurdering: {} – Kystby Kommune",
+            FormKind::Sftp.title()
+        );
+        assert_eq!(review.subject, Some(subject));
+        assert_eq!(
+            review.values.findings,
+            ["bestillings_id.unknown found (bestillings_id.unknown)"]
+        );
+        let quiet = HelpdeskSettings {
+            review_to: Vec::new(),
+            ..helpdesk()
+        };
+        assert!(
+            mail_form(&input, &context(&quiet, &[]))
+                .unwrap()
+                .review
+                .is_none()
+        );
+    }
+
+    /// A mail for a person: a review order answered with its receipt to the sender only; the
+    /// order it may not write to is named to the Helpdesk, not to the sender.
+    #[test]
+    fn a_mail_for_a_person_is_one_review_order() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let why = [finding(Rule::FormUnreadable)];
+        let other = order(Review);
+        let p = MailForAPerson {
+            reference: "SP-2026-00010",
+            mail: &m,
+            findings: &why,
+            receipt: Some(ReceiptKind::Ulaeselig),
+            what: "bestilling der ikke kunne læses",
+            filenames: "a.pdf",
+            problems: &[],
+            not_theirs: Some(&other),
+        };
+        let e = mail_for_a_person(&p, &context(&h, &[]));
+        assert!(
+            matches!(&e.opening, Opening::New { reference, .. } if reference == "SP-2026-00010")
+        );
+        assert_eq!(
+            (e.verdict.from, e.verdict.to),
+            (Some(Received), Some(Review))
+        );
+        let r = e.verdict_receipt.unwrap();
+        assert_eq!(
+            (r.kind, &r.to[..]),
+            (ReceiptKind::Ulaeselig, &["fa@kommune.test".to_string()][..])
+        );
+        assert_eq!(
+            (r.values.filenames.as_str(), r.values.findings.len()),
+            ("a.pdf", 1)
+        );
+        assert_eq!(e.not_theirs.unwrap().action, "not correspondence");
+        let review = e.review.unwrap();
+        assert_eq!(
+            review.values.findings.len(),
+            2,
+            "the Helpdesk learns of the other order"
+        );
+        assert!(
+            review
+                .subject
+                .unwrap()
+                .contains("bestilling der ikke kunne læses")
+        );
+        assert!(e.received.is_none() && e.refused.is_none() && e.notice.is_none());
+        let quiet = MailForAPerson { receipt: None, ..p };
+        assert!(
+            mail_for_a_person(&quiet, &context(&h, &[]))
+                .verdict_receipt
+                .is_none()
+        );
+    }
+}
