@@ -9,6 +9,7 @@
 #   add-user DIR ADDR..  add mail users to a running stack (password: MAILSTACK_PASSWORD)
 #   start-dovecot|stop-dovecot|restart-dovecot DIR
 #   start-postfix|stop-postfix|flush DIR
+#   queue DIR            print Postfix's queue, one JSON object per message (empty: nothing queued)
 #
 # Environment (all optional):
 #   MAILSTACK_USERS="a@x.test b@y.test"  users besides helpdesk@example.test and fa@example.test
@@ -29,7 +30,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -530,5 +531,6 @@ case "$CMD" in
   start-postfix) load_env; need; start_postfix ;;
   stop-postfix) load_env; stop_postfix ;;
   flush) load_env; postqueue -c "$PF" -f ;;
+  queue) load_env; postqueue -c "$PF" -j ;;
   *) usage ;;
 esac

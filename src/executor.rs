@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::commands::{self, ActionOutcome, Actions, OrderAction};
 use crate::config;
@@ -548,8 +548,10 @@ pub async fn run(
         if *shutdown.borrow() {
             return;
         }
-        if let Err(e) = round(&store, &actions, &settings, &wakeup, &mut shutdown).await {
-            error!(error = format!("{e:#}"), "executor round failed; retrying");
+        match round(&store, &actions, &settings, &wakeup, &mut shutdown).await {
+            // what an operator (or a test) waits for to know the executor has looked
+            Ok(ran) => debug!(ran, "executor: round done"),
+            Err(e) => error!(error = format!("{e:#}"), "executor round failed; retrying"),
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.interval) => {}

@@ -88,11 +88,7 @@ fn cli(d: &Daemon, args: &[&str]) -> String {
 async fn helpdesk_mails(stack: &MailStack, prefix: &str) -> Vec<Mail> {
     let mut out = Vec::new();
     for folder in ["INBOX", "Processed"] {
-        for raw in stack
-            .try_fetch_all(HELPDESK, folder)
-            .await
-            .unwrap_or_default()
-        {
+        for raw in stack.fetch_or_empty(HELPDESK, folder).await {
             if let Some(m) = Mail::parse(&raw, 1)
                 && m.subject.starts_with(prefix)
             {
@@ -156,7 +152,7 @@ fn text_between<'a>(text: &'a str, from: &str, to: &str) -> &'a str {
 #[tokio::test]
 async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     let stack = MailStack::start(&[]);
-    let d = start_daemon(&stack);
+    let mut d = start_daemon(&stack);
     let stamp = format!("{}", std::process::id());
     for n in 1..=2 {
         let raw = form_mail(&format!("{stamp}-{n}"));
@@ -237,8 +233,8 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     );
 
     let bills = wait_helpdesk_mails(&stack, &d, "Fakturering", 1).await;
-    // Give a wrongly queued second mail time to arrive too.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // All the daemon queued is delivered: a wrongly queued second mail is there by now.
+    d.wait_all_delivered(&stack, WAIT).await;
     let bills_later = helpdesk_mails(&stack, "Fakturering").await;
     assert_eq!(bills_later.len(), 1, "exactly one billing mail");
     let csv_att = bills[0]

@@ -151,6 +151,25 @@ async fn append_creates_mailboxes_and_list_shows_them() {
             .await
             .is_err()
     );
+    // only a mailbox the server does not list reads as empty; a failed login is an error
+    assert_eq!(
+        stack
+            .try_fetch_existing("folders@example.test", "NoSuchBox")
+            .await,
+        Ok(None)
+    );
+    assert!(
+        stack
+            .fetch_or_empty("folders@example.test", "NoSuchBox")
+            .await
+            .is_empty()
+    );
+    assert!(
+        stack
+            .try_fetch_existing("nobody@example.test", "INBOX")
+            .await
+            .is_err()
+    );
     assert!(
         stack
             .fetch_all("folders@example.test", "INBOX")
@@ -241,13 +260,23 @@ async fn outages_keep_mail() {
     // Dovecot down: Postfix queues, and delivers once Dovecot is back
     stack.stop_dovecot();
     assert!(stack.try_fetch_all(HELPDESK, "INBOX").await.is_err());
+    // a server that does not answer is an error, never "no such mailbox" (empty)
+    assert!(
+        stack
+            .try_fetch_existing(HELPDESK, "Quarantine")
+            .await
+            .is_err()
+    );
+    assert_eq!(stack.queued(), 0);
     stack
         .send(FA, HELPDESK, &message(FA, HELPDESK, "queued", "q\n"))
         .await;
+    assert_eq!(stack.queued(), 1, "Postfix holds it while LMTP is down");
     stack.start_dovecot();
     stack.flush_queue();
     let got = stack.wait_for(HELPDESK, "INBOX", 2, WAIT).await;
     assert!(header_has(&got[1], "Subject: queued"));
+    assert_eq!(stack.queued(), 0, "delivered, so no longer queued");
 
     // Postfix down: SMTP is refused; back up, it works again
     stack.stop_postfix();

@@ -280,10 +280,10 @@ impl Daemon {
         let start = Instant::now();
         let what = format!("{what} in {user}/{mailbox}");
         loop {
-            let last = match stack.try_fetch_all(user, mailbox).await {
-                Ok(msgs) if want(msgs.len()) => return msgs,
-                Ok(msgs) => format!("{} message(s)", msgs.len()),
-                Err(e) if e.contains("SELECT") && want(0) => return Vec::new(),
+            let last = match stack.try_fetch_existing(user, mailbox).await {
+                Ok(Some(msgs)) if want(msgs.len()) => return msgs,
+                Ok(None) if want(0) => return Vec::new(),
+                Ok(msgs) => format!("{} message(s)", msgs.map_or(0, |m| m.len())),
                 Err(e) => e,
             };
             if self.child.is_some() {
@@ -292,6 +292,31 @@ impl Daemon {
             if start.elapsed() >= timeout {
                 panic!(
                     "waited {timeout:?} for {what}; last look: {last}\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until everything the daemon queued to send has been delivered: every outbox row
+    /// is sent and Postfix's queue is empty. The positive signal a "nothing more" check needs
+    /// before it counts a mailbox: a mail wrongly queued is then already there to be counted.
+    pub async fn wait_all_delivered(&mut self, stack: &MailStack, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let unsent = self.outbox().await.iter().filter(|r| !r.sent).count();
+            let queued = if unsent == 0 { stack.queued() } else { 0 };
+            if unsent == 0 && queued == 0 {
+                return;
+            }
+            if self.child.is_some() {
+                self.assert_alive("the outbox to be delivered");
+            }
+            if start.elapsed() >= timeout {
+                panic!(
+                    "waited {timeout:?} for the outbox to be delivered: {unsent} unsent, \
+                     {queued} in Postfix's queue\n{}",
                     self.log_tail()
                 );
             }

@@ -234,6 +234,12 @@ impl MailStack {
     }
 
     fn run_script(&self, args: &[&str]) {
+        self.script_output(args);
+    }
+
+    /// Runs `mailstack.sh ARGS[0] DIR ARGS[1..]`, panicking with the logs when it fails;
+    /// returns its stdout.
+    fn script_output(&self, args: &[&str]) -> String {
         let (cmd, rest) = args.split_first().unwrap_or((&"env", &[]));
         let out = Command::new("bash")
             .arg(script())
@@ -251,6 +257,15 @@ impl MailStack {
                 self.logs_tail()
             );
         }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// How many messages wait in Postfix's queue (taken, not yet delivered into a mailbox).
+    pub fn queued(&self) -> usize {
+        self.script_output(&["queue"])
+            .lines()
+            .filter(|l| l.trim_start().starts_with('{'))
+            .count()
     }
 
     /// Stops and starts Dovecot; the mail stays (it lives in Maildirs under [`MailStack::dir`]).
@@ -384,10 +399,32 @@ impl MailStack {
 
     /// Like [`MailStack::fetch_all`], returning errors (e.g. no such mailbox).
     pub async fn try_fetch_all(&self, user: &str, mailbox: &str) -> Result<Vec<Vec<u8>>, String> {
+        self.try_fetch_existing(user, mailbox)
+            .await?
+            .ok_or_else(|| format!("SELECT {mailbox}: no such mailbox"))
+    }
+
+    /// Like [`MailStack::try_fetch_all`], telling a mailbox that does not exist (`Ok(None)`,
+    /// e.g. a folder the daemon has not created yet) from a failed fetch (`Err`): a login,
+    /// connection or FETCH failure must never pass for "nothing there".
+    pub async fn try_fetch_existing(
+        &self,
+        user: &str,
+        mailbox: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
         let mut session = self.imap_login(user).await?;
         let result = fetch_in(&mut session, mailbox).await;
         let _ = timeout(session.logout()).await;
         result
+    }
+
+    /// Every message in `user`'s `mailbox`, or none when the mailbox does not exist (yet);
+    /// panics on any other failure, so an IMAP error never reads as an empty folder.
+    pub async fn fetch_or_empty(&self, user: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        self.try_fetch_existing(user, mailbox)
+            .await
+            .unwrap_or_else(|e| panic!("mailstack: fetching {user}/{mailbox} failed: {e}"))
+            .unwrap_or_default()
     }
 
     /// Polls (every 100 ms) until `user`'s `mailbox` holds at least `n` messages and returns
@@ -401,9 +438,9 @@ impl MailStack {
     ) -> Vec<Vec<u8>> {
         let start = Instant::now();
         loop {
-            let last = match self.try_fetch_all(user, mailbox).await {
-                Ok(msgs) if msgs.len() >= n => return msgs,
-                Ok(msgs) => format!("{} message(s)", msgs.len()),
+            let last = match self.try_fetch_existing(user, mailbox).await {
+                Ok(Some(msgs)) if msgs.len() >= n => return msgs,
+                Ok(msgs) => format!("{} message(s)", msgs.map_or(0, |m| m.len())),
                 Err(e) => e,
             };
             if start.elapsed() >= timeout {
@@ -489,12 +526,19 @@ async fn timeout<F: std::future::Future>(f: F) -> Result<F::Output, String> {
         .map_err(|_| format!("no answer within {STEP_TIMEOUT:?}"))
 }
 
-async fn fetch_in(session: &mut ImapSession, mailbox: &str) -> Result<Vec<Vec<u8>>, String> {
-    let status = timeout(session.select(mailbox))
-        .await?
-        .map_err(|e| format!("SELECT {mailbox}: {e}"))?;
+/// The messages of `mailbox`, or `None` when the server lists no such mailbox.
+async fn fetch_in(
+    session: &mut ImapSession,
+    mailbox: &str,
+) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let status = match timeout(session.select(mailbox)).await? {
+        Ok(status) => status,
+        // Only the server's own LIST says "missing": any other failure is reported.
+        Err(_) if !mailbox_exists(session, mailbox).await? => return Ok(None),
+        Err(e) => return Err(format!("SELECT {mailbox}: {e}")),
+    };
     if status.exists == 0 {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let stream = timeout(session.fetch("1:*", "RFC822"))
         .await?
@@ -507,7 +551,18 @@ async fn fetch_in(session: &mut ImapSession, mailbox: &str) -> Result<Vec<Vec<u8
         .filter_map(|f| f.body().map(|b| (f.message, b.to_vec())))
         .collect();
     msgs.sort_by_key(|(seq, _)| *seq);
-    Ok(msgs.into_iter().map(|(_, body)| body).collect())
+    Ok(Some(msgs.into_iter().map(|(_, body)| body).collect()))
+}
+
+/// Whether the server lists `mailbox` (an exact name, no wildcards in the tests' names).
+async fn mailbox_exists(session: &mut ImapSession, mailbox: &str) -> Result<bool, String> {
+    let stream = timeout(session.list(Some(""), Some(mailbox)))
+        .await?
+        .map_err(|e| format!("LIST {mailbox}: {e}"))?;
+    let names: Vec<async_imap::types::Name> = timeout(stream.try_collect())
+        .await?
+        .map_err(|e| format!("LIST {mailbox}: {e}"))?;
+    Ok(names.iter().any(|n| n.name() == mailbox))
 }
 
 /// `raw` with every line ending as CRLF.
