@@ -335,3 +335,24 @@ async fn tls_stack_serves_a_certificate_rustls_trusts() {
         .await;
     stack.wait_for(HELPDESK, "INBOX", 1, WAIT).await;
 }
+
+/// The fixtures' own holiday table (the dates every daemon test orders for) and the daemon's
+/// calendar agree on every day of the years the table covers: a wrong row in either shows.
+#[test]
+fn the_fixtures_calendar_agrees_with_the_daemons() {
+    let calendar = spdesk::calendar::Calendar::new(&["12-24", "12-31"]).expect("closed days");
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
+    let end = chrono::NaiveDate::from_ymd_opt(2035, 12, 31).expect("a date");
+    let mut closed = 0;
+    while day <= end {
+        assert_eq!(
+            common::fixtures::is_working_day(day),
+            calendar.is_working_day(day),
+            "{day}"
+        );
+        closed += usize::from(!calendar.is_working_day(day));
+        day = day.succ_opt().expect("a next day");
+    }
+    // 10 years of weekends (1043 or 1044 days) plus the weekday holidays and closed days
+    assert!(closed > 1100, "{closed} closed days");
+}
