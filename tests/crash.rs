@@ -516,40 +516,46 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
             },
         );
     }
-    let quarantined: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'quarantined'")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(-1);
-    let max_intake_attempts: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(-1);
+    let scalar = |sql: &'static str| {
+        let pool = &pool;
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+    let quarantined =
+        scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'quarantined'").await;
+    let max_intake_attempts =
+        scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts").await;
+    // Each mail stored once, as an order: a mail read twice would be a second row (or a
+    // second version of its order, below), whatever its Message-ID.
+    let inbound_rows = scalar("SELECT COUNT(*) FROM inbound_mail").await;
+    let inbound_orders =
+        scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'order'").await;
+    // A form processed twice becomes a second *version* of its order, not a second order:
+    // "no order twice" alone could hardly fail.
+    let versions = scalar("SELECT COUNT(*) FROM order_versions").await;
+    let multi_version: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT o.ref, COUNT(*) FROM order_versions v JOIN orders o ON o.id = v.order_id \
+         GROUP BY v.order_id HAVING COUNT(*) > 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("reading the order versions: {e}"));
 
-    // Every receipt for fa has left; wait until Postfix has delivered them all.
+    // The daemon has stopped, so all it sent is in Postfix's queue or delivered: wait until
+    // the queue is empty (a resent copy included), then count.
     let want_at_fa = outbox.values().filter(|r| r.to_fa).count();
     let waiting = Instant::now();
-    let mut seen = 0;
-    let mut stable_since = Instant::now();
-    loop {
-        let n = count(&stack, FA, "INBOX").await.unwrap_or(0) as usize;
-        if n != seen {
-            seen = n;
-            stable_since = Instant::now();
-        }
-        // all there, and nothing more for a moment (a resent copy may still be in the queue)
-        if n >= want_at_fa && stable_since.elapsed() >= Duration::from_secs(3) {
-            break;
-        }
-        if waiting.elapsed() > DELIVERY {
-            eprintln!(
-                "crash harness: only {n} of {want_at_fa} receipts reached fa within \
-                 {DELIVERY:?}\n{}",
-                tail(&stack.postfix_log(), 20)
-            );
-            break;
-        }
+    while stack.queued() > 0 {
+        assert!(
+            waiting.elapsed() < DELIVERY,
+            "crash harness: Postfix still holds {} mail(s) after {DELIVERY:?} (seed {seed})\n{}",
+            stack.queued(),
+            tail(&stack.postfix_log(), 20)
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let receipts: Vec<Delivered> = fetch_headers(&stack, FA)
@@ -557,7 +563,19 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         .iter()
         .map(|h| delivered(h))
         .collect();
-    let processed = count(&stack, HELPDESK, "Processed").await.unwrap_or(0);
+    // The Helpdesk's folders as the server shows them: every mail in Processed, none left in
+    // the INBOX or put in Quarantine.
+    let imap_count = |mailbox: &'static str| {
+        let stack = &stack;
+        async move {
+            count(stack, HELPDESK, mailbox)
+                .await
+                .unwrap_or_else(|e| panic!("counting {HELPDESK}/{mailbox}: {e}"))
+        }
+    };
+    let processed = imap_count("Processed").await;
+    let in_quarantine = imap_count("Quarantine").await;
+    let left_in_inbox = imap_count("INBOX").await;
 
     // Orders, by BestillingsID.
     let orders = d.orders();
@@ -713,7 +731,20 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         orders.len(),
         by_id.len()
     );
-    let _ = writeln!(report, "processed (IMAP):      {processed}");
+    let _ = writeln!(
+        report,
+        "helpdesk (IMAP):       {processed} in Processed, {in_quarantine} in Quarantine, \
+         {left_in_inbox} left in the INBOX"
+    );
+    let _ = writeln!(
+        report,
+        "inbound_mail rows:     {inbound_rows} ({inbound_orders} as orders)"
+    );
+    let _ = writeln!(
+        report,
+        "order versions:        {versions} ({} order(s) with more than one)",
+        multi_version.len()
+    );
     let _ = writeln!(report, "quarantined mails:     {quarantined}");
     let _ = writeln!(report, "max intake attempts:   {max_intake_attempts}");
     let _ = writeln!(
@@ -814,6 +845,25 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         d.log_tail()
     );
     assert!(lost.is_empty(), "{} mail(s) lost {context}", lost.len());
+    assert_eq!(
+        (processed as usize, in_quarantine, left_in_inbox),
+        (mails, 0, 0),
+        "(Processed, Quarantine, INBOX) over IMAP {context}"
+    );
+    assert_eq!(
+        (inbound_rows, inbound_orders),
+        (mails as i64, mails as i64),
+        "inbound_mail rows (all, as orders): one per mail {context}"
+    );
+    assert!(
+        multi_version.is_empty(),
+        "orders with more than one version (a form processed twice): {multi_version:?} \
+         {context}"
+    );
+    assert_eq!(
+        versions, mails as i64,
+        "one order version per mail {context}"
+    );
     assert!(
         duplicated.is_empty(),
         "{} BestillingsID(s) with more than one order {context}",
