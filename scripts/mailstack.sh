@@ -16,7 +16,10 @@
 #   MAILSTACK_PASSWORD=secret            password of every user
 #   IMAP_PORT, IMAPS_PORT, SMTP_PORT, SMTPS_PORT, LMTP_PORT   fixed ports (default: free ones)
 #   MAILSTACK_TLS=1                      self-signed CA + server cert; STARTTLS on IMAP and SMTP,
-#                                        implicit TLS on IMAPS_PORT and SMTPS_PORT
+#                                        implicit TLS on IMAPS_PORT and SMTPS_PORT; also a second
+#                                        CA that signed nothing (MAILSTACK_TLS_OTHER_CA)
+#   MAILSTACK_TLS_SERVER=ok              the server cert: ok (localhost, 127.0.0.1), wrong-name
+#                                        (for mail.other.test only) or expired (January 2020)
 #   MAILSTACK_OAUTH=1                    XOAUTH2/OAUTHBEARER too: Dovecot checks JWTs (HS256, key
 #                                        MAILSTACK_OAUTH_KEY, issuer MAILSTACK_OAUTH_ISSUER)
 #                                        itself, no token server; Postfix offers SMTP AUTH through
@@ -30,7 +33,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -168,12 +171,34 @@ make_tls() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mailstack test CA" \
     -keyout "$d/ca.key" -out "$d/ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  # a CA no server certificate chains to: what a client trusting the wrong CA sees
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mailstack other CA" \
+    -keyout "$d/other-ca.key" -out "$d/other-ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  local kind=${MAILSTACK_TLS_SERVER:-ok} names="DNS:localhost,IP:127.0.0.1" cn=localhost
+  case "$kind" in
+    ok | expired) ;;
+    wrong-name) names="DNS:mail.other.test"; cn=mail.other.test ;;
+    *) die "MAILSTACK_TLS_SERVER must be ok, wrong-name or expired, not: $kind" ;;
+  esac
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" \
     -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
   printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$d/server.ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 30 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    "extendedKeyUsage=serverAuth" "subjectAltName=$names" >"$d/server.ext"
+  if [ "$kind" = expired ]; then
+    # only `openssl ca` sets dates in the past
+    : >"$d/index.txt"; echo 01 >"$d/serial"
+    printf '%s\n' "[ca]" "default_ca = test_ca" "[test_ca]" "database = $d/index.txt" \
+      "new_certs_dir = $d" "certificate = $d/ca.pem" "private_key = $d/ca.key" \
+      "serial = $d/serial" "default_md = sha256" "policy = any" "[any]" "commonName = supplied" \
+      >"$d/ca.cnf"
+    openssl ca -batch -notext -config "$d/ca.cnf" -in "$d/server.csr" -out "$d/server.pem" \
+      -startdate 20200101000000Z -enddate 20200201000000Z -extfile "$d/server.ext" 2>/dev/null \
+      || die "openssl could not sign the expired test certificate"
+  else
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 30 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+  fi
   chmod 0600 "$d"/*.key
 }
 
@@ -442,6 +467,7 @@ write_env() {
       echo "IMAPS_PORT=$IMAPS_PORT"
       echo "SMTPS_PORT=$SMTPS_PORT"
       echo "MAILSTACK_TLS_CA=$T/tls/ca.pem"
+      echo "MAILSTACK_TLS_OTHER_CA=$T/tls/other-ca.pem"
       echo "MAILSTACK_TLS_CERT=$TLS_CERT"
       echo "MAILSTACK_TLS_KEY=$TLS_KEY"
     fi

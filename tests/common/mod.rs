@@ -63,20 +63,27 @@ impl MailStack {
     /// (all with password [`PASSWORD`]). Panics with the reason when it cannot start,
     /// e.g. when Dovecot or Postfix is not installed or the test does not run as root.
     pub fn start(users: &[&str]) -> MailStack {
-        Self::start_with(users, false, false)
+        Self::start_with(users, None, false)
     }
 
     /// Like [`MailStack::start`], plus a self-signed CA and server certificate (for `localhost`
     /// and 127.0.0.1): STARTTLS on IMAP and SMTP, implicit TLS on [`MailStack::imaps_port`].
     pub fn start_tls(users: &[&str]) -> MailStack {
-        Self::start_with(users, true, false)
+        Self::start_with(users, Some("ok"), false)
+    }
+
+    /// Like [`MailStack::start_tls`] with a server certificate a client must refuse: `server`
+    /// is `"wrong-name"` (for mail.other.test only) or `"expired"` (January 2020), signed by
+    /// the same CA.
+    pub fn start_tls_bad(users: &[&str], server: &str) -> MailStack {
+        Self::start_with(users, Some(server), false)
     }
 
     /// Like [`MailStack::start`], plus OAuth: Dovecot takes XOAUTH2 and OAUTHBEARER with JWTs
     /// signed by [`MailStack::oauth_key`] (HS256, issuer [`MailStack::oauth_issuer`], the user
     /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot.
     pub fn start_oauth(users: &[&str]) -> MailStack {
-        Self::start_with(users, false, true)
+        Self::start_with(users, None, true)
     }
 
     /// One stack shared by the tests of a test binary that overlap in time (tests run in
@@ -93,7 +100,8 @@ impl MailStack {
         stack
     }
 
-    fn start_with(users: &[&str], tls: bool, oauth: bool) -> MailStack {
+    /// `tls`: the kind of server certificate (`MAILSTACK_TLS_SERVER`), `None` for no TLS.
+    fn start_with(users: &[&str], tls: Option<&str>, oauth: bool) -> MailStack {
         let mut last_error = String::new();
         // ports are picked free by the script, but a parallel test may grab one first: retry
         for _ in 0..3 {
@@ -107,7 +115,8 @@ impl MailStack {
                 .arg(dir.path())
                 .env("MAILSTACK_USERS", users.join(" "))
                 .env("MAILSTACK_PASSWORD", PASSWORD)
-                .env("MAILSTACK_TLS", if tls { "1" } else { "0" })
+                .env("MAILSTACK_TLS", if tls.is_some() { "1" } else { "0" })
+                .env("MAILSTACK_TLS_SERVER", tls.unwrap_or("ok"))
                 .env("MAILSTACK_OAUTH", if oauth { "1" } else { "0" })
                 // if this test process dies without dropping us, the stack still goes away
                 .env("MAILSTACK_WATCH_PID", std::process::id().to_string())
@@ -197,6 +206,10 @@ impl MailStack {
     /// PEM file of the CA that signed the servers' certificate; only with `start_tls`.
     pub fn tls_ca(&self) -> Option<PathBuf> {
         self.env.get("MAILSTACK_TLS_CA").map(PathBuf::from)
+    }
+    /// PEM file of a CA that signed nothing of the stack's; only with a TLS stack.
+    pub fn tls_other_ca(&self) -> Option<PathBuf> {
+        self.env.get("MAILSTACK_TLS_OTHER_CA").map(PathBuf::from)
     }
     /// The HMAC key (its ASCII bytes) that signs valid tokens; only with `start_oauth`.
     pub fn oauth_key(&self) -> Option<&str> {
