@@ -23,7 +23,8 @@
 #   MAILSTACK_OAUTH=1                    XOAUTH2/OAUTHBEARER too: Dovecot checks JWTs (HS256, key
 #                                        MAILSTACK_OAUTH_KEY, issuer MAILSTACK_OAUTH_ISSUER)
 #                                        itself, no token server; Postfix offers SMTP AUTH through
-#                                        Dovecot (still relaying unauthenticated for 127.0.0.1)
+#                                        Dovecot and takes mail from helpdesk@example.test (the
+#                                        daemon's address) only after a login as that user
 #   MAILSTACK_POSTFIX=0                  Dovecot only (Postfix needs root)
 #   MAILSTACK_WATCH_PID=PID              stop the stack when process PID is gone (test harness)
 #   MAILSTACK_WATCH_RM=1                 ... and then remove DIR
@@ -33,7 +34,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -350,10 +351,14 @@ smtpd_tls_loglevel = 1"
   fi
   local sasl=""
   if [ -n "${OAUTH_KEY:-}" ]; then
-    # AUTH is offered (and logged with its mechanism); 127.0.0.1 may still send without it
+    # AUTH is offered (and logged with its mechanism). Mail from the daemon's address needs a
+    # login as that user, so a receipt that arrives proves the daemon logged in; other senders
+    # on 127.0.0.1 (the tests themselves) still send without one.
     sasl="smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
-smtpd_sasl_path = $DC/run/auth-postfix"
+smtpd_sasl_path = $DC/run/auth-postfix
+smtpd_sender_login_maps = inline:{ helpdesk@example.test=helpdesk@example.test }
+smtpd_sender_restrictions = reject_sender_login_mismatch"
   fi
   cat >"$PF/main.cf" <<EOT
 compatibility_level = 3.6

@@ -356,3 +356,22 @@ fn the_fixtures_calendar_agrees_with_the_daemons() {
     // 10 years of weekends (1043 or 1044 days) plus the weekday holidays and closed days
     assert!(closed > 1100, "{closed} closed days");
 }
+
+/// An OAuth stack takes mail from the daemon's address only after a login as that user (so a
+/// receipt that arrives proves the daemon logged in); other senders need none.
+#[tokio::test]
+async fn an_oauth_stack_wants_a_login_for_the_helpdesk_address() {
+    let stack = MailStack::start_oauth(&[]);
+    let refused = stack
+        .try_send(HELPDESK, &[FA], &message(HELPDESK, FA, "nologin", "x\n"))
+        .await
+        .expect_err("mail from the Helpdesk without a login");
+    assert!(
+        refused.contains("553") || refused.contains("554"),
+        "{refused}"
+    );
+    stack
+        .send(FA, HELPDESK, &message(FA, HELPDESK, "fromfa", "y\n"))
+        .await;
+    stack.wait_for(HELPDESK, "INBOX", 1, WAIT).await;
+}

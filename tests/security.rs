@@ -303,6 +303,20 @@ async fn xoauth2_token_command_refused_then_rotated() {
     let smtp_new = valid_token(&stack);
     write_private(&smtp_file, &smtp_new);
     d.wait_form_receipts(&stack, RECEIPTS).await;
+    // The stack takes mail from the Helpdesk's address only after a login as that user, and
+    // Postfix names the login of the session that handed over each receipt.
+    for raw in stack.fetch_all(FA, "INBOX").await {
+        let mid = common::fixtures::received(&raw).message_id;
+        let sessions = stack.smtp_sessions_for(&mid);
+        assert!(!sessions.is_empty(), "{mid}: not in Postfix's log");
+        for s in &sessions {
+            assert!(
+                s.iter()
+                    .any(|l| l.contains(&format!("sasl_method=XOAUTH2, sasl_username={HELPDESK}"))),
+                "{mid} was handed over without the XOAUTH2 login: {s:#?}"
+            );
+        }
+    }
 
     assert!(
         d.poll_exit().is_none(),

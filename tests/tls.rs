@@ -69,49 +69,6 @@ fn imap_logins(stack: &MailStack, user: &str) -> Vec<String> {
         .collect()
 }
 
-/// One line of Postfix's log: the program with its pid (`postfix/smtpd[123]`) and the rest.
-fn postfix_line(line: &str) -> Option<(&str, &str)> {
-    let start = line.find("postfix/")?;
-    let (program, rest) = line.get(start..)?.split_once("]: ")?;
-    Some((program, rest))
-}
-
-/// For each mail Postfix took with Message-ID `mid`, the log lines of the SMTP session
-/// (one smtpd process, from its "connect from" to the line that queued the mail).
-fn smtp_sessions_for(postfix_log: &str, mid: &str) -> Vec<Vec<String>> {
-    let lines: Vec<(&str, &str)> = postfix_log.lines().filter_map(postfix_line).collect();
-    let wanted = format!(": message-id=<{mid}>");
-    let queue_ids: Vec<&str> = lines
-        .iter()
-        .filter(|(program, rest)| program.contains("/cleanup[") && rest.ends_with(&wanted))
-        .filter_map(|(_, rest)| rest.split(':').next())
-        .collect();
-    let mut sessions = Vec::new();
-    for qid in queue_ids {
-        let client = format!("{qid}: client=");
-        let Some(at) = lines
-            .iter()
-            .position(|(program, rest)| program.contains("smtpd[") && rest.starts_with(&client))
-        else {
-            continue;
-        };
-        let smtpd = lines[at].0;
-        let mut session: Vec<String> = Vec::new();
-        for (program, rest) in lines[..=at].iter().rev() {
-            if *program != smtpd {
-                continue;
-            }
-            session.push(rest.to_string());
-            if rest.starts_with("connect from ") {
-                break;
-            }
-        }
-        session.reverse();
-        sessions.push(session);
-    }
-    sessions
-}
-
 /// Every receipt in fa's INBOX came through an SMTP session that Postfix logged as TLS, and
 /// every IMAP login of the Helpdesk's user was over TLS (Dovecot says so per login).
 async fn assert_tls_on_the_wire(stack: &MailStack, d: &Daemon) {
@@ -126,13 +83,13 @@ async fn assert_tls_on_the_wire(stack: &MailStack, d: &Daemon) {
     }
     let receipts = stack.fetch_all(FA, "INBOX").await;
     assert!(!receipts.is_empty(), "no receipts\n{}", d.log_tail());
-    let log = stack.postfix_log();
     for raw in &receipts {
         let mid = received(raw).message_id;
-        let sessions = smtp_sessions_for(&log, &mid);
+        let sessions = stack.smtp_sessions_for(&mid);
         assert!(
             !sessions.is_empty(),
-            "Postfix's log has no session that took {mid}:\n{log}"
+            "Postfix's log has no session that took {mid}:\n{}",
+            stack.postfix_log()
         );
         for s in &sessions {
             assert!(

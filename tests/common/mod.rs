@@ -81,7 +81,8 @@ impl MailStack {
 
     /// Like [`MailStack::start`], plus OAuth: Dovecot takes XOAUTH2 and OAUTHBEARER with JWTs
     /// signed by [`MailStack::oauth_key`] (HS256, issuer [`MailStack::oauth_issuer`], the user
-    /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot.
+    /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot and takes mail from
+    /// [`HELPDESK`] only after a login as that user.
     pub fn start_oauth(users: &[&str]) -> MailStack {
         Self::start_with(users, None, true)
     }
@@ -315,6 +316,13 @@ impl MailStack {
         std::fs::read_to_string(self.dir().join("postfix.log")).unwrap_or_default()
     }
 
+    /// For each mail Postfix took with Message-ID `mid` (without <>), the log lines of the SMTP
+    /// session that handed it over: what shows whether that session used TLS ("TLS connection
+    /// established") and which login it had (`sasl_method=`, `sasl_username=`).
+    pub fn smtp_sessions_for(&self, mid: &str) -> Vec<Vec<String>> {
+        smtp_sessions_in(&self.postfix_log(), mid)
+    }
+
     fn logs_tail(&self) -> String {
         fn tail(s: &str) -> String {
             let lines: Vec<&str> = s.lines().collect();
@@ -521,6 +529,50 @@ impl Drop for MailStack {
             Err(e) => eprintln!("mailstack: cannot run stop: {e}"),
         }
     }
+}
+
+/// One line of Postfix's log: the program with its pid (`postfix/smtpd[123]`) and the rest.
+fn postfix_line(line: &str) -> Option<(&str, &str)> {
+    let start = line.find("postfix/")?;
+    let (program, rest) = line.get(start..)?.split_once("]: ")?;
+    Some((program, rest))
+}
+
+/// For each mail Postfix took with Message-ID `mid`, the lines of `postfix_log` of the SMTP
+/// session that handed it over (one smtpd process, from its "connect from" to the line that
+/// queued the mail, which names the SASL login if there was one).
+fn smtp_sessions_in(postfix_log: &str, mid: &str) -> Vec<Vec<String>> {
+    let lines: Vec<(&str, &str)> = postfix_log.lines().filter_map(postfix_line).collect();
+    let wanted = format!(": message-id=<{mid}>");
+    let queue_ids: Vec<&str> = lines
+        .iter()
+        .filter(|(program, rest)| program.contains("/cleanup[") && rest.ends_with(&wanted))
+        .filter_map(|(_, rest)| rest.split(':').next())
+        .collect();
+    let mut sessions = Vec::new();
+    for qid in queue_ids {
+        let client = format!("{qid}: client=");
+        let Some(at) = lines
+            .iter()
+            .position(|(program, rest)| program.contains("smtpd[") && rest.starts_with(&client))
+        else {
+            continue;
+        };
+        let smtpd = lines[at].0;
+        let mut session: Vec<String> = Vec::new();
+        for (program, rest) in lines[..=at].iter().rev() {
+            if *program != smtpd {
+                continue;
+            }
+            session.push(rest.to_string());
+            if rest.starts_with("connect from ") {
+                break;
+            }
+        }
+        session.reverse();
+        sessions.push(session);
+    }
+    sessions
 }
 
 /// Parses `KEY=value` lines; other lines are ignored.
