@@ -25,6 +25,7 @@
 #                                        itself, no token server; Postfix offers SMTP AUTH through
 #                                        Dovecot and takes mail from helpdesk@example.test (the
 #                                        daemon's address) only after a login as that user
+#   MAILSTACK_IMAP_BASIC=1               IMAP without IDLE and MOVE (an older or smaller server)
 #   MAILSTACK_POSTFIX=0                  Dovecot only (Postfix needs root)
 #   MAILSTACK_WATCH_PID=PID              stop the stack when process PID is gone (test harness)
 #   MAILSTACK_WATCH_RM=1                 ... and then remove DIR
@@ -34,7 +35,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -233,7 +234,11 @@ jwt_hs256() { # KEY SUB EXP
 
 # ---------------------------------------------------------------- Dovecot
 write_dovecot_conf() {
-  local login_u int_u int_g mail_u mail_g ssl_conf imaps
+  local login_u int_u int_g mail_u mail_g ssl_conf imaps caps=""
+  if [ "${MAILSTACK_IMAP_BASIC:-0}" = 1 ]; then
+    # the capabilities announced after login, without IDLE and MOVE (the rest as Dovecot has it)
+    caps="imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY LITERAL+ SPECIAL-USE"
+  fi
   if [ "$IS_ROOT" = 1 ]; then
     # Dovecot refuses to run login/internal processes or mail access as root
     login_u=dovenull; int_u=dovecot; int_g=dovecot; mail_u=nobody; mail_g=nogroup
@@ -281,6 +286,7 @@ listen = $HOST
 $ssl_conf
 disable_plaintext_auth = no
 auth_mechanisms = $mechs
+$caps
 # IDLE notices new mail at once via inotify; this is only the fallback check
 mailbox_idle_check_interval = 1 secs
 default_login_user = $login_u

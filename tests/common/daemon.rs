@@ -100,6 +100,11 @@ impl Daemon {
 
     /// Like [`Daemon::start`] with extra environment variables (e.g. `SPDESK_FAILPOINT`).
     pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        self.start_with(&[], env);
+    }
+
+    /// Like [`Daemon::start_with_env`] with global options before `run` (e.g. `--log-json`).
+    pub fn start_with(&mut self, options: &[&str], env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "daemon: already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -113,6 +118,7 @@ impl Daemon {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(self.config_path())
+            .args(options)
             .arg("run")
             .env_remove("SPDESK_FAILPOINT")
             .env("SPDESK_LOG", "info,spdesk=debug")
@@ -148,13 +154,22 @@ impl Daemon {
 
     /// Sends SIGTERM (the process keeps running until it exits: see [`Daemon::wait_exit`]).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGINT (Ctrl-C in a terminal), which must stop the daemon as SIGTERM does.
+    pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    fn signal(&self, name: &str) {
         let pid = self.pid().expect("daemon: not running");
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(pid.to_string())
             .status()
             .unwrap_or_else(|e| panic!("daemon: cannot run kill: {e}"));
-        assert!(status.success(), "daemon: kill -TERM {pid} failed");
+        assert!(status.success(), "daemon: kill -{name} {pid} failed");
     }
 
     /// The exit status once the process has ended (reaping it), else `None`.

@@ -47,6 +47,16 @@ pub type ImapSession = async_imap::Session<TcpStream>;
 /// How long one network step (connect, one reply) may take before the harness gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a stack is started with (see the `MailStack::start*` functions).
+#[derive(Default)]
+struct Options<'a> {
+    /// The kind of server certificate (`MAILSTACK_TLS_SERVER`); `None`: no TLS.
+    tls: Option<&'a str>,
+    oauth: bool,
+    /// No IDLE and no MOVE after login.
+    basic_imap: bool,
+}
+
 /// A running Dovecot + Postfix pair in its own temp dir; stopped (and the dir removed) on drop.
 pub struct MailStack {
     dir: tempfile::TempDir,
@@ -63,20 +73,45 @@ impl MailStack {
     /// (all with password [`PASSWORD`]). Panics with the reason when it cannot start,
     /// e.g. when Dovecot or Postfix is not installed or the test does not run as root.
     pub fn start(users: &[&str]) -> MailStack {
-        Self::start_with(users, None, false)
+        Self::start_with(users, Options::default())
+    }
+
+    /// Like [`MailStack::start`], with an IMAP server that announces neither IDLE nor MOVE
+    /// after login (`MAILSTACK_IMAP_BASIC=1`): a client must poll and move by COPY, STORE
+    /// \\Deleted and EXPUNGE.
+    pub fn start_basic_imap(users: &[&str]) -> MailStack {
+        Self::start_with(
+            users,
+            Options {
+                basic_imap: true,
+                ..Options::default()
+            },
+        )
     }
 
     /// Like [`MailStack::start`], plus a self-signed CA and server certificate (for `localhost`
     /// and 127.0.0.1): STARTTLS on IMAP and SMTP, implicit TLS on [`MailStack::imaps_port`].
     pub fn start_tls(users: &[&str]) -> MailStack {
-        Self::start_with(users, Some("ok"), false)
+        Self::start_with(
+            users,
+            Options {
+                tls: Some("ok"),
+                ..Options::default()
+            },
+        )
     }
 
     /// Like [`MailStack::start_tls`] with a server certificate a client must refuse: `server`
     /// is `"wrong-name"` (for mail.other.test only) or `"expired"` (January 2020), signed by
     /// the same CA.
     pub fn start_tls_bad(users: &[&str], server: &str) -> MailStack {
-        Self::start_with(users, Some(server), false)
+        Self::start_with(
+            users,
+            Options {
+                tls: Some(server),
+                ..Options::default()
+            },
+        )
     }
 
     /// Like [`MailStack::start`], plus OAuth: Dovecot takes XOAUTH2 and OAUTHBEARER with JWTs
@@ -84,7 +119,13 @@ impl MailStack {
     /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot and takes mail from
     /// [`HELPDESK`] only after a login as that user.
     pub fn start_oauth(users: &[&str]) -> MailStack {
-        Self::start_with(users, None, true)
+        Self::start_with(
+            users,
+            Options {
+                oauth: true,
+                ..Options::default()
+            },
+        )
     }
 
     /// One stack shared by the tests of a test binary that overlap in time (tests run in
@@ -101,8 +142,7 @@ impl MailStack {
         stack
     }
 
-    /// `tls`: the kind of server certificate (`MAILSTACK_TLS_SERVER`), `None` for no TLS.
-    fn start_with(users: &[&str], tls: Option<&str>, oauth: bool) -> MailStack {
+    fn start_with(users: &[&str], o: Options) -> MailStack {
         let mut last_error = String::new();
         // ports are picked free by the script, but a parallel test may grab one first: retry
         for _ in 0..3 {
@@ -116,9 +156,10 @@ impl MailStack {
                 .arg(dir.path())
                 .env("MAILSTACK_USERS", users.join(" "))
                 .env("MAILSTACK_PASSWORD", PASSWORD)
-                .env("MAILSTACK_TLS", if tls.is_some() { "1" } else { "0" })
-                .env("MAILSTACK_TLS_SERVER", tls.unwrap_or("ok"))
-                .env("MAILSTACK_OAUTH", if oauth { "1" } else { "0" })
+                .env("MAILSTACK_TLS", if o.tls.is_some() { "1" } else { "0" })
+                .env("MAILSTACK_TLS_SERVER", o.tls.unwrap_or("ok"))
+                .env("MAILSTACK_OAUTH", if o.oauth { "1" } else { "0" })
+                .env("MAILSTACK_IMAP_BASIC", if o.basic_imap { "1" } else { "0" })
                 // if this test process dies without dropping us, the stack still goes away
                 .env("MAILSTACK_WATCH_PID", std::process::id().to_string())
                 .env("MAILSTACK_WATCH_RM", "1")
