@@ -240,6 +240,68 @@ fn delivered(header: &[u8]) -> Delivered {
     }
 }
 
+/// When Postfix created the queue file of a mail (at MAIL FROM, before it answered the end of
+/// DATA): the earliest and the latest instant the log allows. A short queue id starts with
+/// the microseconds of that moment (5 hex digits); the log line that names it first (smtpd's
+/// "QID: client=", written right after) gives the second. Only when the microseconds are
+/// within 0.1 s of the next second may the line have been written a second later.
+type Created = (DateTime<Utc>, DateTime<Utc>);
+
+/// Every mail's queue files in Postfix's log, by Message-ID, in the order created.
+fn postfix_copies(log: &str) -> BTreeMap<String, Vec<Created>> {
+    let year = chrono::Local::now().format("%Y").to_string();
+    let second = |line: &str| -> Option<DateTime<Utc>> {
+        let stamp = format!("{year} {}", line.get(..15)?);
+        let naive = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y %b %d %H:%M:%S").ok()?;
+        use chrono::TimeZone as _;
+        chrono::Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let mut first_seen: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    let mut by_mid: BTreeMap<String, Vec<Created>> = BTreeMap::new();
+    for line in log.lines() {
+        let Some((_, rest)) = line.split_once("]: ") else {
+            continue;
+        };
+        let Some((qid, what)) = rest.split_once(": ") else {
+            continue;
+        };
+        if qid.len() < 6 || !qid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Some(s) = second(line) else { continue };
+        let s = *first_seen.entry(qid).or_insert(s);
+        let Some(mid) = what
+            .strip_prefix("message-id=<")
+            .and_then(|m| m.strip_suffix('>'))
+        else {
+            continue;
+        };
+        let Some(micros) = qid.get(..5).and_then(|h| i64::from_str_radix(h, 16).ok()) else {
+            continue;
+        };
+        if micros >= 1_000_000 {
+            continue; // not a short queue id
+        }
+        let latest = s + chrono::Duration::microseconds(micros);
+        let earliest = if micros >= 900_000 {
+            latest - chrono::Duration::seconds(1)
+        } else {
+            latest
+        };
+        by_mid
+            .entry(mid.to_string())
+            .or_default()
+            .push((earliest, latest));
+    }
+    for copies in by_mid.values_mut() {
+        copies.sort();
+    }
+    by_mid
+}
+
 /// The date of the earliest `Received:` header (Postfix's acceptance), to the second.
 fn postfix_accepted(header: &[u8]) -> Option<DateTime<Utc>> {
     let text = String::from_utf8_lossy(header);
@@ -311,7 +373,10 @@ fn choose_moment(
 }
 
 struct Kill {
+    /// Read just before SIGKILL was sent.
     at: DateTime<Utc>,
+    /// Read once the killed process was reaped (before the next start).
+    dead: DateTime<Utc>,
     moment: Moment,
     after_start: Duration,
     before: Progress,
@@ -453,6 +518,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
                 let at = Utc::now();
                 let after_start = round_start.elapsed();
                 d.kill();
+                let dead = Utc::now();
                 let at_kill = match &pool {
                     Some(p) => progress(p).await.unwrap_or(now),
                     None => now,
@@ -460,6 +526,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
                 previous_round_stored = at_kill.stored > before.stored;
                 kills.push(Kill {
                     at,
+                    dead,
                     moment: moment.clone(),
                     after_start,
                     before,
@@ -629,6 +696,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
     let unexpected: Vec<&(String, String)> =
         copies.keys().filter(|k| !expected.contains(*k)).collect();
     let log = d.log();
+    let copies_in_postfix = postfix_copies(&stack.postfix_log());
     let mut same_mid = Vec::new();
     let mut different_mid = Vec::new();
     let mut unexplained = Vec::new();
@@ -644,38 +712,51 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         let mid = list[0].message_id.as_str();
         let row = outbox.get(mid);
         let first = list.iter().filter_map(|r| r.accepted).min();
-        let sent_at = row
-            .and_then(|r| r.sent_at.as_deref())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|s| s.with_timezone(&Utc));
-        // The explanation: the last kill before the row was marked sent came after Postfix
-        // took the first copy (known to the second; the kill time is read just before it).
-        let kill = match (first, sent_at) {
-            (Some(first), Some(sent_at)) => kills
-                .iter()
-                .rposition(|k| k.at <= sent_at)
-                .filter(|&k| kills[k].at >= first - chrono::Duration::milliseconds(50)),
-            _ => None,
+        // The explanation, per resend: a kill strictly between the two copies in Postfix's
+        // queue (sub-second, from the queue ids): sent after the earlier copy's queue file
+        // existed, the process gone before the later one's was made. The gaps between copies
+        // do not overlap, so one kill explains at most one resend of a mail.
+        let in_postfix = copies_in_postfix.get(mid).cloned().unwrap_or_default();
+        let gaps: Vec<Option<usize>> = in_postfix
+            .windows(2)
+            .map(|w| {
+                let (earlier, later) = (w[0].1, w[1].0);
+                kills.iter().position(|k| k.at > earlier && k.dead < later)
+            })
+            .collect();
+        let kill = if in_postfix.len() == list.len() && gaps.iter().all(Option::is_some) {
+            gaps.last().copied().flatten()
+        } else {
+            None
         };
         let sent_lines = log
             .lines()
             .filter(|l| l.contains("mail sent") && l.contains(mid))
             .count();
         let line = format!(
-            "{mid}: {} copies; outbox attempts {}, sent_at {}; first copy accepted {}; \
-             \"mail sent\" logged {sent_lines}x; {}",
+            "{mid}: {} copies ({} in Postfix's log, created {}); outbox attempts {}, sent_at {}; \
+             first Received {}; \"mail sent\" logged {sent_lines}x; {}",
             list.len(),
+            in_postfix.len(),
+            in_postfix
+                .iter()
+                .map(|(e, l)| format!("{}..{}", e.format("%H:%M:%S%.6f"), l.format("%S%.6f")))
+                .collect::<Vec<_>>()
+                .join(", "),
             row.map_or("-".to_string(), |r| r.attempts.to_string()),
             row.and_then(|r| r.sent_at.clone()).unwrap_or("-".into()),
             first.map_or("-".to_string(), |f| f.to_rfc3339()),
-            match kill {
-                Some(k) => format!(
-                    "kill #{} at {} fell between the first copy's acceptance and the commit \
-                     of sent_at",
-                    k + 1,
-                    kills[k].at.to_rfc3339()
-                ),
-                None => "NO kill between the first copy and sent_at".to_string(),
+            if kill.is_some() {
+                format!(
+                    "a kill strictly between each two copies: #{}",
+                    gaps.iter()
+                        .flatten()
+                        .map(|k| format!("{} at {}", k + 1, kills[*k].at.format("%H:%M:%S%.6f")))
+                        .collect::<Vec<_>>()
+                        .join(", #")
+                )
+            } else {
+                format!("NO kill strictly between two copies (gaps: {gaps:?})")
             }
         );
         // Two "mail sent" lines would mean the row was sent again after sent_at was committed.
