@@ -247,6 +247,71 @@ fn delivered(header: &[u8]) -> Delivered {
 /// within 0.1 s of the next second may the line have been written a second later.
 type Created = (DateTime<Utc>, DateTime<Utc>);
 
+/// When the daemon began to hand each mail to Postfix (its debug line "sending", to the
+/// microsecond), by Message-ID: every copy's queue file was made within a second after one.
+fn sending_times(daemon_log: &str) -> BTreeMap<String, Vec<DateTime<Utc>>> {
+    let mut out: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
+    // the log is coloured: drop the escape sequences (ESC [ ... m)
+    let plain = |line: &str| {
+        let mut s = String::with_capacity(line.len());
+        let mut in_escape = false;
+        for c in line.chars() {
+            match (in_escape, c) {
+                (false, '\x1b') => in_escape = true,
+                (false, c) => s.push(c),
+                (true, 'm') => in_escape = false,
+                (true, _) => {}
+            }
+        }
+        s
+    };
+    for line in daemon_log
+        .lines()
+        .filter(|l| l.contains(" sending "))
+        .map(plain)
+    {
+        let Some(start) = line.find("20") else {
+            continue;
+        };
+        let Some(stamp) = line.get(start..).and_then(|s| s.split(['Z', ' ']).next()) else {
+            continue;
+        };
+        let Ok(at) = DateTime::parse_from_rfc3339(&format!("{stamp}Z")) else {
+            continue;
+        };
+        let Some(mid) = line
+            .split("message_id=")
+            .nth(1)
+            .and_then(|s| s.split('"').nth(1))
+        else {
+            continue;
+        };
+        out.entry(mid.to_string())
+            .or_default()
+            .push(at.with_timezone(&Utc));
+    }
+    out
+}
+
+/// A copy's creation time narrowed by the daemon's "sending" times: of the two instants an
+/// ambiguous queue id allows, keep the one that lies less than a second after a "sending".
+fn narrowed(copy: Created, sending: &[DateTime<Utc>]) -> Created {
+    let (earliest, latest) = copy;
+    if earliest == latest {
+        return copy;
+    }
+    let fits = |c: DateTime<Utc>| {
+        sending
+            .iter()
+            .any(|&t| t <= c && c - t < chrono::Duration::seconds(1))
+    };
+    match (fits(earliest), fits(latest)) {
+        (true, false) => (earliest, earliest),
+        (false, true) => (latest, latest),
+        _ => copy,
+    }
+}
+
 /// Every mail's queue files in Postfix's log, by Message-ID, in the order created.
 fn postfix_copies(log: &str) -> BTreeMap<String, Vec<Created>> {
     let year = chrono::Local::now().format("%Y").to_string();
@@ -697,6 +762,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         copies.keys().filter(|k| !expected.contains(*k)).collect();
     let log = d.log();
     let copies_in_postfix = postfix_copies(&stack.postfix_log());
+    let sending_at = sending_times(&log);
     let mut same_mid = Vec::new();
     let mut different_mid = Vec::new();
     let mut unexplained = Vec::new();
@@ -716,7 +782,12 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         // queue (sub-second, from the queue ids): sent after the earlier copy's queue file
         // existed, the process gone before the later one's was made. The gaps between copies
         // do not overlap, so one kill explains at most one resend of a mail.
-        let in_postfix = copies_in_postfix.get(mid).cloned().unwrap_or_default();
+        let sending = sending_at.get(mid).map(Vec::as_slice).unwrap_or_default();
+        let mut in_postfix: Vec<Created> = copies_in_postfix
+            .get(mid)
+            .map(|c| c.iter().map(|&c| narrowed(c, sending)).collect())
+            .unwrap_or_default();
+        in_postfix.sort();
         let gaps: Vec<Option<usize>> = in_postfix
             .windows(2)
             .map(|w| {
@@ -834,6 +905,11 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         outbox.len(),
         want_at_fa,
         outbox.values().map(|r| r.attempts).max().unwrap_or(0)
+    );
+    let _ = writeln!(
+        report,
+        "sends begun (log):     {} (\"sending\" lines; they narrow ambiguous queue ids)",
+        sending_at.values().map(Vec::len).sum::<usize>()
     );
     let _ = writeln!(report, "receipts delivered:    {}", receipts.len());
     let _ = writeln!(report, "expected receipts:     {}", expected.len());
