@@ -9,17 +9,23 @@
 #   add-user DIR ADDR..  add mail users to a running stack (password: MAILSTACK_PASSWORD)
 #   start-dovecot|stop-dovecot|restart-dovecot DIR
 #   start-postfix|stop-postfix|flush DIR
+#   queue DIR            print Postfix's queue, one JSON object per message (empty: nothing queued)
 #
 # Environment (all optional):
 #   MAILSTACK_USERS="a@x.test b@y.test"  users besides helpdesk@example.test and fa@example.test
 #   MAILSTACK_PASSWORD=secret            password of every user
 #   IMAP_PORT, IMAPS_PORT, SMTP_PORT, SMTPS_PORT, LMTP_PORT   fixed ports (default: free ones)
 #   MAILSTACK_TLS=1                      self-signed CA + server cert; STARTTLS on IMAP and SMTP,
-#                                        implicit TLS on IMAPS_PORT and SMTPS_PORT
+#                                        implicit TLS on IMAPS_PORT and SMTPS_PORT; also a second
+#                                        CA that signed nothing (MAILSTACK_TLS_OTHER_CA)
+#   MAILSTACK_TLS_SERVER=ok              the server cert: ok (localhost, 127.0.0.1), wrong-name
+#                                        (for mail.other.test only) or expired (January 2020)
 #   MAILSTACK_OAUTH=1                    XOAUTH2/OAUTHBEARER too: Dovecot checks JWTs (HS256, key
 #                                        MAILSTACK_OAUTH_KEY, issuer MAILSTACK_OAUTH_ISSUER)
 #                                        itself, no token server; Postfix offers SMTP AUTH through
-#                                        Dovecot (still relaying unauthenticated for 127.0.0.1)
+#                                        Dovecot and takes mail from helpdesk@example.test (the
+#                                        daemon's address) only after a login as that user
+#   MAILSTACK_IMAP_BASIC=1               IMAP without IDLE and MOVE (an older or smaller server)
 #   MAILSTACK_POSTFIX=0                  Dovecot only (Postfix needs root)
 #   MAILSTACK_WATCH_PID=PID              stop the stack when process PID is gone (test harness)
 #   MAILSTACK_WATCH_RM=1                 ... and then remove DIR
@@ -29,7 +35,7 @@
 set -euo pipefail
 
 die() { echo "mailstack: $*" >&2; exit 1; }
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 2 ] || usage
 CMD=$1
@@ -167,12 +173,34 @@ make_tls() {
   openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mailstack test CA" \
     -keyout "$d/ca.key" -out "$d/ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  # a CA no server certificate chains to: what a client trusting the wrong CA sees
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=mailstack other CA" \
+    -keyout "$d/other-ca.key" -out "$d/other-ca.pem" -addext "basicConstraints=critical,CA:TRUE" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  local kind=${MAILSTACK_TLS_SERVER:-ok} names="DNS:localhost,IP:127.0.0.1" cn=localhost
+  case "$kind" in
+    ok | expired) ;;
+    wrong-name) names="DNS:mail.other.test"; cn=mail.other.test ;;
+    *) die "MAILSTACK_TLS_SERVER must be ok, wrong-name or expired, not: $kind" ;;
+  esac
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$cn" \
     -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
   printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-    "extendedKeyUsage=serverAuth" "subjectAltName=DNS:localhost,IP:127.0.0.1" >"$d/server.ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
-    -days 30 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+    "extendedKeyUsage=serverAuth" "subjectAltName=$names" >"$d/server.ext"
+  if [ "$kind" = expired ]; then
+    # only `openssl ca` sets dates in the past
+    : >"$d/index.txt"; echo 01 >"$d/serial"
+    printf '%s\n' "[ca]" "default_ca = test_ca" "[test_ca]" "database = $d/index.txt" \
+      "new_certs_dir = $d" "certificate = $d/ca.pem" "private_key = $d/ca.key" \
+      "serial = $d/serial" "default_md = sha256" "policy = any" "[any]" "commonName = supplied" \
+      >"$d/ca.cnf"
+    openssl ca -batch -notext -config "$d/ca.cnf" -in "$d/server.csr" -out "$d/server.pem" \
+      -startdate 20200101000000Z -enddate 20200201000000Z -extfile "$d/server.ext" 2>/dev/null \
+      || die "openssl could not sign the expired test certificate"
+  else
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+      -days 30 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+  fi
   chmod 0600 "$d"/*.key
 }
 
@@ -206,7 +234,11 @@ jwt_hs256() { # KEY SUB EXP
 
 # ---------------------------------------------------------------- Dovecot
 write_dovecot_conf() {
-  local login_u int_u int_g mail_u mail_g ssl_conf imaps
+  local login_u int_u int_g mail_u mail_g ssl_conf imaps caps=""
+  if [ "${MAILSTACK_IMAP_BASIC:-0}" = 1 ]; then
+    # the capabilities announced after login, without IDLE and MOVE (the rest as Dovecot has it)
+    caps="imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE SORT THREAD=REFERENCES MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY LITERAL+ SPECIAL-USE"
+  fi
   if [ "$IS_ROOT" = 1 ]; then
     # Dovecot refuses to run login/internal processes or mail access as root
     login_u=dovenull; int_u=dovecot; int_g=dovecot; mail_u=nobody; mail_g=nogroup
@@ -254,6 +286,7 @@ listen = $HOST
 $ssl_conf
 disable_plaintext_auth = no
 auth_mechanisms = $mechs
+$caps
 # IDLE notices new mail at once via inotify; this is only the fallback check
 mailbox_idle_check_interval = 1 secs
 default_login_user = $login_u
@@ -324,10 +357,14 @@ smtpd_tls_loglevel = 1"
   fi
   local sasl=""
   if [ -n "${OAUTH_KEY:-}" ]; then
-    # AUTH is offered (and logged with its mechanism); 127.0.0.1 may still send without it
+    # AUTH is offered (and logged with its mechanism). Mail from the daemon's address needs a
+    # login as that user, so a receipt that arrives proves the daemon logged in; other senders
+    # on 127.0.0.1 (the tests themselves) still send without one.
     sasl="smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
-smtpd_sasl_path = $DC/run/auth-postfix"
+smtpd_sasl_path = $DC/run/auth-postfix
+smtpd_sender_login_maps = inline:{ helpdesk@example.test=helpdesk@example.test }
+smtpd_sender_restrictions = reject_sender_login_mismatch"
   fi
   cat >"$PF/main.cf" <<EOT
 compatibility_level = 3.6
@@ -441,6 +478,7 @@ write_env() {
       echo "IMAPS_PORT=$IMAPS_PORT"
       echo "SMTPS_PORT=$SMTPS_PORT"
       echo "MAILSTACK_TLS_CA=$T/tls/ca.pem"
+      echo "MAILSTACK_TLS_OTHER_CA=$T/tls/other-ca.pem"
       echo "MAILSTACK_TLS_CERT=$TLS_CERT"
       echo "MAILSTACK_TLS_KEY=$TLS_KEY"
     fi
@@ -530,5 +568,6 @@ case "$CMD" in
   start-postfix) load_env; need; start_postfix ;;
   stop-postfix) load_env; stop_postfix ;;
   flush) load_env; postqueue -c "$PF" -f ;;
+  queue) load_env; postqueue -c "$PF" -j ;;
   *) usage ;;
 esac

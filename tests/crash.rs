@@ -240,6 +240,133 @@ fn delivered(header: &[u8]) -> Delivered {
     }
 }
 
+/// When Postfix created the queue file of a mail (at MAIL FROM, before it answered the end of
+/// DATA): the earliest and the latest instant the log allows. A short queue id starts with
+/// the microseconds of that moment (5 hex digits); the log line that names it first (smtpd's
+/// "QID: client=", written right after) gives the second. Only when the microseconds are
+/// within 0.1 s of the next second may the line have been written a second later.
+type Created = (DateTime<Utc>, DateTime<Utc>);
+
+/// When the daemon began to hand each mail to Postfix (its debug line "sending", to the
+/// microsecond), by Message-ID: every copy's queue file was made within a second after one.
+fn sending_times(daemon_log: &str) -> BTreeMap<String, Vec<DateTime<Utc>>> {
+    let mut out: BTreeMap<String, Vec<DateTime<Utc>>> = BTreeMap::new();
+    // the log is coloured: drop the escape sequences (ESC [ ... m)
+    let plain = |line: &str| {
+        let mut s = String::with_capacity(line.len());
+        let mut in_escape = false;
+        for c in line.chars() {
+            match (in_escape, c) {
+                (false, '\x1b') => in_escape = true,
+                (false, c) => s.push(c),
+                (true, 'm') => in_escape = false,
+                (true, _) => {}
+            }
+        }
+        s
+    };
+    for line in daemon_log
+        .lines()
+        .filter(|l| l.contains(" sending "))
+        .map(plain)
+    {
+        let Some(start) = line.find("20") else {
+            continue;
+        };
+        let Some(stamp) = line.get(start..).and_then(|s| s.split(['Z', ' ']).next()) else {
+            continue;
+        };
+        let Ok(at) = DateTime::parse_from_rfc3339(&format!("{stamp}Z")) else {
+            continue;
+        };
+        let Some(mid) = line
+            .split("message_id=")
+            .nth(1)
+            .and_then(|s| s.split('"').nth(1))
+        else {
+            continue;
+        };
+        out.entry(mid.to_string())
+            .or_default()
+            .push(at.with_timezone(&Utc));
+    }
+    out
+}
+
+/// A copy's creation time narrowed by the daemon's "sending" times: of the two instants an
+/// ambiguous queue id allows, keep the one that lies less than a second after a "sending".
+fn narrowed(copy: Created, sending: &[DateTime<Utc>]) -> Created {
+    let (earliest, latest) = copy;
+    if earliest == latest {
+        return copy;
+    }
+    let fits = |c: DateTime<Utc>| {
+        sending
+            .iter()
+            .any(|&t| t <= c && c - t < chrono::Duration::seconds(1))
+    };
+    match (fits(earliest), fits(latest)) {
+        (true, false) => (earliest, earliest),
+        (false, true) => (latest, latest),
+        _ => copy,
+    }
+}
+
+/// Every mail's queue files in Postfix's log, by Message-ID, in the order created.
+fn postfix_copies(log: &str) -> BTreeMap<String, Vec<Created>> {
+    let year = chrono::Local::now().format("%Y").to_string();
+    let second = |line: &str| -> Option<DateTime<Utc>> {
+        let stamp = format!("{year} {}", line.get(..15)?);
+        let naive = chrono::NaiveDateTime::parse_from_str(&stamp, "%Y %b %d %H:%M:%S").ok()?;
+        use chrono::TimeZone as _;
+        chrono::Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let mut first_seen: BTreeMap<&str, DateTime<Utc>> = BTreeMap::new();
+    let mut by_mid: BTreeMap<String, Vec<Created>> = BTreeMap::new();
+    for line in log.lines() {
+        let Some((_, rest)) = line.split_once("]: ") else {
+            continue;
+        };
+        let Some((qid, what)) = rest.split_once(": ") else {
+            continue;
+        };
+        if qid.len() < 6 || !qid.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Some(s) = second(line) else { continue };
+        let s = *first_seen.entry(qid).or_insert(s);
+        let Some(mid) = what
+            .strip_prefix("message-id=<")
+            .and_then(|m| m.strip_suffix('>'))
+        else {
+            continue;
+        };
+        let Some(micros) = qid.get(..5).and_then(|h| i64::from_str_radix(h, 16).ok()) else {
+            continue;
+        };
+        if micros >= 1_000_000 {
+            continue; // not a short queue id
+        }
+        let latest = s + chrono::Duration::microseconds(micros);
+        let earliest = if micros >= 900_000 {
+            latest - chrono::Duration::seconds(1)
+        } else {
+            latest
+        };
+        by_mid
+            .entry(mid.to_string())
+            .or_default()
+            .push((earliest, latest));
+    }
+    for copies in by_mid.values_mut() {
+        copies.sort();
+    }
+    by_mid
+}
+
 /// The date of the earliest `Received:` header (Postfix's acceptance), to the second.
 fn postfix_accepted(header: &[u8]) -> Option<DateTime<Utc>> {
     let text = String::from_utf8_lossy(header);
@@ -311,7 +438,10 @@ fn choose_moment(
 }
 
 struct Kill {
+    /// Read just before SIGKILL was sent.
     at: DateTime<Utc>,
+    /// Read once the killed process was reaped (before the next start).
+    dead: DateTime<Utc>,
     moment: Moment,
     after_start: Duration,
     before: Progress,
@@ -453,6 +583,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
                 let at = Utc::now();
                 let after_start = round_start.elapsed();
                 d.kill();
+                let dead = Utc::now();
                 let at_kill = match &pool {
                     Some(p) => progress(p).await.unwrap_or(now),
                     None => now,
@@ -460,6 +591,7 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
                 previous_round_stored = at_kill.stored > before.stored;
                 kills.push(Kill {
                     at,
+                    dead,
                     moment: moment.clone(),
                     after_start,
                     before,
@@ -516,40 +648,46 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
             },
         );
     }
-    let quarantined: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'quarantined'")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(-1);
-    let max_intake_attempts: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts")
-            .fetch_one(&pool)
-            .await
-            .unwrap_or(-1);
+    let scalar = |sql: &'static str| {
+        let pool = &pool;
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        }
+    };
+    let quarantined =
+        scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'quarantined'").await;
+    let max_intake_attempts =
+        scalar("SELECT COALESCE(MAX(attempts), 0) FROM intake_attempts").await;
+    // Each mail stored once, as an order: a mail read twice would be a second row (or a
+    // second version of its order, below), whatever its Message-ID.
+    let inbound_rows = scalar("SELECT COUNT(*) FROM inbound_mail").await;
+    let inbound_orders =
+        scalar("SELECT COUNT(*) FROM inbound_mail WHERE disposition = 'order'").await;
+    // A form processed twice becomes a second *version* of its order, not a second order:
+    // "no order twice" alone could hardly fail.
+    let versions = scalar("SELECT COUNT(*) FROM order_versions").await;
+    let multi_version: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT o.ref, COUNT(*) FROM order_versions v JOIN orders o ON o.id = v.order_id \
+         GROUP BY v.order_id HAVING COUNT(*) > 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap_or_else(|e| panic!("reading the order versions: {e}"));
 
-    // Every receipt for fa has left; wait until Postfix has delivered them all.
+    // The daemon has stopped, so all it sent is in Postfix's queue or delivered: wait until
+    // the queue is empty (a resent copy included), then count.
     let want_at_fa = outbox.values().filter(|r| r.to_fa).count();
     let waiting = Instant::now();
-    let mut seen = 0;
-    let mut stable_since = Instant::now();
-    loop {
-        let n = count(&stack, FA, "INBOX").await.unwrap_or(0) as usize;
-        if n != seen {
-            seen = n;
-            stable_since = Instant::now();
-        }
-        // all there, and nothing more for a moment (a resent copy may still be in the queue)
-        if n >= want_at_fa && stable_since.elapsed() >= Duration::from_secs(3) {
-            break;
-        }
-        if waiting.elapsed() > DELIVERY {
-            eprintln!(
-                "crash harness: only {n} of {want_at_fa} receipts reached fa within \
-                 {DELIVERY:?}\n{}",
-                tail(&stack.postfix_log(), 20)
-            );
-            break;
-        }
+    while stack.queued() > 0 {
+        assert!(
+            waiting.elapsed() < DELIVERY,
+            "crash harness: Postfix still holds {} mail(s) after {DELIVERY:?} (seed {seed})\n{}",
+            stack.queued(),
+            tail(&stack.postfix_log(), 20)
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let receipts: Vec<Delivered> = fetch_headers(&stack, FA)
@@ -557,7 +695,19 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         .iter()
         .map(|h| delivered(h))
         .collect();
-    let processed = count(&stack, HELPDESK, "Processed").await.unwrap_or(0);
+    // The Helpdesk's folders as the server shows them: every mail in Processed, none left in
+    // the INBOX or put in Quarantine.
+    let imap_count = |mailbox: &'static str| {
+        let stack = &stack;
+        async move {
+            count(stack, HELPDESK, mailbox)
+                .await
+                .unwrap_or_else(|e| panic!("counting {HELPDESK}/{mailbox}: {e}"))
+        }
+    };
+    let processed = imap_count("Processed").await;
+    let in_quarantine = imap_count("Quarantine").await;
+    let left_in_inbox = imap_count("INBOX").await;
 
     // Orders, by BestillingsID.
     let orders = d.orders();
@@ -611,6 +761,8 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
     let unexpected: Vec<&(String, String)> =
         copies.keys().filter(|k| !expected.contains(*k)).collect();
     let log = d.log();
+    let copies_in_postfix = postfix_copies(&stack.postfix_log());
+    let sending_at = sending_times(&log);
     let mut same_mid = Vec::new();
     let mut different_mid = Vec::new();
     let mut unexplained = Vec::new();
@@ -626,38 +778,56 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         let mid = list[0].message_id.as_str();
         let row = outbox.get(mid);
         let first = list.iter().filter_map(|r| r.accepted).min();
-        let sent_at = row
-            .and_then(|r| r.sent_at.as_deref())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|s| s.with_timezone(&Utc));
-        // The explanation: the last kill before the row was marked sent came after Postfix
-        // took the first copy (known to the second; the kill time is read just before it).
-        let kill = match (first, sent_at) {
-            (Some(first), Some(sent_at)) => kills
-                .iter()
-                .rposition(|k| k.at <= sent_at)
-                .filter(|&k| kills[k].at >= first - chrono::Duration::milliseconds(50)),
-            _ => None,
+        // The explanation, per resend: a kill strictly between the two copies in Postfix's
+        // queue (sub-second, from the queue ids): sent after the earlier copy's queue file
+        // existed, the process gone before the later one's was made. The gaps between copies
+        // do not overlap, so one kill explains at most one resend of a mail.
+        let sending = sending_at.get(mid).map(Vec::as_slice).unwrap_or_default();
+        let mut in_postfix: Vec<Created> = copies_in_postfix
+            .get(mid)
+            .map(|c| c.iter().map(|&c| narrowed(c, sending)).collect())
+            .unwrap_or_default();
+        in_postfix.sort();
+        let gaps: Vec<Option<usize>> = in_postfix
+            .windows(2)
+            .map(|w| {
+                let (earlier, later) = (w[0].1, w[1].0);
+                kills.iter().position(|k| k.at > earlier && k.dead < later)
+            })
+            .collect();
+        let kill = if in_postfix.len() == list.len() && gaps.iter().all(Option::is_some) {
+            gaps.last().copied().flatten()
+        } else {
+            None
         };
         let sent_lines = log
             .lines()
             .filter(|l| l.contains("mail sent") && l.contains(mid))
             .count();
         let line = format!(
-            "{mid}: {} copies; outbox attempts {}, sent_at {}; first copy accepted {}; \
-             \"mail sent\" logged {sent_lines}x; {}",
+            "{mid}: {} copies ({} in Postfix's log, created {}); outbox attempts {}, sent_at {}; \
+             first Received {}; \"mail sent\" logged {sent_lines}x; {}",
             list.len(),
+            in_postfix.len(),
+            in_postfix
+                .iter()
+                .map(|(e, l)| format!("{}..{}", e.format("%H:%M:%S%.6f"), l.format("%S%.6f")))
+                .collect::<Vec<_>>()
+                .join(", "),
             row.map_or("-".to_string(), |r| r.attempts.to_string()),
             row.and_then(|r| r.sent_at.clone()).unwrap_or("-".into()),
             first.map_or("-".to_string(), |f| f.to_rfc3339()),
-            match kill {
-                Some(k) => format!(
-                    "kill #{} at {} fell between the first copy's acceptance and the commit \
-                     of sent_at",
-                    k + 1,
-                    kills[k].at.to_rfc3339()
-                ),
-                None => "NO kill between the first copy and sent_at".to_string(),
+            if kill.is_some() {
+                format!(
+                    "a kill strictly between each two copies: #{}",
+                    gaps.iter()
+                        .flatten()
+                        .map(|k| format!("{} at {}", k + 1, kills[*k].at.format("%H:%M:%S%.6f")))
+                        .collect::<Vec<_>>()
+                        .join(", #")
+                )
+            } else {
+                format!("NO kill strictly between two copies (gaps: {gaps:?})")
             }
         );
         // Two "mail sent" lines would mean the row was sent again after sent_at was committed.
@@ -713,7 +883,20 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         orders.len(),
         by_id.len()
     );
-    let _ = writeln!(report, "processed (IMAP):      {processed}");
+    let _ = writeln!(
+        report,
+        "helpdesk (IMAP):       {processed} in Processed, {in_quarantine} in Quarantine, \
+         {left_in_inbox} left in the INBOX"
+    );
+    let _ = writeln!(
+        report,
+        "inbound_mail rows:     {inbound_rows} ({inbound_orders} as orders)"
+    );
+    let _ = writeln!(
+        report,
+        "order versions:        {versions} ({} order(s) with more than one)",
+        multi_version.len()
+    );
     let _ = writeln!(report, "quarantined mails:     {quarantined}");
     let _ = writeln!(report, "max intake attempts:   {max_intake_attempts}");
     let _ = writeln!(
@@ -722,6 +905,11 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         outbox.len(),
         want_at_fa,
         outbox.values().map(|r| r.attempts).max().unwrap_or(0)
+    );
+    let _ = writeln!(
+        report,
+        "sends begun (log):     {} (\"sending\" lines; they narrow ambiguous queue ids)",
+        sending_at.values().map(Vec::len).sum::<usize>()
     );
     let _ = writeln!(report, "receipts delivered:    {}", receipts.len());
     let _ = writeln!(report, "expected receipts:     {}", expected.len());
@@ -814,6 +1002,25 @@ async fn sigkilled_daemon_loses_nothing_and_duplicates_no_order() {
         d.log_tail()
     );
     assert!(lost.is_empty(), "{} mail(s) lost {context}", lost.len());
+    assert_eq!(
+        (processed as usize, in_quarantine, left_in_inbox),
+        (mails, 0, 0),
+        "(Processed, Quarantine, INBOX) over IMAP {context}"
+    );
+    assert_eq!(
+        (inbound_rows, inbound_orders),
+        (mails as i64, mails as i64),
+        "inbound_mail rows (all, as orders): one per mail {context}"
+    );
+    assert!(
+        multi_version.is_empty(),
+        "orders with more than one version (a form processed twice): {multi_version:?} \
+         {context}"
+    );
+    assert_eq!(
+        versions, mails as i64,
+        "one order version per mail {context}"
+    );
     assert!(
         duplicated.is_empty(),
         "{} BestillingsID(s) with more than one order {context}",

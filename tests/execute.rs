@@ -173,7 +173,7 @@ async fn wait_mail(
     let start = Instant::now();
     loop {
         for mb in ["INBOX", "Processed"] {
-            for raw in stack.try_fetch_all(user, mb).await.unwrap_or_default() {
+            for raw in stack.fetch_or_empty(user, mb).await {
                 if let Some(m) = Mail::parse(&raw, 2)
                     && m.subject.starts_with(&prefix)
                     && m.text.as_deref().is_some_and(|t| t.contains(id))
@@ -188,6 +188,22 @@ async fn wait_mail(
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// What the executor logs after each round (at start, then every 30 s).
+const ROUND_DONE: &str = "executor: round done";
+
+/// How many executor rounds the daemon's log shows so far (all runs).
+fn rounds(d: &Daemon) -> usize {
+    d.log().matches(ROUND_DONE).count()
+}
+
+/// (Re)starts the daemon and waits for the executor's round at start to end: what a "nothing
+/// ran" check needs before it looks.
+async fn start_and_wait_round(d: &mut Daemon) {
+    let before = rounds(d);
+    d.start();
+    d.wait_log(ROUND_DONE, before + 1, WAIT).await;
 }
 
 /// The state of the order `reference` in `orders`.
@@ -210,7 +226,7 @@ fn events(d: &Daemon, reference: &str, action: &str) -> Vec<serde_json::Value> {
 async fn a_person_executes_and_fails_orders() {
     let stack = MailStack::shared(&[]);
     let hd = "hd-cli@example.test";
-    let daemon = start_daemon(&stack, hd, "");
+    let mut daemon = start_daemon(&stack, hd, "");
     let desired = desired_date();
     let (ok_id, fail_id, late_id) = (unique_id("OK"), unique_id("FAIL"), unique_id("LATE"));
     for id in [&ok_id, &fail_id] {
@@ -306,7 +322,8 @@ async fn a_person_executes_and_fails_orders() {
             .any(|e| e["actor"] == OPERATOR && e["detail"] == note),
         "{executed:#?}"
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The incident mail (seen above) has been read, stored and moved out of the INBOX.
+    daemon.wait_inbox_empty(&stack, WAIT).await;
     assert_eq!(
         daemon.orders().len(),
         3,
@@ -360,8 +377,9 @@ async fn the_executor_runs_due_orders_once() {
     let ok = wait_state(&daemon, &ok_id, "approved").await;
     let failing = wait_state(&daemon, &fail_id, "approved").await;
     let lost = wait_state(&daemon, &lost_id, "approved").await;
-    // Planned weeks ahead: nothing runs yet.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Planned weeks ahead: a round (at a restart) runs nothing yet.
+    stop(&mut daemon).await;
+    start_and_wait_round(&mut daemon).await;
     assert!(!Path::new(&format!("{out}/{ok}.json")).exists());
 
     // Make them due (and one claimed long ago by an executor that died), then start again:
@@ -429,8 +447,7 @@ async fn the_executor_runs_due_orders_once() {
     // Once: another round (a restart) runs nothing again.
     stop(&mut daemon).await;
     std::fs::remove_file(format!("{out}/{ok}.json")).expect("remove");
-    daemon.start();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    start_and_wait_round(&mut daemon).await;
     assert!(!Path::new(&format!("{out}/{ok}.json")).exists());
     let started = events(&daemon, &ok, "execution started");
     assert_eq!(started.len(), 1, "{started:#?}");
@@ -460,9 +477,7 @@ async fn without_a_register_the_executor_waits_for_a_person() {
         .await
         .expect("make the order due");
     pool.close().await;
-    daemon.start();
-    daemon.wait_log("IMAP connected", 2, WAIT).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    start_and_wait_round(&mut daemon).await;
     assert!(
         !Path::new(&format!("{out}/{reference}.json")).exists(),
         "the command ran\n{}",

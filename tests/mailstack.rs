@@ -151,6 +151,25 @@ async fn append_creates_mailboxes_and_list_shows_them() {
             .await
             .is_err()
     );
+    // only a mailbox the server does not list reads as empty; a failed login is an error
+    assert_eq!(
+        stack
+            .try_fetch_existing("folders@example.test", "NoSuchBox")
+            .await,
+        Ok(None)
+    );
+    assert!(
+        stack
+            .fetch_or_empty("folders@example.test", "NoSuchBox")
+            .await
+            .is_empty()
+    );
+    assert!(
+        stack
+            .try_fetch_existing("nobody@example.test", "INBOX")
+            .await
+            .is_err()
+    );
     assert!(
         stack
             .fetch_all("folders@example.test", "INBOX")
@@ -241,13 +260,23 @@ async fn outages_keep_mail() {
     // Dovecot down: Postfix queues, and delivers once Dovecot is back
     stack.stop_dovecot();
     assert!(stack.try_fetch_all(HELPDESK, "INBOX").await.is_err());
+    // a server that does not answer is an error, never "no such mailbox" (empty)
+    assert!(
+        stack
+            .try_fetch_existing(HELPDESK, "Quarantine")
+            .await
+            .is_err()
+    );
+    assert_eq!(stack.queued(), 0);
     stack
         .send(FA, HELPDESK, &message(FA, HELPDESK, "queued", "q\n"))
         .await;
+    assert_eq!(stack.queued(), 1, "Postfix holds it while LMTP is down");
     stack.start_dovecot();
     stack.flush_queue();
     let got = stack.wait_for(HELPDESK, "INBOX", 2, WAIT).await;
     assert!(header_has(&got[1], "Subject: queued"));
+    assert_eq!(stack.queued(), 0, "delivered, so no longer queued");
 
     // Postfix down: SMTP is refused; back up, it works again
     stack.stop_postfix();
@@ -303,6 +332,46 @@ async fn tls_stack_serves_a_certificate_rustls_trusts() {
     // plain IMAP and SMTP still work on a TLS stack
     stack
         .send(FA, HELPDESK, &message(FA, HELPDESK, "tls", "t\n"))
+        .await;
+    stack.wait_for(HELPDESK, "INBOX", 1, WAIT).await;
+}
+
+/// The fixtures' own holiday table (the dates every daemon test orders for) and the daemon's
+/// calendar agree on every day of the years the table covers: a wrong row in either shows.
+#[test]
+fn the_fixtures_calendar_agrees_with_the_daemons() {
+    let calendar = spdesk::rules::calendar::Calendar::new(&["12-24", "12-31"]).expect("closed days");
+    let mut day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
+    let end = chrono::NaiveDate::from_ymd_opt(2035, 12, 31).expect("a date");
+    let mut closed = 0;
+    while day <= end {
+        assert_eq!(
+            common::fixtures::is_working_day(day),
+            calendar.is_working_day(day),
+            "{day}"
+        );
+        closed += usize::from(!calendar.is_working_day(day));
+        day = day.succ_opt().expect("a next day");
+    }
+    // 10 years of weekends (1043 or 1044 days) plus the weekday holidays and closed days
+    assert!(closed > 1100, "{closed} closed days");
+}
+
+/// An OAuth stack takes mail from the daemon's address only after a login as that user (so a
+/// receipt that arrives proves the daemon logged in); other senders need none.
+#[tokio::test]
+async fn an_oauth_stack_wants_a_login_for_the_helpdesk_address() {
+    let stack = MailStack::start_oauth(&[]);
+    let refused = stack
+        .try_send(HELPDESK, &[FA], &message(HELPDESK, FA, "nologin", "x\n"))
+        .await
+        .expect_err("mail from the Helpdesk without a login");
+    assert!(
+        refused.contains("553") || refused.contains("554"),
+        "{refused}"
+    );
+    stack
+        .send(FA, HELPDESK, &message(FA, HELPDESK, "fromfa", "y\n"))
         .await;
     stack.wait_for(HELPDESK, "INBOX", 1, WAIT).await;
 }

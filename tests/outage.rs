@@ -298,11 +298,6 @@ async fn smtp_down_for_minutes_and_back() {
         tries >= 3,
         "the outbox kept trying while SMTP was down: {tries} tries"
     );
-    let received_meanwhile = stack.try_fetch_all(FA, "INBOX").await.unwrap_or_default();
-    assert!(
-        received_meanwhile.is_empty(),
-        "receipts arrived while SMTP was down"
-    );
     eprintln!(
         "SMTP down for {:?}: {unsent} receipts queued, {tries} tries",
         down.elapsed()
@@ -489,11 +484,7 @@ async fn database_disk_full() {
     // SQLite may squeeze a commit into space a failed write left behind, so a mail may get
     // through; none is lost: each waits in the INBOX or was stored and moved.
     let inbox = stack.fetch_all(HELPDESK, "INBOX").await.len();
-    let processed = stack
-        .try_fetch_all(HELPDESK, "Processed")
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let processed = stack.fetch_or_empty(HELPDESK, "Processed").await.len();
     assert_eq!(
         inbox + processed,
         sent.len(),

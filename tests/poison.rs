@@ -78,11 +78,7 @@ async fn run_until_drained(stack: &MailStack, d: &mut Daemon, n: usize) {
     let helpdesk = d.helpdesk().to_string();
     let start = std::time::Instant::now();
     loop {
-        let inbox = stack
-            .try_fetch_all(&helpdesk, "INBOX")
-            .await
-            .map(|m| m.len())
-            .unwrap_or(usize::MAX);
+        let inbox = stack.fetch_all(&helpdesk, "INBOX").await.len();
         let moved = folder_len(stack, &helpdesk, "Processed").await
             + folder_len(stack, &helpdesk, "Quarantine").await;
         if inbox == 0 && moved >= n {
@@ -101,20 +97,15 @@ async fn run_until_drained(stack: &MailStack, d: &mut Daemon, n: usize) {
 /// The Message-IDs in `user`'s `folder` (a missing folder is empty).
 async fn ids_in(stack: &MailStack, user: &str, folder: &str) -> Vec<String> {
     stack
-        .try_fetch_all(user, folder)
+        .fetch_or_empty(user, folder)
         .await
-        .unwrap_or_default()
         .iter()
         .map(|m| received(m).message_id)
         .collect()
 }
 
 async fn folder_len(stack: &MailStack, user: &str, folder: &str) -> usize {
-    stack
-        .try_fetch_all(user, folder)
-        .await
-        .map(|m| m.len())
-        .unwrap_or(0)
+    stack.fetch_or_empty(user, folder).await.len()
 }
 
 /// Stops the daemon (its outbox makes a last round) and checks it stopped cleanly.
@@ -616,10 +607,7 @@ async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
     // None lost: each corpus message is in exactly one of the two folders.
     let norm = |m: &[u8]| -> Vec<u8> { m.iter().copied().filter(|&b| b != b'\r').collect() };
     let processed: Vec<Vec<u8>> = stack.fetch_all(&helpdesk, "Processed").await;
-    let quarantine: Vec<Vec<u8>> = stack
-        .try_fetch_all(&helpdesk, "Quarantine")
-        .await
-        .unwrap_or_default();
+    let quarantine: Vec<Vec<u8>> = stack.fetch_or_empty(&helpdesk, "Quarantine").await;
     let mut pool_p: Vec<Vec<u8>> = processed.iter().map(|m| norm(m)).collect();
     let mut pool_q: Vec<Vec<u8>> = quarantine.iter().map(|m| norm(m)).collect();
     let mut in_quarantine = Vec::new();
@@ -764,9 +752,9 @@ async fn nested_forwards_make_at_most_the_configured_orders_and_part_bombs_are_n
     d.wait_orders(4, DRAIN).await;
     d.wait_mailbox(&stack, &sender, "INBOX", "7 receipts", |n| n >= 7, DRAIN)
         .await;
-    // Anything more would come now; give it a moment before stopping.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Stopped (its outbox makes a last round) and all it queued delivered: nothing more comes.
     stop(&mut d).await;
+    d.wait_all_delivered(&stack, DRAIN).await;
 
     let orders = d.orders();
     let nested_orders: Vec<&serde_json::Value> = orders

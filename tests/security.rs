@@ -94,6 +94,33 @@ fn expired_token(stack: &MailStack) -> String {
     token(stack, HELPDESK, now() - 3600)
 }
 
+/// The base64 search finds a secret in the responses the daemon sends: `AUTH PLAIN` with and
+/// without an authorization identity, `AUTH LOGIN`, XOAUTH2; and nothing in other text.
+#[test]
+fn a_secret_is_found_inside_every_sasl_response() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let found = |text: &str, secret: &str| base64_cores(secret).iter().any(|c| text.contains(c));
+    for secret in [
+        "pw-Xq7-1234-5f3a9c1e",
+        "pw-Xq7-1234-5f3a9c1",
+        "pw-Xq7-1234-5f3a9c",
+    ] {
+        for user in ["helpdesk@example.test", "a@b.test", "ab@b.test"] {
+            for response in [
+                format!("\0{user}\0{secret}"),
+                format!("{user}\0{user}\0{secret}"),
+                secret.to_string(),
+                format!("user={user}\x01auth=Bearer {secret}\x01\x01"),
+            ] {
+                let line = format!("C: AUTH PLAIN {}\r\n", b64(&response));
+                assert!(found(&line, secret), "{response:?} -> {line}");
+            }
+        }
+        assert!(!found(&b64("nothing secret here at all, really"), secret));
+    }
+}
+
 #[test]
 fn jwt_helpers_match_the_standards() {
     // RFC 4231, test case 2
@@ -134,8 +161,27 @@ fn write_private(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
 }
 
-/// Panics when any of `secrets` (or the base64 of an XOAUTH2 response carrying it) occurs in
-/// `text`, which came from `source`.
+/// What any standard-base64 text carrying `secret` contains, whatever bytes come before and
+/// after it: one string per alignment of the secret in the encoded stream (the groups of four
+/// characters that only the secret's bytes decide). An `AUTH PLAIN` (`\0user\0password`),
+/// `AUTH LOGIN` or XOAUTH2 (`user=..\x01auth=Bearer TOKEN\x01\x01`) response holds one.
+fn base64_cores(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    (0..3usize)
+        .map(|before| {
+            let mut bytes = vec![0u8; before];
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            // the first group mixes in the bytes before, a partial last group those after
+            let start = if before == 0 { 0 } else { 4 };
+            let end = bytes.len() / 3 * 4;
+            encoded.get(start..end).unwrap_or("").to_string()
+        })
+        .collect()
+}
+
+/// Panics when any of `secrets` occurs in `text` (which came from `source`): as itself, as a
+/// JWT's signature, or inside base64 (a SASL response that carries it; see [`base64_cores`]).
 fn assert_no_secret(source: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!s.is_empty());
@@ -143,6 +189,13 @@ fn assert_no_secret(source: &str, text: &str, secrets: &[&str]) {
             !text.contains(s),
             "a secret ({s}) appears in {source}:\n{text}"
         );
+        for core in base64_cores(s) {
+            assert!(core.len() >= 16, "too short a secret to look for: {s}");
+            assert!(
+                !text.contains(&core),
+                "a secret ({s}) appears base64-encoded ({core}) in {source}:\n{text}"
+            );
+        }
         // the part after the last '.' of a JWT is its signature: no fragment either
         if let Some(sig) = s.rsplit('.').next().filter(|p| p.len() >= 20) {
             assert!(
@@ -250,6 +303,20 @@ async fn xoauth2_token_command_refused_then_rotated() {
     let smtp_new = valid_token(&stack);
     write_private(&smtp_file, &smtp_new);
     d.wait_form_receipts(&stack, RECEIPTS).await;
+    // The stack takes mail from the Helpdesk's address only after a login as that user, and
+    // Postfix names the login of the session that handed over each receipt.
+    for raw in stack.fetch_all(FA, "INBOX").await {
+        let mid = common::fixtures::received(&raw).message_id;
+        let sessions = stack.smtp_sessions_for(&mid);
+        assert!(!sessions.is_empty(), "{mid}: not in Postfix's log");
+        for s in &sessions {
+            assert!(
+                s.iter()
+                    .any(|l| l.contains(&format!("sasl_method=XOAUTH2, sasl_username={HELPDESK}"))),
+                "{mid} was handed over without the XOAUTH2 login: {s:#?}"
+            );
+        }
+    }
 
     assert!(
         d.poll_exit().is_none(),
@@ -359,6 +426,70 @@ async fn secrets_never_appear_in_logs_or_config_check() {
             assert_no_secret(&name, &String::from_utf8_lossy(&bytes), &secrets);
         }
     }
+}
+
+/// (d) The other ways to give a secret, at trace level, each through a real SASL exchange:
+/// IMAP with a `password_file` (refused) while SMTP logs in with an XOAUTH2 token from a file
+/// (accepted: the digest goes out), then IMAP with a token from a command (accepted) while
+/// SMTP uses a `password_file` (refused). No secret, and no base64 carrying one, is logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_files_and_tokens_never_appear_in_trace_logs() {
+    let stack = MailStack::start_oauth(&[]);
+    let trace = [("SPDESK_LOG", "trace")];
+
+    let mut d = Daemon::new(&stack, HELPDESK);
+    let imap_pw = nonce("imap-pwfile-Hb2");
+    let smtp_token = valid_token(&stack);
+    write_private(&d.dir().join("imap.pw"), &format!("{imap_pw}\n"));
+    write_private(&d.dir().join("smtp.token"), &format!("{smtp_token}\n"));
+    imap_auth(&d, "auth = \"password\"\npassword_file = \"imap.pw\"\n");
+    smtp_auth(
+        &d,
+        &format!(
+            "auth = \"xoauth2\"\nusername = \"{HELPDESK}\"\noauth_token_file = \"smtp.token\"\n"
+        ),
+    );
+    d.start_with_env(&trace);
+    d.wait_log("IMAP authentication failed", 1, FAILURE).await;
+    assert!(d.cli(&["digest", "--send"]).status.success());
+    d.wait_all_delivered(&stack, RECEIPTS).await;
+    assert!(
+        stack
+            .postfix_log()
+            .contains(&format!("sasl_method=XOAUTH2, sasl_username={HELPDESK}")),
+        "the digest went out without the XOAUTH2 login:\n{}",
+        stack.postfix_log()
+    );
+    let log = d.log();
+    assert!(log.contains("[imap] username and password_file"), "{log}");
+    assert!(log.contains("sqlx::query"), "no debug lines in the log");
+    assert_no_secret("the daemon log", &log, &[&imap_pw, &smtp_token]);
+    d.kill();
+
+    let mut d = Daemon::new(&stack, HELPDESK);
+    let (imap_file, imap_token) = (d.dir().join("imap.tok"), valid_token(&stack));
+    let smtp_pw = nonce("smtp-pwfile-Tc8");
+    write_private(&imap_file, &imap_token);
+    write_private(&d.dir().join("smtp.pw"), &format!("{smtp_pw}\n"));
+    imap_auth(
+        &d,
+        &format!(
+            "auth = \"xoauth2\"\noauth_token_command = \"cat {}\"\n",
+            imap_file.display()
+        ),
+    );
+    smtp_auth(
+        &d,
+        &format!("auth = \"password\"\nusername = \"{HELPDESK}\"\npassword_file = \"smtp.pw\"\n"),
+    );
+    d.start_with_env(&trace);
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    assert!(d.cli(&["digest", "--send"]).status.success());
+    d.wait_log("SMTP authentication failed", 1, FAILURE).await;
+    let log = d.log();
+    assert!(log.contains("[smtp] username and password_file"), "{log}");
+    assert_no_secret("the daemon log", &log, &[&imap_token, &smtp_pw]);
+    assert!(d.poll_exit().is_none(), "the daemon stopped:\n{log}");
 }
 
 // ------------------------------------------------------------------------------ TLS

@@ -18,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::cli::orders::order_details_json;
 use crate::config;
@@ -395,8 +395,10 @@ impl Executor {
             if *self.shutdown.borrow() {
                 return;
             }
-            if let Err(e) = self.round().await {
-                error!(error = format!("{e:#}"), "executor round failed; retrying");
+            match self.round().await {
+                // what an operator (or a test) waits for to know the executor has looked
+                Ok(ran) => debug!(ran, "executor: round done"),
+                Err(e) => error!(error = format!("{e:#}"), "executor round failed; retrying"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.interval) => {}

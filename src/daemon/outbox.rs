@@ -16,7 +16,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::extension::ClientId;
 use sqlx::SqliteConnection;
 use tokio::sync::{Notify, watch};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Secret;
 use crate::daemon::net::{TlsMode, resolve, with_tls_hint, wrap_tls};
@@ -309,6 +309,8 @@ async fn send_one(sender: &mut Sender, mail: &QueuedMail) -> anyhow::Result<()> 
         .session()
         .await
         .map_err(|e| session_error(e, &settings))?;
+    // when a mail went to the server, even if the process dies before its answer
+    debug!(message_id = mail.message_id, "sending");
     match tokio::time::timeout(SEND_TIMEOUT, conn.send(&envelope, &mail.raw)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(smtp_error(e, &settings)),

@@ -100,6 +100,11 @@ impl Daemon {
 
     /// Like [`Daemon::start`] with extra environment variables (e.g. `SPDESK_FAILPOINT`).
     pub fn start_with_env(&mut self, env: &[(&str, &str)]) {
+        self.start_with(&[], env);
+    }
+
+    /// Like [`Daemon::start_with_env`] with global options before `run` (e.g. `--log-json`).
+    pub fn start_with(&mut self, options: &[&str], env: &[(&str, &str)]) {
         assert!(self.child.is_none(), "daemon: already running");
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -113,6 +118,7 @@ impl Daemon {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config")
             .arg(self.config_path())
+            .args(options)
             .arg("run")
             .env_remove("SPDESK_FAILPOINT")
             .env("SPDESK_LOG", "info,spdesk=debug")
@@ -148,13 +154,22 @@ impl Daemon {
 
     /// Sends SIGTERM (the process keeps running until it exits: see [`Daemon::wait_exit`]).
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends SIGINT (Ctrl-C in a terminal), which must stop the daemon as SIGTERM does.
+    pub fn interrupt(&self) {
+        self.signal("INT");
+    }
+
+    fn signal(&self, name: &str) {
         let pid = self.pid().expect("daemon: not running");
         let status = Command::new("kill")
-            .arg("-TERM")
+            .arg(format!("-{name}"))
             .arg(pid.to_string())
             .status()
             .unwrap_or_else(|e| panic!("daemon: cannot run kill: {e}"));
-        assert!(status.success(), "daemon: kill -TERM {pid} failed");
+        assert!(status.success(), "daemon: kill -{name} {pid} failed");
     }
 
     /// The exit status once the process has ended (reaping it), else `None`.
@@ -280,10 +295,10 @@ impl Daemon {
         let start = Instant::now();
         let what = format!("{what} in {user}/{mailbox}");
         loop {
-            let last = match stack.try_fetch_all(user, mailbox).await {
-                Ok(msgs) if want(msgs.len()) => return msgs,
-                Ok(msgs) => format!("{} message(s)", msgs.len()),
-                Err(e) if e.contains("SELECT") && want(0) => return Vec::new(),
+            let last = match stack.try_fetch_existing(user, mailbox).await {
+                Ok(Some(msgs)) if want(msgs.len()) => return msgs,
+                Ok(None) if want(0) => return Vec::new(),
+                Ok(msgs) => format!("{} message(s)", msgs.map_or(0, |m| m.len())),
                 Err(e) => e,
             };
             if self.child.is_some() {
@@ -292,6 +307,31 @@ impl Daemon {
             if start.elapsed() >= timeout {
                 panic!(
                     "waited {timeout:?} for {what}; last look: {last}\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until everything the daemon queued to send has been delivered: every outbox row
+    /// is sent and Postfix's queue is empty. The positive signal a "nothing more" check needs
+    /// before it counts a mailbox: a mail wrongly queued is then already there to be counted.
+    pub async fn wait_all_delivered(&mut self, stack: &MailStack, timeout: Duration) {
+        let start = Instant::now();
+        loop {
+            let unsent = self.outbox().await.iter().filter(|r| !r.sent).count();
+            let queued = if unsent == 0 { stack.queued() } else { 0 };
+            if unsent == 0 && queued == 0 {
+                return;
+            }
+            if self.child.is_some() {
+                self.assert_alive("the outbox to be delivered");
+            }
+            if start.elapsed() >= timeout {
+                panic!(
+                    "waited {timeout:?} for the outbox to be delivered: {unsent} unsent, \
+                     {queued} in Postfix's queue\n{}",
                     self.log_tail()
                 );
             }

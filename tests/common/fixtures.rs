@@ -8,23 +8,90 @@ use std::io::Write;
 use chrono::NaiveDate;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
-use spdesk::rules::calendar::Calendar;
 
 /// The MIME type of a .docx.
 pub const DOCX_TYPE: &str =
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
+/// The Danish public holidays of 2026–2035 (FORMS.md rule 4: Nytårsdag, Skærtorsdag,
+/// Langfredag, Påskedag, 2. påskedag, Kristi Himmelfartsdag, Pinsedag, 2. pinsedag, Juledag,
+/// 2. juledag), written out from the published calendar rather than computed: the tests' dates
+/// must not come from `spdesk::rules::calendar`, the code under test.
+#[rustfmt::skip]
+const HOLIDAYS: &[&str] = &[
+    "2026-01-01", "2026-04-02", "2026-04-03", "2026-04-05", "2026-04-06",
+    "2026-05-14", "2026-05-24", "2026-05-25", "2026-12-25", "2026-12-26",
+    "2027-01-01", "2027-03-25", "2027-03-26", "2027-03-28", "2027-03-29",
+    "2027-05-06", "2027-05-16", "2027-05-17", "2027-12-25", "2027-12-26",
+    "2028-01-01", "2028-04-13", "2028-04-14", "2028-04-16", "2028-04-17",
+    "2028-05-25", "2028-06-04", "2028-06-05", "2028-12-25", "2028-12-26",
+    "2029-01-01", "2029-03-29", "2029-03-30", "2029-04-01", "2029-04-02",
+    "2029-05-10", "2029-05-20", "2029-05-21", "2029-12-25", "2029-12-26",
+    "2030-01-01", "2030-04-18", "2030-04-19", "2030-04-21", "2030-04-22",
+    "2030-05-30", "2030-06-09", "2030-06-10", "2030-12-25", "2030-12-26",
+    "2031-01-01", "2031-04-10", "2031-04-11", "2031-04-13", "2031-04-14",
+    "2031-05-22", "2031-06-01", "2031-06-02", "2031-12-25", "2031-12-26",
+    "2032-01-01", "2032-03-25", "2032-03-26", "2032-03-28", "2032-03-29",
+    "2032-05-06", "2032-05-16", "2032-05-17", "2032-12-25", "2032-12-26",
+    "2033-01-01", "2033-04-14", "2033-04-15", "2033-04-17", "2033-04-18",
+    "2033-05-26", "2033-06-05", "2033-06-06", "2033-12-25", "2033-12-26",
+    "2034-01-01", "2034-04-06", "2034-04-07", "2034-04-09", "2034-04-10",
+    "2034-05-18", "2034-05-28", "2034-05-29", "2034-12-25", "2034-12-26",
+    "2035-01-01", "2035-03-22", "2035-03-23", "2035-03-25", "2035-03-26",
+    "2035-05-03", "2035-05-13", "2035-05-14", "2035-12-25", "2035-12-26",
+];
+/// The extra closed days of the test config (`rules.extra_closed_days`), as "MM-DD".
+const EXTRA_CLOSED: [&str; 2] = ["12-24", "12-31"];
+
+/// Whether a change can be made on `day` by the tests' own calendar: Monday to Friday, not in
+/// [`HOLIDAYS`] or [`EXTRA_CLOSED`]. Panics for a year the table does not cover (extend it).
+pub fn is_working_day(day: NaiveDate) -> bool {
+    use chrono::Datelike;
+    assert!(
+        (2026..=2035).contains(&day.year()),
+        "fixtures: no holiday table for {day}; add that year's holidays to HOLIDAYS"
+    );
+    let iso = day.format("%Y-%m-%d").to_string();
+    let month_day = day.format("%m-%d").to_string();
+    day.weekday().number_from_monday() <= 5
+        && !HOLIDAYS.contains(&iso.as_str())
+        && !EXTRA_CLOSED.contains(&month_day.as_str())
+}
+
+/// The `n`-th working day after `day` (`day` itself never counts).
+pub fn add_working_days(day: NaiveDate, n: u32) -> NaiveDate {
+    let mut d = day;
+    let mut left = n;
+    while left > 0 {
+        d = d.succ_opt().expect("a next day");
+        if is_working_day(d) {
+            left -= 1;
+        }
+    }
+    d
+}
+
+/// `day` when it is a working day, else the next one.
+pub fn working_day_on_or_after(day: NaiveDate) -> NaiveDate {
+    let mut d = day;
+    while !is_working_day(d) {
+        d = d.succ_opt().expect("a next day");
+    }
+    d
+}
+
+/// Today in Copenhagen, the Helpdesk's time zone.
+pub fn today() -> NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Copenhagen)
+        .date_naive()
+}
+
 /// A desired date that passes the time rules from today on: 15 working days ahead (well past
 /// the default lead of 5, far below 365 days), never a weekend, a Danish public holiday or one
 /// of the example config's extra closed days.
 pub fn desired_date() -> NaiveDate {
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Copenhagen)
-        .date_naive();
-    let calendar = Calendar::new(&["12-24", "12-31"]).expect("the closed days parse");
-    calendar
-        .add_working_days(today, 15)
-        .expect("a date 15 working days ahead exists")
+    add_working_days(today(), 15)
 }
 
 /// The values of a valid `webservice` form that orders a new URL in the external test

@@ -47,6 +47,16 @@ pub type ImapSession = async_imap::Session<TcpStream>;
 /// How long one network step (connect, one reply) may take before the harness gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a stack is started with (see the `MailStack::start*` functions).
+#[derive(Default)]
+struct Options<'a> {
+    /// The kind of server certificate (`MAILSTACK_TLS_SERVER`); `None`: no TLS.
+    tls: Option<&'a str>,
+    oauth: bool,
+    /// No IDLE and no MOVE after login.
+    basic_imap: bool,
+}
+
 /// A running Dovecot + Postfix pair in its own temp dir; stopped (and the dir removed) on drop.
 pub struct MailStack {
     dir: tempfile::TempDir,
@@ -63,20 +73,59 @@ impl MailStack {
     /// (all with password [`PASSWORD`]). Panics with the reason when it cannot start,
     /// e.g. when Dovecot or Postfix is not installed or the test does not run as root.
     pub fn start(users: &[&str]) -> MailStack {
-        Self::start_with(users, false, false)
+        Self::start_with(users, Options::default())
+    }
+
+    /// Like [`MailStack::start`], with an IMAP server that announces neither IDLE nor MOVE
+    /// after login (`MAILSTACK_IMAP_BASIC=1`): a client must poll and move by COPY, STORE
+    /// \\Deleted and EXPUNGE.
+    pub fn start_basic_imap(users: &[&str]) -> MailStack {
+        Self::start_with(
+            users,
+            Options {
+                basic_imap: true,
+                ..Options::default()
+            },
+        )
     }
 
     /// Like [`MailStack::start`], plus a self-signed CA and server certificate (for `localhost`
     /// and 127.0.0.1): STARTTLS on IMAP and SMTP, implicit TLS on [`MailStack::imaps_port`].
     pub fn start_tls(users: &[&str]) -> MailStack {
-        Self::start_with(users, true, false)
+        Self::start_with(
+            users,
+            Options {
+                tls: Some("ok"),
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Like [`MailStack::start_tls`] with a server certificate a client must refuse: `server`
+    /// is `"wrong-name"` (for mail.other.test only) or `"expired"` (January 2020), signed by
+    /// the same CA.
+    pub fn start_tls_bad(users: &[&str], server: &str) -> MailStack {
+        Self::start_with(
+            users,
+            Options {
+                tls: Some(server),
+                ..Options::default()
+            },
+        )
     }
 
     /// Like [`MailStack::start`], plus OAuth: Dovecot takes XOAUTH2 and OAUTHBEARER with JWTs
     /// signed by [`MailStack::oauth_key`] (HS256, issuer [`MailStack::oauth_issuer`], the user
-    /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot.
+    /// in `sub`), checked locally; Postfix offers SMTP AUTH through Dovecot and takes mail from
+    /// [`HELPDESK`] only after a login as that user.
     pub fn start_oauth(users: &[&str]) -> MailStack {
-        Self::start_with(users, false, true)
+        Self::start_with(
+            users,
+            Options {
+                oauth: true,
+                ..Options::default()
+            },
+        )
     }
 
     /// One stack shared by the tests of a test binary that overlap in time (tests run in
@@ -93,7 +142,7 @@ impl MailStack {
         stack
     }
 
-    fn start_with(users: &[&str], tls: bool, oauth: bool) -> MailStack {
+    fn start_with(users: &[&str], o: Options) -> MailStack {
         let mut last_error = String::new();
         // ports are picked free by the script, but a parallel test may grab one first: retry
         for _ in 0..3 {
@@ -107,8 +156,10 @@ impl MailStack {
                 .arg(dir.path())
                 .env("MAILSTACK_USERS", users.join(" "))
                 .env("MAILSTACK_PASSWORD", PASSWORD)
-                .env("MAILSTACK_TLS", if tls { "1" } else { "0" })
-                .env("MAILSTACK_OAUTH", if oauth { "1" } else { "0" })
+                .env("MAILSTACK_TLS", if o.tls.is_some() { "1" } else { "0" })
+                .env("MAILSTACK_TLS_SERVER", o.tls.unwrap_or("ok"))
+                .env("MAILSTACK_OAUTH", if o.oauth { "1" } else { "0" })
+                .env("MAILSTACK_IMAP_BASIC", if o.basic_imap { "1" } else { "0" })
                 // if this test process dies without dropping us, the stack still goes away
                 .env("MAILSTACK_WATCH_PID", std::process::id().to_string())
                 .env("MAILSTACK_WATCH_RM", "1")
@@ -198,6 +249,10 @@ impl MailStack {
     pub fn tls_ca(&self) -> Option<PathBuf> {
         self.env.get("MAILSTACK_TLS_CA").map(PathBuf::from)
     }
+    /// PEM file of a CA that signed nothing of the stack's; only with a TLS stack.
+    pub fn tls_other_ca(&self) -> Option<PathBuf> {
+        self.env.get("MAILSTACK_TLS_OTHER_CA").map(PathBuf::from)
+    }
     /// The HMAC key (its ASCII bytes) that signs valid tokens; only with `start_oauth`.
     pub fn oauth_key(&self) -> Option<&str> {
         self.env.get("MAILSTACK_OAUTH_KEY").map(String::as_str)
@@ -234,6 +289,12 @@ impl MailStack {
     }
 
     fn run_script(&self, args: &[&str]) {
+        self.script_output(args);
+    }
+
+    /// Runs `mailstack.sh ARGS[0] DIR ARGS[1..]`, panicking with the logs when it fails;
+    /// returns its stdout.
+    fn script_output(&self, args: &[&str]) -> String {
         let (cmd, rest) = args.split_first().unwrap_or((&"env", &[]));
         let out = Command::new("bash")
             .arg(script())
@@ -251,6 +312,15 @@ impl MailStack {
                 self.logs_tail()
             );
         }
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// How many messages wait in Postfix's queue (taken, not yet delivered into a mailbox).
+    pub fn queued(&self) -> usize {
+        self.script_output(&["queue"])
+            .lines()
+            .filter(|l| l.trim_start().starts_with('{'))
+            .count()
     }
 
     /// Stops and starts Dovecot; the mail stays (it lives in Maildirs under [`MailStack::dir`]).
@@ -285,6 +355,13 @@ impl MailStack {
     /// Postfix's log so far.
     pub fn postfix_log(&self) -> String {
         std::fs::read_to_string(self.dir().join("postfix.log")).unwrap_or_default()
+    }
+
+    /// For each mail Postfix took with Message-ID `mid` (without <>), the log lines of the SMTP
+    /// session that handed it over: what shows whether that session used TLS ("TLS connection
+    /// established") and which login it had (`sasl_method=`, `sasl_username=`).
+    pub fn smtp_sessions_for(&self, mid: &str) -> Vec<Vec<String>> {
+        smtp_sessions_in(&self.postfix_log(), mid)
     }
 
     fn logs_tail(&self) -> String {
@@ -384,10 +461,32 @@ impl MailStack {
 
     /// Like [`MailStack::fetch_all`], returning errors (e.g. no such mailbox).
     pub async fn try_fetch_all(&self, user: &str, mailbox: &str) -> Result<Vec<Vec<u8>>, String> {
+        self.try_fetch_existing(user, mailbox)
+            .await?
+            .ok_or_else(|| format!("SELECT {mailbox}: no such mailbox"))
+    }
+
+    /// Like [`MailStack::try_fetch_all`], telling a mailbox that does not exist (`Ok(None)`,
+    /// e.g. a folder the daemon has not created yet) from a failed fetch (`Err`): a login,
+    /// connection or FETCH failure must never pass for "nothing there".
+    pub async fn try_fetch_existing(
+        &self,
+        user: &str,
+        mailbox: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, String> {
         let mut session = self.imap_login(user).await?;
         let result = fetch_in(&mut session, mailbox).await;
         let _ = timeout(session.logout()).await;
         result
+    }
+
+    /// Every message in `user`'s `mailbox`, or none when the mailbox does not exist (yet);
+    /// panics on any other failure, so an IMAP error never reads as an empty folder.
+    pub async fn fetch_or_empty(&self, user: &str, mailbox: &str) -> Vec<Vec<u8>> {
+        self.try_fetch_existing(user, mailbox)
+            .await
+            .unwrap_or_else(|e| panic!("mailstack: fetching {user}/{mailbox} failed: {e}"))
+            .unwrap_or_default()
     }
 
     /// Polls (every 100 ms) until `user`'s `mailbox` holds at least `n` messages and returns
@@ -401,9 +500,9 @@ impl MailStack {
     ) -> Vec<Vec<u8>> {
         let start = Instant::now();
         loop {
-            let last = match self.try_fetch_all(user, mailbox).await {
-                Ok(msgs) if msgs.len() >= n => return msgs,
-                Ok(msgs) => format!("{} message(s)", msgs.len()),
+            let last = match self.try_fetch_existing(user, mailbox).await {
+                Ok(Some(msgs)) if msgs.len() >= n => return msgs,
+                Ok(msgs) => format!("{} message(s)", msgs.map_or(0, |m| m.len())),
                 Err(e) => e,
             };
             if start.elapsed() >= timeout {
@@ -473,6 +572,50 @@ impl Drop for MailStack {
     }
 }
 
+/// One line of Postfix's log: the program with its pid (`postfix/smtpd[123]`) and the rest.
+fn postfix_line(line: &str) -> Option<(&str, &str)> {
+    let start = line.find("postfix/")?;
+    let (program, rest) = line.get(start..)?.split_once("]: ")?;
+    Some((program, rest))
+}
+
+/// For each mail Postfix took with Message-ID `mid`, the lines of `postfix_log` of the SMTP
+/// session that handed it over (one smtpd process, from its "connect from" to the line that
+/// queued the mail, which names the SASL login if there was one).
+fn smtp_sessions_in(postfix_log: &str, mid: &str) -> Vec<Vec<String>> {
+    let lines: Vec<(&str, &str)> = postfix_log.lines().filter_map(postfix_line).collect();
+    let wanted = format!(": message-id=<{mid}>");
+    let queue_ids: Vec<&str> = lines
+        .iter()
+        .filter(|(program, rest)| program.contains("/cleanup[") && rest.ends_with(&wanted))
+        .filter_map(|(_, rest)| rest.split(':').next())
+        .collect();
+    let mut sessions = Vec::new();
+    for qid in queue_ids {
+        let client = format!("{qid}: client=");
+        let Some(at) = lines
+            .iter()
+            .position(|(program, rest)| program.contains("smtpd[") && rest.starts_with(&client))
+        else {
+            continue;
+        };
+        let smtpd = lines[at].0;
+        let mut session: Vec<String> = Vec::new();
+        for (program, rest) in lines[..=at].iter().rev() {
+            if *program != smtpd {
+                continue;
+            }
+            session.push(rest.to_string());
+            if rest.starts_with("connect from ") {
+                break;
+            }
+        }
+        session.reverse();
+        sessions.push(session);
+    }
+    sessions
+}
+
 /// Parses `KEY=value` lines; other lines are ignored.
 fn read_env(path: &Path) -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(path)
@@ -489,12 +632,19 @@ async fn timeout<F: std::future::Future>(f: F) -> Result<F::Output, String> {
         .map_err(|_| format!("no answer within {STEP_TIMEOUT:?}"))
 }
 
-async fn fetch_in(session: &mut ImapSession, mailbox: &str) -> Result<Vec<Vec<u8>>, String> {
-    let status = timeout(session.select(mailbox))
-        .await?
-        .map_err(|e| format!("SELECT {mailbox}: {e}"))?;
+/// The messages of `mailbox`, or `None` when the server lists no such mailbox.
+async fn fetch_in(
+    session: &mut ImapSession,
+    mailbox: &str,
+) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let status = match timeout(session.select(mailbox)).await? {
+        Ok(status) => status,
+        // Only the server's own LIST says "missing": any other failure is reported.
+        Err(_) if !mailbox_exists(session, mailbox).await? => return Ok(None),
+        Err(e) => return Err(format!("SELECT {mailbox}: {e}")),
+    };
     if status.exists == 0 {
-        return Ok(Vec::new());
+        return Ok(Some(Vec::new()));
     }
     let stream = timeout(session.fetch("1:*", "RFC822"))
         .await?
@@ -507,7 +657,18 @@ async fn fetch_in(session: &mut ImapSession, mailbox: &str) -> Result<Vec<Vec<u8
         .filter_map(|f| f.body().map(|b| (f.message, b.to_vec())))
         .collect();
     msgs.sort_by_key(|(seq, _)| *seq);
-    Ok(msgs.into_iter().map(|(_, body)| body).collect())
+    Ok(Some(msgs.into_iter().map(|(_, body)| body).collect()))
+}
+
+/// Whether the server lists `mailbox` (an exact name, no wildcards in the tests' names).
+async fn mailbox_exists(session: &mut ImapSession, mailbox: &str) -> Result<bool, String> {
+    let stream = timeout(session.list(Some(""), Some(mailbox)))
+        .await?
+        .map_err(|e| format!("LIST {mailbox}: {e}"))?;
+    let names: Vec<async_imap::types::Name> = timeout(stream.try_collect())
+        .await?
+        .map_err(|e| format!("LIST {mailbox}: {e}"))?;
+    Ok(names.iter().any(|n| n.name() == mailbox))
 }
 
 /// `raw` with every line ending as CRLF.
