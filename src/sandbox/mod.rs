@@ -6,7 +6,8 @@
 //! these is a crash loop or an outage. Here each document is read by `spdesk reader-child`
 //! ([`child`]), which runs under `RLIMIT_AS` (`limits.reader_memory`), a per-request
 //! `RLIMIT_CPU`, a small `RLIMIT_STACK`, no core dumps, few files and an empty environment,
-//! and which the parent kills after `reader_timeout` of wall-clock time. A child that dies,
+//! and which the parent kills after `reader_timeout` of wall-clock time (its waits on the
+//! child's pipes end at that deadline, [`deadline`]). A child that dies,
 //! overruns or answers garbage makes that one file unreadable (`form.unreadable`) and the
 //! mail goes on.
 //!
@@ -16,20 +17,21 @@
 //! and fragmentation do not accumulate), and up to [`MAX_IDLE`] idle children kept.
 
 pub mod child;
+mod deadline;
 pub mod protocol;
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::{Mutex, mpsc};
-use std::thread;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use tracing::{debug, warn};
 
 use crate::forms::raw::ReadError;
 use crate::forms::reader::{DocumentReader, ReadOutput, ReadRequest, reader_failed, took_too_long};
+use deadline::{Timed, deadline_in};
 use protocol::{ProtocolError, read_answer, write_request};
 
 /// The hidden subcommand that runs [`child::main`].
@@ -104,6 +106,14 @@ impl Sandbox {
             let _ = child.wait();
             return Err(std::io::Error::other("the child's pipes are missing"));
         };
+        let (stdin, stdout) = match (Timed::new(stdin), Timed::new(stdout)) {
+            (Ok(i), Ok(o)) => (i, o),
+            (Err(e), _) | (_, Err(e)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         debug!(pid = child.id(), "document reader started");
         Ok(Worker {
             child,
@@ -131,36 +141,20 @@ impl Sandbox {
         }
     }
 
-    /// One request on one child; on failure the child is ended and the failure explained.
+    /// One request on one child; on failure the child is ended (killed: a child past its
+    /// time too) and the failure explained.
     fn exchange(&self, mut worker: Worker, request: ReadRequest<'_>) -> Exchange {
-        let timeout = request.job.timeout;
-        let pid = worker.child.id();
-        let (cancel, cancelled) = mpsc::channel::<()>();
-        let watchdog = thread::Builder::new()
-            .name("spdesk-reader-watchdog".into())
-            .spawn(move || match cancelled.recv_timeout(timeout) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    // The child is not reaped before this thread is joined, so `pid` is
-                    // still this child (at worst a zombie), never a reused id.
-                    if let Ok(pid) = libc::pid_t::try_from(pid) {
-                        // SAFETY: kill(2) with a signal number; no memory is involved.
-                        unsafe { libc::kill(pid, libc::SIGKILL) };
-                    }
-                    true
-                }
-                _ => false,
-            });
-        let Ok(watchdog) = watchdog else {
-            return Exchange::Failed(worker.end(Failure::NoWatchdog));
-        };
+        let deadline = deadline_in(request.job.timeout);
+        worker.stdin.get_mut().deadline = deadline;
+        worker.stdout.get_mut().deadline = deadline;
         let answer = write_request(&mut worker.stdin, request.job, request.bytes)
             .and_then(|()| worker.stdin.flush().map_err(ProtocolError::from))
             .and_then(|()| read_answer(&mut worker.stdout));
-        drop(cancel);
-        let timed_out = watchdog.join().unwrap_or(true);
         match answer {
-            _ if timed_out => Exchange::Failed(worker.end(Failure::Timeout)),
             Ok(answer) => Exchange::Answered(worker, answer),
+            Err(_) if std::time::Instant::now() >= deadline => {
+                Exchange::Failed(worker.end(Failure::Timeout))
+            }
             Err(e) => Exchange::Failed(worker.end(Failure::Protocol(e))),
         }
     }
@@ -222,8 +216,8 @@ impl DocumentReader for Sandbox {
 #[derive(Debug)]
 struct Worker {
     child: Child,
-    stdin: BufWriter<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    stdin: BufWriter<Timed<ChildStdin>>,
+    stdout: BufReader<Timed<ChildStdout>>,
     stderr: ChildStderr,
     served: u32,
 }
@@ -269,8 +263,6 @@ enum Failure {
     Timeout,
     /// The pipe broke, the answer was cut short or was not a valid answer.
     Protocol(ProtocolError),
-    /// The watchdog thread could not be started (the request was not sent).
-    NoWatchdog,
 }
 
 impl Failure {
@@ -303,7 +295,6 @@ impl Ended {
         let failure = match &self.failure {
             Failure::Timeout => "ran past its time".to_string(),
             Failure::Protocol(e) => format!("no valid answer ({e})"),
-            Failure::NoWatchdog => "no watchdog thread".to_string(),
         };
         if self.stderr.is_empty() {
             format!("{failure}; {how}")
@@ -325,8 +316,6 @@ impl Ended {
             ))
         } else if self.stderr.contains("overflowed its stack") {
             ReadError::Damaged("the file is nested too deeply to be read".into())
-        } else if matches!(self.failure, Failure::NoWatchdog) {
-            ReadError::Limit("could not start a reader thread".into())
         } else {
             reader_failed()
         }
