@@ -68,18 +68,6 @@ const MAX_FUNCTION_LINES: usize = 80;
 /// that reads best in one piece belongs here.
 const LONG_ON_PURPOSE: &[(&str, &str, &str)] = &[];
 
-/// Functions still over the limit while the move to this layout is under way: (file, function).
-/// The list only shrinks; [`the_known_exceptions_are_still_needed`] fails on a stale entry.
-const KNOWN_LONG: &[(&str, &str)] = &[
-    ("src/forms/read/text.rs", "parse_lines"),
-    ("src/forms/read/text.rs", "html_to_lines_counted"),
-    ("src/store/mod.rs", "take_rate_slot"),
-];
-
-/// Files that still break a rule while the move to this layout is under way: (file, rule).
-/// The list only shrinks; [`the_known_exceptions_are_still_needed`] fails on a stale entry.
-const KNOWN: &[(&str, &str)] = &[];
-
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     if dir.is_file() {
         out.push(dir.to_path_buf());
@@ -127,10 +115,6 @@ fn code_lines(file: &str) -> Vec<(usize, String)> {
         .take_while(|(_, l)| l.trim() != "#[cfg(test)]")
         .map(|(i, l)| (i + 1, l.to_string()))
         .collect()
-}
-
-fn is_known(file: &str, rule: &str) -> bool {
-    KNOWN.contains(&(file, rule))
 }
 
 /// `file:line: text (why)` for each line of the pure core that uses I/O.
@@ -215,11 +199,7 @@ fn function_name(line: &str) -> Option<String> {
 
 #[test]
 fn the_pure_core_does_no_io() {
-    let found: Vec<String> = impure_lines()
-        .into_iter()
-        .filter(|(file, _)| !is_known(file, "pure"))
-        .map(|(_, line)| line)
-        .collect();
+    let found: Vec<String> = impure_lines().into_iter().map(|(_, line)| line).collect();
     assert!(
         found.is_empty(),
         "the pure core (src/lib.rs \"Layout\") must leave I/O to the shell; move these into \
@@ -230,11 +210,7 @@ fn the_pure_core_does_no_io() {
 
 #[test]
 fn sql_lives_only_in_the_store() {
-    let found: Vec<String> = sql_lines()
-        .into_iter()
-        .filter(|(file, _)| !is_known(file, "sql"))
-        .map(|(_, line)| line)
-        .collect();
+    let found: Vec<String> = sql_lines().into_iter().map(|(_, line)| line).collect();
     assert!(
         found.is_empty(),
         "SQL belongs in src/store (a function per query, called with typed arguments):\n{}",
@@ -250,7 +226,6 @@ fn no_function_is_longer_than_the_limit() {
             !LONG_ON_PURPOSE
                 .iter()
                 .any(|(f, n, _)| f == file && n == name)
-                && !KNOWN_LONG.contains(&(file.as_str(), name.as_str()))
         })
         .map(|(file, name, line, length)| format!("{file}:{line}: fn {name}: {length} lines"))
         .collect();
@@ -259,36 +234,6 @@ fn no_function_is_longer_than_the_limit() {
         "functions over {MAX_FUNCTION_LINES} lines (split them by meaning, or list a table or \
          state machine in LONG_ON_PURPOSE with the reason):\n{}",
         found.join("\n")
-    );
-}
-
-#[test]
-fn the_known_exceptions_are_still_needed() {
-    let impure = impure_lines();
-    let sql = sql_lines();
-    let stale: Vec<String> = KNOWN
-        .iter()
-        .filter(|(file, rule)| match *rule {
-            "pure" => !impure.iter().any(|(f, _)| f == file),
-            "sql" => !sql.iter().any(|(f, _)| f == file),
-            _ => true,
-        })
-        .map(|(file, rule)| format!("{file} ({rule})"))
-        .collect();
-    let long = long_functions();
-    let stale: Vec<String> = stale
-        .into_iter()
-        .chain(
-            KNOWN_LONG
-                .iter()
-                .filter(|(file, name)| !long.iter().any(|(f, n, _, _)| f == file && n == name))
-                .map(|(file, name)| format!("{file} (fn {name} is short now)")),
-        )
-        .collect();
-    assert!(
-        stale.is_empty(),
-        "these files keep the layout now; remove them from KNOWN in tests/layout.rs:\n{}",
-        stale.join("\n")
     );
 }
 

@@ -340,7 +340,8 @@ async fn tls_stack_serves_a_certificate_rustls_trusts() {
 /// calendar agree on every day of the years the table covers: a wrong row in either shows.
 #[test]
 fn the_fixtures_calendar_agrees_with_the_daemons() {
-    let calendar = spdesk::rules::calendar::Calendar::new(&["12-24", "12-31"]).expect("closed days");
+    let calendar =
+        spdesk::rules::calendar::Calendar::new(&["12-24", "12-31"]).expect("closed days");
     let mut day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
     let end = chrono::NaiveDate::from_ymd_opt(2035, 12, 31).expect("a date");
     let mut closed = 0;

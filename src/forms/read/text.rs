@@ -46,108 +46,164 @@ pub fn read_html(html: &str, source: &str) -> RawForm {
 pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawForm {
     let lines = lines.get(..MAX_FORM_LINES).unwrap_or(lines);
     let end = quoted_original_start(lines).unwrap_or(lines.len());
-    let mut form = RawForm {
-        source: source.to_string(),
-        ..RawForm::default()
+    let mut p = LineParser {
+        form: RawForm {
+            source: source.to_string(),
+            ..RawForm::default()
+        },
+        tab_cells,
+        ..LineParser::default()
     };
-    let mut text_lines: Vec<String> = Vec::new();
-    // True while the last entry may still take continuation lines (tick lines, indented lines).
-    let mut open = false;
-    // True while the last entry is a list of tick boxes, which a blank line does not end.
-    let mut ticks_open = false;
-    let mut skip_headers = false;
-    // The last entry has no value and a blank line followed it: unless tick lines follow, it
-    // was a sentence ending in a colon ("Her er vores bestilling:"), not a label.
-    let mut lone_empty = false;
     for (i, raw) in lines.iter().enumerate().take(end) {
+        if p.line(lines, i, raw) == Flow::Stop {
+            break;
+        }
+    }
+    p.form.text = p.text_lines.join("\n");
+    p.form
+}
+
+/// Whether [`LineParser::line`] reads on.
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// The state of [`parse_lines`] between lines: what the last entry may still take.
+#[derive(Default)]
+struct LineParser {
+    form: RawForm,
+    text_lines: Vec<String>,
+    tab_cells: bool,
+    /// True while the last entry may still take continuation lines (tick lines, indented lines).
+    open: bool,
+    /// True while the last entry is a list of tick boxes, which a blank line does not end.
+    ticks_open: bool,
+    /// True inside the header block of an inline forward.
+    skip_headers: bool,
+    /// The last entry has no value and a blank line followed it: unless tick lines follow, it
+    /// was a sentence ending in a colon ("Her er vores bestilling:"), not a label.
+    lone_empty: bool,
+}
+
+impl LineParser {
+    /// Reads line `i`: a blank, a quote or a forward's header is passed over; a closing
+    /// greeting ends the form; otherwise it is a tick line, a label, a continuation or text.
+    fn line(&mut self, lines: &[&str], i: usize, raw: &str) -> Flow {
         let line = raw.trim_end();
         let trimmed = line.trim_start();
-        if trimmed.is_empty() {
-            if open && form.entries.last().is_some_and(|e| e.value.is_empty()) {
-                lone_empty = true;
+        if self.passed_over(lines, i, trimmed) {
+            return Flow::Next;
+        }
+        if self.lone_empty {
+            self.lone_empty = false;
+            if tick_line(trimmed, true).is_none() {
+                demote_last(&mut self.form.entries, &mut self.text_lines);
+                self.ticks_open = false;
             }
-            open = false;
-            skip_headers = false;
-            continue;
+        }
+        if !self.form.entries.is_empty() && is_closing(trimmed) {
+            // "Venlig hilsen" after the form: what follows is a signature (its "Tlf.: ..."
+            // would otherwise read as the form's phone number).
+            self.text_lines.push(trimmed.to_string());
+            return Flow::Stop;
+        }
+        let indented = line.len() != trimmed.len();
+        if !self.tick(trimmed) && !self.label(trimmed) && !self.continuation(indented, trimmed) {
+            self.open = false;
+            self.ticks_open = false;
+            self.text_lines.push(trimmed.to_string());
+        }
+        Flow::Next
+    }
+
+    /// A blank line (it ends what the last entry takes), a quoted line, or a line of an inline
+    /// forward's header block ("Fra:/Sendt:/Til:/Emne: VS: ..."; the forwarded form below it
+    /// is read).
+    fn passed_over(&mut self, lines: &[&str], i: usize, trimmed: &str) -> bool {
+        if trimmed.is_empty() {
+            if self.open && self.form.entries.last().is_some_and(|e| e.value.is_empty()) {
+                self.lone_empty = true;
+            }
+            self.open = false;
+            self.skip_headers = false;
+            return true;
         }
         if trimmed.starts_with('>') {
-            continue;
+            return true;
         }
-        // The header block of an inline forward ("Fra:/Sendt:/Til:/Emne: VS: ...") is skipped
-        // line by line; the forwarded form below it is read.
         let header = header_name(trimmed);
         if header.as_deref().is_some_and(|h| h == "fra" || h == "from")
             && header_block_follows(lines, i)
         {
-            skip_headers = true;
+            self.skip_headers = true;
         }
-        if skip_headers {
+        if self.skip_headers {
             if header.as_deref().is_some_and(is_mail_header) {
-                continue;
+                return true;
             }
-            skip_headers = false;
+            self.skip_headers = false;
         }
-        if lone_empty {
-            lone_empty = false;
-            if tick_line(trimmed, true).is_none() {
-                demote_last(&mut form.entries, &mut text_lines);
-                ticks_open = false;
-            }
-        }
-        if !form.entries.is_empty() && is_closing(trimmed) {
-            // "Venlig hilsen" after the form: what follows is a signature (its "Tlf.: ..."
-            // would otherwise read as the form's phone number).
-            text_lines.push(trimmed.to_string());
-            break;
-        }
-        let indented = line.len() != trimmed.len();
-        // Tick lines join a label with no value yet or one that already holds tick boxes.
-        let takes_ticks = ticks_open
-            || (open
-                && form
+        false
+    }
+
+    /// A tick line: joins a label with no value yet or one that already holds tick boxes, or
+    /// stands on its own ("☒ SSL-certifikat" is label "SSL-certifikat", value "☒").
+    fn tick(&mut self, trimmed: &str) -> bool {
+        let takes_ticks = self.ticks_open
+            || (self.open
+                && self
+                    .form
                     .entries
                     .last()
                     .is_some_and(|e| e.value.is_empty() || has_tick_glyph(&e.value)));
-        if let Some(tick) = tick_line(trimmed, takes_ticks) {
-            if takes_ticks && let Some(last) = form.entries.last_mut() {
-                append_value(&mut last.value, &tick);
-                open = true;
-                ticks_open = true;
-                continue;
+        let Some(tick) = tick_line(trimmed, takes_ticks) else {
+            return false;
+        };
+        if takes_ticks && let Some(last) = self.form.entries.last_mut() {
+            append_value(&mut last.value, &tick);
+            self.open = true;
+            self.ticks_open = true;
+            return true;
+        }
+        if let Some((mark, rest)) = tick.split_once(' ') {
+            let rest = rest.trim();
+            if !rest.is_empty() && !has_tick_glyph(rest) && plausible_label(rest) {
+                self.form.entries.push(Entry::new(rest, mark));
+                self.open = false;
+                return true;
             }
-            // A tick box on its own: "☒ SSL-certifikat" is label "SSL-certifikat", value "☒".
-            if let Some((mark, rest)) = tick.split_once(' ') {
-                let rest = rest.trim();
-                if !rest.is_empty() && !has_tick_glyph(rest) && plausible_label(rest) {
-                    form.entries.push(Entry::new(rest, mark));
-                    open = false;
-                    continue;
-                }
-            }
-            text_lines.push(tick);
-            open = false;
-            continue;
         }
-        if let Some((label, value)) = split_label(trimmed, tab_cells) {
-            ticks_open = value.is_empty();
-            form.entries
-                .push(Entry::new(label, normalize_inline_ticks(&value)));
-            open = true;
-            continue;
-        }
-        if indented
-            && open
-            && let Some(last) = form.entries.last_mut()
-        {
-            append_value(&mut last.value, trimmed);
-            continue;
-        }
-        open = false;
-        ticks_open = false;
-        text_lines.push(trimmed.to_string());
+        self.text_lines.push(tick);
+        self.open = false;
+        true
     }
-    form.text = text_lines.join("\n");
-    form
+
+    /// A "Label: value" line.
+    fn label(&mut self, trimmed: &str) -> bool {
+        let Some((label, value)) = split_label(trimmed, self.tab_cells) else {
+            return false;
+        };
+        self.ticks_open = value.is_empty();
+        self.form
+            .entries
+            .push(Entry::new(label, normalize_inline_ticks(&value)));
+        self.open = true;
+        true
+    }
+
+    /// An indented line under an entry that still takes lines: more of its value.
+    fn continuation(&mut self, indented: bool, trimmed: &str) -> bool {
+        if !indented || !self.open {
+            return false;
+        }
+        let Some(last) = self.form.entries.last_mut() else {
+            return false;
+        };
+        append_value(&mut last.value, trimmed);
+        true
+    }
 }
 
 /// Moves the last entry back to the free text as the line it was.
@@ -357,9 +413,48 @@ struct HtmlLines {
     line: String,
     quote_depth: usize,
     pre_depth: usize,
+    /// `<table>`s read as line breaks because they were nested too deep, still open.
+    flat_tables: usize,
 }
 
 impl HtmlLines {
+    /// What a (visible) tag does to the lines: tables, rows and cells, quotes, preformatted
+    /// text and block elements; other tags nothing.
+    fn tag(&mut self, name: &str, closing: bool) {
+        match (name, closing) {
+            ("table", false) if self.tables.len() >= MAX_TABLE_DEPTH => {
+                self.break_line();
+                self.flat_tables = self.flat_tables.saturating_add(1);
+            }
+            ("table", true) if self.flat_tables > 0 => {
+                self.break_line();
+                self.flat_tables -= 1;
+            }
+            ("table", false) => {
+                self.break_line();
+                self.tables.push(TableState::default());
+            }
+            ("table", true) => {
+                self.end_row();
+                self.tables.pop();
+            }
+            ("tr", _) => self.end_row(),
+            ("td" | "th", false) if self.tables.is_empty() => self.break_line(),
+            ("td" | "th", false) => self.start_cell(),
+            ("td" | "th", true) => self.end_cell(),
+            ("blockquote", _) => {
+                self.break_line();
+                self.quote_depth = depth_after(self.quote_depth, closing);
+            }
+            ("pre", _) => {
+                self.break_line();
+                self.pre_depth = depth_after(self.pre_depth, closing);
+            }
+            (n, _) if BLOCKS.contains(&n) => self.break_line(),
+            _ => {}
+        }
+    }
+
     fn sink(&mut self) -> &mut Vec<String> {
         match self.tables.last_mut().and_then(|t| t.cell.as_mut()) {
             Some(cell) => cell,
@@ -499,14 +594,13 @@ fn html_to_lines(html: &str) -> Vec<String> {
 /// [`html_to_lines`] and the characters the tag scanner looked at (for tests of linearity).
 fn html_to_lines_counted(html: &str) -> (Vec<String>, usize) {
     let mut ends = TagEnds::new(html);
-    // `<table>`s read as line breaks because they were nested too deep, still open.
-    let mut flat_tables: usize = 0;
     let mut st = HtmlLines {
         out: Vec::new(),
         tables: Vec::new(),
         line: String::new(),
         quote_depth: 0,
         pre_depth: 0,
+        flat_tables: 0,
     };
     let mut hidden: Option<String> = None;
     let mut rest = html;
@@ -541,12 +635,7 @@ fn html_to_lines_counted(html: &str) -> (Vec<String>, usize) {
         let tag = tail.get(1..gt).unwrap_or("");
         rest = tail.get(gt + 1..).unwrap_or("");
         let closing = tag.starts_with('/');
-        let name: String = tag
-            .trim_start_matches('/')
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
+        let name = tag_name(tag);
         if name.is_empty() {
             continue;
         }
@@ -560,51 +649,7 @@ fn html_to_lines_counted(html: &str) -> (Vec<String>, usize) {
             hidden = Some(name);
             continue;
         }
-        match (name.as_str(), closing) {
-            ("table", false) if st.tables.len() >= MAX_TABLE_DEPTH => {
-                st.break_line();
-                flat_tables = flat_tables.saturating_add(1);
-            }
-            ("table", true) if flat_tables > 0 => {
-                st.break_line();
-                flat_tables -= 1;
-            }
-            ("table", false) => {
-                st.break_line();
-                st.tables.push(TableState::default());
-            }
-            ("table", true) => {
-                st.end_row();
-                st.tables.pop();
-            }
-            ("tr", _) => st.end_row(),
-            ("td" | "th", false) => {
-                if st.tables.is_empty() {
-                    st.break_line();
-                } else {
-                    st.start_cell();
-                }
-            }
-            ("td" | "th", true) => st.end_cell(),
-            ("blockquote", false) => {
-                st.break_line();
-                st.quote_depth = st.quote_depth.saturating_add(1);
-            }
-            ("blockquote", true) => {
-                st.break_line();
-                st.quote_depth = st.quote_depth.saturating_sub(1);
-            }
-            ("pre", false) => {
-                st.break_line();
-                st.pre_depth = st.pre_depth.saturating_add(1);
-            }
-            ("pre", true) => {
-                st.break_line();
-                st.pre_depth = st.pre_depth.saturating_sub(1);
-            }
-            (n, _) if BLOCKS.contains(&n) => st.break_line(),
-            _ => {}
-        }
+        st.tag(&name, closing);
     }
     while !st.tables.is_empty() {
         st.end_row();
@@ -612,6 +657,24 @@ fn html_to_lines_counted(html: &str) -> (Vec<String>, usize) {
     }
     st.break_line();
     (st.out, ends.steps)
+}
+
+/// A tag's element name, lower case (`"/TD class=x"` → `"td"`).
+fn tag_name(tag: &str) -> String {
+    tag.trim_start_matches('/')
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The nesting depth of a quote or `<pre>` after its opening or closing tag.
+fn depth_after(depth: usize, closing: bool) -> usize {
+    if closing {
+        depth.saturating_sub(1)
+    } else {
+        depth.saturating_add(1)
+    }
 }
 
 /// Finds the '>' that ends each tag of one HTML text, in time linear in the whole text.
