@@ -8,10 +8,13 @@
 //! ([`orders`]), stored ([`store`]) and acted on by the daemon ([`daemon`]); [`schedule`]
 //! sends the Helpdesk's periodic mails, [`config`] and [`cli`] are the edges.
 //!
-//! Pure core (no file, network, process or database I/O; unit-tested):
+//! Pure core (no file, network, process, thread or database I/O, no logging; unit-tested;
+//! `tests/layout.rs` checks this on the source, with "no SQL outside [`store`]" and "no
+//! function over 80 lines"):
 //! - [`mail`]: a received mail's facts (sender, threading, bodies, attachments) and its
 //!   loop-safety flags (mail/loops.rs, their word and header lists as tables);
-//!   [`mail::header_value`]: every value in a header of a mail we send, checked in one place.
+//!   [`mail::header_value`]: every value in a header of a mail we send, checked in one place;
+//!   [`mail::own_id`]: the Message-IDs of our own mails.
 //! - [`forms`]: the readers that turn .docx, PDF, HTML and mail text into raw forms and unpack
 //!   winmail.dat, each bounding its own work, with one list of tick glyphs
 //!   ([`forms::raw::TICK_GLYPHS`]) and one "Label: value" splitter (forms/read/label.rs);

@@ -143,8 +143,9 @@ async fn queue(
         crate::orders::rate::receipt_keys(&r.to, rates)
     };
     // Checked and counted in the transaction: a failure rolls the counts back with the mail.
+    let slot = store::take_rate_slot(tx, &keys, a.now).await?;
     let out = compose_receipt(a, r.version.unwrap_or(version), r, &[])?;
-    let (what, slot) = store::enqueue_counted(tx, order_id, &out, &keys, a.now).await?;
+    let what = store::enqueue_for_order(tx, order_id, &out, a.now).await?;
     if !slot.full.is_empty() {
         let start = DateTime::from_timestamp(crate::orders::rate::hour_start(slot.hour), 0);
         let not_before = start.map_or(a.now, |s| s.max(a.now));

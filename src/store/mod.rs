@@ -284,39 +284,6 @@ pub async fn enqueue(
     Ok(r.rows_affected() == 1)
 }
 
-/// The check and count of [`enqueue_counted`]'s usual case, with the keys (JSON `[[key,
-/// limit], ...]`) and the clock hour as the numbered parameters `$keys` and `$hour`: counts
-/// the mail under every key in this hour when all of them are under their limits
-/// ([`crate::orders::rate::fits`]: this, the previous and the next hour together), and returns the
-/// keys counted with their new counts; no row when one is full (or there are no keys).
-/// A macro so the statement can join others in one literal.
-/// (The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.)
-macro_rules! count_if_room {
-    ($keys:literal, $hour:literal) => {
-        concat!(
-            "INSERT INTO receipt_rate (address, hour, n)
-             SELECT json_extract(k.value, '$[0]'), ",
-            $hour,
-            ", 1 FROM json_each(",
-            $keys,
-            ") AS k
-             WHERE NOT EXISTS (
-                 SELECT 1 FROM json_each(",
-            $keys,
-            ") AS l
-                 WHERE (SELECT COALESCE(SUM(r.n), 0) FROM receipt_rate AS r
-                        WHERE r.address = json_extract(l.value, '$[0]') AND r.hour BETWEEN ",
-            $hour,
-            " - 1 AND ",
-            $hour,
-            " + 1)
-                       >= MAX(json_extract(l.value, '$[1]'), 1))
-             ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
-             RETURNING address, n"
-        )
-    };
-}
-
 /// Queues an order's mail and records it in the order's history; returns `kind to a, b`.
 pub async fn enqueue_for_order(
     tx: &mut Tx<'_>,
@@ -324,34 +291,15 @@ pub async fn enqueue_for_order(
     out: &crate::orders::receipts::Outgoing,
     now: DateTime<Utc>,
 ) -> anyhow::Result<String> {
-    let (what, _) = enqueue_counted(tx, order_id, out, &[], now).await?;
-    Ok(what)
-}
-
-/// [`enqueue_for_order`], and the mail counted under every key in the hourly limits (see
-/// [`RateSlot`]; no keys: not counted, never deferred). Returns `kind to a, b` and where the
-/// mail landed; the caller defers a mail that landed in a later hour ([`defer_queued`]).
-///
-/// The outbox row, its event and the usual case of the count (room this hour) are one query
-/// of three statements: one round trip to the connection's worker thread instead of two per
-/// receipt (the numbered parameters are shared by the statements). Every round trip costs
-/// the drain two thread switches; the hourly limits must not make it slower.
-pub async fn enqueue_counted(
-    tx: &mut Tx<'_>,
-    order_id: i64,
-    out: &crate::orders::receipts::Outgoing,
-    keys: &[(String, i64)],
-    now: DateTime<Utc>,
-) -> anyhow::Result<(String, RateSlot)> {
     let what = format!("{} to {}", out.kind.code(), out.to.join(", "));
-    let hour = crate::orders::rate::hour_of(now.timestamp());
-    let json = serde_json::to_string(keys)?;
-    let counted: Vec<(String, i64)> = sqlx::query_as(concat!(
+    // What [`enqueue`] and [`event`] write, sent as one query of two statements: one round
+    // trip to the connection's worker thread instead of two (the numbered parameters are
+    // shared by both statements).
+    sqlx::query(concat!(
         outbox_insert!(),
         ";
          INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8);",
-        count_if_room!("?9", "?10")
+         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8)"
     ))
     .bind(order_id)
     .bind(out.kind.code())
@@ -361,12 +309,9 @@ pub async fn enqueue_counted(
     .bind(&out.raw)
     .bind(ts(now))
     .bind(&what)
-    .bind(&json)
-    .bind(hour)
-    .fetch_all(&mut **tx)
+    .execute(&mut **tx)
     .await?;
-    let slot = settle_rate_slot(tx, keys, &json, hour, &counted).await?;
-    Ok((what, slot))
+    Ok(what)
 }
 
 /// Where a mail landed in the hourly limits ([`take_rate_slot`]).
@@ -400,15 +345,26 @@ pub async fn take_rate_slot(
         });
     }
     let json = serde_json::to_string(keys)?;
-    let counted: Vec<(String, i64)> = sqlx::query_as(count_if_room!("?1", "?2"))
-        .bind(&json)
-        .bind(hour)
-        .fetch_all(&mut **tx)
-        .await?;
+    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
+    let counted: Vec<(String, i64)> = sqlx::query_as(
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT json_extract(k.value, '$[0]'), ?2, 1 FROM json_each(?1) AS k
+         WHERE NOT EXISTS (
+             SELECT 1 FROM json_each(?1) AS l
+             WHERE (SELECT COALESCE(SUM(r.n), 0) FROM receipt_rate AS r
+                    WHERE r.address = json_extract(l.value, '$[0]') AND r.hour BETWEEN ?2 - 1 AND ?2 + 1)
+                   >= MAX(json_extract(l.value, '$[1]'), 1))
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
+         RETURNING address, n",
+    )
+    .bind(&json)
+    .bind(hour)
+    .fetch_all(&mut **tx)
+    .await?;
     settle_rate_slot(tx, keys, &json, hour, &counted).await
 }
 
-/// After [`count_if_room`]: with room (`counted` has rows), forgets the fresh keys' hours no
+/// After the count of [`take_rate_slot`]: with room (`counted` has rows), forgets the fresh keys' hours no
 /// window reads any more; without, counts the mail in the first hour with room for every key.
 async fn settle_rate_slot(
     tx: &mut Tx<'_>,
@@ -891,69 +847,6 @@ pub async fn set_incident_at(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
-
-    /// The outbox row, its event and the count are written together; a mail over a limit is
-    /// still queued, counted in the later hour [`take_rate_slot`] would pick, with the full
-    /// key named; the count is in the receipts' table that both share.
-    #[tokio::test]
-    async fn a_counted_order_mail_is_queued_and_counted_in_one_call() {
-        let (_dir, _url, store) = scratch().await;
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        let mut tx = store.begin().await.unwrap();
-        let order_id: i64 = sqlx::query_scalar(
-            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'received', 't', 't') RETURNING id",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        let out = |n: usize| crate::orders::receipts::Outgoing {
-            kind: crate::orders::receipts::ReceiptKind::Modtaget,
-            message_id: format!("SP-2026-00001.v{n}.modtaget@spdesk.h.test"),
-            envelope_from: "helpdesk@h.test".into(),
-            to: vec!["fa@kommune.test".into()],
-            raw: b"mail".to_vec(),
-        };
-        let keys = vec![("fa@kommune.test".to_string(), 2)];
-        let t = at("2026-11-30T10:30:00Z");
-        let hour = crate::orders::rate::hour_of(t.timestamp());
-        let mut slots = Vec::new();
-        for n in 0..3 {
-            let (what, slot) = enqueue_counted(&mut tx, order_id, &out(n), &keys, t)
-                .await
-                .unwrap();
-            assert_eq!(what, "modtaget to fa@kommune.test");
-            slots.push(slot);
-        }
-        let room = RateSlot {
-            hour,
-            full: Vec::new(),
-        };
-        let over = RateSlot {
-            hour: hour + 2,
-            full: vec!["fa@kommune.test".to_string()],
-        };
-        assert_eq!(slots, vec![room.clone(), room, over]);
-        // Another key's count is its own; no keys: nothing counted, never deferred.
-        let (_, slot) = enqueue_counted(&mut tx, order_id, &out(3), &[], t)
-            .await
-            .unwrap();
-        assert_eq!(slot.full, Vec::<String>::new());
-        let counts: Vec<(i64, i64)> =
-            sqlx::query_as("SELECT hour, n FROM receipt_rate ORDER BY hour")
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
-        assert_eq!(counts, vec![(hour, 2), (hour + 2, 1)]);
-        tx.commit().await.unwrap();
-        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
-            .fetch_one(&store.pool)
-            .await
-            .unwrap();
-        assert_eq!(rows, 4, "every mail is queued, the one over the limit too");
-        let events = events_of(&store.pool, order_id).await.unwrap();
-        assert_eq!(events.len(), 4, "{events:?}");
-        assert!(events.iter().all(|e| e.action == "receipt queued"));
-    }
 
     #[tokio::test]
     async fn a_mail_over_an_hourly_limit_is_counted_in_a_later_hour() {
