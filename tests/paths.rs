@@ -1,14 +1,17 @@
 //! Ways through the real binary that the README promises and no other test takes: polling
 //! instead of IDLE, a server without IDLE and MOVE, several forms in one mail, the
 //! `password_file` and `password_env` logins, SIGINT, `--log-json`, `orders list --state` and
-//! `orders reject`, a broken template at start, and `check`'s exit codes 10 and 2.
+//! `orders reject`, a broken template at start, `check`'s exit codes 10 and 2, and the forms
+//! that come as a filled PDF form or in a forwarded mail (attached, and inline).
 
 mod common;
 
 use std::time::Duration;
 
 use common::daemon::Daemon;
-use common::fixtures::{DOCX_TYPE, WsForm, received};
+use common::fixtures::{
+    DOCX_TYPE, WsForm, attachment_mail, forward_as_attachment, forward_inline, received,
+};
 use common::{FA, HELPDESK, MailStack};
 
 const CONNECT: Duration = Duration::from_secs(30);
@@ -31,6 +34,62 @@ fn mail_with_forms(subject: &str, mid: &str, ids: &[&str]) -> Vec<u8> {
         );
     }
     m.write_to_vec().expect("the mail builds")
+}
+
+/// A unique Message-ID (without <>) for the mail `name` of this test process.
+fn message_id(name: &str) -> String {
+    format!("{name}.{}@fa.example.test", std::process::id())
+}
+
+/// Waits for one approved order per `(BestillingsID, Message-ID, form source)` in `sent`, each
+/// read from that source, and for its *modtaget* and *godkendt* receipts in [`FA`]'s INBOX, in
+/// the thread of the mail that carried it.
+async fn assert_approved_with_receipts(
+    d: &mut Daemon,
+    stack: &MailStack,
+    sent: &[(&str, &str, &str)],
+) {
+    let orders = d.wait_orders(sent.len(), WAIT).await;
+    assert_eq!(orders.len(), sent.len(), "{orders:#?}\n{}", d.log_tail());
+    let inbox = d
+        .wait_mailbox(
+            stack,
+            FA,
+            "INBOX",
+            "2 receipts per order",
+            |n| n >= 2 * sent.len(),
+            WAIT,
+        )
+        .await;
+    let receipts: Vec<_> = inbox.iter().map(|m| received(m)).collect();
+    for (id, mid, source) in sent {
+        let order = orders
+            .iter()
+            .find(|o| o["bestillings_id"] == *id)
+            .unwrap_or_else(|| panic!("no order {id}: {orders:#?}\n{}", d.log_tail()));
+        assert_eq!(order["state"], "approved", "{order:#?}\n{}", d.log_tail());
+        let reference = order["ref"].as_str().expect("ref");
+        let shown = d.order(reference);
+        let read_from = shown["versions"]
+            .as_array()
+            .and_then(|v| v.last())
+            .map(|v| v["judgement"]["source"].clone());
+        assert_eq!(
+            read_from,
+            Some(serde_json::json!(source)),
+            "{id}: {shown:#?}"
+        );
+        for label in ["Kvittering for modtagelse", "Bestillingen er godkendt"] {
+            assert!(
+                receipts
+                    .iter()
+                    .any(|r| r.in_reply_to.iter().any(|m| m == mid)
+                        && r.subject.contains(reference)
+                        && r.subject.contains(label)),
+                "{id}: no \"{label}\" receipt in the thread of {mid}: {receipts:#?}"
+            );
+        }
+    }
 }
 
 /// The test config's inline IMAP password replaced by `lines`.
@@ -266,4 +325,90 @@ fn check_exits_10_for_a_rejected_form_and_2_for_a_file_it_cannot_read() {
         String::from_utf8_lossy(&out.stderr).contains("missing.eml"),
         "{out:?}"
     );
+}
+
+/// A filled PDF form (AcroForm: text fields named by their tooltips, check boxes for the
+/// changes) attached to a mail is read by the daemon's PDF reader and approved, with both
+/// receipts in the requester's thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filled_pdf_form_is_approved_with_its_receipts() {
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let mid = message_id("pdf");
+    let pdf = WsForm::new("KMB-PATH-0401", FA).pdf();
+    let mail = attachment_mail(
+        (FA, HELPDESK, "Bestilling som PDF", &mid),
+        ("application/pdf", "Bestilling.pdf", &pdf),
+    );
+    stack.send(FA, HELPDESK, &mail).await;
+    assert_approved_with_receipts(
+        &mut d,
+        &stack,
+        &[("KMB-PATH-0401", &mid, "attachment:Bestilling.pdf")],
+    )
+    .await;
+}
+
+/// A requester forwards a colleague's mail with the form, once as an attached mail
+/// (message/rfc822 holding the .docx) and once inline as Gmail writes it ("---------- Forwarded
+/// message ---------" and the original's headers above its text): each forwarded form is an
+/// approved order, answered in the forwarding mail's thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_forms_attached_and_inline_are_approved() {
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let colleague = "peter@example.test";
+
+    let original = mail_builder::MessageBuilder::new()
+        .from(("Peter Lund", colleague))
+        .to(("Karin Holm", FA))
+        .subject("Bestilling")
+        .message_id(message_id("original"))
+        .date(chrono::Utc::now().timestamp())
+        .text_body("Hej Karin\n\nVil du sende vores bestilling til Helpdesk?\n\n/Peter\n")
+        .attachment(
+            DOCX_TYPE,
+            "Bestilling.docx",
+            WsForm::new("KMB-PATH-0501", FA).docx(),
+        )
+        .write_to_vec()
+        .expect("the mail builds");
+    let attached = message_id("fwd-attached");
+    stack
+        .send(
+            FA,
+            HELPDESK,
+            &forward_as_attachment(FA, HELPDESK, "VS: Bestilling", &attached, &original),
+        )
+        .await;
+
+    let inline = message_id("fwd-inline");
+    let text = WsForm::new("KMB-PATH-0502", FA).as_text();
+    stack
+        .send(
+            FA,
+            HELPDESK,
+            &forward_inline(
+                FA,
+                HELPDESK,
+                "Fwd: Bestilling",
+                &inline,
+                (&format!("Peter Lund <{colleague}>"), "Bestilling", &text),
+            ),
+        )
+        .await;
+
+    assert_approved_with_receipts(
+        &mut d,
+        &stack,
+        &[
+            ("KMB-PATH-0501", &attached, "attachment:Bestilling.docx"),
+            ("KMB-PATH-0502", &inline, "body"),
+        ],
+    )
+    .await;
 }

@@ -177,6 +177,94 @@ impl WsForm {
             &self.rows(),
         )
     }
+
+    /// The form as a filled PDF form (AcroForm).
+    pub fn pdf(&self) -> Vec<u8> {
+        acroform_pdf(
+            "Ændring af teknisk konfiguration for serviceudbyders webservice",
+            &self.rows(),
+        )
+    }
+}
+
+/// A one-page PDF form as a form editor makes one from the Word form: `title` in the text
+/// layer, a text field per row whose name the editor made up ("Tekst1") and whose tooltip is
+/// the row's label, and a check box per tick item of a row of tick boxes ("☒ URL"), named by
+/// the item and set to its state.
+pub fn acroform_pdf(title: &str, rows: &[(&str, Vec<String>)]) -> Vec<u8> {
+    use lopdf::content::{Content, Operation};
+    use lopdf::{Document, Object, Stream, StringFormat, dictionary};
+
+    let text = |s: &str| Object::String(lopdf::encode_utf16_be(s), StringFormat::Hexadecimal);
+    let mut doc = Document::with_version("1.7");
+    let pages_id = doc.new_object_id();
+    let font_id = doc.add_object(dictionary! {
+        "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        "Encoding" => "WinAnsiEncoding",
+    });
+    // WinAnsi agrees with Latin-1 on the title's letters (Æ, ø, å).
+    let title_bytes: Vec<u8> = title
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 title"))
+        .collect();
+    let operations = vec![
+        Operation::new("BT", vec![]),
+        Operation::new("Tf", vec!["F1".into(), 14.into()]),
+        Operation::new("Td", vec![40.into(), 800.into()]),
+        Operation::new(
+            "Tj",
+            vec![Object::String(title_bytes, StringFormat::Literal)],
+        ),
+        Operation::new("ET", vec![]),
+    ];
+    let content = Content { operations }.encode().expect("the page's content");
+    let content_id = doc.add_object(Stream::new(dictionary! {}, content));
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page", "Parent" => pages_id, "Contents" => content_id,
+        "Resources" => dictionary! { "Font" => dictionary! { "F1" => font_id } },
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(
+            dictionary! { "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1 },
+        ),
+    );
+    let mut fields: Vec<Object> = Vec::new();
+    for (i, (label, lines)) in rows.iter().enumerate() {
+        let ticks: Vec<(bool, &str)> = lines
+            .iter()
+            .filter_map(|l| {
+                l.strip_prefix("☒ ")
+                    .map(|item| (true, item))
+                    .or_else(|| l.strip_prefix("☐ ").map(|item| (false, item)))
+            })
+            .collect();
+        if !ticks.is_empty() && ticks.len() == lines.len() {
+            for (on, item) in ticks {
+                let state = if on { "Yes" } else { "Off" };
+                let id = doc.add_object(dictionary! {
+                    "FT" => "Btn", "T" => text(item), "V" => state, "AS" => state,
+                    "Subtype" => "Widget", "P" => page_id,
+                });
+                fields.push(id.into());
+            }
+        } else {
+            let id = doc.add_object(dictionary! {
+                "FT" => "Tx", "T" => text(&format!("Tekst{}", i + 1)), "TU" => text(label),
+                "V" => text(&lines.join("\n")), "Subtype" => "Widget", "P" => page_id,
+            });
+            fields.push(id.into());
+        }
+    }
+    let catalog_id = doc.add_object(dictionary! {
+        "Type" => "Catalog", "Pages" => pages_id,
+        "AcroForm" => dictionary! { "Fields" => fields },
+    });
+    doc.trailer.set("Root", catalog_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("the PDF is written");
+    out
 }
 
 fn xml_escape(s: &str) -> String {
@@ -262,9 +350,86 @@ fn requester_mail<'x>(
 
 /// A mail from `from` to `to` with a short text and `docx` attached as Bestilling.docx.
 pub fn form_mail(from: &str, to: &str, subject: &str, message_id: &str, docx: &[u8]) -> Vec<u8> {
+    attachment_mail(
+        (from, to, subject, message_id),
+        (DOCX_TYPE, "Bestilling.docx", docx),
+    )
+}
+
+/// A mail with a short text and one attachment. `head` is (from, to, subject, message id),
+/// `file` is (content type, file name, bytes).
+pub fn attachment_mail(head: (&str, &str, &str, &str), file: (&str, &str, &[u8])) -> Vec<u8> {
+    let (from, to, subject, message_id) = head;
+    let (content_type, name, bytes) = file;
     requester_mail(from, to, subject, message_id)
         .text_body("Hej\n\nHermed vores bestilling, se vedhæftede formular.\n\n/Karin\n")
-        .attachment(DOCX_TYPE, "Bestilling.docx", docx.to_vec())
+        .attachment(content_type, name, bytes.to_vec())
+        .write_to_vec()
+        .expect("the mail builds")
+}
+
+/// `from` forwards `original` (a whole mail) to `to` as an attachment (message/rfc822,
+/// "Videresend som vedhæftet fil"), with a short note of their own.
+pub fn forward_as_attachment(
+    from: &str,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    original: &[u8],
+) -> Vec<u8> {
+    let date = chrono::Utc::now().to_rfc2822();
+    let mut raw = format!(
+        "From: Karin Holm <{from}>\r\n\
+         To: Serviceplatformens Helpdesk <{to}>\r\n\
+         Subject: {subject}\r\n\
+         Date: {date}\r\n\
+         Message-ID: <{message_id}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"fwd-boundary\"\r\n\
+         \r\n\
+         --fwd-boundary\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\
+         \r\n\
+         Hej\r\n\
+         \r\n\
+         Jeg videresender min kollegas bestilling, den ligger i den vedhæftede mail.\r\n\
+         \r\n\
+         /Karin\r\n\
+         --fwd-boundary\r\n\
+         Content-Type: message/rfc822; name=\"Bestilling.eml\"\r\n\
+         Content-Disposition: attachment; filename=\"Bestilling.eml\"\r\n\
+         \r\n"
+    )
+    .into_bytes();
+    raw.extend_from_slice(original);
+    raw.extend_from_slice(b"\r\n--fwd-boundary--\r\n");
+    raw
+}
+
+/// `from` forwards a mail inline, as Gmail writes it: a short note, then
+/// "---------- Forwarded message ---------", the original's From/Date/Subject/To (its own
+/// subject, no "Fwd:") and its text.
+pub fn forward_inline(
+    from: &str,
+    to: &str,
+    subject: &str,
+    message_id: &str,
+    original: (&str, &str, &str),
+) -> Vec<u8> {
+    let (original_from, original_subject, original_text) = original;
+    let body = format!(
+        "Hej\n\nSe bestillingen herunder.\n\n/Karin\n\n\
+         ---------- Forwarded message ---------\n\
+         From: {original_from}\n\
+         Date: {}\n\
+         Subject: {original_subject}\n\
+         To: Karin Holm <{from}>\n\n\n\
+         {original_text}",
+        chrono::Utc::now().format("%a, %-d %b %Y at %H:%M")
+    );
+    requester_mail(from, to, subject, message_id)
+        .text_body(body)
         .write_to_vec()
         .expect("the mail builds")
 }

@@ -307,9 +307,39 @@ fn is_mail_header(h: &str) -> bool {
     )
 }
 
-/// Whether the header block at `from` introduces a forwarded mail ("Emne: VS: ..."), whose
-/// content is the order, rather than the quoted original of a reply.
+/// Whether the header block at `from` introduces a forwarded mail, whose content is the order,
+/// rather than the quoted original of a reply: a forward marker stands right above it (Gmail
+/// and Apple Mail give the original's own subject, without "Fwd:"), or its subject is a
+/// forward's ("Emne: VS: ...").
 fn forwarded_block(lines: &[&str], from: usize) -> bool {
+    let marker_above = lines
+        .get(..from)
+        .unwrap_or_default()
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .find(|l| !l.is_empty())
+        .is_some_and(is_forward_marker);
+    marker_above || forwarded_subject(lines, from)
+}
+
+/// The line a mail program writes above a forwarded mail's headers: "---------- Forwarded
+/// message ---------" (Gmail; Thunderbird writes "Forwarded Message"), "----------
+/// Videresendt meddelelse ----------" (in Danish), "Begin forwarded message:" (Apple Mail),
+/// blank lines between it and the headers allowed. A sentence that merely
+/// mentions a forwarded message is not one: the whole line must be the marker.
+fn is_forward_marker(line: &str) -> bool {
+    let words = line
+        .trim_matches(|c: char| c == '-' || c == ':' || c.is_whitespace())
+        .to_lowercase();
+    matches!(
+        words.as_str(),
+        "forwarded message" | "begin forwarded message" | "videresendt meddelelse"
+    )
+}
+
+/// Whether the header block at `from` gives a forward's subject ("Emne: VS: ...").
+fn forwarded_subject(lines: &[&str], from: usize) -> bool {
     lines
         .iter()
         .skip(from)
@@ -989,6 +1019,35 @@ mod tests {
                 e("Tidsgrænse for afhentning (timer)", "24"),
                 e("Advisering til", "a@b.dk"),
             ]
+        );
+    }
+
+    /// Gmail and Apple Mail head an inline forward with a marker line and give the original's
+    /// own subject: without the marker that header block read as a reply's quoted original, and
+    /// the forwarded form was cut.
+    #[test]
+    fn a_forward_marker_above_the_headers_keeps_the_forwarded_form() {
+        for marker in [
+            "---------- Forwarded message ---------",
+            "-------- Videresendt meddelelse --------",
+            "Begin forwarded message:\n",
+        ] {
+            let f = read_text(
+                &format!(
+                    "Se nedenfor\n\n{marker}\nFrom: Peter <p@k.dk>\nDate: Mon, 30 Nov 2026 at 09:00\nSubject: Bestilling\nTo: Birgitte <b@k.dk>\n\n\nCVR-nr.: 1"
+                ),
+                "b",
+            );
+            assert_eq!(f.entries, vec![e("CVR-nr.", "1")], "{marker}");
+        }
+        let f = read_text(
+            "CVR-nr.: 1\n\nHer er den videresendte meddelelse\nFrom: Peter <p@k.dk>\nDate: Mon, 30 Nov 2026\nSubject: Bestilling\n\nCVR-nr.: 2",
+            "b",
+        );
+        assert_eq!(
+            f.entries,
+            vec![e("CVR-nr.", "1")],
+            "a sentence is no marker"
         );
     }
 
