@@ -118,14 +118,14 @@ fn code_lines(file: &str) -> Vec<(usize, String)> {
 }
 
 /// `file:line: text (why)` for each line of the pure core that uses I/O.
-fn impure_lines() -> Vec<(String, String)> {
+fn impure_lines() -> Vec<String> {
     let mut found = Vec::new();
     for root in PURE {
         for file in files_under(root) {
             for (n, line) in code_lines(&file) {
                 for (pattern, why) in IMPURE {
                     if line.contains(pattern) {
-                        found.push((file.clone(), format!("{file}:{n}: {} ({why})", line.trim())));
+                        found.push(format!("{file}:{n}: {} ({why})", line.trim()));
                     }
                 }
             }
@@ -135,7 +135,7 @@ fn impure_lines() -> Vec<(String, String)> {
 }
 
 /// `file:line: text` for each line outside src/store that holds SQL.
-fn sql_lines() -> Vec<(String, String)> {
+fn sql_lines() -> Vec<String> {
     let mut found = Vec::new();
     for file in files_under("src") {
         if file.starts_with("src/store/") {
@@ -143,7 +143,7 @@ fn sql_lines() -> Vec<(String, String)> {
         }
         for (n, line) in code_lines(&file) {
             if SQL.iter().any(|p| line.contains(p)) {
-                found.push((file.clone(), format!("{file}:{n}: {}", line.trim())));
+                found.push(format!("{file}:{n}: {}", line.trim()));
             }
         }
     }
@@ -199,7 +199,7 @@ fn function_name(line: &str) -> Option<String> {
 
 #[test]
 fn the_pure_core_does_no_io() {
-    let found: Vec<String> = impure_lines().into_iter().map(|(_, line)| line).collect();
+    let found = impure_lines();
     assert!(
         found.is_empty(),
         "the pure core (src/lib.rs \"Layout\") must leave I/O to the shell; move these into \
@@ -210,7 +210,7 @@ fn the_pure_core_does_no_io() {
 
 #[test]
 fn sql_lives_only_in_the_store() {
-    let found: Vec<String> = sql_lines().into_iter().map(|(_, line)| line).collect();
+    let found = sql_lines();
     assert!(
         found.is_empty(),
         "SQL belongs in src/store (a function per query, called with typed arguments):\n{}",

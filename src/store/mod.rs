@@ -361,28 +361,10 @@ pub async fn take_rate_slot(
     .bind(hour)
     .fetch_all(&mut **tx)
     .await?;
-    settle_rate_slot(tx, keys, &json, hour, &counted).await
-}
-
-/// After the count of [`take_rate_slot`]: with room (`counted` has rows), forgets the fresh keys' hours no
-/// window reads any more; without, counts the mail in the first hour with room for every key.
-async fn settle_rate_slot(
-    tx: &mut Tx<'_>,
-    keys: &[(String, i64)],
-    json: &str,
-    hour: i64,
-    counted: &[(String, i64)],
-) -> anyhow::Result<RateSlot> {
-    if keys.is_empty() {
-        return Ok(RateSlot {
-            hour,
-            full: Vec::new(),
-        });
-    }
     if counted.is_empty() {
-        return defer_to_room(tx, keys, json, hour).await;
+        return defer_to_room(tx, keys, &json, hour).await;
     }
-    forget_old_hours(tx, counted, hour).await?;
+    forget_old_hours(tx, &counted, hour).await?;
     Ok(RateSlot {
         hour,
         full: Vec::new(),
