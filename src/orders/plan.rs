@@ -731,6 +731,37 @@ pub fn ignored(why: &str, mail: &Mail) -> Event {
     Event::new("daemon", "ignored", None, detail)
 }
 
+/// Another mail with the same Message-ID, as a note names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherMail {
+    /// When it arrived (as stored, RFC 3339).
+    pub received: String,
+    pub subject: String,
+    /// The references of the orders it landed on, comma-separated; empty: none.
+    pub orders: String,
+}
+
+/// The action of the note on a mail that shares its Message-ID with a different mail.
+pub const REUSED_MESSAGE_ID: &str = "message-id reused";
+/// How many characters of the other mail's subject a note quotes.
+const QUOTED_SUBJECT: usize = 80;
+
+/// The note on a mail (and its orders) whose Message-ID a different mail has too: both are
+/// kept and processed (DESIGN.md "Intake is exactly-once"), and a person sees the other.
+pub fn reused_message_id(other: &OtherMail) -> Event {
+    let subject: String = other.subject.chars().take(QUOTED_SUBJECT).collect();
+    let orders = if other.orders.is_empty() {
+        String::new()
+    } else {
+        format!("{}; ", other.orders)
+    };
+    let detail = format!(
+        "samme Message-ID som en anden mail ({orders}modtaget {}, emne \"{subject}\")",
+        other.received
+    );
+    Event::new("daemon", REUSED_MESSAGE_ID, None, detail)
+}
+
 /// The event on an order whose receipt `receipt_id` came back undelivered.
 pub fn bounced(receipt_id: &str) -> Event {
     let detail = format!("the receipt {receipt_id} could not be delivered");
