@@ -16,17 +16,21 @@ pub struct QueuedMail {
     pub raw: Vec<u8>,
     /// Attempts so far.
     pub attempts: i64,
+    /// When it was queued: a mail not sent within `limits.outbox_max_age` ends failed.
+    pub created_at: DateTime<Utc>,
 }
 
-/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first.
+/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first (never one that
+/// ended failed).
 pub async fn due(
     conn: &mut SqliteConnection,
     now: DateTime<Utc>,
     limit: usize,
 ) -> anyhow::Result<Vec<QueuedMail>> {
     let rows = sqlx::query(
-        "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, message_id, envelope_from, recipients, raw, attempts, created_at FROM outbox
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+         ORDER BY id LIMIT ?2",
     )
     .bind(ts(now))
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -35,6 +39,7 @@ pub async fn due(
     rows.iter()
         .map(|row| {
             let recipients: String = row.try_get("recipients")?;
+            let created_at: String = row.try_get("created_at")?;
             Ok(QueuedMail {
                 id: row.try_get("id")?,
                 message_id: row.try_get("message_id")?,
@@ -42,6 +47,9 @@ pub async fn due(
                 recipients: serde_json::from_str(&recipients)?,
                 raw: row.try_get("raw")?,
                 attempts: row.try_get("attempts")?,
+                created_at: DateTime::parse_from_rfc3339(&created_at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| anyhow::anyhow!("outbox created_at {created_at:?}: {e}"))?,
             })
         })
         .collect()
@@ -83,12 +91,38 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// Ends mail `id` as failed at `now`: never tried again. `why` is kept, and its order's
+/// history gets the event "receipt failed" saying "kvittering kunne ikke sendes: <why>" (one
+/// statement pair, one round trip).
+pub async fn mark_given_up(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: DateTime<Utc>,
+    why: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1;
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         SELECT order_id, NULL, ?2, 'daemon', ?4, NULL, NULL, ?5 FROM outbox
+         WHERE id = ?1 AND order_id IS NOT NULL",
+    )
+    .bind(id)
+    .bind(ts(now))
+    .bind(why)
+    .bind(crate::orders::plan::RECEIPT_FAILED)
+    .bind(crate::orders::plan::receipt_failed_detail(why))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Makes every mail held back by a temporary failure due at `now` (not the ones a permanent
 /// refusal or an hourly limit deferred). Returns how many.
 pub async fn release_held(conn: &mut SqliteConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let r = sqlx::query(
         "UPDATE outbox SET next_attempt_at = ?1
-         WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?1
+           AND last_error LIKE 'temporary%'",
     )
     .bind(ts(now))
     .execute(&mut *conn)
