@@ -8,7 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, started};
-use common::fixtures::{WsForm, form_mail};
+use common::fixtures::{WsForm, auto_reply, form_mail};
 use common::{FA, HELPDESK, MailStack};
 
 const CONNECT: Duration = Duration::from_secs(30);
@@ -186,6 +186,40 @@ async fn a_receipt_refused_with_5xx_ends_failed_at_once() {
     let show = d.cli(&["orders", "show", &reference]);
     let text = String::from_utf8_lossy(&show.stdout);
     assert!(text.contains("kvittering kunne ikke sendes"), "{text}");
+    // The digest lists the order in its section (and counts it).
+    let digest = String::from_utf8_lossy(&d.cli(&["digest"]).stdout).into_owned();
+    let section = digest
+        .find("Kvitteringer der ikke kunne sendes (1)")
+        .unwrap_or_else(|| panic!("{digest}"));
+    let next = digest[section..]
+        .find("Afvist uden rettelse")
+        .map_or(digest.len(), |n| section + n);
+    assert!(digest[section..next].contains(&reference), "{digest}");
+    assert!(
+        digest.contains("1 med kvitteringer der ikke kunne sendes"),
+        "{digest}"
+    );
+}
+
+/// Mail stored but never answered is counted by reason at the end of the digest.
+#[tokio::test]
+async fn the_digest_counts_mail_without_a_reply_by_reason() {
+    let (stack, mut d) = started(CONNECT).await;
+    let form = WsForm::new("KMB-IT-0044", FA);
+    for n in 0..2 {
+        let mid = format!("away{n}.{}@example.test", std::process::id());
+        stack
+            .append(HELPDESK, "INBOX", &auto_reply(FA, HELPDESK, &mid, &form))
+            .await;
+    }
+    d.wait_inbox_empty(&stack, WAIT).await;
+    d.wait_log("mail stored; not answered", 2, WAIT).await;
+    let digest = String::from_utf8_lossy(&d.cli(&["digest"]).stdout).into_owned();
+    let tail = digest
+        .find("Post uden svar (spam, lister, autosvar)")
+        .map(|at| &digest[at..])
+        .unwrap_or_else(|| panic!("{digest}"));
+    assert!(tail.contains("Autosvar: 2"), "{digest}");
 }
 
 /// A mail with no header block at all: a review order, and its history says why no receipt

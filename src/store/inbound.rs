@@ -151,6 +151,24 @@ async fn describe(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<plan::Othe
     })
 }
 
+/// The mails stored but never answered at or after `since`, counted by why (the `why` of the
+/// `ignored` event, "{why} from {sender}; no receipt"), for the digest's "Post uden svar".
+pub async fn unanswered_since(
+    pool: &sqlx::SqlitePool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query_as(
+        "SELECT CASE WHEN instr(detail, ' from ') > 0
+                     THEN substr(detail, 1, instr(detail, ' from ') - 1) ELSE detail END AS why,
+                COUNT(*)
+         FROM events WHERE action = 'ignored' AND at >= ?1 GROUP BY why ORDER BY why",
+    )
+    .bind(ts(since))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
+}
+
 /// The BestillingsIDs of every executed order (the judge's history, read once per batch).
 pub async fn executed_bestillings_ids(store: &Store) -> anyhow::Result<HashSet<String>> {
     let ids: Vec<String> = sqlx::query_scalar(

@@ -116,6 +116,34 @@ pub async fn mark_given_up(
     Ok(())
 }
 
+/// The orders whose receipts ended failed at or after `since`, each with the time of its last
+/// such failure (for the digest).
+pub async fn failed_receipts_since(
+    pool: &sqlx::SqlitePool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(crate::store::OrderRow, DateTime<Utc>)>> {
+    let sql = format!(
+        "SELECT {}, f.failed FROM orders
+         JOIN (SELECT order_id, MAX(at) AS failed FROM events
+               WHERE action = ?1 AND at >= ?2 AND order_id IS NOT NULL GROUP BY order_id) f
+           ON f.order_id = orders.id
+         ORDER BY f.failed",
+        crate::store::ORDER_COLUMNS
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(crate::orders::plan::RECEIPT_FAILED)
+        .bind(ts(since))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let order = crate::store::order_from_row(r)?;
+            let failed = crate::store::ts_column(r, "failed")?.unwrap_or(order.updated_at);
+            Ok((order, failed))
+        })
+        .collect()
+}
+
 /// Makes every mail held back by a temporary failure due at `now` (not the ones a permanent
 /// refusal or an hourly limit deferred). Returns how many.
 pub async fn release_held(conn: &mut SqliteConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
