@@ -213,4 +213,59 @@ mod tests {
         assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 0);
     }
+
+    #[tokio::test]
+    async fn a_mail_given_up_is_never_due_again_and_its_order_says_why() {
+        let (_dir, store) = scratch().await;
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'approved', 't', 't') RETURNING id",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        let past = Utc::now() - chrono::Duration::seconds(5);
+        queue(&store, "refused", past, "").await;
+        queue(&store, "other", past, "").await;
+        sqlx::query("UPDATE outbox SET order_id = ?1 WHERE message_id = 'refused'")
+            .bind(order_id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let due_ids = |mails: Vec<QueuedMail>| -> Vec<String> {
+            mails.into_iter().map(|m| m.message_id).collect()
+        };
+        let mails = due(&mut conn, Utc::now(), 10).await.unwrap();
+        assert_eq!(due_ids(mails.clone()), ["refused", "other"]);
+        let why = "permanent: 550 5.1.1 <x@y.test>: Recipient address rejected";
+        mark_given_up(&mut conn, mails[0].id, Utc::now(), why)
+            .await
+            .unwrap();
+        // Not due now, nor after any backoff, nor released when the server is back.
+        let later = Utc::now() + chrono::Duration::days(30);
+        assert_eq!(due_ids(due(&mut conn, later, 10).await.unwrap()), ["other"]);
+        sqlx::query("UPDATE outbox SET last_error = 'temporary: x', next_attempt_at = ?1")
+            .bind(ts(later))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 1);
+        let (action, detail): (String, String) =
+            sqlx::query_as("SELECT action, detail FROM events WHERE order_id = ?1")
+                .bind(order_id)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(action, "receipt failed");
+        assert_eq!(detail, format!("kvittering kunne ikke sendes: {why}"));
+        let failed = failed_receipts_since(&store.pool, Utc::now() - chrono::Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0.reference, "SP-2026-00001");
+        let none = failed_receipts_since(&store.pool, Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert!(none.is_empty());
+    }
 }
