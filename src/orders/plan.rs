@@ -19,7 +19,7 @@ use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::{ReceiptKind, Thread};
 use crate::orders::recipients::{
-    order_recipients, receipt_recipients, registered_system, with_requester_of,
+    order_recipients, receipt_recipients, registered_system, reply_address, with_requester_of,
 };
 use crate::orders::state::{Action, State, transition};
 use crate::orders::values::{self, IncidentValues, ReceiptValues};
@@ -738,16 +738,12 @@ const QUOTED_ADDRESS: usize = 200;
 /// receipt to it is queued to fail for ever). `None`: the sender is answered, or is one of
 /// our own addresses (never answered, by design).
 pub fn why_no_receipt(mail: &Mail, h: &HelpdeskSettings) -> Option<Event> {
-    let Some(address) = mail
-        .reply_address()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    else {
+    // The address a receipt to the sender would go to (a Reply-To alone is no sender).
+    let Some(address) = reply_address(mail.reply_to.as_deref(), mail.from.as_deref()) else {
         let detail = "ingen kvittering: mailen har ingen afsender".to_string();
         return Some(Event::note("daemon", NO_RECEIPT, detail));
     };
-    let from = mail.from.as_deref().unwrap_or(address);
-    if h.is_own(from) || !receipt_recipients(mail, None, None, h).is_empty() {
+    if h.is_own(&address) || !receipt_recipients(mail, None, None, h).is_empty() {
         return None;
     }
     let quoted: String = address
