@@ -251,9 +251,8 @@ async fn a_different_mail_reusing_a_message_id_is_a_new_order_noted_on_both() {
     let first = WsForm::new("KMB-IT-0031", FA);
     let second = WsForm::new("KMB-IT-0032", FA);
     let raw = |form: &WsForm, subject: &str| form_mail(FA, HELPDESK, subject, &mid, &form.docx());
-    stack
-        .send(FA, HELPDESK, &raw(&first, "Bestilling et"))
-        .await;
+    let first_raw = raw(&first, "Bestilling et");
+    stack.send(FA, HELPDESK, &first_raw).await;
     wait_all_processed(&stack, &mut d, 1).await;
     stack
         .send(FA, HELPDESK, &raw(&second, "Bestilling to"))
@@ -298,6 +297,17 @@ async fn a_different_mail_reusing_a_message_id_is_a_new_order_noted_on_both() {
         .wait_mailbox(&stack, FA, "INBOX", "four receipts", |n| n >= 4, RECEIPTS)
         .await;
     assert_eq!(receipts.len(), 4, "two receipts per order");
+
+    // The first mail again, by other ways (Dovecot's LMTP adds its own trace headers, an
+    // IMAP APPEND none): the same mail, no third order, no new note.
+    stack
+        .deliver_lmtp_many(FA, HELPDESK, std::slice::from_ref(&first_raw))
+        .await;
+    stack.append(HELPDESK, "INBOX", &first_raw).await;
+    wait_all_processed(&stack, &mut d, 4).await;
+    assert_eq!(d.orders().len(), 2, "{:#?}", d.orders());
+    assert_eq!(reused_id_notes(&d, &one).len(), 1, "{:#}", d.order(&one));
+    assert_eq!(reused_id_notes(&d, &two).len(), 1, "{:#}", d.order(&two));
 }
 
 #[tokio::test]
