@@ -14,7 +14,8 @@
 //! - [`mail`]: a received mail's facts (sender, threading, bodies, attachments) and its
 //!   loop-safety flags (mail/loops.rs, their word and header lists as tables);
 //!   [`mail::header_value`]: every value in a header of a mail we send, checked in one place;
-//!   [`mail::own_id`]: the Message-IDs of our own mails.
+//!   [`mail::own_id`]: the Message-IDs of our own mails;
+//!   [`mail::identity`]: a mail's content identity (the hash without trace headers).
 //! - [`forms`]: the readers that turn .docx, PDF, HTML and mail text into raw forms and unpack
 //!   winmail.dat, each bounding its own work, with one list of tick glyphs
 //!   ([`forms::raw::TICK_GLYPHS`]) and one "Label: value" splitter (forms/read/label.rs);

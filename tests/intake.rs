@@ -226,6 +226,90 @@ async fn the_same_message_twice_is_one_order_with_one_set_of_receipts() {
     drop(receipts);
 }
 
+/// The notes on an order's history that name another mail with its Message-ID.
+fn reused_id_notes(d: &Daemon, reference: &str) -> Vec<String> {
+    d.order(reference)["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["detail"].as_str())
+                .filter(|detail| detail.starts_with("samme Message-ID som en anden mail ("))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A gateway, a broken client or a resend with a new form reuses a Message-ID: the second,
+/// different mail is a mail of its own (an order, its receipts), and both mails' orders and
+/// inbound rows say that another mail has the same Message-ID, naming it.
+#[tokio::test]
+async fn a_different_mail_reusing_a_message_id_is_a_new_order_noted_on_both() {
+    let (stack, mut d) = started(CONNECT).await;
+    let mid = format!("reused.{}@fa.example.test", std::process::id());
+    let first = WsForm::new("KMB-IT-0031", FA);
+    let second = WsForm::new("KMB-IT-0032", FA);
+    let raw = |form: &WsForm, subject: &str| form_mail(FA, HELPDESK, subject, &mid, &form.docx());
+    let first_raw = raw(&first, "Bestilling et");
+    stack.send(FA, HELPDESK, &first_raw).await;
+    wait_all_processed(&stack, &mut d, 1).await;
+    stack
+        .send(FA, HELPDESK, &raw(&second, "Bestilling to"))
+        .await;
+    wait_all_processed(&stack, &mut d, 2).await;
+
+    let orders = d.wait_orders(2, RECEIPTS).await;
+    assert_eq!(orders.len(), 2, "two orders: {orders:#?}");
+    let by_id = |id: &str| {
+        orders
+            .iter()
+            .find(|o| o["bestillings_id"] == id)
+            .map(reference_of)
+            .unwrap_or_else(|| panic!("no order for {id}: {orders:#?}"))
+    };
+    let (one, two) = (by_id("KMB-IT-0031"), by_id("KMB-IT-0032"));
+    for reference in [&one, &two] {
+        assert_eq!(d.receipts_queued(reference), 2, "receipts of {reference}");
+    }
+    let notes_one = reused_id_notes(&d, &one);
+    let notes_two = reused_id_notes(&d, &two);
+    assert_eq!(notes_one.len(), 1, "{one}: {:#}", d.order(&one));
+    assert_eq!(notes_two.len(), 1, "{two}: {:#}", d.order(&two));
+    assert!(notes_one[0].contains(&two), "{notes_one:?} names {two}");
+    assert!(notes_one[0].contains("Bestilling to"), "{notes_one:?}");
+    assert!(notes_two[0].contains(&one), "{notes_two:?} names {one}");
+
+    let pool = d.pool().await;
+    let notes: Vec<String> = sqlx::query_scalar("SELECT note FROM inbound_mail ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains("samme Message-ID som en anden mail")),
+        "{notes:?}"
+    );
+    pool.close().await;
+    let receipts = d
+        .wait_mailbox(&stack, FA, "INBOX", "four receipts", |n| n >= 4, RECEIPTS)
+        .await;
+    assert_eq!(receipts.len(), 4, "two receipts per order");
+
+    // The first mail again, by other ways (Dovecot's LMTP adds its own trace headers, an
+    // IMAP APPEND none): the same mail, no third order, no new note.
+    stack
+        .deliver_lmtp_many(FA, HELPDESK, std::slice::from_ref(&first_raw))
+        .await;
+    stack.append(HELPDESK, "INBOX", &first_raw).await;
+    wait_all_processed(&stack, &mut d, 4).await;
+    assert_eq!(d.orders().len(), 2, "{:#?}", d.orders());
+    assert_eq!(reused_id_notes(&d, &one).len(), 1, "{:#}", d.order(&one));
+    assert_eq!(reused_id_notes(&d, &two).len(), 1, "{:#}", d.order(&two));
+}
+
 #[tokio::test]
 async fn a_crash_between_commit_and_move_loses_and_duplicates_nothing() {
     let stack = MailStack::start(&[]);

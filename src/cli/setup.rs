@@ -243,6 +243,7 @@ pub fn smtp_settings(cfg: &Config) -> SmtpSettings {
             (config::Auth::XOAuth2, Some(sec)) => SmtpAuth::XOAuth2(sec.clone()),
             _ => SmtpAuth::None,
         },
+        max_age: cfg.limits.outbox_max_age,
     }
 }
 

@@ -211,6 +211,7 @@ pub(super) fn read_limits(s: &mut Sect) -> Limits {
         max_header_field_bytes: s
             .size("max_header_field_bytes")
             .unwrap_or(d.max_header_field_bytes),
+        outbox_max_age: s.duration("outbox_max_age").unwrap_or(d.outbox_max_age),
     }
 }
 

@@ -209,6 +209,7 @@ impl Summary {
             "max_header_field_bytes",
             &l.max_header_field_bytes.to_string(),
         );
+        self.str("outbox_max_age", &format_duration(l.outbox_max_age));
     }
     fn rules(&mut self, r: &RulesConfig) {
         self.section("rules");

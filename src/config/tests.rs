@@ -88,6 +88,7 @@ fn shipped_config_loads() {
     assert_eq!(c.limits.orders_per_sender_per_hour, 1000);
     assert_eq!(c.limits.review_mails_per_hour, 1000);
     assert_eq!(c.limits.max_message_bytes, 25_000_000);
+    assert_eq!(c.limits.outbox_max_age, Duration::from_secs(3 * 24 * 3600));
     assert_eq!(
         format!("{:?}", c.limits.read_limits()),
         format!("{:?}", ReadLimits::default())
@@ -192,6 +193,7 @@ fn defaults_fill_everything_optional() {
     assert_eq!(c.limits.max_header_count, 1000);
     assert_eq!(c.limits.max_header_bytes, 1_000_000);
     assert_eq!(c.limits.max_header_field_bytes, 64_000);
+    assert_eq!(c.limits.outbox_max_age, Duration::from_secs(3 * 24 * 3600));
     assert_eq!(c.executors.timeout, Duration::from_secs(300));
     assert_eq!(c.executors.webservice, None);
     let r = &c.rules;
@@ -532,6 +534,18 @@ fn rules_limits_and_schedule_values_are_checked() {
             2,
             "[limits] max_header_field_bytes",
             "larger than zero",
+        ),
+        (
+            "[limits]\noutbox_max_age = \"3\"",
+            2,
+            "[limits] outbox_max_age",
+            "outbox_max_age",
+        ),
+        (
+            "[limits]\noutbox_max_age = 3",
+            2,
+            "[limits] outbox_max_age",
+            "a duration in quotes",
         ),
         (
             "[executors]\nwebservice = \"\"",

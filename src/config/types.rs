@@ -191,6 +191,9 @@ pub struct Limits {
     pub max_header_bytes: u64,
     /// One header field (with its folded continuation lines), in bytes; larger: to a person.
     pub max_header_field_bytes: u64,
+    /// A queued mail the SMTP server has not taken for this long (temporary failures) ends
+    /// failed, like one it refused permanently: never retried for ever.
+    pub outbox_max_age: Duration,
 }
 
 impl Default for Limits {
@@ -215,6 +218,7 @@ impl Default for Limits {
             max_header_count: 1000,
             max_header_bytes: 1_000_000,
             max_header_field_bytes: 64_000,
+            outbox_max_age: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }

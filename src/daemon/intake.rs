@@ -460,7 +460,7 @@ impl Intake {
             return Ok(Destination::Processed);
         };
         if let Some(why) = self.refused_unread(&raw, size, attempts) {
-            self.quarantine(&raw, &origin, &why).await?;
+            self.quarantine(&raw, &key, &origin, &why).await?;
             return Ok(Destination::Quarantine);
         }
         let judged = judge_blocking(
@@ -476,17 +476,18 @@ impl Intake {
             Ok(None) => {
                 // Not a mail at all: a person looks at it.
                 let why = "the message could not be parsed as a mail";
-                self.quarantine(&raw, &origin, why).await?;
+                self.quarantine(&raw, &key, &origin, why).await?;
                 return Ok(Destination::Quarantine);
             }
             Err(why) => {
                 store::inbound::record_error(&self.store, &key, &why).await?;
-                self.quarantine(&raw, &origin, &why).await?;
+                self.quarantine(&raw, &key, &origin, &why).await?;
                 return Ok(Destination::Quarantine);
             }
         };
         let intake = process::Intake {
             raw: &raw,
+            key: &key,
             mail: &mail,
             judgement: &judgement,
             origin: &origin,
@@ -537,13 +538,20 @@ impl Intake {
 
     /// Stores a mail that cannot be processed as a `review` order for a person, in one
     /// transaction, without parsing it again.
-    async fn quarantine(&self, raw: &[u8], origin: &Origin, why: &str) -> anyhow::Result<()> {
+    async fn quarantine(
+        &self,
+        raw: &[u8],
+        key: &str,
+        origin: &Origin,
+        why: &str,
+    ) -> anyhow::Result<()> {
         warn!(why, "mail quarantined for a person");
         let mail = Mail::headers_only(raw);
         let judgement = Judgement::quarantined(&mail, why);
         let mut tx = self.store.begin().await?;
         let intake = process::Intake {
             raw,
+            key,
             mail: &mail,
             judgement: &judgement,
             origin,
@@ -553,8 +561,7 @@ impl Intake {
             now: Utc::now(),
         };
         let outcome = store_mail(&mut tx, &intake).await?;
-        let key = message_key(mail.message_id.as_deref(), raw);
-        store::inbound::mark_quarantined(&mut tx, &key, why).await?;
+        store::inbound::mark_quarantined(&mut tx, key, why).await?;
         tx.commit().await?;
         match outcome {
             Outcome::Orders(judged) => {

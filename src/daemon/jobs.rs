@@ -51,6 +51,12 @@ impl Jobs {
         let mut d = digest::build(&orders, now, self.config.helpdesk.stale_rejected_days);
         let deferred = store::deferred_mails(&self.store.pool, now).await?;
         d.n_deferred = usize::try_from(deferred).unwrap_or(0);
+        let shown = now - chrono::TimeDelta::days(digest::FAILED_SHOWN_DAYS);
+        let failed = store::outbox::failed_receipts_since(&self.store.pool, shown).await?;
+        digest::with_unsent_receipts(&mut d, &failed, now);
+        let period = now - digest::NO_REPLY_PERIOD;
+        let unanswered = store::inbound::unanswered_since(&self.store.pool, period).await?;
+        digest::with_no_reply(&mut d, &unanswered);
         Ok(d)
     }
 

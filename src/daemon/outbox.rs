@@ -32,6 +32,8 @@ pub struct SmtpSettings {
     pub ca_file: Option<std::path::PathBuf>,
     pub auth: SmtpAuth,
     pub username: String,
+    /// A mail not taken within this long (`limits.outbox_max_age`) ends failed.
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -262,20 +264,14 @@ fn auth_refused_message(s: &SmtpSettings) -> String {
 }
 
 /// The longest wait after a temporary failure (server down, 4xx): once the server is back, a
-/// queue held by an outage leaves within a minute.
+/// queue held by an outage leaves within a minute. (A permanent refusal is not retried.)
 const MAX_TEMPORARY_BACKOFF: i64 = 60;
-/// The longest wait after a permanent refusal (5xx), which concerns that mail only.
-const MAX_PERMANENT_BACKOFF: i64 = 600;
 
-/// Backoff after a failed attempt: 2 s, 4 s, ... at most a minute while the failure is
-/// temporary, at most 10 minutes when the server refused the mail permanently.
-pub fn backoff(attempts: i64, permanent: bool) -> chrono::Duration {
-    let cap = if permanent {
-        MAX_PERMANENT_BACKOFF
-    } else {
-        MAX_TEMPORARY_BACKOFF
-    };
-    let secs = 2i64.saturating_pow(attempts.clamp(1, 20) as u32).min(cap);
+/// Backoff after a temporary failure: 2 s, 4 s, ... at most a minute.
+pub fn backoff(attempts: i64) -> chrono::Duration {
+    let secs = 2i64
+        .saturating_pow(attempts.clamp(1, 20) as u32)
+        .min(MAX_TEMPORARY_BACKOFF);
     chrono::Duration::seconds(secs)
 }
 
@@ -324,23 +320,50 @@ async fn send_one(sender: &mut Sender, mail: &QueuedMail) -> anyhow::Result<()> 
     }
 }
 
-/// Records a failed attempt with its backoff; true when the failure was permanent (this mail
-/// only).
+/// Whether a failed mail ends failed now instead of being tried again: at once when the
+/// failure is permanent (a 5xx refusal, an address that does not parse: trying again cannot
+/// help), and after temporary failures once it has waited `max_age` since it was queued.
+pub fn gives_up(
+    permanent: bool,
+    queued_at: chrono::DateTime<Utc>,
+    now: chrono::DateTime<Utc>,
+    max_age: Duration,
+) -> bool {
+    let max_age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+    permanent || now.signed_duration_since(queued_at) >= max_age
+}
+
+/// Records a failed attempt: the mail ends failed ([`gives_up`]; its order's history says so)
+/// or waits out its backoff. True when the failure was permanent (this mail only).
 async fn record_failure(
     conn: &mut SqliteConnection,
     mail: &QueuedMail,
     e: &anyhow::Error,
+    max_age: Duration,
 ) -> anyhow::Result<bool> {
     let error = format!("{e:#}");
     let permanent = error.starts_with("permanent");
     let attempts = mail.attempts + 1;
-    let next = Utc::now() + backoff(attempts, permanent);
     let message_id = &mail.message_id;
-    if permanent {
-        warn!(message_id, attempts, error, retry_at = %next, "the SMTP server refused the mail; it stays queued and is retried");
-    } else {
-        warn!(message_id, attempts, error, retry_at = %next, "SMTP server unavailable; the mail stays queued and is retried");
+    let now = Utc::now();
+    if gives_up(permanent, mail.created_at, now, max_age) {
+        let why = if permanent {
+            error.clone()
+        } else {
+            let age = humantime::format_duration(max_age);
+            format!("not delivered within {age} (limits.outbox_max_age): {error}")
+        };
+        warn!(
+            message_id,
+            attempts,
+            error = why,
+            "the mail can never be sent; it ends failed and is not retried"
+        );
+        store::outbox::mark_given_up(conn, mail.id, now, &why).await?;
+        return Ok(permanent);
     }
+    let next = now + backoff(attempts);
+    warn!(message_id, attempts, error, retry_at = %next, "SMTP server unavailable; the mail stays queued and is retried");
     store::outbox::mark_failed(conn, mail.id, next, &error).await?;
     Ok(permanent)
 }
@@ -375,7 +398,8 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
                 // A temporary error means the server is probably down: stop this round and keep
                 // the queue's order. A permanent one concerns this mail only (e.g. a rejected
                 // recipient): go on with the others.
-                if !record_failure(conn, mail, &e).await? {
+                let max_age = sender.settings.max_age;
+                if !record_failure(conn, mail, &e, max_age).await? {
                     sender.held = true;
                     sender.close().await;
                     record_sent(conn, sender).await?;
@@ -466,6 +490,7 @@ mod tests {
             ca_file: None,
             auth,
             username: "helpdesk@example.test".into(),
+            max_age: Duration::from_secs(3 * 24 * 3600),
         }
     }
 
@@ -501,24 +526,74 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        for permanent in [false, true] {
-            assert_eq!(backoff(1, permanent).num_seconds(), 2);
-            assert_eq!(backoff(3, permanent).num_seconds(), 8);
-            assert_eq!(backoff(5, permanent).num_seconds(), 32);
-            assert_eq!(backoff(-1, permanent).num_seconds(), 2);
-            assert_eq!(backoff(0, permanent).num_seconds(), 2);
-        }
-        assert_eq!(backoff(6, true).num_seconds(), 64);
-        assert_eq!(backoff(50, true).num_seconds(), 600);
-        assert_eq!(backoff(i64::MAX, true).num_seconds(), 600);
+        assert_eq!(backoff(1).num_seconds(), 2);
+        assert_eq!(backoff(3).num_seconds(), 8);
+        assert_eq!(backoff(5).num_seconds(), 32);
+        assert_eq!(backoff(-1).num_seconds(), 2);
+        assert_eq!(backoff(0).num_seconds(), 2);
+    }
+
+    #[test]
+    fn a_permanent_failure_ends_the_mail_at_once() {
+        let now = Utc::now();
+        let day = Duration::from_secs(24 * 3600);
+        assert!(gives_up(true, now, now, 3 * day));
+        // Even a mail queued in the future (a clock step back) ends.
+        assert!(gives_up(
+            true,
+            now + chrono::Duration::hours(1),
+            now,
+            3 * day
+        ));
+    }
+
+    #[test]
+    fn temporary_failures_end_the_mail_only_after_the_maximum_age() {
+        let now = Utc::now();
+        let max = Duration::from_secs(3 * 24 * 3600);
+        let queued = |ago: chrono::Duration| now - ago;
+        assert!(!gives_up(false, queued(chrono::Duration::zero()), now, max));
+        assert!(!gives_up(
+            false,
+            queued(chrono::Duration::hours(71)),
+            now,
+            max
+        ));
+        assert!(!gives_up(
+            false,
+            queued(chrono::Duration::hours(72) - chrono::Duration::seconds(1)),
+            now,
+            max
+        ));
+        assert!(gives_up(
+            false,
+            queued(chrono::Duration::hours(72)),
+            now,
+            max
+        ));
+        assert!(gives_up(
+            false,
+            queued(chrono::Duration::days(400)),
+            now,
+            max
+        ));
+        // A clock step back: not yet.
+        assert!(!gives_up(false, now + chrono::Duration::hours(1), now, max));
+        // A maximum age beyond what chrono holds never ends it.
+        assert!(!gives_up(
+            false,
+            queued(chrono::Duration::days(400)),
+            now,
+            Duration::MAX
+        ));
     }
 
     #[test]
     fn a_temporary_failure_waits_at_most_a_minute() {
-        assert_eq!(backoff(6, false).num_seconds(), 60);
-        assert_eq!(backoff(50, false).num_seconds(), 60);
-        assert_eq!(backoff(i64::MAX, false).num_seconds(), 60);
+        assert_eq!(backoff(6).num_seconds(), 60);
+        assert_eq!(backoff(50).num_seconds(), 60);
+        assert_eq!(backoff(i64::MAX).num_seconds(), 60);
         // a whole outage of minutes: never more than a minute between tries
-        assert!((1..100).all(|n| backoff(n, false).num_seconds() <= 60));
+        assert!((1..100).all(|n| backoff(n).num_seconds() <= 60));
     }
 }

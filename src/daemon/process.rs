@@ -31,11 +31,16 @@ pub struct Origin {
 
 pub use crate::orders::helpdesk::HelpdeskSettings;
 
-/// The key a message is stored under: its Message-ID, else a hash of its bytes.
+/// The key a message is stored under, its content identity (DESIGN.md "Intake is
+/// exactly-once"): the hash of its content without trace headers
+/// ([`crate::mail::identity::content_sha256`]) and its Message-ID when it has one. The same
+/// mail delivered twice has the same key; a different mail reusing a Message-ID has another.
+/// (Rows stored before keep their `mid:` keys; their place in the mailbox still finds them.)
 pub fn message_key(message_id: Option<&str>, raw: &[u8]) -> String {
+    let content = crate::mail::identity::content_sha256(raw);
     match message_id.map(str::trim).filter(|m| !m.is_empty()) {
-        Some(id) => format!("mid:{id}"),
-        None => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
+        Some(id) => format!("sha256:{content} mid:{id}"),
+        None => format!("sha256:{content}"),
     }
 }
 
@@ -67,6 +72,8 @@ pub struct Judged {
 /// Everything `store_mail` needs.
 pub struct Intake<'a> {
     pub raw: &'a [u8],
+    /// The mail's [`message_key`], as intake counted its attempts under it.
+    pub key: &'a str,
     pub mail: &'a Mail,
     pub judgement: &'a Judgement,
     pub origin: &'a Origin,
@@ -81,12 +88,10 @@ pub struct Intake<'a> {
 /// Stores the mail and applies its judgement, in the caller's transaction.
 pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outcome> {
     let ours = is_our_mail(i.mail, i.helpdesk);
-    let flags = i.judgement.flags;
-    let ignored = ours || flags.no_reply();
-    let key = message_key(i.mail.message_id.as_deref(), i.raw);
+    let ignored = ours || i.judgement.flags.no_reply();
     let sha = hex::encode(Sha256::digest(i.raw));
     let row = Inbound {
-        key: &key,
+        key: i.key,
         message_id: i.mail.message_id.as_deref(),
         mailbox: &i.origin.mailbox,
         uidvalidity: i.origin.uidvalidity,
@@ -98,9 +103,30 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
         raw: i.raw,
         disposition: if ignored { "ignored" } else { "order" },
     };
-    let Some(inbound_id) = store::mail::insert_inbound(tx, &row, i.now).await? else {
+    let Some(stored) = store::mail::insert_inbound(tx, &row, i.now).await? else {
         return Ok(Outcome::Duplicate);
     };
+    let outcome = dispose(tx, i, stored.id, ours).await?;
+    if let Some(earlier) = stored.same_message_id {
+        warn!(
+            message_id = ?i.mail.message_id,
+            "a different mail with the Message-ID of an earlier one; both kept and noted"
+        );
+        store::inbound::note_reused_message_id(tx, earlier, stored.id, i.now).await?;
+    }
+    Ok(outcome)
+}
+
+/// What a stored mail comes to: ignored, correspondence, an order for a person, or its forms'
+/// orders.
+async fn dispose(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    ours: bool,
+) -> anyhow::Result<Outcome> {
+    let flags = i.judgement.flags;
+    let ignored = ours || flags.no_reply();
     if ignored {
         let why = if ours {
             "our own mail"

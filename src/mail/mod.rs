@@ -3,6 +3,7 @@
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
 pub mod header_value;
+pub mod identity;
 mod loops;
 pub mod own_id;
 

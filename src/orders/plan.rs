@@ -19,7 +19,7 @@ use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::{ReceiptKind, Thread};
 use crate::orders::recipients::{
-    order_recipients, receipt_recipients, registered_system, with_requester_of,
+    order_recipients, receipt_recipients, registered_system, reply_address, with_requester_of,
 };
 use crate::orders::state::{Action, State, transition};
 use crate::orders::values::{self, IncidentValues, ReceiptValues};
@@ -384,6 +384,8 @@ pub struct MailEffects {
     pub notice: Option<(i64, Receipt)>,
     /// On the new order: the order the mail refers to but may not write to.
     pub not_theirs: Option<Event>,
+    /// Why the sender gets no receipt, when nothing can answer them ([`why_no_receipt`]).
+    pub no_receipt: Option<Event>,
     /// To the Helpdesk's review address, when a person decides.
     pub review: Option<Receipt>,
 }
@@ -471,6 +473,7 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
         verdict_receipt,
         notice,
         not_theirs: None,
+        no_receipt: why_no_receipt(m.mail, ctx.helpdesk),
         review: review.flatten(),
     })
 }
@@ -718,8 +721,42 @@ pub fn mail_for_a_person(p: &MailForAPerson<'_>, ctx: &Context<'_>) -> MailEffec
         verdict_receipt,
         notice: None,
         not_theirs,
+        no_receipt: why_no_receipt(p.mail, ctx.helpdesk),
         review: review_mail(p.mail, None, p.what, values, ctx),
     }
+}
+
+/// The event of a mail no receipt can answer because it has no sender at all.
+pub const NO_RECEIPT: &str = "no receipt";
+/// How much of a sender's unusable address the history quotes.
+const QUOTED_ADDRESS: usize = 200;
+
+/// Why the sender of a mail gets no receipt when nothing can answer them, for the order's
+/// history: the mail has no sender at all (no From, no Reply-To), or the sender's address does
+/// not parse as one a receipt can go to (spaces inside, a stray `>`: the one address validator,
+/// [`crate::mail::header_value::Address`], refuses it when the receipt is queued, so no
+/// receipt to it is queued to fail for ever). `None`: the sender is answered, or is one of
+/// our own addresses (never answered, by design).
+pub fn why_no_receipt(mail: &Mail, h: &HelpdeskSettings) -> Option<Event> {
+    // The address a receipt to the sender would go to (a Reply-To alone is no sender).
+    let Some(address) = reply_address(mail.reply_to.as_deref(), mail.from.as_deref()) else {
+        let detail = "ingen kvittering: mailen har ingen afsender".to_string();
+        return Some(Event::note("daemon", NO_RECEIPT, detail));
+    };
+    if h.is_own(&address) || !receipt_recipients(mail, None, None, h).is_empty() {
+        return None;
+    }
+    let quoted: String = address
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(QUOTED_ADDRESS)
+        .collect();
+    let why = format!("afsenderens adresse \"{quoted}\" er ikke en gyldig mailadresse");
+    Some(Event::note(
+        "daemon",
+        RECEIPT_FAILED,
+        receipt_failed_detail(&why),
+    ))
 }
 
 // ----- a mail that changes no order's state -----
@@ -729,6 +766,46 @@ pub fn ignored(why: &str, mail: &Mail) -> Event {
     let sender = mail.from.as_deref().unwrap_or("");
     let detail = format!("{why} from {sender}; no receipt");
     Event::new("daemon", "ignored", None, detail)
+}
+
+/// Another mail with the same Message-ID, as a note names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherMail {
+    /// When it arrived (as stored, RFC 3339).
+    pub received: String,
+    pub subject: String,
+    /// The references of the orders it landed on, comma-separated; empty: none.
+    pub orders: String,
+}
+
+/// The action of the note on a mail that shares its Message-ID with a different mail.
+pub const REUSED_MESSAGE_ID: &str = "message-id reused";
+/// How many characters of the other mail's subject a note quotes.
+const QUOTED_SUBJECT: usize = 80;
+
+/// The note on a mail (and its orders) whose Message-ID a different mail has too: both are
+/// kept and processed (DESIGN.md "Intake is exactly-once"), and a person sees the other.
+pub fn reused_message_id(other: &OtherMail) -> Event {
+    let subject: String = other.subject.chars().take(QUOTED_SUBJECT).collect();
+    let orders = if other.orders.is_empty() {
+        String::new()
+    } else {
+        format!("{}; ", other.orders)
+    };
+    let detail = format!(
+        "samme Message-ID som en anden mail ({orders}modtaget {}, emne \"{subject}\")",
+        other.received
+    );
+    Event::new("daemon", REUSED_MESSAGE_ID, None, detail)
+}
+
+/// The event on an order whose receipt can never be sent (a permanent refusal, an address that
+/// does not parse, or no delivery within `limits.outbox_max_age`).
+pub const RECEIPT_FAILED: &str = "receipt failed";
+
+/// What the history says of a receipt that can never be sent, and why.
+pub fn receipt_failed_detail(why: &str) -> String {
+    format!("kvittering kunne ikke sendes: {why}")
 }
 
 /// The event on an order whose receipt `receipt_id` came back undelivered.
@@ -1107,6 +1184,42 @@ mod tests {
             subject: "Rettet bestilling".into(),
             ..Mail::default()
         }
+    }
+
+    #[test]
+    fn the_history_says_why_a_sender_gets_no_receipt() {
+        let h = helpdesk();
+        let no_sender = Mail::default();
+        let e = why_no_receipt(&no_sender, &h).expect("no sender");
+        assert_eq!(e.action, NO_RECEIPT);
+        assert_eq!(e.detail, "ingen kvittering: mailen har ingen afsender");
+        let blank = mail("  ");
+        assert_eq!(
+            why_no_receipt(&blank, &h).map(|e| e.action),
+            Some(NO_RECEIPT.into())
+        );
+        // As mail-parser reads `"Jens Hansen" <jens hansen@example.dk>` and `x@example.dk>`.
+        for bad in ["jens hansen@example.dk", "x@example.dk>", "@example.com"] {
+            let e = why_no_receipt(&mail(bad), &h).unwrap_or_else(|| panic!("{bad}"));
+            assert_eq!(e.action, RECEIPT_FAILED, "{bad}");
+            assert!(
+                e.detail
+                    .starts_with("kvittering kunne ikke sendes: afsenderens adresse")
+                    && e.detail.contains(bad),
+                "{bad}: {}",
+                e.detail
+            );
+        }
+        let hostile = mail(&format!("a\u{7}b {}@x.test", "c".repeat(5000)));
+        let e = why_no_receipt(&hostile, &h).expect("hostile");
+        assert!(
+            !e.detail.contains('\u{7}') && e.detail.len() < 400,
+            "{}",
+            e.detail
+        );
+        // Answered: nothing to say. Our own address: never answered, by design.
+        assert_eq!(why_no_receipt(&mail("fa@kommune.test"), &h), None);
+        assert_eq!(why_no_receipt(&mail(&h.address), &h), None);
     }
 
     /// A judged sftp form with BestillingsID BD-1 and a contact in the sender's domain.

@@ -55,7 +55,7 @@ pub fn recipients(
 /// (case-insensitive), else From. From is the address a receipt answers; an unverified
 /// Reply-To elsewhere would let anyone aim receipts at a third party (DESIGN.md "Receipts per
 /// order").
-fn reply_address(reply: Option<&str>, from: Option<&str>) -> Option<String> {
+pub fn reply_address(reply: Option<&str>, from: Option<&str>) -> Option<String> {
     fn present(a: Option<&str>) -> Option<&str> {
         a.map(str::trim).filter(|a| !a.is_empty())
     }

@@ -37,16 +37,21 @@ pub enum SectionKind {
     Overdue,
     /// Failed orders (an incident is open), the last [`FAILED_SHOWN_DAYS`] days.
     Failed,
+    /// Orders with a receipt that could never be sent (refused, an address that does not
+    /// parse, older than `limits.outbox_max_age`), the last [`FAILED_SHOWN_DAYS`] days. Not a
+    /// state: the shell adds them ([`with_unsent_receipts`]).
+    UnsentReceipts,
     /// Rejected orders without a corrected version for more than `stale_rejected_days`.
     StaleRejected,
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 5] = [
+    pub const ALL: [SectionKind; 6] = [
         SectionKind::Review,
         SectionKind::Due,
         SectionKind::Overdue,
         SectionKind::Failed,
+        SectionKind::UnsentReceipts,
         SectionKind::StaleRejected,
     ];
 
@@ -57,6 +62,7 @@ impl SectionKind {
             SectionKind::Due => "Skal gennemføres i dag".into(),
             SectionKind::Overdue => "Overskredet".into(),
             SectionKind::Failed => "Fejlet / incident".into(),
+            SectionKind::UnsentReceipts => "Kvitteringer der ikke kunne sendes".into(),
             SectionKind::StaleRejected => {
                 format!("Afvist uden rettelse i mere end {stale_days} dage")
             }
@@ -106,8 +112,101 @@ pub struct Digest {
     /// dropped). Not an order's state: [`build`] leaves it 0 and the shell fills it in from
     /// the outbox.
     pub n_deferred: usize,
+    /// Orders in [`SectionKind::UnsentReceipts`].
+    pub n_unsent: usize,
     pub stale_rejected_days: u32,
     pub sections: Vec<Section>,
+    /// "Post uden svar": mails stored but never answered in the last [`NO_REPLY_PERIOD`], counted
+    /// by reason (the shell fills it in, [`with_no_reply`]); empty: none.
+    pub no_reply: Vec<NoReplyCount>,
+}
+
+/// How many mails of one kind were stored but never answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoReplyCount {
+    /// "Spam", "Lister", "Autosvar", ...
+    pub reason: String,
+    pub count: i64,
+}
+
+/// The period "Post uden svar" counts: the day since the previous digest.
+pub const NO_REPLY_PERIOD: TimeDelta = TimeDelta::days(1);
+
+/// The Danish name of why a mail was not answered (the `why` of `daemon::process`'s ignored
+/// event: "a bounce", "an auto-reply", "a mailing-list mail", "our own mail", "spam", ...).
+pub fn no_reply_reason(why: &str) -> String {
+    let why = why.trim();
+    let lower = why.to_lowercase();
+    let name = if lower.contains("spam") {
+        "Spam"
+    } else if lower.contains("list") {
+        "Lister"
+    } else if lower.contains("auto-reply") {
+        "Autosvar"
+    } else if lower.contains("bounce") {
+        "Returmeldinger (bounces)"
+    } else if lower.contains("our own") {
+        "Egne mails"
+    } else {
+        return why.to_string();
+    };
+    name.to_string()
+}
+
+/// Fills in "Post uden svar" from the ignored mails' reasons and counts, merged by their
+/// Danish name, largest first.
+pub fn with_no_reply(d: &mut Digest, counted: &[(String, i64)]) {
+    let mut merged: Vec<NoReplyCount> = Vec::new();
+    for (why, n) in counted {
+        let reason = no_reply_reason(why);
+        match merged.iter_mut().find(|c| c.reason == reason) {
+            Some(c) => c.count = c.count.saturating_add(*n),
+            None => merged.push(NoReplyCount { reason, count: *n }),
+        }
+    }
+    merged.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+    d.no_reply = merged;
+}
+
+/// Fills in "Kvitteringer der ikke kunne sendes": each order with the time its last receipt
+/// failed, the failures of the last [`FAILED_SHOWN_DAYS`] days, oldest first.
+pub fn with_unsent_receipts(
+    d: &mut Digest,
+    failed: &[(OrderRow, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) {
+    let mut recent: Vec<&(OrderRow, DateTime<Utc>)> = failed
+        .iter()
+        .filter(|(_, at)| now.signed_duration_since(*at) <= TimeDelta::days(FAILED_SHOWN_DAYS))
+        .collect();
+    recent
+        .sort_by(|(a, at_a), (b, at_b)| at_a.cmp(at_b).then_with(|| a.reference.cmp(&b.reference)));
+    let lines: Vec<Line> = recent.iter().map(|(o, at)| line(o, *at, now)).collect();
+    d.n_unsent = lines.len();
+    if let Some(s) = d
+        .sections
+        .iter_mut()
+        .find(|s| s.kind == SectionKind::UnsentReceipts)
+    {
+        s.lines = lines;
+    }
+}
+
+/// An order's line in a section, waiting since `since`.
+fn line(o: &OrderRow, since: DateTime<Utc>, now: DateTime<Utc>) -> Line {
+    let days = days_between(since, now);
+    Line {
+        reference: o.reference.clone(),
+        bestillings_id: o.bestillings_id.clone().unwrap_or_default(),
+        org_name: o.org_name.clone().unwrap_or_default(),
+        system_name: o.system_name.clone().unwrap_or_default(),
+        planned_at: o
+            .planned_at
+            .map(|p| danish_datetime(&p))
+            .unwrap_or_default(),
+        days_waiting: days,
+        days_text: days_text(days),
+    }
 }
 
 /// Which section an order belongs in at `now`, if any (each order in at most one).
@@ -187,21 +286,8 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
             SectionKind::Failed => o.incident_at.unwrap_or(o.updated_at),
             _ => o.updated_at,
         };
-        let days = days_between(since, now);
-        let line = Line {
-            reference: o.reference.clone(),
-            bestillings_id: o.bestillings_id.clone().unwrap_or_default(),
-            org_name: o.org_name.clone().unwrap_or_default(),
-            system_name: o.system_name.clone().unwrap_or_default(),
-            planned_at: o
-                .planned_at
-                .map(|p| danish_datetime(&p))
-                .unwrap_or_default(),
-            days_waiting: days,
-            days_text: days_text(days),
-        };
         if let Some(s) = sections.iter_mut().find(|s| s.kind == kind) {
-            s.lines.push(line);
+            s.lines.push(line(o, since, now));
         }
     }
     let count = |k: SectionKind| {
@@ -225,8 +311,10 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
         n_failed: count(SectionKind::Failed),
         n_stale: count(SectionKind::StaleRejected),
         n_deferred: 0,
+        n_unsent: 0,
         stale_rejected_days,
         sections,
+        no_reply: Vec::new(),
     }
 }
 
@@ -427,8 +515,9 @@ mod tests {
             "Daglig oversigt 30. november 2026: 0 til vurdering, 0 skal gennemføres i dag, 0 overskredet"
         );
         let (text, html) = render(&t, &d).unwrap();
-        assert_eq!(text.matches("Ingen").count(), 5, "{text}");
-        assert_eq!(html.matches("Ingen").count(), 5, "{html}");
+        // Six tables and "Post uden svar".
+        assert_eq!(text.matches("Ingen").count(), 7, "{text}");
+        assert_eq!(html.matches("Ingen").count(), 7, "{html}");
         assert!(!html.contains("<table"), "{html}");
     }
 
@@ -451,7 +540,14 @@ mod tests {
     #[test]
     fn text_and_html_list_counts_then_sections_in_order() {
         let t = Templates::builtin().unwrap();
-        let d = build(&sample(), utc(NOW), 14);
+        let mut d = build(&sample(), utc(NOW), 14);
+        let unsent = order(12, State::Approved, None, "2026-11-28T09:00:00+01:00");
+        with_unsent_receipts(
+            &mut d,
+            &[(unsent, utc("2026-11-29T09:00:00+01:00"))],
+            utc(NOW),
+        );
+        with_no_reply(&mut d, &[("spam".into(), 4), ("an auto-reply".into(), 2)]);
         let (text, html) = render(&t, &d).unwrap();
         let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
         for body in [&text, &html] {
@@ -461,7 +557,12 @@ mod tests {
                 "Skal gennemføres i dag",
                 "Overskredet",
                 "Fejlet / incident",
+                "Kvitteringer der ikke kunne sendes",
+                "SP-2026-00012",
                 "Afvist uden rettelse i mere end 14 dage",
+                "Post uden svar (spam, lister, autosvar)",
+                "Spam",
+                "Autosvar",
             ];
             let mut last = counts;
             for title in titles {
@@ -485,9 +586,69 @@ mod tests {
                 "a future order is not listed"
             );
         }
-        assert_eq!(html.matches("<table").count(), 5);
+        assert_eq!(html.matches("<table").count(), 6);
+        assert!(
+            text.contains("1 med kvitteringer der ikke kunne sendes"),
+            "{text}"
+        );
+        assert!(text.contains("Spam: 4\nAutosvar: 2"), "{text}");
         assert!(html.contains("<td>BD-3</td>"), "{html}");
         assert!(text.contains("SP-2026-00003 | BD-3 | Borgerdata I/S | FamilieFlow | fredag den 27. november 2026 kl. 10.00 | 3 dage"), "{text}");
+    }
+
+    #[test]
+    fn unsent_receipts_of_the_last_week_oldest_first() {
+        let mut d = build(&sample(), utc(NOW), 14);
+        let o = |n| order(n, State::Approved, None, "2026-11-20T09:00:00+01:00");
+        let failed = [
+            (o(21), utc("2026-11-29T09:00:00+01:00")),
+            (o(22), utc("2026-11-23T06:59:59+01:00")),
+            (o(23), utc("2026-11-27T09:00:00+01:00")),
+        ];
+        with_unsent_receipts(&mut d, &failed, utc(NOW));
+        assert_eq!(
+            refs(&d, SectionKind::UnsentReceipts),
+            ["SP-2026-00023", "SP-2026-00021"]
+        );
+        assert_eq!(d.n_unsent, 2);
+        let line = &d.sections[4].lines[0];
+        assert_eq!((line.days_waiting, line.days_text.as_str()), (3, "3 dage"));
+    }
+
+    #[test]
+    fn mail_without_a_reply_is_counted_by_reason() {
+        assert_eq!(no_reply_reason("spam"), "Spam");
+        assert_eq!(no_reply_reason("spam (X-Spam-Flag: YES)"), "Spam");
+        assert_eq!(no_reply_reason("a mailing-list mail"), "Lister");
+        assert_eq!(no_reply_reason("an auto-reply"), "Autosvar");
+        assert_eq!(no_reply_reason("a bounce"), "Returmeldinger (bounces)");
+        assert_eq!(no_reply_reason("our own mail"), "Egne mails");
+        assert_eq!(no_reply_reason(" something new "), "something new");
+        let mut d = build(&[], utc(NOW), 14);
+        let counted = [
+            ("a bounce".to_string(), 1),
+            ("spam".to_string(), 2),
+            ("spam (SCL 9)".to_string(), 3),
+            ("an auto-reply".to_string(), 5),
+        ];
+        with_no_reply(&mut d, &counted);
+        let got: Vec<(&str, i64)> = d
+            .no_reply
+            .iter()
+            .map(|c| (c.reason.as_str(), c.count))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Autosvar", 5),
+                ("Spam", 5),
+                ("Returmeldinger (bounces)", 1)
+            ]
+        );
+        let t = Templates::builtin().unwrap();
+        let (text, _) = render(&t, &build(&[], utc(NOW), 14)).unwrap();
+        let tail = &text[text.find("Post uden svar").unwrap()..];
+        assert!(tail.contains("Ingen"), "{tail}");
     }
 
     #[test]

@@ -58,7 +58,7 @@ pub async fn mail(
     if let Some((other, r)) = &e.notice {
         queue(tx, a, *other, version, r).await?;
     }
-    if let Some(event) = &e.not_theirs {
+    for event in [&e.not_theirs, &e.no_receipt].into_iter().flatten() {
         let at = EventAt {
             order_id: Some(order_id),
             inbound_id: Some(inbound_id),

@@ -3,9 +3,10 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::{Store, Tx, ts};
+use super::{EventAt, Store, Tx, ts};
+use crate::orders::plan;
 
 /// Where a mail sits in the Helpdesk's mailbox: a stored mail is recognised by this as well as
 /// by its key (a mail whose Message-ID changed meanwhile cannot be stored twice).
@@ -65,16 +66,107 @@ pub async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result
     Ok(())
 }
 
-/// Marks a stored mail as quarantined, with why, in the transaction that stored it.
+/// Marks a stored mail as quarantined, with why (before any note it has), in the transaction
+/// that stored it.
 pub async fn mark_quarantined(tx: &mut Tx<'_>, key: &str, why: &str) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE inbound_mail SET disposition = 'quarantined', note = ?1 WHERE message_key = ?2",
+        "UPDATE inbound_mail SET disposition = 'quarantined',
+                note = ?1 || CASE WHEN note = '' THEN '' ELSE '; ' || note END
+         WHERE message_key = ?2",
     )
     .bind(why)
     .bind(key)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Notes a reused Message-ID on both mails, `earlier` and `new` (a different mail that came
+/// with the same Message-ID), and in the history of every order each of them landed on: each
+/// note names the other mail ([`plan::reused_message_id`]). Only when it happens, so its few
+/// round trips cost nothing in the usual case.
+pub async fn note_reused_message_id(
+    tx: &mut Tx<'_>,
+    earlier: i64,
+    new: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    // Read both before writing: the events written here must not count as the mails' orders.
+    let earlier_orders = orders_of(tx, earlier).await?;
+    let new_orders = orders_of(tx, new).await?;
+    let notes = [
+        (earlier, earlier_orders, describe(tx, new).await?),
+        (new, new_orders, describe(tx, earlier).await?),
+    ];
+    for (id, orders, other) in notes {
+        let event = plan::reused_message_id(&other);
+        sqlx::query(
+            "UPDATE inbound_mail SET note = CASE WHEN note = '' THEN ?1 ELSE note || '; ' || ?1 END
+             WHERE id = ?2",
+        )
+        .bind(&event.detail)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        for order_id in orders {
+            let at = EventAt {
+                order_id: Some(order_id),
+                inbound_id: Some(new),
+                at: now,
+            };
+            super::event(tx, at, &event).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The orders a stored mail landed on (created, gave a version, wrote to).
+async fn orders_of(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec<i64>> {
+    let ids = sqlx::query_scalar(
+        "SELECT DISTINCT order_id FROM events WHERE inbound_id = ?1 AND order_id IS NOT NULL
+         ORDER BY order_id",
+    )
+    .bind(inbound_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(ids)
+}
+
+/// A stored mail as another mail's note names it.
+async fn describe(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<plan::OtherMail> {
+    let (received, subject, refs): (String, String, Option<String>) = sqlx::query_as(
+        "SELECT internal_date, subject,
+                (SELECT group_concat(ref, ', ') FROM
+                   (SELECT DISTINCT o.ref AS ref FROM events e JOIN orders o ON o.id = e.order_id
+                    WHERE e.inbound_id = ?1 ORDER BY o.ref))
+         FROM inbound_mail WHERE id = ?1",
+    )
+    .bind(inbound_id)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(plan::OtherMail {
+        received,
+        subject,
+        orders: refs.unwrap_or_default(),
+    })
+}
+
+/// The mails stored but never answered at or after `since`, counted by why (the `why` of the
+/// `ignored` event, "{why} from {sender}; no receipt"), for the digest's "Post uden svar".
+pub async fn unanswered_since(
+    pool: &sqlx::SqlitePool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let rows = sqlx::query_as(
+        "SELECT CASE WHEN instr(detail, ' from ') > 0
+                     THEN substr(detail, 1, instr(detail, ' from ') - 1) ELSE detail END AS why,
+                COUNT(*)
+         FROM events WHERE action = 'ignored' AND at >= ?1 GROUP BY why ORDER BY why",
+    )
+    .bind(ts(since))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }
 
 /// The BestillingsIDs of every executed order (the judge's history, read once per batch).

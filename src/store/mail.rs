@@ -22,17 +22,29 @@ pub struct Inbound<'a> {
     pub disposition: &'a str,
 }
 
+/// A received mail as stored: its row, and the latest earlier mail with the same Message-ID
+/// but other content (a reused Message-ID: both get a note).
+#[derive(Debug, Clone, Copy)]
+pub struct Stored {
+    pub id: i64,
+    pub same_message_id: Option<i64>,
+}
+
 /// Stores a received mail; `None` when a mail with its key was stored before.
 pub async fn insert_inbound(
     tx: &mut Tx<'_>,
     m: &Inbound<'_>,
     now: DateTime<Utc>,
-) -> anyhow::Result<Option<i64>> {
-    // RETURNING gives the new row's id; no row means the mail was stored before.
-    let id = sqlx::query_scalar(
+) -> anyhow::Result<Option<Stored>> {
+    // RETURNING gives the new row's id, and (in the same round trip, through the index on
+    // message_id) an earlier mail with the same Message-ID; no row means the mail was stored
+    // before.
+    let row: Option<(i64, Option<i64>)> = sqlx::query_as(
         "INSERT INTO inbound_mail (message_key, message_id, mailbox, uidvalidity, uid, internal_date, stored_at, sender, subject, sha256, raw, disposition)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-         ON CONFLICT DO NOTHING RETURNING id",
+         ON CONFLICT DO NOTHING
+         RETURNING id, (SELECT MAX(o.id) FROM inbound_mail AS o
+                        WHERE o.message_id = ?2 AND o.message_key <> ?1)",
     )
     .bind(m.key)
     .bind(m.message_id)
@@ -48,7 +60,10 @@ pub async fn insert_inbound(
     .bind(m.disposition)
     .fetch_optional(&mut **tx)
     .await?;
-    Ok(id)
+    Ok(row.map(|(id, same_message_id)| Stored {
+        id,
+        same_message_id,
+    }))
 }
 
 /// Marks a stored mail as correspondence on an order.

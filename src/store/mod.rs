@@ -616,7 +616,7 @@ pub const DEFERRED: &str = "deferred: ";
 /// Mails waiting in the outbox for an hourly limit to allow them (for the digest).
 pub async fn deferred_mails(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE ?2",
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE ?2",
     )
     .bind(ts(now))
     .bind(format!("{DEFERRED}%"))

@@ -16,17 +16,21 @@ pub struct QueuedMail {
     pub raw: Vec<u8>,
     /// Attempts so far.
     pub attempts: i64,
+    /// When it was queued: a mail not sent within `limits.outbox_max_age` ends failed.
+    pub created_at: DateTime<Utc>,
 }
 
-/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first.
+/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first (never one that
+/// ended failed).
 pub async fn due(
     conn: &mut SqliteConnection,
     now: DateTime<Utc>,
     limit: usize,
 ) -> anyhow::Result<Vec<QueuedMail>> {
     let rows = sqlx::query(
-        "SELECT id, message_id, envelope_from, recipients, raw, attempts FROM outbox
-         WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        "SELECT id, message_id, envelope_from, recipients, raw, attempts, created_at FROM outbox
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
+         ORDER BY id LIMIT ?2",
     )
     .bind(ts(now))
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -35,6 +39,7 @@ pub async fn due(
     rows.iter()
         .map(|row| {
             let recipients: String = row.try_get("recipients")?;
+            let created_at: String = row.try_get("created_at")?;
             Ok(QueuedMail {
                 id: row.try_get("id")?,
                 message_id: row.try_get("message_id")?,
@@ -42,6 +47,9 @@ pub async fn due(
                 recipients: serde_json::from_str(&recipients)?,
                 raw: row.try_get("raw")?,
                 attempts: row.try_get("attempts")?,
+                created_at: DateTime::parse_from_rfc3339(&created_at)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| anyhow::anyhow!("outbox created_at {created_at:?}: {e}"))?,
             })
         })
         .collect()
@@ -83,12 +91,66 @@ pub async fn mark_failed(
     Ok(())
 }
 
+/// Ends mail `id` as failed at `now`: never tried again. `why` is kept, and its order's
+/// history gets the event "receipt failed" saying "kvittering kunne ikke sendes: <why>" (one
+/// statement pair, one round trip).
+pub async fn mark_given_up(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: DateTime<Utc>,
+    why: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1;
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         SELECT order_id, NULL, ?2, 'daemon', ?4, NULL, NULL, ?5 FROM outbox
+         WHERE id = ?1 AND order_id IS NOT NULL",
+    )
+    .bind(id)
+    .bind(ts(now))
+    .bind(why)
+    .bind(crate::orders::plan::RECEIPT_FAILED)
+    .bind(crate::orders::plan::receipt_failed_detail(why))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The orders whose receipts ended failed at or after `since`, each with the time of its last
+/// such failure (for the digest).
+pub async fn failed_receipts_since(
+    pool: &sqlx::SqlitePool,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<(crate::store::OrderRow, DateTime<Utc>)>> {
+    let sql = format!(
+        "SELECT {}, f.failed FROM orders
+         JOIN (SELECT order_id, MAX(at) AS failed FROM events
+               WHERE action = ?1 AND at >= ?2 AND order_id IS NOT NULL GROUP BY order_id) f
+           ON f.order_id = orders.id
+         ORDER BY f.failed",
+        crate::store::ORDER_COLUMNS
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(crate::orders::plan::RECEIPT_FAILED)
+        .bind(ts(since))
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let order = crate::store::order_from_row(r)?;
+            let failed = crate::store::ts_column(r, "failed")?.unwrap_or(order.updated_at);
+            Ok((order, failed))
+        })
+        .collect()
+}
+
 /// Makes every mail held back by a temporary failure due at `now` (not the ones a permanent
 /// refusal or an hourly limit deferred). Returns how many.
 pub async fn release_held(conn: &mut SqliteConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let r = sqlx::query(
         "UPDATE outbox SET next_attempt_at = ?1
-         WHERE sent_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE 'temporary%'",
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?1
+           AND last_error LIKE 'temporary%'",
     )
     .bind(ts(now))
     .execute(&mut *conn)
@@ -150,5 +212,60 @@ mod tests {
         .unwrap();
         assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_mail_given_up_is_never_due_again_and_its_order_says_why() {
+        let (_dir, store) = scratch().await;
+        let order_id: i64 = sqlx::query_scalar(
+            "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ('SP-2026-00001', 'approved', 't', 't') RETURNING id",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        let past = Utc::now() - chrono::Duration::seconds(5);
+        queue(&store, "refused", past, "").await;
+        queue(&store, "other", past, "").await;
+        sqlx::query("UPDATE outbox SET order_id = ?1 WHERE message_id = 'refused'")
+            .bind(order_id)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let due_ids = |mails: Vec<QueuedMail>| -> Vec<String> {
+            mails.into_iter().map(|m| m.message_id).collect()
+        };
+        let mails = due(&mut conn, Utc::now(), 10).await.unwrap();
+        assert_eq!(due_ids(mails.clone()), ["refused", "other"]);
+        let why = "permanent: 550 5.1.1 <x@y.test>: Recipient address rejected";
+        mark_given_up(&mut conn, mails[0].id, Utc::now(), why)
+            .await
+            .unwrap();
+        // Not due now, nor after any backoff, nor released when the server is back.
+        let later = Utc::now() + chrono::Duration::days(30);
+        assert_eq!(due_ids(due(&mut conn, later, 10).await.unwrap()), ["other"]);
+        sqlx::query("UPDATE outbox SET last_error = 'temporary: x', next_attempt_at = ?1")
+            .bind(ts(later))
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 1);
+        let (action, detail): (String, String) =
+            sqlx::query_as("SELECT action, detail FROM events WHERE order_id = ?1")
+                .bind(order_id)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(action, "receipt failed");
+        assert_eq!(detail, format!("kvittering kunne ikke sendes: {why}"));
+        let failed = failed_receipts_since(&store.pool, Utc::now() - chrono::Duration::days(7))
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].0.reference, "SP-2026-00001");
+        let none = failed_receipts_since(&store.pool, Utc::now() + chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert!(none.is_empty());
     }
 }
