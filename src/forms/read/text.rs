@@ -10,6 +10,8 @@ use std::borrow::Cow;
 
 use crate::forms::raw::{Entry, RawForm, TICKED, UNTICKED, has_tick_glyph, leading_tick_glyph};
 use crate::forms::read::label::{plausible_label, split_label};
+use crate::mail::header_value::FROM_NAME;
+use crate::orders::state::find_reference;
 
 /// How far below a "Fra:" line the rest of an Outlook header block must start.
 const HEADER_BLOCK_LOOKAHEAD: usize = 4;
@@ -130,7 +132,7 @@ impl LineParser {
             self.skip_headers = false;
             return true;
         }
-        if trimmed.starts_with('>') {
+        if trimmed.starts_with('>') || is_forward_marker(trimmed) {
             return true;
         }
         let header = header_name(trimmed);
@@ -220,32 +222,124 @@ fn append_value(value: &mut String, line: &str) {
     value.push_str(line);
 }
 
-/// Index of the first line of a quoted original (reply header, separator, signature marker).
+/// Index of the first line of what the sender did not write for this order: a signature
+/// marker, a reply's intro ("On ... wrote:"), or an earlier mail below a separator line or a
+/// header block ("Fra:/Sendt:/Til:/Emne:") that is not read through.
+///
+/// Outlook quotes a reply's original and forwards a mail inline in the same shape, so the
+/// earlier mail is read through when it is a forward ([`forwarded_block`]) or when the sender
+/// typed no "Label: value" line above it (a forward with a covering note: the earlier mail is
+/// the order). A receipt of ours ([`is_our_receipt`]) is never read through: a reply to it
+/// would otherwise resubmit its field lines as an order.
 fn quoted_original_start(lines: &[&str]) -> Option<usize> {
-    for (i, raw) in lines.iter().enumerate() {
-        let t = raw.trim();
-        if raw.trim_end_matches([' ', '\t']) == "--" || *raw == "-- " || t == "--" {
+    let starts = block_starts(lines);
+    let mut typed = TypedAbove::default();
+    let mut scanned = 0;
+    for (k, &(i, kind)) in starts.iter().enumerate() {
+        typed.scan(lines.get(scanned..i).unwrap_or_default());
+        scanned = i;
+        if kind == BlockStart::Cut {
             return Some(i);
         }
-        let lower = t.to_lowercase();
-        if lower.starts_with("---")
-            && (lower.contains("original message")
-                || lower.contains("oprindelig meddelelse")
-                || lower.contains("original meddelelse"))
-        {
+        let end = starts.get(k.saturating_add(1)).map_or(lines.len(), |s| s.0);
+        let block = lines.get(i..end).unwrap_or_default();
+        if is_our_receipt(block) || (typed.any && !forwarded_block(lines, i)) {
             return Some(i);
         }
-        if is_reply_intro(t, lines.get(i + 1).map(|l| l.trim())) {
-            return Some(i);
-        }
-        if header_name(t).is_some_and(|h| h == "fra" || h == "from")
-            && header_block_follows(lines, i)
-            && !forwarded_block(lines, i)
-        {
-            return Some(i);
-        }
+        typed.closed = false;
     }
     None
+}
+
+/// What starts at a line of a mail body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockStart {
+    /// A signature marker or a reply's intro: nothing below is read.
+    Cut,
+    /// An earlier mail: an Outlook separator or a header block.
+    EarlierMail,
+}
+
+/// The lines where a signature, a reply's intro or an earlier mail starts, in order. A header
+/// block right below a separator line belongs to the separator's mail.
+fn block_starts(lines: &[&str]) -> Vec<(usize, BlockStart)> {
+    let mut starts: Vec<(usize, BlockStart)> = Vec::new();
+    for (i, raw) in lines.iter().enumerate() {
+        let t = raw.trim();
+        let signature = raw.trim_end_matches([' ', '\t']) == "--" || *raw == "-- " || t == "--";
+        if signature || is_reply_intro(t, lines.get(i.saturating_add(1)).map(|l| l.trim())) {
+            starts.push((i, BlockStart::Cut));
+        } else if is_outlook_separator(t) {
+            starts.push((i, BlockStart::EarlierMail));
+        } else if header_name(t).is_some_and(|h| h == "fra" || h == "from")
+            && header_block_follows(lines, i)
+        {
+            let below_separator = starts.last().is_some_and(|&(s, kind)| {
+                kind == BlockStart::EarlierMail
+                    && lines
+                        .get(s..i)
+                        .is_some_and(|between| between.iter().skip(1).all(|l| l.trim().is_empty()))
+                    && lines.get(s).is_some_and(|l| is_outlook_separator(l.trim()))
+            });
+            if !below_separator {
+                starts.push((i, BlockStart::EarlierMail));
+            }
+        }
+    }
+    starts
+}
+
+/// "-----Original Message-----", "-----Oprindelig meddelelse-----" (Outlook's line above a
+/// quoted or forwarded mail's headers).
+fn is_outlook_separator(t: &str) -> bool {
+    let lower = t.to_lowercase();
+    lower.starts_with("---")
+        && (lower.contains("original message")
+            || lower.contains("oprindelig meddelelse")
+            || lower.contains("original meddelelse"))
+}
+
+/// Whether the sender typed a "Label: value" line of their own above an earlier mail (quoted
+/// lines and what follows a closing greeting, a signature's "Tlf.: ...", do not count).
+#[derive(Default)]
+struct TypedAbove {
+    any: bool,
+    closed: bool,
+}
+
+impl TypedAbove {
+    fn scan(&mut self, lines: &[&str]) {
+        for l in lines {
+            let t = l.trim();
+            if is_closing(t) {
+                self.closed = true;
+            } else if !self.closed
+                && !t.starts_with('>')
+                && split_label(t, false).is_some_and(|(_, v)| !v.is_empty())
+            {
+                self.any = true;
+            }
+        }
+    }
+}
+
+/// Whether an earlier mail (from its separator or header block to the next one) is a receipt
+/// of ours: its subject carries an order reference ("[SP-2026-00007] ..."), or it greets
+/// "Kære ..." and is signed by the Helpdesk or names an order reference, as every receipt
+/// template does.
+fn is_our_receipt(block: &[&str]) -> bool {
+    let mut greeting = false;
+    let mut ours = false;
+    for l in block {
+        let t = l.trim().trim_start_matches('*');
+        let subject = header_name(t).is_some_and(|h| h == "emne" || h == "subject");
+        if subject && t.contains("[SP-") && find_reference(t).is_some() {
+            return true;
+        }
+        greeting |= t.starts_with("Kære ");
+        ours |= t == FROM_NAME || (!subject && find_reference(t).is_some());
+    }
+    greeting && ours
 }
 
 /// "On Mon, 30 Nov 2026 at 09:00, X <x@y> wrote:" (possibly wrapped before "wrote:") and
@@ -302,6 +396,8 @@ fn is_mail_header(h: &str) -> bool {
             | "cc"
             | "emne"
             | "subject"
+            | "bcc"
+            | "reply-to"
             | "vigtighed"
             | "importance"
     )
@@ -334,7 +430,10 @@ fn is_forward_marker(line: &str) -> bool {
         .to_lowercase();
     matches!(
         words.as_str(),
-        "forwarded message" | "begin forwarded message" | "videresendt meddelelse"
+        "forwarded message"
+            | "begin forwarded message"
+            | "videresendt meddelelse"
+            | "start på videresendt besked"
     )
 }
 
@@ -579,10 +678,22 @@ impl HtmlLines {
 /// A table row as lines: "Label: value" for a label cell and a value cell, value lines after
 /// the first indented (so they continue the value), tick rows "☒ | URL" as "☒ URL".
 fn render_row(cells: Vec<Vec<String>>) -> Vec<String> {
+    // A label cell beside empty cells (Outlook writes an empty cell as "&nbsp;") is a field
+    // left empty, as the same row of a Word table reads.
+    let empty_field = cells.len() > 1
+        && cells.iter().skip(1).all(Vec::is_empty)
+        && cells.first().is_some_and(|c| c.len() == 1);
     let cells: Vec<Vec<String>> = cells.into_iter().filter(|c| !c.is_empty()).collect();
     let mut out = Vec::new();
     match cells.as_slice() {
         [] => {}
+        [only] if empty_field => out.extend(only.iter().map(|l| {
+            if l.ends_with(':') || tick_line(l, false).is_some() {
+                l.clone()
+            } else {
+                format!("{l}:")
+            }
+        })),
         [only] => out.extend(only.iter().cloned()),
         [first, rest @ ..] => {
             let label = first.join(" ");
@@ -1058,6 +1169,157 @@ mod tests {
             "b",
         );
         assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+    }
+
+    /// The sftp form of the mail-shape tests below, as a person types it into a mail.
+    const TYPED_FORM: &str = "KOMBIT BestillingsID: BD-1234\nMiljø: Produktion\nCVR-nr.: 54921942\n\
+         Kontaktperson: Lars Bæk Poulsen\nAdvisering til: drift@kystby.dk\n  vagt@kystby.dk\n";
+
+    fn typed_form_entries() -> Vec<Entry> {
+        vec![
+            e("KOMBIT BestillingsID", "BD-1234"),
+            e("Miljø", "Produktion"),
+            e("CVR-nr.", "54921942"),
+            e("Kontaktperson", "Lars Bæk Poulsen"),
+            e("Advisering til", "drift@kystby.dk\nvagt@kystby.dk"),
+        ]
+    }
+
+    /// Outlook forwards a mail inline below the same "Oprindelig meddelelse" line (or, in newer
+    /// versions, a line of underscores) and header block it quotes a reply's original with; the
+    /// forwarder's own text above holds no form, so the forwarded form is the order. These
+    /// were cut as a reply's quoted original before.
+    #[test]
+    fn outlook_inline_forwards_keep_the_forwarded_form() {
+        let danish = "Fra: Peter Hansen <ph@kystby.dk>\nSendt: 30. november 2026 09:12\n\
+                      Til: Birgitte Sørensen <bs@kystby.dk>\nCc: drift@kystby.dk\nEmne: Bestilling\n";
+        let english = "From: Peter Hansen <ph@kystby.dk>\nSent: Monday, November 30, 2026 9:12 AM\n\
+                       To: Birgitte Sørensen <bs@kystby.dk>\nSubject: Bestilling\n";
+        for (separator, headers) in [
+            ("-----Oprindelig meddelelse-----", danish),
+            ("-----Original Message-----", english),
+            ("________________________________", danish),
+            ("________________________________", english),
+            ("", danish),
+        ] {
+            let body = format!(
+                "Hej Helpdesk\n\nSe venligst nedenstående bestilling.\n\nVenlig hilsen\nBirgitte\n\n\
+                 {separator}\n{headers}\n{TYPED_FORM}\nMvh\nPeter\nTlf.: 12345678\n"
+            );
+            let f = read_text(&body, "body");
+            assert_eq!(f.entries, typed_form_entries(), "{separator} {headers}");
+        }
+    }
+
+    /// Apple Mail heads a forward with "Begin forwarded message:" ("Start på videresendt
+    /// besked:" in Danish) and puts the subject before the date, a "Reply-To" among them.
+    #[test]
+    fn apple_mail_inline_forwards_keep_the_forwarded_form() {
+        for (marker, headers) in [
+            (
+                "Start på videresendt besked:",
+                "Fra: Peter Hansen <ph@kystby.dk>\nEmne: Bestilling\n\
+                 Dato: 30. november 2026 kl. 09.12.00 CET\nTil: Birgitte <bs@kystby.dk>\n",
+            ),
+            (
+                "Begin forwarded message:",
+                "From: Peter Hansen <ph@kystby.dk>\nSubject: Bestilling\n\
+                 Date: 30 November 2026 at 09.12.00 CET\nTo: Birgitte <bs@kystby.dk>\n\
+                 Reply-To: Drift <drift@kystby.dk>\n",
+            ),
+        ] {
+            let body = format!("Sendt fra min iPhone\n\n{marker}\n\n{headers}\n{TYPED_FORM}");
+            let f = read_text(&body, "body");
+            assert_eq!(f.entries, typed_form_entries(), "{marker}");
+        }
+    }
+
+    /// Our own receipt below a reply, quoted by Outlook, forwarded by Gmail or quoted without
+    /// its subject, is never a form, even when the reply itself says nothing (the receipt's
+    /// field lines read as an order before, when they came in a forward).
+    #[test]
+    fn a_quoted_receipt_of_ours_is_never_a_form() {
+        let receipt = "Kære Lars Bæk Poulsen\n\nVi har modtaget din bestilling og giver den referencen SP-2026-00007.\n\
+                       BestillingsID: BD-1234\nYdelse: Ændring af overvågning af filafhentning (SFTP-indbakke)\n\
+                       It-system: FamilieFlow\nKontaktperson: Lars Bæk Poulsen\nCVR-nr.: 54921942\n\n\
+                       Med venlig hilsen\nServiceplatformens Helpdesk\n";
+        for head in [
+            "-----Oprindelig meddelelse-----\nFra: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Sendt: 30. november 2026 09:15\nTil: Lars <fa@kystby.dk>\n\
+             Emne: [SP-2026-00007] Kvittering for modtagelse: Bestilling\n",
+            "________________________________\nFrom: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Sent: 30 November 2026 09:15\nTo: Lars <fa@kystby.dk>\nSubject: [SP-2026-00007] Bestilling\n",
+            "---------- Forwarded message ---------\nFrom: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Date: Mon, 30 Nov 2026 at 09:15\nSubject: [SP-2026-00007] Kvittering for modtagelse: Bestilling\n\
+             To: <fa@kystby.dk>\n",
+            "Begin forwarded message:\n\nFrom: Helpdesk <helpdesk@sp.dk>\nSubject: Kvittering\n\
+             Date: 30 November 2026\nTo: Lars <fa@kystby.dk>\n",
+        ] {
+            let body = format!("Tak, det ser fint ud.\n\n{head}\n{receipt}");
+            let f = read_text(&body, "body");
+            assert!(f.entries.is_empty(), "{head}: {:?}", f.entries);
+        }
+    }
+
+    /// The form Outlook's editor (Word) writes when a person types the order as a table into
+    /// an HTML mail with no plain-text part: `MsoTableGrid`, each cell a `MsoNormal`
+    /// paragraph with `<o:p>` marks, `&nbsp;`, a value over two paragraphs, a `<br>`, the
+    /// stylesheet and the conditional comments Word puts in the head. Read as the same form in
+    /// plain text.
+    #[test]
+    fn an_outlook_html_table_reads_like_the_typed_form() {
+        let cell = |w: u32, inner: &str| {
+            format!(
+                "<td width={w} valign=top style='width:{w}.0pt;border:solid windowtext 1.0pt;padding:0cm 5.4pt 0cm 5.4pt'>{inner}</td>"
+            )
+        };
+        let p = |text: &str| {
+            format!(
+                "<p class=MsoNormal><span style='mso-fareast-language:EN-US'>{text}<o:p></o:p></span></p>"
+            )
+        };
+        let row = |label: &str, value: &str| {
+            format!("<tr>{}{}</tr>\n", cell(170, &p(label)), cell(283, value))
+        };
+        let table = [
+            row("KOMBIT BestillingsID", &p("BD-1234")),
+            row("<b>Miljø</b>", &p("Produktion")),
+            row("CVR-nr.", &p("54921942&nbsp;")),
+            row("Kontaktperson", &p("Lars&nbsp;Bæk Poulsen")),
+            row(
+                "Advisering til",
+                &format!("{}{}", p("drift@kystby.dk"), p("vagt@kystby.dk")),
+            ),
+            row("Bemærkninger", &p("&nbsp;")),
+        ]
+        .concat();
+        let html = format!(
+            "<html xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:o=\"urn:schemas-microsoft-com:office:office\" \
+             xmlns:w=\"urn:schemas-microsoft-com:office:word\" xmlns=\"http://www.w3.org/TR/REC-html40\">\
+             <head><meta http-equiv=Content-Type content=\"text/html; charset=utf-8\">\
+             <meta name=Generator content=\"Microsoft Word 15 (filtered medium)\"><style><!--\n\
+             p.MsoNormal, li.MsoNormal, div.MsoNormal {{margin:0cm;font-size:11.0pt;font-family:\"Calibri\",sans-serif;}}\n\
+             --></style><!--[if gte mso 9]><xml>\n<o:shapedefaults v:ext=\"edit\" spidmax=\"1026\" />\n</xml><![endif]-->\
+             </head><body lang=DA link=\"#0563C1\" vlink=\"#954F72\" style='word-wrap:break-word'>\
+             <div class=WordSection1><p class=MsoNormal>Hej Helpdesk<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p>\
+             <table class=MsoTableGrid border=1 cellspacing=0 cellpadding=0 style='border-collapse:collapse;border:none;mso-yfti-tbllook:1184'>\n\
+             {table}</table><p class=MsoNormal><o:p>&nbsp;</o:p></p>\
+             <p class=MsoNormal>Med venlig hilsen<br>Lars<o:p></o:p></p></div></body></html>"
+        );
+        let f = read_html(&html, "body");
+        let mut want = typed_form_entries();
+        want.push(e("Bemærkninger", ""));
+        assert_eq!(f.entries, want);
+        // Forwarded by Outlook in HTML: the header block in a bordered div, no marker line.
+        let forwarded = html.replace(
+            "<div class=WordSection1>",
+            "<div class=WordSection1><p class=MsoNormal>Se nedenfor<o:p></o:p></p>\
+             <div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'>\
+             <p class=MsoNormal><b><span lang=DA>Fra:</span></b><span lang=DA> Peter Hansen &lt;ph@kystby.dk&gt; <br>\
+             <b>Sendt:</b> 30. november 2026 09:12<br><b>Til:</b> Birgitte Sørensen &lt;bs@kystby.dk&gt;<br>\
+             <b>Emne:</b> Bestilling<o:p></o:p></span></p></div>",
+        );
+        assert_eq!(read_html(&forwarded, "body").entries, want);
     }
 
     #[test]
