@@ -748,9 +748,11 @@ impl TreeBuilder {
 
 /// Makes `node` the last child of `parent`; a paragraph whose previous sibling's mark was
 /// deleted (tracked) continues that paragraph instead, as Word shows it.
+/// Range marks between the two (an empty comment range end) do not separate them.
 fn adopt(parent: &mut Node, mut node: Node) {
+    let empty_mark = |c: &Node| c.kind == Kind::Container && c.children.is_empty();
     if node.kind == Kind::P
-        && let Some(prev) = parent.children.last_mut()
+        && let Some(prev) = parent.children.iter_mut().rev().find(|c| !empty_mark(c))
         && prev.kind == Kind::P
         && mark_gone(prev)
     {
@@ -2117,8 +2119,11 @@ mod tests {
             p("Bemærkninger: Aftalt med Helpdesk i telefonen.")
         };
         if m.comments {
+            // One comment inside the paragraph, one whose range marks stand between the
+            // paragraphs (range markup is allowed at block level, §17.13.4).
             paras = paras.replacen("<w:r>", r#"<w:commentRangeStart w:id="80"/><w:r>"#, 1);
-            paras.push_str(r#"<w:p><w:commentRangeEnd w:id="80"/><w:r><w:commentReference w:id="80"/></w:r></w:p>"#);
+            paras = paras.replacen("</w:p>", r#"</w:p><w:commentRangeStart w:id="81"/>"#, 1);
+            paras.push_str(r#"<w:commentRangeEnd w:id="81"/><w:p><w:commentRangeEnd w:id="80"/><w:r><w:commentReference w:id="80"/></w:r><w:r><w:commentReference w:id="81"/></w:r></w:p>"#);
         }
         if !m.text_boxes {
             return paras;

@@ -47,7 +47,7 @@ pub fn read_html(html: &str, source: &str) -> RawForm {
 /// horizontal gap, rendered as a tab, separate a label cell from its value cell).
 pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawForm {
     let lines = lines.get(..MAX_FORM_LINES).unwrap_or(lines);
-    let end = quoted_original_start(lines).unwrap_or(lines.len());
+    let span = reading_span(lines);
     let mut p = LineParser {
         form: RawForm {
             source: source.to_string(),
@@ -56,7 +56,14 @@ pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawF
         tab_cells,
         ..LineParser::default()
     };
-    for (i, raw) in lines.iter().enumerate().take(end) {
+    let note = lines.get(..span.from).unwrap_or_default();
+    p.text_lines.extend(
+        note.iter()
+            .map(|l| l.trim())
+            .filter(|t| !t.is_empty() && !t.starts_with('>') && !is_forward_marker(t))
+            .map(str::to_string),
+    );
+    for (i, raw) in lines.iter().enumerate().take(span.end).skip(span.from) {
         if p.line(lines, i, raw) == Flow::Stop {
             break;
         }
@@ -222,33 +229,50 @@ fn append_value(value: &mut String, line: &str) {
     value.push_str(line);
 }
 
-/// Index of the first line of what the sender did not write for this order: a signature
-/// marker, a reply's intro ("On ... wrote:"), or an earlier mail below a separator line or a
-/// header block ("Fra:/Sendt:/Til:/Emne:") that is not read through.
+/// The lines of a text read as a form: from the first line, or from the first earlier mail
+/// read through below a covering note with no form, to the end of what the sender wrote.
+#[derive(Debug, PartialEq, Eq)]
+struct Span {
+    /// Lines before this are a covering note: free text only (a forwarder's signature, "Tlf.:
+    /// ...", must not become the forwarded form's phone number).
+    from: usize,
+    end: usize,
+}
+
+/// Where the form's lines start and end. They end at what the sender did not write for this
+/// order: a signature marker, a reply's intro ("On ... wrote:"), or an earlier mail below a
+/// separator line or a header block ("Fra:/Sendt:/Til:/Emne:") that is not read through.
 ///
 /// Outlook quotes a reply's original and forwards a mail inline in the same shape, so the
 /// earlier mail is read through when it is a forward ([`forwarded_block`]) or when the sender
 /// typed no "Label: value" line above it (a forward with a covering note: the earlier mail is
 /// the order). A receipt of ours ([`is_our_receipt`]) is never read through: a reply to it
 /// would otherwise resubmit its field lines as an order.
-fn quoted_original_start(lines: &[&str]) -> Option<usize> {
+fn reading_span(lines: &[&str]) -> Span {
     let starts = block_starts(lines);
     let mut typed = TypedAbove::default();
     let mut scanned = 0;
+    let mut from = 0;
     for (k, &(i, kind)) in starts.iter().enumerate() {
         typed.scan(lines.get(scanned..i).unwrap_or_default());
         scanned = i;
         if kind == BlockStart::Cut {
-            return Some(i);
+            return Span { from, end: i };
         }
         let end = starts.get(k.saturating_add(1)).map_or(lines.len(), |s| s.0);
         let block = lines.get(i..end).unwrap_or_default();
         if is_our_receipt(block) || (typed.any && !forwarded_block(lines, i)) {
-            return Some(i);
+            return Span { from, end: i };
+        }
+        if !typed.any && from == 0 {
+            from = i;
         }
         typed.closed = false;
     }
-    None
+    Span {
+        from,
+        end: lines.len(),
+    }
 }
 
 /// What starts at a line of a mail body.
@@ -1187,8 +1211,9 @@ mod tests {
 
     /// Outlook forwards a mail inline below the same "Oprindelig meddelelse" line (or, in newer
     /// versions, a line of underscores) and header block it quotes a reply's original with; the
-    /// forwarder's own text above holds no form, so the forwarded form is the order. These
-    /// were cut as a reply's quoted original before.
+    /// forwarder's own text above holds no form, so the forwarded form is the order and the
+    /// covering note (with a signature's "Tlf.:") only text. These were cut as a reply's
+    /// quoted original before.
     #[test]
     fn outlook_inline_forwards_keep_the_forwarded_form() {
         let danish = "Fra: Peter Hansen <ph@kystby.dk>\nSendt: 30. november 2026 09:12\n\
@@ -1203,11 +1228,13 @@ mod tests {
             ("", danish),
         ] {
             let body = format!(
-                "Hej Helpdesk\n\nSe venligst nedenstående bestilling.\n\nVenlig hilsen\nBirgitte\n\n\
+                "Hej Helpdesk\n\nSe venligst nedenstående bestilling.\n\nVenlig hilsen\nBirgitte\nTlf.: 87 65 43 21\n\n\
                  {separator}\n{headers}\n{TYPED_FORM}\nMvh\nPeter\nTlf.: 12345678\n"
             );
             let f = read_text(&body, "body");
             assert_eq!(f.entries, typed_form_entries(), "{separator} {headers}");
+            // The covering note is free text; its signature's "Tlf.:" no phone number.
+            assert!(f.text.starts_with("Hej Helpdesk\nSe venligst"), "{}", f.text);
         }
     }
 
