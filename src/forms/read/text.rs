@@ -4,7 +4,11 @@
 //! "\[X\] URL" under an "Ændringer:" line, and often leaves a signature and the quoted mail they
 //! answered below. This reader keeps the pairs in document order, turns tick marks into "☒"/"☐"
 //! (the [`crate::forms::raw`] convention) and drops what the sender did not write for this order:
-//! the signature, quoted lines and the quoted original of a reply.
+//! the signature, quoted lines and the quoted original of a reply. An earlier mail below the
+//! sender's text (under Outlook's separator line or header block, Gmail's or Apple Mail's
+//! forward marker) is read as the order when it is a forward or the sender typed no form
+//! above it, never when it is one of our receipts. An HTML table row `<td>Label</td>
+//! <td>value</td>` reads as "Label: value", an empty value cell as an empty field.
 
 use std::borrow::Cow;
 
@@ -348,22 +352,31 @@ impl TypedAbove {
 }
 
 /// Whether an earlier mail (from its separator or header block to the next one) is a receipt
-/// of ours: its subject carries an order reference ("[SP-2026-00007] ..."), or it greets
-/// "Kære ..." and is signed by the Helpdesk or names an order reference, as every receipt
-/// template does.
+/// of ours: its "Fra:/From:" names the Helpdesk's sender name, its subject is a receipt's
+/// ("[SP-2026-00007] ...", without a reply's or forward's prefix), or it greets "Kære ..."
+/// and is signed "Serviceplatformens Helpdesk" on a line of its own, as every receipt template
+/// is. A person's mail that names an order reference ("Rettelse til SP-2026-00007") is not.
 fn is_our_receipt(block: &[&str]) -> bool {
     let mut greeting = false;
-    let mut ours = false;
+    let mut signed = false;
     for l in block {
         let t = l.trim().trim_start_matches('*');
-        let subject = header_name(t).is_some_and(|h| h == "emne" || h == "subject");
-        if subject && t.contains("[SP-") && find_reference(t).is_some() {
-            return true;
+        if let Some(h) = header_name(t) {
+            let value = t
+                .split_once(':')
+                .map_or("", |(_, v)| v.trim().trim_start_matches('*').trim());
+            let from_us = matches!(h.as_str(), "fra" | "from") && value.contains(FROM_NAME);
+            let our_subject = matches!(h.as_str(), "emne" | "subject")
+                && value.starts_with("[SP-")
+                && find_reference(value).is_some();
+            if from_us || our_subject {
+                return true;
+            }
         }
         greeting |= t.starts_with("Kære ");
-        ours |= t == FROM_NAME || (!subject && find_reference(t).is_some());
+        signed |= t == FROM_NAME;
     }
-    greeting && ours
+    greeting && signed
 }
 
 /// "On Mon, 30 Nov 2026 at 09:00, X <x@y> wrote:" (possibly wrapped before "wrote:") and
@@ -1234,7 +1247,11 @@ mod tests {
             let f = read_text(&body, "body");
             assert_eq!(f.entries, typed_form_entries(), "{separator} {headers}");
             // The covering note is free text; its signature's "Tlf.:" no phone number.
-            assert!(f.text.starts_with("Hej Helpdesk\nSe venligst"), "{}", f.text);
+            assert!(
+                f.text.starts_with("Hej Helpdesk\nSe venligst"),
+                "{}",
+                f.text
+            );
         }
     }
 
@@ -1286,6 +1303,18 @@ mod tests {
             let f = read_text(&body, "body");
             assert!(f.entries.is_empty(), "{head}: {:?}", f.entries);
         }
+    }
+
+    /// A person's forwarded mail that greets the Helpdesk and names an order reference is not
+    /// a receipt of ours: its form is read.
+    #[test]
+    fn a_forwarded_correction_naming_an_order_is_read() {
+        let body = format!(
+            "Se nedenfor\n\n-----Oprindelig meddelelse-----\nFra: Peter Hansen <ph@kystby.dk>\n\
+             Sendt: 30. november 2026 09:12\nTil: Birgitte <bs@kystby.dk>\nEmne: SV: [SP-2026-00007] Kvittering\n\n\
+             Kære Helpdesk\n\nHer er rettelsen til SP-2026-00007.\n\n{TYPED_FORM}\nMed venlig hilsen\nPeter\n"
+        );
+        assert_eq!(read_text(&body, "body").entries, typed_form_entries());
     }
 
     /// The form Outlook's editor (Word) writes when a person types the order as a table into
