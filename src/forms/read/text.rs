@@ -1366,6 +1366,13 @@ mod tests {
         let mut want = typed_form_entries();
         want.push(e("Bemærkninger", ""));
         assert_eq!(f.entries, want);
+        // Two lines of a cell as one paragraph with a <br> (Shift+Enter in Outlook).
+        let br = html.replace(
+            "drift@kystby.dk<o:p></o:p></span></p><p class=MsoNormal><span style='mso-fareast-language:EN-US'>vagt",
+            "drift@kystby.dk<br>\nvagt",
+        );
+        assert_ne!(br, html);
+        assert_eq!(read_html(&br, "body").entries, want);
         // Forwarded by Outlook in HTML: the header block in a bordered div, no marker line.
         let forwarded = html.replace(
             "<div class=WordSection1>",
