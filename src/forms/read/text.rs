@@ -147,9 +147,7 @@ impl LineParser {
             return true;
         }
         let header = header_name(trimmed);
-        if header.as_deref().is_some_and(|h| h == "fra" || h == "from")
-            && header_block_follows(lines, i)
-        {
+        if header_block_at(lines, i) {
             self.skip_headers = true;
         }
         if self.skip_headers {
@@ -299,9 +297,7 @@ fn block_starts(lines: &[&str]) -> Vec<(usize, BlockStart)> {
             starts.push((i, BlockStart::Cut));
         } else if is_outlook_separator(t) {
             starts.push((i, BlockStart::EarlierMail));
-        } else if header_name(t).is_some_and(|h| h == "fra" || h == "from")
-            && header_block_follows(lines, i)
-        {
+        } else if header_block_at(lines, i) {
             let below_separator = starts.last().is_some_and(|&(s, kind)| {
                 kind == BlockStart::EarlierMail
                     && lines
@@ -401,6 +397,23 @@ fn header_name(t: &str) -> Option<String> {
         return None;
     }
     Some(name.to_lowercase())
+}
+
+/// Whether line `i` starts a mail's header block: "Fra:"/"From:" followed by the other
+/// headers on the lines below, or on the same line ("Fra: X Sendt: ... Til: ... Emne: ...",
+/// as some Outlook versions write a forward's headers in plain text).
+fn header_block_at(lines: &[&str], i: usize) -> bool {
+    let Some(line) = lines.get(i).map(|l| l.trim()) else {
+        return false;
+    };
+    if !header_name(line).is_some_and(|h| h == "fra" || h == "from") {
+        return false;
+    }
+    let on_one_line = [" Sendt: ", " Sent: ", " Dato: ", " Date: "]
+        .iter()
+        .any(|h| line.contains(h))
+        && [" Emne: ", " Subject: "].iter().any(|h| line.contains(h));
+    on_one_line || header_block_follows(lines, i)
 }
 
 /// After "Fra:" an Outlook header block has "Sendt:"/"Dato:"/"Emne:" within a few lines; a
@@ -1239,6 +1252,10 @@ mod tests {
             ("________________________________", danish),
             ("________________________________", english),
             ("", danish),
+            (
+                "________________________________",
+                "Fra: Peter Hansen <ph@kystby.dk> Sendt: 30. november 2026 09:12 Til: Birgitte Sørensen <bs@kystby.dk> Emne: Bestilling\n",
+            ),
         ] {
             let body = format!(
                 "Hej Helpdesk\n\nSe venligst nedenstående bestilling.\n\nVenlig hilsen\nBirgitte\nTlf.: 87 65 43 21\n\n\
