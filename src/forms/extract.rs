@@ -645,6 +645,130 @@ pub(crate) mod tests {
         assert_eq!(x.forms[0].source, "body");
     }
 
+    /// The typed sftp form of the mail-shape tests: (label, value) rows.
+    const TYPED_ROWS: &[(&str, &str)] = &[
+        ("KOMBIT BestillingsID", "BD-7731"),
+        ("Miljø", "Produktion"),
+        ("CVR-nr.", "54921942"),
+        ("SFTP-bruger", "bd_nordlys"),
+        ("Overvågning", "Fra"),
+    ];
+
+    const SFTP_TITLE: &str = "Ændring af overvågning af filafhentning (SFTP-indbakke)";
+
+    /// An Outlook mail with only an HTML part, as Word's editor writes it: `above` (HTML),
+    /// then the Fra/Sendt/Til/Emne block of the mail it forwards or answers, then `below`.
+    fn outlook_html_mail(above: &str, subject: &str, below: &str) -> Mail {
+        let raw = format!(
+            "From: Birgitte <bs@kystby.dk>\r\nSubject: VS: Bestilling\r\n\
+             Content-Type: text/html; charset=\"utf-8\"\r\n\r\n\
+             <html><head><meta name=Generator content=\"Microsoft Word 15 (filtered medium)\">\
+             <style><!-- p.MsoNormal {{margin:0cm}} --></style></head><body lang=DA>\
+             <div class=WordSection1>{above}<div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'>\
+             <p class=MsoNormal><b>Fra:</b> Peter Hansen &lt;ph@kystby.dk&gt; <br><b>Sendt:</b> 30. november 2026 09:12<br>\
+             <b>Til:</b> Birgitte &lt;bs@kystby.dk&gt;<br><b>Emne:</b> {subject}<o:p></o:p></p></div>\
+             <p class=MsoNormal><o:p>&nbsp;</o:p></p>{below}</div></body></html>\r\n"
+        );
+        Mail::parse(raw.as_bytes(), 3).unwrap()
+    }
+
+    /// The typed form as an Outlook (Word) HTML table.
+    fn outlook_table() -> String {
+        let p = |t: &str| {
+            format!(
+                "<p class=MsoNormal><span style='mso-fareast-language:EN-US'>{t}<o:p></o:p></span></p>"
+            )
+        };
+        let rows: String = TYPED_ROWS
+            .iter()
+            .map(|(l, v)| {
+                format!(
+                    "<tr><td width=227 valign=top>{}</td><td width=378 valign=top>{}</td></tr>",
+                    p(l),
+                    p(v)
+                )
+            })
+            .collect();
+        format!(
+            "{}<table class=MsoTableGrid border=1 cellspacing=0 cellpadding=0>{rows}</table>",
+            p(SFTP_TITLE)
+        )
+    }
+
+    /// A form typed as a table into an Outlook HTML mail and forwarded inline by Outlook reads
+    /// like the same form typed as plain text; the Fra/Sendt/Til/Emne block of a forward with
+    /// no form above it cut the form before.
+    #[test]
+    fn an_outlook_html_forward_of_a_typed_table_reads_like_plain_text() {
+        let lines: String = TYPED_ROWS
+            .iter()
+            .map(|(l, v)| format!("{l}: {v}\r\n"))
+            .collect();
+        let plain = format!(
+            "From: a@b.dk\r\nSubject: Bestilling\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{SFTP_TITLE}\r\n{lines}"
+        );
+        let plain = extract(
+            &Mail::parse(plain.as_bytes(), 3).unwrap(),
+            &ExtractLimits::default(),
+        );
+        let html = outlook_html_mail(
+            "<p class=MsoNormal>Se venligst nedenstående.<o:p></o:p></p>",
+            "Bestilling",
+            &outlook_table(),
+        );
+        let html = extract(&html, &ExtractLimits::default());
+        assert_eq!(html.forms.len(), 1, "{:?}", html.problems);
+        assert_eq!(plain.forms.len(), 1);
+        assert_eq!(html.forms[0].kind, plain.forms[0].kind);
+        assert_eq!(html.forms[0].fields, plain.forms[0].fields);
+        assert_eq!(
+            format!("{:?}", html.forms[0].findings),
+            format!("{:?}", plain.forms[0].findings)
+        );
+    }
+
+    /// One of our receipts below an Outlook HTML reply with nothing typed above it, or
+    /// forwarded by Gmail in HTML: the receipt's field lines are never an order (the Gmail
+    /// forward was read as one before).
+    #[test]
+    fn our_receipt_replied_to_or_forwarded_in_html_has_no_form() {
+        let receipt = format!(
+            "<p class=MsoNormal>Kære Lars<o:p></o:p></p><p class=MsoNormal>Vi har modtaget din bestilling og giver den referencen SP-2026-00007.<br>\
+             {}<o:p></o:p></p><p class=MsoNormal>Med venlig hilsen<br>Serviceplatformens Helpdesk<o:p></o:p></p>",
+            TYPED_ROWS
+                .iter()
+                .map(|(l, v)| format!("{l}: {v}"))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        );
+        let mut mails: Vec<Mail> = [
+            "[SP-2026-00007] Kvittering for modtagelse: Bestilling",
+            "Kvittering",
+        ]
+        .iter()
+        .map(|subject| {
+            outlook_html_mail("<p class=MsoNormal>Tak.<o:p></o:p></p>", subject, &receipt)
+        })
+        .collect();
+        let gmail = format!(
+            "From: Lars <fa@kystby.dk>\r\nSubject: Fwd: Bestilling\r\nContent-Type: text/html; charset=\"utf-8\"\r\n\r\n\
+             <div dir=\"ltr\"><br><div class=\"gmail_quote\"><div dir=\"ltr\" class=\"gmail_attr\">---------- Forwarded message ---------<br>\
+             From: <strong class=\"gmail_sendername\" dir=\"auto\">Serviceplatformens Helpdesk</strong> <span dir=\"auto\">&lt;helpdesk@sp.dk&gt;</span><br>\
+             Date: Mon, 30 Nov 2026 at 09:15<br>Subject: [SP-2026-00007] Kvittering for modtagelse: Bestilling<br>To: &lt;fa@kystby.dk&gt;<br></div><br><br>\
+             {receipt}</div></div>\r\n"
+        );
+        mails.push(Mail::parse(gmail.as_bytes(), 3).unwrap());
+        for mail in mails {
+            let x = extract(&mail, &ExtractLimits::default());
+            assert!(
+                x.forms.is_empty(),
+                "{}: {:?}",
+                mail.subject,
+                x.forms.first().map(|f| &f.fields)
+            );
+        }
+    }
+
     #[test]
     fn unreadable_and_image_attachments() {
         let raw = "From: a@b.dk\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\

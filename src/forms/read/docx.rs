@@ -6,6 +6,16 @@
 //! `w14:checkbox` content controls, legacy form-field check boxes) and content controls whose
 //! tag or alias names the value. Interpreting labels is the field table's job.
 //!
+//! Word's editing marks are read as the document shows with the markup hidden (Word's "No
+//! Markup" view, what prints): tracked deletions and text moved away (`w:del`, `w:moveFrom`,
+//! deleted rows, a deleted paragraph mark joining two paragraphs) are gone, insertions and
+//! moved-in text count; comments (their ranges, reference marks and `comments.xml`) are not
+//! content; a text box Word writes twice (`mc:AlternateContent`: the first `mc:Choice` and a
+//! VML `mc:Fallback`) is read once, from the Choice, and a VML text box alone is read; hidden
+//! text (`w:vanish`) is not read, because Word neither prints nor by default shows it, so the
+//! sender did not see it as part of the form. A value typed partly inside a content control
+//! and partly after it in the same cell is one value.
+//!
 //! Reading happens in three bounded steps: unzip `word/document.xml` (entry count and unpacked
 //! size limited, zip bombs stopped by a bounded reader), parse it into a small tree that keeps
 //! only what carries visible text (XML depth limited), and walk the tree.
@@ -295,6 +305,13 @@ enum Kind {
     DdDefault(usize),
     ListEntry(String),
     RPr,
+    /// A paragraph's properties; only the state of its paragraph mark is kept.
+    PPr,
+    /// `w:pPr/w:rPr`: the paragraph mark's run properties.
+    MarkRPr,
+    /// The paragraph mark was deleted or moved away (tracked): the paragraph shows joined
+    /// with the next one.
+    MarkGone,
     RFonts(Font),
     Vanish(bool),
     TxbxContent,
@@ -310,7 +327,6 @@ enum Font {
 
 /// Elements dropped with everything inside them.
 const SKIPPED: &[&[u8]] = &[
-    b"pPr",
     b"tblPr",
     b"tcPr",
     b"tblGrid",
@@ -444,6 +460,8 @@ fn property_child(parent: &Kind, name: &[u8], e: &BytesStart) -> Option<Option<K
             _ => None,
         },
         Kind::TrPr => (name == b"del").then_some(Kind::RowDeleted),
+        Kind::PPr => (name == b"rPr").then_some(Kind::MarkRPr),
+        Kind::MarkRPr => matches!(name, b"del" | b"moveFrom").then_some(Kind::MarkGone),
         _ => return None,
     })
 }
@@ -482,6 +500,7 @@ impl Kind {
                 | Kind::RFonts(_)
                 | Kind::Vanish(_)
                 | Kind::RowDeleted
+                | Kind::MarkGone
         )
     }
 }
@@ -508,6 +527,8 @@ fn body_element(parent: &Kind, name: &[u8], e: &BytesStart) -> Option<Kind> {
         b"txbxContent" => Kind::TxbxContent,
         b"rPr" if *parent == Kind::R => Kind::RPr,
         b"rPr" => return None,
+        b"pPr" if *parent == Kind::P => Kind::PPr,
+        b"pPr" => return None,
         b"fldChar" => Kind::FldChar(match attr(e, b"fldCharType").as_deref() {
             Some("begin") => FldType::Begin,
             Some("separate") => FldType::Separate,
@@ -614,11 +635,14 @@ impl TreeBuilder {
             self.skip = self.skip.saturating_add(1);
             return Ok(());
         }
-        let parent = self
-            .stack
-            .last()
-            .map(|n| &n.kind)
-            .unwrap_or(&Kind::Container);
+        let parent = self.stack.last();
+        if e.local_name().as_ref() == b"Choice" && parent.is_some_and(|p| !p.children.is_empty()) {
+            // `mc:AlternateContent` (ECMA-376 Part 3 §10.2.1): a consumer selects one Choice
+            // (the Fallback is skipped); a second Choice would read the same text twice.
+            self.skip = 1;
+            return Ok(());
+        }
+        let parent = parent.map(|n| &n.kind).unwrap_or(&Kind::Container);
         match classify(parent, e) {
             Some(kind) => {
                 self.keep_one()?;
@@ -668,7 +692,7 @@ impl TreeBuilder {
         if let Some(node) = self.stack.pop()
             && let Some(parent) = self.stack.last_mut()
         {
-            parent.children.push(node);
+            adopt(parent, node);
         }
         Ok(())
     }
@@ -720,6 +744,55 @@ impl TreeBuilder {
         }
         Ok(root)
     }
+}
+
+/// Range marks Word may write between two paragraphs (comment range ends and the like) that
+/// do not separate a paragraph whose mark was deleted from the next; a bound, so a document
+/// of millions of empty elements costs no quadratic search.
+const MAX_MARKS_BETWEEN: usize = 8;
+
+/// Makes `node` the last child of `parent`; a paragraph whose previous sibling's mark was
+/// deleted (tracked) continues that paragraph instead, as Word shows it. The joined paragraph
+/// keeps the later paragraph's properties first (`w:pPr` is a paragraph's first child), so
+/// whether it joins the next one too is one look, however many were joined.
+fn adopt(parent: &mut Node, mut node: Node) {
+    let empty_mark = |c: &&mut Node| c.kind == Kind::Container && c.children.is_empty();
+    if node.kind == Kind::P
+        && let Some(prev) = parent
+            .children
+            .iter_mut()
+            .rev()
+            .take(MAX_MARKS_BETWEEN)
+            .find(|c| !empty_mark(c))
+        && prev.kind == Kind::P
+        && mark_gone(prev)
+        && let Some(first) = prev.children.first_mut()
+    {
+        let own_ppr = node.children.first().is_some_and(|c| c.kind == Kind::PPr);
+        *first = if own_ppr {
+            node.children.remove(0)
+        } else {
+            Node {
+                kind: Kind::Container,
+                children: Vec::new(),
+            }
+        };
+        prev.children.append(&mut node.children);
+        return;
+    }
+    parent.children.push(node);
+}
+
+/// Whether a paragraph's mark was deleted or moved away (`w:pPr/w:rPr/w:del`).
+fn mark_gone(p: &Node) -> bool {
+    p.children
+        .first()
+        .filter(|c| c.kind == Kind::PPr)
+        .into_iter()
+        .flat_map(|c| &c.children)
+        .filter(|c| c.kind == Kind::MarkRPr)
+        .flat_map(|c| &c.children)
+        .any(|c| c.kind == Kind::MarkGone)
 }
 
 // ------------------------------------------------------------------------------------ text helpers
@@ -987,6 +1060,8 @@ struct Walker {
     fields_in_instr: usize,
     output: usize,
     over_budget: bool,
+    /// How many content controls holding typed text were read so far.
+    text_controls: usize,
 }
 
 impl Walker {
@@ -1145,6 +1220,7 @@ impl Walker {
         } else if info.placeholder {
             self.sdt_entries(&info, "");
         } else {
+            self.text_controls = self.text_controls.saturating_add(1);
             let start = out.len();
             self.inline(sdt_content(sdt), out, boxes);
             let value = out.get(start..).unwrap_or("").trim().to_string();
@@ -1253,6 +1329,7 @@ impl Walker {
             self.sdt_entries(&info, "");
             return String::new();
         }
+        self.text_controls = self.text_controls.saturating_add(1);
         let saved = std::mem::take(&mut self.entries);
         let text = self.blocks(sdt_content(sdt), mode);
         let inner = std::mem::replace(&mut self.entries, saved);
@@ -1317,7 +1394,11 @@ impl Walker {
         let mut line = String::new();
         for c in &cells_ref {
             let mode = if single { Mode::Body } else { Mode::Cell };
+            let before = (self.entries.len(), self.text_controls);
             let text = self.blocks(&c.tc.children, mode);
+            if !single {
+                self.widen_control_value(before, &text);
+            }
             for info in &c.sdts {
                 let v = if info.placeholder { "" } else { text.as_str() };
                 self.sdt_entries(info, v);
@@ -1339,6 +1420,31 @@ impl Walker {
             text,
             sdts: row.sdts,
             line,
+        }
+    }
+
+    /// A value typed partly inside a cell's one content control and partly after it (in a
+    /// new paragraph, after a line break) is one value: the control's entries, pushed since
+    /// `first` (with `controls` text controls read before the cell), take the whole cell's
+    /// text, so the row and its control do not disagree (`form.ambiguous`).
+    fn widen_control_value(&mut self, (first, controls): (usize, usize), cell: &str) {
+        if self.text_controls != controls.saturating_add(1) {
+            return;
+        }
+        let Some(value) = self.entries.get(first).map(|e| e.value.clone()) else {
+            return;
+        };
+        let pushed = self.entries.get(first..).unwrap_or_default();
+        if value.is_empty()
+            || cell == value
+            || !cell.contains(value.as_str())
+            || pushed.iter().any(|e| e.value != value)
+            || !self.charge(cell.len().saturating_mul(pushed.len()))
+        {
+            return;
+        }
+        for e in self.entries.iter_mut().skip(first) {
+            e.value = cell.to_string();
         }
     }
 
@@ -1917,6 +2023,382 @@ mod tests {
         assert_eq!(f.text, "Titel");
     }
 
+    // ------------------------------------------------------------------ Word's editing marks
+    //
+    // A complete sftp form as Word writes it after a person filled it in, with and without
+    // Word's editing marks (ECMA-376 Part 1 §17.13 tracked changes and comments, §17.5.2
+    // content controls, §17.3.2.41 hidden text; Part 3 `mc:AlternateContent`).
+
+    /// Which of Word's editing marks a test form carries.
+    #[derive(Clone, Copy, Default)]
+    struct Marks {
+        tracked: bool,
+        comments: bool,
+        text_boxes: bool,
+        hidden: bool,
+        split_control: bool,
+    }
+
+    impl Marks {
+        const ALL: Marks = Marks {
+            tracked: true,
+            comments: true,
+            text_boxes: true,
+            hidden: true,
+            split_control: true,
+        };
+    }
+
+    const REV: &str = r#"w:author="Peter Hansen" w:date="2026-11-28T10:00:00Z""#;
+
+    const SFTP_ROWS: &[(&str, &str)] = &[
+        ("KOMBIT BestillingsID", "BD-1234"),
+        ("Miljø", "Produktion"),
+        ("Ønsket tidspunkt for ændring", "15-12-2026 kl. 10.00"),
+        ("Organisation", "Borgerdata I/S"),
+        ("CVR-nr.", "54921942"),
+        ("Kontaktperson", "Lars Bæk Poulsen"),
+        ("E-mail", "fa@kystby.test"),
+        ("It-system", "FamilieFlow"),
+        ("It-system UUID", "d67050fa-52d6-4bd4-89b8-94ba72dcd5a2"),
+        ("It-systemrolle", "Modtagersystem"),
+        ("SFTP-bruger", "bd_familieflow"),
+        ("Overvågning", "Til"),
+        ("Tidsgrænse for afhentning (timer)", "24"),
+        ("Advisering til", "drift@kystby.test, vagt@kystby.test"),
+    ];
+
+    /// The runs showing `value` in row `n`, with the marks Word adds while a person edits it.
+    fn marked_runs(n: usize, value: &str, m: Marks) -> String {
+        let mut runs = format!(r#"<w:r><w:t xml:space="preserve">{value}</w:t></w:r>"#);
+        if m.tracked {
+            // The old value deleted, the new one inserted (§17.13.5.14, §17.13.5.18).
+            runs = format!(
+                r#"<w:del w:id="{}" {REV}><w:r><w:rPr><w:b/></w:rPr><w:delText xml:space="preserve">gammel {n} </w:delText></w:r></w:del><w:ins w:id="{}" {REV}>{runs}</w:ins>"#,
+                100 + n,
+                200 + n
+            );
+        }
+        if m.hidden {
+            runs = format!(
+                r#"<w:r><w:rPr><w:vanish/></w:rPr><w:t xml:space="preserve">skjult note {n} </w:t></w:r>{runs}"#
+            );
+        }
+        if m.comments {
+            // §17.13.4: the range, then the reference mark in a run of its own.
+            runs = format!(
+                r#"<w:commentRangeStart w:id="{n}"/>{runs}<w:commentRangeEnd w:id="{n}"/><w:r><w:rPr><w:rStyle w:val="CommentReference"/></w:rPr><w:commentReference w:id="{n}"/></w:r>"#
+            );
+        }
+        runs
+    }
+
+    /// The value cell of row `n`: one paragraph, or (split control) the first part typed in
+    /// the content control and the rest in a new paragraph of the same cell.
+    fn value_cell(n: usize, label: &str, value: &str, m: Marks) -> String {
+        let para =
+            |runs: &str| format!("<w:p><w:pPr><w:spacing w:before=\"40\"/></w:pPr>{runs}</w:p>");
+        let split = match label {
+            "Kontaktperson" => Some(("Lars Bæk", "Poulsen")),
+            "Advisering til" => Some(("drift@kystby.test,", "vagt@kystby.test")),
+            _ => None,
+        };
+        let Some((typed_in, typed_after)) = split.filter(|_| m.split_control) else {
+            return cell(&para(&marked_runs(n, value, m)));
+        };
+        let control = format!(
+            r#"<w:sdt><w:sdtPr><w:alias w:val="{label}"/><w:tag w:val="{label}"/><w:id w:val="{}"/><w:text w:multiLine="1"/></w:sdtPr><w:sdtContent>{}</w:sdtContent></w:sdt>"#,
+            300 + n,
+            marked_runs(n, typed_in, m)
+        );
+        let after = format!(r#"<w:r><w:t>{typed_after}</w:t></w:r>"#);
+        if label == "Kontaktperson" {
+            // A block-level control, then a new paragraph.
+            cell(&format!(
+                "{}{}",
+                control
+                    .replace("<w:sdtContent>", "<w:sdtContent><w:p>")
+                    .replace("</w:sdtContent>", "</w:p></w:sdtContent>"),
+                para(&after)
+            ))
+        } else {
+            // A control inside the paragraph, the rest typed after a line break.
+            cell(&para(&format!("{control}<w:r><w:br/></w:r>{after}")))
+        }
+    }
+
+    /// The remark below the table: in the clean form one paragraph; with tracked changes the
+    /// person joined two paragraphs by deleting the first one's mark (§17.13.5.15); with
+    /// text boxes it stands in a floating text box, written twice (`mc:Choice` for Word 2010
+    /// and later, `mc:Fallback` as VML).
+    fn remark(m: Marks) -> String {
+        let mut paras = if m.tracked {
+            format!(
+                r#"<w:p><w:pPr><w:rPr><w:del w:id="90" {REV}/></w:rPr></w:pPr><w:r><w:t xml:space="preserve">Bemærkninger: Aftalt med </w:t></w:r></w:p><w:p><w:r><w:t>Helpdesk i telefonen.</w:t></w:r></w:p>"#
+            )
+        } else {
+            p("Bemærkninger: Aftalt med Helpdesk i telefonen.")
+        };
+        if m.comments {
+            // One comment inside the paragraph, one whose range marks stand between the
+            // paragraphs (range markup is allowed at block level, §17.13.4).
+            paras = paras.replacen("<w:r>", r#"<w:commentRangeStart w:id="80"/><w:r>"#, 1);
+            paras = paras.replacen("</w:p>", r#"</w:p><w:commentRangeStart w:id="81"/>"#, 1);
+            paras.push_str(r#"<w:commentRangeEnd w:id="81"/><w:p><w:commentRangeEnd w:id="80"/><w:r><w:commentReference w:id="80"/></w:r><w:r><w:commentReference w:id="81"/></w:r></w:p>"#);
+        }
+        if !m.text_boxes {
+            return paras;
+        }
+        format!(
+            r##"<w:p><w:r><mc:AlternateContent><mc:Choice Requires="wps"><w:drawing><wp:anchor distT="0" distB="0" distL="114300" distR="114300" simplePos="0" relativeHeight="251659264" behindDoc="0" locked="0" layoutInCell="1" allowOverlap="1"><wp:simplePos x="0" y="0"/><wp:positionH relativeFrom="column"><wp:posOffset>0</wp:posOffset></wp:positionH><wp:positionV relativeFrom="paragraph"><wp:posOffset>127000</wp:posOffset></wp:positionV><wp:extent cx="5400000" cy="540000"/><wp:wrapSquare wrapText="bothSides"/><wp:docPr id="1" name="Tekstfelt 1"/><a:graphic><a:graphicData uri="http://schemas.microsoft.com/office/word/2010/wordprocessingShape"><wps:wsp><wps:cNvSpPr txBox="1"/><wps:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="5400000" cy="540000"/></a:xfrm><a:prstGeom prst="rect"><a:avLst/></a:prstGeom></wps:spPr><wps:txbx><w:txbxContent>{paras}</w:txbxContent></wps:txbx><wps:bodyPr rot="0" vert="horz" wrap="square" anchor="t"/></wps:wsp></a:graphicData></a:graphic></wp:anchor></w:drawing></mc:Choice><mc:Fallback><w:pict><v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe"><v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype><v:shape id="Tekstfelt 1" o:spid="_x0000_s1026" type="#_x0000_t202" style="position:absolute;width:425.2pt;height:42.5pt"><v:textbox><w:txbxContent>{paras}</w:txbxContent></v:textbox></v:shape></w:pict></mc:Fallback></mc:AlternateContent></w:r></w:p>"##
+        )
+    }
+
+    /// The form's title: with text boxes, in a VML text box alone (`w:pict`, as Word 97-2003
+    /// documents keep it), which is still read.
+    fn title(m: Marks) -> String {
+        let title = p("Ændring af overvågning af filafhentning (SFTP-indbakke)");
+        if m.text_boxes {
+            format!(
+                r##"<w:p><w:r><w:pict><v:shape id="Titel" style="width:453pt;height:30pt" type="#_x0000_t202"><v:textbox><w:txbxContent>{title}</w:txbxContent></v:textbox></v:shape></w:pict></w:r></w:p>"##
+            )
+        } else {
+            title
+        }
+    }
+
+    /// The whole `w:body` of the form with `m`'s marks.
+    fn sftp_form_body(m: Marks) -> String {
+        let mut rows = Vec::new();
+        for (n, (label, value)) in SFTP_ROWS.iter().enumerate() {
+            let mut tr_pr = String::from("<w:cantSplit/>");
+            if m.tracked && *label == "Advisering til" {
+                // A row the person added (§17.13.5.19).
+                tr_pr.push_str(&format!(r#"<w:ins w:id="400" {REV}/>"#));
+            }
+            rows.push(format!(
+                "<w:tr><w:trPr>{tr_pr}</w:trPr>{}{}</w:tr>",
+                cell(&p(label)),
+                value_cell(n, label, value, m)
+            ));
+            if m.comments && n == 3 {
+                // A comment on several rows: its range marks stand between the rows.
+                rows.push(r#"<w:commentRangeStart w:id="70"/>"#.to_string());
+            }
+        }
+        if m.comments {
+            rows.push(r#"<w:commentRangeEnd w:id="70"/>"#.to_string());
+        }
+        if m.tracked {
+            // A row the person deleted: its old second value must not make the form ambiguous.
+            rows.push(format!(
+                r#"<w:tr><w:trPr><w:del w:id="401" {REV}/></w:trPr>{}{}</w:tr>"#,
+                cell(&format!(r#"<w:p><w:del w:id="402" {REV}><w:r><w:delText>Miljø</w:delText></w:r></w:del></w:p>"#)),
+                cell(&format!(r#"<w:p><w:del w:id="403" {REV}><w:r><w:delText>Eksternt test</w:delText></w:r></w:del></w:p>"#)),
+            ));
+        }
+        let moved = if m.tracked {
+            // "Hermed vores bestilling" moved from below the table to above it (§17.13.5.21-25).
+            (
+                format!(
+                    r#"<w:p><w:moveToRangeStart w:id="500" w:name="move1" {REV}/><w:moveTo w:id="501" {REV}><w:r><w:t>Hermed vores bestilling.</w:t></w:r></w:moveTo><w:moveToRangeEnd w:id="500"/></w:p>"#
+                ),
+                format!(
+                    r#"<w:p><w:moveFromRangeStart w:id="502" w:name="move1" {REV}/><w:moveFrom w:id="503" {REV}><w:r><w:t>Hermed vores bestilling.</w:t></w:r></w:moveFrom><w:moveFromRangeEnd w:id="502"/></w:p>"#
+                ),
+            )
+        } else {
+            (p("Hermed vores bestilling."), String::new())
+        };
+        format!(
+            "{}{}{}{}{}",
+            title(m),
+            moved.0,
+            table(&rows),
+            moved.1,
+            remark(m)
+        )
+    }
+
+    /// The .docx of the form, with `word/comments.xml` when it carries comments (whose own
+    /// "Label: value" text must not count).
+    fn sftp_form_docx(m: Marks) -> Vec<u8> {
+        const NS: &str = r#"xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" mc:Ignorable="w14""#;
+        let doc = format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:document xmlns:w="{W}" xmlns:w14="{W14}" {NS}><w:body>{}<w:sectPr/></w:body></w:document>"#,
+            sftp_form_body(m)
+        );
+        let comments = format!(
+            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:comments xmlns:w="{W}"><w:comment w:id="3" w:author="Peter Hansen" w:date="2026-11-28T10:00:00Z" w:initials="PH"><w:p><w:pPr><w:pStyle w:val="CommentText"/></w:pPr><w:r><w:rPr><w:rStyle w:val="CommentReference"/></w:rPr><w:annotationRef/></w:r><w:r><w:t>Miljø: Eksternt test?</w:t></w:r></w:p></w:comment></w:comments>"#
+        );
+        let mut parts: Vec<(&str, &[u8])> = vec![
+            (
+                "[Content_Types].xml",
+                br#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/><Override PartName="/word/comments.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.comments+xml"/></Types>"#,
+            ),
+            (
+                "_rels/.rels",
+                br#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>"#,
+            ),
+            ("word/document.xml", doc.as_bytes()),
+        ];
+        if m.comments {
+            parts.push(("word/comments.xml", comments.as_bytes()));
+        }
+        zip_parts(&parts)
+    }
+
+    /// The form read and interpreted, after checking it passes every rule (approved) when
+    /// received on 2026-11-30.
+    fn approved_form(m: Marks) -> (RawForm, crate::forms::form::OrderForm) {
+        use crate::rules::finding::Decision;
+        let raw = read_docx(
+            &sftp_form_docx(m),
+            "attachment:Bestilling.docx",
+            &ReadLimits::default(),
+        )
+        .unwrap();
+        let form = crate::forms::form::interpret(&raw).expect("a form");
+        let mail = crate::mail::Mail::parse(
+            b"From: fa@kystby.test\r\nSubject: Bestilling\r\n\r\nHermed.\r\n",
+            3,
+        )
+        .unwrap();
+        let settings = crate::rules::RuleSettings {
+            time: crate::rules::time::TimeRules::default(),
+            trust: crate::rules::cert::TrustStore::from_der(Vec::new()),
+            security_models: Vec::new(),
+            datatypes: Vec::new(),
+            trusted_authserv_ids: Vec::new(),
+            trust_exchange_online: false,
+            known_ids: None,
+            register: None,
+            bestillings_id_pattern: None,
+        };
+        use chrono::TimeZone;
+        let received = chrono_tz::Europe::Copenhagen
+            .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+            .single()
+            .unwrap();
+        let verdict = crate::rules::judge_form(
+            &form,
+            &mail,
+            &[],
+            received,
+            &settings,
+            &crate::rules::NoHistory,
+        );
+        assert_eq!(
+            Decision::from_findings(&verdict.findings),
+            Decision::Approved,
+            "{:?}",
+            verdict.findings
+        );
+        (raw, form)
+    }
+
+    /// Each of Word's editing marks alone, and all of them together, leave the form as a
+    /// reader of the document sees it: the same entries as the clean form (nothing deleted,
+    /// hidden, commented or written twice counts), the same fields, approved.
+    #[test]
+    fn word_editing_marks_do_not_change_what_the_form_says() {
+        let (clean_raw, clean) = approved_form(Marks::default());
+        assert!(clean.findings.is_empty(), "{:?}", clean.findings);
+        assert_eq!(clean.kind, crate::forms::fields::FormKind::Sftp);
+        assert_eq!(
+            clean.text("comment"),
+            Some("Aftalt med Helpdesk i telefonen.")
+        );
+        let one_each = [
+            (
+                "tracked changes",
+                Marks {
+                    tracked: true,
+                    ..Marks::default()
+                },
+            ),
+            (
+                "comments",
+                Marks {
+                    comments: true,
+                    ..Marks::default()
+                },
+            ),
+            (
+                "text boxes",
+                Marks {
+                    text_boxes: true,
+                    ..Marks::default()
+                },
+            ),
+            (
+                "hidden text",
+                Marks {
+                    hidden: true,
+                    ..Marks::default()
+                },
+            ),
+            (
+                "value split over a control and a new paragraph",
+                Marks {
+                    split_control: true,
+                    ..Marks::default()
+                },
+            ),
+            ("all marks together", Marks::ALL),
+        ];
+        for (what, m) in one_each {
+            let (raw, form) = approved_form(m);
+            assert!(form.findings.is_empty(), "{what}: {:?}", form.findings);
+            assert_eq!(form.kind, clean.kind, "{what}");
+            assert_eq!(form.fields, clean.fields, "{what}");
+            assert_eq!(form.changes, clean.changes, "{what}");
+            assert_eq!(form.monitoring, clean.monitoring, "{what}");
+            if !m.split_control {
+                assert_eq!(raw.entries, clean_raw.entries, "{what}");
+            }
+        }
+    }
+
+    /// A value typed partly inside a content control and partly in a new paragraph (or after
+    /// a line break) of the same cell is one value: the control's entry takes the whole cell,
+    /// so the row and the control no longer disagree (`form.ambiguous`).
+    #[test]
+    fn a_value_typed_partly_after_its_control_is_one_value() {
+        let (raw, form) = approved_form(Marks {
+            split_control: true,
+            ..Marks::default()
+        });
+        let contact: Vec<&str> = raw
+            .entries
+            .iter()
+            .filter(|e| e.label == "Kontaktperson")
+            .map(|e| e.value.as_str())
+            .collect();
+        assert!(
+            contact.iter().all(|v| *v == "Lars Bæk\nPoulsen"),
+            "{contact:?}"
+        );
+        assert_eq!(form.text("contact_name"), Some("Lars Bæk Poulsen"));
+        assert_eq!(
+            form.list("alert_emails"),
+            ["drift@kystby.test", "vagt@kystby.test"]
+        );
+    }
+
+    /// Of an `mc:AlternateContent` only the first `mc:Choice` is read (Part 3 §10.2.1: a
+    /// consumer selects one), never a second Choice nor the Fallback.
+    #[test]
+    fn only_the_first_choice_of_alternate_content_is_read() {
+        let body = format!(
+            r#"<w:p><w:r><mc:AlternateContent xmlns:mc="m"><mc:Choice Requires="wps"><w:txbxContent>{}</w:txbxContent></mc:Choice><mc:Choice Requires="wpg"><w:txbxContent>{}</w:txbxContent></mc:Choice><mc:Fallback><w:txbxContent>{}</w:txbxContent></mc:Fallback></mc:AlternateContent></w:r></w:p>"#,
+            p("Miljø: Produktion"),
+            p("Miljø: Produktion"),
+            p("Miljø: Produktion")
+        );
+        assert_eq!(read(&body).entries, vec![e("Miljø", "Produktion")]);
+    }
+
     #[test]
     fn escaped_text_and_cdata() {
         let body = r#"<w:p><w:r><w:t>Organisation: A &amp; B &lt;C&gt;</w:t></w:r></w:p>"#;
@@ -2017,6 +2499,25 @@ mod tests {
 
     /// Millions of empty paragraphs or table cells zip to a few KB but cost hundreds of MB as
     /// a tree (772 MB and 711 MB before the bound): refused once `max_docx_xml_nodes` are kept.
+    /// Tens of thousands of paragraphs whose marks were deleted join into one paragraph in
+    /// linear time, and range marks past [`MAX_MARKS_BETWEEN`] separate paragraphs (no search
+    /// back over a hundred thousand empty elements for each paragraph).
+    #[test]
+    fn joined_paragraphs_and_range_marks_cost_linear_time() {
+        let joined =
+            r#"<w:p><w:pPr><w:rPr><w:del w:id="1"/></w:rPr></w:pPr><w:r><w:t>a</w:t></w:r></w:p>"#;
+        let body = format!(
+            "{joined}{}{}{}",
+            r#"<w:commentRangeEnd w:id="1"/>"#.repeat(100_000),
+            joined.repeat(30_000),
+            p("slut")
+        );
+        let started = std::time::Instant::now();
+        let f = read(&body);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(f.text, format!("a\n{}slut", "a".repeat(30_000)));
+    }
+
     #[test]
     fn element_bombs_are_a_limit() {
         let paragraphs = "<w:p/>".repeat(2_000_000);

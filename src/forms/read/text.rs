@@ -4,12 +4,18 @@
 //! "\[X\] URL" under an "Ændringer:" line, and often leaves a signature and the quoted mail they
 //! answered below. This reader keeps the pairs in document order, turns tick marks into "☒"/"☐"
 //! (the [`crate::forms::raw`] convention) and drops what the sender did not write for this order:
-//! the signature, quoted lines and the quoted original of a reply.
+//! the signature, quoted lines and the quoted original of a reply. An earlier mail below the
+//! sender's text (under Outlook's separator line or header block, Gmail's or Apple Mail's
+//! forward marker) is read as the order when it is a forward or the sender typed no form
+//! above it, never when it is one of our receipts. An HTML table row `<td>Label</td>
+//! <td>value</td>` reads as "Label: value", an empty value cell as an empty field.
 
 use std::borrow::Cow;
 
 use crate::forms::raw::{Entry, RawForm, TICKED, UNTICKED, has_tick_glyph, leading_tick_glyph};
 use crate::forms::read::label::{plausible_label, split_label};
+use crate::mail::header_value::FROM_NAME;
+use crate::orders::state::find_reference;
 
 /// How far below a "Fra:" line the rest of an Outlook header block must start.
 const HEADER_BLOCK_LOOKAHEAD: usize = 4;
@@ -45,7 +51,7 @@ pub fn read_html(html: &str, source: &str) -> RawForm {
 /// horizontal gap, rendered as a tab, separate a label cell from its value cell).
 pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawForm {
     let lines = lines.get(..MAX_FORM_LINES).unwrap_or(lines);
-    let end = quoted_original_start(lines).unwrap_or(lines.len());
+    let span = reading_span(lines);
     let mut p = LineParser {
         form: RawForm {
             source: source.to_string(),
@@ -54,7 +60,14 @@ pub(crate) fn parse_lines(lines: &[&str], source: &str, tab_cells: bool) -> RawF
         tab_cells,
         ..LineParser::default()
     };
-    for (i, raw) in lines.iter().enumerate().take(end) {
+    let note = lines.get(..span.from).unwrap_or_default();
+    p.text_lines.extend(
+        note.iter()
+            .map(|l| l.trim())
+            .filter(|t| !t.is_empty() && !t.starts_with('>') && !is_forward_marker(t))
+            .map(str::to_string),
+    );
+    for (i, raw) in lines.iter().enumerate().take(span.end).skip(span.from) {
         if p.line(lines, i, raw) == Flow::Stop {
             break;
         }
@@ -130,13 +143,11 @@ impl LineParser {
             self.skip_headers = false;
             return true;
         }
-        if trimmed.starts_with('>') {
+        if trimmed.starts_with('>') || is_forward_marker(trimmed) {
             return true;
         }
         let header = header_name(trimmed);
-        if header.as_deref().is_some_and(|h| h == "fra" || h == "from")
-            && header_block_follows(lines, i)
-        {
+        if header_block_at(lines, i) {
             self.skip_headers = true;
         }
         if self.skip_headers {
@@ -220,32 +231,148 @@ fn append_value(value: &mut String, line: &str) {
     value.push_str(line);
 }
 
-/// Index of the first line of a quoted original (reply header, separator, signature marker).
-fn quoted_original_start(lines: &[&str]) -> Option<usize> {
+/// The lines of a text read as a form: from the first line, or from the first earlier mail
+/// read through below a covering note with no form, to the end of what the sender wrote.
+#[derive(Debug, PartialEq, Eq)]
+struct Span {
+    /// Lines before this are a covering note: free text only (a forwarder's signature, "Tlf.:
+    /// ...", must not become the forwarded form's phone number).
+    from: usize,
+    end: usize,
+}
+
+/// Where the form's lines start and end. They end at what the sender did not write for this
+/// order: a signature marker, a reply's intro ("On ... wrote:"), or an earlier mail below a
+/// separator line or a header block ("Fra:/Sendt:/Til:/Emne:") that is not read through.
+///
+/// Outlook quotes a reply's original and forwards a mail inline in the same shape, so the
+/// earlier mail is read through when it is a forward ([`forwarded_block`]) or when the sender
+/// typed no "Label: value" line above it (a forward with a covering note: the earlier mail is
+/// the order). A receipt of ours ([`is_our_receipt`]) is never read through: a reply to it
+/// would otherwise resubmit its field lines as an order.
+fn reading_span(lines: &[&str]) -> Span {
+    let starts = block_starts(lines);
+    let mut typed = TypedAbove::default();
+    let mut scanned = 0;
+    let mut from = 0;
+    for (k, &(i, kind)) in starts.iter().enumerate() {
+        typed.scan(lines.get(scanned..i).unwrap_or_default());
+        scanned = i;
+        if kind == BlockStart::Cut {
+            return Span { from, end: i };
+        }
+        let end = starts.get(k.saturating_add(1)).map_or(lines.len(), |s| s.0);
+        let block = lines.get(i..end).unwrap_or_default();
+        if is_our_receipt(block) || (typed.any && !forwarded_block(lines, i)) {
+            return Span { from, end: i };
+        }
+        if !typed.any && from == 0 {
+            from = i;
+        }
+        typed.closed = false;
+    }
+    Span {
+        from,
+        end: lines.len(),
+    }
+}
+
+/// What starts at a line of a mail body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BlockStart {
+    /// A signature marker or a reply's intro: nothing below is read.
+    Cut,
+    /// An earlier mail: an Outlook separator or a header block.
+    EarlierMail,
+}
+
+/// The lines where a signature, a reply's intro or an earlier mail starts, in order. A header
+/// block right below a separator line belongs to the separator's mail.
+fn block_starts(lines: &[&str]) -> Vec<(usize, BlockStart)> {
+    let mut starts: Vec<(usize, BlockStart)> = Vec::new();
     for (i, raw) in lines.iter().enumerate() {
         let t = raw.trim();
-        if raw.trim_end_matches([' ', '\t']) == "--" || *raw == "-- " || t == "--" {
-            return Some(i);
-        }
-        let lower = t.to_lowercase();
-        if lower.starts_with("---")
-            && (lower.contains("original message")
-                || lower.contains("oprindelig meddelelse")
-                || lower.contains("original meddelelse"))
-        {
-            return Some(i);
-        }
-        if is_reply_intro(t, lines.get(i + 1).map(|l| l.trim())) {
-            return Some(i);
-        }
-        if header_name(t).is_some_and(|h| h == "fra" || h == "from")
-            && header_block_follows(lines, i)
-            && !forwarded_block(lines, i)
-        {
-            return Some(i);
+        let signature = raw.trim_end_matches([' ', '\t']) == "--" || *raw == "-- " || t == "--";
+        if signature || is_reply_intro(t, lines.get(i.saturating_add(1)).map(|l| l.trim())) {
+            starts.push((i, BlockStart::Cut));
+        } else if is_outlook_separator(t) {
+            starts.push((i, BlockStart::EarlierMail));
+        } else if header_block_at(lines, i) {
+            let below_separator = starts.last().is_some_and(|&(s, kind)| {
+                kind == BlockStart::EarlierMail
+                    && lines
+                        .get(s..i)
+                        .is_some_and(|between| between.iter().skip(1).all(|l| l.trim().is_empty()))
+                    && lines.get(s).is_some_and(|l| is_outlook_separator(l.trim()))
+            });
+            if !below_separator {
+                starts.push((i, BlockStart::EarlierMail));
+            }
         }
     }
-    None
+    starts
+}
+
+/// "-----Original Message-----", "-----Oprindelig meddelelse-----" (Outlook's line above a
+/// quoted or forwarded mail's headers).
+fn is_outlook_separator(t: &str) -> bool {
+    let lower = t.to_lowercase();
+    lower.starts_with("---")
+        && (lower.contains("original message")
+            || lower.contains("oprindelig meddelelse")
+            || lower.contains("original meddelelse"))
+}
+
+/// Whether the sender typed a "Label: value" line of their own above an earlier mail (quoted
+/// lines and what follows a closing greeting, a signature's "Tlf.: ...", do not count).
+#[derive(Default)]
+struct TypedAbove {
+    any: bool,
+    closed: bool,
+}
+
+impl TypedAbove {
+    fn scan(&mut self, lines: &[&str]) {
+        for l in lines {
+            let t = l.trim();
+            if is_closing(t) {
+                self.closed = true;
+            } else if !self.closed
+                && !t.starts_with('>')
+                && split_label(t, false).is_some_and(|(_, v)| !v.is_empty())
+            {
+                self.any = true;
+            }
+        }
+    }
+}
+
+/// Whether an earlier mail (from its separator or header block to the next one) is a receipt
+/// of ours: its "Fra:/From:" names the Helpdesk's sender name, its subject is a receipt's
+/// ("[SP-2026-00007] ...", without a reply's or forward's prefix), or it greets "Kære ..."
+/// and is signed "Serviceplatformens Helpdesk" on a line of its own, as every receipt template
+/// is. A person's mail that names an order reference ("Rettelse til SP-2026-00007") is not.
+fn is_our_receipt(block: &[&str]) -> bool {
+    let mut greeting = false;
+    let mut signed = false;
+    for l in block {
+        let t = l.trim().trim_start_matches('*');
+        if let Some(h) = header_name(t) {
+            let value = t
+                .split_once(':')
+                .map_or("", |(_, v)| v.trim().trim_start_matches('*').trim());
+            let from_us = matches!(h.as_str(), "fra" | "from") && value.contains(FROM_NAME);
+            let our_subject = matches!(h.as_str(), "emne" | "subject")
+                && value.starts_with("[SP-")
+                && find_reference(value).is_some();
+            if from_us || our_subject {
+                return true;
+            }
+        }
+        greeting |= t.starts_with("Kære ");
+        signed |= t == FROM_NAME;
+    }
+    greeting && signed
 }
 
 /// "On Mon, 30 Nov 2026 at 09:00, X <x@y> wrote:" (possibly wrapped before "wrote:") and
@@ -270,6 +397,23 @@ fn header_name(t: &str) -> Option<String> {
         return None;
     }
     Some(name.to_lowercase())
+}
+
+/// Whether line `i` starts a mail's header block: "Fra:"/"From:" followed by the other
+/// headers on the lines below, or on the same line ("Fra: X Sendt: ... Til: ... Emne: ...",
+/// as some Outlook versions write a forward's headers in plain text).
+fn header_block_at(lines: &[&str], i: usize) -> bool {
+    let Some(line) = lines.get(i).map(|l| l.trim()) else {
+        return false;
+    };
+    if !header_name(line).is_some_and(|h| h == "fra" || h == "from") {
+        return false;
+    }
+    let on_one_line = [" Sendt: ", " Sent: ", " Dato: ", " Date: "]
+        .iter()
+        .any(|h| line.contains(h))
+        && [" Emne: ", " Subject: "].iter().any(|h| line.contains(h));
+    on_one_line || header_block_follows(lines, i)
 }
 
 /// After "Fra:" an Outlook header block has "Sendt:"/"Dato:"/"Emne:" within a few lines; a
@@ -302,6 +446,8 @@ fn is_mail_header(h: &str) -> bool {
             | "cc"
             | "emne"
             | "subject"
+            | "bcc"
+            | "reply-to"
             | "vigtighed"
             | "importance"
     )
@@ -334,7 +480,10 @@ fn is_forward_marker(line: &str) -> bool {
         .to_lowercase();
     matches!(
         words.as_str(),
-        "forwarded message" | "begin forwarded message" | "videresendt meddelelse"
+        "forwarded message"
+            | "begin forwarded message"
+            | "videresendt meddelelse"
+            | "start på videresendt besked"
     )
 }
 
@@ -579,10 +728,22 @@ impl HtmlLines {
 /// A table row as lines: "Label: value" for a label cell and a value cell, value lines after
 /// the first indented (so they continue the value), tick rows "☒ | URL" as "☒ URL".
 fn render_row(cells: Vec<Vec<String>>) -> Vec<String> {
+    // A label cell beside empty cells (Outlook writes an empty cell as "&nbsp;") is a field
+    // left empty, as the same row of a Word table reads.
+    let empty_field = cells.len() > 1
+        && cells.iter().skip(1).all(Vec::is_empty)
+        && cells.first().is_some_and(|c| c.len() == 1);
     let cells: Vec<Vec<String>> = cells.into_iter().filter(|c| !c.is_empty()).collect();
     let mut out = Vec::new();
     match cells.as_slice() {
         [] => {}
+        [only] if empty_field => out.extend(only.iter().map(|l| {
+            if l.ends_with(':') || tick_line(l, false).is_some() {
+                l.clone()
+            } else {
+                format!("{l}:")
+            }
+        })),
         [only] => out.extend(only.iter().cloned()),
         [first, rest @ ..] => {
             let label = first.join(" ");
@@ -1058,6 +1219,187 @@ mod tests {
             "b",
         );
         assert_eq!(f.entries, vec![e("CVR-nr.", "1")]);
+    }
+
+    /// The sftp form of the mail-shape tests below, as a person types it into a mail.
+    const TYPED_FORM: &str = "KOMBIT BestillingsID: BD-1234\nMiljø: Produktion\nCVR-nr.: 54921942\n\
+         Kontaktperson: Lars Bæk Poulsen\nAdvisering til: drift@kystby.dk\n  vagt@kystby.dk\n";
+
+    fn typed_form_entries() -> Vec<Entry> {
+        vec![
+            e("KOMBIT BestillingsID", "BD-1234"),
+            e("Miljø", "Produktion"),
+            e("CVR-nr.", "54921942"),
+            e("Kontaktperson", "Lars Bæk Poulsen"),
+            e("Advisering til", "drift@kystby.dk\nvagt@kystby.dk"),
+        ]
+    }
+
+    /// Outlook forwards a mail inline below the same "Oprindelig meddelelse" line (or, in newer
+    /// versions, a line of underscores) and header block it quotes a reply's original with; the
+    /// forwarder's own text above holds no form, so the forwarded form is the order and the
+    /// covering note (with a signature's "Tlf.:") only text. These were cut as a reply's
+    /// quoted original before.
+    #[test]
+    fn outlook_inline_forwards_keep_the_forwarded_form() {
+        let danish = "Fra: Peter Hansen <ph@kystby.dk>\nSendt: 30. november 2026 09:12\n\
+                      Til: Birgitte Sørensen <bs@kystby.dk>\nCc: drift@kystby.dk\nEmne: Bestilling\n";
+        let english = "From: Peter Hansen <ph@kystby.dk>\nSent: Monday, November 30, 2026 9:12 AM\n\
+                       To: Birgitte Sørensen <bs@kystby.dk>\nSubject: Bestilling\n";
+        for (separator, headers) in [
+            ("-----Oprindelig meddelelse-----", danish),
+            ("-----Original Message-----", english),
+            ("________________________________", danish),
+            ("________________________________", english),
+            ("", danish),
+            (
+                "________________________________",
+                "Fra: Peter Hansen <ph@kystby.dk> Sendt: 30. november 2026 09:12 Til: Birgitte Sørensen <bs@kystby.dk> Emne: Bestilling\n",
+            ),
+        ] {
+            let body = format!(
+                "Hej Helpdesk\n\nSe venligst nedenstående bestilling.\n\nVenlig hilsen\nBirgitte\nTlf.: 87 65 43 21\n\n\
+                 {separator}\n{headers}\n{TYPED_FORM}\nMvh\nPeter\nTlf.: 12345678\n"
+            );
+            let f = read_text(&body, "body");
+            assert_eq!(f.entries, typed_form_entries(), "{separator} {headers}");
+            // The covering note is free text; its signature's "Tlf.:" no phone number.
+            assert!(
+                f.text.starts_with("Hej Helpdesk\nSe venligst"),
+                "{}",
+                f.text
+            );
+        }
+    }
+
+    /// Apple Mail heads a forward with "Begin forwarded message:" ("Start på videresendt
+    /// besked:" in Danish) and puts the subject before the date, a "Reply-To" among them.
+    #[test]
+    fn apple_mail_inline_forwards_keep_the_forwarded_form() {
+        for (marker, headers) in [
+            (
+                "Start på videresendt besked:",
+                "Fra: Peter Hansen <ph@kystby.dk>\nEmne: Bestilling\n\
+                 Dato: 30. november 2026 kl. 09.12.00 CET\nTil: Birgitte <bs@kystby.dk>\n",
+            ),
+            (
+                "Begin forwarded message:",
+                "From: Peter Hansen <ph@kystby.dk>\nSubject: Bestilling\n\
+                 Date: 30 November 2026 at 09.12.00 CET\nTo: Birgitte <bs@kystby.dk>\n\
+                 Reply-To: Drift <drift@kystby.dk>\n",
+            ),
+        ] {
+            let body = format!("Sendt fra min iPhone\n\n{marker}\n\n{headers}\n{TYPED_FORM}");
+            let f = read_text(&body, "body");
+            assert_eq!(f.entries, typed_form_entries(), "{marker}");
+        }
+    }
+
+    /// Our own receipt below a reply, quoted by Outlook, forwarded by Gmail or quoted without
+    /// its subject, is never a form, even when the reply itself says nothing (the receipt's
+    /// field lines read as an order before, when they came in a forward).
+    #[test]
+    fn a_quoted_receipt_of_ours_is_never_a_form() {
+        let receipt = "Kære Lars Bæk Poulsen\n\nVi har modtaget din bestilling og giver den referencen SP-2026-00007.\n\
+                       BestillingsID: BD-1234\nYdelse: Ændring af overvågning af filafhentning (SFTP-indbakke)\n\
+                       It-system: FamilieFlow\nKontaktperson: Lars Bæk Poulsen\nCVR-nr.: 54921942\n\n\
+                       Med venlig hilsen\nServiceplatformens Helpdesk\n";
+        for head in [
+            "-----Oprindelig meddelelse-----\nFra: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Sendt: 30. november 2026 09:15\nTil: Lars <fa@kystby.dk>\n\
+             Emne: [SP-2026-00007] Kvittering for modtagelse: Bestilling\n",
+            "________________________________\nFrom: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Sent: 30 November 2026 09:15\nTo: Lars <fa@kystby.dk>\nSubject: [SP-2026-00007] Bestilling\n",
+            "---------- Forwarded message ---------\nFrom: Serviceplatformens Helpdesk <helpdesk@sp.dk>\n\
+             Date: Mon, 30 Nov 2026 at 09:15\nSubject: [SP-2026-00007] Kvittering for modtagelse: Bestilling\n\
+             To: <fa@kystby.dk>\n",
+            "Begin forwarded message:\n\nFrom: Helpdesk <helpdesk@sp.dk>\nSubject: Kvittering\n\
+             Date: 30 November 2026\nTo: Lars <fa@kystby.dk>\n",
+        ] {
+            let body = format!("Tak, det ser fint ud.\n\n{head}\n{receipt}");
+            let f = read_text(&body, "body");
+            assert!(f.entries.is_empty(), "{head}: {:?}", f.entries);
+        }
+    }
+
+    /// A person's forwarded mail that greets the Helpdesk and names an order reference is not
+    /// a receipt of ours: its form is read.
+    #[test]
+    fn a_forwarded_correction_naming_an_order_is_read() {
+        let body = format!(
+            "Se nedenfor\n\n-----Oprindelig meddelelse-----\nFra: Peter Hansen <ph@kystby.dk>\n\
+             Sendt: 30. november 2026 09:12\nTil: Birgitte <bs@kystby.dk>\nEmne: SV: [SP-2026-00007] Kvittering\n\n\
+             Kære Helpdesk\n\nHer er rettelsen til SP-2026-00007.\n\n{TYPED_FORM}\nMed venlig hilsen\nPeter\n"
+        );
+        assert_eq!(read_text(&body, "body").entries, typed_form_entries());
+    }
+
+    /// The form Outlook's editor (Word) writes when a person types the order as a table into
+    /// an HTML mail with no plain-text part: `MsoTableGrid`, each cell a `MsoNormal`
+    /// paragraph with `<o:p>` marks, `&nbsp;`, a value over two paragraphs, a `<br>`, the
+    /// stylesheet and the conditional comments Word puts in the head. Read as the same form in
+    /// plain text.
+    #[test]
+    fn an_outlook_html_table_reads_like_the_typed_form() {
+        let cell = |w: u32, inner: &str| {
+            format!(
+                "<td width={w} valign=top style='width:{w}.0pt;border:solid windowtext 1.0pt;padding:0cm 5.4pt 0cm 5.4pt'>{inner}</td>"
+            )
+        };
+        let p = |text: &str| {
+            format!(
+                "<p class=MsoNormal><span style='mso-fareast-language:EN-US'>{text}<o:p></o:p></span></p>"
+            )
+        };
+        let row = |label: &str, value: &str| {
+            format!("<tr>{}{}</tr>\n", cell(170, &p(label)), cell(283, value))
+        };
+        let table = [
+            row("KOMBIT BestillingsID", &p("BD-1234")),
+            row("<b>Miljø</b>", &p("Produktion")),
+            row("CVR-nr.", &p("54921942&nbsp;")),
+            row("Kontaktperson", &p("Lars&nbsp;Bæk Poulsen")),
+            row(
+                "Advisering til",
+                &format!("{}{}", p("drift@kystby.dk"), p("vagt@kystby.dk")),
+            ),
+            row("Bemærkninger", &p("&nbsp;")),
+        ]
+        .concat();
+        let html = format!(
+            "<html xmlns:v=\"urn:schemas-microsoft-com:vml\" xmlns:o=\"urn:schemas-microsoft-com:office:office\" \
+             xmlns:w=\"urn:schemas-microsoft-com:office:word\" xmlns=\"http://www.w3.org/TR/REC-html40\">\
+             <head><meta http-equiv=Content-Type content=\"text/html; charset=utf-8\">\
+             <meta name=Generator content=\"Microsoft Word 15 (filtered medium)\"><style><!--\n\
+             p.MsoNormal, li.MsoNormal, div.MsoNormal {{margin:0cm;font-size:11.0pt;font-family:\"Calibri\",sans-serif;}}\n\
+             --></style><!--[if gte mso 9]><xml>\n<o:shapedefaults v:ext=\"edit\" spidmax=\"1026\" />\n</xml><![endif]-->\
+             </head><body lang=DA link=\"#0563C1\" vlink=\"#954F72\" style='word-wrap:break-word'>\
+             <div class=WordSection1><p class=MsoNormal>Hej Helpdesk<o:p></o:p></p><p class=MsoNormal><o:p>&nbsp;</o:p></p>\
+             <table class=MsoTableGrid border=1 cellspacing=0 cellpadding=0 style='border-collapse:collapse;border:none;mso-yfti-tbllook:1184'>\n\
+             {table}</table><p class=MsoNormal><o:p>&nbsp;</o:p></p>\
+             <p class=MsoNormal>Med venlig hilsen<br>Lars<o:p></o:p></p></div></body></html>"
+        );
+        let f = read_html(&html, "body");
+        let mut want = typed_form_entries();
+        want.push(e("Bemærkninger", ""));
+        assert_eq!(f.entries, want);
+        // Two lines of a cell as one paragraph with a <br> (Shift+Enter in Outlook).
+        let br = html.replace(
+            "drift@kystby.dk<o:p></o:p></span></p><p class=MsoNormal><span style='mso-fareast-language:EN-US'>vagt",
+            "drift@kystby.dk<br>\nvagt",
+        );
+        assert_ne!(br, html);
+        assert_eq!(read_html(&br, "body").entries, want);
+        // Forwarded by Outlook in HTML: the header block in a bordered div, no marker line.
+        let forwarded = html.replace(
+            "<div class=WordSection1>",
+            "<div class=WordSection1><p class=MsoNormal>Se nedenfor<o:p></o:p></p>\
+             <div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'>\
+             <p class=MsoNormal><b><span lang=DA>Fra:</span></b><span lang=DA> Peter Hansen &lt;ph@kystby.dk&gt; <br>\
+             <b>Sendt:</b> 30. november 2026 09:12<br><b>Til:</b> Birgitte Sørensen &lt;bs@kystby.dk&gt;<br>\
+             <b>Emne:</b> Bestilling<o:p></o:p></span></p></div>",
+        );
+        assert_eq!(read_html(&forwarded, "body").entries, want);
     }
 
     #[test]
