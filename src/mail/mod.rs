@@ -2,6 +2,7 @@
 //! bodies, attachments with decoded names, forwarded mails) read with mail-parser, plus the
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
+mod charset;
 pub mod header_value;
 mod loops;
 pub mod own_id;
@@ -9,6 +10,8 @@ pub mod own_id;
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::Serialize;
+
+pub use charset::is_displayable;
 
 /// The domain of an address, lowercased; empty when it has no `@`. The one place that says
 /// what "the domain" of a sender, a requester or a contact is.
@@ -114,12 +117,12 @@ impl Mail {
             .parse_headers(header_start(raw))
             .map(|m| Mail {
                 message_id: m.message_id().map(str::to_string),
-                from: m
-                    .from()
-                    .and_then(|a| a.first())
-                    .and_then(|a| a.address())
-                    .map(str::to_string),
-                subject: m.subject().unwrap_or("").to_string(),
+                from: charset::from_address(&m, |a| {
+                    a.and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_string)
+                }),
+                subject: charset::subject(&m),
                 headers: m
                     .headers_raw()
                     .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -178,7 +181,7 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
 }
 
 fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
-    let (from, from_name) = addr_of(msg.from());
+    let (from, from_name) = charset::from_address(msg, addr_of);
     let (reply_to, _) = addr_of(msg.reply_to());
     let headers = msg
         .headers_raw()
@@ -238,7 +241,7 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
         from,
         from_name,
         reply_to,
-        subject: msg.subject().unwrap_or("").trim().to_string(),
+        subject: charset::subject(msg),
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
         date,
