@@ -671,6 +671,92 @@ mod tests {
         assert_eq!(j.forms[0].target, Target::default());
     }
 
+    /// A mail of `related` parts (multipart/related around an HTML body) with a plain-text
+    /// alternative, as Outlook and Apple Mail write a mail with a picture in its text.
+    fn html_mail_with_pictures(from: &str, html: &str, pictures: &str) -> String {
+        format!(
+            "From: {from}\r\nSubject: Spørgsmål\r\nMessage-ID: <p@example.test>\r\n\
+             Content-Type: multipart/related; boundary=r; type=\"multipart/alternative\"\r\n\r\n\
+             --r\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+             --a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej Helpdesk, hvordan bestiller vi?\r\n\
+             --a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--a--\r\n\
+             {pictures}--r--\r\n"
+        )
+    }
+
+    fn assert_no_form(j: &Judgement) {
+        assert!(j.no_form, "{:?}", j.unreadable);
+        assert!(j.unreadable.is_empty(), "{:?}", j.unreadable);
+        assert_eq!(j.findings.len(), 1);
+        assert!(
+            j.findings[0].message.contains("ingen bestillingsformular"),
+            "{}",
+            j.findings[0].message
+        );
+        assert_eq!(j.decision, Some(Decision::Review));
+    }
+
+    /// Outlook: the signature logo is image001.png, referenced from the HTML by its
+    /// Content-ID; the mail has no form and gets the "no form" answer, not "we could not read
+    /// the form in image001.png".
+    #[test]
+    fn an_outlook_signature_logo_is_no_form() {
+        let html = "<html><body><p>Hej Helpdesk, hvordan bestiller vi?</p><p>Venlig hilsen<br>\
+                    <img width=120 height=40 id=\"Billede_x0020_1\" src=\"cid:image001.png@01DA5C2B.7E1F3A40\" alt=\"Logo\"></p></body></html>";
+        let pictures = "--r\r\nContent-Type: image/png; name=\"image001.png\"\r\n\
+                        Content-Description: image001.png\r\nContent-Disposition: inline; filename=\"image001.png\"; size=2048\r\n\
+                        Content-ID: <image001.png@01DA5C2B.7E1F3A40>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                        iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\r\n";
+        let j = judge(&html_mail_with_pictures("fa@kommune.test", html, pictures));
+        assert_no_form(&j);
+        // The same picture without the reference from the HTML, attached: an unreadable form.
+        let attached = pictures.replace("inline;", "attachment;");
+        let j = judge(&html_mail_with_pictures(
+            "fa@kommune.test",
+            "<p>Hej</p>",
+            &attached,
+        ));
+        assert_eq!(j.unreadable.len(), 1, "{:?}", j.unreadable);
+        assert_eq!(j.unreadable[0].name, "image001.png");
+    }
+
+    /// Apple Mail: a pasted screenshot marked inline inside the multipart/related, without
+    /// a Content-ID the HTML names; still shown in the text, so still no form.
+    #[test]
+    fn an_apple_mail_inline_screenshot_is_no_form() {
+        let pictures = "--r\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: inline;\r\n\
+                        \tfilename=\"Skærmbillede 2026-03-02 kl. 09.12.44.png\"\r\n\
+                        Content-Type: image/png;\r\n\tx-unix-mode=0644;\r\n\tname=\"Skærmbillede 2026-03-02 kl. 09.12.44.png\"\r\n\r\n\
+                        iVBORw0KGgo=\r\n";
+        let j = judge(&html_mail_with_pictures(
+            "fa@kommune.test",
+            "<html><body>Hej Helpdesk, hvordan bestiller vi?<br><img src=\"Skaermbillede.png\"></body></html>",
+            pictures,
+        ));
+        assert_no_form(&j);
+    }
+
+    /// A photo of a filled form, attached (Apple Mail marks it inline too, but in
+    /// multipart/mixed, not in the text): still an unreadable form for a person.
+    #[test]
+    fn an_attached_photo_of_a_form_is_an_unreadable_form() {
+        let j = judge(
+            "From: fa@kommune.test\r\nSubject: Bestilling\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+             --m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHermed bestillingen (foto).\r\n\
+             --m\r\nContent-Disposition: inline; filename=IMG_4711.jpeg\r\nContent-Type: image/jpeg; name=IMG_4711.jpeg\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQ==\r\n--m--\r\n",
+        );
+        assert!(!j.no_form);
+        assert_eq!(j.unreadable.len(), 1, "{:?}", j.unreadable);
+        assert_eq!(j.unreadable[0].name, "IMG_4711.jpeg");
+        assert!(
+            j.findings[0].message.contains("IMG_4711.jpeg"),
+            "{}",
+            j.findings[0].message
+        );
+        assert_eq!(j.exit_code(), 11);
+    }
+
     /// A bounce is judged (its forms are read for the Helpdesk) but never answered.
     #[test]
     fn a_bounce_gets_no_decision() {

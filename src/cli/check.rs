@@ -125,6 +125,7 @@ fn read_input(path: &Path, max_bytes: u64, header_limits: &HeaderLimits) -> anyh
             content_type: content_type.to_string(),
             bytes: bytes.clone(),
             message: None,
+            inline: false,
         }],
         ..Mail::default()
     };

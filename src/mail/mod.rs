@@ -4,6 +4,7 @@
 
 mod charset;
 pub mod header_value;
+mod inline;
 mod loops;
 pub mod own_id;
 
@@ -32,6 +33,10 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
     /// A forwarded mail (message/rfc822), parsed.
     pub message: Option<Box<Mail>>,
+    /// Shown inside the mail's text, not attached: a picture the HTML refers to by its
+    /// Content-ID, or one marked inline in a multipart/related (mail/inline.rs). Such a
+    /// picture is no form, not even an unreadable one.
+    pub inline: bool,
 }
 
 /// The facts of a mail.
@@ -202,8 +207,12 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
         .date()
         .and_then(|d| DateTime::parse_from_rfc3339(&d.to_rfc3339()).ok());
 
+    let inline = inline::inline_parts(msg);
     let mut attachments = Vec::new();
-    for part in msg.attachments() {
+    for &id in &msg.attachments {
+        let Some(part) = usize::try_from(id).ok().and_then(|i| msg.parts.get(i)) else {
+            continue;
+        };
         let name = part.attachment_name().map(str::to_string);
         let ctype = part
             .content_type()
@@ -224,6 +233,7 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
             content_type: ctype,
             bytes: part.contents().to_vec(),
             message,
+            inline: inline.contains(&id),
         });
     }
     let text = msg
