@@ -135,6 +135,8 @@ pub struct MailSummary {
     pub auto_reply: bool,
     pub bounce: bool,
     pub list: bool,
+    /// Spam by the receiving MTA's verdict (`helpdesk.spam_headers`).
+    pub spam: bool,
 }
 
 impl MailSummary {
@@ -146,6 +148,7 @@ impl MailSummary {
             auto_reply: flags.auto_reply,
             bounce: flags.bounce,
             list: flags.list,
+            spam: flags.spam,
         }
     }
 }
@@ -227,19 +230,28 @@ impl Judgement {
         }
     }
 
-    /// Exit code of `spdesk check` (DESIGN.md): 0 approved, 10 rejected, 11 review.
+    /// Exit code of `spdesk check` (DESIGN.md): 0 approved, 10 rejected, 11 review, 12 a mail
+    /// that is never answered (bounce, auto-reply, list, spam, our own: no decision), which a
+    /// script must not read as approved.
     pub fn exit_code(&self) -> i32 {
         match self.decision {
+            Some(Decision::Approved) => 0,
             Some(Decision::Rejected) => 10,
             Some(Decision::Review) => 11,
-            _ => 0,
+            None => EXIT_NEVER_ANSWERED,
         }
     }
 }
 
+/// Exit code of `spdesk check` for a mail that is never answered.
+pub const EXIT_NEVER_ANSWERED: i32 = 12;
+
 /// Judges a parsed mail.
 pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
-    let flags = mail.loop_flags();
+    let flags = LoopFlags {
+        spam: ctx.settings.spam_headers.is_spam(mail),
+        ..mail.loop_flags()
+    };
     let extracted = extract(mail, ctx.limits);
     let too_many = over_the_limits(&extracted, ctx.limits);
     let mut forms = Vec::new();
@@ -404,6 +416,7 @@ mod tests {
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,
+            spam_headers: Default::default(),
         }
     }
 
@@ -765,6 +778,6 @@ mod tests {
         );
         assert!(j.flags.bounce);
         assert_eq!(j.decision, None);
-        assert_eq!(j.exit_code(), 0);
+        assert_eq!(j.exit_code(), 12);
     }
 }

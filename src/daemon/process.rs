@@ -104,6 +104,8 @@ pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outco
     if ignored {
         let why = if ours {
             "our own mail"
+        } else if flags.spam {
+            "spam"
         } else if flags.bounce {
             "a bounce"
         } else if flags.auto_reply {

@@ -7,6 +7,7 @@ pub mod header_value;
 mod inline;
 mod loops;
 pub mod own_id;
+pub mod spam;
 
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
@@ -66,11 +67,14 @@ pub struct LoopFlags {
     pub auto_reply: bool,
     pub bounce: bool,
     pub list: bool,
+    /// Spam by the receiving MTA's verdict ([`spam::SpamHeaders`]); set by the judge, which
+    /// knows the configured tests.
+    pub spam: bool,
 }
 
 impl LoopFlags {
     pub fn no_reply(self) -> bool {
-        self.auto_reply || self.bounce || self.list
+        self.auto_reply || self.bounce || self.list || self.spam
     }
 }
 
