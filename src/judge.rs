@@ -770,6 +770,34 @@ mod tests {
         assert_eq!(j.exit_code(), 11);
     }
 
+    /// A form mail the receiving MTA flagged as spam is judged but never answered; without
+    /// spam tests it is an ordinary order.
+    #[test]
+    fn spam_gets_no_decision() {
+        let raw = sftp_order("fa@kystby.test", "Bestilling");
+        let flagged = format!("X-MS-Exchange-Organization-SCL: 9\r\n{raw}");
+        let j = judge(&flagged);
+        assert!(j.flags.spam && j.mail.spam);
+        assert!(!j.flags.bounce && !j.flags.auto_reply && !j.flags.list);
+        assert_eq!(j.decision, None);
+        assert_eq!(j.exit_code(), 12);
+        let mut off = settings();
+        off.spam_headers = crate::mail::spam::SpamHeaders(Vec::new());
+        let limits = ExtractLimits::default();
+        let ctx = Context {
+            received: Copenhagen
+                .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+                .single()
+                .unwrap(),
+            settings: &off,
+            limits: &limits,
+            history: &NoHistory,
+        };
+        let j = judge_mail(&Mail::parse(flagged.as_bytes(), 3).unwrap(), &ctx);
+        assert!(!j.flags.spam);
+        assert_eq!(j.decision, Some(Decision::Approved), "{:?}", j.forms);
+    }
+
     /// A bounce is judged (its forms are read for the Helpdesk) but never answered.
     #[test]
     fn a_bounce_gets_no_decision() {

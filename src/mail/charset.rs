@@ -196,6 +196,19 @@ mod tests {
         assert!(!is_displayable("\u{1b}$B%O%m\u{1b}(B"));
         assert!(!is_displayable("a\u{0}b"));
         // An encoded word whose charset nobody knows, or whose bytes are garbage.
+        // Garbage in, the reference alone out.
+        let raw = b"From: a@example.test\r\nSubject: \xff\xfe\x00\x01\x1b\r\n\r\nHej\r\n";
+        let m = Mail::parse(raw, 3).expect("a mail");
+        assert_eq!(
+            crate::orders::receipts::subject(
+                "SP-2026-00001",
+                crate::orders::receipts::ReceiptKind::Modtaget,
+                &m.subject
+            ),
+            "[SP-2026-00001] Kvittering for modtagelse",
+            "{:?}",
+            m.subject
+        );
         let unknown = subject_of(b"=?x-unknown-42?B?/////w==?=");
         let garbage = subject_of(b"=?UTF-8?B?/////w==?=");
         assert!(!is_displayable(&garbage), "{garbage:?}");

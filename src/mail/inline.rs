@@ -16,7 +16,15 @@ const CID_SEARCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// The ids of the parts of `msg` that are shown inline (see the module doc).
 pub(super) fn inline_parts(msg: &Message<'_>) -> HashSet<MessagePartId> {
-    let referenced = cid_references(msg);
+    // Most mails have no part with a Content-ID: their HTML is not searched.
+    let with_cid = msg
+        .attachments()
+        .any(|p| p.content_id().is_some_and(|c| !c.trim().is_empty()));
+    let referenced = if with_cid {
+        cid_references(msg)
+    } else {
+        HashSet::new()
+    };
     let related = related_children(msg);
     let mut inline = HashSet::new();
     for &id in &msg.attachments {
