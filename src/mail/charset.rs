@@ -65,7 +65,9 @@ fn transcoded(msg: &Message<'_>, name: &HeaderName<'_>) -> Option<String> {
     let start = usize::try_from(field.offset_start).ok()?;
     let end = usize::try_from(field.offset_end).ok()?;
     let raw = msg.raw_message.get(start..end)?;
-    if std::str::from_utf8(raw).is_ok() && !raw.contains(&ESC) {
+    // Raw ISO-2022-JP is 7-bit: a field with other non-ASCII UTF-8 is UTF-8, escape or not.
+    let raw_iso_2022_jp = raw.is_ascii() && raw.contains(&ESC);
+    if std::str::from_utf8(raw).is_ok() && !raw_iso_2022_jp {
         return None;
     }
     Some(guess_decode(raw, sender_tld(msg).as_deref()))
@@ -169,8 +171,9 @@ mod tests {
             subject_of(b"\x1b$B%O%m!<!&%o!<%k%I\x1b(B"),
             "ハロー・ワールド"
         );
-        // UTF-8 stays UTF-8.
+        // UTF-8 stays UTF-8, also with a stray escape byte (which keeps it out of receipts).
         assert_eq!(subject_of("Bestilling æøå".as_bytes()), "Bestilling æøå");
+        assert_eq!(subject_of("æøå \x1b".as_bytes()), "æøå \u{1b}");
     }
 
     #[test]
