@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::forms::extract::{ExtractLimits, Extracted, Unreadable, extract};
 use crate::forms::fields::FormKind;
 use crate::forms::form::OrderForm;
+use crate::mail::spam::SpamHeaders;
 use crate::mail::{LoopFlags, Mail};
 use crate::orders::ownership::{KnownOrder, Refusal, Sender, Target, target};
 use crate::orders::state::{State, find_reference};
@@ -207,9 +208,14 @@ impl Judgement {
         self
     }
 
-    /// The judgement of a mail that could not be processed at all: a person looks at it.
-    pub fn quarantined(mail: &Mail, why: &str) -> Judgement {
-        let flags = mail.loop_flags();
+    /// The judgement of a mail that could not be processed at all: a person looks at it. Its
+    /// headers (`mail` is [`Mail::headers_only`]) still say whether it is answered: a spam
+    /// mail over a limit gets no receipt either.
+    pub fn quarantined(mail: &Mail, why: &str, spam: &SpamHeaders) -> Judgement {
+        let flags = LoopFlags {
+            spam: spam.is_spam(mail),
+            ..mail.loop_flags()
+        };
         Judgement {
             mail: MailSummary::of(mail, flags),
             forms: Vec::new(),

@@ -57,7 +57,9 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
                         let j = judge_mail(&mail, &ctx);
                         known.aim(j, &mail, settings.register.as_deref())?
                     }
-                    Input::OverLimit(mail, why) => Judgement::quarantined(&mail, &why),
+                    Input::OverLimit(mail, why) => {
+                        Judgement::quarantined(&mail, &why, &settings.spam_headers)
+                    }
                 };
                 if args.json {
                     writeln!(out, "{}", serde_json::to_string(&j)?)?;
@@ -293,6 +295,34 @@ fn severity(f: &crate::rules::finding::Finding) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::spam::SpamHeaders;
+
+    /// Spam over a header limit is not parsed, but its headers still say it is spam: it is
+    /// never answered (12), as in the daemon's quarantine.
+    #[test]
+    fn spam_over_the_header_limit_is_never_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spam.eml");
+        let mut raw = String::from("From: x@example.test\r\nX-Spam-Flag: YES\r\nSubject: Win\r\n");
+        for n in 0..20 {
+            raw.push_str(&format!("X-Filler-{n}: x\r\n"));
+        }
+        raw.push_str("\r\nHej\r\n");
+        std::fs::write(&path, raw).unwrap();
+        let limits = HeaderLimits {
+            max_count: 10,
+            ..HeaderLimits::default()
+        };
+        let Ok(Input::OverLimit(mail, why)) = read_input(&path, 1 << 20, &limits) else {
+            panic!("23 header fields are over a limit of 10");
+        };
+        let j = Judgement::quarantined(&mail, &why, &SpamHeaders::default());
+        assert!(j.flags.spam);
+        assert_eq!(j.decision, None);
+        assert_eq!(j.exit_code(), 12);
+        let j = Judgement::quarantined(&mail, &why, &SpamHeaders(Vec::new()));
+        assert_eq!(j.exit_code(), 11);
+    }
 
     /// `spdesk check` treats a mail over a header limit as intake does: review, unparsed.
     #[test]
@@ -314,7 +344,7 @@ mod tests {
                 assert_eq!(mail.from.as_deref(), Some("fa@example.test"));
                 assert_eq!(mail.subject, "Bestilling");
                 assert_eq!(why, "the mail has more than 10 header fields");
-                let j = Judgement::quarantined(&mail, &why);
+                let j = Judgement::quarantined(&mail, &why, &SpamHeaders::default());
                 assert_eq!(j.exit_code(), 11);
             }
             Input::Mail(_) => panic!("20 header fields are over a limit of 10"),
