@@ -21,7 +21,11 @@ const ESC: u8 = 0x1b;
 pub(super) fn subject(msg: &Message<'_>) -> String {
     let read = match transcoded(msg, &HeaderName::Subject) {
         Some(utf8) => reparse("Subject", &utf8, |m| m.subject().map(str::to_string)),
-        None => None,
+        // Encoded words split inside a character (mail/encoded_words.rs).
+        None => raw_field(msg, &HeaderName::Subject)
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .filter(|v| v.contains("=?"))
+            .and_then(|v| super::encoded_words::joined(&v.replace(['\r', '\n'], ""))),
     };
     read.or_else(|| msg.subject().map(str::to_string))
         .unwrap_or_default()
@@ -56,6 +60,17 @@ pub fn is_displayable(s: &str) -> bool {
 /// The root header field `name` in UTF-8, when its raw bytes need a charset guess (not valid
 /// UTF-8, or raw ISO-2022-JP); `None` when mail-parser's own reading stands.
 fn transcoded(msg: &Message<'_>, name: &HeaderName<'_>) -> Option<String> {
+    let raw = raw_field(msg, name)?;
+    // Raw ISO-2022-JP is 7-bit: a field with other non-ASCII UTF-8 is UTF-8, escape or not.
+    let raw_iso_2022_jp = raw.is_ascii() && raw.contains(&ESC);
+    if std::str::from_utf8(raw).is_ok() && !raw_iso_2022_jp {
+        return None;
+    }
+    Some(guess_decode(raw, sender_tld(msg).as_deref()))
+}
+
+/// The raw bytes of the mail's first header field `name` (its value, folded as sent).
+fn raw_field<'m>(msg: &'m Message<'_>, name: &HeaderName<'_>) -> Option<&'m [u8]> {
     let field = msg
         .parts
         .first()?
@@ -64,13 +79,7 @@ fn transcoded(msg: &Message<'_>, name: &HeaderName<'_>) -> Option<String> {
         .find(|h| &h.name == name)?;
     let start = usize::try_from(field.offset_start).ok()?;
     let end = usize::try_from(field.offset_end).ok()?;
-    let raw = msg.raw_message.get(start..end)?;
-    // Raw ISO-2022-JP is 7-bit: a field with other non-ASCII UTF-8 is UTF-8, escape or not.
-    let raw_iso_2022_jp = raw.is_ascii() && raw.contains(&ESC);
-    if std::str::from_utf8(raw).is_ok() && !raw_iso_2022_jp {
-        return None;
-    }
-    Some(guess_decode(raw, sender_tld(msg).as_deref()))
+    msg.raw_message.get(start..end)
 }
 
 /// `raw` decoded in the charset chardetng guesses for it; `tld` (lower-case ASCII letters,
@@ -129,6 +138,13 @@ mod tests {
         // GB18030: "你好，世界".
         assert_eq!(subject_of(b"=?GB18030?B?xOO6w6OsysC95w==?="), "你好，世界");
         assert_eq!(subject_of(b"=?gb2312?Q?=C4=E3=BA=C3?="), "你好");
+        // Split inside a character over two words (mail/encoded_words.rs).
+        assert_eq!(
+            subject_of(
+                b"=?ISO-2022-JP?B?GyRCJU8lbSE8?=\r\n =?ISO-2022-JP?B?ISYlbyE8JWslSRsoQg==?="
+            ),
+            "ハロー・ワールド"
+        );
         // Shift_JIS: "ハロー・ワールド".
         assert_eq!(
             subject_of(b"=?Shift_JIS?B?g26DjYFbgUWDj4Fbg4uDaA==?="),

@@ -3,6 +3,7 @@
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
 mod charset;
+mod encoded_words;
 pub mod header_value;
 mod inline;
 mod loops;
