@@ -991,6 +991,7 @@ fn check_throughput() -> Check {
                 content_type: DOCX_TYPE.into(),
                 bytes,
                 message: None,
+                inline: false,
             }],
             ..spdesk::mail::Mail::default()
         };

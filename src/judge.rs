@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::forms::extract::{ExtractLimits, Extracted, Unreadable, extract};
 use crate::forms::fields::FormKind;
 use crate::forms::form::OrderForm;
+use crate::mail::spam::SpamHeaders;
 use crate::mail::{LoopFlags, Mail};
 use crate::orders::ownership::{KnownOrder, Refusal, Sender, Target, target};
 use crate::orders::state::{State, find_reference};
@@ -135,6 +136,8 @@ pub struct MailSummary {
     pub auto_reply: bool,
     pub bounce: bool,
     pub list: bool,
+    /// Spam by the receiving MTA's verdict (`helpdesk.spam_headers`).
+    pub spam: bool,
 }
 
 impl MailSummary {
@@ -146,6 +149,7 @@ impl MailSummary {
             auto_reply: flags.auto_reply,
             bounce: flags.bounce,
             list: flags.list,
+            spam: flags.spam,
         }
     }
 }
@@ -204,9 +208,14 @@ impl Judgement {
         self
     }
 
-    /// The judgement of a mail that could not be processed at all: a person looks at it.
-    pub fn quarantined(mail: &Mail, why: &str) -> Judgement {
-        let flags = mail.loop_flags();
+    /// The judgement of a mail that could not be processed at all: a person looks at it. Its
+    /// headers (`mail` is [`Mail::headers_only`]) still say whether it is answered: a spam
+    /// mail over a limit gets no receipt either.
+    pub fn quarantined(mail: &Mail, why: &str, spam: &SpamHeaders) -> Judgement {
+        let flags = LoopFlags {
+            spam: spam.is_spam(mail),
+            ..mail.loop_flags()
+        };
         Judgement {
             mail: MailSummary::of(mail, flags),
             forms: Vec::new(),
@@ -227,19 +236,28 @@ impl Judgement {
         }
     }
 
-    /// Exit code of `spdesk check` (DESIGN.md): 0 approved, 10 rejected, 11 review.
+    /// Exit code of `spdesk check` (DESIGN.md): 0 approved, 10 rejected, 11 review, 12 a mail
+    /// that is never answered (bounce, auto-reply, list, spam, our own: no decision), which a
+    /// script must not read as approved.
     pub fn exit_code(&self) -> i32 {
         match self.decision {
+            Some(Decision::Approved) => 0,
             Some(Decision::Rejected) => 10,
             Some(Decision::Review) => 11,
-            _ => 0,
+            None => EXIT_NEVER_ANSWERED,
         }
     }
 }
 
+/// Exit code of `spdesk check` for a mail that is never answered.
+pub const EXIT_NEVER_ANSWERED: i32 = 12;
+
 /// Judges a parsed mail.
 pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
-    let flags = mail.loop_flags();
+    let flags = LoopFlags {
+        spam: ctx.settings.spam_headers.is_spam(mail),
+        ..mail.loop_flags()
+    };
     let extracted = extract(mail, ctx.limits);
     let too_many = over_the_limits(&extracted, ctx.limits);
     let mut forms = Vec::new();
@@ -404,6 +422,7 @@ mod tests {
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,
+            spam_headers: Default::default(),
         }
     }
 
@@ -671,6 +690,120 @@ mod tests {
         assert_eq!(j.forms[0].target, Target::default());
     }
 
+    /// A mail of `related` parts (multipart/related around an HTML body) with a plain-text
+    /// alternative, as Outlook and Apple Mail write a mail with a picture in its text.
+    fn html_mail_with_pictures(from: &str, html: &str, pictures: &str) -> String {
+        format!(
+            "From: {from}\r\nSubject: Spørgsmål\r\nMessage-ID: <p@example.test>\r\n\
+             Content-Type: multipart/related; boundary=r; type=\"multipart/alternative\"\r\n\r\n\
+             --r\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n\
+             --a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej Helpdesk, hvordan bestiller vi?\r\n\
+             --a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--a--\r\n\
+             {pictures}--r--\r\n"
+        )
+    }
+
+    fn assert_no_form(j: &Judgement) {
+        assert!(j.no_form, "{:?}", j.unreadable);
+        assert!(j.unreadable.is_empty(), "{:?}", j.unreadable);
+        assert_eq!(j.findings.len(), 1);
+        assert!(
+            j.findings[0].message.contains("ingen bestillingsformular"),
+            "{}",
+            j.findings[0].message
+        );
+        assert_eq!(j.decision, Some(Decision::Review));
+    }
+
+    /// Outlook: the signature logo is image001.png, referenced from the HTML by its
+    /// Content-ID; the mail has no form and gets the "no form" answer, not "we could not read
+    /// the form in image001.png".
+    #[test]
+    fn an_outlook_signature_logo_is_no_form() {
+        let html = "<html><body><p>Hej Helpdesk, hvordan bestiller vi?</p><p>Venlig hilsen<br>\
+                    <img width=120 height=40 id=\"Billede_x0020_1\" src=\"cid:image001.png@01DA5C2B.7E1F3A40\" alt=\"Logo\"></p></body></html>";
+        let pictures = "--r\r\nContent-Type: image/png; name=\"image001.png\"\r\n\
+                        Content-Description: image001.png\r\nContent-Disposition: inline; filename=\"image001.png\"; size=2048\r\n\
+                        Content-ID: <image001.png@01DA5C2B.7E1F3A40>\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                        iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\r\n";
+        let j = judge(&html_mail_with_pictures("fa@kommune.test", html, pictures));
+        assert_no_form(&j);
+        // The same picture without the reference from the HTML, attached: an unreadable form.
+        let attached = pictures.replace("inline;", "attachment;");
+        let j = judge(&html_mail_with_pictures(
+            "fa@kommune.test",
+            "<p>Hej</p>",
+            &attached,
+        ));
+        assert_eq!(j.unreadable.len(), 1, "{:?}", j.unreadable);
+        assert_eq!(j.unreadable[0].name, "image001.png");
+    }
+
+    /// Apple Mail: a pasted screenshot marked inline inside the multipart/related, without
+    /// a Content-ID the HTML names; still shown in the text, so still no form.
+    #[test]
+    fn an_apple_mail_inline_screenshot_is_no_form() {
+        let pictures = "--r\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: inline;\r\n\
+                        \tfilename=\"Skærmbillede 2026-03-02 kl. 09.12.44.png\"\r\n\
+                        Content-Type: image/png;\r\n\tx-unix-mode=0644;\r\n\tname=\"Skærmbillede 2026-03-02 kl. 09.12.44.png\"\r\n\r\n\
+                        iVBORw0KGgo=\r\n";
+        let j = judge(&html_mail_with_pictures(
+            "fa@kommune.test",
+            "<html><body>Hej Helpdesk, hvordan bestiller vi?<br><img src=\"Skaermbillede.png\"></body></html>",
+            pictures,
+        ));
+        assert_no_form(&j);
+    }
+
+    /// A photo of a filled form, attached (Apple Mail marks it inline too, but in
+    /// multipart/mixed, not in the text): still an unreadable form for a person.
+    #[test]
+    fn an_attached_photo_of_a_form_is_an_unreadable_form() {
+        let j = judge(
+            "From: fa@kommune.test\r\nSubject: Bestilling\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n\
+             --m\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHermed bestillingen (foto).\r\n\
+             --m\r\nContent-Disposition: inline; filename=IMG_4711.jpeg\r\nContent-Type: image/jpeg; name=IMG_4711.jpeg\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQSkZJRgABAQ==\r\n--m--\r\n",
+        );
+        assert!(!j.no_form);
+        assert_eq!(j.unreadable.len(), 1, "{:?}", j.unreadable);
+        assert_eq!(j.unreadable[0].name, "IMG_4711.jpeg");
+        assert!(
+            j.findings[0].message.contains("IMG_4711.jpeg"),
+            "{}",
+            j.findings[0].message
+        );
+        assert_eq!(j.exit_code(), 11);
+    }
+
+    /// A form mail the receiving MTA flagged as spam is judged but never answered; without
+    /// spam tests it is an ordinary order.
+    #[test]
+    fn spam_gets_no_decision() {
+        let raw = sftp_order("fa@kystby.test", "Bestilling");
+        let flagged = format!("X-MS-Exchange-Organization-SCL: 9\r\n{raw}");
+        let j = judge(&flagged);
+        assert!(j.flags.spam && j.mail.spam);
+        assert!(!j.flags.bounce && !j.flags.auto_reply && !j.flags.list);
+        assert_eq!(j.decision, None);
+        assert_eq!(j.exit_code(), 12);
+        let mut off = settings();
+        off.spam_headers = crate::mail::spam::SpamHeaders(Vec::new());
+        let limits = ExtractLimits::default();
+        let ctx = Context {
+            received: Copenhagen
+                .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+                .single()
+                .unwrap(),
+            settings: &off,
+            limits: &limits,
+            history: &NoHistory,
+        };
+        let j = judge_mail(&Mail::parse(flagged.as_bytes(), 3).unwrap(), &ctx);
+        assert!(!j.flags.spam);
+        assert_eq!(j.decision, Some(Decision::Approved), "{:?}", j.forms);
+    }
+
     /// A bounce is judged (its forms are read for the Helpdesk) but never answered.
     #[test]
     fn a_bounce_gets_no_decision() {
@@ -679,6 +812,6 @@ mod tests {
         );
         assert!(j.flags.bounce);
         assert_eq!(j.decision, None);
-        assert_eq!(j.exit_code(), 0);
+        assert_eq!(j.exit_code(), 12);
     }
 }

@@ -895,3 +895,106 @@ async fn no_receipt_to_our_own_addresses_or_to_a_mailing_list() {
             .expect("the list mail is stored");
     assert_eq!(list_disposition, "ignored");
 }
+
+/// `raw` with `header` (a whole line) put in front, as the receiving MTA's filter adds it.
+fn with_header(header: &str, raw: &[u8]) -> Vec<u8> {
+    let mut out = format!("{header}\r\n").into_bytes();
+    out.extend_from_slice(raw);
+    out
+}
+
+/// The inbound rows and the `ignored` events of the mails whose Message-ID starts `prefix`.
+async fn ignored_as(d: &Daemon, prefix: &str) -> Vec<(String, String)> {
+    let pool = d.pool().await;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.disposition, e.detail FROM inbound_mail m \
+         JOIN events e ON e.inbound_id = m.id AND e.action = 'ignored' \
+         WHERE m.message_id LIKE ?1 ORDER BY m.id",
+    )
+    .bind(format!("{prefix}%"))
+    .fetch_all(&pool)
+    .await
+    .expect("the inbound mails");
+    pool.close().await;
+    rows
+}
+
+/// Spam by the receiving MTA's verdict (`helpdesk.spam_headers`, DESIGN.md "Loop safety"): a
+/// form mail flagged by SpamAssassin (`X-Spam-Flag: YES`) or by Exchange Online (SCL 9) is
+/// stored and moved out of the inbox, marked ignored as spam, and makes no order and no
+/// receipt: no backscatter to a forged sender. With `spam_headers = []` the same mail is an
+/// ordinary order again.
+#[tokio::test]
+async fn spam_by_the_mtas_verdict_is_stored_and_never_answered() {
+    const FORGED: &str = "forged@example.test";
+    const SCL: &str = "scl@example.test";
+    let stack = MailStack::start(&[FORGED, SCL]);
+    let mut d = Daemon::new(&stack, HELPDESK);
+    let (_, flagged) = form_from(FORGED, "KMB-IT-4001", "Bestilling");
+    let flagged = with_header("X-Spam-Flag: YES", &flagged);
+    stack.send(FORGED, HELPDESK, &flagged).await;
+    let (_, scl) = form_from(SCL, "KMB-IT-4002", "Bestilling");
+    let scl = with_header("X-MS-Exchange-Organization-SCL: 9", &scl);
+    stack.send(SCL, HELPDESK, &scl).await;
+    // A control form: once its receipts are in, the outbox has sent whatever it had before.
+    let (_, control) = form_from(FA, "KMB-IT-4003", "Almindelig bestilling");
+    stack.send(FA, HELPDESK, &control).await;
+
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_mailbox(&stack, FA, "INBOX", "2 receipts", |n| n >= 2, DRAIN)
+        .await;
+    d.wait_inbox_empty(&stack, DRAIN).await;
+    d.wait_mailbox(
+        &stack,
+        HELPDESK,
+        "Processed",
+        "3 processed mails",
+        |n| n >= 3,
+        DRAIN,
+    )
+    .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+
+    let orders = d.orders();
+    assert_eq!(
+        orders.len(),
+        1,
+        "only the control form is an order: {orders:#?}"
+    );
+    assert_eq!(orders[0]["bestillings_id"], "KMB-IT-4003");
+    for prefix in ["kmb-it-4001.", "kmb-it-4002."] {
+        let rows = ignored_as(&d, prefix).await;
+        assert_eq!(rows.len(), 1, "{prefix}: {rows:?}");
+        let (disposition, detail) = &rows[0];
+        assert_eq!(disposition, "ignored");
+        assert!(detail.starts_with("spam from "), "{detail}");
+    }
+    for user in [FORGED, SCL] {
+        assert!(
+            stack.fetch_all(user, "INBOX").await.is_empty(),
+            "{user} got a receipt"
+        );
+    }
+    for row in d.outbox().await {
+        assert_eq!(row.recipients, vec![FA.to_string()], "{}", row.kind);
+    }
+
+    // Turned off: a new daemon (its own database) answers the flagged sender.
+    let mut d = Daemon::new(&stack, HELPDESK);
+    d.edit_config(|c| c.replace("own_domains = []", "own_domains = []\nspam_headers = []"));
+    let (_, again) = form_from(FORGED, "KMB-IT-4004", "Bestilling");
+    stack
+        .send(FORGED, HELPDESK, &with_header("X-Spam-Flag: YES", &again))
+        .await;
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    d.wait_mailbox(&stack, FORGED, "INBOX", "2 receipts", |n| n >= 2, DRAIN)
+        .await;
+    d.terminate();
+    assert!(d.wait_exit(STOP).await.success(), "{}", d.log_tail());
+    let orders = d.orders();
+    assert_eq!(orders.len(), 1, "{orders:#?}");
+    assert_eq!(orders[0]["bestillings_id"], "KMB-IT-4004");
+}

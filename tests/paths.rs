@@ -294,8 +294,8 @@ async fn a_broken_template_is_reported_at_start() {
 }
 
 /// `spdesk check`: exit 10 for a form it rejects (a desired date tomorrow), 2 for a file it
-/// cannot read as a mail or form at all (here: one that is not there), named on stderr. (Bytes
-/// that are no form are read as a mail without one: review, 11.)
+/// cannot read as a mail or form at all (one that is not there, named on stderr, and bytes
+/// that are neither a mail nor a form, which a script must not take for a mail to review).
 #[test]
 fn check_exits_10_for_a_rejected_form_and_2_for_a_file_it_cannot_read() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -318,7 +318,7 @@ fn check_exits_10_for_a_rejected_form_and_2_for_a_file_it_cannot_read() {
     let out = check(&early);
     assert_eq!(out.status.code(), Some(10), "{out:?}");
     let out = check(&junk);
-    assert_eq!(out.status.code(), Some(11), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     let out = check(&missing);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(

@@ -11,8 +11,9 @@ use crate::cli::CheckArgs;
 use crate::cli::known::Known;
 use crate::cli::setup;
 use crate::config::CheckConfig;
-use crate::judge::{Context, Judgement, judge_mail};
+use crate::judge::{Context, EXIT_NEVER_ANSWERED, Judgement, judge_mail};
 use crate::mail::{Attachment, HeaderLimits, Mail, header_over_limits};
+use crate::rules::RuleSettings;
 use crate::rules::finding::Decision;
 
 /// Exit code for a usage error or an input that is neither a mail nor a form.
@@ -30,7 +31,10 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
             .with_timezone(&Utc),
         None => Utc::now(),
     };
-    let settings = setup::rule_settings(&cfg.rules)?;
+    let settings = RuleSettings {
+        spam_headers: cfg.spam_headers.clone(),
+        ..setup::rule_settings(&cfg.rules)?
+    };
     // The same sandboxed readers as the daemon's.
     let limits = setup::extract_limits(&cfg.limits, setup::sandboxed_reader(&cfg.limits)?);
     let header_limits = setup::header_limits(&cfg.limits);
@@ -53,7 +57,9 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
                         let j = judge_mail(&mail, &ctx);
                         known.aim(j, &mail, settings.register.as_deref())?
                     }
-                    Input::OverLimit(mail, why) => Judgement::quarantined(&mail, &why),
+                    Input::OverLimit(mail, why) => {
+                        Judgement::quarantined(&mail, &why, &settings.spam_headers)
+                    }
                 };
                 if args.json {
                     writeln!(out, "{}", serde_json::to_string(&j)?)?;
@@ -81,12 +87,14 @@ pub fn check(args: &CheckArgs, cfg: &CheckConfig) -> anyhow::Result<i32> {
     Ok(worst)
 }
 
-/// The worst exit code: rejected (10) > review (11) > approved (0); usage errors (2) win.
+/// The worst exit code: rejected (10) > review (11) > never answered (12) > approved (0);
+/// usage errors (2) win.
 fn rank_exit(a: i32, b: i32) -> i32 {
     let rank = |c: i32| match c {
-        2 => 3,
-        10 => 2,
-        11 => 1,
+        EXIT_USAGE => 4,
+        10 => 3,
+        11 => 2,
+        EXIT_NEVER_ANSWERED => 1,
         _ => 0,
     };
     if rank(b) > rank(a) { b } else { a }
@@ -125,31 +133,100 @@ fn read_input(path: &Path, max_bytes: u64, header_limits: &HeaderLimits) -> anyh
             content_type: content_type.to_string(),
             bytes: bytes.clone(),
             message: None,
+            inline: false,
         }],
         ..Mail::default()
     };
+    let not_a_form = || {
+        anyhow::anyhow!(
+            "the file is named .{ext}, but it holds no {} (a form file can be a Word .docx, a PDF or a text file)",
+            match ext.as_str() {
+                "docx" => "Word document",
+                "pdf" => "PDF",
+                _ => "text",
+            }
+        )
+    };
     let mail = match ext.as_str() {
-        "docx" => {
+        "docx" if bytes.starts_with(ZIP_MAGIC) => {
             as_attachment("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
         }
-        "pdf" => as_attachment("application/pdf"),
-        "txt" => Mail {
+        "pdf" if is_pdf(&bytes) => as_attachment("application/pdf"),
+        "txt" if is_text(&bytes) => Mail {
             subject: name.clone(),
             text: Some(String::from_utf8_lossy(&bytes).to_string()),
             ..Mail::default()
         },
+        "docx" | "pdf" | "txt" => return Err(not_a_form()),
         _ => {
+            if !starts_like_a_mail(&bytes) {
+                anyhow::bail!(NOT_A_MAIL);
+            }
             if let Some(why) = header_over_limits(&bytes, header_limits) {
                 return Ok(Input::OverLimit(Mail::headers_only(&bytes), why));
             }
-            Mail::parse(&bytes, 3).ok_or_else(|| {
-                anyhow::anyhow!(
-                    "not a mail or a form file; give an .eml mail, or a .docx, .pdf or .txt form"
-                )
-            })?
+            Mail::parse(&bytes, 3)
+                .filter(has_a_mail_header)
+                .ok_or_else(|| anyhow::anyhow!(NOT_A_MAIL))?
         }
     };
     Ok(Input::Mail(mail))
+}
+
+const NOT_A_MAIL: &str =
+    "not a mail or a form file; give an .eml mail, or a .docx, .pdf or .txt form";
+
+/// A .docx is a zip archive.
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+/// A PDF has its `%PDF-` header within the first 1024 bytes (where PDF readers look for it).
+fn is_pdf(bytes: &[u8]) -> bool {
+    let head = bytes.get(..1024).unwrap_or(bytes);
+    head.windows(5).any(|w| w == b"%PDF-")
+}
+
+/// Text, in any charset: no NUL byte and hardly any other control bytes (tab, line breaks,
+/// form feed and ESC of ISO-2022-JP are text).
+fn is_text(bytes: &[u8]) -> bool {
+    let control = bytes
+        .iter()
+        .filter(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b))
+        .count();
+    !bytes.contains(&0) && control <= bytes.len() / 100
+}
+
+/// The first line of a mail is a header field (`Name: value`, the name printable ASCII) or
+/// an mbox `From ` line; random bytes and text are neither. (mail-parser makes a mail of
+/// almost anything, which then went to review as a mail without a form.)
+fn starts_like_a_mail(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"From ") {
+        return true;
+    }
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
+    line.iter()
+        .position(|&b| b == b':')
+        .and_then(|colon| line.get(..colon))
+        .is_some_and(|name| !name.is_empty() && name.iter().all(|&b| b.is_ascii_graphic()))
+}
+
+/// Header fields every mail carries at least one of (RFC 5322 origination and trace fields,
+/// MIME).
+const MAIL_HEADERS: &[&str] = &[
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Received",
+    "Return-Path",
+    "MIME-Version",
+    "Content-Type",
+    "Sender",
+    "Reply-To",
+];
+
+fn has_a_mail_header(mail: &Mail) -> bool {
+    MAIL_HEADERS.iter().any(|h| mail.header(h).is_some())
 }
 
 fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Result<()> {
@@ -158,7 +235,7 @@ fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Res
     writeln!(
         out,
         // Debug formatting escapes every control and bidi character in the subject.
-        "  mail: from {} subject {:?}{}{}{}",
+        "  mail: from {} subject {:?}{}{}{}{}",
         line(j.mail.from.as_deref().unwrap_or("(none)")),
         j.mail.subject,
         if j.mail.auto_reply {
@@ -168,6 +245,7 @@ fn print_human(out: &mut impl Write, file: &Path, j: &Judgement) -> std::io::Res
         },
         if j.mail.bounce { " [bounce]" } else { "" },
         if j.mail.list { " [list]" } else { "" },
+        if j.mail.spam { " [spam]" } else { "" },
     )?;
     for (n, f) in j.forms.iter().enumerate() {
         writeln!(
@@ -217,6 +295,34 @@ fn severity(f: &crate::rules::finding::Finding) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::spam::SpamHeaders;
+
+    /// Spam over a header limit is not parsed, but its headers still say it is spam: it is
+    /// never answered (12), as in the daemon's quarantine.
+    #[test]
+    fn spam_over_the_header_limit_is_never_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spam.eml");
+        let mut raw = String::from("From: x@example.test\r\nX-Spam-Flag: YES\r\nSubject: Win\r\n");
+        for n in 0..20 {
+            raw.push_str(&format!("X-Filler-{n}: x\r\n"));
+        }
+        raw.push_str("\r\nHej\r\n");
+        std::fs::write(&path, raw).unwrap();
+        let limits = HeaderLimits {
+            max_count: 10,
+            ..HeaderLimits::default()
+        };
+        let Ok(Input::OverLimit(mail, why)) = read_input(&path, 1 << 20, &limits) else {
+            panic!("23 header fields are over a limit of 10");
+        };
+        let j = Judgement::quarantined(&mail, &why, &SpamHeaders::default());
+        assert!(j.flags.spam);
+        assert_eq!(j.decision, None);
+        assert_eq!(j.exit_code(), 12);
+        let j = Judgement::quarantined(&mail, &why, &SpamHeaders(Vec::new()));
+        assert_eq!(j.exit_code(), 11);
+    }
 
     /// `spdesk check` treats a mail over a header limit as intake does: review, unparsed.
     #[test]
@@ -238,7 +344,7 @@ mod tests {
                 assert_eq!(mail.from.as_deref(), Some("fa@example.test"));
                 assert_eq!(mail.subject, "Bestilling");
                 assert_eq!(why, "the mail has more than 10 header fields");
-                let j = Judgement::quarantined(&mail, &why);
+                let j = Judgement::quarantined(&mail, &why, &SpamHeaders::default());
                 assert_eq!(j.exit_code(), 11);
             }
             Input::Mail(_) => panic!("20 header fields are over a limit of 10"),

@@ -75,6 +75,7 @@ pub fn rule_settings_with(
         known_ids,
         register,
         bestillings_id_pattern,
+        spam_headers: Default::default(),
     })
 }
 
@@ -271,7 +272,10 @@ pub fn pipeline(
     reader: Arc<dyn DocumentReader>,
 ) -> anyhow::Result<Arc<Pipeline>> {
     Ok(Arc::new(Pipeline {
-        settings: rule_settings_with(&cfg.rules, loaded.register.clone())?,
+        settings: RuleSettings {
+            spam_headers: cfg.helpdesk.spam_headers.clone(),
+            ..rule_settings_with(&cfg.rules, loaded.register.clone())?
+        },
         limits: extract_limits(&cfg.limits, reader),
         max_message_bytes: cfg.limits.max_message_bytes,
         header_limits: header_limits(&cfg.limits),

@@ -36,7 +36,7 @@ use database::read_database;
 use reader::Cx;
 use sections::{
     read_billing, read_executors, read_helpdesk, read_imap, read_limits, read_rules, read_schedule,
-    read_smtp,
+    read_smtp, read_spam_headers,
 };
 
 /// Where the config is looked for when neither `--config` nor `$SPDESK_CONFIG` names one.
@@ -167,8 +167,8 @@ impl Config {
         }
     }
 
-    /// Reads only `[rules]` and `[limits]`, as `spdesk check` does; the other sections may be
-    /// absent (or anything) and are not looked at.
+    /// Reads only `[rules]`, `[limits]` and `helpdesk.spam_headers`, as `spdesk check` does;
+    /// the other sections and keys may be absent (or anything) and are not looked at.
     pub fn load_for_check(path: &Path) -> Result<CheckConfig, ConfigError> {
         let text = read_file(path)?;
         Config::from_str_for_check(&text, Some(path))
@@ -186,11 +186,14 @@ impl Config {
         let mut s = cx.section(&sections, "rules");
         let rules = read_rules(&mut s);
         s.finish();
+        // Only this key of [helpdesk]: the others are the daemon's.
+        let spam_headers = read_spam_headers(&mut cx.section(&sections, "helpdesk"));
         let problems = cx.finish();
         if problems.is_empty() {
             Ok(CheckConfig {
                 rules,
                 limits,
+                spam_headers,
                 path: path.map(Path::to_path_buf),
             })
         } else {
@@ -208,6 +211,7 @@ impl Config {
         CheckConfig {
             rules: self.rules.clone(),
             limits: self.limits.clone(),
+            spam_headers: self.helpdesk.spam_headers.clone(),
             path: self.path.clone(),
         }
     }

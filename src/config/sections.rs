@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::forms::raw::ReadLimits;
 use crate::mail::header_value::{Address, is_domain};
+use crate::mail::spam::{SpamHeaders, SpamTest};
 use crate::rules::calendar::{ChangeWindow, MonthDay};
 
 use super::reader::{Cx, Sect, find_key_line, first_line, show_value, toml_str};
@@ -146,6 +147,7 @@ pub(super) fn read_helpdesk(s: &mut Sect) -> Option<Helpdesk> {
         .unwrap_or_else(|| default.clone());
     let billing_to = s.addresses("billing_to").unwrap_or_else(|| default.clone());
     let stale_rejected_days = s.positive("stale_rejected_days", 3650).unwrap_or(14);
+    let spam_headers = read_spam_headers(s);
     Some(Helpdesk {
         address: address?,
         own_domains: domains,
@@ -154,7 +156,24 @@ pub(super) fn read_helpdesk(s: &mut Sect) -> Option<Helpdesk> {
         incident_to,
         billing_to,
         stale_rejected_days: u32::try_from(stale_rejected_days).unwrap_or(14),
+        spam_headers,
     })
+}
+
+/// `helpdesk.spam_headers`: one test per string ([`crate::mail::spam`] has the syntax);
+/// absent: the defaults, `[]`: none.
+pub(super) fn read_spam_headers(s: &mut Sect) -> SpamHeaders {
+    let Some((items, line)) = s.strings_at("spam_headers") else {
+        return SpamHeaders::default();
+    };
+    let mut tests = Vec::new();
+    for item in items {
+        match SpamTest::parse(&item) {
+            Ok(t) => tests.push(t),
+            Err(e) => s.problem_at("spam_headers", Some(toml_str(&item)), line, &e),
+        }
+    }
+    SpamHeaders(tests)
 }
 
 /// Below this the reader child cannot even start (its binary and libraries are mapped).

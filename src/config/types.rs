@@ -26,11 +26,13 @@ pub struct Config {
     pub path: Option<PathBuf>,
 }
 
-/// What `spdesk check` needs: only `[rules]` and `[limits]`, so it runs without servers.
+/// What `spdesk check` needs: only `[rules]`, `[limits]` and `helpdesk.spam_headers`, so it
+/// runs without servers.
 #[derive(Debug, Clone, Default)]
 pub struct CheckConfig {
     pub rules: RulesConfig,
     pub limits: Limits,
+    pub spam_headers: crate::mail::spam::SpamHeaders,
     pub path: Option<PathBuf>,
 }
 
@@ -159,6 +161,8 @@ pub struct Helpdesk {
     pub billing_to: Vec<String>,
     /// A rejected order with no corrected version after this many days is closed in the digest.
     pub stale_rejected_days: u32,
+    /// The receiving MTA's spam verdicts: a mail that passes one is never answered.
+    pub spam_headers: crate::mail::spam::SpamHeaders,
 }
 
 /// `[limits]`: bounds that keep a hostile or broken mail from exhausting the daemon.

@@ -547,7 +547,7 @@ impl Intake {
     ) -> anyhow::Result<()> {
         warn!(why, "mail quarantined for a person");
         let mail = Mail::headers_only(raw);
-        let judgement = Judgement::quarantined(&mail, why);
+        let judgement = Judgement::quarantined(&mail, why, &self.pipeline.settings.spam_headers);
         let mut tx = self.store.begin().await?;
         let intake = process::Intake {
             raw,

@@ -130,6 +130,8 @@ async fn dispose(
     if ignored {
         let why = if ours {
             "our own mail"
+        } else if flags.spam {
+            "spam"
         } else if flags.bounce {
             "a bounce"
         } else if flags.auto_reply {

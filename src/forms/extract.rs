@@ -496,6 +496,7 @@ fn unpacked_attachment(
         content_type,
         bytes: f.bytes,
         message,
+        inline: false,
     };
     (shown, file)
 }
@@ -547,7 +548,9 @@ fn note_other(a: &Attachment, name: String, kind: AttachmentKind, out: &mut Extr
                 reason: reason.into(),
             });
         }
-        AttachmentKind::Image => out.images.push(name),
+        // A picture shown in the mail's text (a logo, a screenshot) is not even an unreadable
+        // form (FORMS.md "Where a form can arrive").
+        AttachmentKind::Image if !a.inline => out.images.push(name),
         _ => {}
     }
 }

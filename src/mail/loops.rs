@@ -144,6 +144,7 @@ impl Mail {
             auto_reply: self.is_auto_reply(),
             bounce: self.is_bounce(),
             list: LIST_HEADERS.iter().any(|n| self.header(n).is_some()),
+            spam: false,
         }
     }
 

@@ -2,14 +2,20 @@
 //! bodies, attachments with decoded names, forwarded mails) read with mail-parser, plus the
 //! loop-safety classification (bounce, auto-reply, mailing list).
 
+mod charset;
+mod encoded_words;
 pub mod header_value;
 pub mod identity;
+mod inline;
 mod loops;
 pub mod own_id;
+pub mod spam;
 
 use chrono::{DateTime, FixedOffset};
 use mail_parser::{HeaderValue, Message, MessageParser, MimeHeaders};
 use serde::Serialize;
+
+pub use charset::is_displayable;
 
 /// The domain of an address, lowercased; empty when it has no `@`. The one place that says
 /// what "the domain" of a sender, a requester or a contact is.
@@ -30,6 +36,10 @@ pub struct Attachment {
     pub bytes: Vec<u8>,
     /// A forwarded mail (message/rfc822), parsed.
     pub message: Option<Box<Mail>>,
+    /// Shown inside the mail's text, not attached: a picture the HTML refers to by its
+    /// Content-ID, or one marked inline in a multipart/related (mail/inline.rs). Such a
+    /// picture is no form, not even an unreadable one.
+    pub inline: bool,
 }
 
 /// The facts of a mail.
@@ -59,11 +69,14 @@ pub struct LoopFlags {
     pub auto_reply: bool,
     pub bounce: bool,
     pub list: bool,
+    /// Spam by the receiving MTA's verdict ([`spam::SpamHeaders`]); set by the judge, which
+    /// knows the configured tests.
+    pub spam: bool,
 }
 
 impl LoopFlags {
     pub fn no_reply(self) -> bool {
-        self.auto_reply || self.bounce || self.list
+        self.auto_reply || self.bounce || self.list || self.spam
     }
 }
 
@@ -115,12 +128,12 @@ impl Mail {
             .parse_headers(header_start(raw))
             .map(|m| Mail {
                 message_id: m.message_id().map(str::to_string),
-                from: m
-                    .from()
-                    .and_then(|a| a.first())
-                    .and_then(|a| a.address())
-                    .map(str::to_string),
-                subject: m.subject().unwrap_or("").to_string(),
+                from: charset::from_address(&m, |a| {
+                    a.and_then(|a| a.first())
+                        .and_then(|a| a.address())
+                        .map(str::to_string)
+                }),
+                subject: charset::subject(&m),
                 headers: m
                     .headers_raw()
                     .map(|(n, v)| (n.to_string(), v.to_string()))
@@ -179,7 +192,7 @@ fn id_list(v: &HeaderValue<'_>) -> Vec<String> {
 }
 
 fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
-    let (from, from_name) = addr_of(msg.from());
+    let (from, from_name) = charset::from_address(msg, addr_of);
     let (reply_to, _) = addr_of(msg.reply_to());
     let headers = msg
         .headers_raw()
@@ -200,8 +213,12 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
         .date()
         .and_then(|d| DateTime::parse_from_rfc3339(&d.to_rfc3339()).ok());
 
+    let inline = inline::inline_parts(msg);
     let mut attachments = Vec::new();
-    for part in msg.attachments() {
+    for &id in &msg.attachments {
+        let Some(part) = usize::try_from(id).ok().and_then(|i| msg.parts.get(i)) else {
+            continue;
+        };
         let name = part.attachment_name().map(str::to_string);
         let ctype = part
             .content_type()
@@ -222,6 +239,7 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
             content_type: ctype,
             bytes: part.contents().to_vec(),
             message,
+            inline: inline.contains(&id),
         });
     }
     let text = msg
@@ -239,7 +257,7 @@ fn from_message(msg: &Message<'_>, depth: usize) -> Mail {
         from,
         from_name,
         reply_to,
-        subject: msg.subject().unwrap_or("").trim().to_string(),
+        subject: charset::subject(msg),
         in_reply_to: id_list(msg.in_reply_to()),
         references: id_list(msg.references()),
         date,

@@ -259,9 +259,16 @@ pub fn message_id(reference: &str, version: i64, kind: ReceiptKind, domain: &str
     crate::mail::own_id::make(&format!("{reference}.v{version}.{}", kind.code()), domain)
 }
 
-/// The subject: `[SP-2026-00001] Kvittering for modtagelse: <original subject>`.
+/// The subject: `[SP-2026-00001] Kvittering for modtagelse: <original subject>`. An original
+/// subject that could not be decoded (U+FFFD or control characters left, see
+/// [`crate::mail::is_displayable`]) is left out: the reference alone, never mojibake.
 pub fn subject(reference: &str, kind: ReceiptKind, original: &str) -> String {
     let original = original.trim();
+    let original = if crate::mail::is_displayable(original) {
+        original
+    } else {
+        ""
+    };
     // Do not stack our own prefixes on a reply to a receipt.
     let original = original
         .strip_prefix(&format!("[{reference}]"))
@@ -618,6 +625,27 @@ pub(crate) mod tests {
         assert_eq!(
             subject("SP-2026-00001", ReceiptKind::Modtaget, ""),
             "[SP-2026-00001] Kvittering for modtagelse"
+        );
+    }
+
+    /// A subject that could not be decoded (bytes read as U+FFFD, escape sequences left over)
+    /// never reaches the receipt: the reference alone stands.
+    #[test]
+    fn an_undecodable_subject_falls_back_to_the_reference() {
+        for garbage in [
+            "\u{fffd}\u{fffd}\u{fffd} \u{fffd}\u{fffd}",
+            "\u{1b}$B%O%m!<\u{1b}(B",
+            "Bestilling \u{7}",
+        ] {
+            assert_eq!(
+                subject("SP-2026-00001", ReceiptKind::Modtaget, garbage),
+                "[SP-2026-00001] Kvittering for modtagelse",
+                "{garbage:?}"
+            );
+        }
+        assert_eq!(
+            subject("SP-2026-00001", ReceiptKind::Modtaget, "Заявка 你好"),
+            "[SP-2026-00001] Kvittering for modtagelse: Заявка 你好"
         );
     }
 }

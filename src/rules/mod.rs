@@ -47,6 +47,9 @@ pub struct RuleSettings {
     /// `rules.bestillings_id_pattern` compiled to match the whole BestillingsID; `None`: only
     /// the built-in shape.
     pub bestillings_id_pattern: Option<regex::Regex>,
+    /// `helpdesk.spam_headers`: the receiving MTA's spam verdicts; such a mail is never
+    /// answered (it is judged here so that the daemon and `spdesk check` agree).
+    pub spam_headers: crate::mail::spam::SpamHeaders,
 }
 
 pub use bestillings_id::{check_bestillings_id_pattern, whole_match_pattern};
@@ -182,6 +185,7 @@ mod tests {
             known_ids: None,
             register: register.map(std::sync::Arc::new),
             bestillings_id_pattern: pattern.map(|p| whole_match_pattern(p).unwrap()),
+            spam_headers: Default::default(),
         }
     }
 
