@@ -2274,6 +2274,7 @@ mod tests {
             known_ids: None,
             register: None,
             bestillings_id_pattern: None,
+            spam_headers: Default::default(),
         };
         use chrono::TimeZone;
         let received = chrono_tz::Europe::Copenhagen
