@@ -1,5 +1,6 @@
-//! Raw mail → judgement: the header limits, parsing, every reader, the field table and the
-//! rules must never panic, whatever the bytes.
+//! Raw mail → judgement: the content identity, the header limits, parsing (charsets, encoded
+//! words, inline parts), every reader, the field table, the spam verdict and the rules must
+//! never panic, whatever the bytes.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -27,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         max_field_bytes: 128,
         max_mime_parts: 16,
     };
+    let _ = spdesk::mail::identity::content_sha256(data);
     let _ = header_over_limits(data, &tight);
     let _ = header_over_limits(data, &HeaderLimits::default());
     let Some(mail) = Mail::parse(data, 3) else {
