@@ -297,13 +297,11 @@ mod tests {
     use super::*;
     use crate::mail::spam::SpamHeaders;
 
-    /// Spam over a header limit is not parsed, but its headers still say it is spam: it is
-    /// never answered (12), as in the daemon's quarantine.
-    #[test]
-    fn spam_over_the_header_limit_is_never_answered() {
+    /// A mail file of `first` plus 20 filler header fields, and header limits of 10 fields.
+    fn over_the_header_limit(first: &str) -> (tempfile::TempDir, std::path::PathBuf, HeaderLimits) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("spam.eml");
-        let mut raw = String::from("From: x@example.test\r\nX-Spam-Flag: YES\r\nSubject: Win\r\n");
+        let path = dir.path().join("many-headers.eml");
+        let mut raw = String::from(first);
         for n in 0..20 {
             raw.push_str(&format!("X-Filler-{n}: x\r\n"));
         }
@@ -313,6 +311,15 @@ mod tests {
             max_count: 10,
             ..HeaderLimits::default()
         };
+        (dir, path, limits)
+    }
+
+    /// Spam over a header limit is not parsed, but its headers still say it is spam: it is
+    /// never answered (12), as in the daemon's quarantine.
+    #[test]
+    fn spam_over_the_header_limit_is_never_answered() {
+        let (_dir, path, limits) =
+            over_the_header_limit("From: x@example.test\r\nX-Spam-Flag: YES\r\nSubject: Win\r\n");
         let Ok(Input::OverLimit(mail, why)) = read_input(&path, 1 << 20, &limits) else {
             panic!("23 header fields are over a limit of 10");
         };
@@ -327,18 +334,8 @@ mod tests {
     /// `spdesk check` treats a mail over a header limit as intake does: review, unparsed.
     #[test]
     fn check_sends_a_mail_over_the_header_limit_to_review() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("many-headers.eml");
-        let mut raw = String::from("From: fa@example.test\r\nSubject: Bestilling\r\n");
-        for n in 0..20 {
-            raw.push_str(&format!("X-Filler-{n}: x\r\n"));
-        }
-        raw.push_str("\r\nHej\r\n");
-        std::fs::write(&path, raw).unwrap();
-        let limits = HeaderLimits {
-            max_count: 10,
-            ..HeaderLimits::default()
-        };
+        let (_dir, path, limits) =
+            over_the_header_limit("From: fa@example.test\r\nSubject: Bestilling\r\n");
         match read_input(&path, 1 << 20, &limits).unwrap() {
             Input::OverLimit(mail, why) => {
                 assert_eq!(mail.from.as_deref(), Some("fa@example.test"));
