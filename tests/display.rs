@@ -250,7 +250,7 @@ fn check_show_webservice(d: &Daemon, r: &str) {
         history.contains("vurderet automatisk (modtaget → "),
         "the verdict in Danish:\n{history}"
     );
-    for english in ["received", "->", "judged"] {
+    for english in ["received", "->", "judged", "queued", "til_vurdering"] {
         assert!(!history.contains(english), "{english:?} in\n{history}");
     }
     for line in history.lines().skip(1) {

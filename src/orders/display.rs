@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::forms::fields::{CHANGES, FIELDS, Role, field};
 use crate::orders::order::EventRow;
+use crate::orders::receipts::ReceiptKind;
 use crate::orders::values::LabelValue;
 use crate::rules::calendar::TZ;
 use crate::rules::cert::CertSummary;
@@ -82,6 +83,8 @@ pub fn action_name(action: &str) -> &str {
         "execution started" => "udførelse startet",
         "execution result not applied" => "udførelsens resultat ikke anvendt",
         "billed" => "faktureret",
+        "receipt queued" => "mail sendes",
+        "receipt deferred" => "kvittering udskudt",
         other => other,
     }
 }
@@ -96,7 +99,10 @@ pub fn history_line(e: &EventRow) -> String {
         (None, Some(b)) => format!(" (ny: {})", state_name(b)),
         _ => String::new(),
     };
-    let detail = e.detail.trim().replace('\n', "; ");
+    let detail = match e.action.as_str() {
+        "receipt queued" => queued_detail(&e.detail),
+        _ => e.detail.trim().replace('\n', "; "),
+    };
     let mut line = format!(
         "{}  {}  {}{}",
         local_time_text(&e.at),
@@ -113,6 +119,18 @@ pub fn history_line(e: &EventRow) -> String {
         line.push_str(&detail);
     }
     line
+}
+
+/// A queued mail's detail ("godkendt to a@x.dk") as "Bestillingen er godkendt" til a@x.dk:
+/// the mail's subject words instead of its code.
+fn queued_detail(detail: &str) -> String {
+    let Some((code, to)) = detail.trim().split_once(" to ") else {
+        return detail.trim().replace('\n', "; ");
+    };
+    match ReceiptKind::ALL.iter().find(|k| k.code() == code) {
+        Some(k) => format!("\"{}\" til {}", k.subject_label(), to.replace('\n', "; ")),
+        None => format!("{code} til {}", to.replace('\n', "; ")),
+    }
 }
 
 /// A field's value in Danish: change codes as their labels, environment, role and monitoring
@@ -268,6 +286,15 @@ mod tests {
             "{}",
             history_line(&judged)
         );
+        let queued = event("receipt queued", None, None, "godkendt to fa@example.test");
+        assert!(
+            history_line(&queued)
+                .ends_with("mail sendes: \"Bestillingen er godkendt\" til fa@example.test"),
+            "{}",
+            history_line(&queued)
+        );
+        let odd = event("receipt queued", None, None, "nyt_slags to a@x.test");
+        assert!(history_line(&odd).ends_with(": nyt_slags til a@x.test"));
         let note = event("billed", None, None, "");
         assert!(history_line(&note).ends_with("  faktureret"));
         assert_eq!(action_name("something new"), "something new");
