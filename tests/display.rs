@@ -224,6 +224,10 @@ fn check_show_webservice(d: &Daemon, r: &str) {
     );
     assert_eq!(value_of(&text, "It-systemrolle"), "serviceudbydersystem");
     assert_eq!(value_of(&text, "Nyt SSL-certifikat"), "ny-sagsopslag.cer");
+    assert_eq!(
+        value_of(&text, "subject"),
+        "Bestilling: nyt certifikat og ny URL til SagsOpslag"
+    );
     assert!(
         value_of(&text, "Certifikatets emne").contains(&format!("CN={CERT_HOST}")),
         "{text}"
@@ -519,6 +523,13 @@ async fn show_digest_and_billing_read_as_a_person_needs() {
     assert_eq!(d.order(&ws)["state"], "review", "{}", d.log());
 
     check_show_webservice(&d, &ws);
+    let shown = cli(&d, &["orders", "show", &formless]);
+    assert_eq!(
+        value_of(&shown, "subject"),
+        "Bestilling (vedhæftet som .odt)"
+    );
+    assert_eq!(value_of(&shown, "requester"), FA, "{shown}");
+    assert!(shown.contains("(no readable form)"), "{shown}");
 
     // `orders list`: the planned time in the same format.
     let list = cli(&d, &["orders", "list"]);

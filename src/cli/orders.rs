@@ -116,6 +116,7 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
                 };
                 let shown = Shown {
                     order: &order_json(&o, now),
+                    subject: &o.thread_subject,
                     versions: &versions,
                     events: &events,
                     cert: cert.as_ref(),
@@ -232,6 +233,9 @@ fn write_order_list(out: &mut impl Write, rows: &[OrderJson]) -> std::io::Result
 /// What `orders show` prints of one order.
 struct Shown<'a> {
     order: &'a OrderJson,
+    /// The subject of the mail the order came in (all a person has of an order without a
+    /// readable form, besides its sender).
+    subject: &'a str,
     versions: &'a [store::VersionRow],
     events: &'a [store::EventRow],
     /// The certificate attached to the latest version, when it names one.
@@ -266,6 +270,7 @@ fn write_order(out: &mut impl Write, s: &Shown<'_>) -> std::io::Result<()> {
     )?;
     writeln!(out, "  it-system:     {}", opt(&j.system_name))?;
     writeln!(out, "  requester:     {}", opt(&j.requester))?;
+    writeln!(out, "  subject:       {}", line(s.subject))?;
     writeln!(out, "  planned:       {}", time(&j.planned_at))?;
     writeln!(
         out,
@@ -417,6 +422,7 @@ mod tests {
         }];
         let shown = Shown {
             order: &j,
+            subject: "Bestilling\x1b[2J",
             versions: &versions,
             events: &events,
             cert: None,
