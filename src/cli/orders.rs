@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::cli::OrdersCommand;
 use crate::daemon::Shared;
+use crate::orders::display;
 use crate::orders::state::{Action, State};
+use crate::rules::cert::CertSummary;
 use crate::store::actions::{ActionOutcome, Actions, OrderAction, apply_action};
 use crate::store::{self, OrderRow, Store};
 
@@ -102,20 +104,24 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
                 );
                 return Ok(1);
             };
-            let versions = store::versions_of(&store.pool, o.id).await?;
-            let events = store::events_of(&store.pool, o.id).await?;
             if *json {
-                let mut v = serde_json::to_value(order_json(&o, now))?;
-                v["versions"] = serde_json::to_value(&versions)?;
-                v["events"] = serde_json::to_value(&events)?;
+                let v = order_details_json(&store.pool, &o, now).await?;
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
-                write_order(
-                    &mut std::io::stdout().lock(),
-                    &order_json(&o, now),
-                    &versions,
-                    &events,
-                )?;
+                let versions = store::versions_of(&store.pool, o.id).await?;
+                let events = store::events_of(&store.pool, o.id).await?;
+                let cert = match versions.last() {
+                    Some(v) => certificate_of(&store.pool, o.id, v).await?,
+                    None => None,
+                };
+                let shown = Shown {
+                    order: &order_json(&o, now),
+                    subject: &o.thread_subject,
+                    versions: &versions,
+                    events: &events,
+                    cert: cert.as_ref(),
+                };
+                write_order(&mut std::io::stdout().lock(), &shown)?;
             }
             Ok(0)
         }
@@ -138,14 +144,21 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
 }
 
 /// The order as `orders show --json` prints it (the list object plus `versions` and `events`),
-/// with the latest version's `fields` added: what an executor command reads on stdin.
+/// with the latest version's `fields` added: what an executor command reads on stdin. Every
+/// time is RFC 3339 in Copenhagen time (`+01:00`/`+02:00`, never `Z`), as in `orders list`.
 pub async fn order_details_json(
     pool: &sqlx::SqlitePool,
     o: &OrderRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<serde_json::Value> {
-    let versions = store::versions_of(pool, o.id).await?;
-    let events = store::events_of(pool, o.id).await?;
+    let mut versions = store::versions_of(pool, o.id).await?;
+    for v in &mut versions {
+        v.created_at = display::local_rfc3339(&v.created_at);
+    }
+    let mut events = store::events_of(pool, o.id).await?;
+    for e in &mut events {
+        e.at = display::local_rfc3339(&e.at);
+    }
     let mut v = serde_json::to_value(order_json(o, now))?;
     v["fields"] = versions
         .last()
@@ -154,6 +167,33 @@ pub async fn order_details_json(
     v["versions"] = serde_json::to_value(&versions)?;
     v["events"] = serde_json::to_value(&events)?;
     Ok(v)
+}
+
+/// The certificate the version's form names, read from the attachment of the mail the version
+/// came in: `None` when the form names none or the file holds no certificate.
+async fn certificate_of(
+    pool: &sqlx::SqlitePool,
+    order_id: i64,
+    v: &store::VersionRow,
+) -> anyhow::Result<Option<CertSummary>> {
+    let Some(name) = v
+        .judgement
+        .pointer("/fields/certificate")
+        .and_then(|n| n.as_str())
+    else {
+        return Ok(None);
+    };
+    let Some(raw) = store::version_mail(pool, order_id, v.version).await? else {
+        return Ok(None);
+    };
+    let Some(mail) = crate::mail::Mail::parse(&raw, 1) else {
+        return Ok(None);
+    };
+    Ok(mail
+        .attachments
+        .iter()
+        .filter(|a| a.name.as_deref() == Some(name))
+        .find_map(|a| crate::rules::cert::describe(&a.bytes)))
 }
 
 /// `orders list` as a table; what senders wrote is escaped for the terminal.
@@ -172,7 +212,12 @@ fn write_order_list(out: &mut impl Write, rows: &[OrderJson]) -> std::io::Result
             line(&r.state),
             line(r.kind.as_deref().unwrap_or_default()),
             line(r.bestillings_id.as_deref().unwrap_or_default()),
-            line(r.planned_at.as_deref().unwrap_or_default()),
+            line(
+                &r.planned_at
+                    .as_deref()
+                    .map(display::local_time_text)
+                    .unwrap_or_default()
+            ),
             if r.overdue {
                 "OVERDUE"
             } else if r.due {
@@ -185,21 +230,35 @@ fn write_order_list(out: &mut impl Write, rows: &[OrderJson]) -> std::io::Result
     Ok(())
 }
 
-/// `orders show`: the order, its versions and history; what senders wrote is escaped for the
-/// terminal.
-fn write_order(
-    out: &mut impl Write,
-    j: &OrderJson,
-    versions: &[store::VersionRow],
-    events: &[store::EventRow],
-) -> std::io::Result<()> {
+/// What `orders show` prints of one order.
+struct Shown<'a> {
+    order: &'a OrderJson,
+    /// The subject of the mail the order came in (all a person has of an order without a
+    /// readable form, besides its sender).
+    subject: &'a str,
+    versions: &'a [store::VersionRow],
+    events: &'a [store::EventRow],
+    /// The certificate attached to the latest version, when it names one.
+    cert: Option<&'a CertSummary>,
+}
+
+/// `orders show`: the order, the latest version's form fields under FORMS.md's Danish labels,
+/// its versions and its history in Danish, every time in Copenhagen time with the offset
+/// ("2026-12-14 10:00 +01:00"); what senders wrote is escaped for the terminal.
+fn write_order(out: &mut impl Write, s: &Shown<'_>) -> std::io::Result<()> {
     use crate::cli::terminal::line;
-    let opt = |v: &Option<String>| line(v.as_deref().unwrap_or_default()).into_owned();
+    let j = s.order;
+    let opt = |v: &Option<String>| line(v.as_deref().unwrap_or("(ikke angivet)")).into_owned();
+    let time = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "-".to_string(), display::local_time_text)
+    };
     writeln!(
         out,
-        "{}  {}  {}",
+        "{}  {} ({})  {}",
         line(&j.reference),
         line(&j.state),
+        line(display::state_name(&j.state)),
         opt(&j.kind)
     )?;
     writeln!(out, "  BestillingsID: {}", opt(&j.bestillings_id))?;
@@ -211,31 +270,66 @@ fn write_order(
     )?;
     writeln!(out, "  it-system:     {}", opt(&j.system_name))?;
     writeln!(out, "  requester:     {}", opt(&j.requester))?;
-    writeln!(out, "  planned:       {}", opt(&j.planned_at))?;
-    for v in versions {
+    writeln!(out, "  subject:       {}", line(s.subject))?;
+    writeln!(out, "  planned:       {}", time(&j.planned_at))?;
+    writeln!(
+        out,
+        "  created:       {}",
+        line(&time(&Some(j.created_at.clone())))
+    )?;
+    writeln!(
+        out,
+        "  updated:       {}",
+        line(&time(&Some(j.updated_at.clone())))
+    )?;
+    for (label, t) in [("billed", &j.billed_at), ("incident", &j.incident_at)] {
+        if t.is_some() {
+            writeln!(out, "  {label:<14} {}", line(&time(t)))?;
+        }
+    }
+    write_fields(out, s)?;
+    writeln!(out, "  versions:")?;
+    for v in s.versions {
         writeln!(
             out,
-            "  version {} ({}): {}",
+            "    version {}  {}  {}",
             v.version,
-            line(&v.created_at),
-            line(&v.decision)
+            line(&display::local_time_text(&v.created_at)),
+            line(display::state_name(&v.decision))
         )?;
     }
     writeln!(out, "  history:")?;
-    for e in events {
-        let arrow = match (&e.from_state, &e.to_state) {
-            (Some(a), Some(b)) => format!(" {a} -> {b}"),
-            (None, Some(b)) => format!(" -> {b}"),
-            _ => String::new(),
-        };
+    for e in s.events {
+        writeln!(out, "    {}", line(&display::history_line(e)))?;
+    }
+    Ok(())
+}
+
+/// The latest version's form: every field under its Danish label, the certificate's subject,
+/// serial and validity after the file's name.
+fn write_fields(out: &mut impl Write, s: &Shown<'_>) -> std::io::Result<()> {
+    use crate::cli::terminal::line;
+    let Some(latest) = s.versions.last() else {
+        return writeln!(out, "  fields:        (no readable form)");
+    };
+    let fields = display::field_lines(&latest.judgement, s.cert);
+    if fields.is_empty() {
+        return writeln!(out, "  fields:        (no readable form)");
+    }
+    writeln!(out, "  fields (version {}):", latest.version)?;
+    let width = fields
+        .iter()
+        .map(|f| f.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    for f in fields {
+        let pad = width.saturating_sub(f.label.chars().count());
         writeln!(
             out,
-            "    {}  {:<10} {}{}  {}",
-            line(&e.at),
-            line(&e.actor),
-            line(&e.action),
-            line(&arrow),
-            line(&e.detail.replace('\n', "; "))
+            "    {}:{} {}",
+            line(&f.label),
+            " ".repeat(pad),
+            line(&f.value)
         )?;
     }
     Ok(())
@@ -320,7 +414,20 @@ mod tests {
         }];
         let mut out = Vec::new();
         write_order_list(&mut out, std::slice::from_ref(&j)).unwrap();
-        write_order(&mut out, &j, &[], &events).unwrap();
+        let versions = [store::VersionRow {
+            version: 1,
+            decision: "review".into(),
+            created_at: "2026-11-30T09:00:00.000Z".into(),
+            judgement: serde_json::json!({"fields": {"org_name": evil}}),
+        }];
+        let shown = Shown {
+            order: &j,
+            subject: "Bestilling\x1b[2J",
+            versions: &versions,
+            events: &events,
+            cert: None,
+        };
+        write_order(&mut out, &shown).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(
             !text.contains(['\x1b', '\x07', '\u{9b}']),
@@ -328,5 +435,7 @@ mod tests {
         );
         assert!(text.contains("Kommune\\u{1b}]0;pwned\\u{7}"), "{text}");
         assert!(text.contains("line two"), "{text}");
+        assert!(text.contains("Organisation: Kommune\\u{1b}"), "{text}");
+        assert!(text.contains("2026-11-30 10:00 +01:00"), "{text}");
     }
 }

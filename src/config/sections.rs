@@ -8,6 +8,8 @@ use crate::mail::header_value::{Address, is_domain};
 use crate::mail::spam::{SpamHeaders, SpamTest};
 use crate::rules::calendar::{ChangeWindow, MonthDay};
 
+use crate::schedule::billing::CsvDialect;
+
 use super::reader::{Cx, Sect, find_key_line, first_line, show_value, toml_str};
 use super::types::{
     Auth, Billing, Executors, Helpdesk, Imap, Limits, Prices, RulesConfig, Schedule, Smtp, Tls,
@@ -401,9 +403,14 @@ pub(super) fn read_billing(s: &mut Sect) -> Option<Billing> {
         }
         None => Some("DKK".to_string()),
     };
+    let csv = s
+        .choice("csv", &["rfc4180", "excel-da"])
+        .and_then(|v| CsvDialect::parse(&v))
+        .unwrap_or_default();
     Some(Billing {
         prices: prices?,
         currency: currency?,
+        csv,
     })
 }
 

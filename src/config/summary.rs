@@ -164,6 +164,7 @@ impl Summary {
             ),
         );
         self.str("currency", &b.currency);
+        self.str("csv", b.csv.name());
     }
     fn limits(&mut self, l: &Limits) {
         self.section("limits");

@@ -103,6 +103,11 @@ fn shipped_config_loads() {
         }
     );
     assert_eq!(c.billing.currency, "DKK");
+    assert_eq!(
+        c.billing.csv,
+        crate::schedule::billing::CsvDialect::Rfc4180,
+        "the DESIGN.md format unless the config asks for excel-da"
+    );
     assert_eq!(c.schedule.timezone, chrono_tz::Europe::Copenhagen);
     assert_eq!(c.dir(), PathBuf::from("/srv/spdesk/config"));
 }
@@ -389,6 +394,13 @@ fn wrong_values_name_line_and_key() {
             18,
             "[billing] currency",
             "ISO 4217",
+        ),
+        (
+            "prices = { webservice = 4500.0, sftp = 2500 }",
+            "prices = { webservice = 4500.0, sftp = 2500 }\ncsv = \"excel\"",
+            18,
+            "[billing] csv",
+            "must be one of \"rfc4180\", \"excel-da\"",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",

@@ -315,6 +315,8 @@ pub struct Schedule {
 pub struct Billing {
     pub prices: Prices,
     pub currency: String,
+    /// `csv`: the dialect of the billing CSV (`rfc4180`, the DESIGN.md format, by default).
+    pub csv: crate::schedule::billing::CsvDialect,
 }
 
 /// The price of one executed standard service, per form kind.

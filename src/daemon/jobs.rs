@@ -48,7 +48,16 @@ impl Jobs {
     /// The digest of the orders as they are at `now`.
     pub async fn build_digest(&self, now: DateTime<Utc>) -> anyhow::Result<Digest> {
         let orders = store::list_orders(&self.store.pool, None).await?;
-        let mut d = digest::build(&orders, now, self.config.helpdesk.stale_rejected_days);
+        let calendar =
+            crate::rules::calendar::Calendar::from_days(&self.config.rules.extra_closed_days);
+        let mut d = digest::build(
+            &orders,
+            now,
+            self.config.helpdesk.stale_rejected_days,
+            &calendar,
+        );
+        let messages = self.unanswered_messages().await?;
+        digest::with_unanswered(&mut d, &messages, now);
         let deferred = store::deferred_mails(&self.store.pool, now).await?;
         d.n_deferred = usize::try_from(deferred).unwrap_or(0);
         let shown = now - chrono::TimeDelta::days(digest::FAILED_SHOWN_DAYS);
@@ -58,6 +67,12 @@ impl Jobs {
         let unanswered = store::inbound::unanswered_since(&self.store.pool, period).await?;
         digest::with_no_reply(&mut d, &unanswered);
         Ok(d)
+    }
+
+    /// The requesters' messages no person has answered yet ("Ubesvarede beskeder"): none
+    /// until messages that belong to an order are kept as unanswered.
+    async fn unanswered_messages(&self) -> anyhow::Result<Vec<digest::Unanswered>> {
+        Ok(Vec::new())
     }
 
     /// The digest as printed by `spdesk digest`: the subject, then the text.
@@ -118,10 +133,8 @@ impl Jobs {
         }
         sort_lines(&mut lines);
         let from = &cfg.helpdesk.address;
-        let prices = &cfg.billing.prices;
         let (message_id, raw) =
-            billing::compose(&lines, prices, &cfg.billing.currency, now, from, &to)
-                .map_err(anyhow::Error::msg)?;
+            billing::compose(&lines, &cfg.billing, now, from, &to).map_err(anyhow::Error::msg)?;
         let mail = store::StaffMail {
             kind: "billing",
             message_id: &message_id,
@@ -157,7 +170,7 @@ impl Jobs {
             .collect();
         sort_lines(&mut lines);
         let b = &self.config.billing;
-        Ok(billing::csv(&lines, &b.prices, &b.currency))
+        Ok(billing::csv(&lines, &b.prices, &b.currency, b.csv))
     }
 }
 

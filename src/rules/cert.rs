@@ -171,6 +171,36 @@ pub fn check_certificate(file_name: &str, bytes: &[u8], ctx: &CertCheck) -> Vec<
     findings
 }
 
+/// What a person needs to know of an attached certificate: whose it is, its serial number and
+/// how long it is valid (`orders show` prints this instead of the file's bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSummary {
+    pub subject: String,
+    pub issuer: String,
+    /// Hexadecimal, capitals, without leading zeros (as the form's serial is compared).
+    pub serial: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+}
+
+/// The leaf of a certificate file (PEM, one or more blocks, or DER), or `None` when it holds
+/// no certificate that parses.
+pub fn describe(bytes: &[u8]) -> Option<CertSummary> {
+    let ders = decode(bytes).ok()?;
+    let certs: Vec<X509Certificate<'_>> = ders
+        .iter()
+        .filter_map(|der| parse_x509_certificate(der).ok().map(|(_, c)| c))
+        .collect();
+    let leaf = certs.get(pick_leaf(&certs))?;
+    Some(CertSummary {
+        subject: leaf.subject().to_string(),
+        issuer: leaf.issuer().to_string(),
+        serial: strip_zeros(&hex::encode_upper(leaf.raw_serial())),
+        not_before: to_utc(&leaf.validity().not_before, DateTime::<Utc>::MIN_UTC),
+        not_after: to_utc(&leaf.validity().not_after, DateTime::<Utc>::MAX_UTC),
+    })
+}
+
 fn cert_finding(rule: Rule, problem: String) -> Finding {
     Finding::new(rule, Some("certificate"), format!("{LABEL}: {problem}"))
 }
@@ -887,6 +917,20 @@ PQQDAgNAADA9AhwamylW4ZoHDFi9jHphUch5gyCU8sHT9yrFUSglAh0Av99nggYt
         assert!(!name_covers("", "a.dk"));
         assert!(name_covers("a.example.dk", "a.example.dk"));
         assert!(!name_covers("a.example.dk", "b.example.dk"));
+    }
+
+    #[test]
+    fn describe_names_subject_serial_and_validity() {
+        let ca = root("Test Root CA");
+        let pem = issue(leaf_params(&["ny-ydelse.example.test"]), &ca).pem();
+        let c = describe(pem.as_bytes()).expect("a certificate");
+        assert!(c.issuer.contains("Test Root CA"), "{c:?}");
+        assert!(c.subject.contains("ny-ydelse.example.test"), "{c:?}");
+        assert_eq!(c.serial, "5EED0042");
+        assert_eq!(c.not_after.to_rfc3339(), "2028-06-01T00:00:00+00:00");
+        assert!(c.not_before < c.not_after);
+        assert_eq!(describe(b"not a certificate"), None);
+        assert_eq!(describe(b""), None);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use mail_builder::headers::content_type::ContentType;
 use sha2::{Digest as _, Sha256};
 
-use crate::config::Prices;
+use crate::config::{Billing, Prices};
 use crate::mail::header_value::{
     self, Envelope, HeaderText, own_message_id, sender_and_recipients,
 };
@@ -35,10 +35,73 @@ pub struct BillingLine {
     pub billed_at: Option<DateTime<Utc>>,
 }
 
+/// The dialect of the billing CSV (`[billing] csv`).
+///
+/// Why two: the DESIGN.md format (`rfc4180`) is what tools read, but a Danish spreadsheet's
+/// default import expects `;` between cells and a decimal comma, and reads a file without a
+/// BOM in the system's 8-bit charset (Danish letters turn into mojibake, amounts into text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvDialect {
+    /// UTF-8 without BOM, `,` separators, amounts with a dot ("4500.00").
+    #[default]
+    Rfc4180,
+    /// UTF-8 with a BOM, `;` separators, amounts with a decimal comma ("4500,00").
+    ExcelDa,
+}
+
+impl CsvDialect {
+    /// The config value.
+    pub fn name(self) -> &'static str {
+        match self {
+            CsvDialect::Rfc4180 => "rfc4180",
+            CsvDialect::ExcelDa => "excel-da",
+        }
+    }
+
+    /// The dialect named in the config, if it is one.
+    pub fn parse(s: &str) -> Option<CsvDialect> {
+        match s {
+            "rfc4180" => Some(CsvDialect::Rfc4180),
+            "excel-da" => Some(CsvDialect::ExcelDa),
+            _ => None,
+        }
+    }
+
+    /// The character between cells.
+    pub fn separator(self) -> char {
+        match self {
+            CsvDialect::Rfc4180 => ',',
+            CsvDialect::ExcelDa => ';',
+        }
+    }
+
+    /// What the file starts with: the UTF-8 BOM for `excel-da`.
+    fn preamble(self) -> &'static str {
+        match self {
+            CsvDialect::Rfc4180 => "",
+            CsvDialect::ExcelDa => "\u{feff}",
+        }
+    }
+
+    /// How the billing mail describes the attachment.
+    pub fn description(self) -> &'static str {
+        match self {
+            CsvDialect::Rfc4180 => "UTF-8, kommasepareret",
+            CsvDialect::ExcelDa => "UTF-8 med BOM, semikolonsepareret, decimalkomma",
+        }
+    }
+}
+
 /// One CSV field, RFC 4180: quoted when it holds a comma, a quote or a line break (quotes
 /// doubled).
 pub fn csv_field(s: &str) -> Cow<'_, str> {
-    if s.contains([',', '"', '\r', '\n']) {
+    quoted(s, ',')
+}
+
+/// One CSV field for a dialect's separator: quoted when it holds the separator, a quote or a
+/// line break (quotes doubled).
+fn quoted(s: &str, sep: char) -> Cow<'_, str> {
+    if s.contains([sep, '"', '\r', '\n']) {
         Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
         Cow::Borrowed(s)
@@ -55,7 +118,7 @@ pub fn csv_field(s: &str) -> Cow<'_, str> {
 /// whitespace); the `'` makes the spreadsheet read the rest as text. After a separator a `+`
 /// or `-` followed by a space or the end is punctuation ("Nord - Syd"), never a formula, and
 /// is left alone. Prices and times are written by spdesk as plain numbers and never pass here.
-fn text_field(s: Option<&str>) -> Cow<'_, str> {
+fn text_field(s: Option<&str>, sep: char) -> Cow<'_, str> {
     let s = s.unwrap_or("");
     let mut out = String::new();
     let mut changed = false;
@@ -75,9 +138,9 @@ fn text_field(s: Option<&str>) -> Cow<'_, str> {
         cell_start = matches!(c, ',' | ';' | '|') || c.is_whitespace();
     }
     if changed {
-        Cow::Owned(csv_field(&out).into_owned())
+        Cow::Owned(quoted(&out, sep).into_owned())
     } else {
-        csv_field(s)
+        quoted(s, sep)
     }
 }
 
@@ -95,26 +158,39 @@ fn time_text(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// The CSV: the header and one line per order, CRLF line ends (RFC 4180), UTF-8.
-pub fn csv(lines: &[BillingLine], prices: &Prices, currency: &str) -> String {
+/// A price as the dialect writes it: "4500.00" (`rfc4180`) or "4500,00" (`excel-da`), never
+/// with a thousands separator, so a spreadsheet reads a number.
+fn dialect_price(price: Option<f64>, dialect: CsvDialect) -> String {
+    let p = price_text(price);
+    match dialect {
+        CsvDialect::Rfc4180 => p,
+        CsvDialect::ExcelDa => p.replace('.', ","),
+    }
+}
+
+/// The CSV: the header and one line per order, CRLF line ends (RFC 4180), UTF-8, in the
+/// dialect's separator, number format and preamble.
+pub fn csv(lines: &[BillingLine], prices: &Prices, currency: &str, dialect: CsvDialect) -> String {
+    let sep = dialect.separator();
     let mut out = String::with_capacity(128 * (lines.len() + 1));
-    out.push_str(CSV_HEADER);
+    out.push_str(dialect.preamble());
+    out.push_str(&CSV_HEADER.replace(',', &sep.to_string()));
     out.push_str("\r\n");
     for l in lines {
         let price = l.kind.as_deref().and_then(|k| prices.get(k));
         let fields: [Cow<'_, str>; 10] = [
-            text_field(l.bestillings_id.as_deref()),
-            text_field(Some(&l.reference)),
-            text_field(l.kind.as_deref()),
-            text_field(l.org_name.as_deref()),
-            text_field(l.org_cvr.as_deref()),
-            text_field(l.system_name.as_deref()),
+            text_field(l.bestillings_id.as_deref(), sep),
+            text_field(Some(&l.reference), sep),
+            text_field(l.kind.as_deref(), sep),
+            text_field(l.org_name.as_deref(), sep),
+            text_field(l.org_cvr.as_deref(), sep),
+            text_field(l.system_name.as_deref(), sep),
             Cow::Owned(time_text(l.executed_at)),
-            Cow::Owned(price_text(price)),
-            text_field(Some(currency)),
+            Cow::Owned(dialect_price(price, dialect)),
+            text_field(Some(currency), sep),
             Cow::Owned(time_text(l.billed_at)),
         ];
-        out.push_str(&fields.join(","));
+        out.push_str(&fields.join(&sep.to_string()));
         out.push_str("\r\n");
     }
     out
@@ -225,8 +301,7 @@ pub fn message_id(lines: &[BillingLine], billed_at: DateTime<Utc>, domain: &str)
 /// The mail to `billing_to` with the CSV attached: its Message-ID and raw bytes.
 pub fn compose(
     lines: &[BillingLine],
-    prices: &Prices,
-    currency: &str,
+    b: &Billing,
     billed_at: DateTime<Utc>,
     from: &str,
     to: &[String],
@@ -247,9 +322,10 @@ pub fn compose(
     let mut text = format!(
         "Fakturering af gennemførte standardydelser, {}.\n\n\
          Antal bestillinger: {n}\nI alt: {}\n\n\
-         Linjerne er vedhæftet som CSV (UTF-8, kommasepareret). Hver bestilling faktureres én gang.\n\n",
+         Linjerne er vedhæftet som CSV ({}). Hver bestilling faktureres én gang.\n\n",
         danish_date(day),
-        danish_amount(total(lines, prices), currency),
+        danish_amount(total(lines, &b.prices), &b.currency),
+        b.csv.description(),
     );
     for l in lines {
         text.push_str(&format!(
@@ -271,7 +347,7 @@ pub fn compose(
     .attachment(
         ContentType::new("text/csv").attribute("charset", "utf-8"),
         name,
-        csv(lines, prices, currency).into_bytes(),
+        csv(lines, &b.prices, &b.currency, b.csv).into_bytes(),
     )
     .write_to_vec()
     .map_err(|e| e.to_string())?;
@@ -286,6 +362,15 @@ mod tests {
         webservice: 4500.0,
         sftp: 2500.5,
     };
+
+    /// The billing config of the tests: DKK, the default dialect.
+    fn billing() -> Billing {
+        Billing {
+            prices: PRICES,
+            currency: "DKK".into(),
+            csv: CsvDialect::Rfc4180,
+        }
+    }
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -306,7 +391,12 @@ mod tests {
 
     #[test]
     fn csv_has_the_exact_header_and_plain_numbers() {
-        let c = csv(&[line("SP-2026-00001", "webservice")], &PRICES, "DKK");
+        let c = csv(
+            &[line("SP-2026-00001", "webservice")],
+            &PRICES,
+            "DKK",
+            CsvDialect::Rfc4180,
+        );
         let mut rows = c.split("\r\n");
         assert_eq!(rows.next(), Some(CSV_HEADER));
         assert_eq!(
@@ -317,7 +407,46 @@ mod tests {
         );
         assert_eq!(rows.next(), Some(""));
         assert_eq!(rows.next(), None);
-        assert_eq!(csv(&[], &PRICES, "DKK"), format!("{CSV_HEADER}\r\n"));
+        assert_eq!(
+            csv(&[], &PRICES, "DKK", CsvDialect::Rfc4180),
+            format!("{CSV_HEADER}\r\n")
+        );
+    }
+
+    /// `excel-da`: a BOM, `;` between cells, a decimal comma; a `;` in a value is quoted, a
+    /// comma is not; Danish letters stay as they are (UTF-8).
+    #[test]
+    fn excel_da_has_a_bom_semicolons_and_decimal_commas() {
+        let mut l = line("SP-2026-00001", "sftp");
+        l.org_name = Some("Ærø Kommune; Øst, Syd".into());
+        let c = csv(&[l], &PRICES, "DKK", CsvDialect::ExcelDa);
+        assert!(c.starts_with('\u{feff}'), "{c:?}");
+        let mut rows = c.trim_start_matches('\u{feff}').split("\r\n");
+        assert_eq!(
+            rows.next(),
+            Some(
+                "bestillings_id;ref;kind;org_name;org_cvr;system_name;executed_at;price;currency;billed_at"
+            )
+        );
+        assert_eq!(
+            rows.next(),
+            Some(
+                "BD-1;SP-2026-00001;sftp;\"Ærø Kommune; Øst, Syd\";54921942;FamilieFlow;2026-11-30T10:05:00+01:00;2500,50;DKK;2026-12-01T06:00:00+01:00"
+            )
+        );
+        assert_eq!(rows.next(), Some(""));
+        assert_eq!(dialect_price(Some(4500.0), CsvDialect::ExcelDa), "4500,00");
+        assert_eq!(dialect_price(None, CsvDialect::ExcelDa), "");
+        assert_eq!(CsvDialect::default(), CsvDialect::Rfc4180);
+        for d in [CsvDialect::Rfc4180, CsvDialect::ExcelDa] {
+            assert_eq!(CsvDialect::parse(d.name()), Some(d));
+        }
+        assert_eq!(CsvDialect::parse("excel"), None);
+        // A formula after a `;` is still defused in this dialect.
+        let mut evil = line("SP-2026-00002", "sftp");
+        evil.org_name = Some("Kommune;=cmd|' /C calc'!A0".into());
+        let c = csv(&[evil], &PRICES, "DKK", CsvDialect::ExcelDa);
+        assert!(c.contains("\"Kommune;'=cmd|' /C calc'!A0\""), "{c}");
     }
 
     #[test]
@@ -334,7 +463,7 @@ mod tests {
         l.system_name = Some("=HYPERLINK(\"x\")".into());
         l.billed_at = None;
         l.kind = None;
-        let c = csv(&[l], &PRICES, "DKK");
+        let c = csv(&[l], &PRICES, "DKK", CsvDialect::Rfc4180);
         let row = c.split("\r\n").nth(1).unwrap();
         assert_eq!(
             row,
@@ -346,7 +475,7 @@ mod tests {
     /// formula in any of the cells it makes.
     #[test]
     fn no_cell_starts_a_formula_whatever_the_separator() {
-        let f = |s: &str| text_field(Some(s)).into_owned();
+        let f = |s: &str| text_field(Some(s), ',').into_owned();
         assert_eq!(
             f("Kommune;=cmd|' /C calc'!A0"),
             "Kommune;'=cmd|' /C calc'!A0"
@@ -373,7 +502,7 @@ mod tests {
         l.org_name = Some("Kommune;=cmd|' /C calc'!A0".into());
         l.system_name = Some("x\t@SUM(1)".into());
         l.bestillings_id = Some("BD 1 -1+1".into());
-        let c = csv(&[l], &PRICES, "DKK");
+        let c = csv(&[l], &PRICES, "DKK", CsvDialect::Rfc4180);
         let row = c.split("\r\n").nth(1).unwrap();
         for cell in row.split([',', ';', '\t', '|', ' ', '"']) {
             assert!(
@@ -470,31 +599,15 @@ mod tests {
         l.org_name = Some("Kommune\r\nBcc: evil@x.test".into());
         let at = utc("2026-12-01T06:00:00+01:00");
         let to = ["billing@example.test".to_string()];
-        let (_, raw) = compose(
-            &[l.clone()],
-            &PRICES,
-            "DKK",
-            at,
-            "helpdesk@example.test",
-            &to,
-        )
-        .unwrap();
+        let (_, raw) = compose(&[l.clone()], &billing(), at, "helpdesk@example.test", &to).unwrap();
         crate::mail::header_value::assert_only_our_headers(
             &raw,
             &crate::mail::header_value::OUR_HEADERS,
         );
         let bad = ["billing@example.test\r\nBcc: evil@x.test".to_string()];
-        let err = compose(
-            &[l.clone()],
-            &PRICES,
-            "DKK",
-            at,
-            "helpdesk@example.test",
-            &bad,
-        )
-        .unwrap_err();
+        let err = compose(&[l.clone()], &billing(), at, "helpdesk@example.test", &bad).unwrap_err();
         assert!(err.contains("helpdesk.billing_to"), "{err}");
-        let err = compose(&[l], &PRICES, "DKK", at, "h@x.test\rBcc: e@x.test", &to).unwrap_err();
+        let err = compose(&[l], &billing(), at, "h@x.test\rBcc: e@x.test", &to).unwrap_err();
         assert!(err.contains("helpdesk.address"), "{err}");
     }
 
@@ -504,8 +617,7 @@ mod tests {
         let at = utc("2026-12-01T06:00:00+01:00");
         let (id, raw) = compose(
             &lines,
-            &PRICES,
-            "DKK",
+            &billing(),
             at,
             "helpdesk@example.test",
             &["billing@example.test".to_string()],
@@ -521,6 +633,24 @@ mod tests {
         let body = String::from_utf8(att.bytes.clone()).unwrap();
         assert!(body.starts_with(CSV_HEADER), "{body}");
         assert!(body.contains("SP-2026-00001"));
-        assert!(m.text.unwrap().contains("4.500,00 kr."));
+        let text = m.text.unwrap();
+        assert!(text.contains("4.500,00 kr."));
+        assert!(text.contains("(UTF-8, kommasepareret)"), "{text}");
+        let da = Billing {
+            csv: CsvDialect::ExcelDa,
+            ..billing()
+        };
+        let (_, raw) = compose(
+            &lines,
+            &da,
+            at,
+            "helpdesk@example.test",
+            &["b@example.test".into()],
+        )
+        .unwrap();
+        let m = crate::mail::Mail::parse(&raw, 1).unwrap();
+        let att = m.attachments.first().expect("the CSV");
+        assert!(att.bytes.starts_with(b"\xef\xbb\xbfbestillings_id;ref;"));
+        assert!(m.text.unwrap().contains("semikolonsepareret"));
     }
 }

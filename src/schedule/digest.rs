@@ -14,7 +14,7 @@ use crate::mail::header_value::{
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::Templates;
 use crate::orders::state::State;
-use crate::rules::calendar::{TZ, danish_date, danish_date_short, danish_datetime};
+use crate::rules::calendar::{Calendar, TZ, danish_date, danish_date_short, danish_datetime};
 
 /// The text template of the digest.
 pub const TEXT_TEMPLATE: &str = "digest.txt.j2";
@@ -31,6 +31,9 @@ pub const FAILED_SHOWN_DAYS: i64 = 7;
 pub enum SectionKind {
     /// Orders in `review`: a person must decide.
     Review,
+    /// Orders with a message from the requester that no person has answered yet (the shell
+    /// fills it in, [`with_unanswered`]).
+    Unanswered,
     /// Approved orders planned for today, not yet past their time.
     Due,
     /// Approved orders whose planned time has passed.
@@ -41,17 +44,23 @@ pub enum SectionKind {
     /// parse, older than `limits.outbox_max_age`), the last [`FAILED_SHOWN_DAYS`] days. Not a
     /// state: the shell adds them ([`with_unsent_receipts`]).
     UnsentReceipts,
+    /// Approved orders planned for the next [`UPCOMING_WORKING_DAYS`] working days after
+    /// today, by day.
+    Upcoming,
     /// Rejected orders without a corrected version for more than `stale_rejected_days`.
     StaleRejected,
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 6] = [
+    /// In RECEIPTS.md's order.
+    pub const ALL: [SectionKind; 8] = [
         SectionKind::Review,
+        SectionKind::Unanswered,
         SectionKind::Due,
         SectionKind::Overdue,
         SectionKind::Failed,
         SectionKind::UnsentReceipts,
+        SectionKind::Upcoming,
         SectionKind::StaleRejected,
     ];
 
@@ -59,10 +68,14 @@ impl SectionKind {
     pub fn title(self, stale_days: u32) -> String {
         match self {
             SectionKind::Review => "Til vurdering".into(),
+            SectionKind::Unanswered => "Ubesvarede beskeder".into(),
             SectionKind::Due => "Skal gennemføres i dag".into(),
             SectionKind::Overdue => "Overskredet".into(),
             SectionKind::Failed => "Fejlet / incident".into(),
             SectionKind::UnsentReceipts => "Kvitteringer der ikke kunne sendes".into(),
+            SectionKind::Upcoming => {
+                format!("Kommende ændringer (de næste {UPCOMING_WORKING_DAYS} arbejdsdage)")
+            }
             SectionKind::StaleRejected => {
                 format!("Afvist uden rettelse i mere end {stale_days} dage")
             }
@@ -85,7 +98,37 @@ pub struct Line {
     pub days_waiting: i64,
     /// "0 dage", "1 dag", "12 dage".
     pub days_text: String,
+    /// No readable form (no form kind): the templates show the sender and subject instead of
+    /// the form's empty columns.
+    pub formless: bool,
+    /// Who wrote: the order's requester, or the sender of an unanswered message.
+    pub sender: String,
+    /// The subject of the order's first mail, or of the unanswered message.
+    pub subject: String,
 }
+
+/// The approved orders of one working day in "Kommende ændringer".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Day {
+    pub date: NaiveDate,
+    /// "tirsdag den 1. december 2026".
+    pub date_long: String,
+    pub lines: Vec<Line>,
+}
+
+/// A message from a requester about an order that no person has answered yet: the input of
+/// "Ubesvarede beskeder" ([`with_unanswered`]).
+#[derive(Debug, Clone)]
+pub struct Unanswered {
+    pub order: OrderRow,
+    /// The message's From.
+    pub sender: String,
+    pub subject: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// "Kommende ændringer" covers this many working days after today.
+pub const UPCOMING_WORKING_DAYS: u32 = 5;
 
 /// One section: a heading and its table (empty: the templates say "Ingen").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -93,6 +136,8 @@ pub struct Section {
     pub kind: SectionKind,
     pub title: String,
     pub lines: Vec<Line>,
+    /// "Kommende ændringer" only: the same lines by working day, every day listed.
+    pub days: Vec<Day>,
 }
 
 /// The digest of one day.
@@ -104,6 +149,8 @@ pub struct Digest {
     pub date_long: String,
     pub subject: String,
     pub n_review: usize,
+    /// Orders in "Ubesvarede beskeder".
+    pub n_unanswered: usize,
     pub n_due: usize,
     pub n_overdue: usize,
     pub n_failed: usize,
@@ -114,6 +161,8 @@ pub struct Digest {
     pub n_deferred: usize,
     /// Orders in [`SectionKind::UnsentReceipts`].
     pub n_unsent: usize,
+    /// Orders in "Kommende ændringer".
+    pub n_upcoming: usize,
     pub stale_rejected_days: u32,
     pub sections: Vec<Section>,
     /// "Post uden svar": mails stored but never answered in the last [`NO_REPLY_PERIOD`], counted
@@ -183,11 +232,7 @@ pub fn with_unsent_receipts(
         .sort_by(|(a, at_a), (b, at_b)| at_a.cmp(at_b).then_with(|| a.reference.cmp(&b.reference)));
     let lines: Vec<Line> = recent.iter().map(|(o, at)| line(o, *at, now)).collect();
     d.n_unsent = lines.len();
-    if let Some(s) = d
-        .sections
-        .iter_mut()
-        .find(|s| s.kind == SectionKind::UnsentReceipts)
-    {
+    if let Some(s) = d.section_mut(SectionKind::UnsentReceipts) {
         s.lines = lines;
     }
 }
@@ -206,6 +251,9 @@ fn line(o: &OrderRow, since: DateTime<Utc>, now: DateTime<Utc>) -> Line {
             .unwrap_or_default(),
         days_waiting: days,
         days_text: days_text(days),
+        formless: o.kind.is_none(),
+        sender: o.requester.clone().unwrap_or_default(),
+        subject: o.thread_subject.clone(),
     }
 }
 
@@ -246,16 +294,111 @@ fn days_text(n: i64) -> String {
     }
 }
 
-/// The subject line (RECEIPTS.md).
-pub fn subject(date: NaiveDate, n_review: usize, n_due: usize, n_overdue: usize) -> String {
+/// The counts the subject line gives, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubjectCounts {
+    pub review: usize,
+    pub unanswered: usize,
+    pub due: usize,
+    pub overdue: usize,
+    pub failed: usize,
+}
+
+/// The subject line (RECEIPTS.md): all five counts, failures and unanswered messages included.
+pub fn subject(date: NaiveDate, n: SubjectCounts) -> String {
     format!(
-        "Daglig oversigt {}: {n_review} til vurdering, {n_due} skal gennemføres i dag, {n_overdue} overskredet",
-        danish_date_short(date)
+        "Daglig oversigt {}: {} til vurdering, {} ubesvarede beskeder, {} skal gennemføres i dag, {} overskredet, {} fejlet",
+        danish_date_short(date),
+        n.review,
+        n.unanswered,
+        n.due,
+        n.overdue,
+        n.failed
     )
 }
 
+impl Digest {
+    /// The subject again from the counts, after the shell filled in a section.
+    fn refresh_subject(&mut self) {
+        self.subject = subject(
+            self.date,
+            SubjectCounts {
+                review: self.n_review,
+                unanswered: self.n_unanswered,
+                due: self.n_due,
+                overdue: self.n_overdue,
+                failed: self.n_failed,
+            },
+        );
+    }
+
+    fn section_mut(&mut self, kind: SectionKind) -> Option<&mut Section> {
+        self.sections.iter_mut().find(|s| s.kind == kind)
+    }
+}
+
+/// Fills in "Ubesvarede beskeder": one line per message (its sender, subject and the days
+/// since it came), oldest first, and the count in the subject.
+pub fn with_unanswered(d: &mut Digest, unanswered: &[Unanswered], now: DateTime<Utc>) {
+    let mut items: Vec<&Unanswered> = unanswered.iter().collect();
+    items.sort_by(|a, b| {
+        a.received_at
+            .cmp(&b.received_at)
+            .then_with(|| a.order.reference.cmp(&b.order.reference))
+    });
+    let lines: Vec<Line> = items
+        .iter()
+        .map(|u| Line {
+            sender: u.sender.clone(),
+            subject: u.subject.clone(),
+            ..line(&u.order, u.received_at, now)
+        })
+        .collect();
+    d.n_unanswered = lines.len();
+    if let Some(s) = d.section_mut(SectionKind::Unanswered) {
+        s.lines = lines;
+    }
+    d.refresh_subject();
+}
+
+/// The next [`UPCOMING_WORKING_DAYS`] working days after `today`.
+fn upcoming_days(today: NaiveDate, calendar: &Calendar) -> Vec<NaiveDate> {
+    (1..=UPCOMING_WORKING_DAYS)
+        .filter_map(|n| calendar.add_working_days(today, n))
+        .collect()
+}
+
+/// "Kommende ændringer": the approved orders planned on each of the next working days, by
+/// planned time, every day listed (empty days say "Ingen").
+fn upcoming(orders: &[OrderRow], now: DateTime<Utc>, calendar: &Calendar) -> Vec<Day> {
+    let today = now.with_timezone(&TZ).date_naive();
+    let mut planned: Vec<(&OrderRow, DateTime<Utc>)> = orders
+        .iter()
+        .filter(|o| o.state == State::Approved)
+        .filter_map(|o| o.planned_at.map(|p| (o, p)))
+        .collect();
+    planned.sort_by(|(a, pa), (b, pb)| pa.cmp(pb).then_with(|| a.reference.cmp(&b.reference)));
+    upcoming_days(today, calendar)
+        .into_iter()
+        .map(|date| Day {
+            date,
+            date_long: danish_date(date),
+            lines: planned
+                .iter()
+                .filter(|(_, p)| p.with_timezone(&TZ).date_naive() == date)
+                .map(|(o, _)| line(o, o.updated_at, now))
+                .collect(),
+        })
+        .collect()
+}
+
 /// Builds the digest of `orders` at `now`.
-pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) -> Digest {
+pub fn build(
+    orders: &[OrderRow],
+    now: DateTime<Utc>,
+    stale_rejected_days: u32,
+    calendar: &Calendar,
+) -> Digest {
     let date = now.with_timezone(&TZ).date_naive();
     let mut sections: Vec<Section> = SectionKind::ALL
         .iter()
@@ -263,6 +406,7 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
             kind,
             title: kind.title(stale_rejected_days),
             lines: Vec::new(),
+            days: Vec::new(),
         })
         .collect();
     let mut picked: Vec<(SectionKind, &OrderRow)> = orders
@@ -290,32 +434,39 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
             s.lines.push(line(o, since, now));
         }
     }
+    let days = upcoming(orders, now, calendar);
+    if let Some(s) = sections
+        .iter_mut()
+        .find(|s| s.kind == SectionKind::Upcoming)
+    {
+        s.lines = days.iter().flat_map(|d| d.lines.iter().cloned()).collect();
+        s.days = days;
+    }
     let count = |k: SectionKind| {
         sections
             .iter()
             .find(|s| s.kind == k)
             .map_or(0, |s| s.lines.len())
     };
-    let (n_review, n_due, n_overdue) = (
-        count(SectionKind::Review),
-        count(SectionKind::Due),
-        count(SectionKind::Overdue),
-    );
-    Digest {
+    let mut d = Digest {
         date,
         date_long: danish_date(date),
-        subject: subject(date, n_review, n_due, n_overdue),
-        n_review,
-        n_due,
-        n_overdue,
+        subject: String::new(),
+        n_review: count(SectionKind::Review),
+        n_unanswered: 0,
+        n_due: count(SectionKind::Due),
+        n_overdue: count(SectionKind::Overdue),
         n_failed: count(SectionKind::Failed),
         n_stale: count(SectionKind::StaleRejected),
         n_deferred: 0,
         n_unsent: 0,
+        n_upcoming: count(SectionKind::Upcoming),
         stale_rejected_days,
         sections,
         no_reply: Vec::new(),
-    }
+    };
+    d.refresh_subject();
+    d
 }
 
 /// The digest as Danish text and HTML.
@@ -392,6 +543,11 @@ mod tests {
         }
     }
 
+    /// The calendar of the tests: Danish holidays, 24 and 31 December closed.
+    fn cal() -> Calendar {
+        Calendar::new(&["12-24", "12-31"]).unwrap()
+    }
+
     const NOW: &str = "2026-11-30T07:00:00+01:00";
 
     fn sample() -> Vec<OrderRow> {
@@ -439,7 +595,7 @@ mod tests {
 
     #[test]
     fn orders_go_to_their_sections_with_counts() {
-        let d = build(&sample(), utc(NOW), 14);
+        let d = build(&sample(), utc(NOW), 14, &cal());
         assert_eq!(refs(&d, SectionKind::Review), ["SP-2026-00001"]);
         assert_eq!(refs(&d, SectionKind::Due), ["SP-2026-00002"]);
         assert_eq!(refs(&d, SectionKind::Overdue), ["SP-2026-00003"]);
@@ -449,7 +605,7 @@ mod tests {
         assert_eq!((d.n_failed, d.n_stale), (1, 1));
         assert_eq!(
             d.subject,
-            "Daglig oversigt 30. november 2026: 1 til vurdering, 1 skal gennemføres i dag, 1 overskredet"
+            "Daglig oversigt 30. november 2026: 1 til vurdering, 0 ubesvarede beskeder, 1 skal gennemføres i dag, 1 overskredet, 1 fejlet"
         );
         let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, SectionKind::ALL);
@@ -457,8 +613,8 @@ mod tests {
 
     #[test]
     fn days_waiting_and_planned_time() {
-        let d = build(&sample(), utc(NOW), 14);
-        let overdue = &d.sections[2].lines[0];
+        let d = build(&sample(), utc(NOW), 14, &cal());
+        let overdue = &d.sections[3].lines[0];
         assert_eq!(overdue.days_waiting, 3);
         assert_eq!(overdue.days_text, "3 dage");
         assert_eq!(overdue.planned_at, "fredag den 27. november 2026 kl. 10.00");
@@ -509,22 +665,22 @@ mod tests {
     #[test]
     fn empty_digest_says_ingen_everywhere() {
         let t = Templates::builtin().unwrap();
-        let d = build(&[], utc(NOW), 14);
+        let d = build(&[], utc(NOW), 14, &cal());
         assert_eq!(
             d.subject,
-            "Daglig oversigt 30. november 2026: 0 til vurdering, 0 skal gennemføres i dag, 0 overskredet"
+            "Daglig oversigt 30. november 2026: 0 til vurdering, 0 ubesvarede beskeder, 0 skal gennemføres i dag, 0 overskredet, 0 fejlet"
         );
         let (text, html) = render(&t, &d).unwrap();
-        // Six tables and "Post uden svar".
-        assert_eq!(text.matches("Ingen").count(), 7, "{text}");
-        assert_eq!(html.matches("Ingen").count(), 7, "{html}");
+        // Seven tables, the five days of "Kommende ændringer" and "Post uden svar".
+        assert_eq!(text.matches("Ingen").count(), 13, "{text}");
+        assert_eq!(html.matches("Ingen").count(), 13, "{html}");
         assert!(!html.contains("<table"), "{html}");
     }
 
     #[test]
     fn deferred_receipts_are_counted_in_text_and_html() {
         let t = Templates::builtin().unwrap();
-        let mut d = build(&[], utc(NOW), 14);
+        let mut d = build(&[], utc(NOW), 14, &cal());
         d.n_deferred = 6;
         let (text, html) = render(&t, &d).unwrap();
         assert!(
@@ -540,7 +696,7 @@ mod tests {
     #[test]
     fn text_and_html_list_counts_then_sections_in_order() {
         let t = Templates::builtin().unwrap();
-        let mut d = build(&sample(), utc(NOW), 14);
+        let mut d = build(&sample(), utc(NOW), 14, &cal());
         let unsent = order(12, State::Approved, None, "2026-11-28T09:00:00+01:00");
         with_unsent_receipts(
             &mut d,
@@ -548,17 +704,32 @@ mod tests {
             utc(NOW),
         );
         with_no_reply(&mut d, &[("spam".into(), 4), ("an auto-reply".into(), 2)]);
+        let message = Unanswered {
+            order: order(13, State::Approved, None, "2026-11-20T09:00:00+01:00"),
+            sender: "Lars Bæk <fa@example.test>".into(),
+            subject: "Kan ændringen rykkes til kl. 13.00?".into(),
+            received_at: utc("2026-11-29T09:00:00+01:00"),
+        };
+        with_unanswered(&mut d, &[message], utc(NOW));
         let (text, html) = render(&t, &d).unwrap();
         let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
         for body in [&text, &html] {
             let counts = pos(body, "1 til vurdering");
             let titles = [
                 "Til vurdering",
+                "Ubesvarede beskeder",
+                "SP-2026-00013",
+                "Kan ændringen rykkes til kl. 13.00?",
                 "Skal gennemføres i dag",
                 "Overskredet",
                 "Fejlet / incident",
                 "Kvitteringer der ikke kunne sendes",
                 "SP-2026-00012",
+                "Kommende ændringer (de næste 5 arbejdsdage)",
+                "tirsdag den 1. december 2026",
+                "Ingen",
+                "mandag den 7. december 2026",
+                "SP-2026-00004",
                 "Afvist uden rettelse i mere end 14 dage",
                 "Post uden svar (spam, lister, autosvar)",
                 "Spam",
@@ -580,13 +751,15 @@ mod tests {
                 last = p;
             }
             assert!(body.contains("SP-2026-00003"));
-            assert!(!body.contains("Ingen"), "{body}");
-            assert!(
-                !body.contains("SP-2026-00004"),
-                "a future order is not listed"
-            );
+            // The four empty days before 7 December; every section has lines.
+            assert_eq!(body.matches("Ingen").count(), 4, "{body}");
         }
-        assert_eq!(html.matches("<table").count(), 6);
+        assert_eq!(html.matches("<table").count(), 8);
+        assert!(
+            text.contains("SP-2026-00013 | BD-13 | fra Lars Bæk <fa@example.test>: \"Kan ændringen rykkes til kl. 13.00?\" | 1 dag"),
+            "{text}"
+        );
+        assert!(d.subject.contains("1 ubesvarede beskeder"), "{}", d.subject);
         assert!(
             text.contains("1 med kvitteringer der ikke kunne sendes"),
             "{text}"
@@ -596,9 +769,118 @@ mod tests {
         assert!(text.contains("SP-2026-00003 | BD-3 | Borgerdata I/S | FamilieFlow | fredag den 27. november 2026 kl. 10.00 | 3 dage"), "{text}");
     }
 
+    /// "Kommende ændringer": the next five working days after today, holidays and closed days
+    /// skipped, each with the approved orders planned on it, by time; today's and later ones
+    /// are not there.
+    #[test]
+    fn upcoming_changes_by_working_day() {
+        let friday = utc("2026-12-18T07:00:00+01:00");
+        let days: Vec<String> = upcoming_days(friday.with_timezone(&TZ).date_naive(), &cal())
+            .iter()
+            .map(|d| d.to_string())
+            .collect();
+        // 24-26 December and the weekend are closed.
+        assert_eq!(
+            days,
+            [
+                "2026-12-21",
+                "2026-12-22",
+                "2026-12-23",
+                "2026-12-28",
+                "2026-12-29"
+            ]
+        );
+        let planned = |n, at| order(n, State::Approved, Some(at), "2026-12-01T09:00:00+01:00");
+        let orders = [
+            planned(1, "2026-12-22T13:00:00+01:00"),
+            planned(2, "2026-12-22T09:00:00+01:00"),
+            planned(3, "2026-12-18T10:00:00+01:00"),
+            planned(4, "2026-12-30T10:00:00+01:00"),
+            order(
+                5,
+                State::Review,
+                Some("2026-12-21T10:00:00+01:00"),
+                "2026-12-01T09:00:00+01:00",
+            ),
+        ];
+        let d = build(&orders, friday, 14, &cal());
+        let s = d
+            .sections
+            .iter()
+            .find(|s| s.kind == SectionKind::Upcoming)
+            .unwrap();
+        let by_day: Vec<(String, Vec<String>)> = s
+            .days
+            .iter()
+            .map(|day| {
+                let refs = day.lines.iter().map(|l| l.reference.clone()).collect();
+                (day.date_long.clone(), refs)
+            })
+            .collect();
+        assert_eq!(by_day.len(), 5);
+        assert_eq!(
+            by_day[1],
+            (
+                "tirsdag den 22. december 2026".to_string(),
+                vec!["SP-2026-00002".to_string(), "SP-2026-00001".to_string()]
+            )
+        );
+        assert!(
+            by_day
+                .iter()
+                .enumerate()
+                .all(|(i, (_, r))| i == 1 || r.is_empty())
+        );
+        assert_eq!(d.n_upcoming, 2);
+        assert_eq!(refs(&d, SectionKind::Due), ["SP-2026-00003"]);
+    }
+
+    /// A review item without a readable form shows who wrote and the subject, not dashes.
+    #[test]
+    fn formless_review_items_show_sender_and_subject() {
+        let t = Templates::builtin().unwrap();
+        let mut o = order(1, State::Review, None, "2026-11-26T09:00:00+01:00");
+        o.kind = None;
+        o.bestillings_id = None;
+        o.org_name = None;
+        o.system_name = None;
+        o.requester = Some("fa@example.test".into());
+        o.thread_subject = "Bestilling vedhæftet (odt)".into();
+        let d = build(&[o], utc(NOW), 14, &cal());
+        let (text, html) = render(&t, &d).unwrap();
+        assert!(
+            text.contains("SP-2026-00001 | Ingen formular – afsender: fa@example.test, emne: \"Bestilling vedhæftet (odt)\" | - | 4 dage"),
+            "{text}"
+        );
+        assert!(!text.contains("SP-2026-00001 | - | - | -"), "{text}");
+        assert!(
+            html.contains(
+                "afsender: fa@example.test, emne: &#8220;Bestilling vedhæftet (odt)&#8221;"
+            ),
+            "{html}"
+        );
+    }
+
+    /// Every count is in the subject, in RECEIPTS.md's order.
+    #[test]
+    fn the_subject_has_all_five_counts() {
+        let date = NaiveDate::from_ymd_opt(2026, 12, 14).unwrap();
+        let n = SubjectCounts {
+            review: 1,
+            unanswered: 2,
+            due: 3,
+            overdue: 4,
+            failed: 5,
+        };
+        assert_eq!(
+            subject(date, n),
+            "Daglig oversigt 14. december 2026: 1 til vurdering, 2 ubesvarede beskeder, 3 skal gennemføres i dag, 4 overskredet, 5 fejlet"
+        );
+    }
+
     #[test]
     fn unsent_receipts_of_the_last_week_oldest_first() {
-        let mut d = build(&sample(), utc(NOW), 14);
+        let mut d = build(&sample(), utc(NOW), 14, &cal());
         let o = |n| order(n, State::Approved, None, "2026-11-20T09:00:00+01:00");
         let failed = [
             (o(21), utc("2026-11-29T09:00:00+01:00")),
@@ -611,7 +893,7 @@ mod tests {
             ["SP-2026-00023", "SP-2026-00021"]
         );
         assert_eq!(d.n_unsent, 2);
-        let line = &d.sections[4].lines[0];
+        let line = &d.sections[5].lines[0];
         assert_eq!((line.days_waiting, line.days_text.as_str()), (3, "3 dage"));
     }
 
@@ -624,7 +906,7 @@ mod tests {
         assert_eq!(no_reply_reason("a bounce"), "Returmeldinger (bounces)");
         assert_eq!(no_reply_reason("our own mail"), "Egne mails");
         assert_eq!(no_reply_reason(" something new "), "something new");
-        let mut d = build(&[], utc(NOW), 14);
+        let mut d = build(&[], utc(NOW), 14, &cal());
         let counted = [
             ("a bounce".to_string(), 1),
             ("spam".to_string(), 2),
@@ -646,7 +928,7 @@ mod tests {
             ]
         );
         let t = Templates::builtin().unwrap();
-        let (text, _) = render(&t, &build(&[], utc(NOW), 14)).unwrap();
+        let (text, _) = render(&t, &build(&[], utc(NOW), 14, &cal())).unwrap();
         let tail = &text[text.find("Post uden svar").unwrap()..];
         assert!(tail.contains("Ingen"), "{tail}");
     }
@@ -656,7 +938,7 @@ mod tests {
         let t = Templates::builtin().unwrap();
         let mut o = order(1, State::Review, None, "2026-11-26T09:00:00+01:00");
         o.org_name = Some("<script>alert(1)</script> & Co".into());
-        let (text, html) = render(&t, &build(&[o], utc(NOW), 14)).unwrap();
+        let (text, html) = render(&t, &build(&[o], utc(NOW), 14, &cal())).unwrap();
         assert!(!html.contains("<script>"), "{html}");
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(text.contains("<script>alert(1)</script> & Co"));
@@ -665,7 +947,7 @@ mod tests {
     #[test]
     fn the_digest_header_block_holds_only_our_headers() {
         let t = Templates::builtin().unwrap();
-        let mut d = build(&sample(), utc(NOW), 14);
+        let mut d = build(&sample(), utc(NOW), 14, &cal());
         d.subject = "Daglig oversigt\r\nBcc: evil@x.test\r\n\r\nbody".into();
         let to = ["digest@example.test".to_string()];
         let (_, raw) = compose(&t, &d, "helpdesk@example.test", &to, 1_800_000_000).unwrap();
@@ -681,7 +963,7 @@ mod tests {
     #[test]
     fn the_mail_has_a_message_id_per_day() {
         let t = Templates::builtin().unwrap();
-        let d = build(&sample(), utc(NOW), 14);
+        let d = build(&sample(), utc(NOW), 14, &cal());
         let (id, raw) = compose(
             &t,
             &d,

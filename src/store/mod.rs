@@ -797,6 +797,24 @@ pub async fn versions_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec
         .collect()
 }
 
+/// The raw mail a version of an order came in (`orders show` reads the attached certificate
+/// from it); `None` when there is no such version.
+pub async fn version_mail(
+    pool: &SqlitePool,
+    order_id: i64,
+    version: i64,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let raw: Option<Vec<u8>> = sqlx::query_scalar(
+        "SELECT m.raw FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
+         WHERE v.order_id = ?1 AND v.version = ?2",
+    )
+    .bind(order_id)
+    .bind(version)
+    .fetch_optional(pool)
+    .await?;
+    Ok(raw)
+}
+
 /// Records when an order was executed (step 8; billing reads it).
 pub async fn set_executed_at(
     tx: &mut Tx<'_>,
