@@ -1,6 +1,7 @@
 //! Orders: the state machine and references, who may change an order, the hourly limits on
 //! what an order sends, the receipts, and the summary of orders to review.
 
+pub mod edit;
 pub mod helpdesk;
 pub mod order;
 pub mod ownership;
