@@ -463,6 +463,40 @@ fn report(reference: &str, who: &str, outcome: ActionOutcome) -> i32 {
 mod tests {
     use super::*;
 
+    /// The person recorded: `--as`, else `$SUDO_USER`, else `$USER`; blanks skipped.
+    #[test]
+    fn the_actor_is_as_name_else_sudo_user_else_user() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(person(Some("Hanne"), s("root2"), s("root")), "Hanne");
+        assert_eq!(person(None, s("hanne"), s("root")), "hanne");
+        assert_eq!(person(Some(" "), s(""), s("ops")), "ops");
+        assert_eq!(person(None, None, None), "operator");
+    }
+
+    #[test]
+    fn a_new_time_is_rfc_3339_or_copenhagen_wall_time() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            parse_at("2026-12-14 10:00").unwrap(),
+            utc("2026-12-14T09:00:00Z")
+        );
+        assert_eq!(
+            parse_at("2026-07-01 10:00").unwrap(),
+            utc("2026-07-01T08:00:00Z")
+        );
+        assert_eq!(
+            parse_at("2026-12-14T10:00:00+01:00").unwrap(),
+            utc("2026-12-14T09:00:00Z")
+        );
+        for bad in ["14-12-2026", "", "2026-12-14 25:00", "\u{1b}[2J"] {
+            let e = parse_at(bad).unwrap_err();
+            assert!(
+                e.contains("YYYY-MM-DD HH:MM") && !e.contains('\u{1b}'),
+                "{e}"
+            );
+        }
+    }
+
     /// Escape sequences a sender put in a form reach `orders list`/`show` escaped, never raw.
     #[test]
     fn order_output_escapes_what_senders_wrote() {

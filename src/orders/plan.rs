@@ -338,7 +338,7 @@ pub fn person_receipt(from: State, action: Action, to: State) -> Option<ReceiptK
 fn receipt_version(kind: ReceiptKind, a: &PersonAction<'_>) -> i64 {
     match kind {
         ReceiptKind::NytTidspunkt | ReceiptKind::Genaabnet | ReceiptKind::AfgoerelseAendret => {
-            a.now.timestamp()
+            a.now.timestamp_millis()
         }
         _ => a.version,
     }
@@ -1221,7 +1221,11 @@ mod tests {
                 assert_eq!(r.to, SENDER_AND_CONTACT, "{s} {a:?}");
                 let repeatable =
                     matches!(kind, K::NytTidspunkt | K::Genaabnet | K::AfgoerelseAendret);
-                let version = if repeatable { now().timestamp() } else { 2 };
+                let version = if repeatable {
+                    now().timestamp_millis()
+                } else {
+                    2
+                };
                 assert_eq!(r.version, Some(version), "{s} {a:?}");
                 assert_eq!(r.values.contact_name.as_deref(), Some("Fie"));
                 assert_eq!(
