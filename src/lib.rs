@@ -27,7 +27,8 @@
 //! - [`orders`]: the order state machine and references, who may change an order, the hourly
 //!   limits, the receipts and the review summary; [`orders::plan`]: every order change (a
 //!   mail's form, a mail for a person, a person's action, the executor's result) as the
-//!   effects it has, with [`orders::recipients`] and the typed [`orders::values`].
+//!   effects it has, with [`orders::recipients`] and the typed [`orders::values`];
+//!   [`orders::edit`]: a person's version (`orders edit`) as a form the reader path reads.
 //! - [`schedule`]: the daily digest and the billing run (what they contain and when).
 //!
 //! Imperative shell:
