@@ -208,7 +208,7 @@ pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, 
     let incident = (to == State::Failed && !ctx.incident_to.is_empty()).then(|| Incident {
         to: ctx.incident_to.to_vec(),
         subject: incident_subject(&o.reference, o.system_name.as_deref()),
-        version: a.version,
+        version: receipt_version(ReceiptKind::Incident, a),
         values: incident_values(a, text),
     });
     Ok(ActionEffects {
@@ -333,11 +333,15 @@ pub fn person_receipt(from: State, action: Action, to: State) -> Option<ReceiptK
 }
 
 /// The number a receipt's Message-ID names: the version, except for the receipts a person can
-/// cause more than once on one version (a new time, a reopening, an override), which name the
-/// moment instead, so that each one is a mail of its own.
+/// cause more than once on one version (a new time, a reopening, an override; a failure
+/// again after a reopening, when the order already had an incident), which name the moment
+/// instead, so that each one is a mail of its own and none is taken for a resend.
 fn receipt_version(kind: ReceiptKind, a: &PersonAction<'_>) -> i64 {
     match kind {
         ReceiptKind::NytTidspunkt | ReceiptKind::Genaabnet | ReceiptKind::AfgoerelseAendret => {
+            a.now.timestamp_millis()
+        }
+        ReceiptKind::Fejl | ReceiptKind::Incident if a.order.incident_at.is_some() => {
             a.now.timestamp_millis()
         }
         _ => a.version,
@@ -1334,6 +1338,29 @@ mod tests {
             };
             assert!(action(&input, &context(&h, &inc)).is_err(), "{at:?}");
         }
+    }
+
+    /// A second failure after a reopening is a mail of its own (receipt and incident): the
+    /// first failure's Message-IDs are taken.
+    #[test]
+    fn a_failure_after_a_reopening_is_told_again() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (t, j) = (Thread::default(), serde_json::json!({"kind": "sftp"}));
+        let fail = |o: &OrderRow| {
+            let e = action(
+                &person(o, &j, &t, Action::Fail, Some("igen")),
+                &context(&h, &inc),
+            )
+            .unwrap();
+            (e.receipt.unwrap().version, e.incident.unwrap().version)
+        };
+        assert_eq!(fail(&order(Approved)), (Some(2), 2));
+        let again = OrderRow {
+            incident_at: Some(now() - chrono::TimeDelta::days(1)),
+            ..order(Approved)
+        };
+        let millis = now().timestamp_millis();
+        assert_eq!(fail(&again), (Some(millis), millis));
     }
 
     /// What the requester reads: the new time, the reopening's time, the decision before and
