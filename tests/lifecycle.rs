@@ -366,8 +366,8 @@ async fn a_failed_order_is_reopened_executed_and_billed_once() {
     let show = run(&d, &["orders", "show", &failing.to_lowercase(), "--json"]);
     let shown: serde_json::Value = serde_json::from_str(&show).expect("JSON");
     assert_eq!(shown["ref"], failing.as_str());
-    assert_eq!(search(&d, &id.to_lowercase()), [failing.clone()]);
-    assert_eq!(search(&d, &moving.to_lowercase()), [moving.clone()]);
+    assert_eq!(search(&d, &id.to_lowercase()), [failing.as_str()]);
+    assert_eq!(search(&d, &moving.to_lowercase()), [moving.as_str()]);
     for needle in ["5492 1942", "borgerdata", "FAMILIEFLOW", "fa@example"] {
         let found = search(&d, needle);
         assert!(

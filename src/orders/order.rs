@@ -67,35 +67,6 @@ pub struct EventRow {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_search_finds_an_order_by_any_of_its_names() {
-        let o = OrderRow {
-            org_name: Some("Kystby Kommune".into()),
-            org_cvr: Some("29189846".into()),
-            system_name: Some("FamilieFlow".into()),
-            ..OrderRow::sample(State::Review, "Fa@Kystby.dk")
-        };
-        for hit in [
-            "sp-2026-00001",
-            "bd-1",
-            "kystby kommune",
-            "2918 9846",
-            "familieflow",
-            "fa@kystby",
-            " ",
-        ] {
-            assert!(o.matches(hit), "{hit}");
-        }
-        for miss in ["SP-2026-00002", "Vestby", "12345674", "\u{0}"] {
-            assert!(!o.matches(miss), "{miss}");
-        }
-    }
-}
-
-#[cfg(test)]
 impl OrderRow {
     /// An order `SP-2026-00001` in `state` from `requester`, with BestillingsID `BD-1` and
     /// nothing else known: for tests.
@@ -120,6 +91,35 @@ impl OrderRow {
             executed_at: None,
             billed_at: None,
             incident_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_finds_an_order_by_any_of_its_names() {
+        let o = OrderRow {
+            org_name: Some("Kystby Kommune".into()),
+            org_cvr: Some("29189846".into()),
+            system_name: Some("FamilieFlow".into()),
+            ..OrderRow::sample(State::Review, "Fa@Kystby.dk")
+        };
+        for hit in [
+            "sp-2026-00001",
+            "bd-1",
+            "kystby kommune",
+            "2918 9846",
+            "familieflow",
+            "fa@kystby",
+            " ",
+        ] {
+            assert!(o.matches(hit), "{hit}");
+        }
+        for miss in ["SP-2026-00002", "Vestby", "12345674", "\u{0}"] {
+            assert!(!o.matches(miss), "{miss}");
         }
     }
 }
