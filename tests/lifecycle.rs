@@ -457,10 +457,36 @@ async fn a_formless_order_is_filled_in_before_it_is_approved_and_executed() {
         "pickup_deadline_hours=24".into(),
         "alert_emails=drift@example.test".into(),
     ];
-    let mut args: Vec<&str> = vec!["orders", "edit", &reference];
-    for s in &sets {
-        args.extend(["--set", s.as_str()]);
-    }
+    let edit_args = |sets: &[String]| {
+        let mut args: Vec<String> = ["orders", "edit", &reference].map(String::from).to_vec();
+        for s in sets {
+            args.extend(["--set".to_string(), s.clone()]);
+        }
+        args
+    };
+    // A typing error is refused and changes nothing: the requester never sees it.
+    let typo_sets: Vec<String> = sets
+        .iter()
+        .map(|s| {
+            if s.starts_with("CVR-nr.=") {
+                "CVR-nr.=12345678".to_string()
+            } else {
+                s.clone()
+            }
+        })
+        .collect();
+    let mut typo = edit_args(&typo_sets);
+    typo.extend(["--reason", "x"].map(String::from));
+    let typo: Vec<&str> = typo.iter().map(String::as_str).collect();
+    let err = refused(&d, &typo);
+    assert!(err.contains("CVR-nr. (org_cvr)"), "{err}");
+    assert_eq!(state(&d, &reference), "review");
+    assert_eq!(
+        d.order(&reference)["versions"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let args = edit_args(&sets);
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
     args.extend([
         "--reason",
         "Udfyldt efter den vedhæftede .odt",

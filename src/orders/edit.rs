@@ -7,6 +7,7 @@
 use crate::forms::fields::{CHANGES, FIELDS, FieldDef, FormKind, LabelMatch, match_label};
 use crate::forms::form::{OrderForm, Value, interpret};
 use crate::forms::raw::{Entry, RawForm};
+use crate::rules::finding::{Finding, Rule};
 
 /// Where a staff version says it came from (`source` of the form).
 pub const SOURCE: &str = "helpdesk";
@@ -101,6 +102,21 @@ fn entries_of(def: &'static FieldDef, value: &str) -> Vec<Entry> {
         }
         _ => vec![Entry::new(def.label, value)],
     }
+}
+
+/// What is wrong with the values a person typed (`field.invalid` on an edited field, or
+/// `form.ambiguous`: the same field set twice to different values), one line each with the
+/// label, the code and the judge's message: a typing error is refused before it reaches the
+/// requester as a rejection.
+pub fn invalid_edits(findings: &[Finding], edits: &[FieldEdit]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| matches!(f.rule, Rule::FieldInvalid | Rule::FormAmbiguous))
+        .filter_map(|f| {
+            let def = edits.iter().find(|e| Some(e.def.code) == f.field)?.def;
+            Some(format!("{} ({}): {}", def.label, def.code, f.message))
+        })
+        .collect()
 }
 
 /// A stored field value as a form would carry it.
@@ -218,6 +234,25 @@ mod tests {
             edit_lines(&prev, &form, &edits),
             ["CVR-nr.: 12345674 → 29189846"]
         );
+    }
+
+    #[test]
+    fn a_typing_error_in_an_edited_field_is_named() {
+        let prev = sftp_version();
+        let edits = [parse_set("org_cvr=12345678").unwrap()];
+        let form = staff_form(&prev, &edits).unwrap();
+        let wrong = invalid_edits(&form.findings, &edits);
+        assert_eq!(wrong.len(), 1, "{:?}", form.findings);
+        assert!(wrong[0].starts_with("CVR-nr. (org_cvr): "), "{wrong:?}");
+        let twice = [
+            parse_set("org_cvr=29189846").unwrap(),
+            parse_set("CVR-nr.=54921942").unwrap(),
+        ];
+        let form = staff_form(&prev, &twice).unwrap();
+        assert_eq!(invalid_edits(&form.findings, &twice).len(), 1);
+        let fine = [parse_set("org_cvr=29189846").unwrap()];
+        let form = staff_form(&prev, &fine).unwrap();
+        assert!(invalid_edits(&form.findings, &fine).is_empty());
     }
 
     #[test]

@@ -232,6 +232,14 @@ pub async fn apply_edit(
         history: judging.history,
     };
     let jf = crate::judge::judge_staff_form(form, &latest.mail, &ctx);
+    let wrong = crate::orders::edit::invalid_edits(&jf.findings, e.edits);
+    if !wrong.is_empty() {
+        return Ok(ActionOutcome::Refused(format!(
+            "{}: nothing changed; correct these values and run the edit again:\n{}",
+            o.reference,
+            wrong.join("\n")
+        )));
+    }
     let edits = crate::orders::edit::edit_lines(&latest.judgement, &jf.form, e.edits);
     let staff = plan::StaffVersion {
         order: &o,
