@@ -256,6 +256,28 @@ mod tests {
             );
         }
         assert_eq!(got, vec![1, 2, 1, 3], "versions per order");
+        // People's versions go with the mail their order came in, each under its own
+        // negative form index, beside the mail's own forms (two orders of one mail too).
+        for (order, expected) in [(o1, 4), (o2, 2), (o1, 5)] {
+            let staff = Version {
+                staff: true,
+                form_index: 0,
+                judgement: json.clone(),
+                decision: Decision::Approved,
+            };
+            let n = insert_version(&mut tx, order, in2, &staff, now)
+                .await
+                .unwrap();
+            assert_eq!(n, expected);
+        }
+        let indexes: Vec<i64> = sqlx::query_scalar(
+            "SELECT form_index FROM order_versions WHERE inbound_id = ?1 ORDER BY id",
+        )
+        .bind(in2)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(indexes, [0, 1, -1, -2, -3]);
         let findings = vec![
             Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), "a".to_string()),
             Finding::new(Rule::FormAmbiguous, None, "b".to_string()),
