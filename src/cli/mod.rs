@@ -199,7 +199,7 @@ pub enum OrdersCommand {
         #[arg(long, requires = "reason")]
         early: bool,
         /// Why it is executed early (with --early): in the history.
-        #[arg(long)]
+        #[arg(long, requires = "early")]
         reason: Option<String>,
         #[command(flatten)]
         who: Who,
@@ -270,6 +270,42 @@ pub enum OrdersCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flags that overrule come with their reason; a person may be named.
+    #[test]
+    fn overriding_flags_need_their_reason() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["spdesk", "orders"], args].concat());
+        assert!(parse(&["approve", "SP-2026-00001", "--override"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--early"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--reason", "x"]).is_err());
+        assert!(
+            parse(&["edit", "SP-2026-00001", "--reason", "x"]).is_err(),
+            "no --set"
+        );
+        let cli = parse(&[
+            "approve",
+            "sp-2026-00001",
+            "--override",
+            "--reason",
+            "aftalt",
+            "--as",
+            "Hanne",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Orders(OrdersCommand::Approve {
+                override_,
+                reason,
+                who,
+                ..
+            }) => {
+                assert!(override_);
+                assert_eq!(reason.as_deref(), Some("aftalt"));
+                assert_eq!(who.as_name.as_deref(), Some("Hanne"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn form_blank_takes_a_kind_and_a_file() {
