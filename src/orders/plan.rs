@@ -310,7 +310,7 @@ fn person_event(a: &PersonAction<'_>, change: StateChange) -> Event {
     match (a.action, a.at) {
         (Action::Reschedule, Some(at)) => {
             let detail = event_detail(
-                Some(&format!("nyt tidspunkt: {}", at.to_rfc3339())),
+                Some(&format!("nyt tidspunkt: {}", danish_minute(at))),
                 Some(&detail),
             );
             Event::note(a.actor, a.action.name(), detail)
@@ -1386,6 +1386,16 @@ mod tests {
         };
         let (mark, moved) = receipt(Approved, Action::Reschedule);
         assert_eq!(mark, Some(Mark::Planned(tomorrow())));
+        let o = order(Approved);
+        let input = PersonAction {
+            at: Some(tomorrow()),
+            ..person(&o, &j, &t, Action::Reschedule, Some("aftalt"))
+        };
+        let e = action(&input, &context(&h, &inc)).unwrap();
+        assert_eq!(
+            e.event.detail,
+            "nyt tidspunkt: tirsdag den 8. december 2026 kl. 10.05\naftalt\noutput"
+        );
         assert_eq!(
             moved.planned_at.as_deref(),
             Some("tirsdag den 8. december 2026 kl. 10.05")
