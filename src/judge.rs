@@ -260,32 +260,11 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     };
     let extracted = extract(mail, ctx.limits);
     let too_many = over_the_limits(&extracted, ctx.limits);
-    let mut forms = Vec::new();
-    for form in extracted.forms {
-        let mut verdict = judge_form(
-            &form,
-            mail,
-            &extracted.certificates,
-            ctx.received,
-            ctx.settings,
-            ctx.history,
-        );
-        verdict.findings.extend(too_many.clone());
-        let mut fields = form.fields.clone();
-        if let Some(name) = verdict.certificate.take() {
-            fields.insert("certificate", crate::forms::form::Value::Text(name));
-        }
-        forms.push(JudgedForm {
-            kind: form.kind,
-            source: form.source.clone(),
-            fields,
-            decision: Decision::from_findings(&verdict.findings),
-            findings: verdict.findings,
-            planned_at: verdict.planned_at,
-            form,
-            target: Target::default(),
-        });
-    }
+    let forms: Vec<JudgedForm> = extracted
+        .forms
+        .into_iter()
+        .map(|form| judge_read_form(form, mail, &extracted.certificates, ctx, &too_many))
+        .collect();
 
     let mut findings = Vec::new();
     let mut problems = extracted.problems;
@@ -330,6 +309,47 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             mail.from.as_deref(),
         ),
     }
+}
+
+/// Judges one form read from `mail` (the certificates attached to it as evidence), with the
+/// mail-level findings `extra` added: the rules, the decision, the planned time.
+fn judge_read_form(
+    form: OrderForm,
+    mail: &Mail,
+    certificates: &[crate::forms::extract::CertFile],
+    ctx: &Context<'_>,
+    extra: &[Finding],
+) -> JudgedForm {
+    let mut verdict = judge_form(
+        &form,
+        mail,
+        certificates,
+        ctx.received,
+        ctx.settings,
+        ctx.history,
+    );
+    verdict.findings.extend(extra.iter().cloned());
+    let mut fields = form.fields.clone();
+    if let Some(name) = verdict.certificate.take() {
+        fields.insert("certificate", crate::forms::form::Value::Text(name));
+    }
+    JudgedForm {
+        kind: form.kind,
+        source: form.source.clone(),
+        fields,
+        decision: Decision::from_findings(&verdict.findings),
+        findings: verdict.findings,
+        planned_at: verdict.planned_at,
+        form,
+        target: Target::default(),
+    }
+}
+
+/// Judges a person's version of an order (`orders edit`, [`crate::orders::edit`]) exactly as
+/// a form read from the order's mail: the same rules, with the certificates that mail carries.
+pub fn judge_staff_form(form: OrderForm, mail: &Mail, ctx: &Context<'_>) -> JudgedForm {
+    let certificates = extract(mail, ctx.limits).certificates;
+    judge_read_form(form, mail, &certificates, ctx, &[])
 }
 
 /// The findings of a mail over the extraction limits, given to each of its forms (or to the

@@ -29,7 +29,8 @@
 //!   mail's form, a mail for a person, a person's action, the executor's result) as the
 //!   effects it has, with [`orders::recipients`] and the typed [`orders::values`];
 //!   [`orders::display`]: an order as a person reads it (Danish labels and history, times in
-//!   Copenhagen with offset).
+//!   Copenhagen with offset); [`orders::edit`]: a person's version (`orders edit`) as a form
+//!   the reader path reads.
 //! - [`schedule`]: the daily digest and the billing run (what they contain and when).
 //!
 //! Imperative shell:

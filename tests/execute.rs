@@ -243,7 +243,14 @@ async fn a_person_executes_and_fails_orders() {
     let late = wait_state(&daemon, &late_id, "rejected").await;
 
     let note = "Overvågningen er slået til.";
-    let out = run(&daemon, &["orders", "execute", &ok, "--note", note]);
+    // Weeks before the planned time: only on purpose, with a reason.
+    let err = refused(&daemon, &["orders", "execute", &ok, "--note", note]);
+    assert!(err.contains("--early --reason"), "{err}");
+    let early = ["--early", "--reason", "aftalt med kommunen"];
+    let out = run(
+        &daemon,
+        &[&["orders", "execute", &ok, "--note", note][..], &early].concat(),
+    );
     assert!(out.contains("approved -> executed (by operatoer)"), "{out}");
     let reason = "SFTP-serveren afviste ændringen (fejl 553).";
     run(&daemon, &["orders", "fail", &failing, "--reason", reason]);
@@ -319,7 +326,8 @@ async fn a_person_executes_and_fails_orders() {
     assert!(
         executed
             .iter()
-            .any(|e| e["actor"] == OPERATOR && e["detail"] == note),
+            .any(|e| e["actor"] == OPERATOR
+                && e["detail"].as_str().is_some_and(|d| d.ends_with(note))),
         "{executed:#?}"
     );
     // The incident mail (seen above) has been read, stored and moved out of the INBOX.
@@ -493,7 +501,16 @@ async fn without_a_register_the_executor_waits_for_a_person() {
     // A person executes it.
     run(
         &daemon,
-        &["orders", "execute", &reference, "--note", "gjort i hånden"],
+        &[
+            "orders",
+            "execute",
+            &reference,
+            "--note",
+            "gjort i hånden",
+            "--early",
+            "--reason",
+            "gjort i hånden før tid",
+        ],
     );
     assert_eq!(state_of(&daemon.orders(), &reference), "executed");
     stop(&mut daemon).await;

@@ -133,6 +133,14 @@ pub enum ConfigCommand {
     Check,
 }
 
+/// Who acts, for the order's history: `--as NAME`, else `$SUDO_USER`, else `$USER`.
+#[derive(Debug, Clone, Args)]
+pub struct Who {
+    /// The person acting, as the history records it (default: $SUDO_USER, else $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
     /// The queue: state, planned time, due and overdue.
@@ -140,35 +148,61 @@ pub enum OrdersCommand {
         /// Only orders in this state.
         #[arg(long)]
         state: Option<String>,
+        /// Only orders whose reference, BestillingsID, CVR, organisation, it-system or
+        /// requester contains this text (any case).
+        #[arg(long, value_name = "TEXT")]
+        search: Option<String>,
         #[arg(long)]
         json: bool,
     },
-    /// One order with its versions and full history.
+    /// One order with its versions and full history (the reference in any case).
     Show {
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(long)]
         json: bool,
     },
-    /// Approve an order that awaits review.
+    /// Approve an order that awaits review; with --override, a rejected one (reason required).
+    /// Refused while the order lacks the form's required fields (`orders edit` first).
     Approve {
         #[arg(value_name = "REF")]
         reference: String,
+        /// Overrule the rejection of a rejected order; the requester gets "Afgørelse ændret".
+        #[arg(long = "override", requires = "reason")]
+        override_: bool,
+        /// Why (with --override): in the history and to the requester.
+        #[arg(long)]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: Who,
     },
-    /// Reject an order that awaits review, with the reason the sender will read.
+    /// Reject an order that awaits review, or an approved one (the requester gets "Afgørelse
+    /// ændret"), with the reason the sender will read.
     Reject {
         #[arg(value_name = "REF")]
         reference: String,
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        who: Who,
     },
     /// Mark an approved order as executed; the requester gets the "gennemført" receipt.
+    /// Refused before the planned time without --early --reason, and while the order lacks the
+    /// form's required fields.
     Execute {
         #[arg(value_name = "REF")]
         reference: String,
         /// A note for the requester's receipt (e.g. what was changed).
         #[arg(long)]
         note: Option<String>,
+        /// Execute before the planned time, on purpose.
+        #[arg(long, requires = "reason")]
+        early: bool,
+        /// Why it is executed early (with --early): in the history.
+        #[arg(long, requires = "early")]
+        reason: Option<String>,
+        #[command(flatten)]
+        who: Who,
     },
     /// Mark an approved order as failed: the requester is told, and an incident mail with the
     /// order's details, history and original mail goes to helpdesk.incident_to.
@@ -178,6 +212,8 @@ pub enum OrdersCommand {
         /// What went wrong (for the incident process; not sent to the requester).
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        who: Who,
     },
     /// Withdraw an open order (on the requester's request); the requester gets a confirmation.
     Withdraw {
@@ -186,12 +222,90 @@ pub enum OrdersCommand {
         /// Why, as the requester will read it.
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// A person's version of an open order: the latest version's fields with these replaced
+    /// (FORMS.md field codes or Danish labels), judged like a mail's form; the requester gets
+    /// "Rettet af Helpdesk" and the verdict's receipt.
+    Edit {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A field and its new value, e.g. --set org_cvr=12345674 (repeat for more).
+        #[arg(long = "set", value_name = "FIELD=VALUE", required = true)]
+        set: Vec<String>,
+        /// Why, as the requester will read it.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Move the planned time of an approved (or review) order; the requester gets "Nyt
+    /// tidspunkt".
+    Reschedule {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The new time: RFC 3339, or "YYYY-MM-DD HH:MM" in Copenhagen time.
+        #[arg(long, value_name = "TIME")]
+        at: String,
+        /// Why, as the requester will read it.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Reopen a failed order once the incident is fixed: back to approved, to be executed
+    /// again; the requester gets "Genåbnet".
+    Reopen {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// Why, as the requester will read it.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        who: Who,
     },
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flags that overrule come with their reason; a person may be named.
+    #[test]
+    fn overriding_flags_need_their_reason() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["spdesk", "orders"], args].concat());
+        assert!(parse(&["approve", "SP-2026-00001", "--override"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--early"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--reason", "x"]).is_err());
+        assert!(
+            parse(&["edit", "SP-2026-00001", "--reason", "x"]).is_err(),
+            "no --set"
+        );
+        let cli = parse(&[
+            "approve",
+            "sp-2026-00001",
+            "--override",
+            "--reason",
+            "aftalt",
+            "--as",
+            "Hanne",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Orders(OrdersCommand::Approve {
+                override_,
+                reason,
+                who,
+                ..
+            }) => {
+                assert!(override_);
+                assert_eq!(reason.as_deref(), Some("aftalt"));
+                assert_eq!(who.as_name.as_deref(), Some("Hanne"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn form_blank_takes_a_kind_and_a_file() {

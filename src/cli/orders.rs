@@ -13,7 +13,9 @@ use crate::daemon::Shared;
 use crate::orders::display;
 use crate::orders::state::{Action, State};
 use crate::rules::cert::CertSummary;
-use crate::store::actions::{ActionOutcome, Actions, OrderAction, apply_action};
+use crate::store::actions::{
+    ActionOutcome, Actions, EditAction, Judging, OrderAction, apply_action, apply_edit,
+};
 use crate::store::{self, OrderRow, Store};
 
 /// An order as `orders list --json` prints it.
@@ -66,11 +68,41 @@ pub fn order_json(o: &OrderRow, now: DateTime<Utc>) -> OrderJson {
     }
 }
 
-/// Who is acting: `$SUDO_USER`, else `$USER`.
-pub fn operator() -> String {
-    std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_else(|_| "operator".into())
+/// Who is acting, as the history records it: `--as NAME` when given, else `$SUDO_USER` (the
+/// person behind `sudo`), else `$USER`; "operator" only when none of them says.
+pub fn operator(as_name: Option<&str>) -> String {
+    let env = |name: &str| std::env::var(name).ok();
+    person(as_name, env("SUDO_USER"), env("USER"))
+}
+
+/// [`operator`] with the environment given: the first non-blank of the three.
+fn person(as_name: Option<&str>, sudo_user: Option<String>, user: Option<String>) -> String {
+    as_name
+        .map(str::to_string)
+        .into_iter()
+        .chain(sudo_user)
+        .chain(user)
+        .map(|n| n.trim().to_string())
+        .find(|n| !n.is_empty())
+        .unwrap_or_else(|| "operator".into())
+}
+
+/// `--at` of `orders reschedule`: RFC 3339, or `YYYY-MM-DD HH:MM` in Copenhagen time.
+pub fn parse_at(text: &str) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M")
+        .ok()
+        .and_then(|n| n.and_local_timezone(Copenhagen).earliest())
+        .map(|d| d.with_timezone(&Utc))
+        .ok_or_else(|| {
+            format!(
+                "--at \"{}\": not a time; write RFC 3339 (2026-12-14T10:00:00+01:00) or \"YYYY-MM-DD HH:MM\" in Copenhagen time",
+                crate::cli::terminal::line(t)
+            )
+        })
 }
 
 /// `spdesk orders ...`.
@@ -79,13 +111,20 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
     let actions = &shared.actions;
     let now = Utc::now();
     match cmd {
-        OrdersCommand::List { state, json } => {
+        OrdersCommand::List {
+            state,
+            search,
+            json,
+        } => {
             let state = state
                 .as_deref()
                 .map(str::parse::<State>)
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            let orders = store::list_orders(&store.pool, state).await?;
+            let mut orders = store::list_orders(&store.pool, state).await?;
+            if let Some(text) = search {
+                orders.retain(|o| o.matches(text));
+            }
             let rows: Vec<OrderJson> = orders.iter().map(|o| order_json(o, now)).collect();
             if *json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
@@ -125,22 +164,146 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
             }
             Ok(0)
         }
-        OrdersCommand::Approve { reference } => {
-            cli_action(store, actions, reference, Action::Approve, None).await
-        }
-        OrdersCommand::Reject { reference, reason } => {
-            cli_action(store, actions, reference, Action::Reject, Some(reason)).await
-        }
-        OrdersCommand::Execute { reference, note } => {
-            cli_action(store, actions, reference, Action::Execute, note.as_deref()).await
-        }
-        OrdersCommand::Fail { reference, reason } => {
-            cli_action(store, actions, reference, Action::Fail, Some(reason)).await
-        }
-        OrdersCommand::Withdraw { reference, reason } => {
-            cli_action(store, actions, reference, Action::Withdraw, Some(reason)).await
-        }
+        OrdersCommand::Edit {
+            reference,
+            set,
+            reason,
+            who,
+        } => edit(shared, reference, set, reason, who).await,
+        other => person_action(store, actions, other).await,
     }
+}
+
+/// An [`Act`] of the common kind: a reference, an action, its text and who acts.
+fn act<'a>(
+    reference: &'a str,
+    action: Action,
+    text: Option<&'a String>,
+    who: &crate::cli::Who,
+) -> Act<'a> {
+    Act {
+        reference,
+        action,
+        text: text.map(String::as_str),
+        early: None,
+        at: None,
+        who: who.as_name.clone(),
+    }
+}
+
+/// One person's action from its command: what it asks for, with its text, time and flags.
+async fn person_action(
+    store: &Store,
+    actions: &Actions,
+    cmd: &OrdersCommand,
+) -> anyhow::Result<i32> {
+    use OrdersCommand as C;
+    let a = match cmd {
+        C::Approve {
+            reference,
+            override_,
+            reason,
+            who,
+        } => {
+            let action = if *override_ {
+                Action::Override
+            } else {
+                Action::Approve
+            };
+            act(reference, action, reason.as_ref(), who)
+        }
+        C::Reject {
+            reference,
+            reason,
+            who,
+        } => act(reference, Action::Reject, Some(reason), who),
+        C::Execute {
+            reference,
+            note,
+            early,
+            reason,
+            who,
+        } => Act {
+            early: early.then(|| reason.as_deref().unwrap_or_default()),
+            ..act(reference, Action::Execute, note.as_ref(), who)
+        },
+        C::Fail {
+            reference,
+            reason,
+            who,
+        } => act(reference, Action::Fail, Some(reason), who),
+        C::Withdraw {
+            reference,
+            reason,
+            who,
+        } => act(reference, Action::Withdraw, Some(reason), who),
+        C::Reopen {
+            reference,
+            reason,
+            who,
+        } => act(reference, Action::Reopen, Some(reason), who),
+        C::Reschedule {
+            reference,
+            at,
+            reason,
+            who,
+        } => match parse_at(at) {
+            Ok(at) => Act {
+                at: Some(at),
+                ..act(reference, Action::Reschedule, Some(reason), who)
+            },
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(2);
+            }
+        },
+        C::List { .. } | C::Show { .. } | C::Edit { .. } => return Ok(2),
+    };
+    cli_action(store, actions, &a).await
+}
+
+/// `spdesk orders edit`: a person's version, judged like a mail's form.
+async fn edit(
+    shared: &Shared,
+    reference: &str,
+    set: &[String],
+    reason: &str,
+    who: &crate::cli::Who,
+) -> anyhow::Result<i32> {
+    let edits: Result<Vec<_>, String> = set
+        .iter()
+        .map(|s| crate::orders::edit::parse_set(s))
+        .collect();
+    let edits = match edits {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("{}", crate::cli::terminal::text(&e));
+            return Ok(2);
+        }
+    };
+    let cfg = &shared.config;
+    let loaded = crate::cli::setup::Loaded {
+        templates: shared.actions.templates.clone(),
+        register: shared.actions.register.clone(),
+    };
+    let reader = crate::cli::setup::sandboxed_reader(&cfg.limits)?;
+    let pipeline = crate::cli::setup::pipeline(cfg, &loaded, reader)?;
+    let executed = store::inbound::executed_bestillings_ids(&shared.store).await?;
+    let judging = Judging {
+        settings: &pipeline.settings,
+        limits: &pipeline.limits,
+        history: &executed,
+    };
+    let actor = operator(who.as_name.as_deref());
+    let e = EditAction {
+        reference,
+        edits: &edits,
+        actor: &actor,
+        reason,
+        now: Utc::now(),
+    };
+    let outcome = apply_edit(&shared.store, &shared.actions, &judging, &e).await?;
+    Ok(report(reference, &actor, outcome))
 }
 
 /// The order as `orders show --json` prints it (the list object plus `versions` and `events`),
@@ -335,46 +498,57 @@ fn write_fields(out: &mut impl Write, s: &Shown<'_>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `spdesk orders approve|reject|execute|fail|withdraw`: the action by the operator; exit 1
-/// with the reason when it is refused.
-async fn cli_action(
-    store: &Store,
-    actions: &Actions,
-    reference: &str,
+/// A person's action as the command line asks for it.
+struct Act<'a> {
+    reference: &'a str,
     action: Action,
-    text: Option<&str>,
-) -> anyhow::Result<i32> {
-    let who = operator();
+    text: Option<&'a str>,
+    early: Option<&'a str>,
+    at: Option<DateTime<Utc>>,
+    who: Option<String>,
+}
+
+/// `spdesk orders approve|reject|execute|fail|withdraw|reopen|reschedule`: the action by the
+/// person; exit 1 with the reason when it is refused.
+async fn cli_action(store: &Store, actions: &Actions, a: &Act<'_>) -> anyhow::Result<i32> {
+    let who = operator(a.who.as_deref());
     let outcome = apply_action(
         store,
         actions,
         &OrderAction {
-            reference,
-            action,
+            reference: a.reference,
+            action: a.action,
             actor: &who,
-            text,
+            text: a.text,
             detail: None,
+            early: a.early,
+            at: a.at,
             claim: None,
             now: Utc::now(),
         },
     )
     .await?;
+    Ok(report(a.reference, &who, outcome))
+}
+
+/// Prints what an action did (exit 0), or why it was refused (exit 1).
+fn report(reference: &str, who: &str, outcome: ActionOutcome) -> i32 {
     match outcome {
         ActionOutcome::Done { from, to, mails } => {
             println!(
                 "{}: {from} -> {to} (by {})",
                 crate::cli::terminal::line(reference),
-                crate::cli::terminal::line(&who)
+                crate::cli::terminal::line(who)
             );
             for m in mails {
                 println!("  queued: {}", crate::cli::terminal::line(&m));
             }
             println!("  mails leave with the daemon's next outbox round");
-            Ok(0)
+            0
         }
         ActionOutcome::Refused(why) => {
             eprintln!("{}", crate::cli::terminal::text(&why));
-            Ok(1)
+            1
         }
     }
 }
@@ -382,6 +556,40 @@ async fn cli_action(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The person recorded: `--as`, else `$SUDO_USER`, else `$USER`; blanks skipped.
+    #[test]
+    fn the_actor_is_as_name_else_sudo_user_else_user() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(person(Some("Hanne"), s("root2"), s("root")), "Hanne");
+        assert_eq!(person(None, s("hanne"), s("root")), "hanne");
+        assert_eq!(person(Some(" "), s(""), s("ops")), "ops");
+        assert_eq!(person(None, None, None), "operator");
+    }
+
+    #[test]
+    fn a_new_time_is_rfc_3339_or_copenhagen_wall_time() {
+        let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            parse_at("2026-12-14 10:00").unwrap(),
+            utc("2026-12-14T09:00:00Z")
+        );
+        assert_eq!(
+            parse_at("2026-07-01 10:00").unwrap(),
+            utc("2026-07-01T08:00:00Z")
+        );
+        assert_eq!(
+            parse_at("2026-12-14T10:00:00+01:00").unwrap(),
+            utc("2026-12-14T09:00:00Z")
+        );
+        for bad in ["14-12-2026", "", "2026-12-14 25:00", "\u{1b}[2J"] {
+            let e = parse_at(bad).unwrap_err();
+            assert!(
+                e.contains("YYYY-MM-DD HH:MM") && !e.contains('\u{1b}'),
+                "{e}"
+            );
+        }
+    }
 
     /// Escape sequences a sender put in a form reach `orders list`/`show` escaped, never raw.
     #[test]

@@ -441,6 +441,8 @@ impl Executor {
                 actor: ACTOR,
                 text: Some(&text),
                 detail: None,
+                early: None,
+                at: None,
                 claim: Some(claim),
                 now,
             };
@@ -484,6 +486,9 @@ impl Executor {
             actor: ACTOR,
             text: Some(&text),
             detail: Some(&detail),
+            // The executor only claims orders whose planned time has come.
+            early: None,
+            at: None,
             claim: Some(claim),
             now: Utc::now(),
         };

@@ -70,6 +70,10 @@ pub fn action_name(action: &str) -> &str {
         "execute" => "gennemført",
         "fail" => "fejlet",
         "withdraw" => "trukket tilbage",
+        "override" => "afgørelse ændret",
+        "reopen" => "genåbnet",
+        "reschedule" => "nyt tidspunkt",
+        "edit" => "rettet af Helpdesk",
         "correspondence" => "besked modtaget",
         "not correspondence" => "mail ikke knyttet til bestillingen",
         "change refused" => "ændring afvist",
@@ -238,6 +242,29 @@ mod tests {
             from_state: from.map(str::to_string),
             to_state: to.map(str::to_string),
             detail: detail.into(),
+        }
+    }
+
+    /// Every action a person or the daemon records has a Danish name in the history.
+    #[test]
+    fn every_action_has_a_danish_name() {
+        use crate::orders::state::Action;
+        use crate::rules::finding::Decision;
+        let actions = [
+            Action::Judge(Decision::Approved),
+            Action::NewVersion,
+            Action::Approve,
+            Action::Reject,
+            Action::Execute,
+            Action::Fail,
+            Action::Withdraw,
+            Action::Override,
+            Action::Reopen,
+            Action::Reschedule,
+            Action::Edit,
+        ];
+        for a in actions {
+            assert_ne!(action_name(a.name()), a.name(), "{a:?} has no Danish name");
         }
     }
 

@@ -2,6 +2,7 @@
 //! what an order sends, the receipts, and the summary of orders to review.
 
 pub mod display;
+pub mod edit;
 pub mod helpdesk;
 pub mod order;
 pub mod ownership;

@@ -30,6 +30,30 @@ pub struct OrderRow {
     pub incident_at: Option<DateTime<Utc>>,
 }
 
+impl OrderRow {
+    /// `orders list --search TEXT`: the text (any case, spaces around ignored) is part of the
+    /// reference, BestillingsID, CVR, organisation, it-system or requester. An empty text
+    /// matches every order.
+    pub fn matches(&self, text: &str) -> bool {
+        let needle = text.trim().to_lowercase();
+        let needle_digits: String = needle.chars().filter(|c| !c.is_whitespace()).collect();
+        [
+            Some(&self.reference),
+            self.bestillings_id.as_ref(),
+            self.org_name.as_ref(),
+            self.system_name.as_ref(),
+            self.requester.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|v| v.to_lowercase().contains(&needle))
+            || self
+                .org_cvr
+                .as_ref()
+                .is_some_and(|c| !needle_digits.is_empty() && c.contains(&needle_digits))
+    }
+}
+
 /// One event of an order's history, as stored (`orders show`) and as the incident mail
 /// prints it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -67,6 +91,35 @@ impl OrderRow {
             executed_at: None,
             billed_at: None,
             incident_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_finds_an_order_by_any_of_its_names() {
+        let o = OrderRow {
+            org_name: Some("Kystby Kommune".into()),
+            org_cvr: Some("29189846".into()),
+            system_name: Some("FamilieFlow".into()),
+            ..OrderRow::sample(State::Review, "Fa@Kystby.dk")
+        };
+        for hit in [
+            "sp-2026-00001",
+            "bd-1",
+            "kystby kommune",
+            "2918 9846",
+            "familieflow",
+            "fa@kystby",
+            " ",
+        ] {
+            assert!(o.matches(hit), "{hit}");
+        }
+        for miss in ["SP-2026-00002", "Vestby", "12345674", "\u{0}"] {
+            assert!(!o.matches(miss), "{miss}");
         }
     }
 }

@@ -105,6 +105,8 @@ pub enum Mark {
     Executed,
     /// `incident_at`: an incident was opened.
     Incident,
+    /// `planned_at`: a person moved the time.
+    Planned(DateTime<Utc>),
 }
 
 /// Why an order may not change this way; nothing is written.
@@ -134,6 +136,11 @@ pub struct PersonAction<'a> {
     pub text: Option<&'a str>,
     /// More for the event only, e.g. the executor command's output.
     pub detail: Option<&'a str>,
+    /// `execute --early --reason`: carried out before the planned time on purpose, and why
+    /// (`None`: not early, refused before the planned time).
+    pub early: Option<&'a str>,
+    /// The new planned time (`reschedule`).
+    pub at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
 }
 
@@ -148,32 +155,38 @@ pub struct ActionEffects {
     pub incident: Option<Incident>,
 }
 
-/// Plans a person's action: refused when the state machine does not allow it.
+/// Plans a person's action: refused when the state machine does not allow it, when an
+/// override, a reopening, a new time or an early execution comes without a reason, when an
+/// order without the form's required fields is approved or executed (a person fills them in
+/// first: `orders edit`), or when it is executed before its planned time without `--early`.
 pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, Refused> {
     let o = a.order;
-    if matches!(a.action, Action::Judge(_) | Action::NewVersion) {
-        // Only a mail judges an order or gives it a new version ([`mail_form`]).
-        return Err(Refused(format!(
-            "{}: {} is done by a mail, not by a person",
-            o.reference,
-            a.action.name()
-        )));
+    let refuse = |why: String| Refused(format!("{}: {why}", o.reference));
+    if matches!(
+        a.action,
+        Action::Judge(_) | Action::NewVersion | Action::Edit
+    ) {
+        // Only a mail judges an order or gives it a new version ([`mail_form`]); a person's
+        // version is judged like one ([`staff_version`]).
+        let by = if a.action == Action::Edit {
+            "`orders edit` (a person's version, judged like a mail's)"
+        } else {
+            "a mail, not by a person"
+        };
+        return Err(refuse(format!("{} is done by {by}", a.action.name())));
     }
     let from = o.state;
-    let to = transition(from, a.action).map_err(|e| Refused(format!("{}: {e}", o.reference)))?;
+    let to = transition(from, a.action).map_err(refuse)?;
+    let text = a.text.map(str::trim).filter(|t| !t.is_empty());
+    may_act(a, text).map_err(refuse)?;
     let change = StateChange { from, to };
-    let mark = match to {
-        State::Executed => Some(Mark::Executed),
-        State::Failed => Some(Mark::Incident),
+    let mark = match (a.action, to) {
+        (Action::Reschedule, _) => a.at.map(Mark::Planned),
+        (_, State::Executed) => Some(Mark::Executed),
+        (_, State::Failed) => Some(Mark::Incident),
         _ => None,
     };
-    let event = Event::new(
-        a.actor,
-        a.action.name(),
-        Some(change),
-        event_detail(a.text, a.detail),
-    );
-    let text = a.text.map(str::trim).filter(|t| !t.is_empty());
+    let event = person_event(a, change);
     // The same people as the daemon's receipts (the latest version names the it-system).
     let system = ctx.register.and_then(|r| {
         a.judgement
@@ -182,21 +195,20 @@ pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, 
             .and_then(|u| r.lookup(u))
     });
     let to_addresses = order_recipients(o, system, ctx.helpdesk);
-    let receipt = receipt_for(to)
+    let receipt = person_receipt(from, a.action, to)
         .filter(|_| !to_addresses.is_empty())
         .map(|kind| Receipt {
             kind,
             to: to_addresses,
             subject: None,
             thread: a.thread.clone(),
-            // The kind is new for this version: the daemon sent other kinds before it.
-            version: Some(a.version),
-            values: action_values(a, text),
+            version: Some(receipt_version(kind, a)),
+            values: action_values(a, change, text),
         });
     let incident = (to == State::Failed && !ctx.incident_to.is_empty()).then(|| Incident {
         to: ctx.incident_to.to_vec(),
         subject: incident_subject(&o.reference, o.system_name.as_deref()),
-        version: a.version,
+        version: receipt_version(ReceiptKind::Incident, a),
         values: incident_values(a, text),
     });
     Ok(ActionEffects {
@@ -206,6 +218,134 @@ pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, 
         receipt,
         incident,
     })
+}
+
+/// Why a person may not act so now (the state machine allows it): a reason missing where the
+/// action overrides, required fields missing, too early, a new time missing or past.
+fn may_act(a: &PersonAction<'_>, text: Option<&str>) -> Result<(), String> {
+    let from = a.order.state;
+    let overrides = match a.action {
+        Action::Override => from == State::Rejected,
+        Action::Reject => from == State::Approved,
+        Action::Reopen | Action::Reschedule => true,
+        _ => false,
+    };
+    let early_without_reason =
+        a.action == Action::Execute && a.early.is_some_and(|r| r.trim().is_empty());
+    if (overrides && text.is_none()) || early_without_reason {
+        let flag = if a.action == Action::Execute {
+            "--early"
+        } else {
+            a.action.name()
+        };
+        return Err(format!(
+            "{flag} needs a reason: add --reason \"…\" (it goes into the history and to the requester)"
+        ));
+    }
+    if matches!(
+        a.action,
+        Action::Approve | Action::Override | Action::Execute
+    ) && let Some(missing) = missing_required(a.judgement)
+    {
+        return Err(format!(
+            "{missing}; fill them in first: spdesk orders edit {} --set FIELD=VALUE… --reason \"…\" (FORMS.md field codes)",
+            a.order.reference
+        ));
+    }
+    if a.action == Action::Execute
+        && a.early.is_none()
+        && let Some(planned) = a.order.planned_at.filter(|p| *p > a.now)
+    {
+        return Err(format!(
+            "planned for {}; to execute it before then, add --early --reason \"…\"",
+            crate::rules::calendar::danish_datetime(&planned)
+        ));
+    }
+    if a.action == Action::Reschedule {
+        match a.at {
+            None => return Err("reschedule needs the new time: --at TIME".into()),
+            Some(at) if at <= a.now => {
+                return Err(format!(
+                    "the new time {} has passed; give a time ahead",
+                    crate::rules::calendar::danish_datetime(&at)
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// What the latest version lacks to be carried out: no form at all (a mail whose form could
+/// not be read), or the required fields the judge found missing. `None`: nothing.
+pub fn missing_required(judgement: &serde_json::Value) -> Option<String> {
+    if judgement.get("kind").and_then(|k| k.as_str()).is_none() {
+        return Some("the order has no form, so none of the required fields".into());
+    }
+    let missing: Vec<&str> = judgement
+        .get("findings")
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .filter(|f| f.get("rule").and_then(|r| r.as_str()) == Some(Rule::FieldMissing.id()))
+        .map(|f| {
+            f.get("field")
+                .and_then(|v| v.as_str())
+                .unwrap_or("(a field)")
+        })
+        .collect();
+    (!missing.is_empty())
+        .then(|| format!("the order lacks required fields: {}", missing.join(", ")))
+}
+
+/// The event of a person's action: a state change with the reason and detail; a new time is
+/// a note (the state stays), naming the time.
+fn person_event(a: &PersonAction<'_>, change: StateChange) -> Event {
+    let early = a
+        .early
+        .filter(|_| a.action == Action::Execute)
+        .map(|r| format!("før det planlagte tidspunkt: {}", r.trim()));
+    let detail = event_detail(a.text, a.detail);
+    let detail = event_detail(early.as_deref(), Some(&detail));
+    match (a.action, a.at) {
+        (Action::Reschedule, Some(at)) => {
+            let detail = event_detail(
+                Some(&format!("nyt tidspunkt: {}", danish_minute(at))),
+                Some(&detail),
+            );
+            Event::note(a.actor, a.action.name(), detail)
+        }
+        _ => Event::new(a.actor, a.action.name(), Some(change), detail),
+    }
+}
+
+/// The receipt a person's action sends: an overridden decision, a reopening and a new time
+/// have their own; otherwise the receipt of the state reached.
+pub fn person_receipt(from: State, action: Action, to: State) -> Option<ReceiptKind> {
+    match (from, action) {
+        (State::Rejected, Action::Override) | (State::Approved, Action::Reject) => {
+            Some(ReceiptKind::AfgoerelseAendret)
+        }
+        (_, Action::Reopen) => Some(ReceiptKind::Genaabnet),
+        (_, Action::Reschedule) => Some(ReceiptKind::NytTidspunkt),
+        _ => receipt_for(to),
+    }
+}
+
+/// The number a receipt's Message-ID names: the version, except for the receipts a person can
+/// cause more than once on one version (a new time, a reopening, an override; a failure
+/// again after a reopening, when the order already had an incident), which name the moment
+/// instead, so that each one is a mail of its own and none is taken for a resend.
+fn receipt_version(kind: ReceiptKind, a: &PersonAction<'_>) -> i64 {
+    match kind {
+        ReceiptKind::NytTidspunkt | ReceiptKind::Genaabnet | ReceiptKind::AfgoerelseAendret => {
+            a.now.timestamp_millis()
+        }
+        ReceiptKind::Fejl | ReceiptKind::Incident if a.order.incident_at.is_some() => {
+            a.now.timestamp_millis()
+        }
+        _ => a.version,
+    }
 }
 
 /// The receipt the requester gets when an order reaches `to` by a person's or the executor's
@@ -254,10 +394,21 @@ fn danish_minute(t: DateTime<Utc>) -> String {
 }
 
 /// The receipt values of an action: the reason of a rejection is its one finding, the note
-/// of an execution and the reason of a withdrawal are their own values.
-fn action_values(a: &PersonAction<'_>, text: Option<&str>) -> ReceiptValues {
+/// of an execution and the reason of a withdrawal or an override are their own values; a new
+/// time is the planned time.
+fn action_values(a: &PersonAction<'_>, change: StateChange, text: Option<&str>) -> ReceiptValues {
     let o = a.order;
     let only = |action: Action| (a.action == action).then_some(text).flatten();
+    let planned = match a.action {
+        Action::Reschedule => a.at.or(o.planned_at),
+        _ => o.planned_at,
+    };
+    let planned_at = planned
+        .map(danish_minute)
+        .unwrap_or_else(|| "på det aftalte tidspunkt".into());
+    let overridden =
+        person_receipt(change.from, a.action, change.to) == Some(ReceiptKind::AfgoerelseAendret);
+    let decided = |s: State| decision_in_danish(s, &planned_at);
     ReceiptValues {
         reference: o.reference.clone(),
         bestillings_id: o.bestillings_id.clone(),
@@ -266,18 +417,32 @@ fn action_values(a: &PersonAction<'_>, text: Option<&str>) -> ReceiptValues {
             .pointer("/fields/contact_name")
             .and_then(|v| v.as_str())
             .map(str::to_string),
-        planned_at: Some(
-            o.planned_at
-                .map(|p| crate::rules::calendar::danish_datetime(&p))
-                .unwrap_or_else(|| "på det aftalte tidspunkt".into()),
-        ),
-        findings: only(Action::Reject)
+        findings: (a.action == Action::Reject && !overridden)
+            .then_some(text)
+            .flatten()
             .map(|r| vec![r.to_string()])
             .unwrap_or_default(),
+        planned_at: Some(planned_at.clone()),
         executed_at: Some(danish_minute(a.now)),
         note: only(Action::Execute).map(str::to_string),
-        reason: only(Action::Withdraw).map(str::to_string),
+        reason: match a.action {
+            Action::Withdraw | Action::Reopen | Action::Reschedule => text.map(str::to_string),
+            _ if overridden => text.map(str::to_string),
+            _ => None,
+        },
+        decided_before: overridden.then(|| decided(change.from)),
+        decided_now: overridden.then(|| decided(change.to)),
         ..ReceiptValues::default()
+    }
+}
+
+/// A decision as the requester reads it in "Afgørelse ændret".
+fn decision_in_danish(s: State, planned_at: &str) -> String {
+    match s {
+        State::Approved => format!("godkendt; ændringen gennemføres {planned_at}"),
+        State::Rejected => "afvist; ændringen gennemføres ikke".into(),
+        State::Review => "til manuel vurdering".into(),
+        other => other.as_str().into(),
     }
 }
 
@@ -363,6 +528,9 @@ pub enum Opening {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Version {
     pub form_index: usize,
+    /// A person's version (`orders edit`): stored with the mail the order came in, not a form
+    /// read from it.
+    pub staff: bool,
     pub judgement: serde_json::Value,
     pub decision: Decision,
 }
@@ -464,6 +632,7 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
         opening,
         version: Version {
             form_index: m.index,
+            staff: false,
             judgement: stored_judgement(jf),
             decision: jf.decision,
         },
@@ -476,6 +645,78 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
         no_receipt: why_no_receipt(m.mail, ctx.helpdesk),
         review: review.flatten(),
     })
+}
+
+/// A person's version of an order (`orders edit`), judged by the one judge like a mail's
+/// form: its receipts go where the order's mail's went, in its thread.
+#[derive(Debug, Clone, Copy)]
+pub struct StaffVersion<'a> {
+    pub order: &'a OrderRow,
+    /// The staff form as judged.
+    pub form: &'a JudgedForm,
+    /// "label: from → to" for each edited field (the "Rettet af Helpdesk" receipt).
+    pub edits: &'a [String],
+    /// The mail of the order's latest version: whom the receipts answer.
+    pub mail: &'a Mail,
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Plans a person's version: from any open state back to `received` (the event names the
+/// person, the reason and the edits), then the verdict like a mail's with its receipt, after
+/// a "Rettet af Helpdesk" receipt in place of the modtaget one; refused for a closed order or
+/// without a reason.
+pub fn staff_version(s: &StaffVersion<'_>, ctx: &Context<'_>) -> Result<MailEffects, Refused> {
+    let o = s.order;
+    let refuse = |why: String| Refused(format!("{}: {why}", o.reference));
+    let to = transition(o.state, Action::Edit).map_err(refuse)?;
+    let reason = s.reason.trim();
+    if reason.is_empty() {
+        return Err(refuse(
+            "edit needs a reason: add --reason \"…\" (it goes to the requester)".into(),
+        ));
+    }
+    if s.edits.is_empty() {
+        return Err(refuse("nothing to change: add --set FIELD=VALUE".into()));
+    }
+    let input = MailForm {
+        reference: &o.reference,
+        index: 0,
+        form: s.form,
+        target: None,
+        refused: None,
+        requester_told_lately: false,
+        mail: s.mail,
+        may_reply: true,
+        now: s.now,
+    };
+    let mut e = mail_form(&input, ctx)?;
+    let detail = event_detail(Some(reason), Some(&s.edits.join("\n")));
+    e.opening = Opening::Version {
+        order_id: o.id,
+        reference: o.reference.clone(),
+        summary: Summary::of(s.form),
+        event: Event::new(
+            s.actor,
+            Action::Edit.name(),
+            Some(StateChange { from: o.state, to }),
+            detail,
+        ),
+    };
+    e.version.staff = true;
+    e.received = e.verdict_receipt.clone().map(|r| Receipt {
+        kind: ReceiptKind::RettetAfHelpdesk,
+        values: ReceiptValues {
+            edits: s.edits.to_vec(),
+            reason: Some(reason.to_string()),
+            findings: Vec::new(),
+            ..r.values
+        },
+        ..r
+    });
+    e.no_receipt = None;
+    Ok(e)
 }
 
 /// How a form reaches its order: a new order, or a new version of its target (refused when
@@ -708,6 +949,7 @@ pub fn mail_for_a_person(p: &MailForAPerson<'_>, ctx: &Context<'_>) -> MailEffec
         opening: new_order(p.reference, Summary::default(), p.mail),
         version: Version {
             form_index: 0,
+            staff: false,
             judgement: serde_json::json!({
                 "findings": p.findings,
                 "decision": "review",
@@ -913,38 +1155,54 @@ mod tests {
             actor: "operator",
             text,
             detail: Some("output"),
+            early: None,
+            at: None,
             now: now(),
         }
+    }
+
+    /// A day after [`now`]: a time ahead for a new planned time.
+    fn tomorrow() -> DateTime<Utc> {
+        now() + chrono::TimeDelta::days(1)
     }
 
     /// Every state × every person's action, against DESIGN.md's state machine written out:
     /// the state after (`None`: refused), the receipt the requester's side gets.
     #[test]
     fn every_state_and_every_action_of_a_person() {
-        use Action::{Approve, Execute, Fail, Reject, Withdraw};
+        use Action::{Approve, Execute, Fail, Override, Reject, Reopen, Reschedule, Withdraw};
+        use ReceiptKind as K;
         let allowed = |s: State, a: Action| -> Option<(State, ReceiptKind)> {
             match (s, a) {
-                (Review, Approve) => Some((Approved, ReceiptKind::Godkendt)),
-                (Review, Reject) => Some((Rejected, ReceiptKind::Afvist)),
-                (Approved, Execute) => Some((Executed, ReceiptKind::Gennemfoert)),
-                (Approved, Fail) => Some((Failed, ReceiptKind::Fejl)),
+                (Review, Approve | Override) => Some((Approved, K::Godkendt)),
+                (Review, Reject) => Some((Rejected, K::Afvist)),
+                (Approved, Reject) => Some((Rejected, K::AfgoerelseAendret)),
+                (Rejected, Override) => Some((Approved, K::AfgoerelseAendret)),
+                (Approved, Execute) => Some((Executed, K::Gennemfoert)),
+                (Approved, Fail) => Some((Failed, K::Fejl)),
+                (Failed, Reopen) => Some((Approved, K::Genaabnet)),
+                (Review | Approved, Reschedule) => Some((s, K::NytTidspunkt)),
                 (Received | Review | Approved | Rejected, Withdraw) => {
-                    Some((Withdrawn, ReceiptKind::Tilbagetrukket))
+                    Some((Withdrawn, K::Tilbagetrukket))
                 }
                 _ => None,
             }
         };
         let (h, inc) = (helpdesk(), incident_to());
-        let judgement = serde_json::json!({"fields": {"contact_name": "Fie"}});
+        let judgement = serde_json::json!({"kind": "sftp", "fields": {"contact_name": "Fie"}});
         let thread = Thread::default();
         let mut refused = 0;
+        let all = [
+            Approve, Reject, Execute, Fail, Withdraw, Override, Reopen, Reschedule,
+        ];
         for s in State::ALL {
-            for a in [Approve, Reject, Execute, Fail, Withdraw] {
+            for a in all {
                 let o = order(s);
-                let planned = action(
-                    &person(&o, &judgement, &thread, a, Some("why")),
-                    &context(&h, &inc),
-                );
+                let input = PersonAction {
+                    at: (a == Reschedule).then(tomorrow),
+                    ..person(&o, &judgement, &thread, a, Some("why"))
+                };
+                let planned = action(&input, &context(&h, &inc));
                 let Some((to, kind)) = allowed(s, a) else {
                     let Refused(why) = planned.expect_err(&format!("{s} {a:?} is refused"));
                     assert!(why.starts_with("SP-2026-00001: cannot"), "{why}");
@@ -953,20 +1211,32 @@ mod tests {
                 };
                 let e = planned.unwrap_or_else(|r| panic!("{s} {a:?}: {r}"));
                 assert_eq!(e.change, StateChange { from: s, to }, "{s} {a:?}");
+                let moved = (a != Reschedule).then_some((Some(s), Some(to)));
                 assert_eq!(
                     (e.event.from, e.event.to, e.event.actor.as_str()),
-                    (Some(s), Some(to), "operator")
+                    (moved.and_then(|m| m.0), moved.and_then(|m| m.1), "operator")
                 );
                 assert_eq!(e.event.action, a.name());
-                assert_eq!(e.event.detail, "why\noutput");
+                assert!(e.event.detail.contains("why\noutput"), "{}", e.event.detail);
                 let r = e
                     .receipt
                     .expect("every allowed action answers the requester");
                 assert_eq!(r.kind, kind, "{s} {a:?}");
                 assert_eq!(r.to, SENDER_AND_CONTACT, "{s} {a:?}");
-                assert_eq!(r.version, Some(2));
+                let repeatable =
+                    matches!(kind, K::NytTidspunkt | K::Genaabnet | K::AfgoerelseAendret);
+                let version = if repeatable {
+                    now().timestamp_millis()
+                } else {
+                    2
+                };
+                assert_eq!(r.version, Some(version), "{s} {a:?}");
                 assert_eq!(r.values.contact_name.as_deref(), Some("Fie"));
-                assert_eq!(e.mark.is_some(), matches!(to, Executed | Failed));
+                assert_eq!(
+                    e.mark.is_some(),
+                    matches!(to, Executed | Failed) || a == Reschedule,
+                    "{s} {a:?}"
+                );
                 // Only a failure opens an incident, to the incident address.
                 assert_eq!(
                     e.incident.map(|i| i.to),
@@ -975,7 +1245,188 @@ mod tests {
                 );
             }
         }
-        assert_eq!(refused, 35 - 8, "8 pairs are allowed");
+        assert_eq!(refused, 7 * 8 - 14, "14 pairs are allowed");
+    }
+
+    /// An override, a reopening and a new time need a reason; an early execution needs
+    /// `--early` with a reason; a new time must be ahead; an order without its form's required
+    /// fields is neither approved nor executed.
+    #[test]
+    fn a_person_overrides_only_with_a_reason_and_carries_out_only_a_whole_form() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let t = Thread::default();
+        let form = serde_json::json!({"kind": "sftp", "findings": []});
+        let plan = |s: State, a: Action, j: &serde_json::Value, text: Option<&str>| {
+            let o = OrderRow {
+                planned_at: Some(tomorrow()),
+                ..order(s)
+            };
+            let input = PersonAction {
+                at: Some(tomorrow()),
+                ..person(&o, j, &t, a, text)
+            };
+            action(&input, &context(&h, &inc)).map(|e| e.change.to)
+        };
+        for (s, a) in [
+            (Rejected, Action::Override),
+            (Approved, Action::Reject),
+            (Failed, Action::Reopen),
+            (Approved, Action::Reschedule),
+        ] {
+            for blank in [None, Some(" ")] {
+                let why = plan(s, a, &form, blank).unwrap_err().0;
+                assert!(why.contains("needs a reason"), "{s} {a:?}: {why}");
+            }
+            assert!(plan(s, a, &form, Some("aftalt")).is_ok(), "{s} {a:?}");
+        }
+        // A review order may still be rejected with the reason the sender reads, as before.
+        assert_eq!(plan(Review, Action::Reject, &form, Some("x")), Ok(Rejected));
+
+        // No form at all (an unreadable file), or a required field missing.
+        let formless = serde_json::json!({"decision": "review", "findings": []});
+        let missing = serde_json::json!({"kind": "sftp", "findings": [
+            {"rule": "field.missing", "severity": "reject", "field": "org_cvr", "message": "m"}]});
+        for j in [&formless, &missing] {
+            for (s, a) in [
+                (Review, Action::Approve),
+                (Rejected, Action::Override),
+                (Approved, Action::Execute),
+            ] {
+                let why = plan(s, a, j, Some("x")).unwrap_err().0;
+                assert!(
+                    why.contains("required fields") && why.contains("spdesk orders edit"),
+                    "{s} {a:?}: {why}"
+                );
+            }
+        }
+        assert!(missing_required(&missing).unwrap().contains("org_cvr"));
+        assert_eq!(missing_required(&form), None);
+
+        // Before the planned time: refused, unless early with a reason.
+        let o = OrderRow {
+            planned_at: Some(tomorrow()),
+            ..order(Approved)
+        };
+        let early = |why: Option<&'static str>| {
+            let input = PersonAction {
+                early: why,
+                ..person(&o, &form, &t, Action::Execute, Some("note"))
+            };
+            action(&input, &context(&h, &inc))
+        };
+        let why = early(None).unwrap_err().0;
+        assert!(
+            why.contains("--early --reason") && why.contains("december 2026"),
+            "{why}"
+        );
+        assert!(early(Some(" ")).unwrap_err().0.contains("needs a reason"));
+        let e = early(Some("aftalt med kommunen")).unwrap();
+        assert_eq!(e.change.to, Executed);
+        assert!(
+            e.event
+                .detail
+                .contains("før det planlagte tidspunkt: aftalt med kommunen")
+        );
+        assert_eq!(e.receipt.unwrap().values.note.as_deref(), Some("note"));
+
+        // A new time must lie ahead.
+        let o = order(Approved);
+        for at in [None, Some(now()), Some(now() - chrono::TimeDelta::hours(1))] {
+            let input = PersonAction {
+                at,
+                ..person(&o, &form, &t, Action::Reschedule, Some("x"))
+            };
+            assert!(action(&input, &context(&h, &inc)).is_err(), "{at:?}");
+        }
+    }
+
+    /// A second failure after a reopening is a mail of its own (receipt and incident): the
+    /// first failure's Message-IDs are taken.
+    #[test]
+    fn a_failure_after_a_reopening_is_told_again() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (t, j) = (Thread::default(), serde_json::json!({"kind": "sftp"}));
+        let fail = |o: &OrderRow| {
+            let e = action(
+                &person(o, &j, &t, Action::Fail, Some("igen")),
+                &context(&h, &inc),
+            )
+            .unwrap();
+            (e.receipt.unwrap().version, e.incident.unwrap().version)
+        };
+        assert_eq!(fail(&order(Approved)), (Some(2), 2));
+        let again = OrderRow {
+            incident_at: Some(now() - chrono::TimeDelta::days(1)),
+            ..order(Approved)
+        };
+        let millis = now().timestamp_millis();
+        assert_eq!(fail(&again), (Some(millis), millis));
+    }
+
+    /// What the requester reads: the new time, the reopening's time, the decision before and
+    /// now with the reason.
+    #[test]
+    fn a_persons_change_tells_the_requester_what_changed_and_why() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (t, j) = (Thread::default(), serde_json::json!({"kind": "sftp"}));
+        let planned = DateTime::parse_from_rfc3339("2026-12-14T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let receipt = |s: State, a: Action| {
+            let o = OrderRow {
+                planned_at: Some(planned),
+                ..order(s)
+            };
+            let input = PersonAction {
+                at: Some(tomorrow()),
+                ..person(&o, &j, &t, a, Some("aftalt i telefonen"))
+            };
+            let e = action(&input, &context(&h, &inc)).unwrap();
+            (e.mark, e.receipt.unwrap().values)
+        };
+        let (mark, moved) = receipt(Approved, Action::Reschedule);
+        assert_eq!(mark, Some(Mark::Planned(tomorrow())));
+        let o = order(Approved);
+        let input = PersonAction {
+            at: Some(tomorrow()),
+            ..person(&o, &j, &t, Action::Reschedule, Some("aftalt"))
+        };
+        let e = action(&input, &context(&h, &inc)).unwrap();
+        assert_eq!(
+            e.event.detail,
+            "nyt tidspunkt: tirsdag den 8. december 2026 kl. 10.05\naftalt\noutput"
+        );
+        assert_eq!(
+            moved.planned_at.as_deref(),
+            Some("tirsdag den 8. december 2026 kl. 10.05")
+        );
+        assert_eq!(moved.reason.as_deref(), Some("aftalt i telefonen"));
+        let (_, reopened) = receipt(Failed, Action::Reopen);
+        assert_eq!(
+            reopened.planned_at.as_deref(),
+            Some("mandag den 14. december 2026 kl. 10.00")
+        );
+        let (_, overridden) = receipt(Rejected, Action::Override);
+        assert_eq!(
+            overridden.decided_before.as_deref(),
+            Some("afvist; ændringen gennemføres ikke")
+        );
+        assert_eq!(
+            overridden.decided_now.as_deref(),
+            Some("godkendt; ændringen gennemføres mandag den 14. december 2026 kl. 10.00")
+        );
+        assert_eq!(overridden.reason.as_deref(), Some("aftalt i telefonen"));
+        let (_, rejected) = receipt(Approved, Action::Reject);
+        assert!(rejected.findings.is_empty());
+        assert!(rejected.decided_now.unwrap().starts_with("afvist"));
+        let text = crate::orders::receipts::Templates::builtin()
+            .unwrap()
+            .render(ReceiptKind::AfgoerelseAendret, &overridden)
+            .unwrap();
+        assert!(
+            text.contains("Før: afvist") && text.contains("Begrundelse: aftalt i telefonen"),
+            "{text}"
+        );
     }
 
     /// Judging and a new version are a mail's doing: a person's action of either is refused
@@ -990,6 +1441,9 @@ mod tests {
                 let r = action(&person(&o, &j, &t, a, None), &context(&h, &inc));
                 assert!(r.unwrap_err().0.contains("done by a mail"), "{s} {a:?}");
             }
+            // A person's version is made and judged by `orders edit` ([`staff_version`]).
+            let r = action(&person(&o, &j, &t, Action::Edit, None), &context(&h, &inc));
+            assert!(r.unwrap_err().0.contains("orders edit"), "{s}");
         }
     }
 
@@ -1004,7 +1458,7 @@ mod tests {
             contact_email: Some("Drift@Leverandoer.test".into()),
             ..order(Review)
         };
-        let j = serde_json::json!({"fields": {"system_uuid": UUID}});
+        let j = serde_json::json!({"kind": "sftp", "fields": {"system_uuid": UUID}});
         let plan_to = |o: &OrderRow, register: Option<&Register>| {
             let ctx = Context {
                 register,
@@ -1054,7 +1508,7 @@ mod tests {
     #[test]
     fn an_actions_text_lands_in_its_own_value() {
         let (h, inc) = (helpdesk(), incident_to());
-        let (j, t) = (serde_json::Value::Null, Thread::default());
+        let (j, t) = (serde_json::json!({"kind": "sftp"}), Thread::default());
         let values = |s: State, a: Action| {
             let o = order(s);
             let e = action(&person(&o, &j, &t, a, Some(" text ")), &context(&h, &inc));
@@ -1368,6 +1822,85 @@ mod tests {
             }
         }
         assert_eq!(refused, 4 * 3);
+    }
+
+    /// A person's version: from any open state back to `received` by the person, then the
+    /// verdict like a mail's; "Rettet af Helpdesk" in place of modtaget, in the order's mail's
+    /// thread to its requester's side; refused for a closed order, without a reason or edits.
+    #[test]
+    fn a_staff_version_is_judged_like_a_mails_and_tells_the_requester_what_changed() {
+        let h = helpdesk();
+        let m = mail("fa@kommune.test");
+        let edits = ["CVR-nr.: 12345674 → 29189846".to_string()];
+        let jf = judged(Decision::Approved, vec![]);
+        for s in State::ALL {
+            let o = order(s);
+            let input = StaffVersion {
+                order: &o,
+                form: &jf,
+                edits: &edits,
+                mail: &m,
+                actor: "hanne",
+                reason: "rettet efter telefonsamtale",
+                now: now(),
+            };
+            let planned = staff_version(&input, &context(&h, &[]));
+            if !s.is_open() {
+                assert!(planned.unwrap_err().0.contains("cannot edit"), "{s}");
+                continue;
+            }
+            let e = planned.unwrap_or_else(|r| panic!("{s}: {r}"));
+            let Opening::Version {
+                order_id, event, ..
+            } = &e.opening
+            else {
+                panic!("{s}: {:?}", e.opening)
+            };
+            assert_eq!(*order_id, 7);
+            assert_eq!((event.from, event.to), (Some(s), Some(Received)));
+            assert_eq!(
+                (event.actor.as_str(), event.action.as_str()),
+                ("hanne", "edit")
+            );
+            assert!(event.detail.contains("rettet efter") && event.detail.contains("29189846"));
+            assert!(e.version.staff);
+            assert_eq!(
+                (e.verdict.from, e.verdict.to),
+                (Some(Received), Some(Approved))
+            );
+            let fixed = e.received.expect("Rettet af Helpdesk");
+            assert_eq!(fixed.kind, ReceiptKind::RettetAfHelpdesk);
+            assert_eq!(fixed.values.edits, edits);
+            assert_eq!(fixed.to, SENDER_AND_CONTACT);
+            assert_eq!(
+                fixed.thread.message_id.as_deref(),
+                Some("<m2@kommune.test>")
+            );
+            assert_eq!(e.verdict_receipt.unwrap().kind, ReceiptKind::Godkendt);
+        }
+        let o = order(Review);
+        let base = StaffVersion {
+            order: &o,
+            form: &jf,
+            edits: &edits,
+            mail: &m,
+            actor: "hanne",
+            reason: " ",
+            now: now(),
+        };
+        let ctx = context(&h, &[]);
+        assert!(
+            staff_version(&base, &ctx)
+                .unwrap_err()
+                .0
+                .contains("needs a reason")
+        );
+        let none = StaffVersion {
+            reason: "x",
+            edits: &[],
+            ..base
+        };
+        assert!(staff_version(&none, &ctx).unwrap_err().0.contains("--set"));
     }
 
     /// A rejection only for changes made in ADM is the adm receipt, the changes named as the

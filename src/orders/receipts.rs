@@ -41,10 +41,18 @@ pub enum ReceiptKind {
     /// To an order's requester: a form with their BestillingsID came from someone who may
     /// not change the order (it went to a person). Says nothing of the other form or sender.
     AndenAfsender,
+    /// A person changed fields of the order (`orders edit`): what, from → to, why.
+    RettetAfHelpdesk,
+    /// A person moved the planned time (`orders reschedule`).
+    NytTidspunkt,
+    /// A failed order is reopened and will be carried out again (`orders reopen`).
+    Genaabnet,
+    /// A person overrode the decision (`approve --override`, `reject` of an approved order).
+    AfgoerelseAendret,
 }
 
 impl ReceiptKind {
-    pub const ALL: [ReceiptKind; 13] = [
+    pub const ALL: [ReceiptKind; 17] = [
         ReceiptKind::Modtaget,
         ReceiptKind::Godkendt,
         ReceiptKind::Afvist,
@@ -58,6 +66,10 @@ impl ReceiptKind {
         ReceiptKind::Incident,
         ReceiptKind::Tilbagetrukket,
         ReceiptKind::AndenAfsender,
+        ReceiptKind::RettetAfHelpdesk,
+        ReceiptKind::NytTidspunkt,
+        ReceiptKind::Genaabnet,
+        ReceiptKind::AfgoerelseAendret,
     ];
 
     /// Short code used in Message-IDs and the outbox.
@@ -76,6 +88,10 @@ impl ReceiptKind {
             ReceiptKind::Incident => "incident",
             ReceiptKind::Tilbagetrukket => "tilbagetrukket",
             ReceiptKind::AndenAfsender => "anden_afsender",
+            ReceiptKind::RettetAfHelpdesk => "rettet_af_helpdesk",
+            ReceiptKind::NytTidspunkt => "nyt_tidspunkt",
+            ReceiptKind::Genaabnet => "genaabnet",
+            ReceiptKind::AfgoerelseAendret => "afgoerelse_aendret",
         }
     }
 
@@ -95,6 +111,10 @@ impl ReceiptKind {
             ReceiptKind::Incident => "Incident",
             ReceiptKind::Tilbagetrukket => "Bestillingen er trukket tilbage",
             ReceiptKind::AndenAfsender => "Formular fra en anden afsender",
+            ReceiptKind::RettetAfHelpdesk => "Rettet af Helpdesk",
+            ReceiptKind::NytTidspunkt => "Nyt tidspunkt",
+            ReceiptKind::Genaabnet => "Genåbnet",
+            ReceiptKind::AfgoerelseAendret => "Afgørelse ændret",
         }
     }
 
@@ -119,6 +139,14 @@ impl ReceiptKind {
             ReceiptKind::Incident => include_str!("../../templates/incident.txt.j2"),
             ReceiptKind::Tilbagetrukket => include_str!("../../templates/tilbagetrukket.txt.j2"),
             ReceiptKind::AndenAfsender => include_str!("../../templates/anden_afsender.txt.j2"),
+            ReceiptKind::RettetAfHelpdesk => {
+                include_str!("../../templates/rettet_af_helpdesk.txt.j2")
+            }
+            ReceiptKind::NytTidspunkt => include_str!("../../templates/nyt_tidspunkt.txt.j2"),
+            ReceiptKind::Genaabnet => include_str!("../../templates/genaabnet.txt.j2"),
+            ReceiptKind::AfgoerelseAendret => {
+                include_str!("../../templates/afgoerelse_aendret.txt.j2")
+            }
         }
     }
 }

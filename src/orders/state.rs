@@ -93,6 +93,14 @@ pub enum Action {
     Execute,
     Fail,
     Withdraw,
+    /// `approve --override`: a person approves a rejected order (a reason is required).
+    Override,
+    /// A failed order back to `approved` after the incident is fixed.
+    Reopen,
+    /// A new planned time; the state stays.
+    Reschedule,
+    /// A person's version (`orders edit`): back to `received`, then judged like a mail's.
+    Edit,
 }
 
 impl Action {
@@ -105,6 +113,10 @@ impl Action {
             Action::Execute => "execute",
             Action::Fail => "fail",
             Action::Withdraw => "withdraw",
+            Action::Override => "override",
+            Action::Reopen => "reopen",
+            Action::Reschedule => "reschedule",
+            Action::Edit => "edit",
         }
     }
 }
@@ -113,7 +125,10 @@ impl Action {
 ///
 /// `received → approved | rejected | review` (judged); `review → approved | rejected` (a person);
 /// `received | review | rejected → received` (a corrected version from the requester);
-/// `approved → executed | failed`; any open state → `withdrawn`. An `approved` order is never
+/// `approved → executed | failed`; any open state → `withdrawn`. By a person besides:
+/// `failed → approved` (reopen), `approved → rejected` and `review | rejected → approved`
+/// (an override), a new time for a `review` or `approved` order (the state stays), a staff
+/// version from any open state (`→ received`, then judged). An `approved` order is never
 /// changed by a mail (its version is what gets executed): such a mail goes to a person
 /// ([`crate::orders::ownership`]).
 pub fn transition(from: State, action: Action) -> Result<State, String> {
@@ -121,7 +136,11 @@ pub fn transition(from: State, action: Action) -> Result<State, String> {
     let to = match (from, action) {
         (Received, Action::Judge(d)) => Some(State::from_decision(d)),
         (Review, Action::Approve) => Some(Approved),
-        (Review, Action::Reject) => Some(Rejected),
+        (Review | Approved, Action::Reject) => Some(Rejected),
+        (Review | Rejected, Action::Override) => Some(Approved),
+        (Failed, Action::Reopen) => Some(Approved),
+        (s @ (Review | Approved), Action::Reschedule) => Some(s),
+        (s, Action::Edit) if s.is_open() => Some(Received),
         (Received | Review | Rejected, Action::NewVersion) => Some(Received),
         (Approved, Action::Execute) => Some(Executed),
         (Approved, Action::Fail) => Some(Failed),
@@ -130,7 +149,12 @@ pub fn transition(from: State, action: Action) -> Result<State, String> {
     };
     to.ok_or_else(|| {
         let allowed = match action {
-            Action::Approve | Action::Reject => "only orders in state review",
+            Action::Approve => "only orders in state review",
+            Action::Reject => "only orders in state review or approved",
+            Action::Override => "only orders in state review or rejected",
+            Action::Reopen => "only orders in state failed",
+            Action::Reschedule => "only orders in state review or approved",
+            Action::Edit => "only open orders (received, review, approved, rejected)",
             Action::Execute | Action::Fail => "only orders in state approved",
             Action::NewVersion => "only orders in state received, review or rejected",
             Action::Withdraw => "only open orders",
@@ -147,6 +171,12 @@ pub fn transition(from: State, action: Action) -> Result<State, String> {
 /// counter that restarts each year, at least five digits.
 pub fn reference(year: i32, seq: i64) -> String {
     format!("SP-{year}-{seq:05}")
+}
+
+/// A reference as a person typed it (`sp-2026-00001`, spaces around) in the form the orders
+/// carry: references are ASCII, so upper case is the one spelling.
+pub fn canonical_reference(typed: &str) -> String {
+    typed.trim().to_ascii_uppercase()
 }
 
 /// Finds an order reference in a text (a subject line), e.g. "Re: [SP-2026-00042] ...".
@@ -190,6 +220,20 @@ mod tests {
         assert_eq!(transition(Approved, Action::Fail), Ok(Failed));
         assert_eq!(transition(Review, Action::Withdraw), Ok(Withdrawn));
         assert!(transition(Executed, Action::Withdraw).is_err());
+        // A person's lifecycle actions.
+        assert_eq!(transition(Failed, Action::Reopen), Ok(Approved));
+        assert!(transition(Approved, Action::Reopen).is_err());
+        assert_eq!(transition(Approved, Action::Reject), Ok(Rejected));
+        assert_eq!(transition(Rejected, Action::Override), Ok(Approved));
+        assert!(transition(Executed, Action::Override).is_err());
+        assert_eq!(transition(Approved, Action::Reschedule), Ok(Approved));
+        assert!(transition(Failed, Action::Reschedule).is_err());
+        for s in [Received, Review, Approved, Rejected] {
+            assert_eq!(transition(s, Action::Edit), Ok(Received), "{s}");
+        }
+        for s in [Executed, Failed, Withdrawn] {
+            assert!(transition(s, Action::Edit).is_err(), "{s}");
+        }
         assert!(transition(Approved, Action::Approve).is_err());
         assert!(
             transition(Rejected, Action::Execute)
@@ -221,6 +265,13 @@ mod tests {
             find_reference("x SP-2026-000421y").as_deref(),
             Some("SP-2026-000421")
         );
+    }
+
+    #[test]
+    fn a_typed_reference_finds_its_order_in_any_case() {
+        assert_eq!(canonical_reference(" sp-2026-00001 "), "SP-2026-00001");
+        assert_eq!(canonical_reference("Sp-2026-00042"), "SP-2026-00042");
+        assert_eq!(canonical_reference("ø"), "ø");
     }
 
     #[test]

@@ -34,8 +34,14 @@ pub struct ReceiptValues {
     pub executed_at: Option<String>,
     /// The Helpdesk's note on an executed order.
     pub note: Option<String>,
-    /// Why the order was withdrawn.
+    /// Why the order was withdrawn, or why a person changed it (edit, reschedule, reopen,
+    /// override).
     pub reason: Option<String>,
+    /// What a person changed in the order (`orders edit`): "label: from → to" lines.
+    pub edits: Vec<String>,
+    /// An overridden decision: what was decided before and what stands now, in Danish.
+    pub decided_before: Option<String>,
+    pub decided_now: Option<String>,
 }
 
 /// One form field as a template prints it.

@@ -30,12 +30,16 @@ pub struct Actions {
 pub struct OrderAction<'a> {
     pub reference: &'a str,
     pub action: Action,
-    /// Who acts: the operator (`$SUDO_USER` else `$USER`) or `executor`.
+    /// Who acts: the person (`--as NAME`, else `$SUDO_USER`, else `$USER`) or `executor`.
     pub actor: &'a str,
     /// The reason (reject, fail, withdraw) or the note (execute): in the event and the receipts.
     pub text: Option<&'a str>,
     /// More for the event only, e.g. the executor command's output.
     pub detail: Option<&'a str>,
+    /// `execute --early --reason`: why it is carried out before its planned time.
+    pub early: Option<&'a str>,
+    /// The new planned time (`reschedule --at`).
+    pub at: Option<DateTime<Utc>>,
     /// The executor's claim (`orders.executing_at`): the action applies only while the claim
     /// holds and the order has not changed since it was taken.
     pub claim: Option<DateTime<Utc>>,
@@ -58,6 +62,8 @@ pub enum ActionOutcome {
 /// An order's latest version: its number, the judgement stored with it and the mail it came in.
 pub struct Latest {
     pub version: i64,
+    /// The stored mail it came in (0: none).
+    pub inbound_id: i64,
     pub judgement: serde_json::Value,
     pub raw: Vec<u8>,
     pub mail: Mail,
@@ -67,14 +73,16 @@ pub struct Latest {
 pub async fn latest_version(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Latest> {
     let row = crate::store::versions::latest_with_mail(tx, order_id).await?;
     Ok(match row {
-        Some((version, judgement, raw)) => Latest {
+        Some((version, judgement, raw, inbound_id)) => Latest {
             version,
+            inbound_id,
             judgement: serde_json::from_str(&judgement).unwrap_or(serde_json::Value::Null),
             mail: Mail::parse(&raw, 0).unwrap_or_default(),
             raw,
         },
         None => Latest {
             version: 0,
+            inbound_id: 0,
             judgement: serde_json::Value::Null,
             raw: Vec::new(),
             mail: Mail::default(),
@@ -142,6 +150,8 @@ pub async fn apply_action(
         actor: a.actor,
         text: a.text,
         detail: a.detail,
+        early: a.early,
+        at: a.at,
         now: a.now,
     };
     let effects = match plan::action(&person, &ctx) {
@@ -163,6 +173,104 @@ pub async fn apply_action(
     Ok(ActionOutcome::Done {
         from: effects.change.from,
         to: effects.change.to,
+        mails,
+    })
+}
+
+/// What judging a person's version needs: the rules, the extraction limits (the certificates
+/// the order's mail carries are read again) and the executed BestillingsIDs.
+pub struct Judging<'a> {
+    pub settings: &'a crate::rules::RuleSettings,
+    pub limits: &'a crate::forms::extract::ExtractLimits,
+    pub history: &'a dyn crate::rules::History,
+}
+
+/// A person's version of an order (`orders edit`).
+#[derive(Debug, Clone)]
+pub struct EditAction<'a> {
+    pub reference: &'a str,
+    pub edits: &'a [crate::orders::edit::FieldEdit],
+    pub actor: &'a str,
+    pub reason: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// A person's version, as one transaction: the latest version's fields with the edits
+/// ([`crate::orders::edit`]), judged by the one judge as a form of the order's mail,
+/// [`plan::staff_version`] decides, [`apply::mail`] writes it like a mail's version (its
+/// receipts, the review mail).
+pub async fn apply_edit(
+    store: &Store,
+    actions: &Actions,
+    judging: &Judging<'_>,
+    e: &EditAction<'_>,
+) -> anyhow::Result<ActionOutcome> {
+    let mut tx = store.begin().await?;
+    let Some(o) = store::order_by_ref(&mut *tx, e.reference).await? else {
+        return Ok(ActionOutcome::Refused(format!(
+            "no order {}; see `spdesk orders list`",
+            e.reference
+        )));
+    };
+    let latest = latest_version(&mut tx, o.id).await?;
+    if latest.inbound_id == 0 {
+        return Ok(ActionOutcome::Refused(format!(
+            "{}: the order has no stored mail to make a version of",
+            o.reference
+        )));
+    }
+    let Some(form) = crate::orders::edit::staff_form(&latest.judgement, e.edits) else {
+        return Ok(ActionOutcome::Refused(format!(
+            "{}: too few fields for a form; give at least three with --set (e.g. bestillings_id, org_name, org_cvr)",
+            o.reference
+        )));
+    };
+    let ctx = crate::judge::Context {
+        received: e.now.with_timezone(&chrono_tz::Europe::Copenhagen),
+        settings: judging.settings,
+        limits: judging.limits,
+        history: judging.history,
+    };
+    let jf = crate::judge::judge_staff_form(form, &latest.mail, &ctx);
+    let wrong = crate::orders::edit::invalid_edits(&jf.findings, e.edits);
+    if !wrong.is_empty() {
+        return Ok(ActionOutcome::Refused(format!(
+            "{}: nothing changed; correct these values and run the edit again:\n{}",
+            o.reference,
+            wrong.join("\n")
+        )));
+    }
+    let edits = crate::orders::edit::edit_lines(&latest.judgement, &jf.form, e.edits);
+    let staff = plan::StaffVersion {
+        order: &o,
+        form: &jf,
+        edits: &edits,
+        mail: &latest.mail,
+        actor: e.actor,
+        reason: e.reason,
+        now: e.now,
+    };
+    let plan_ctx = Context {
+        helpdesk: &actions.helpdesk,
+        register: actions.register.as_deref(),
+        incident_to: &actions.incident_to,
+    };
+    let effects = match plan::staff_version(&staff, &plan_ctx) {
+        Ok(effects) => effects,
+        Err(refused) => return Ok(ActionOutcome::Refused(refused.0)),
+    };
+    let how = Apply {
+        templates: &actions.templates,
+        helpdesk: &actions.helpdesk,
+        now: e.now,
+    };
+    apply::mail(&mut tx, &how, latest.inbound_id, &effects).await?;
+    let mails = store::queued_since(&mut tx, o.id, e.now).await?;
+    let to = State::from_decision(jf.decision);
+    tx.commit().await?;
+    Ok(ActionOutcome::Done {
+        from: o.state,
+        to,
         mails,
     })
 }

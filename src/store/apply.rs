@@ -273,6 +273,7 @@ pub async fn action(
     match e.mark {
         Some(Mark::Executed) => store::set_executed_at(tx, o.id, a.now).await?,
         Some(Mark::Incident) => store::set_incident_at(tx, o.id, a.now).await?,
+        Some(Mark::Planned(at)) => store::set_planned_at(tx, o.id, at, a.now).await?,
         None => {}
     }
     let mut mails = Vec::new();

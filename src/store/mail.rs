@@ -150,14 +150,23 @@ pub async fn insert_version(
     // The next version number is found and taken in the same statement (one round trip to the
     // connection's worker thread instead of two); the write lock of the transaction keeps it
     // from being taken twice.
+    // A person's version is stored with the mail the order came in, under a negative form
+    // index of its own (the mail's forms count from 0): one mail may carry several.
+    let form_index: Option<i64> = if v.staff {
+        None
+    } else {
+        Some(i64::try_from(v.form_index).unwrap_or(i64::MAX))
+    };
     let version: i64 = sqlx::query_scalar(
         "INSERT INTO order_versions (order_id, version, inbound_id, form_index, judgement, decision, created_at)
-         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM order_versions WHERE order_id = ?1
+         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2,
+                COALESCE(?3, (SELECT MIN(COALESCE(MIN(form_index), 0), 0) - 1 FROM order_versions WHERE inbound_id = ?2)),
+                ?4, ?5, ?6 FROM order_versions WHERE order_id = ?1
          RETURNING version",
     )
     .bind(order_id)
     .bind(inbound_id)
-    .bind(i64::try_from(v.form_index).unwrap_or(i64::MAX))
+    .bind(form_index)
     .bind(v.judgement.to_string())
     .bind(v.decision.as_str())
     .bind(ts(now))
@@ -235,6 +244,7 @@ mod tests {
             [v(in1, o1, 0), v(in1, o1, 1), v(in2, o2, 0), v(in2, o1, 1)]
         {
             let v = Version {
+                staff: false,
                 form_index: index,
                 judgement: j,
                 decision: Decision::Review,
@@ -246,6 +256,28 @@ mod tests {
             );
         }
         assert_eq!(got, vec![1, 2, 1, 3], "versions per order");
+        // People's versions go with the mail their order came in, each under its own
+        // negative form index, beside the mail's own forms (two orders of one mail too).
+        for (order, expected) in [(o1, 4), (o2, 2), (o1, 5)] {
+            let staff = Version {
+                staff: true,
+                form_index: 0,
+                judgement: json.clone(),
+                decision: Decision::Approved,
+            };
+            let n = insert_version(&mut tx, order, in2, &staff, now)
+                .await
+                .unwrap();
+            assert_eq!(n, expected);
+        }
+        let indexes: Vec<i64> = sqlx::query_scalar(
+            "SELECT form_index FROM order_versions WHERE inbound_id = ?1 ORDER BY id",
+        )
+        .bind(in2)
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(indexes, [0, 1, -1, -2, -3]);
         let findings = vec![
             Finding::new(Rule::FormAmbiguous, Some("bestillings_id"), "a".to_string()),
             Finding::new(Rule::FormAmbiguous, None, "b".to_string()),

@@ -314,6 +314,23 @@ pub async fn enqueue_for_order(
     Ok(what)
 }
 
+/// The mails queued for an order since `since` (`kind to a, b`, as its history says), e.g.
+/// what one action queued.
+pub async fn queued_since(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    since: DateTime<Utc>,
+) -> anyhow::Result<Vec<String>> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "SELECT detail FROM events WHERE order_id = ?1 AND action = 'receipt queued' AND at >= ?2 ORDER BY id",
+    )
+    .bind(order_id)
+    .bind(ts(since))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows)
+}
+
 /// Where a mail landed in the hourly limits ([`take_rate_slot`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateSlot {
@@ -655,14 +672,14 @@ pub(crate) fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Orde
     })
 }
 
-/// Loads one order by its reference.
+/// Loads one order by its reference, as a person may type it (any case).
 pub async fn order_by_ref<'e, E>(exec: E, reference: &str) -> anyhow::Result<Option<OrderRow>>
 where
     E: sqlx::Executor<'e, Database = Sqlite>,
 {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE ref = ?1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(reference)
+        .bind(crate::orders::state::canonical_reference(reference))
         .fetch_optional(exec)
         .await?;
     row.as_ref().map(order_from_row).transpose()
@@ -823,6 +840,22 @@ pub async fn set_executed_at(
 ) -> anyhow::Result<()> {
     sqlx::query("UPDATE orders SET executed_at = ?1 WHERE id = ?2")
         .bind(ts(at))
+        .bind(order_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A person moved an order's planned time (`orders reschedule`).
+pub async fn set_planned_at(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    sqlx::query("UPDATE orders SET planned_at = ?1, updated_at = ?2 WHERE id = ?3")
+        .bind(ts(at))
+        .bind(ts(now))
         .bind(order_id)
         .execute(&mut **tx)
         .await?;
