@@ -187,6 +187,27 @@ pub enum OrdersCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Answer the requester in the order's thread (a reply to their last mail, the reference
+    /// in the subject); recorded in the history, and the order's messages count as answered.
+    Reply {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The answer, as the requester reads it.
+        #[arg(long)]
+        text: String,
+        /// A file to attach (e.g. a guide or a certificate).
+        #[arg(long, value_name = "FILE")]
+        attach: Option<std::path::PathBuf>,
+    },
+    /// Mark the order's unanswered messages handled (answered another way, or nothing to
+    /// answer): they leave the digest's "Ubesvarede beskeder".
+    Handled {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A note for the history (e.g. "ringet op").
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ impl Jobs {
         let period = now - digest::NO_REPLY_PERIOD;
         let unanswered = store::inbound::unanswered_since(&self.store.pool, period).await?;
         digest::with_no_reply(&mut d, &unanswered);
+        let messages = store::dialogue::unanswered_orders(&self.store.pool).await?;
+        digest::with_unanswered(&mut d, &messages, now);
         Ok(d)
     }
 

@@ -204,14 +204,7 @@ async fn without_a_form(
         other => (other, None),
     };
     if let Some(order) = thread_order {
-        store::mail::mark_correspondence(tx, inbound_id).await?;
-        let at = EventAt {
-            order_id: Some(order.id),
-            inbound_id: Some(inbound_id),
-            at: i.now,
-        };
-        store::event(tx, at, &plan::correspondence(i.mail)).await?;
-        return Ok(Outcome::Correspondence(order.reference));
+        return correspondence(tx, i, inbound_id, &order, may_reply).await;
     }
     let kind = if i.judgement.no_form {
         ReceiptKind::IngenFormular
@@ -226,6 +219,33 @@ async fn without_a_form(
     };
     let (judged, _) = order_for_a_person(tx, i, inbound_id, &person).await?;
     Ok(Outcome::Orders(vec![judged]))
+}
+
+/// A message about an order from someone who may write about it: kept with its text on the
+/// order (unanswered until a person answers or marks it handled), forwarded to
+/// `helpdesk.review_to` with the original attached, acknowledged once a day at most.
+async fn correspondence(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    order: &OrderRow,
+    may_reply: bool,
+) -> anyhow::Result<Outcome> {
+    store::mail::mark_correspondence(tx, inbound_id).await?;
+    let since = plan::dialogue::day_start(i.now);
+    let acknowledged_today = store::dialogue::acknowledged_since(tx, order.id, since).await?;
+    let input = plan::Correspondence {
+        order,
+        mail: i.mail,
+        inbound_id,
+        acknowledged_today,
+        may_reply,
+        now: i.now,
+    };
+    let effects = plan::dialogue::correspondence(&input, &context(i));
+    store::dialogue::store_correspondence(tx, &applying(i), order.id, inbound_id, &effects, i.raw)
+        .await?;
+    Ok(Outcome::Correspondence(order.reference.clone()))
 }
 
 /// Our own receipts (our loop header or one of our Message-IDs) are never processed as orders.

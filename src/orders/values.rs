@@ -36,6 +36,26 @@ pub struct ReceiptValues {
     pub note: Option<String>,
     /// Why the order was withdrawn.
     pub reason: Option<String>,
+    /// A person's answer to the requester (`svar`).
+    pub message: Option<String>,
+}
+
+/// The values of the mail that brings a message about an order (correspondence) to
+/// `helpdesk.review_to`: what the order is, who wrote, and what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageValues {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub bestillings_id: Option<String>,
+    pub state: String,
+    pub org_name: Option<String>,
+    pub system_name: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    /// The message's text, as much as the history keeps.
+    pub text: String,
+    /// The names of the message's attachments, comma-separated.
+    pub attachments: String,
 }
 
 /// One form field as a template prints it.

@@ -31,6 +31,9 @@ pub const FAILED_SHOWN_DAYS: i64 = 7;
 pub enum SectionKind {
     /// Orders in `review`: a person must decide.
     Review,
+    /// Orders with a message no person has answered or marked handled (correspondence). Not
+    /// a state: the shell adds them ([`with_unanswered`]).
+    Unanswered,
     /// Approved orders planned for today, not yet past their time.
     Due,
     /// Approved orders whose planned time has passed.
@@ -46,8 +49,9 @@ pub enum SectionKind {
 }
 
 impl SectionKind {
-    pub const ALL: [SectionKind; 6] = [
+    pub const ALL: [SectionKind; 7] = [
         SectionKind::Review,
+        SectionKind::Unanswered,
         SectionKind::Due,
         SectionKind::Overdue,
         SectionKind::Failed,
@@ -59,6 +63,7 @@ impl SectionKind {
     pub fn title(self, stale_days: u32) -> String {
         match self {
             SectionKind::Review => "Til vurdering".into(),
+            SectionKind::Unanswered => "Ubesvarede beskeder".into(),
             SectionKind::Due => "Skal gennemføres i dag".into(),
             SectionKind::Overdue => "Overskredet".into(),
             SectionKind::Failed => "Fejlet / incident".into(),
@@ -104,6 +109,8 @@ pub struct Digest {
     pub date_long: String,
     pub subject: String,
     pub n_review: usize,
+    /// Orders in [`SectionKind::Unanswered`].
+    pub n_unanswered: usize,
     pub n_due: usize,
     pub n_overdue: usize,
     pub n_failed: usize,
@@ -246,12 +253,39 @@ fn days_text(n: i64) -> String {
     }
 }
 
-/// The subject line (RECEIPTS.md).
-pub fn subject(date: NaiveDate, n_review: usize, n_due: usize, n_overdue: usize) -> String {
+/// The subject line (RECEIPTS.md): the counts of the sections a person must act on.
+pub fn subject(d: &Digest) -> String {
     format!(
-        "Daglig oversigt {}: {n_review} til vurdering, {n_due} skal gennemføres i dag, {n_overdue} overskredet",
-        danish_date_short(date)
+        "Daglig oversigt {}: {} til vurdering, {} ubesvarede beskeder, {} skal gennemføres i dag, {} overskredet, {} fejlet",
+        danish_date_short(d.date),
+        d.n_review,
+        d.n_unanswered,
+        d.n_due,
+        d.n_overdue,
+        d.n_failed
     )
+}
+
+/// Fills in "Ubesvarede beskeder": each order with the time of its first message no person
+/// has answered or marked handled, oldest first; the subject counts them.
+pub fn with_unanswered(
+    d: &mut Digest,
+    unanswered: &[(OrderRow, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) {
+    let mut sorted: Vec<&(OrderRow, DateTime<Utc>)> = unanswered.iter().collect();
+    sorted
+        .sort_by(|(a, at_a), (b, at_b)| at_a.cmp(at_b).then_with(|| a.reference.cmp(&b.reference)));
+    let lines: Vec<Line> = sorted.iter().map(|(o, at)| line(o, *at, now)).collect();
+    d.n_unanswered = lines.len();
+    if let Some(s) = d
+        .sections
+        .iter_mut()
+        .find(|s| s.kind == SectionKind::Unanswered)
+    {
+        s.lines = lines;
+    }
+    d.subject = subject(d);
 }
 
 /// Builds the digest of `orders` at `now`.
@@ -301,11 +335,12 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
         count(SectionKind::Due),
         count(SectionKind::Overdue),
     );
-    Digest {
+    let mut d = Digest {
         date,
         date_long: danish_date(date),
-        subject: subject(date, n_review, n_due, n_overdue),
+        subject: String::new(),
         n_review,
+        n_unanswered: 0,
         n_due,
         n_overdue,
         n_failed: count(SectionKind::Failed),
@@ -315,7 +350,9 @@ pub fn build(orders: &[OrderRow], now: DateTime<Utc>, stale_rejected_days: u32) 
         stale_rejected_days,
         sections,
         no_reply: Vec::new(),
-    }
+    };
+    d.subject = subject(&d);
+    d
 }
 
 /// The digest as Danish text and HTML.
@@ -449,7 +486,7 @@ mod tests {
         assert_eq!((d.n_failed, d.n_stale), (1, 1));
         assert_eq!(
             d.subject,
-            "Daglig oversigt 30. november 2026: 1 til vurdering, 1 skal gennemføres i dag, 1 overskredet"
+            "Daglig oversigt 30. november 2026: 1 til vurdering, 0 ubesvarede beskeder, 1 skal gennemføres i dag, 1 overskredet, 1 fejlet"
         );
         let kinds: Vec<SectionKind> = d.sections.iter().map(|s| s.kind).collect();
         assert_eq!(kinds, SectionKind::ALL);
@@ -458,7 +495,7 @@ mod tests {
     #[test]
     fn days_waiting_and_planned_time() {
         let d = build(&sample(), utc(NOW), 14);
-        let overdue = &d.sections[2].lines[0];
+        let overdue = &d.sections[3].lines[0];
         assert_eq!(overdue.days_waiting, 3);
         assert_eq!(overdue.days_text, "3 dage");
         assert_eq!(overdue.planned_at, "fredag den 27. november 2026 kl. 10.00");
@@ -512,12 +549,12 @@ mod tests {
         let d = build(&[], utc(NOW), 14);
         assert_eq!(
             d.subject,
-            "Daglig oversigt 30. november 2026: 0 til vurdering, 0 skal gennemføres i dag, 0 overskredet"
+            "Daglig oversigt 30. november 2026: 0 til vurdering, 0 ubesvarede beskeder, 0 skal gennemføres i dag, 0 overskredet, 0 fejlet"
         );
         let (text, html) = render(&t, &d).unwrap();
-        // Six tables and "Post uden svar".
-        assert_eq!(text.matches("Ingen").count(), 7, "{text}");
-        assert_eq!(html.matches("Ingen").count(), 7, "{html}");
+        // Seven tables and "Post uden svar".
+        assert_eq!(text.matches("Ingen").count(), 8, "{text}");
+        assert_eq!(html.matches("Ingen").count(), 8, "{html}");
         assert!(!html.contains("<table"), "{html}");
     }
 
@@ -548,12 +585,26 @@ mod tests {
             utc(NOW),
         );
         with_no_reply(&mut d, &[("spam".into(), 4), ("an auto-reply".into(), 2)]);
+        let asked = order(13, State::Approved, None, "2026-11-28T09:00:00+01:00");
+        with_unanswered(
+            &mut d,
+            &[(asked, utc("2026-11-29T09:00:00+01:00"))],
+            utc(NOW),
+        );
+        assert_eq!(d.n_unanswered, 1);
+        assert!(
+            d.subject.contains(", 1 ubesvarede beskeder,"),
+            "{}",
+            d.subject
+        );
         let (text, html) = render(&t, &d).unwrap();
         let pos = |hay: &str, s: &str| hay.find(s).unwrap_or_else(|| panic!("{s} in {hay}"));
         for body in [&text, &html] {
             let counts = pos(body, "1 til vurdering");
             let titles = [
                 "Til vurdering",
+                "Ubesvarede beskeder",
+                "SP-2026-00013",
                 "Skal gennemføres i dag",
                 "Overskredet",
                 "Fejlet / incident",
@@ -586,7 +637,7 @@ mod tests {
                 "a future order is not listed"
             );
         }
-        assert_eq!(html.matches("<table").count(), 6);
+        assert_eq!(html.matches("<table").count(), 7);
         assert!(
             text.contains("1 med kvitteringer der ikke kunne sendes"),
             "{text}"
