@@ -262,29 +262,13 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let too_many = over_the_limits(&extracted, ctx.limits);
     let mut forms = Vec::new();
     for form in extracted.forms {
-        let mut verdict = judge_form(
-            &form,
+        forms.push(judge_one(
+            form,
             mail,
             &extracted.certificates,
-            ctx.received,
-            ctx.settings,
-            ctx.history,
-        );
-        verdict.findings.extend(too_many.clone());
-        let mut fields = form.fields.clone();
-        if let Some(name) = verdict.certificate.take() {
-            fields.insert("certificate", crate::forms::form::Value::Text(name));
-        }
-        forms.push(JudgedForm {
-            kind: form.kind,
-            source: form.source.clone(),
-            fields,
-            decision: Decision::from_findings(&verdict.findings),
-            findings: verdict.findings,
-            planned_at: verdict.planned_at,
-            form,
-            target: Target::default(),
-        });
+            &too_many,
+            ctx,
+        ));
     }
 
     let mut findings = Vec::new();
@@ -329,6 +313,41 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
             ctx.settings.trust_exchange_online,
             mail.from.as_deref(),
         ),
+    }
+}
+
+/// Judges one form of `mail` with the certificates it came with; `extra` findings (the mail's
+/// limits) are added. Also the judgement of a form made from an earlier version (a partial
+/// correction, [`crate::orders::plan::partial`]), so it is judged like any other.
+pub fn judge_one(
+    form: OrderForm,
+    mail: &Mail,
+    certificates: &[crate::forms::extract::CertFile],
+    extra: &[Finding],
+    ctx: &Context<'_>,
+) -> JudgedForm {
+    let mut verdict = judge_form(
+        &form,
+        mail,
+        certificates,
+        ctx.received,
+        ctx.settings,
+        ctx.history,
+    );
+    verdict.findings.extend(extra.iter().cloned());
+    let mut fields = form.fields.clone();
+    if let Some(name) = verdict.certificate.take() {
+        fields.insert("certificate", crate::forms::form::Value::Text(name));
+    }
+    JudgedForm {
+        kind: form.kind,
+        source: form.source.clone(),
+        fields,
+        decision: Decision::from_findings(&verdict.findings),
+        findings: verdict.findings,
+        planned_at: verdict.planned_at,
+        form,
+        target: Target::default(),
     }
 }
 

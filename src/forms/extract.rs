@@ -168,6 +168,19 @@ enum AttachmentKind {
     Other,
 }
 
+/// The certificate files attached to a mail (top level): the evidence a form version made
+/// from an earlier mail (a partial correction) is judged with.
+pub fn certificates(mail: &Mail) -> Vec<CertFile> {
+    mail.attachments
+        .iter()
+        .filter(|a| kind_of(a) == AttachmentKind::Certificate)
+        .map(|a| CertFile {
+            name: a.name.clone().unwrap_or_default(),
+            bytes: a.bytes.clone(),
+        })
+        .collect()
+}
+
 fn kind_of(a: &Attachment) -> AttachmentKind {
     let name = a.name.as_deref().unwrap_or("").to_lowercase();
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");

@@ -27,6 +27,7 @@ use crate::rules::finding::{Decision, Finding, Rule, Severity};
 use crate::rules::it_systems::Register;
 
 pub mod dialogue;
+pub mod partial;
 pub use dialogue::{Correspondence, CorrespondenceEffects, Forward, ReplyEffects, StaffReply};
 
 /// What every plan decides with: the Helpdesk's own addresses and limits, the it-system
