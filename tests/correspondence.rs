@@ -372,3 +372,83 @@ async fn a_strangers_message_about_an_order_is_new_mail_for_a_person() {
         "not the order's message"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_correction_replaces_only_the_named_field() {
+    let stack = MailStack::start(&[]);
+    let mut d = daemon(&stack).await;
+    // Version 1: the CVR fails its check; the rejection names CVR-nr.
+    let form = WsForm::new("CO-2026-0003", FA);
+    let rows: Vec<(&str, Vec<String>)> = form
+        .rows()
+        .into_iter()
+        .map(|(l, v)| {
+            if l == "CVR-nr." {
+                (l, vec!["12345678".to_string()])
+            } else {
+                (l, v)
+            }
+        })
+        .collect();
+    let raw = form_mail(
+        FA,
+        HELPDESK,
+        "Ny URL til SagsOpslag",
+        &mid("partial-v1"),
+        &common::fixtures::docx(
+            "Ændring af teknisk konfiguration for serviceudbyders webservice",
+            &rows,
+        ),
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 1).await;
+    let rejected = received(&got[0]);
+    assert!(rejected.text.contains("CVR-nr."), "{}", rejected.text);
+    let reference = d.orders()[0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // The reply gives the CVR alone; the signature has a phone number.
+    let text = "Hej\n\nCVR-nr.: 12345674\n\nMed venlig hilsen\nKarin Holm\nTelefon: 12345678\n";
+    let raw = reply_mail(
+        FA,
+        &format!("SV: {}", rejected.subject),
+        &mid("partial-v2"),
+        &rejected.message_id,
+        text,
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    wait_subjects(&stack, &mut d, FA, "godkendt", 1).await;
+    let order = d.order(&reference);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    assert_eq!(d.orders().len(), 1, "the same order");
+    let versions = order["versions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(versions.len(), 2, "{order:#}");
+    assert_eq!(versions[1]["decision"], "approved");
+    let before = versions[0]["judgement"]["fields"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let after = versions[1]["judgement"]["fields"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        !after.contains_key("contact_phone"),
+        "the signature is not read"
+    );
+    let changed: std::collections::BTreeSet<&String> = after
+        .keys()
+        .chain(before.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    assert_eq!(
+        changed.into_iter().collect::<Vec<_>>(),
+        ["org_cvr"],
+        "only the named field: {before:#?}\n{after:#?}"
+    );
+    assert_eq!(after["org_cvr"], "12345674");
+    assert_eq!(count_action(&order, "partial correction"), 1, "{order:#}");
+    assert_eq!(count_action(&order, "correspondence"), 0, "{order:#}");
+}
