@@ -299,7 +299,7 @@ async fn three_replies_reach_a_person_and_an_answer_arrives_threaded() {
     let last = mid("withdraw");
     assert_eq!(
         answer.in_reply_to,
-        [last.clone()],
+        std::slice::from_ref(&last),
         "a reply to the last mail"
     );
     assert!(answer.references.contains(&last), "{answer:?}");

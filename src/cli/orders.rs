@@ -141,18 +141,21 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
             attach,
         } => cli_reply(store, actions, reference, text, attach.as_deref()).await,
         OrdersCommand::Handled { reference, note } => {
-            let who = operator();
-            let outcome =
-                store::dialogue::handled(store, reference, &who, note.as_deref(), Utc::now())
-                    .await?;
-            Ok(report_dialogue(
-                reference,
-                &who,
-                "messages handled",
-                outcome,
-            ))
+            cli_handled(store, reference, note.as_deref()).await
         }
     }
+}
+
+/// `spdesk orders handled`: the order's messages marked handled by the operator.
+async fn cli_handled(store: &Store, reference: &str, note: Option<&str>) -> anyhow::Result<i32> {
+    let who = operator();
+    let outcome = store::dialogue::handled(store, reference, &who, note, Utc::now()).await?;
+    Ok(report_dialogue(
+        reference,
+        &who,
+        "messages handled",
+        outcome,
+    ))
 }
 
 /// `spdesk orders reply`: reads the file to attach (the error names it), then answers.
