@@ -327,6 +327,7 @@ async fn correspondence(
         order,
         mail: i.mail,
         inbound_id,
+        raw_len: i.raw.len(),
         acknowledged_today,
         may_reply,
         now: i.now,

@@ -450,6 +450,51 @@ pub(crate) mod tests {
         assert!(text.contains("Kære forvaltningsansvarlig"));
     }
 
+    /// The Helpdesk's copy of a message: to review_to, Reply-To the sender, the original
+    /// attached, marked as ours; a Reply-To that is no address is left out, never written.
+    #[test]
+    fn a_message_reaches_review_to_with_the_original_and_reply_to() {
+        let t = Templates::builtin().unwrap();
+        let original = b"From: fa@kommune.test\r\nSubject: Hej\r\nMessage-ID: <q1@kommune.test>\r\n\r\nKan det rykkes?\r\n";
+        let mut f = crate::orders::plan::Forward {
+            to: vec!["review@sp.test".into()],
+            subject: "[SP-2026-00001] Besked om bestillingen: Hej".into(),
+            reply_to: Some("fa@kommune.test".into()),
+            version: 42,
+            attach_original: true,
+            values: crate::orders::values::MessageValues {
+                reference: "SP-2026-00001".into(),
+                text: "Kan det rykkes?".into(),
+                ..Default::default()
+            },
+        };
+        let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, original).unwrap();
+        assert_eq!(
+            out.message_id,
+            "SP-2026-00001.v42.besked_til_helpdesk@spdesk.sp.test"
+        );
+        let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(m.reply_to.as_deref(), Some("fa@kommune.test"));
+        assert!(m.text.as_deref().unwrap_or("").contains("Kan det rykkes?"));
+        assert!(
+            m.text
+                .as_deref()
+                .unwrap_or("")
+                .contains("spdesk orders reply SP-2026-00001")
+        );
+        assert_eq!(m.attachments.len(), 1);
+        assert!(
+            m.headers_named(LOOP_HEADER)
+                .any(|v| v == "helpdesk@sp.test")
+        );
+        f.reply_to = Some("evil@x.test\r\nBcc: all@x.test".into());
+        let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, &[]).unwrap();
+        let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(m.reply_to, None);
+        assert!(m.attachments.is_empty());
+        assert!(!String::from_utf8_lossy(&out.raw).contains("Bcc"));
+    }
+
     #[test]
     fn a_receipt_is_a_reply_in_the_thread() {
         let t = Templates::builtin().unwrap();

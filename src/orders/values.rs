@@ -56,6 +56,8 @@ pub struct MessageValues {
     pub text: String,
     /// The names of the message's attachments, comma-separated.
     pub attachments: String,
+    /// The original's size when it is too large to attach ("12.3 MB"); `None`: attached.
+    pub original_too_large: Option<String>,
 }
 
 /// One form field as a template prints it.

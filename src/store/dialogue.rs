@@ -95,8 +95,15 @@ pub async fn store_correspondence(
     };
     store::event(tx, at, &e.event).await?;
     if let Some(f) = &e.forward {
-        let out = compose_forward(a.templates, f, &a.helpdesk.address, a.now.timestamp(), raw)
-            .map_err(anyhow::Error::msg)?;
+        let original: &[u8] = if f.attach_original { raw } else { &[] };
+        let out = compose_forward(
+            a.templates,
+            f,
+            &a.helpdesk.address,
+            a.now.timestamp(),
+            original,
+        )
+        .map_err(anyhow::Error::msg)?;
         store::enqueue_for_order(tx, order_id, &out, a.now).await?;
     }
     if let Some(r) = &e.acknowledgement {

@@ -23,6 +23,9 @@ pub const REPLY: &str = "reply";
 pub const HANDLED: &str = "handled";
 /// How many characters of a message's text the history and the Helpdesk's mail keep.
 pub const MESSAGE_TEXT_CHARS: usize = 4000;
+/// The largest original mail the Helpdesk's copy attaches; a larger one stays in spdesk
+/// (`orders show`), and the copy says so.
+pub const ATTACH_ORIGINAL_MAX_BYTES: usize = 10 * 1024 * 1024;
 
 /// A mail that belongs to an order, carries no form and comes from someone who may write
 /// about the order.
@@ -32,6 +35,8 @@ pub struct Correspondence<'a> {
     pub mail: &'a Mail,
     /// The stored mail's id: the Helpdesk's copy of it is named by it (one per mail).
     pub inbound_id: i64,
+    /// The raw mail's size: the copy attaches it up to [`ATTACH_ORIGINAL_MAX_BYTES`].
+    pub raw_len: usize,
     /// A `besked_modtaget` for this order was queued since the start of today (Copenhagen).
     pub acknowledged_today: bool,
     /// The sender is answered (not our own address, and the mail has one to answer).
@@ -48,6 +53,8 @@ pub struct Forward {
     pub reply_to: Option<String>,
     /// The number in its Message-ID: the stored mail's id, one forward per mail.
     pub version: i64,
+    /// The original mail is attached (not over [`ATTACH_ORIGINAL_MAX_BYTES`]).
+    pub attach_original: bool,
     pub values: MessageValues,
 }
 
@@ -89,6 +96,7 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
         subject: forward_subject(&o.reference, &c.mail.subject),
         reply_to: c.mail.reply_address().map(str::to_string),
         version: c.inbound_id,
+        attach_original: c.raw_len <= ATTACH_ORIGINAL_MAX_BYTES,
         values: MessageValues {
             reference: o.reference.clone(),
             bestillings_id: o.bestillings_id.clone(),
@@ -99,6 +107,8 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
             subject: c.mail.subject.clone(),
             text,
             attachments,
+            original_too_large: (c.raw_len > ATTACH_ORIGINAL_MAX_BYTES)
+                .then(|| format!("{:.1} MB", c.raw_len as f64 / 1_048_576.0)),
         },
     });
     let to = receipt_recipients(c.mail, None, None, ctx.helpdesk);
@@ -311,6 +321,7 @@ mod tests {
             order: o,
             mail: m,
             inbound_id: 42,
+            raw_len: 2_000,
             acknowledged_today,
             may_reply: true,
             now: now(),
@@ -333,6 +344,7 @@ mod tests {
         assert_eq!(f.to, ["review@sp.test"]);
         assert_eq!(f.reply_to.as_deref(), Some("fa@kommune.test"));
         assert_eq!(f.version, 42, "one forward per stored mail");
+        assert!(f.attach_original && f.values.original_too_large.is_none());
         assert_eq!(
             f.subject,
             "[SP-2026-00001] Besked om bestillingen: SV: [SP-2026-00001] Bestillingen er godkendt"
@@ -365,6 +377,14 @@ mod tests {
         let e = correspondence(&input(&o, &m, false), &ctx(&none));
         assert!(e.forward.is_none());
         assert!(e.event.detail.contains("13.00"));
+        // A huge original stays in spdesk; the copy says so.
+        let huge = Correspondence {
+            raw_len: ATTACH_ORIGINAL_MAX_BYTES + 1,
+            ..input(&o, &m, false)
+        };
+        let f = correspondence(&huge, &ctx(&h)).forward.expect("a copy");
+        assert!(!f.attach_original);
+        assert_eq!(f.values.original_too_large.as_deref(), Some("10.0 MB"));
     }
 
     #[test]
