@@ -95,20 +95,45 @@ pub async fn store_correspondence(
     };
     store::event(tx, at, &e.event).await?;
     if let Some(f) = &e.forward {
-        let original: &[u8] = if f.attach_original { raw } else { &[] };
-        let out = compose_forward(
-            a.templates,
-            f,
-            &a.helpdesk.address,
-            a.now.timestamp(),
-            original,
-        )
-        .map_err(anyhow::Error::msg)?;
-        store::enqueue_for_order(tx, order_id, &out, a.now).await?;
+        // A flood of messages must not bury review_to: past `limits.review_mails_per_hour`
+        // the order is only in the digest's "Ubesvarede beskeder", and its history says so.
+        let counted = store::count_hourly(tx, crate::orders::rate::REVIEW_MAILS, 1, a.now).await?;
+        let limit = a.helpdesk.rates.review_mails;
+        if counted > limit {
+            tracing::warn!(reference = %f.values.reference, limit, "review mail limit reached; the message is not forwarded");
+            let detail = format!(
+                "more than {limit} review mails an hour: the message is not forwarded; it waits in the digest's \"Ubesvarede beskeder\""
+            );
+            let note = crate::orders::plan::Event::note("daemon", "message not forwarded", detail);
+            store::event(tx, at, &note).await?;
+        } else {
+            forward(tx, a, order_id, f, raw).await?;
+        }
     }
     if let Some(r) = &e.acknowledgement {
         apply::queue(tx, a, order_id, 0, r).await?;
     }
+    Ok(())
+}
+
+/// Queues the Helpdesk's copy of a message, the original attached when not too large.
+async fn forward(
+    tx: &mut Tx<'_>,
+    a: &Apply<'_>,
+    order_id: i64,
+    f: &crate::orders::plan::Forward,
+    raw: &[u8],
+) -> anyhow::Result<()> {
+    let original: &[u8] = if f.attach_original { raw } else { &[] };
+    let out = compose_forward(
+        a.templates,
+        f,
+        &a.helpdesk.address,
+        a.now.timestamp(),
+        original,
+    )
+    .map_err(anyhow::Error::msg)?;
+    store::enqueue_for_order(tx, order_id, &out, a.now).await?;
     Ok(())
 }
 
