@@ -360,4 +360,90 @@ mod tests {
         assert!(is_unanswered(&mut tx, 2).await.unwrap());
         assert!(!is_unanswered(&mut tx, 1).await.unwrap());
     }
+
+    /// Two messages in one hour with room for one review mail: the first is forwarded and
+    /// acknowledged, the second is noted in the history only (and acknowledged no more today).
+    #[tokio::test]
+    async fn messages_past_the_review_mail_limit_wait_in_the_digest() {
+        use crate::orders::helpdesk::HelpdeskSettings;
+        use crate::orders::plan::dialogue::{Correspondence, correspondence, day_start};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let now = Utc::now();
+        let raw = b"From: fa@kommune.test\r\nSubject: [SP-2026-00001] Hej\r\nMessage-ID: <m@kommune.test>\r\n\r\nKan det rykkes?\r\n";
+        sqlx::query(
+            "INSERT INTO orders (id, ref, state, requester, thread_subject, created_at, updated_at)
+             VALUES (1, 'SP-2026-00001', 'approved', 'fa@kommune.test', 's', ?1, ?1);
+             INSERT INTO inbound_mail (id, message_key, mailbox, internal_date, stored_at, sha256, raw, disposition)
+             VALUES (1, 'k1', 'INBOX', ?1, ?1, 'x', ?2, 'correspondence'),
+                    (2, 'k2', 'INBOX', ?1, ?1, 'y', ?2, 'correspondence')",
+        )
+        .bind(ts(now))
+        .bind(&raw[..])
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let helpdesk = HelpdeskSettings {
+            address: "helpdesk@sp.test".into(),
+            own_domains: Vec::new(),
+            review_to: vec!["review@sp.test".into()],
+            rates: crate::orders::rate::RateLimits {
+                review_mails: 1,
+                ..Default::default()
+            },
+        };
+        let templates = crate::orders::receipts::Templates::builtin().unwrap();
+        let how = Apply {
+            templates: &templates,
+            helpdesk: &helpdesk,
+            now,
+        };
+        let ctx = Context {
+            helpdesk: &helpdesk,
+            register: None,
+            incident_to: &[],
+        };
+        let mail = Mail::parse(raw, 1).unwrap();
+        let order = store::order_by_ref(&store.pool, "SP-2026-00001")
+            .await
+            .unwrap()
+            .unwrap();
+        for inbound_id in [1, 2] {
+            let mut tx = store.begin().await.unwrap();
+            let acknowledged_today = acknowledged_since(&mut tx, 1, day_start(now))
+                .await
+                .unwrap();
+            let input = Correspondence {
+                order: &order,
+                mail: &mail,
+                inbound_id,
+                raw_len: raw.len(),
+                acknowledged_today,
+                may_reply: true,
+                now,
+            };
+            let e = correspondence(&input, &ctx);
+            store_correspondence(&mut tx, &how, 1, inbound_id, &e, raw)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        let kinds: Vec<String> = sqlx::query_scalar("SELECT kind FROM outbox ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(kinds, ["besked_til_helpdesk", "besked_modtaget"]);
+        let actions: Vec<String> = sqlx::query_scalar(
+            "SELECT action FROM events WHERE order_id = 1 AND action <> 'receipt queued' ORDER BY id",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            actions,
+            ["correspondence", "correspondence", "message not forwarded"]
+        );
+        assert_eq!(unanswered_orders(&store.pool).await.unwrap().len(), 1);
+    }
 }
