@@ -194,7 +194,11 @@ async fn three_replies_reach_a_person_and_an_answer_arrives_threaded() {
             "Træk venligst",
         ),
     ];
-    for (tag, text, _) in &messages {
+    // The last one after the others are stored, so that it is the requester's last mail.
+    for (n, (tag, text, _)) in messages.iter().enumerate() {
+        if n == messages.len() - 1 {
+            wait_events(&d, &reference, "correspondence", n).await;
+        }
         let raw = reply_mail(FA, &subject, &mid(tag), &approved.message_id, text);
         stack.send(FA, HELPDESK, &raw).await;
     }

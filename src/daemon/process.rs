@@ -240,9 +240,9 @@ async fn without_a_form(
 /// order, not a whole form but a message (or a partial correction), so they never make a new
 /// order.
 fn only_lines(forms: &[JudgedForm]) -> bool {
-    forms
-        .iter()
-        .all(|f| f.source == "body" && f.form.bestillings_id().is_none())
+    forms.iter().all(|f| {
+        f.source == crate::forms::extract::BODY_SOURCE && f.form.bestillings_id().is_none()
+    })
 }
 
 /// A mail about an order from someone who may write about it, without a whole form: a partial
@@ -277,7 +277,7 @@ async fn partial_correction(
     rejudge: &Rejudge<'_>,
 ) -> anyhow::Result<Option<Judged>> {
     let text = plan::dialogue::message_text(i.mail);
-    let lines = crate::forms::read::text::read_text(&text, "body");
+    let lines = crate::forms::read::text::read_text(&text, crate::forms::extract::BODY_SOURCE);
     let latest = store::actions::latest_version(tx, order.id).await?;
     let Some(correction) = plan::partial::partial_correction(&latest.judgement, &lines) else {
         return Ok(None);

@@ -414,6 +414,9 @@ impl Collector<'_> {
     }
 }
 
+/// The `source` of a form typed into the mail's own text.
+pub const BODY_SOURCE: &str = "body";
+
 /// The form typed into the mail text. When attachments carry forms, the text counts only if
 /// it is a different order (a covering note may repeat a label or two).
 fn body_form(
@@ -422,9 +425,9 @@ fn body_form(
     attachment_forms: &[OrderForm],
 ) -> Option<OrderForm> {
     let body = match (&mail.text, &mail.html) {
-        (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, "body")),
+        (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, BODY_SOURCE)),
         (_, Some(h)) => limits
-            .read_form(ReaderKind::Html, "body", h.as_bytes())
+            .read_form(ReaderKind::Html, BODY_SOURCE, h.as_bytes())
             .ok(),
         _ => None,
     };
