@@ -263,7 +263,7 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     let forms: Vec<JudgedForm> = extracted
         .forms
         .into_iter()
-        .map(|form| judge_read_form(form, mail, &extracted.certificates, ctx, &too_many))
+        .map(|form| judge_one(form, mail, &extracted.certificates, &too_many, ctx))
         .collect();
 
     let mut findings = Vec::new();
@@ -311,14 +311,15 @@ pub fn judge_mail(mail: &Mail, ctx: &Context<'_>) -> Judgement {
     }
 }
 
-/// Judges one form read from `mail` (the certificates attached to it as evidence), with the
-/// mail-level findings `extra` added: the rules, the decision, the planned time.
-fn judge_read_form(
+/// Judges one form of `mail` with the certificates it came with; `extra` findings (the mail's
+/// limits) are added. Also the judgement of a form made from an earlier version (a partial
+/// correction, [`crate::orders::plan::partial`]), so it is judged like any other.
+pub fn judge_one(
     form: OrderForm,
     mail: &Mail,
     certificates: &[crate::forms::extract::CertFile],
-    ctx: &Context<'_>,
     extra: &[Finding],
+    ctx: &Context<'_>,
 ) -> JudgedForm {
     let mut verdict = judge_form(
         &form,
@@ -349,7 +350,7 @@ fn judge_read_form(
 /// a form read from the order's mail: the same rules, with the certificates that mail carries.
 pub fn judge_staff_form(form: OrderForm, mail: &Mail, ctx: &Context<'_>) -> JudgedForm {
     let certificates = extract(mail, ctx.limits).certificates;
-    judge_read_form(form, mail, &certificates, ctx, &[])
+    judge_one(form, mail, &certificates, &[], ctx)
 }
 
 /// The findings of a mail over the extraction limits, given to each of its forms (or to the

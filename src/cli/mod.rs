@@ -265,6 +265,31 @@ pub enum OrdersCommand {
         #[command(flatten)]
         who: Who,
     },
+    /// Answer the requester in the order's thread (a reply to their last mail, the reference
+    /// in the subject); recorded in the history, and the order's messages count as answered.
+    Reply {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The answer, as the requester reads it.
+        #[arg(long)]
+        text: String,
+        /// A file to attach (e.g. a guide or a certificate).
+        #[arg(long, value_name = "FILE")]
+        attach: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Mark the order's unanswered messages handled (answered another way, or nothing to
+    /// answer): they leave the digest's "Ubesvarede beskeder".
+    Handled {
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A note for the history (e.g. "ringet op").
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        who: Who,
+    },
 }
 
 #[cfg(test)]

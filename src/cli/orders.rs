@@ -16,6 +16,7 @@ use crate::rules::cert::CertSummary;
 use crate::store::actions::{
     ActionOutcome, Actions, EditAction, Judging, OrderAction, apply_action, apply_edit,
 };
+use crate::store::dialogue::{Attached, DialogueOutcome, ReplyInput};
 use crate::store::{self, OrderRow, Store};
 
 /// An order as `orders list --json` prints it.
@@ -170,7 +171,112 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
             reason,
             who,
         } => edit(shared, reference, set, reason, who).await,
+        OrdersCommand::Reply {
+            reference,
+            text,
+            attach,
+            who,
+        } => cli_reply(store, actions, reference, text, attach.as_deref(), who).await,
+        OrdersCommand::Handled {
+            reference,
+            note,
+            who,
+        } => cli_handled(store, reference, note.as_deref(), who).await,
         other => person_action(store, actions, other).await,
+    }
+}
+
+/// `spdesk orders handled`: the order's messages marked handled by the operator.
+async fn cli_handled(
+    store: &Store,
+    reference: &str,
+    note: Option<&str>,
+    who: &crate::cli::Who,
+) -> anyhow::Result<i32> {
+    let who = operator(who.as_name.as_deref());
+    let outcome = store::dialogue::handled(store, reference, &who, note, Utc::now()).await?;
+    Ok(report_dialogue(
+        reference,
+        &who,
+        "messages handled",
+        outcome,
+    ))
+}
+
+/// `spdesk orders reply`: reads the file to attach (the error names it), then answers.
+async fn cli_reply(
+    store: &Store,
+    actions: &Actions,
+    reference: &str,
+    text: &str,
+    attach: Option<&std::path::Path>,
+    who: &crate::cli::Who,
+) -> anyhow::Result<i32> {
+    let file = match attach {
+        Some(path) => {
+            let bytes = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "--attach {}: cannot read the file ({e}); give a readable file",
+                    path.display()
+                )
+            })?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "bilag".into());
+            Some((name, bytes))
+        }
+        None => None,
+    };
+    let attachment = file.as_ref().map(|(name, bytes)| Attached {
+        filename: name,
+        content_type: content_type_of(name),
+        bytes,
+    });
+    let who = operator(who.as_name.as_deref());
+    let input = ReplyInput {
+        reference,
+        actor: &who,
+        text,
+        attachment,
+        now: Utc::now(),
+    };
+    let outcome = store::dialogue::reply(store, actions, &input).await?;
+    Ok(report_dialogue(reference, &who, "answer queued", outcome))
+}
+
+/// The content type of an attached file, by its extension (else generic bytes).
+fn content_type_of(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("pdf") => "application/pdf",
+        Some("txt") => "text/plain",
+        Some("docx") => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        Some("pem" | "crt" | "cer") => "application/x-x509-ca-cert",
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+/// Prints what `orders reply`/`handled` did; exit 1 with the reason when refused.
+fn report_dialogue(reference: &str, who: &str, what: &str, outcome: DialogueOutcome) -> i32 {
+    use crate::cli::terminal::{line, text};
+    match outcome {
+        DialogueOutcome::Done(mails) => {
+            println!("{}: {what} (by {})", line(reference), line(who));
+            for m in &mails {
+                println!("  queued: {}", line(m));
+            }
+            if !mails.is_empty() {
+                println!("  mails leave with the daemon's next outbox round");
+            }
+            0
+        }
+        DialogueOutcome::Refused(why) => {
+            eprintln!("{}", text(&why));
+            1
+        }
     }
 }
 
@@ -257,7 +363,9 @@ async fn person_action(
                 return Ok(2);
             }
         },
-        C::List { .. } | C::Show { .. } | C::Edit { .. } => return Ok(2),
+        C::List { .. } | C::Show { .. } | C::Edit { .. } | C::Reply { .. } | C::Handled { .. } => {
+            return Ok(2);
+        }
     };
     cli_action(store, actions, &a).await
 }

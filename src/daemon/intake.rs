@@ -485,6 +485,20 @@ impl Intake {
                 return Ok(Destination::Quarantine);
             }
         };
+        // A partial correction's version is judged like this mail's forms were.
+        let received = origin
+            .internal_date
+            .with_timezone(&chrono_tz::Europe::Copenhagen);
+        let rejudge = |form: crate::forms::form::OrderForm,
+                       certificates: &[crate::forms::extract::CertFile]| {
+            let ctx = Context {
+                received,
+                settings: &self.pipeline.settings,
+                limits: &self.pipeline.limits,
+                history: history.as_ref(),
+            };
+            crate::judge::judge_one(form, &mail, certificates, &[], &ctx)
+        };
         let intake = process::Intake {
             raw: &raw,
             key: &key,
@@ -495,6 +509,7 @@ impl Intake {
             register: self.pipeline.settings.register.as_deref(),
             templates: &self.pipeline.templates,
             now: Utc::now(),
+            rejudge: Some(&rejudge),
         };
         let outcome = match self.store_in_one_transaction(&intake).await {
             Ok(outcome) => outcome,
@@ -559,6 +574,7 @@ impl Intake {
             register: self.pipeline.settings.register.as_deref(),
             templates: &self.pipeline.templates,
             now: Utc::now(),
+            rejudge: None,
         };
         let outcome = store_mail(&mut tx, &intake).await?;
         store::inbound::mark_quarantined(&mut tx, key, why).await?;

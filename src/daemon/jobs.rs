@@ -56,8 +56,6 @@ impl Jobs {
             self.config.helpdesk.stale_rejected_days,
             &calendar,
         );
-        let messages = self.unanswered_messages().await?;
-        digest::with_unanswered(&mut d, &messages, now);
         let deferred = store::deferred_mails(&self.store.pool, now).await?;
         d.n_deferred = usize::try_from(deferred).unwrap_or(0);
         let shown = now - chrono::TimeDelta::days(digest::FAILED_SHOWN_DAYS);
@@ -66,13 +64,9 @@ impl Jobs {
         let period = now - digest::NO_REPLY_PERIOD;
         let unanswered = store::inbound::unanswered_since(&self.store.pool, period).await?;
         digest::with_no_reply(&mut d, &unanswered);
+        let messages = store::dialogue::unanswered_orders(&self.store.pool).await?;
+        digest::with_unanswered(&mut d, &messages, now);
         Ok(d)
-    }
-
-    /// The requesters' messages no person has answered yet ("Ubesvarede beskeder"): none
-    /// until messages that belong to an order are kept as unanswered.
-    async fn unanswered_messages(&self) -> anyhow::Result<Vec<digest::Unanswered>> {
-        Ok(Vec::new())
     }
 
     /// The digest as printed by `spdesk digest`: the subject, then the text.

@@ -83,7 +83,16 @@ pub struct Intake<'a> {
     pub register: Option<&'a Register>,
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
+    /// Judges a form made from an earlier version (a partial correction) as this mail's, with
+    /// the certificates given; `None` (a quarantined mail): no partial corrections.
+    pub rejudge: Option<&'a Rejudge<'a>>,
 }
+
+/// How [`Intake::rejudge`] judges a form: the judge's pipeline with this mail's context.
+pub type Rejudge<'a> = dyn Fn(crate::forms::form::OrderForm, &[crate::forms::extract::CertFile]) -> JudgedForm
+    + Send
+    + Sync
+    + 'a;
 
 /// Stores the mail and applies its judgement, in the caller's transaction.
 pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outcome> {
@@ -146,6 +155,12 @@ async fn dispose(
     let sender = i.mail.from.as_deref().unwrap_or("");
     let may_reply = !i.helpdesk.is_own(sender) && i.mail.reply_address().is_some();
 
+    if let Some(order) = &thread_order
+        && (i.judgement.forms.is_empty() || only_lines(&i.judgement.forms))
+        && may_write_to(tx, i, order).await?
+    {
+        return lines_or_message(tx, i, inbound_id, order, may_reply).await;
+    }
     if i.judgement.forms.is_empty() {
         return without_a_form(tx, i, inbound_id, thread_order, may_reply).await;
     }
@@ -204,14 +219,7 @@ async fn without_a_form(
         other => (other, None),
     };
     if let Some(order) = thread_order {
-        store::mail::mark_correspondence(tx, inbound_id).await?;
-        let at = EventAt {
-            order_id: Some(order.id),
-            inbound_id: Some(inbound_id),
-            at: i.now,
-        };
-        store::event(tx, at, &plan::correspondence(i.mail)).await?;
-        return Ok(Outcome::Correspondence(order.reference));
+        return correspondence(tx, i, inbound_id, &order, may_reply).await;
     }
     let kind = if i.judgement.no_form {
         ReceiptKind::IngenFormular
@@ -226,6 +234,108 @@ async fn without_a_form(
     };
     let (judged, _) = order_for_a_person(tx, i, inbound_id, &person).await?;
     Ok(Outcome::Orders(vec![judged]))
+}
+
+/// Forms that are only lines in the mail's text without a BestillingsID: in a mail about an
+/// order, not a whole form but a message (or a partial correction), so they never make a new
+/// order.
+fn only_lines(forms: &[JudgedForm]) -> bool {
+    forms.iter().all(|f| {
+        f.source == crate::forms::extract::BODY_SOURCE && f.form.bestillings_id().is_none()
+    })
+}
+
+/// A mail about an order from someone who may write about it, without a whole form: a partial
+/// correction of a rejected order when its lines give fields the rejection named, else a
+/// message (correspondence).
+async fn lines_or_message(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    order: &OrderRow,
+    may_reply: bool,
+) -> anyhow::Result<Outcome> {
+    if order.state == crate::orders::state::State::Rejected
+        && let Some(rejudge) = i.rejudge
+        && let Some(judged) =
+            partial_correction(tx, i, inbound_id, order, may_reply, rejudge).await?
+    {
+        return Ok(Outcome::Orders(vec![judged]));
+    }
+    correspondence(tx, i, inbound_id, order, may_reply).await
+}
+
+/// A partial correction (FORMS.md rule 3): the previous version with the fields the rejection
+/// named replaced by the mail's lines, judged and applied like any corrected version. `None`:
+/// the lines name none of those fields.
+async fn partial_correction(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    order: &OrderRow,
+    may_reply: bool,
+    rejudge: &Rejudge<'_>,
+) -> anyhow::Result<Option<Judged>> {
+    let text = plan::dialogue::message_text(i.mail);
+    let lines = crate::forms::read::text::read_text(&text, crate::forms::extract::BODY_SOURCE);
+    let latest = store::actions::latest_version(tx, order.id).await?;
+    let Some(correction) = plan::partial::partial_correction(&latest.judgement, &lines) else {
+        return Ok(None);
+    };
+    let Some(form) = crate::forms::form::interpret(&correction.form) else {
+        return Ok(None);
+    };
+    let mut certificates = crate::forms::extract::certificates(&latest.mail);
+    certificates.extend(crate::forms::extract::certificates(i.mail));
+    let jf = rejudge(form, &certificates);
+    let at = FormAt {
+        inbound_id,
+        index: 0,
+        jf: &jf,
+        thread: Some(order),
+        may_reply,
+    };
+    let judged = apply_form(tx, i, &at).await?;
+    let event = plan::Event::note(
+        i.mail.from.as_deref().unwrap_or(""),
+        "partial correction",
+        plan::partial::replaced_detail(&correction.replaced),
+    );
+    let at = EventAt {
+        order_id: Some(order.id),
+        inbound_id: Some(inbound_id),
+        at: i.now,
+    };
+    store::event(tx, at, &event).await?;
+    Ok(Some(judged))
+}
+
+/// A message about an order from someone who may write about it: kept with its text on the
+/// order (unanswered until a person answers or marks it handled), forwarded to
+/// `helpdesk.review_to` with the original attached, acknowledged once a day at most.
+async fn correspondence(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    inbound_id: i64,
+    order: &OrderRow,
+    may_reply: bool,
+) -> anyhow::Result<Outcome> {
+    store::mail::mark_correspondence(tx, inbound_id).await?;
+    let since = plan::dialogue::day_start(i.now);
+    let acknowledged_today = store::dialogue::acknowledged_since(tx, order.id, since).await?;
+    let input = plan::Correspondence {
+        order,
+        mail: i.mail,
+        inbound_id,
+        raw_len: i.raw.len(),
+        acknowledged_today,
+        may_reply,
+        now: i.now,
+    };
+    let effects = plan::dialogue::correspondence(&input, &context(i));
+    store::dialogue::store_correspondence(tx, &applying(i), order.id, inbound_id, &effects, i.raw)
+        .await?;
+    Ok(Outcome::Correspondence(order.reference.clone()))
 }
 
 /// Our own receipts (our loop header or one of our Message-IDs) are never processed as orders.

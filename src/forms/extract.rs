@@ -168,6 +168,19 @@ enum AttachmentKind {
     Other,
 }
 
+/// The certificate files attached to a mail (top level): the evidence a form version made
+/// from an earlier mail (a partial correction) is judged with.
+pub fn certificates(mail: &Mail) -> Vec<CertFile> {
+    mail.attachments
+        .iter()
+        .filter(|a| kind_of(a) == AttachmentKind::Certificate)
+        .map(|a| CertFile {
+            name: a.name.clone().unwrap_or_default(),
+            bytes: a.bytes.clone(),
+        })
+        .collect()
+}
+
 fn kind_of(a: &Attachment) -> AttachmentKind {
     let name = a.name.as_deref().unwrap_or("").to_lowercase();
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -401,6 +414,9 @@ impl Collector<'_> {
     }
 }
 
+/// The `source` of a form typed into the mail's own text.
+pub const BODY_SOURCE: &str = "body";
+
 /// The form typed into the mail text. When attachments carry forms, the text counts only if
 /// it is a different order (a covering note may repeat a label or two).
 fn body_form(
@@ -409,9 +425,9 @@ fn body_form(
     attachment_forms: &[OrderForm],
 ) -> Option<OrderForm> {
     let body = match (&mail.text, &mail.html) {
-        (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, "body")),
+        (Some(t), _) if !t.trim().is_empty() => Some(read::text::read_text(t, BODY_SOURCE)),
         (_, Some(h)) => limits
-            .read_form(ReaderKind::Html, "body", h.as_bytes())
+            .read_form(ReaderKind::Html, BODY_SOURCE, h.as_bytes())
             .ok(),
         _ => None,
     };

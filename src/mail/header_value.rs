@@ -260,6 +260,12 @@ pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
     b
 }
 
+/// Adds `Reply-To: address` (checked) to a builder: the Helpdesk's copy of a requester's
+/// message is answered straight to the requester.
+pub fn with_reply_to<'x>(b: MessageBuilder<'x>, address: &Address) -> MessageBuilder<'x> {
+    b.reply_to(MbAddress::new_address(None::<String>, address.0.clone()))
+}
+
 /// Test support for every composer: the raw mail's top-level header names are exactly
 /// `expected` (in any order, each once), and the loop-safety headers are among them.
 #[cfg(test)]

@@ -75,6 +75,8 @@ pub fn action_name(action: &str) -> &str {
         "reschedule" => "nyt tidspunkt",
         "edit" => "rettet af Helpdesk",
         "correspondence" => "besked modtaget",
+        "reply" => "svar fra Helpdesk",
+        "handled" => "besked håndteret",
         "not correspondence" => "mail ikke knyttet til bestillingen",
         "change refused" => "ændring afvist",
         "no receipt" => "ingen kvittering",

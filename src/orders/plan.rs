@@ -26,6 +26,10 @@ use crate::orders::values::{self, IncidentValues, ReceiptValues};
 use crate::rules::finding::{Decision, Finding, Rule, Severity};
 use crate::rules::it_systems::Register;
 
+pub mod dialogue;
+pub mod partial;
+pub use dialogue::{Correspondence, CorrespondenceEffects, Forward, ReplyEffects, StaffReply};
+
 /// What every plan decides with: the Helpdesk's own addresses and limits, the it-system
 /// register (a contact listed for the system gets receipts too), where incidents go.
 #[derive(Debug, Clone, Copy)]
@@ -1054,13 +1058,6 @@ pub fn receipt_failed_detail(why: &str) -> String {
 pub fn bounced(receipt_id: &str) -> Event {
     let detail = format!("the receipt {receipt_id} could not be delivered");
     Event::new("daemon", "receipt bounced", None, detail)
-}
-
-/// The event of a reply without a form from someone who may write to the order.
-pub fn correspondence(mail: &Mail) -> Event {
-    let detail = format!("mail \"{}\" without a form", mail.subject);
-    let sender = mail.from.as_deref().unwrap_or("");
-    Event::new(sender, "correspondence", None, detail)
 }
 
 /// A sender over `limits.orders_per_sender_per_hour` (`address` as counted): why the mail goes

@@ -42,6 +42,28 @@ pub struct ReceiptValues {
     /// An overridden decision: what was decided before and what stands now, in Danish.
     pub decided_before: Option<String>,
     pub decided_now: Option<String>,
+    /// A person's answer to the requester (`svar`).
+    pub message: Option<String>,
+}
+
+/// The values of the mail that brings a message about an order (correspondence) to
+/// `helpdesk.review_to`: what the order is, who wrote, and what.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageValues {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub bestillings_id: Option<String>,
+    pub state: String,
+    pub org_name: Option<String>,
+    pub system_name: Option<String>,
+    pub sender: Option<String>,
+    pub subject: String,
+    /// The message's text, as much as the history keeps.
+    pub text: String,
+    /// The names of the message's attachments, comma-separated.
+    pub attachments: String,
+    /// The original's size when it is too large to attach ("12.3 MB"); `None`: attached.
+    pub original_too_large: Option<String>,
 }
 
 /// One form field as a template prints it.

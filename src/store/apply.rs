@@ -126,7 +126,7 @@ async fn open(
 /// Queues one receipt of a mail. A receipt over an hourly limit (per address, overall) is
 /// deferred to the first hour the limits allow, never dropped; mail to the Helpdesk is not
 /// limited here.
-async fn queue(
+pub(crate) async fn queue(
     tx: &mut Tx<'_>,
     a: &Apply<'_>,
     order_id: i64,
@@ -161,7 +161,7 @@ async fn queue(
     Ok(())
 }
 
-fn compose_receipt(
+pub(crate) fn compose_receipt(
     a: &Apply<'_>,
     version: i64,
     r: &Receipt,

@@ -15,6 +15,7 @@ use crate::orders::state::{State, reference};
 pub mod actions;
 pub mod apply;
 pub mod billing;
+pub mod dialogue;
 pub mod execution;
 pub mod inbound;
 pub mod jobs;

@@ -778,7 +778,7 @@ const MAX_TABLE_DEPTH: usize = 16;
 
 /// Turns HTML into text lines (a careful tag stripper: no layout, no wrapping). Linear in the
 /// length of `html`: every byte is looked at a bounded number of times.
-fn html_to_lines(html: &str) -> Vec<String> {
+pub fn html_to_lines(html: &str) -> Vec<String> {
     html_to_lines_counted(html).0
 }
 
