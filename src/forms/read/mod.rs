@@ -4,6 +4,7 @@
 pub mod docx;
 mod label;
 pub mod pdf;
+mod pdf_rows;
 mod pdf_scan;
 mod pdf_stream;
 pub mod text;
