@@ -12,12 +12,29 @@
 //! wraps; text that starts no row is passed on as it was (an unknown "Label: value" still
 //! reads as one).
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use crate::forms::fields::{CHANGES, FIELDS, match_label, normalise};
 use crate::forms::raw::leading_tick_glyph;
 use crate::forms::read::label::MAX_LABEL_CHARS;
+
+/// Most word sequences of one page we look up in the field table: a form's page needs a few
+/// thousand; a page of nothing but label words would otherwise cost each of its lines dozens.
+const MAX_LABEL_TRIES: usize = 20_000;
+
+/// The label look-ups left for a page ([`MAX_LABEL_TRIES`]); when they run out, the rest of
+/// the page is passed on as lines of text.
+struct Budget(Cell<usize>);
+
+impl Budget {
+    fn spend(&self) -> bool {
+        let left = self.0.get();
+        self.0.set(left.saturating_sub(1));
+        left > 0
+    }
+}
 
 /// A piece of text placed on the page (one word or part of one): where it starts and ends on
 /// the baseline `y`, and its font size on the page.
@@ -96,14 +113,15 @@ static FIRST_WORDS: LazyLock<HashSet<String>> = LazyLock::new(|| {
 /// A page's placed text as the lines the text reader reads.
 pub(crate) fn page_rows(runs: Vec<Run>) -> Vec<String> {
     let lines = lines_of(runs);
+    let b = Budget(Cell::new(MAX_LABEL_TRIES));
     let mut out = Vec::new();
-    match column_split(&lines) {
+    match column_split(&b, &lines) {
         Some(split) => {
             let (left, right) = split_lines(&lines, split);
-            column_rows(&left, &mut out);
-            column_rows(&right, &mut out);
+            column_rows(&b, &left, &mut out);
+            column_rows(&b, &right, &mut out);
         }
-        None => column_rows(&lines, &mut out),
+        None => column_rows(&b, &lines, &mut out),
     }
     out
 }
@@ -198,13 +216,13 @@ fn cells(line: &Line) -> Vec<&[Word]> {
 /// Where a page splits into two columns that each hold rows: the left edge of the right
 /// column. A table's value column is no such split (its cells start no rows), a page with
 /// rows on both sides of it is, and so is a table of label, value, label, value.
-fn column_split(lines: &[Line]) -> Option<f32> {
+fn column_split(b: &Budget, lines: &[Line]) -> Option<f32> {
     // Every cell's left edge, and whether a row starts there.
     let mut starts: Vec<(f32, bool)> = Vec::new();
     for line in lines {
         for cell in cells(line) {
             let x = cell.first().map_or(0.0, |w| w.x);
-            starts.push((x, starts_row(cell, line.size)));
+            starts.push((x, starts_row(b, cell, line.size)));
         }
     }
     starts.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -229,8 +247,8 @@ fn column_split(lines: &[Line]) -> Option<f32> {
 }
 
 /// Whether a cell starts with a label and its value (or the label alone).
-fn starts_row(cell: &[Word], size: f32) -> bool {
-    label_prefix(cell, size).is_some()
+fn starts_row(b: &Budget, cell: &[Word], size: f32) -> bool {
+    label_prefix(b, cell, size).is_some()
 }
 
 /// The lines left of `split` and right of it, each in page order. A line that runs across
@@ -267,7 +285,7 @@ fn split_lines(lines: &[Line], split: f32) -> (Vec<Line>, Vec<Line>) {
 
 /// How many words of `words` make a known label, longest first; the rest of the words must
 /// be its value: after a colon or a cell's gap, or nothing.
-fn label_prefix(words: &[Word], size: f32) -> Option<usize> {
+fn label_prefix(b: &Budget, words: &[Word], size: f32) -> Option<usize> {
     let first = words.first()?;
     let first_norm = normalise(&first.text);
     if !first_norm
@@ -279,11 +297,14 @@ fn label_prefix(words: &[Word], size: f32) -> Option<usize> {
     }
     (1..=words.len().min(MAX_LABEL_WORDS))
         .rev()
-        .find(|&k| is_label(words.get(..k).unwrap_or_default()) && value_follows(words, k, size))
+        .find(|&k| is_label(b, words.get(..k).unwrap_or_default()) && value_follows(words, k, size))
 }
 
 /// Whether the words are a label of the field table (a trailing colon allowed).
-fn is_label(words: &[Word]) -> bool {
+fn is_label(b: &Budget, words: &[Word]) -> bool {
+    if !b.spend() {
+        return false;
+    }
     let text = words
         .iter()
         .map(|w| w.text.as_str())
@@ -327,11 +348,11 @@ struct Found {
 /// The label that starts a row at `line`, also one that wraps onto `next` (the next line of
 /// the same cell: close below, at the same left edge). The longer label wins: "Ønsket
 /// tidspunkt" is a label, but wrapped over "for ændring" it is "Ønsket tidspunkt for ændring".
-fn find_label(line: &Line, next: Option<&Line>) -> Option<Found> {
-    let single = label_prefix(&line.words, line.size);
+fn find_label(b: &Budget, line: &Line, next: Option<&Line>) -> Option<Found> {
+    let single = label_prefix(b, &line.words, line.size);
     let wrapped = next
         .filter(|n| follows(line, n) && (n.x() - line.x()).abs() <= line.size)
-        .and_then(|n| wrapped_label(line, n));
+        .and_then(|n| wrapped_label(b, line, n));
     match (single, wrapped) {
         (Some(k), Some(w)) if w.on_line + w.on_next <= k => Some(Found {
             on_line: k,
@@ -348,7 +369,7 @@ fn find_label(line: &Line, next: Option<&Line>) -> Option<Found> {
 
 /// A label that starts at `line` and ends at `next`: the first words of each, each followed
 /// by its value (or nothing).
-fn wrapped_label(line: &Line, next: &Line) -> Option<Found> {
+fn wrapped_label(b: &Budget, line: &Line, next: &Line) -> Option<Found> {
     let first = normalise(&line.words.first()?.text);
     if !first
         .split(' ')
@@ -369,8 +390,8 @@ fn wrapped_label(line: &Line, next: &Line) -> Option<Found> {
         {
             let mut words: Vec<Word> = line.words.get(..k1).unwrap_or_default().to_vec();
             words.extend_from_slice(next.words.get(..k2).unwrap_or_default());
-            if is_label(&words)
-                && value_follows(&next.words, k2, next.size)
+            if value_follows(&next.words, k2, next.size)
+                && is_label(b, &words)
                 && best
                     .as_ref()
                     .is_none_or(|b| k1 + k2 > b.on_line + b.on_next)
@@ -469,13 +490,14 @@ impl Edges {
 
 /// The rows of one column (or of a page with one): each label with the value to its right
 /// and on the lines below that belong to it; other lines as they were.
-fn column_rows(lines: &[Line], out: &mut Vec<String>) {
+fn column_rows(b: &Budget, lines: &[Line], out: &mut Vec<String>) {
     let edge = Edges::of(lines);
     let mut prev_free: Option<&Line> = None;
     let mut i = 0;
     while let Some(line) = lines.get(i) {
         let next = lines.get(i + 1);
-        let found = find_label(line, next).filter(|f| !ends_a_paragraph(line, f, prev_free, &edge));
+        let found =
+            find_label(b, line, next).filter(|f| !ends_a_paragraph(line, f, prev_free, &edge));
         let Some(found) = found else {
             out.push(line.text());
             prev_free = Some(line);
@@ -487,7 +509,7 @@ fn column_rows(lines: &[Line], out: &mut Vec<String>) {
         let mut last = if found.on_next > 0 { next } else { Some(line) };
         i += if found.on_next > 0 { 2 } else { 1 };
         while let (Some(above), Some(l)) = (last, lines.get(i)) {
-            let Some(wrapped) = continues(&row, above, l, lines.get(i + 1), &edge) else {
+            let Some(wrapped) = continues(b, &row, above, l, lines.get(i + 1), &edge) else {
                 break;
             };
             if row.value.len() >= MAX_VALUE_LINES {
@@ -551,8 +573,15 @@ fn start_row(line: &Line, next: Option<&Line>, found: &Found) -> Row {
 /// value's line wrapped: it must be close below and start no row of its own; a value in its
 /// own cell goes on under the value, one below its label under the label, and an inline
 /// value wraps from a full line to the paragraph's left edge.
-fn continues(row: &Row, above: &Line, l: &Line, next: Option<&Line>, edge: &Edges) -> Option<bool> {
-    if !follows(above, l) || find_label(l, next).is_some() {
+fn continues(
+    b: &Budget,
+    row: &Row,
+    above: &Line,
+    l: &Line,
+    next: Option<&Line>,
+    edge: &Edges,
+) -> Option<bool> {
+    if !follows(above, l) || find_label(b, l, next).is_some() {
         return None;
     }
     let slack = l.size.max(above.size);
@@ -685,6 +714,23 @@ mod tests {
                 "Telefon: 12345678"
             ]
         );
+    }
+
+    #[test]
+    fn a_page_of_label_words_costs_a_bounded_number_of_look_ups() {
+        let mut runs = Vec::new();
+        for i in 0..5_000 {
+            runs.extend(words(
+                50.0,
+                10_000.0 - 12.0 * i as f32,
+                &"Telefon ".repeat(9),
+            ));
+        }
+        let started = std::time::Instant::now();
+        let out = rows(runs);
+        assert_eq!(out.len(), 5_000);
+        // Without the budget this took minutes in a debug build.
+        assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     }
 
     #[test]
