@@ -13,7 +13,7 @@ use lopdf::content::{Content, Operation};
 use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
 use crate::forms::fields::{LabelMatch, match_label};
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED};
+use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED, has_tick_glyph};
 use crate::forms::read::pdf_rows::{self, MAX_PAGE_RUNS, Run};
 use crate::forms::read::pdf_scan;
 use crate::forms::read::pdf_stream::Inflater;
@@ -118,9 +118,10 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
     Ok(form)
 }
 
-/// The AcroForm fields, then the rows of the text layer that fill a field or tick a change
-/// none of the fields does: a form made with fields for its text may draw its tick boxes as
-/// text ("☒ URL" under "Ændringer").
+/// The AcroForm fields, then the rows of the text layer that tick boxes of a field none of the
+/// fields fills: a form made with fields for its text may draw its tick boxes as text ("☒ URL"
+/// under "Ændringer"). Other text beside the fields is the form's print (the labels of the
+/// fields, "Overvågning: Til Fra" beside two check boxes), not values.
 fn with_text_rows(fields: Vec<Entry>, rows: Vec<Entry>) -> Vec<Entry> {
     let key = |label: &str| match match_label(label) {
         Some(LabelMatch::Field(f)) => Some(f.code),
@@ -130,7 +131,7 @@ fn with_text_rows(fields: Vec<Entry>, rows: Vec<Entry>) -> Vec<Entry> {
     let known: HashSet<&str> = fields.iter().filter_map(|e| key(&e.label)).collect();
     let extra: Vec<Entry> = rows
         .into_iter()
-        .filter(|e| !e.value.trim().is_empty() && key(&e.label).is_some_and(|k| !known.contains(k)))
+        .filter(|e| has_tick_glyph(&e.value) && key(&e.label).is_some_and(|k| !known.contains(k)))
         .collect();
     let mut out = fields;
     out.extend(extra);
@@ -2084,6 +2085,32 @@ mod tests {
             read(&out).unwrap_err(),
             ReadError::Unreadable("encrypted PDF".into())
         );
+    }
+
+    #[test]
+    fn text_rows_add_only_tick_boxes_no_field_fills() {
+        let fields = vec![
+            e("Overvågning Til", "☒"),
+            e("Overvågning Fra", "☒"),
+            e("CVR", "1"),
+        ];
+        let rows = vec![
+            e("Overvågning", "Til Fra"),
+            e("CVR-nr.", "2"),
+            e("Ændringer", "☐ SSL-certifikat\n☒ URL"),
+            e("Ukendt", "☒ x"),
+        ];
+        assert_eq!(
+            with_text_rows(fields.clone(), rows),
+            [fields, vec![e("Ændringer", "☐ SSL-certifikat\n☒ URL")]].concat()
+        );
+        assert_eq!(decode_hex_escapes("Bestillings#20ID"), "Bestillings ID");
+        assert_eq!(decode_hex_escapes("#C3#98nsket"), "Ønsket");
+        assert_eq!(decode_hex_escapes("#C3"), "#C3");
+        assert_eq!(decode_hex_escapes("Nr #1 #zz #"), "Nr #1 #zz #");
+        assert_eq!(field_label("CVR-nr.Widget", Some("CVR-nr.")), "CVR-nr.");
+        assert_eq!(field_label("Tekstfelt 2", Some("Miljø")), "Miljø");
+        assert_eq!(field_label("Felt A", Some("Miljø")), "Miljø");
     }
 
     #[test]
