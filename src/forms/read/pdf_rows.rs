@@ -16,7 +16,7 @@ use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::LazyLock;
 
-use crate::forms::fields::{CHANGES, FIELDS, match_label, normalise};
+use crate::forms::fields::{CHANGES, FIELDS, LabelMatch, match_label, normalise};
 use crate::forms::raw::leading_tick_glyph;
 use crate::forms::read::label::MAX_LABEL_CHARS;
 
@@ -349,7 +349,8 @@ struct Found {
 /// the same cell: close below, at the same left edge). The longer label wins: "Ønsket
 /// tidspunkt" is a label, but wrapped over "for ændring" it is "Ønsket tidspunkt for ændring".
 fn find_label(b: &Budget, line: &Line, next: Option<&Line>) -> Option<Found> {
-    let single = label_prefix(b, &line.words, line.size);
+    let single = label_prefix(b, &line.words, line.size)
+        .filter(|&k| k < line.words.len() || !names_a_change(&line.words));
     let wrapped = next
         .filter(|n| follows(line, n) && (n.x() - line.x()).abs() <= line.size)
         .and_then(|n| wrapped_label(b, line, n));
@@ -365,6 +366,13 @@ fn find_label(b: &Budget, line: &Line, next: Option<&Line>) -> Option<Found> {
         }),
         (None, None) => None,
     }
+}
+
+/// Whether the words name a change's tick box ("URL") rather than a field: alone on a line
+/// that is an option written under "Ændringer", not a label above a value.
+fn names_a_change(words: &[Word]) -> bool {
+    let text: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    matches!(match_label(&text.join(" ")), Some(LabelMatch::Change(_)))
 }
 
 /// A label that starts at `line` and ends at `next`: the first words of each, each followed
@@ -474,17 +482,20 @@ impl Edges {
         Edges(edges)
     }
 
-    /// Whether `line` is full: its text reaches the right edge, so its paragraph goes on
-    /// below it.
-    fn full(&self, line: &Line) -> bool {
+    /// Whether `below` goes on from `above` as the same text wrapped: the first word of
+    /// `below` would not have fitted after `above` within the right edge (a shorter line is
+    /// broken by the writer, not by the width).
+    fn wrapped(&self, above: &Line, below: &Line) -> bool {
         let edge = self
             .0
             .iter()
-            .find(|(s, _)| (*s - line.size).abs() < 0.5)
+            .find(|(s, _)| (*s - above.size).abs() < 0.5)
             .map_or(f32::MIN, |(_, e)| *e);
-        line.words
-            .last()
-            .is_some_and(|w| w.end_x >= edge - 6.0 * line.size)
+        let (Some(last), Some(first)) = (above.words.last(), below.words.first()) else {
+            return false;
+        };
+        let space = 0.25 * above.size;
+        last.end_x + space + (first.end_x - first.x) > edge + 0.5
     }
 }
 
@@ -535,7 +546,7 @@ fn ends_a_paragraph(line: &Line, found: &Found, prev: Option<&Line>, edge: &Edge
                 && p.y - line.y <= 1.35 * p.size
                 && (p.size - line.size).abs() < 0.5
                 && (p.x() - line.x()).abs() <= line.size
-                && edge.full(p)
+                && edge.wrapped(p, line)
         })
 }
 
@@ -571,8 +582,9 @@ fn start_row(line: &Line, next: Option<&Line>, found: &Found) -> Row {
 
 /// Whether line `l` (below `above`) is more of the row's value, and if so whether it is the
 /// value's line wrapped: it must be close below and start no row of its own; a value in its
-/// own cell goes on under the value, one below its label under the label, and an inline
-/// value wraps from a full line to the paragraph's left edge.
+/// own cell goes on under the value, one below its label under the label. A line under a full
+/// one is the same line wrapped: under the value in its cell, or at the paragraph's left edge
+/// for an inline value (so a long URL or UUID stays one value).
 fn continues(
     b: &Budget,
     row: &Row,
@@ -585,7 +597,16 @@ fn continues(
         return None;
     }
     let slack = l.size.max(above.size);
-    let wraps = row.inline && edge.full(above) && (l.x() - row.label_x).abs() <= slack;
+    let under = |x: f32| (l.x() - x).abs() <= slack;
+    // A tick box starts an option of its own, never a wrapped line.
+    let tick = l
+        .words
+        .first()
+        .is_some_and(|w| leading_tick_glyph(&w.text).is_some());
+    let wraps = !tick
+        && edge.wrapped(above, l)
+        && ((row.inline && under(row.label_x))
+            || (!row.value.is_empty() && row.value_x.is_some_and(under)));
     match row.value_x {
         _ if wraps => Some(true),
         Some(x) if l.x() >= x - slack => Some(false),
@@ -663,6 +684,28 @@ mod tests {
                 "Bemærkninger: Første linje",
                 "  anden linje",
                 "Side 1 af 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_value_wrapped_in_its_cell_stays_one_value_and_options_are_no_labels() {
+        let mut runs = words(50.0, 700.0, "Ny URL");
+        runs.extend(words(
+            200.0,
+            700.0,
+            "https://ws.eksempel.dk/a/very/long/path/that/wraps/",
+        ));
+        runs.extend(words(200.0, 688.0, "v2"));
+        runs.extend(words(50.0, 672.0, "Ændringer"));
+        runs.extend(words(50.0, 660.0, "URL"));
+        runs.extend(words(50.0, 648.0, "SSL-certifikat"));
+        assert_eq!(
+            rows(runs),
+            [
+                "Ny URL: https://ws.eksempel.dk/a/very/long/path/that/wraps/v2",
+                "Ændringer: URL",
+                "  SSL-certifikat"
             ]
         );
     }
