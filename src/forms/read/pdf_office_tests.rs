@@ -20,6 +20,9 @@ fn fixture(name: &str) -> &'static [u8] {
             include_bytes!("../../../tests/fixtures/office-pdfs/empty-phone-hint.pdf")
         }
         "form-fields" => include_bytes!("../../../tests/fixtures/office-pdfs/form-fields.pdf"),
+        "form-check-boxes" => {
+            include_bytes!("../../../tests/fixtures/office-pdfs/form-check-boxes.pdf")
+        }
         "form-fields-flattened" => {
             include_bytes!("../../../tests/fixtures/office-pdfs/form-fields-flattened.pdf")
         }
@@ -130,6 +133,19 @@ fn libreoffice_form_fields_with_escaped_names_and_tick_boxes_drawn_as_text() {
         "form-fields-flattened",
         &form(fixture("form-fields-flattened")),
     );
+}
+
+#[test]
+fn libreoffice_form_fields_with_check_boxes() {
+    let raw = read(fixture("form-check-boxes"));
+    assert!(
+        raw.entries
+            .iter()
+            .any(|e| e.label == "URL" && e.value == "☒"),
+        "{:?}",
+        raw.entries
+    );
+    assert_filled_form("form-check-boxes", &form(fixture("form-check-boxes")));
 }
 
 // ------------------------------------------------------------------ Word-like text layouts
