@@ -20,6 +20,12 @@ fn fixture(name: &str) -> &'static [u8] {
             include_bytes!("../../../tests/fixtures/office-pdfs/empty-phone-hint.pdf")
         }
         "form-fields" => include_bytes!("../../../tests/fixtures/office-pdfs/form-fields.pdf"),
+        "our-form-filled" => {
+            include_bytes!("../../../tests/fixtures/office-pdfs/our-form-filled.pdf")
+        }
+        "our-form-blank-sftp" => {
+            include_bytes!("../../../tests/fixtures/office-pdfs/our-form-blank-sftp.pdf")
+        }
         "form-check-boxes" => {
             include_bytes!("../../../tests/fixtures/office-pdfs/form-check-boxes.pdf")
         }
@@ -133,6 +139,53 @@ fn libreoffice_form_fields_with_escaped_names_and_tick_boxes_drawn_as_text() {
         "form-fields-flattened",
         &form(fixture("form-fields-flattened")),
     );
+}
+
+#[test]
+fn our_own_form_filled_in_and_exported_by_libreoffice() {
+    // examples/filled_form.rs: a valid URL change; phone, service UUID, serial and comment
+    // left empty, showing the blank form's grey hints.
+    let f = form(fixture("our-form-filled"));
+    assert!(f.findings.is_empty(), "{:?}", f.findings);
+    assert_eq!(f.text("org_cvr"), Some("39055414"));
+    assert_eq!(f.text("environment"), Some("exttest"));
+    assert_eq!(
+        f.text("new_url"),
+        Some("https://exttest2.fjordsoft.example/ws/v2/sagsopslag")
+    );
+    for empty in [
+        "contact_phone",
+        "service_uuid",
+        "certificate_serial",
+        "comment",
+    ] {
+        assert!(!f.fields.contains_key(empty), "{empty}: {:?}", f.fields);
+    }
+    assert_eq!(
+        f.fields.get("changes"),
+        Some(&Value::List(vec!["url".into()]))
+    );
+}
+
+#[test]
+fn our_blank_form_exported_by_libreoffice_is_empty_not_invalid() {
+    // Every field shows its hint ("… (udfyldes, når overvågning er slået til)" too): all of
+    // them empty, none read as a wrong value.
+    let f = form(fixture("our-form-blank-sftp"));
+    assert!(
+        !f.findings.iter().any(|x| x.rule == Rule::FieldInvalid),
+        "{:?}",
+        f.findings
+    );
+    assert!(
+        f.findings
+            .iter()
+            .any(|x| x.rule == Rule::FieldMissing && x.field == Some("sftp_user")),
+        "{:?}",
+        f.findings
+    );
+    let written: Vec<&&str> = f.fields.keys().filter(|k| **k != "changes").collect();
+    assert!(written.is_empty(), "{:?}", f.fields);
 }
 
 #[test]
