@@ -777,6 +777,55 @@ mod tests {
     }
 
     #[test]
+    fn random_layouts_of_label_words_do_not_panic() {
+        let pieces = [
+            "Telefon",
+            "Ønsket",
+            "tidspunkt",
+            "for",
+            "ændring",
+            "KOMBIT",
+            "BestillingsID:",
+            ":",
+            "☒",
+            "URL",
+            "https://a:b",
+            "-",
+            "Ny",
+            "",
+            " ",
+            "\t",
+            "…",
+            "(valgfrit)",
+        ];
+        let mut seed: u64 = 0x5eed;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize
+        };
+        for _ in 0..50 {
+            let runs: Vec<Run> = (0..400)
+                .map(|_| {
+                    let x = (next() % 600) as f32 - 50.0;
+                    let y = (next() % 80) as f32 * 6.0;
+                    let size = [0.1, 1.0, 10.0, 13.0, 400.0][next() % 5];
+                    Run {
+                        x,
+                        y,
+                        end_x: x + (next() % 120) as f32 - 20.0,
+                        size,
+                        text: pieces[next() % pieces.len()].to_string(),
+                    }
+                })
+                .collect();
+            let out = rows(runs);
+            assert!(out.len() <= 400, "{}", out.len());
+        }
+    }
+
+    #[test]
     fn hostile_positions_and_many_runs_do_not_panic() {
         let mut runs = Vec::new();
         for i in 0..20_000 {
