@@ -187,8 +187,9 @@ impl Collected {
                 }
             }
             // The blank form's grey hint, kept as text when an editor re-saves the form
-            // without its placeholder mark, is not a value.
-            _ if !value.is_empty() && !is_placeholder(def, value) => {
+            // without its placeholder mark or exports it as PDF, is not a value: the field
+            // is empty (an empty optional field is absent, not invalid).
+            _ if !value.is_empty() && !values::is_blank_hint(def, value) => {
                 self.collected
                     .entry(def.code)
                     .or_default()
@@ -243,10 +244,6 @@ fn settle_changes(form: &mut OrderForm, ticks: &BTreeMap<Change, bool>) {
             Value::List(form.changes.iter().map(|c| c.code().to_string()).collect()),
         );
     }
-}
-
-fn is_placeholder(def: &FieldDef, value: &str) -> bool {
-    normalise(value) == normalise(&crate::forms::blank::placeholder(def))
 }
 
 /// Applies one tick-box option: a change, or a monitoring option.

@@ -3,7 +3,7 @@
 //! reports `field.invalid`.
 
 use crate::forms::fields::{
-    AMBIGUOUS_ROLE_TERMS, MONITORING_OFF, MONITORING_ON, ROLE_TERMS, Role, normalise,
+    AMBIGUOUS_ROLE_TERMS, FieldDef, MONITORING_OFF, MONITORING_ON, ROLE_TERMS, Role, normalise,
 };
 use crate::forms::raw::{TICK_GLYPHS, has_tick_glyph, leading_tick_glyph};
 use crate::mail::header_value::Address;
@@ -13,6 +13,47 @@ use crate::mail::header_value::Address;
 const TICKED_WORDS: &[&str] = &["x", "ja", "yes", "/yes", "on", "true", "1"];
 /// Words that mean "not ticked" when they are the whole value; besides the tick glyphs.
 const UNTICKED_WORDS: &[&str] = &["()", "nej", "no", "off", "/off", "false", "0", "-"];
+
+/// The notes the blank form puts after a field's hint in its placeholder text
+/// ([`crate::forms::blank::placeholder`]), normalised; "ændring af" is followed by the change.
+const PLACEHOLDER_NOTES: &[&str] = &[
+    "valgfrit",
+    "udfyldes ved aendring af",
+    "udfyldes naar overvaagning er slaaet til",
+];
+
+/// Fewest words of a hint cut short (at a line wrap, or ending in "…") that still count as
+/// the hint: "Produktion" alone is a value, though the environment's hint starts with it.
+const MIN_CUT_HINT_WORDS: usize = 3;
+
+/// Whether `value` is the blank form's own grey hint or placeholder text for the field (an
+/// editor or a PDF export kept it as text where the field was left empty): it then means
+/// "empty", wherever a reader found it. Compared case- and space-insensitively, with or
+/// without the placeholder's note ("(valgfrit)", "(udfyldes ved ændring af …)", "(udfyldes,
+/// når overvågning er slået til)"), also cut short at a line wrap or ending in "…".
+pub fn is_blank_hint(def: &FieldDef, value: &str) -> bool {
+    let v = normalise(value);
+    if v.is_empty() {
+        return false;
+    }
+    let hint = normalise(def.hint);
+    let placeholder = normalise(&crate::forms::blank::placeholder(def));
+    if v == hint || v == placeholder {
+        return true;
+    }
+    if let Some(i) = PLACEHOLDER_NOTES.iter().find_map(|n| v.find(n))
+        && v.get(..i).map(str::trim_end) == Some(hint.as_str())
+    {
+        return true;
+    }
+    let t = value.trim_end();
+    let ellipsis = t.ends_with('…') || t.ends_with("...");
+    let whole_words = |full: &str| {
+        full.strip_prefix(v.as_str())
+            .is_some_and(|rest| ellipsis || rest.is_empty() || rest.starts_with(' '))
+    };
+    v.split(' ').count() >= MIN_CUT_HINT_WORDS && (whole_words(&placeholder) || whole_words(&hint))
+}
 
 /// The state of a tick box written as a whole value: `Some(true)` ticked, `Some(false)` not
 /// ticked (also an empty value), `None` when the text is not a tick mark at all.
@@ -342,6 +383,45 @@ pub fn text(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blank_forms_hints_count_as_empty_in_every_variant() {
+        let f = |code| crate::forms::fields::field(code).unwrap();
+        let phone = f("contact_phone");
+        for blank in [
+            "Dansk telefonnummer med 8 cifre, evt. med +45 (valgfrit)",
+            "dansk  telefonnummer med 8 cifre, evt. med +45",
+            "DANSK TELEFONNUMMER MED 8 CIFRE, EVT. MED +45 (VALGFRIT)",
+            "Dansk telefonnummer med 8 cifre …",
+            "Dansk telefonnummer med 8 cif…",
+            "Dansk telefonnummer med 8\ncifre, evt. med +45",
+            "Dansk telefonnummer med 8 cifre",
+        ] {
+            assert!(is_blank_hint(phone, blank), "{blank:?}");
+        }
+        for value in ["12345678", "+45 12 34 56 78", "Dansk", "", "Dansk tele fon"] {
+            assert!(!is_blank_hint(phone, value), "{value:?}");
+        }
+        let new_url = f("new_url");
+        assert!(is_blank_hint(
+            new_url,
+            "Den nye URL (https://...) (udfyldes ved ændring af URL)"
+        ));
+        assert!(is_blank_hint(
+            new_url,
+            "Den nye URL (https://...) (udfyldes ved ændring af …)"
+        ));
+        let hours = f("pickup_deadline_hours");
+        assert!(is_blank_hint(
+            hours,
+            "Antal timer (1-168), før vi advarer om en fil, der ikke er hentet (udfyldes, når \
+             overvågning er slået til)"
+        ));
+        assert!(!is_blank_hint(hours, "24"));
+        let env = f("environment");
+        assert!(!is_blank_hint(env, "Produktion"));
+        assert!(is_blank_hint(env, "Produktion eller Eksternt testmiljø"));
+    }
 
     #[test]
     fn cvr_modulus_11() {

@@ -12,7 +12,17 @@ use crate::forms::raw::has_tick_glyph;
 pub(crate) const MAX_LABEL_CHARS: usize = 60;
 
 /// Splits "Label: value" when the text before the colon can be a label.
+///
+/// With `tab_cells` (a PDF's text layer, where a wide gap between a label cell and its value
+/// cell is a tab) a tab before any colon splits like ": ", so a value with colons (a URL, a
+/// time) stays whole.
 pub(crate) fn split_label(line: &str, tab_cells: bool) -> Option<(String, String)> {
+    let tab_first = line
+        .find('\t')
+        .is_some_and(|t| line.find(':').is_none_or(|c| t < c));
+    if tab_cells && tab_first {
+        return split_at_tab(line);
+    }
     let mut search_from = 0;
     while let Some(pos) = line.get(search_from..).and_then(|s| s.find(':')) {
         let at = search_from.saturating_add(pos);
@@ -48,15 +58,15 @@ pub(crate) fn split_label(line: &str, tab_cells: bool) -> Option<(String, String
         }
         return None;
     }
-    if tab_cells {
-        let (before, after) = line.split_once('\t')?;
-        let label = clean_label(before);
-        let value = after.trim();
-        if plausible_label(&label) && !value.is_empty() {
-            return Some((label, value.replace('\t', " ")));
-        }
-    }
     None
+}
+
+/// "Label\tvalue": the cells of a line split at its first tab.
+fn split_at_tab(line: &str) -> Option<(String, String)> {
+    let (before, after) = line.split_once('\t')?;
+    let label = clean_label(before);
+    let value = after.trim();
+    (plausible_label(&label) && !value.is_empty()).then(|| (label, value.replace('\t', " ")))
 }
 
 /// Drops list bullets and bold markers around a label.
@@ -102,6 +112,18 @@ mod tests {
             Some(("Navn".into(), "Jens".into()))
         );
         assert_eq!(split_label("Navn\tJens", false), None);
+        assert_eq!(
+            split_label("Ny URL\thttps://x.dk:8443/a", true),
+            Some(("Ny URL".into(), "https://x.dk:8443/a".into()))
+        );
+        assert_eq!(
+            split_label("Kl.\t10:00", true),
+            Some(("Kl.".into(), "10:00".into()))
+        );
+        assert_eq!(
+            split_label("Navn: Jens\tHansen", true),
+            Some(("Navn".into(), "Jens\tHansen".into()))
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 pub mod docx;
 mod label;
 pub mod pdf;
+#[cfg(test)]
+mod pdf_office_tests;
+mod pdf_rows;
 mod pdf_scan;
 mod pdf_stream;
 pub mod text;

@@ -12,7 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use lopdf::content::{Content, Operation};
 use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Stream};
 
-use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED};
+use crate::forms::fields::{LabelMatch, match_label};
+use crate::forms::raw::{Entry, RawForm, ReadError, ReadLimits, TICKED, UNTICKED, has_tick_glyph};
+use crate::forms::read::pdf_rows::{self, MAX_PAGE_RUNS, Run};
 use crate::forms::read::pdf_scan;
 use crate::forms::read::pdf_stream::Inflater;
 use crate::forms::read::text::parse_lines;
@@ -89,20 +91,19 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
     if let Some(why) = inflater.refused {
         return Err(ReadError::Limit(why));
     }
-    let mut form = if fields.is_empty() {
-        let refs: Vec<&str> = page_lines.iter().map(String::as_str).collect();
-        parse_lines(&refs, source, true)
-    } else {
-        RawForm {
+    let refs: Vec<&str> = page_lines.iter().map(String::as_str).collect();
+    let mut form = parse_lines(&refs, source, true);
+    if !fields.is_empty() {
+        form = RawForm {
             source: source.to_string(),
             text: page_lines
                 .iter()
                 .map(|l| l.replace('\t', "  "))
                 .collect::<Vec<_>>()
                 .join("\n"),
-            entries: fields,
-        }
-    };
+            entries: with_text_rows(fields, form.entries),
+        };
+    }
     form.source = source.to_string();
     if form.entries.is_empty() && form.text.trim().is_empty() {
         if has_xfa {
@@ -115,6 +116,26 @@ fn read_pdf_inner(bytes: &[u8], source: &str, limits: &ReadLimits) -> Result<Raw
         ));
     }
     Ok(form)
+}
+
+/// The AcroForm fields, then the rows of the text layer that tick boxes of a field none of the
+/// fields fills: a form made with fields for its text may draw its tick boxes as text ("☒ URL"
+/// under "Ændringer"). Other text beside the fields is the form's print (the labels of the
+/// fields, "Overvågning: Til Fra" beside two check boxes), not values.
+fn with_text_rows(fields: Vec<Entry>, rows: Vec<Entry>) -> Vec<Entry> {
+    let key = |label: &str| match match_label(label) {
+        Some(LabelMatch::Field(f)) => Some(f.code),
+        Some(LabelMatch::Change(c)) => Some(c.code),
+        None => None,
+    };
+    let known: HashSet<&str> = fields.iter().filter_map(|e| key(&e.label)).collect();
+    let extra: Vec<Entry> = rows
+        .into_iter()
+        .filter(|e| has_tick_glyph(&e.value) && key(&e.label).is_some_and(|k| !known.contains(k)))
+        .collect();
+    let mut out = fields;
+    out.extend(extra);
+    out
 }
 
 /// The /Type an object stream gets while lopdf loads the file, so that lopdf keeps it as a
@@ -217,7 +238,11 @@ impl Inherited {
     /// The attributes of the field `dict`, a kid of the field that passed on `self`: its own
     /// where it has them, else the inherited ones.
     fn of_kid(&self, dict: &Dictionary) -> Inherited {
-        let partial = dict.get(b"T").ok().and_then(text_string);
+        let partial = dict
+            .get(b"T")
+            .ok()
+            .and_then(text_string)
+            .map(|t| decode_hex_escapes(&t));
         let name = match (partial, self.name.is_empty()) {
             (Some(p), true) => p,
             (Some(p), false) => format!("{}.{p}", self.name),
@@ -532,22 +557,58 @@ fn name_to_string(n: &[u8]) -> String {
     }
 }
 
+/// LibreOffice writes a field name with the `#XX` escapes of a PDF name inside its /T string
+/// ("Bestillings#20ID", "#C3#98nsket"): decoded as UTF-8 when all of it decodes.
+fn decode_hex_escapes(s: &str) -> String {
+    if !s.contains('#') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .filter(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'#', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_string())
+}
+
 /// The field's label: its full name, or its tooltip when the name is one a program made up
-/// ("Text1", "Check Box 3", "form1[0].#subform[0].TextField1[0]").
+/// ("Text1", "Check Box 3", "form1[0].#subform[0].TextField1[0]", LibreOffice's "Tekstfelt 2"
+/// or the "Widget" it names the kid of a field whose name has a dot) or when only the tooltip
+/// is a label of the form.
 fn field_label(full: &str, tooltip: Option<&str>) -> String {
-    let parts: Vec<&str> = full.split('.').collect();
-    let last = parts.last().copied().unwrap_or("");
-    let xfa_style = parts.iter().any(|p| p.ends_with(']'));
-    let own = strip_index(last);
+    let own = own_field_name(full);
     let tooltip = tooltip.map(str::trim).filter(|t| !t.is_empty());
-    if looks_generated(own)
-        && let Some(t) = tooltip
+    if let Some(t) = tooltip
+        && (looks_generated(strip_index(full.rsplit('.').next().unwrap_or("")))
+            || (match_label(&own).is_none() && match_label(t).is_some()))
     {
         return t.to_string();
     }
-    if xfa_style {
+    own
+}
+
+/// A field's own name: the last part of an XFA-style name, else the full name.
+fn own_field_name(full: &str) -> String {
+    let parts: Vec<&str> = full.split('.').collect();
+    let last = parts.last().copied().unwrap_or("");
+    if parts.iter().any(|p| p.ends_with(']')) {
         // "topmostSubform[0].Page1[0].CVR[0]": the containers are layout, the last is the name.
-        return own.trim().to_string();
+        return strip_index(last).trim().to_string();
     }
     full.trim().to_string()
 }
@@ -597,6 +658,7 @@ fn looks_generated(name: &str) -> bool {
             | "undefined"
             | "untitled"
             | "#subform"
+            | "widget"
     )
 }
 
@@ -1131,15 +1193,6 @@ fn cmap_tokens(data: &[u8]) -> Vec<CTok> {
     out
 }
 
-/// A piece of text placed on the page.
-struct Run {
-    x: f32,
-    y: f32,
-    end_x: f32,
-    size: f32,
-    text: String,
-}
-
 type Matrix = [f32; 6];
 
 const IDENTITY: Matrix = [1.0, 0.0, 0.0, 1.0, 0.0, 0.0];
@@ -1189,7 +1242,7 @@ fn text_layer(doc: &Document, page_ids: &[ObjectId], inflater: &mut Inflater) ->
             break;
         }
         walk.interpret(&content, resources, IDENTITY, 0);
-        for line in runs_to_lines(std::mem::take(&mut walk.runs)) {
+        for line in pdf_rows::page_rows(std::mem::take(&mut walk.runs)) {
             chars = chars.saturating_add(line.chars().count());
             if chars > MAX_TEXT_CHARS {
                 return lines;
@@ -1479,16 +1532,25 @@ impl ContentState<'_> {
     }
 }
 
-/// Places one shown string and advances the text matrix.
+/// Places one shown string word by word (so that text is placed by position whether the
+/// producer shows a line, a word or a glyph at a time) and advances the text matrix.
 fn show(font: &FontInfo, bytes: &[u8], gs: &TextState, tm: &mut Matrix, runs: &mut Vec<Run>) {
     let trm = mul(tm, &gs.ctm);
-    let (x, y) = apply(&trm, 0.0, gs.rise);
     // The effective font size on the page (the text matrix and CTM may scale it).
     let scale_y = (trm[2] * trm[2] + trm[3] * trm[3]).sqrt();
     let size = (gs.size * scale_y).abs().max(0.1);
-    let mut text = String::new();
+    let mut word = String::new();
+    let mut start: Option<(f32, f32)> = None;
     for (t, w, is_space) in font.decode(bytes) {
-        text.push_str(&t);
+        let here = apply(&mul(tm, &gs.ctm), 0.0, gs.rise);
+        // Byte 32 takes the word spacing, but only a space's text ends a word: a subset font
+        // may give code 32 to any glyph.
+        if !t.is_empty() && t.chars().all(char::is_whitespace) {
+            push_word(&mut word, start.take(), here.0, size, runs);
+        } else {
+            start.get_or_insert(here);
+            word.push_str(&t);
+        }
         let mut tx = w / 1000.0 * gs.size + gs.char_spacing;
         if is_space {
             tx += gs.word_spacing;
@@ -1497,11 +1559,28 @@ fn show(font: &FontInfo, bytes: &[u8], gs: &TextState, tm: &mut Matrix, runs: &m
         *tm = mul(&[1.0, 0.0, 0.0, 1.0, tx, 0.0], tm);
     }
     let (end_x, _) = apply(&mul(tm, &gs.ctm), 0.0, gs.rise);
-    let text: String = text
-        .chars()
-        .filter(|c| !c.is_control() || *c == '\t')
-        .collect();
-    if !text.is_empty() && x.is_finite() && y.is_finite() && end_x.is_finite() {
+    push_word(&mut word, start, end_x, size, runs);
+}
+
+/// Places one word that starts at `start` and ends at `end_x` (within [`MAX_PAGE_RUNS`]).
+fn push_word(
+    word: &mut String,
+    start: Option<(f32, f32)>,
+    end_x: f32,
+    size: f32,
+    runs: &mut Vec<Run>,
+) {
+    let text: String = word.chars().filter(|c| !c.is_control()).collect();
+    word.clear();
+    let Some((x, y)) = start else {
+        return;
+    };
+    if !text.is_empty()
+        && x.is_finite()
+        && y.is_finite()
+        && end_x.is_finite()
+        && runs.len() < MAX_PAGE_RUNS
+    {
         runs.push(Run {
             x,
             y,
@@ -1510,48 +1589,6 @@ fn show(font: &FontInfo, bytes: &[u8], gs: &TextState, tm: &mut Matrix, runs: &m
             text,
         });
     }
-}
-
-/// Groups runs into lines by their baseline and orders them.
-fn runs_to_lines(runs: Vec<Run>) -> Vec<String> {
-    let mut runs = runs;
-    // Top of the page first; a stable sort keeps content order within a baseline.
-    runs.sort_by(|a, b| b.y.total_cmp(&a.y));
-    let mut lines: Vec<Vec<Run>> = Vec::new();
-    for run in runs {
-        match lines.last_mut() {
-            Some(line)
-                if line.first().is_some_and(|f| {
-                    (f.y - run.y).abs() <= 0.5 * f.size.min(run.size).max(1.0)
-                }) =>
-            {
-                line.push(run)
-            }
-            _ => lines.push(vec![run]),
-        }
-    }
-    lines
-        .into_iter()
-        .filter_map(|mut line| {
-            line.sort_by(|a, b| a.x.total_cmp(&b.x));
-            let mut s = String::new();
-            let mut prev_end: Option<f32> = None;
-            for r in &line {
-                if let Some(end) = prev_end {
-                    let gap = r.x - end;
-                    if gap > 2.5 * r.size {
-                        s.push('\t');
-                    } else if gap > 0.15 * r.size && !s.ends_with(' ') && !r.text.starts_with(' ') {
-                        s.push(' ');
-                    }
-                }
-                s.push_str(&r.text);
-                prev_end = Some(prev_end.map_or(r.end_x, |p: f32| p.max(r.end_x)));
-            }
-            let t = s.trim();
-            (!t.is_empty()).then(|| t.to_string())
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -2048,6 +2085,32 @@ mod tests {
             read(&out).unwrap_err(),
             ReadError::Unreadable("encrypted PDF".into())
         );
+    }
+
+    #[test]
+    fn text_rows_add_only_tick_boxes_no_field_fills() {
+        let fields = vec![
+            e("Overvågning Til", "☒"),
+            e("Overvågning Fra", "☒"),
+            e("CVR", "1"),
+        ];
+        let rows = vec![
+            e("Overvågning", "Til Fra"),
+            e("CVR-nr.", "2"),
+            e("Ændringer", "☐ SSL-certifikat\n☒ URL"),
+            e("Ukendt", "☒ x"),
+        ];
+        assert_eq!(
+            with_text_rows(fields.clone(), rows),
+            [fields, vec![e("Ændringer", "☐ SSL-certifikat\n☒ URL")]].concat()
+        );
+        assert_eq!(decode_hex_escapes("Bestillings#20ID"), "Bestillings ID");
+        assert_eq!(decode_hex_escapes("#C3#98nsket"), "Ønsket");
+        assert_eq!(decode_hex_escapes("#C3"), "#C3");
+        assert_eq!(decode_hex_escapes("Nr #1 #zz #"), "Nr #1 #zz #");
+        assert_eq!(field_label("CVR-nr.Widget", Some("CVR-nr.")), "CVR-nr.");
+        assert_eq!(field_label("Tekstfelt 2", Some("Miljø")), "Miljø");
+        assert_eq!(field_label("Felt A", Some("Miljø")), "Miljø");
     }
 
     #[test]
