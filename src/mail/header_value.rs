@@ -188,6 +188,8 @@ pub struct Envelope<'a> {
     /// Our address; the display name is always [`FROM_NAME`].
     pub from: &'a Address,
     pub to: &'a [Address],
+    /// The display name of each of `to` (same order; missing or empty: the bare address).
+    pub to_names: &'a [HeaderText],
     pub subject: &'a HeaderText,
     pub message_id: &'a MessageId,
     /// Unix time for the Date header.
@@ -211,6 +213,7 @@ impl<'a> Envelope<'a> {
         Envelope {
             from,
             to,
+            to_names: &[],
             subject,
             message_id,
             date,
@@ -227,7 +230,15 @@ impl<'a> Envelope<'a> {
 pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
     let to: Vec<MbAddress<'static>> =
         e.to.iter()
-            .map(|a| MbAddress::new_address(None::<String>, a.0.clone()))
+            .enumerate()
+            .map(|(i, a)| {
+                let name = e
+                    .to_names
+                    .get(i)
+                    .map(|n| n.0.clone())
+                    .filter(|n| !n.is_empty());
+                MbAddress::new_address(name, a.0.clone())
+            })
             .collect();
     let mut b = MessageBuilder::new()
         .from((FROM_NAME.to_string(), e.from.0.clone()))
@@ -390,6 +401,7 @@ mod tests {
         let raw = builder(Envelope {
             from: &from,
             to: std::slice::from_ref(&from),
+            to_names: &[],
             subject: &HeaderText::new("s"),
             message_id: &MessageId::new("m@x").unwrap(),
             date: 0,

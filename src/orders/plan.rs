@@ -266,11 +266,10 @@ fn action_values(a: &PersonAction<'_>, text: Option<&str>) -> ReceiptValues {
             .pointer("/fields/contact_name")
             .and_then(|v| v.as_str())
             .map(str::to_string),
-        planned_at: Some(
-            o.planned_at
-                .map(|p| crate::rules::calendar::danish_datetime(&p))
-                .unwrap_or_else(|| "på det aftalte tidspunkt".into()),
-        ),
+        // No planned time: the receipt says it follows, never "på det aftalte tidspunkt".
+        planned_at: o
+            .planned_at
+            .map(|p| crate::rules::calendar::danish_datetime(&p)),
         findings: only(Action::Reject)
             .map(|r| vec![r.to_string()])
             .unwrap_or_default(),
@@ -449,6 +448,11 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
     let received = receipt(ReceiptKind::Modtaget, &values);
     let (kind, listed, adm) = verdict_receipt(jf);
     values.adm = adm;
+    values.new_bestillings_id = kind == ReceiptKind::Afvist
+        && jf
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::BestillingsIdUsed && f.severity == Severity::Reject);
     values.findings = listed;
     let verdict_receipt = receipt(kind, &values);
     let review = (jf.decision == Decision::Review).then(|| {
@@ -539,11 +543,7 @@ fn new_order(reference: &str, summary: Summary, mail: &Mail) -> Opening {
 
 /// The mail a receipt for a mail answers: the mail itself.
 fn mail_thread(mail: &Mail) -> Thread {
-    Thread {
-        message_id: mail.message_id.clone(),
-        references: mail.references.clone(),
-        subject: mail.subject.clone(),
-    }
+    Thread::of(mail)
 }
 
 /// The verdict on a received version: `received → approved | rejected | review`, the findings
@@ -649,6 +649,7 @@ fn refusal_notice(order: &OrderRow, now: DateTime<Utc>, ctx: &Context<'_>) -> Re
             message_id: order.thread_message_id.clone(),
             references: Vec::new(),
             subject: order.thread_subject.clone(),
+            ..Thread::default()
         },
         version: Some(now.timestamp().div_euclid(86_400)),
         values: ReceiptValues {
@@ -1072,10 +1073,8 @@ mod tests {
         );
         let withdrawn = values(Review, Action::Withdraw);
         assert_eq!(withdrawn.reason.as_deref(), Some("text"));
-        assert_eq!(
-            withdrawn.planned_at.as_deref(),
-            Some("på det aftalte tidspunkt")
-        );
+        // No planned time: none is claimed ("på det aftalte tidspunkt" promised one).
+        assert_eq!(withdrawn.planned_at, None);
     }
 
     /// A failure's incident mail names the order, the it-system and who failed it, and goes

@@ -36,6 +36,9 @@ pub struct ReceiptValues {
     pub note: Option<String>,
     /// Why the order was withdrawn.
     pub reason: Option<String>,
+    /// The rejection asks for a new BestillingsID (the old one was used for a change that is
+    /// made): the receipt then does not also ask to keep it.
+    pub new_bestillings_id: bool,
 }
 
 /// One form field as a template prints it.
