@@ -303,6 +303,7 @@ fn incident_values(a: &PersonAction<'_>, text: Option<&str>) -> IncidentValues {
         actor: a.actor.to_string(),
         reason: text.unwrap_or("(ingen begrundelse)").to_string(),
         events: Vec::new(),
+        files_note: String::new(),
     }
 }
 

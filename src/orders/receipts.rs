@@ -728,14 +728,16 @@ pub(crate) mod tests {
                 actor => "executor",
                 fields => vec![minijinja::context! { label => "SFTP-bruger", value => "bd" }],
                 events => vec![minijinja::context! { at => "t", actor => "daemon",
-                    action => "judged", from_state => "received", to_state => "approved",
-                    detail => "a\nb" }] },
+                    action => "vurderet efter reglerne", from_state => "modtaget",
+                    to_state => "godkendt", detail => "a\nb" }] },
             )
             .unwrap();
         assert!(text.contains("Årsag: timeout"));
         assert!(text.contains("SFTP-bruger: bd"));
         assert!(
-            text.contains("daemon: judged (received -> approved)\n      a\n      b"),
+            text.contains(
+                "daemon: vurderet efter reglerne (fra modtaget til godkendt)\n      a\n      b"
+            ),
             "{text}"
         );
         let text = t
