@@ -67,7 +67,11 @@ fn assert_receipt_pair(
     assert_eq!(parsed.len(), 2, "two receipts expected: {subjects:?}");
     // One subject for every receipt of the order; the kind is the body's first line.
     for s in &subjects {
-        assert_eq!(*s, format!("SV: [{reference}] {original_subject}"), "receipt subject");
+        assert_eq!(
+            *s,
+            format!("SV: [{reference}] {original_subject}"),
+            "receipt subject"
+        );
     }
     let want: BTreeSet<String> = ["Kvittering for modtagelse", "Bestillingen er godkendt"]
         .map(str::to_string)

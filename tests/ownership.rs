@@ -258,11 +258,12 @@ async fn a_forged_colleague_cannot_replace_an_approved_order() {
     stack.send(REQUESTER, d.helpdesk(), &raw).await;
     let told = mails(&stack, &mut d, REQUESTER, 5).await;
     assert!(
-        told.iter().any(|r| r.heading == "Bestillingen vurderes manuelt"
-            && r.text.contains(&format!(
-                "Bestillingen {reference} med KOMBIT BestillingsID"
-            ))
-            && r.text.contains("allerede godkendt")),
+        told.iter()
+            .any(|r| r.heading == "Bestillingen vurderes manuelt"
+                && r.text.contains(&format!(
+                    "Bestillingen {reference} med KOMBIT BestillingsID"
+                ))
+                && r.text.contains("allerede godkendt")),
         "{told:#?}"
     );
 

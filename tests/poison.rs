@@ -171,9 +171,7 @@ async fn assert_review(
     assert_eq!(to_sender, want, "receipts to {sender} for {reference}");
     let reviews = rows
         .iter()
-        .filter(|r| {
-            r.kind == "helpdesk_vurdering" && r.recipients.iter().any(|a| *a == d.staff())
-        })
+        .filter(|r| r.kind == "helpdesk_vurdering" && r.recipients.iter().any(|a| *a == d.staff()))
         .count();
     assert_eq!(
         reviews, 1,
