@@ -302,7 +302,7 @@ async fn every_receipt_greets_threads_and_keeps_one_subject() {
     assert!(!text.contains("behold BestillingsID'et"), "{text}");
 }
 
-/// til_vurdering, fejl, tilbagetrukket, ulaeselig, ingen_formular to the requester; the review
+/// til_vurdering, adm, fejl, tilbagetrukket, ulaeselig, ingen_formular to the requester; the review
 /// and incident mails in the staff mailbox with the original mail and its files attached and
 /// FORMS.md's Danish words; nothing staff reads lands in the mailbox the daemon reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -367,6 +367,46 @@ async fn staff_mails_carry_the_files_and_danish_words() {
             "{name} {ct} not attached: {names:?}"
         );
     }
+
+    // A change the requester makes in ADM: an anvendersystem's certificate.
+    let id = unique("adm");
+    let form = WsForm::new(&id, FA);
+    let mid = format!("{id}@fa.example.test");
+    // For the form's hosts: a certificate for another host would be a finding of its own.
+    let hosts = ["exttest.fjordsoft.example", "exttest2.fjordsoft.example"];
+    let cert = rcgen::generate_simple_self_signed(hosts.map(String::from).to_vec())
+        .expect("a certificate");
+    let rows: Vec<(&'static str, Vec<String>)> = with(&form, "It-systemrolle", "Anvendersystem")
+        .into_iter()
+        .map(|(l, v)| match l {
+            "Ændringer" => (l, vec!["☒ SSL-certifikat".into(), "☐ URL".into()]),
+            _ => (l, v),
+        })
+        .collect();
+    let pem = (
+        "application/x-pem-file",
+        "server.pem",
+        cert.cert.pem().into_bytes(),
+    );
+    let raw = requester_mail("Nyt certifikat", &mid, &[form_file(&rows), pem], None);
+    stack.send(FA, HELPDESK, &raw).await;
+    let adm = wait_state(&d, &id, "rejected").await;
+    let e = Expect {
+        reference: &adm,
+        heading: "Ændringen foretages i ADM",
+        subject: "Nyt certifikat",
+        parent: &mid,
+        outlook: None,
+    };
+    let (raw, m) = wait_mail(&stack, &d, FA, &format!("{adm}.v1.adm@")).await;
+    assert!(
+        m.text
+            .clone()
+            .unwrap_or_default()
+            .contains("Fælleskommunalt Administrationsmodul"),
+        "{m:?}"
+    );
+    check_receipt(&raw, &m, &e);
 
     // Approved, then failed: fejl to the requester, the incident mail to staff.
     let id = unique("f");
