@@ -347,9 +347,9 @@ pub fn message_id(reference: &str, version: i64, kind: ReceiptKind, domain: &str
 pub fn subject(reference: &str, _kind: ReceiptKind, original: &str) -> String {
     let original = original.trim();
     let original = if crate::mail::is_displayable(original) {
-        original_subject(original)
+        without_tags(original_subject(original))
     } else {
-        ""
+        String::new()
     };
     if original.is_empty() {
         format!("SV: [{reference}] {NO_SUBJECT}")
@@ -384,6 +384,25 @@ pub fn original_subject(subject: &str) -> &str {
             return s.trim();
         }
     }
+}
+
+/// `s` without any `[SP-…]` tag left inside it (e.g. "Ang. [SP-2026-00003] ny URL"), spaces
+/// collapsed: the receipt's subject names the reference once, in front.
+fn without_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('[') {
+        out.push_str(&rest[..at]);
+        match strip_reference_tag(&rest[at..]) {
+            Some(after) => rest = after,
+            None => {
+                out.push('[');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn strip_reply_prefix(s: &str) -> &str {
@@ -915,6 +934,14 @@ pub(crate) mod tests {
             "Svar: Reference: [SPX] Ny URL"
         );
         assert_eq!(original_subject("SV:"), "");
+        assert_eq!(
+            subject(
+                "SP-2026-00003",
+                ReceiptKind::Godkendt,
+                "Ang. [SP-2026-00003]  ny URL [x]"
+            ),
+            "SV: [SP-2026-00003] Ang. ny URL [x]"
+        );
         assert_eq!(
             subject("SP-2026-00001", ReceiptKind::Modtaget, "Sv: "),
             "SV: [SP-2026-00001] Din henvendelse til Serviceplatformens Helpdesk"

@@ -20,12 +20,26 @@ pub struct StaffFiles<'a> {
     pub note: String,
 }
 
-/// The original mail `raw` (parsed as `mail`) and its attached files (not the pictures shown
-/// inside its text), in that order, as long as they fit in `cap` bytes together; the rest is
-/// named in the note. `reference` tells the reader where to find what was left out.
+/// The original mail parsed for its files, or `None` when it is over the header and MIME limits
+/// intake holds mail to (the defaults) or too large to attach anyway: such a mail is never
+/// parsed in the daemon's own process (200,000 nested forwards overflowed its stack), and it
+/// goes as `original.eml` alone.
+pub fn parse_for_staff(raw: &[u8], cap: usize) -> Option<Mail> {
+    let limits = crate::mail::HeaderLimits::default();
+    if raw.len() > cap.saturating_mul(2) || crate::mail::header_over_limits(raw, &limits).is_some()
+    {
+        return None;
+    }
+    Mail::parse(raw, 1)
+}
+
+/// The original mail `raw` (parsed as `mail`, see [`parse_for_staff`]) and its attached files
+/// (not the pictures shown inside its text), in that order, as long as they fit in `cap` bytes
+/// together; the rest is named in the note. `reference` tells the reader where to find what
+/// was left out.
 pub fn staff_files<'a>(
     raw: &'a [u8],
-    mail: &'a Mail,
+    mail: Option<&'a Mail>,
     cap: usize,
     reference: &str,
 ) -> StaffFiles<'a> {
@@ -38,20 +52,16 @@ pub fn staff_files<'a>(
         filename: ORIGINAL_NAME,
         bytes: raw,
     }];
-    candidates.extend(
-        mail.attachments
-            .iter()
-            .filter(|a| !a.inline)
-            .map(|a| OutAttachment {
-                content_type: if a.content_type.is_empty() {
-                    "application/octet-stream"
-                } else {
-                    a.content_type.as_str()
-                },
-                filename: a.name.as_deref().unwrap_or("vedhaeftet-fil"),
-                bytes: &a.bytes,
-            }),
-    );
+    let files = mail.map(|m| m.attachments.as_slice()).unwrap_or_default();
+    candidates.extend(files.iter().filter(|a| !a.inline).map(|a| OutAttachment {
+        content_type: if a.content_type.is_empty() {
+            "application/octet-stream"
+        } else {
+            a.content_type.as_str()
+        },
+        filename: a.name.as_deref().unwrap_or("vedhaeftet-fil"),
+        bytes: &a.bytes,
+    }));
     let mut used = 0usize;
     let mut left_out = Vec::new();
     for c in candidates {
@@ -73,6 +83,11 @@ pub fn staff_files<'a>(
             size_text(cap),
             left_out.join(", ")
         ));
+    }
+    if mail.is_none() {
+        note.push(
+            "Filerne i den oprindelige mail er ikke pakket ud, fordi mailen er over de grænser, spdesk læser mail inden for; de ligger i original.eml.".to_string(),
+        );
     }
     out.note = note.join("\n");
     out
@@ -111,7 +126,7 @@ mod tests {
     #[test]
     fn the_original_and_its_files_are_attached() {
         let (raw, mail) = mail_with(&[("form.pdf", 100), ("cert.cer", 50)]);
-        let f = staff_files(&raw, &mail, MAX_STAFF_FILE_BYTES, "SP-2026-00001");
+        let f = staff_files(&raw, Some(&mail), MAX_STAFF_FILE_BYTES, "SP-2026-00001");
         let names: Vec<&str> = f.files.iter().map(|a| a.filename).collect();
         assert_eq!(names, ["original.eml", "form.pdf", "cert.cer"]);
         assert_eq!(f.files[0].content_type, "message/rfc822");
@@ -128,7 +143,7 @@ mod tests {
     fn what_does_not_fit_is_named() {
         let (raw, mail) = mail_with(&[("big.pdf", 3000), ("small.cer", 10)]);
         let cap = raw.len() + 100;
-        let f = staff_files(&raw, &mail, cap, "SP-2026-00001");
+        let f = staff_files(&raw, Some(&mail), cap, "SP-2026-00001");
         let names: Vec<&str> = f.files.iter().map(|a| a.filename).collect();
         assert_eq!(names, ["original.eml", "small.cer"]);
         assert!(f.note.contains("Ikke vedhæftet"), "{}", f.note);
@@ -139,10 +154,30 @@ mod tests {
             f.note
         );
         // Nothing fits: every file is named, none attached.
-        let none = staff_files(&raw, &mail, 5, "SP-2026-00001");
+        let none = staff_files(&raw, Some(&mail), 5, "SP-2026-00001");
         assert!(none.files.is_empty());
         assert!(none.note.contains("original.eml"));
-        assert!(staff_files(&[], &mail, 5, "SP-1").note.is_empty());
+        assert!(staff_files(&[], Some(&mail), 5, "SP-1").note.is_empty());
         assert_eq!(size_text(15 * 1024 * 1024), "15,0 MB");
+    }
+
+    /// A mail over the limits is never parsed here: it goes whole, and the note says why.
+    #[test]
+    fn a_mail_over_the_limits_goes_whole() {
+        let (raw, _) = mail_with(&[("form.pdf", 100)]);
+        assert!(parse_for_staff(&raw, MAX_STAFF_FILE_BYTES).is_some());
+        assert!(parse_for_staff(&raw, 10).is_none(), "too large to attach");
+        let mut nested = String::from("From: a@b.test\r\nSubject: x\r\n");
+        for i in 0..2000 {
+            nested.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        let nested = nested.into_bytes();
+        assert!(parse_for_staff(&nested, MAX_STAFF_FILE_BYTES).is_none());
+        let f = staff_files(&nested, None, MAX_STAFF_FILE_BYTES, "SP-1");
+        let names: Vec<&str> = f.files.iter().map(|a| a.filename).collect();
+        assert_eq!(names, ["original.eml"]);
+        assert!(f.note.contains("ikke pakket ud"), "{}", f.note);
     }
 }

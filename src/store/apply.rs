@@ -11,7 +11,7 @@ use tracing::warn;
 use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::plan::{ActionEffects, Incident, MailEffects, Mark, Opening, Receipt};
 use crate::orders::receipts::{Compose, OutAttachment, ReceiptKind, Templates, compose_with};
-use crate::orders::staff_files::{MAX_STAFF_FILE_BYTES, staff_files};
+use crate::orders::staff_files::{MAX_STAFF_FILE_BYTES, parse_for_staff, staff_files};
 use crate::store::mail::{NewOrder, change_state, insert_order, insert_version, update_summary};
 use crate::store::{self, EventAt, OrderRow, Tx, ts};
 
@@ -202,8 +202,13 @@ async fn review_mail(
         return gather_in_review_summary(tx, a, order_id, &r.values.reference).await;
     }
     let raw = crate::store::versions::inbound_raw(tx, inbound_id).await?;
-    let mail = crate::mail::Mail::parse(&raw, 1).unwrap_or_default();
-    let files = staff_files(&raw, &mail, MAX_STAFF_FILE_BYTES, &r.values.reference);
+    let mail = parse_for_staff(&raw, MAX_STAFF_FILE_BYTES);
+    let files = staff_files(
+        &raw,
+        mail.as_ref(),
+        MAX_STAFF_FILE_BYTES,
+        &r.values.reference,
+    );
     let mut r = r.clone();
     r.values.files_note = files.note;
     queue(tx, a, order_id, version, &r, &files.files).await
@@ -322,8 +327,13 @@ async fn incident_mail(
             e
         })
         .collect();
-    let mail = crate::mail::Mail::parse(original, 1).unwrap_or_default();
-    let files = staff_files(original, &mail, MAX_STAFF_FILE_BYTES, &values.reference);
+    let mail = parse_for_staff(original, MAX_STAFF_FILE_BYTES);
+    let files = staff_files(
+        original,
+        mail.as_ref(),
+        MAX_STAFF_FILE_BYTES,
+        &values.reference,
+    );
     values.files_note = files.note;
     let attachments = files.files;
     let out = compose_with(
