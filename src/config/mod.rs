@@ -116,14 +116,7 @@ impl Config {
             s.finish();
         }
         if let Some(mut s) = cx.required_section(&sections, "helpdesk", "address") {
-            // The IMAP login, when it is an address, is a mailbox the daemon reads too.
-            let reads: Vec<String> = imap
-                .as_ref()
-                .map(|i: &types::Imap| i.username.clone())
-                .filter(|u| u.contains('@'))
-                .into_iter()
-                .collect();
-            helpdesk = read_helpdesk(&mut s, &reads);
+            helpdesk = read_helpdesk(&mut s, &sections::daemon_reads(imap.as_ref()));
             s.finish();
         }
         let mut s = cx.section(&sections, "limits");

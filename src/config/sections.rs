@@ -115,6 +115,15 @@ pub(super) fn read_smtp(s: &mut Sect) -> Option<Smtp> {
     })
 }
 
+/// The mailboxes the daemon reads besides `helpdesk.address`: the IMAP login, when it is an
+/// address.
+pub(super) fn daemon_reads(imap: Option<&super::types::Imap>) -> Vec<String> {
+    imap.map(|i| i.username.clone())
+        .filter(|u| u.contains('@'))
+        .into_iter()
+        .collect()
+}
+
 /// Who reads each staff list, for the problem's text.
 fn staff_role(key: &str) -> &'static str {
     match key {
