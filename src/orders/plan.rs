@@ -346,8 +346,9 @@ pub enum Opening {
         /// The sender (From) and where it asked to be answered, as the mail came.
         requester: Option<String>,
         reply_to: Option<String>,
-        /// The mail that opened the order: later receipts answer in its thread.
-        thread: Thread,
+        /// The mail that opened the order: later receipts answer in its thread (boxed: the
+        /// other variant is small).
+        thread: Box<Thread>,
         event: Event,
     },
     /// A corrected version of an existing order: back to `received`, its summary the newest.
@@ -537,7 +538,7 @@ fn new_order(reference: &str, summary: Summary, mail: &Mail) -> Opening {
         summary,
         requester: mail.from.clone(),
         reply_to: mail.reply_address().map(str::to_string),
-        thread: mail_thread(mail),
+        thread: Box::new(mail_thread(mail)),
         event,
     }
 }

@@ -98,7 +98,7 @@ async fn open(
                 summary,
                 requester: requester.as_deref(),
                 reply_to: reply_to.as_deref(),
-                thread,
+                thread: thread.as_ref(),
             };
             let id = insert_order(tx, &order, now).await?;
             let at = EventAt {
