@@ -271,6 +271,41 @@ pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
     b
 }
 
+/// A `Thread-Index` value: base64 only, bounded (Outlook's conversation index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadIndex(String);
+
+impl ThreadIndex {
+    /// The value, or `None` when it holds anything but base64 characters or is overlong.
+    pub fn new(value: &str) -> Option<ThreadIndex> {
+        let v = value.trim();
+        let valid = !v.is_empty()
+            && v.len() <= MAX_TEXT_CHARS * 4
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        valid.then(|| ThreadIndex(v.to_string()))
+    }
+}
+
+/// Outlook's conversation headers on a reply: `Thread-Topic` (encoded as text needs) and
+/// `Thread-Index`; an empty topic is left out.
+pub fn conversation(
+    mut b: MessageBuilder<'static>,
+    topic: Option<&HeaderText>,
+    index: Option<&ThreadIndex>,
+) -> MessageBuilder<'static> {
+    if let Some(t) = topic.filter(|t| !t.0.is_empty()) {
+        b = b.header(
+            "Thread-Topic",
+            mail_builder::headers::text::Text::new(t.0.clone()),
+        );
+    }
+    if let Some(i) = index {
+        b = b.header("Thread-Index", Raw::new(i.0.clone()));
+    }
+    b
+}
+
 /// Test support for every composer: the raw mail's top-level header names are exactly
 /// `expected` (in any order, each once), and the loop-safety headers are among them.
 #[cfg(test)]
@@ -389,6 +424,14 @@ mod tests {
         assert!(is_domain("example.test"));
         assert!(!is_domain("-x.test"));
         assert!(!is_domain("a b.test"));
+    }
+
+    #[test]
+    fn a_thread_index_is_base64_only() {
+        assert!(ThreadIndex::new("AdxkuUHpfFqkXW2HQ0qSk2IxoG6frA==").is_some());
+        for bad in ["", "abc\r\nBcc: e@x.test", "a b", "abc<"] {
+            assert!(ThreadIndex::new(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -582,26 +582,17 @@ fn to_names(to: &[header_value::Address], thread: &Thread, kind: ReceiptKind) ->
 /// Outlook's conversation headers on a reply to a mail that had them: `Thread-Topic`
 /// unchanged and a child `Thread-Index` ([`child_thread_index`]).
 fn conversation_headers(
-    mut b: mail_builder::MessageBuilder<'static>,
+    b: mail_builder::MessageBuilder<'static>,
     thread: &Thread,
     date: i64,
 ) -> mail_builder::MessageBuilder<'static> {
-    if let Some(topic) = thread.topic.as_deref().map(HeaderText::new)
-        && !topic.as_str().is_empty()
-    {
-        b = b.header(
-            "Thread-Topic",
-            mail_builder::headers::text::Text::new(topic.as_str().to_string()),
-        );
-    }
-    if let Some(index) = thread
+    let topic = thread.topic.as_deref().map(HeaderText::new);
+    let index = thread
         .index
         .as_deref()
         .and_then(|i| child_thread_index(i, date))
-    {
-        b = b.header("Thread-Index", mail_builder::headers::raw::Raw::new(index));
-    }
-    b
+        .and_then(|i| header_value::ThreadIndex::new(&i));
+    header_value::conversation(b, topic.as_ref(), index.as_ref())
 }
 
 /// 100-ns intervals between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
