@@ -302,12 +302,14 @@ async fn every_receipt_greets_threads_and_keeps_one_subject() {
     assert!(!text.contains("behold BestillingsID'et"), "{text}");
 }
 
-/// til_vurdering, adm, fejl, tilbagetrukket, ulaeselig, ingen_formular to the requester; the review
+/// til_vurdering, adm, fejl, anden_afsender, tilbagetrukket, ulaeselig, ingen_formular to the
+/// requester; the review
 /// and incident mails in the staff mailbox with the original mail and its files attached and
 /// FORMS.md's Danish words; nothing staff reads lands in the mailbox the daemon reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_mails_carry_the_files_and_danish_words() {
     let (stack, mut d) = started(CONNECT).await;
+    stack.add_users(&[OTHER]);
     let staff = d.staff();
 
     // Review: the contract term "Modtagersystem" on a webservice form is ambiguous.
@@ -464,6 +466,35 @@ async fn staff_mails_carry_the_files_and_danish_words() {
     let raw = requester_mail("Bestilling", &mid, &[form_file(&form.rows())], None);
     stack.send(FA, HELPDESK, &raw).await;
     let withdrawn = wait_state(&d, &id, "approved").await;
+
+    // Someone else sends a form with its BestillingsID: the requester is told in the order's
+    // thread, with the order's one subject (no display name is kept for the order: the
+    // greeting falls back).
+    let raw = MessageBuilder::new()
+        .from(("Mallory", OTHER))
+        .to(HELPDESK)
+        .subject("Rettelse")
+        .message_id(format!("{id}.other@andetfirma.test"))
+        .date(chrono::Utc::now().timestamp())
+        .text_body("Rettelse vedhæftet.\n")
+        .attachment(DOCX_TYPE, "Bestilling.docx", form.docx())
+        .write_to_vec()
+        .unwrap();
+    stack.send(OTHER, HELPDESK, &raw).await;
+    let (raw, m) = wait_receipt_to(&stack, &d, &mid, ".anden_afsender@").await;
+    let shown = String::from_utf8_lossy(&raw);
+    assert_eq!(
+        m.subject,
+        format!("SV: [{withdrawn}] Bestilling"),
+        "{shown}"
+    );
+    let text = m.text.clone().unwrap_or_default().replace("\r\n", "\n");
+    assert!(
+        text.starts_with("Formular fra en anden afsender\n\nKære forvaltningsansvarlig\n"),
+        "{text}"
+    );
+    assert!(!text.contains(OTHER) && !text.contains("None"), "{text}");
+
     act(
         &d,
         &[
@@ -590,6 +621,9 @@ async fn wait_receipt_to(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Someone who is not the requester of an order.
+const OTHER: &str = "mallory@andetfirma.test";
 
 /// The order reference a receipt's Message-ID names (`SP-2026-00001.v1.kind@…`).
 fn reference_of(m: &Mail) -> String {
