@@ -82,10 +82,10 @@ fn cli(d: &Daemon, args: &[&str]) -> String {
 
 /// Mails in the Helpdesk mailbox (the daemon reads it and moves our own mails to Processed)
 /// whose subject starts with `prefix`.
-async fn helpdesk_mails(stack: &MailStack, prefix: &str) -> Vec<Mail> {
+async fn helpdesk_mails(stack: &MailStack, staff: &str, prefix: &str) -> Vec<Mail> {
     let mut out = Vec::new();
     for folder in ["INBOX", "Processed"] {
-        for raw in stack.fetch_or_empty(HELPDESK, folder).await {
+        for raw in stack.fetch_or_empty(staff, folder).await {
             if let Some(m) = Mail::parse(&raw, 1)
                 && m.subject.starts_with(prefix)
             {
@@ -99,13 +99,14 @@ async fn helpdesk_mails(stack: &MailStack, prefix: &str) -> Vec<Mail> {
 async fn wait_helpdesk_mails(stack: &MailStack, d: &Daemon, prefix: &str, n: usize) -> Vec<Mail> {
     let start = Instant::now();
     loop {
-        let got = helpdesk_mails(stack, prefix).await;
+        let got = helpdesk_mails(stack, &d.staff(), prefix).await;
         if got.len() >= n {
             return got;
         }
         assert!(
             start.elapsed() < WAIT,
-            "waited {WAIT:?} for {n} mail(s) \"{prefix}...\" to {HELPDESK}; got {}\n{}",
+            "waited {WAIT:?} for {n} mail(s) \"{prefix}...\" to {}; got {}\n{}",
+            d.staff(),
             got.len(),
             d.log()
         );
@@ -232,7 +233,7 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     let bills = wait_helpdesk_mails(&stack, &d, "Fakturering", 1).await;
     // All the daemon queued is delivered: a wrongly queued second mail is there by now.
     d.wait_all_delivered(&stack, WAIT).await;
-    let bills_later = helpdesk_mails(&stack, "Fakturering").await;
+    let bills_later = helpdesk_mails(&stack, &d.staff(), "Fakturering").await;
     assert_eq!(bills_later.len(), 1, "exactly one billing mail");
     let csv_att = bills[0]
         .attachments

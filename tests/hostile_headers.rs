@@ -70,7 +70,7 @@ async fn an_encoded_line_break_in_the_subject_adds_no_header_to_the_receipts() {
         assert_eq!(names, RECEIPT_HEADERS, "{}", String::from_utf8_lossy(r));
         let subject = m.subject().unwrap_or("");
         assert!(
-            subject.ends_with(": x Bcc: evil@example.test body"),
+            subject.starts_with("SV: [SP-") && subject.ends_with("] x Bcc: evil@example.test body"),
             "{subject:?}"
         );
     }

@@ -85,7 +85,7 @@ async fn assert_approved_with_receipts(
                     .iter()
                     .any(|r| r.in_reply_to.iter().any(|m| m == mid)
                         && r.subject.contains(reference)
-                        && r.subject.contains(label)),
+                        && r.heading == label),
                 "{id}: no \"{label}\" receipt in the thread of {mid}: {receipts:#?}"
             );
         }

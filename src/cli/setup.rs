@@ -387,6 +387,8 @@ mod tests {
         let text = "[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"h@example.test\"\npassword = \"x\"\n\
              [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"h@example.test\"\n\
              [database]\nurl = \"sqlite::memory:\"\n[helpdesk]\naddress = \"h@example.test\"\n\
+             review_to = [\"staff@example.test\"]\ndigest_to = [\"staff@example.test\"]\n\
+             incident_to = [\"staff@example.test\"]\nbilling_to = [\"staff@example.test\"]\n\
              [billing]\nprices = { webservice = 4500.0, sftp = 2500.0 }\n";
         let text = format!("{text}[rules]\n{rules}");
         Config::from_str(&text, Some(&dir.join("spdesk.toml"))).unwrap()

@@ -116,7 +116,7 @@ impl Config {
             s.finish();
         }
         if let Some(mut s) = cx.required_section(&sections, "helpdesk", "address") {
-            helpdesk = read_helpdesk(&mut s);
+            helpdesk = read_helpdesk(&mut s, &sections::daemon_reads(imap.as_ref()));
             s.finish();
         }
         let mut s = cx.section(&sections, "limits");

@@ -117,7 +117,60 @@ pub(super) fn read_smtp(s: &mut Sect) -> Option<Smtp> {
     })
 }
 
-pub(super) fn read_helpdesk(s: &mut Sect) -> Option<Helpdesk> {
+/// The mailboxes the daemon reads besides `helpdesk.address`: the IMAP login, when it is an
+/// address.
+pub(super) fn daemon_reads(imap: Option<&super::types::Imap>) -> Vec<String> {
+    imap.map(|i| i.username.clone())
+        .filter(|u| u.contains('@'))
+        .into_iter()
+        .collect()
+}
+
+/// Who reads each staff list, for the problem's text.
+fn staff_role(key: &str) -> &'static str {
+    match key {
+        "review_to" => "the people who decide orders that need a person",
+        "digest_to" => "the people who read the daily digest",
+        "incident_to" => "the incident process (who is told when a change fails)",
+        _ => "the people who receive the monthly billing CSV",
+    }
+}
+
+/// A staff recipient list (`review_to`, …): required, not empty, and never an address the
+/// daemon reads (`read`: helpdesk.address and the IMAP login): mail there is filed by the
+/// daemon as its own and no person ever sees it.
+fn staff_recipients(s: &mut Sect, key: &'static str, read: &[String]) -> Option<Vec<String>> {
+    let Some(list) = s.addresses(key) else {
+        if !s.has(key) {
+            s.missing(
+                key,
+                &format!(
+                    "name the mailboxes of {}, e.g. {key} = [\"person@example.test\"]; not helpdesk.address, which spdesk reads itself",
+                    staff_role(key)
+                ),
+            );
+        }
+        return None;
+    };
+    let own: Vec<&String> = list
+        .iter()
+        .filter(|a| read.iter().any(|r| r.trim().eq_ignore_ascii_case(a.trim())))
+        .collect();
+    if let Some(a) = own.first() {
+        s.problem(
+            key,
+            Some(toml_str(a)),
+            &format!(
+                "is a mailbox spdesk reads itself (helpdesk.address or imap.username): spdesk files its own mail there unread, so no person would see it; name the mailboxes of {} instead",
+                staff_role(key)
+            ),
+        );
+        return None;
+    }
+    Some(list)
+}
+
+pub(super) fn read_helpdesk(s: &mut Sect, daemon_reads: &[String]) -> Option<Helpdesk> {
     let address = s.required_text("address", "address = \"helpdesk@example.test\"");
     if let Some(a) = &address
         && !is_plain_address(a)
@@ -141,22 +194,21 @@ pub(super) fn read_helpdesk(s: &mut Sect) -> Option<Helpdesk> {
             );
         }
     }
-    let default = address.clone().into_iter().collect::<Vec<_>>();
-    let review_to = s.addresses("review_to").unwrap_or_else(|| default.clone());
-    let digest_to = s.addresses("digest_to").unwrap_or_else(|| default.clone());
-    let incident_to = s
-        .addresses("incident_to")
-        .unwrap_or_else(|| default.clone());
-    let billing_to = s.addresses("billing_to").unwrap_or_else(|| default.clone());
+    let mut read = daemon_reads.to_vec();
+    read.extend(address.clone());
+    let review_to = staff_recipients(s, "review_to", &read);
+    let digest_to = staff_recipients(s, "digest_to", &read);
+    let incident_to = staff_recipients(s, "incident_to", &read);
+    let billing_to = staff_recipients(s, "billing_to", &read);
     let stale_rejected_days = s.positive("stale_rejected_days", 3650).unwrap_or(14);
     let spam_headers = read_spam_headers(s);
     Some(Helpdesk {
         address: address?,
         own_domains: domains,
-        review_to,
-        digest_to,
-        incident_to,
-        billing_to,
+        review_to: review_to?,
+        digest_to: digest_to?,
+        incident_to: incident_to?,
+        billing_to: billing_to?,
         stale_rejected_days: u32::try_from(stale_rejected_days).unwrap_or(14),
         spam_headers,
     })
@@ -415,6 +467,11 @@ pub(super) fn read_billing(s: &mut Sect) -> Option<Billing> {
 }
 
 impl Sect<'_, '_> {
+    /// Whether the section has `key` at all (whatever its value).
+    pub(super) fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| k.get_ref() == key)
+    }
+
     /// A non-empty list of plain e-mail addresses.
     pub(super) fn addresses(&mut self, key: &'static str) -> Option<Vec<String>> {
         let (items, line) = self.strings_at(key)?;
@@ -423,7 +480,7 @@ impl Sect<'_, '_> {
                 key,
                 Some("[]".into()),
                 line,
-                "must name at least one address (or leave the key out to use helpdesk.address)",
+                "must name at least one address",
             );
             return None;
         }

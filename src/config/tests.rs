@@ -24,6 +24,10 @@ url = "sqlite://var/spdesk.db?mode=rwc"
 
 [helpdesk]
 address = "helpdesk@example.test"
+review_to = ["review@example.test"]
+digest_to = ["digest@example.test"]
+incident_to = ["incident@example.test"]
+billing_to = ["billing@example.test"]
 
 [billing]
 prices = { webservice = 4500.0, sftp = 2500 }
@@ -81,7 +85,7 @@ fn shipped_config_loads() {
     );
     assert_eq!(
         c.helpdesk.billing_to,
-        vec!["helpdesk@example.test".to_string()]
+        vec!["okonomi@example.test".to_string()]
     );
     assert_eq!(c.limits.receipts_per_address_per_hour, 1000);
     assert_eq!(c.limits.receipts_per_hour, 10_000);
@@ -177,13 +181,14 @@ fn defaults_fill_everything_optional() {
     assert_eq!(c.smtp.auth, Auth::None);
     assert_eq!(c.smtp.username, None);
     assert_eq!(c.helpdesk.own_domains, Vec::<String>::new());
-    for list in [
-        &c.helpdesk.review_to,
-        &c.helpdesk.digest_to,
-        &c.helpdesk.incident_to,
-        &c.helpdesk.billing_to,
+    // The staff lists have no default: each names its own people.
+    for (list, who) in [
+        (&c.helpdesk.review_to, "review"),
+        (&c.helpdesk.digest_to, "digest"),
+        (&c.helpdesk.incident_to, "incident"),
+        (&c.helpdesk.billing_to, "billing"),
     ] {
-        assert_eq!(list, &vec!["helpdesk@example.test".to_string()]);
+        assert_eq!(list, &vec![format!("{who}@example.test")]);
     }
     assert_eq!(c.helpdesk.stale_rejected_days, 14);
     assert_eq!(c.limits, Limits::default());
@@ -340,18 +345,32 @@ fn wrong_values_name_line_and_key() {
             "plain e-mail address",
         ),
         (
-            "address = \"helpdesk@example.test\"",
-            "address = \"helpdesk@example.test\"\ndigest_to = [\"a@example.test\", \"not an address\"]",
-            15,
+            "digest_to = [\"digest@example.test\"]",
+            "digest_to = [\"a@example.test\", \"not an address\"]",
+            16,
             "[helpdesk] digest_to",
             "\"not an address\"",
         ),
         (
-            "address = \"helpdesk@example.test\"",
-            "address = \"helpdesk@example.test\"\nreview_to = []",
+            "review_to = [\"review@example.test\"]",
+            "review_to = []",
             15,
             "[helpdesk] review_to",
             "at least one address",
+        ),
+        (
+            "review_to = [\"review@example.test\"]",
+            "review_to = [\"review@example.test\", \"Helpdesk@Example.test\"]",
+            15,
+            "[helpdesk] review_to",
+            "[helpdesk] review_to = \"Helpdesk@Example.test\": is a mailbox spdesk reads itself",
+        ),
+        (
+            "billing_to = [\"billing@example.test\"]\n",
+            "",
+            13,
+            "[helpdesk] billing_to",
+            "required key is missing: name the mailboxes of the people who receive the monthly billing CSV",
         ),
         (
             "address = \"helpdesk@example.test\"",
@@ -370,42 +389,42 @@ fn wrong_values_name_line_and_key() {
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = { webservice = -1.0, sftp = 2500 }",
-            17,
+            21,
             "[billing] prices.webservice",
             "zero or more",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = { webservice = 4500.0 }",
-            17,
+            21,
             "[billing] prices.sftp",
             "required key is missing",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = { webservice = 4500.0, sftp = 2500, ftp = 1 }",
-            17,
+            21,
             "[billing] prices.ftp",
             "unknown form kind",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = { webservice = 4500.0, sftp = 2500 }\ncurrency = \"kr\"",
-            18,
+            22,
             "[billing] currency",
             "ISO 4217",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = { webservice = 4500.0, sftp = 2500 }\ncsv = \"excel\"",
-            18,
+            22,
             "[billing] csv",
             "must be one of \"rfc4180\", \"excel-da\"",
         ),
         (
             "prices = { webservice = 4500.0, sftp = 2500 }",
             "prices = 4500",
-            17,
+            21,
             "[billing] prices",
             "must be a table",
         ),
@@ -415,13 +434,39 @@ fn wrong_values_name_line_and_key() {
     }
 }
 
+/// The IMAP login is a mailbox the daemon reads too: no staff list may name it.
+#[test]
+fn a_staff_list_may_not_name_the_mailbox_the_daemon_reads() {
+    let text = minimal_with(
+        "username = \"helpdesk@example.test\"",
+        "username = \"postkasse@example.test\"",
+    )
+    .replacen(
+        "incident_to = [\"incident@example.test\"]",
+        "incident_to = [\"POSTKASSE@example.test\"]",
+        1,
+    );
+    assert_one(
+        &text,
+        17,
+        "[helpdesk] incident_to",
+        "is a mailbox spdesk reads itself (helpdesk.address or imap.username)",
+    );
+    // A login that is no address names no mailbox.
+    let text = minimal_with(
+        "username = \"helpdesk@example.test\"",
+        "username = \"helpdesk\"",
+    );
+    assert!(load(&text).is_ok());
+}
+
 #[test]
 fn prices_as_their_own_table_find_their_lines() {
     let text = minimal_with(
         "prices = { webservice = 4500.0, sftp = 2500 }",
         "currency = \"DKK\"\n\n[billing.prices]\nwebservice = 4500.0\nsftp = \"free\"",
     );
-    assert_one(&text, 21, "[billing] prices.sftp", "zero or more");
+    assert_one(&text, 25, "[billing] prices.sftp", "zero or more");
 }
 
 #[test]
@@ -723,7 +768,7 @@ fn unknown_keys_and_sections_are_errors_with_lines() {
     let text = format!("{MINIMAL}\n[limit]\nmax_attempts = 5\n");
     let p = problems(&text);
     assert_eq!(p.len(), 1, "{p:#?}");
-    assert_eq!((p[0].line, p[0].key.as_str()), (Some(19), "[limit]"));
+    assert_eq!((p[0].line, p[0].key.as_str()), (Some(23), "[limit]"));
     assert!(p[0].message.contains("did you mean [limits]?"), "{}", p[0]);
 
     let text = format!("debug = true\n{MINIMAL}");
@@ -865,7 +910,7 @@ fn missing_required_keys_point_at_their_section() {
         "prices = { webservice = 4500.0, sftp = 2500 }",
         "currency = \"DKK\"",
     );
-    assert_one(&text, 16, "[billing] prices", "add prices = {");
+    assert_one(&text, 20, "[billing] prices", "add prices = {");
 }
 
 #[test]
@@ -995,7 +1040,7 @@ fn relative_paths_resolve_against_the_config_folder() {
     assert_eq!(p.len(), 2, "{err}");
     assert_eq!(
         (p[0].line, p[0].key.as_str()),
-        (Some(21), "[rules] trusted_ca_file")
+        (Some(25), "[rules] trusted_ca_file")
     );
     assert!(
         p[0].message

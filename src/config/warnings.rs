@@ -87,7 +87,7 @@ mod tests {
             "[imap]\nusername = \"helpdesk@example.test\"\n{imap}\n\n\
              [smtp]\nfrom = \"helpdesk@example.test\"\n{smtp}\n\n\
              [database]\nurl = \"sqlite://var/spdesk.db?mode=rwc\"\n\n\
-             [helpdesk]\naddress = \"helpdesk@example.test\"\n\n\
+             [helpdesk]\naddress = \"helpdesk@example.test\"\nreview_to = [\"review@example.test\"]\ndigest_to = [\"digest@example.test\"]\nincident_to = [\"incident@example.test\"]\nbilling_to = [\"billing@example.test\"]\n\n\
              [billing]\nprices = {{ webservice = 4500.0, sftp = 2500 }}\n"
         );
         let path = dir.join("spdesk.toml");

@@ -162,6 +162,8 @@ mod tests {
             "[imap]\nhost = \"127.0.0.1\"\ntls = \"none\"\nusername = \"h@example.test\"\npassword = \"x\"\n\
              [smtp]\nhost = \"127.0.0.1\"\ntls = \"none\"\nfrom = \"h@example.test\"\n\
              [database]\nurl = \"{url}\"\n[helpdesk]\naddress = \"h@example.test\"\n\
+             review_to = [\"staff@example.test\"]\ndigest_to = [\"staff@example.test\"]\n\
+             incident_to = [\"staff@example.test\"]\nbilling_to = [\"staff@example.test\"]\n\
              [schedule]\ndigest = \"0 0 7 * * *\"\nbilling = \"0 0 6 1 * *\"\n\
              [billing]\nprices = {{ webservice = 4500.0, sftp = 2500.0 }}\n"
         );

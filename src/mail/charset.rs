@@ -224,7 +224,7 @@ mod tests {
                 crate::orders::receipts::ReceiptKind::Modtaget,
                 &m.subject
             ),
-            "[SP-2026-00001] Kvittering for modtagelse",
+            "SV: [SP-2026-00001] Din henvendelse til Serviceplatformens Helpdesk",
             "{:?}",
             m.subject
         );

@@ -188,6 +188,8 @@ pub struct Envelope<'a> {
     /// Our address; the display name is always [`FROM_NAME`].
     pub from: &'a Address,
     pub to: &'a [Address],
+    /// The display name of each of `to` (same order; missing or empty: the bare address).
+    pub to_names: &'a [HeaderText],
     pub subject: &'a HeaderText,
     pub message_id: &'a MessageId,
     /// Unix time for the Date header.
@@ -211,6 +213,7 @@ impl<'a> Envelope<'a> {
         Envelope {
             from,
             to,
+            to_names: &[],
             subject,
             message_id,
             date,
@@ -227,7 +230,15 @@ impl<'a> Envelope<'a> {
 pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
     let to: Vec<MbAddress<'static>> =
         e.to.iter()
-            .map(|a| MbAddress::new_address(None::<String>, a.0.clone()))
+            .enumerate()
+            .map(|(i, a)| {
+                let name = e
+                    .to_names
+                    .get(i)
+                    .map(|n| n.0.clone())
+                    .filter(|n| !n.is_empty());
+                MbAddress::new_address(name, a.0.clone())
+            })
             .collect();
     let mut b = MessageBuilder::new()
         .from((FROM_NAME.to_string(), e.from.0.clone()))
@@ -264,6 +275,41 @@ pub fn builder(e: Envelope<'_>) -> MessageBuilder<'static> {
 /// message is answered straight to the requester.
 pub fn with_reply_to<'x>(b: MessageBuilder<'x>, address: &Address) -> MessageBuilder<'x> {
     b.reply_to(MbAddress::new_address(None::<String>, address.0.clone()))
+}
+
+/// A `Thread-Index` value: base64 only, bounded (Outlook's conversation index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadIndex(String);
+
+impl ThreadIndex {
+    /// The value, or `None` when it holds anything but base64 characters or is overlong.
+    pub fn new(value: &str) -> Option<ThreadIndex> {
+        let v = value.trim();
+        let valid = !v.is_empty()
+            && v.len() <= MAX_TEXT_CHARS * 4
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+        valid.then(|| ThreadIndex(v.to_string()))
+    }
+}
+
+/// Outlook's conversation headers on a reply: `Thread-Topic` (encoded as text needs) and
+/// `Thread-Index`; an empty topic is left out.
+pub fn conversation(
+    mut b: MessageBuilder<'static>,
+    topic: Option<&HeaderText>,
+    index: Option<&ThreadIndex>,
+) -> MessageBuilder<'static> {
+    if let Some(t) = topic.filter(|t| !t.0.is_empty()) {
+        b = b.header(
+            "Thread-Topic",
+            mail_builder::headers::text::Text::new(t.0.clone()),
+        );
+    }
+    if let Some(i) = index {
+        b = b.header("Thread-Index", Raw::new(i.0.clone()));
+    }
+    b
 }
 
 /// Test support for every composer: the raw mail's top-level header names are exactly
@@ -387,6 +433,14 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_index_is_base64_only() {
+        assert!(ThreadIndex::new("AdxkuUHpfFqkXW2HQ0qSk2IxoG6frA==").is_some());
+        for bad in ["", "abc\r\nBcc: e@x.test", "a b", "abc<"] {
+            assert!(ThreadIndex::new(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn references_are_trimmed_to_root_and_newest() {
         let ids: Vec<MessageId> = (0..50)
             .filter_map(|i| MessageId::new(&format!("r{i}@x")))
@@ -396,6 +450,7 @@ mod tests {
         let raw = builder(Envelope {
             from: &from,
             to: std::slice::from_ref(&from),
+            to_names: &[],
             subject: &HeaderText::new("s"),
             message_id: &MessageId::new("m@x").unwrap(),
             date: 0,

@@ -11,5 +11,6 @@ pub mod rate;
 pub mod receipts;
 pub mod recipients;
 pub mod review_summary;
+pub mod staff_files;
 pub mod state;
 pub mod values;

@@ -407,12 +407,14 @@ fn action_values(a: &PersonAction<'_>, change: StateChange, text: Option<&str>) 
         Action::Reschedule => a.at.or(o.planned_at),
         _ => o.planned_at,
     };
-    let planned_at = planned
-        .map(danish_minute)
-        .unwrap_or_else(|| "på det aftalte tidspunkt".into());
+    // No planned time: the receipts say it follows, never "på det aftalte tidspunkt".
+    let planned_at = planned.map(danish_minute);
     let overridden =
         person_receipt(change.from, a.action, change.to) == Some(ReceiptKind::AfgoerelseAendret);
-    let decided = |s: State| decision_in_danish(s, &planned_at);
+    let when = planned_at
+        .clone()
+        .unwrap_or_else(|| "når tidspunktet er fastlagt".into());
+    let decided = |s: State| decision_in_danish(s, &when);
     ReceiptValues {
         reference: o.reference.clone(),
         bestillings_id: o.bestillings_id.clone(),
@@ -426,7 +428,7 @@ fn action_values(a: &PersonAction<'_>, change: StateChange, text: Option<&str>) 
             .flatten()
             .map(|r| vec![r.to_string()])
             .unwrap_or_default(),
-        planned_at: Some(planned_at.clone()),
+        planned_at,
         executed_at: Some(danish_minute(a.now)),
         note: only(Action::Execute).map(str::to_string),
         reason: match a.action {
@@ -473,6 +475,7 @@ fn incident_values(a: &PersonAction<'_>, text: Option<&str>) -> IncidentValues {
         actor: a.actor.to_string(),
         reason: text.unwrap_or("(ingen begrundelse)").to_string(),
         events: Vec::new(),
+        files_note: String::new(),
     }
 }
 
@@ -515,8 +518,9 @@ pub enum Opening {
         /// The sender (From) and where it asked to be answered, as the mail came.
         requester: Option<String>,
         reply_to: Option<String>,
-        /// The mail that opened the order: later receipts answer in its thread.
-        thread: Thread,
+        /// The mail that opened the order: later receipts answer in its thread (boxed: the
+        /// other variant is small).
+        thread: Box<Thread>,
         event: Event,
     },
     /// A corrected version of an existing order: back to `received`, its summary the newest.
@@ -621,6 +625,11 @@ pub fn mail_form(m: &MailForm<'_>, ctx: &Context<'_>) -> Result<MailEffects, Ref
     let received = receipt(ReceiptKind::Modtaget, &values);
     let (kind, listed, adm) = verdict_receipt(jf);
     values.adm = adm;
+    values.new_bestillings_id = kind == ReceiptKind::Afvist
+        && jf
+            .findings
+            .iter()
+            .any(|f| f.rule == Rule::BestillingsIdUsed && f.severity == Severity::Reject);
     values.findings = listed;
     let verdict_receipt = receipt(kind, &values);
     let review = (jf.decision == Decision::Review).then(|| {
@@ -777,18 +786,14 @@ fn new_order(reference: &str, summary: Summary, mail: &Mail) -> Opening {
         summary,
         requester: mail.from.clone(),
         reply_to: mail.reply_address().map(str::to_string),
-        thread: mail_thread(mail),
+        thread: Box::new(mail_thread(mail)),
         event,
     }
 }
 
 /// The mail a receipt for a mail answers: the mail itself.
 fn mail_thread(mail: &Mail) -> Thread {
-    Thread {
-        message_id: mail.message_id.clone(),
-        references: mail.references.clone(),
-        subject: mail.subject.clone(),
-    }
+    Thread::of(mail)
 }
 
 /// The verdict on a received version: `received → approved | rejected | review`, the findings
@@ -894,6 +899,7 @@ fn refusal_notice(order: &OrderRow, now: DateTime<Utc>, ctx: &Context<'_>) -> Re
             message_id: order.thread_message_id.clone(),
             references: Vec::new(),
             subject: order.thread_subject.clone(),
+            ..Thread::default()
         },
         version: Some(now.timestamp().div_euclid(86_400)),
         values: ReceiptValues {
@@ -1523,10 +1529,8 @@ mod tests {
         );
         let withdrawn = values(Review, Action::Withdraw);
         assert_eq!(withdrawn.reason.as_deref(), Some("text"));
-        assert_eq!(
-            withdrawn.planned_at.as_deref(),
-            Some("på det aftalte tidspunkt")
-        );
+        // No planned time: none is claimed ("på det aftalte tidspunkt" promised one).
+        assert_eq!(withdrawn.planned_at, None);
     }
 
     /// A failure's incident mail names the order, the it-system and who failed it, and goes

@@ -109,7 +109,8 @@ impl ReceiptKind {
         }
     }
 
-    /// What the subject line says before the original subject.
+    /// What kind of mail it is, in a few Danish words: the heading on a receipt's first line
+    /// (and of its HTML part); a staff mail's subject names it.
     pub fn subject_label(self) -> &'static str {
         match self {
             ReceiptKind::Modtaget => "Kvittering for modtagelse",
@@ -133,6 +134,20 @@ impl ReceiptKind {
             ReceiptKind::BeskedTilHelpdesk => "Besked om bestillingen",
             ReceiptKind::SvarFraHelpdesk => "Svar fra Helpdesk",
         }
+    }
+
+    /// A mail to the Helpdesk's own people (review, incident): its own subject, no heading,
+    /// no greeting.
+    pub fn is_staff(self) -> bool {
+        matches!(
+            self,
+            ReceiptKind::HelpdeskVurdering | ReceiptKind::Incident | ReceiptKind::BeskedTilHelpdesk
+        )
+    }
+
+    /// The heading a receipt's body starts with (`None` for a staff mail).
+    pub fn heading(self) -> Option<&'static str> {
+        (!self.is_staff()).then(|| self.subject_label())
     }
 
     fn template(self) -> String {
@@ -174,6 +189,13 @@ impl ReceiptKind {
 }
 
 const LAYOUT: &str = "layout.html.j2";
+
+/// What a receipt prints for a value nobody gave.
+pub const NOT_GIVEN: &str = "(ikke angivet)";
+
+/// Whom a receipt greets when neither the sender's display name nor the form's contact name is
+/// known.
+pub const DEFAULT_GREETING: &str = "forvaltningsansvarlig";
 
 /// Templates for mails other than receipts (the digest), rendered by name.
 const NAMED: [(&str, &str); 2] = [
@@ -229,6 +251,14 @@ impl Templates {
     ) -> Result<Templates, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        // A value no path knows prints as "(ikke angivet)", never as "none" (RECEIPTS.md).
+        env.set_formatter(|out, state, value| {
+            if value.is_none() {
+                out.write_str(NOT_GIVEN).map_err(minijinja::Error::from)
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
         for (name, builtin) in Templates::builtin_sources() {
             let text = text_of(&name).unwrap_or_else(|| builtin.to_string());
             env.add_template_owned(name.clone(), text)
@@ -257,10 +287,11 @@ impl Templates {
             .map_err(|e| format!("template {}: {e}", kind.template()))
     }
 
-    fn html(&self, subject: &str, text: &str) -> Result<String, String> {
+    fn html(&self, subject: &str, heading: Option<&str>, text: &str) -> Result<String, String> {
         let t = self.env.get_template(LAYOUT).map_err(|e| e.to_string())?;
         t.render(minijinja::context! {
             subject => subject,
+            heading => heading,
             body_html => minijinja::Value::from_safe_string(text_to_html(text)),
         })
         .map_err(|e| format!("template {LAYOUT}: {e}"))
@@ -286,12 +317,63 @@ pub fn text_to_html(text: &str) -> String {
         .join("\n")
 }
 
-/// The mail a receipt answers.
+/// The mail a receipt answers: its ids for In-Reply-To/References, its subject, who wrote it
+/// (the greeting and the `To:` display name) and Outlook's conversation headers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Thread {
     pub message_id: Option<String>,
     pub references: Vec<String>,
     pub subject: String,
+    /// The From address and its display name, as the mail gave them.
+    pub from: Option<String>,
+    pub from_name: Option<String>,
+    /// `Thread-Topic` (decoded) and `Thread-Index` (base64) when the mail had them.
+    pub topic: Option<String>,
+    pub index: Option<String>,
+}
+
+impl Thread {
+    /// The thread of a mail a receipt answers.
+    pub fn of(mail: &crate::mail::Mail) -> Thread {
+        Thread {
+            message_id: mail.message_id.clone(),
+            references: mail.references.clone(),
+            subject: mail.subject.clone(),
+            from: mail.from.clone(),
+            from_name: mail.from_name.clone(),
+            topic: mail.header("Thread-Topic").map(decoded_text),
+            index: mail.header("Thread-Index").map(str::to_string),
+        }
+    }
+
+    /// The sender's display name when it is one a greeting can use: readable, not empty, not
+    /// an address.
+    pub fn display_name(&self) -> Option<String> {
+        let name = HeaderText::new(self.from_name.as_deref()?);
+        let name = name.as_str().trim_matches(['"', '\'', ' ']);
+        (!name.is_empty() && !name.contains('@') && crate::mail::is_displayable(name))
+            .then(|| name.to_string())
+    }
+}
+
+/// An unstructured header value (RFC 2047 encoded words, any charset) decoded as the subject
+/// is: the same reading, so a topic and a subject never differ by decoding.
+fn decoded_text(raw: &str) -> String {
+    let field = format!("Subject: {}\r\n\r\n", raw.replace(['\r', '\n'], " "));
+    crate::mail::Mail::headers_only(field.as_bytes()).subject
+}
+
+/// The greeting of a receipt: the sender's display name, else the form's contact name, else
+/// "forvaltningsansvarlig" (RECEIPTS.md); never empty.
+pub fn greeting(thread: &Thread, contact_name: Option<&str>) -> String {
+    thread
+        .display_name()
+        .or_else(|| {
+            contact_name
+                .map(|c| HeaderText::new(c).as_str().to_string())
+                .filter(|c| !c.is_empty())
+        })
+        .unwrap_or_else(|| DEFAULT_GREETING.to_string())
 }
 
 /// A composed mail, ready for the outbox.
@@ -309,26 +391,117 @@ pub fn message_id(reference: &str, version: i64, kind: ReceiptKind, domain: &str
     crate::mail::own_id::make(&format!("{reference}.v{version}.{}", kind.code()), domain)
 }
 
-/// The subject: `[SP-2026-00001] Kvittering for modtagelse: <original subject>`. An original
-/// subject that could not be decoded (U+FFFD or control characters left, see
-/// [`crate::mail::is_displayable`]) is left out: the reference alone, never mojibake.
-pub fn subject(reference: &str, kind: ReceiptKind, original: &str) -> String {
+/// The subject of every receipt about one order: `SV: [SP-2026-00001] <original subject>`,
+/// the same for every kind, so Outlook and Gmail keep the order's mails in one conversation
+/// (the kind is the body's heading). An original subject that could not be decoded (U+FFFD or
+/// control characters left, see [`crate::mail::is_displayable`]) is left out: the reference
+/// and [`NO_SUBJECT`], never mojibake. `_kind` is kept for the callers: every kind has the
+/// same subject.
+pub fn subject(reference: &str, _kind: ReceiptKind, original: &str) -> String {
     let original = original.trim();
     let original = if crate::mail::is_displayable(original) {
-        original
+        without_tags(original_subject(original))
     } else {
-        ""
+        String::new()
     };
-    // Do not stack our own prefixes on a reply to a receipt.
-    let original = original
-        .strip_prefix(&format!("[{reference}]"))
-        .map(str::trim)
-        .unwrap_or(original);
     if original.is_empty() {
-        format!("[{reference}] {}", kind.subject_label())
+        format!("SV: [{reference}] {NO_SUBJECT}")
     } else {
-        format!("[{reference}] {}: {original}", kind.subject_label())
+        format!("SV: [{reference}] {original}")
     }
+}
+
+/// What a receipt's subject says after the reference when the requester's subject was empty
+/// or unreadable: the same for every receipt of the order.
+pub const NO_SUBJECT: &str = "Din henvendelse til Serviceplatformens Helpdesk";
+
+/// Reply and forward prefixes mail programs put before a subject (Danish, English, German,
+/// Norwegian/Swedish, Dutch), compared without case.
+const REPLY_PREFIXES: [&str; 10] = [
+    "sv", "re", "vs", "fw", "fwd", "aw", "wg", "antw", "tr", "ref",
+];
+
+/// `subject` without what replies and our own receipts put before it: every reply/forward
+/// prefix (`SV:`, `RE:`, `VS:`, `FW:`, `Fwd:`, `AW:`, also `SV[2]:`), every `[SP-…]` tag and
+/// a receipt label our older subjects had (`Bestillingen skal rettes: …`).
+pub fn original_subject(subject: &str) -> &str {
+    let mut s = subject.trim();
+    loop {
+        let before = s;
+        s = strip_reply_prefix(s).trim_start();
+        if let Some(rest) = strip_reference_tag(s) {
+            s = rest.trim_start();
+            s = strip_label(s).trim_start();
+        }
+        if s.len() == before.len() {
+            return s.trim();
+        }
+    }
+}
+
+/// `s` without any `[SP-…]` tag left inside it (e.g. "Ang. [SP-2026-00003] ny URL"), spaces
+/// collapsed: the receipt's subject names the reference once, in front.
+fn without_tags(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find('[') {
+        out.push_str(&rest[..at]);
+        match strip_reference_tag(&rest[at..]) {
+            Some(after) => rest = after,
+            None => {
+                out.push('[');
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn strip_reply_prefix(s: &str) -> &str {
+    let Some(colon) = s.find(':').filter(|&c| c <= 8) else {
+        return s;
+    };
+    let word = s[..colon].trim();
+    // Outlook's counted form: "SV[2]" / "RE(2)".
+    let word = word.split(['[', '(']).next().unwrap_or(word).trim();
+    if REPLY_PREFIXES.iter().any(|p| word.eq_ignore_ascii_case(p)) {
+        &s[colon + 1..]
+    } else {
+        s
+    }
+}
+
+/// `[SP-…]` at the start: the rest after it.
+fn strip_reference_tag(s: &str) -> Option<&str> {
+    let rest = s.strip_prefix('[')?;
+    let head = rest.get(..3)?;
+    if !head.eq_ignore_ascii_case("SP-") {
+        return None;
+    }
+    let end = rest.find(']')?;
+    let inner = &rest[..end];
+    inner
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        .then(|| &rest[end + 1..])
+}
+
+/// A receipt label with its colon at the start (our subjects before they were one per order).
+fn strip_label(s: &str) -> &str {
+    for kind in ReceiptKind::ALL {
+        let label = kind.subject_label();
+        if let Some(rest) = s.strip_prefix(label) {
+            let rest = rest.trim_start();
+            if let Some(after) = rest.strip_prefix(':') {
+                return after;
+            }
+            if rest.is_empty() {
+                return rest;
+            }
+        }
+    }
+    s
 }
 
 /// Everything needed to compose one mail.
@@ -377,8 +550,8 @@ pub fn compose_with(
         &c.subject
             .unwrap_or_else(|| subject(c.reference, c.kind, &c.thread.subject)),
     );
-    let text = templates.render(c.kind, values)?;
-    let html = templates.html(subject.as_str(), &text)?;
+    let text = body(templates, c.kind, c.thread, values)?;
+    let html = templates.html(subject.as_str(), c.kind.heading(), &text.1)?;
     // A thread id that is not a valid Message-ID is left out: the receipt is then not
     // threaded, but it never carries what such an id would smuggle into the header.
     let parent = c.thread.message_id.as_deref().and_then(MessageId::new);
@@ -388,18 +561,22 @@ pub fn compose_with(
         .iter()
         .filter_map(|r| MessageId::new(r))
         .collect();
+    let named = to_names(&to, c.thread, c.kind);
     let mut b = header_value::builder(Envelope {
         from: &from,
         to: &to,
+        to_names: &named,
         subject: &subject,
         message_id: &message_id,
         date: c.date,
         auto_submitted: AutoSubmitted::Replied,
         in_reply_to: parent.as_ref(),
         references: &references,
-    })
-    .text_body(text)
-    .html_body(html);
+    });
+    if !c.kind.is_staff() {
+        b = conversation_headers(b, c.thread, c.date);
+    }
+    let mut b = b.text_body(text.0).html_body(html);
     for a in attachments {
         b = b.attachment(
             a.content_type.to_string(),
@@ -434,7 +611,7 @@ pub fn compose_forward(
     let message_id = header_value::own_message_id(&id)?;
     let subject = HeaderText::new(&f.subject);
     let text = templates.render(kind, &f.values)?;
-    let html = templates.html(subject.as_str(), &text)?;
+    let html = templates.html(subject.as_str(), kind.heading(), &text)?;
     let mut b = header_value::builder(header_value::Envelope::generated(
         &from,
         &to,
@@ -460,6 +637,102 @@ pub fn compose_forward(
     })
 }
 
+/// The plain text (heading first, for a receipt) and the body the HTML part shows under its
+/// heading. The template gets `greeting` besides the values.
+fn body(
+    templates: &Templates,
+    kind: ReceiptKind,
+    thread: &Thread,
+    values: &impl Serialize,
+) -> Result<(String, String), String> {
+    let values = minijinja::Value::from_serialize(values);
+    let contact = values
+        .get_attr("contact_name")
+        .ok()
+        .filter(|v| !v.is_none() && !v.is_undefined())
+        .map(|v| v.to_string());
+    let merged = minijinja::context! {
+        greeting => greeting(thread, contact.as_deref()),
+        ..values
+    };
+    let text = templates.render(kind, &merged)?;
+    Ok(match kind.heading() {
+        Some(h) => (format!("{h}\n\n{text}"), text),
+        None => (text.clone(), text),
+    })
+}
+
+/// The display name of the requester's address among the recipients (a receipt's `To:` reads
+/// `Jens Hansen <jens@kommune.dk>`); staff mails name no one.
+fn to_names(to: &[header_value::Address], thread: &Thread, kind: ReceiptKind) -> Vec<HeaderText> {
+    let name = thread.display_name().filter(|_| !kind.is_staff());
+    let from = thread.from.as_deref().unwrap_or("");
+    to.iter()
+        .map(|a| match &name {
+            Some(n) if a.as_str().eq_ignore_ascii_case(from) => HeaderText::new(n),
+            _ => HeaderText::new(""),
+        })
+        .collect()
+}
+
+/// Outlook's conversation headers on a reply to a mail that had them: `Thread-Topic`
+/// unchanged and a child `Thread-Index` ([`child_thread_index`]).
+fn conversation_headers(
+    b: mail_builder::MessageBuilder<'static>,
+    thread: &Thread,
+    date: i64,
+) -> mail_builder::MessageBuilder<'static> {
+    let topic = thread.topic.as_deref().map(HeaderText::new);
+    let index = thread
+        .index
+        .as_deref()
+        .and_then(|i| child_thread_index(i, date))
+        .and_then(|i| header_value::ThreadIndex::new(&i));
+    header_value::conversation(b, topic.as_ref(), index.as_ref())
+}
+
+/// 100-ns intervals between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
+const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
+/// A parent Thread-Index longer than this many child blocks is not one Outlook wrote.
+const MAX_CHILD_BLOCKS: usize = 500;
+
+/// The `Thread-Index` of a reply to a mail whose `Thread-Index` is `parent` (base64), at unix
+/// time `now`: the parent's bytes and one 5-byte child block, as Exchange writes replies
+/// ([MS-OXOMSG] 2.2.1.3): 1 bit DC, 31 bits of the time since the header block's time (bits
+/// 18–48 when DC = 0, bits 23–53 when the difference needs more), 4 random bits and a 4-bit
+/// sequence count (0 here; the random bits come from the time, so a resend is the same
+/// mail). `None` when `parent` is no Thread-Index (not base64, not 22 + 5·n bytes).
+pub fn child_thread_index(parent: &str, now: i64) -> Option<String> {
+    use base64::Engine;
+    let compact: String = parent.chars().filter(|c| !c.is_whitespace()).collect();
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .ok()?;
+    let children = bytes.len().checked_sub(22)?;
+    if children % 5 != 0 || children / 5 >= MAX_CHILD_BLOCKS {
+        return None;
+    }
+    // The header block's time: FILETIME without its 16 low bits, big-endian.
+    let mut header_time: i64 = 0;
+    for b in &bytes[..6] {
+        header_time = (header_time << 8) | i64::from(*b);
+    }
+    let header_time = header_time << 16;
+    let now_filetime = now
+        .saturating_mul(10_000_000)
+        .saturating_add(FILETIME_UNIX_EPOCH);
+    let delta = u64::try_from(now_filetime.saturating_sub(header_time)).unwrap_or(0);
+    let (dc, bits) = if delta < (1 << 49) {
+        (0u64, (delta >> 18) & 0x7fff_ffff)
+    } else {
+        (1u64, (delta >> 23) & 0x7fff_ffff)
+    };
+    let random = (now as u64) & 0xf;
+    let block = (dc << 39) | (bits << 8) | (random << 4);
+    bytes.extend_from_slice(&block.to_be_bytes()[3..]);
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -475,7 +748,20 @@ pub(crate) mod tests {
             .unwrap();
         assert!(text.contains("referencen SP-2026-00001"));
         assert!(text.contains("BestillingsID: BD-1"));
-        assert!(text.contains("Kære forvaltningsansvarlig"));
+        // The template alone has no greeting value: compose gives it (see below).
+        assert!(text.starts_with("Kære \n"), "{text}");
+        let none = t
+            .render(
+                ReceiptKind::Godkendt,
+                &minijinja::context! { ref => "SP-1", bestillings_id => None::<String> },
+            )
+            .unwrap();
+        assert!(none.contains("(BestillingsID (ikke angivet))"), "{none}");
+        assert!(!none.to_lowercase().contains("none"), "{none}");
+        assert!(
+            none.contains("når tidspunktet for ændringen er fastlagt"),
+            "{none}"
+        );
     }
 
     /// The Helpdesk's copy of a message: to review_to, Reply-To the sender, the original
@@ -530,6 +816,7 @@ pub(crate) mod tests {
             message_id: Some("orig@fa.test".into()),
             references: vec!["older@fa.test".into()],
             subject: "Bestilling af nyt SSL-certifikat".into(),
+            ..Thread::default()
         };
         let out = compose(
             &t,
@@ -553,7 +840,7 @@ pub(crate) mod tests {
         let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
         assert_eq!(
             parsed.subject,
-            "[SP-2026-00042] Kvittering for modtagelse: Bestilling af nyt SSL-certifikat"
+            "SV: [SP-2026-00042] Bestilling af nyt SSL-certifikat"
         );
         assert_eq!(parsed.in_reply_to, vec!["orig@fa.test"]);
         assert_eq!(parsed.references, vec!["older@fa.test", "orig@fa.test"]);
@@ -592,14 +879,16 @@ pub(crate) mod tests {
                 actor => "executor",
                 fields => vec![minijinja::context! { label => "SFTP-bruger", value => "bd" }],
                 events => vec![minijinja::context! { at => "t", actor => "daemon",
-                    action => "judged", from_state => "received", to_state => "approved",
-                    detail => "a\nb" }] },
+                    action => "vurderet efter reglerne", from_state => "modtaget",
+                    to_state => "godkendt", detail => "a\nb" }] },
             )
             .unwrap();
         assert!(text.contains("Årsag: timeout"));
         assert!(text.contains("SFTP-bruger: bd"));
         assert!(
-            text.contains("daemon: judged (received -> approved)\n      a\n      b"),
+            text.contains(
+                "daemon: vurderet efter reglerne (fra modtaget til godkendt)\n      a\n      b"
+            ),
             "{text}"
         );
         let text = t
@@ -664,6 +953,7 @@ pub(crate) mod tests {
             message_id: mail.message_id,
             references: mail.references,
             subject: mail.subject,
+            ..Thread::default()
         }
     }
 
@@ -712,7 +1002,7 @@ pub(crate) mod tests {
         let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
         assert_eq!(
             parsed.subject,
-            "[SP-2026-00042] Kvittering for modtagelse: x Bcc: evil@x.test body"
+            "SV: [SP-2026-00042] x Bcc: evil@x.test body"
         );
         assert_eq!(parsed.header("X-Loop"), Some("helpdesk@example.test"));
         assert!(!parsed.text.unwrap().contains("Auto-Submitted"));
@@ -752,17 +1042,161 @@ pub(crate) mod tests {
 
     #[test]
     fn subjects_do_not_stack() {
+        let one = "SV: [SP-2026-00003] Bestilling af nyt SSL-certifikat";
+        for original in [
+            "Bestilling af nyt SSL-certifikat",
+            "[SP-2026-00003] Bestilling af nyt SSL-certifikat",
+            "SV: [SP-2026-00003] Bestillingen skal rettes: Bestilling af nyt SSL-certifikat",
+            "RE: SV: [SP-2026-00003] Bestilling af nyt SSL-certifikat",
+            "Fwd: VS: FW: AW: sv: [sp-2026-00003] Bestilling af nyt SSL-certifikat",
+            "SV[2]: Re: [SP-2026-00003] Bestillingen er godkendt: SV: [SP-2026-00003] Bestillingen skal rettes: Bestilling af nyt SSL-certifikat",
+            "  Bestilling af nyt SSL-certifikat  ",
+        ] {
+            for kind in ReceiptKind::ALL {
+                assert_eq!(
+                    subject("SP-2026-00003", kind, original),
+                    one,
+                    "{original:?}"
+                );
+            }
+        }
+        // Words that only look like prefixes stay.
+        assert_eq!(
+            original_subject("Svar: Reference: [SPX] Ny URL"),
+            "Svar: Reference: [SPX] Ny URL"
+        );
+        assert_eq!(original_subject("SV:"), "");
         assert_eq!(
             subject(
-                "SP-2026-00001",
+                "SP-2026-00003",
                 ReceiptKind::Godkendt,
-                "[SP-2026-00001] Ny URL"
+                "Ang. [SP-2026-00003]  ny URL [x]"
             ),
-            "[SP-2026-00001] Bestillingen er godkendt: Ny URL"
+            "SV: [SP-2026-00003] Ang. ny URL [x]"
         );
         assert_eq!(
-            subject("SP-2026-00001", ReceiptKind::Modtaget, ""),
-            "[SP-2026-00001] Kvittering for modtagelse"
+            subject("SP-2026-00001", ReceiptKind::Modtaget, "Sv: "),
+            "SV: [SP-2026-00001] Din henvendelse til Serviceplatformens Helpdesk"
+        );
+    }
+
+    /// An Outlook mail: "Jens Hansen" <fa@kommune.test> with Thread-Topic and Thread-Index.
+    fn outlook_thread() -> Thread {
+        let raw = "From: \"Jens Hansen\" <fa@kommune.test>\r\nTo: helpdesk@example.test\r\n\
+             Subject: SV: [SP-2026-00042] Bestillingen skal rettes: Nyt =?utf-8?q?certifikat_=C3=A6?=\r\n\
+             Thread-Topic: Nyt =?utf-8?q?certifikat_=C3=A6?=\r\n\
+             Thread-Index: AdxkuUHpfFqkXW2HQ0qSk2IxoG6frA==\r\n\
+             Message-ID: <o@kommune.test>\r\n\r\nhej\r\n";
+        Thread::of(&crate::mail::Mail::parse(raw.as_bytes(), 1).unwrap())
+    }
+
+    #[test]
+    fn a_receipt_greets_and_addresses_the_sender_by_name() {
+        let thread = outlook_thread();
+        assert_eq!(thread.topic.as_deref(), Some("Nyt certifikat æ"));
+        let out = compose_for(&thread, None);
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        let text = parsed.text.clone().unwrap().replace("\r\n", "\n");
+        assert!(
+            text.starts_with("Kvittering for modtagelse\n\nKære Jens Hansen\n"),
+            "{text}"
+        );
+        assert!(
+            parsed
+                .html
+                .as_deref()
+                .unwrap()
+                .contains("<h1 style=\"font-size: 18px;\">Kvittering for modtagelse</h1>")
+        );
+        assert_eq!(parsed.subject, "SV: [SP-2026-00042] Nyt certifikat æ");
+        let to = parsed.header("To").unwrap();
+        assert!(
+            to.contains("Jens Hansen") && to.contains("<fa@kommune.test>"),
+            "{to}"
+        );
+        assert_eq!(
+            crate::mail::Mail::parse(&out.raw, 1)
+                .unwrap()
+                .header("Thread-Topic")
+                .map(decoded_text)
+                .as_deref(),
+            Some("Nyt certifikat æ")
+        );
+        let index = parsed.header("Thread-Index").unwrap();
+        assert_eq!(
+            Some(index.to_string()),
+            child_thread_index("AdxkuUHpfFqkXW2HQ0qSk2IxoG6frA==", 1_800_000_000)
+        );
+        // No display name: the contact name, else "forvaltningsansvarlig"; a name that is an
+        // address is no name.
+        let mut plain = thread.clone();
+        plain.from_name = Some("fa@kommune.test".into());
+        assert_eq!(greeting(&plain, Some("Mette")), "Mette");
+        assert_eq!(greeting(&plain, Some(" ")), DEFAULT_GREETING);
+        assert_eq!(greeting(&Thread::default(), None), DEFAULT_GREETING);
+        let plain_out = compose_for(&plain, None);
+        let parsed = crate::mail::Mail::parse(&plain_out.raw, 1).unwrap();
+        assert!(!parsed.header("To").unwrap().contains('"'));
+        assert!(
+            parsed
+                .text
+                .unwrap()
+                .contains("Kære forvaltningsansvarlig\r\n")
+        );
+    }
+
+    /// Exchange's child block: the parent's 22 bytes, then 5 bytes with the time since the
+    /// parent's header time in units of 2^18 × 100 ns, 4 random bits and a sequence of 0.
+    #[test]
+    fn a_child_thread_index_extends_the_parent() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        // Header time: 2027-01-15 08:00:00 UTC as FILETIME >> 16.
+        let unix = 1_799_913_600_i64;
+        let filetime = unix * 10_000_000 + FILETIME_UNIX_EPOCH;
+        let mut parent = (filetime >> 16).to_be_bytes()[2..].to_vec();
+        parent.extend([7u8; 16]);
+        let child = child_thread_index(&b64.encode(&parent), unix + 3600).unwrap();
+        let bytes = b64.decode(child).unwrap();
+        assert_eq!(bytes.len(), 27);
+        assert_eq!(&bytes[..22], &parent[..]);
+        let block = bytes[22..]
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        assert_eq!(block >> 39, 0, "DC bit");
+        let delta = ((block >> 8) & 0x7fff_ffff) << 18;
+        let hour: u64 = 3600 * 10_000_000;
+        assert!(hour - delta < (1 << 18), "{delta}");
+        assert_eq!(block & 0xf, 0, "sequence count");
+        // A grandchild keeps both blocks; far in the future DC is 1.
+        let grandchild = child_thread_index(&b64.encode(&bytes), unix + 3 * 365 * 86_400).unwrap();
+        let g = b64.decode(grandchild).unwrap();
+        assert_eq!(g.len(), 32);
+        assert_eq!(g[27] >> 7, 1);
+        for bad in ["", "not base64!", "AAAA", &b64.encode([1u8; 23])] {
+            assert_eq!(child_thread_index(bad, unix), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn staff_mails_name_no_one_and_carry_no_conversation_headers() {
+        let thread = outlook_thread();
+        let out = try_compose(
+            ReceiptKind::HelpdeskVurdering,
+            "fa@kommune.test",
+            &thread,
+            Some("[SP-2026-00042] Til vurdering".into()),
+            &[],
+        )
+        .unwrap();
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert!(!parsed.header("To").unwrap().contains("Jens"));
+        assert!(parsed.header("Thread-Index").is_none());
+        assert!(
+            parsed
+                .text
+                .unwrap()
+                .starts_with("Bestillingen SP-2026-00042")
         );
     }
 
@@ -777,13 +1211,13 @@ pub(crate) mod tests {
         ] {
             assert_eq!(
                 subject("SP-2026-00001", ReceiptKind::Modtaget, garbage),
-                "[SP-2026-00001] Kvittering for modtagelse",
+                "SV: [SP-2026-00001] Din henvendelse til Serviceplatformens Helpdesk",
                 "{garbage:?}"
             );
         }
         assert_eq!(
             subject("SP-2026-00001", ReceiptKind::Modtaget, "Заявка 你好"),
-            "[SP-2026-00001] Kvittering for modtagelse: Заявка 你好"
+            "SV: [SP-2026-00001] Заявка 你好"
         );
     }
 }

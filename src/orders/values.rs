@@ -44,6 +44,11 @@ pub struct ReceiptValues {
     pub decided_now: Option<String>,
     /// A person's answer to the requester (`svar`).
     pub message: Option<String>,
+    /// The rejection asks for a new BestillingsID (the old one was used for a change that is
+    /// made): the receipt then does not also ask to keep it.
+    pub new_bestillings_id: bool,
+    /// A staff mail's files: what is attached, what was too large (`orders::staff_files`).
+    pub files_note: String,
 }
 
 /// The values of the mail that brings a message about an order (correspondence) to
@@ -93,6 +98,8 @@ pub struct IncidentValues {
     /// The order's history in Copenhagen time, the failure included: filled in where it is
     /// read (the store).
     pub events: Vec<crate::orders::order::EventRow>,
+    /// What is attached, what was too large (`orders::staff_files`).
+    pub files_note: String,
 }
 
 /// The values a mail's receipts carry for one form (`None`: the mail had no readable form).
@@ -116,7 +123,7 @@ pub fn for_mail(reference: &str, jf: Option<&JudgedForm>, mail: &Mail) -> Receip
                     .iter()
                     .map(|(code, v)| LabelValue {
                         label: field(code).map(|d| d.label).unwrap_or(code).to_string(),
-                        value: form_value(v),
+                        value: danish_value(code, &form_value(v)),
                     })
                     .collect()
             })
@@ -137,6 +144,102 @@ fn form_value(v: &Value) -> String {
         Value::List(l) => l.join(", "),
         Value::Int(n) => n.to_string(),
     }
+}
+
+/// A field's stored value as a person at the Helpdesk reads it (FORMS.md): change codes as
+/// the form's labels, the environment, role, monitoring and security model in Danish words, a
+/// time in Danish long form in Copenhagen time; anything else as stored. `value` is the stored
+/// text (a list joined with ", ").
+pub fn danish_value(code: &str, value: &str) -> String {
+    let each = |f: &dyn Fn(&str) -> Option<&'static str>| {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| f(v).map(str::to_string).unwrap_or_else(|| v.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match code {
+        "changes" => each(&|v| {
+            crate::forms::fields::CHANGES
+                .iter()
+                .find(|c| c.code == v)
+                .map(|c| c.label)
+        }),
+        "environment" => each(&|v| match v {
+            "produktion" => Some("Produktion"),
+            "exttest" => Some("Eksternt testmiljø (Exttest)"),
+            _ => None,
+        }),
+        "monitoring" => each(&|v| match v {
+            "on" => Some("Til"),
+            "off" => Some("Fra"),
+            _ => None,
+        }),
+        "system_role" => each(&|v| match v {
+            "serviceudbydersystem" => Some("Serviceudbydersystem"),
+            "anvendersystem" => Some("Anvendersystem"),
+            "modtagersystem" => Some("Modtagersystem"),
+            "afsendersystem" => Some("Afsendersystem"),
+            _ => None,
+        }),
+        "security_model" => each(&|v| match v {
+            "token" => Some("SAML-token (IDWS)"),
+            "kontekst" => Some("Kontekst (invocation/authority context)"),
+            _ => None,
+        }),
+        _ => danish_time_value(value).unwrap_or_else(|| value.to_string()),
+    }
+}
+
+/// An order state as the Helpdesk reads it in Danish (an unknown one as it is).
+pub fn danish_state(state: &str) -> String {
+    match state {
+        "received" => "modtaget",
+        "review" => "til vurdering",
+        "approved" => "godkendt",
+        "rejected" => "afvist",
+        "executed" => "gennemført",
+        "failed" => "fejlet",
+        "withdrawn" => "trukket tilbage",
+        other => other,
+    }
+    .to_string()
+}
+
+/// What an event of an order's history did, in Danish (an unknown one as it is).
+pub fn danish_action(action: &str) -> String {
+    match action {
+        "received" => "modtaget",
+        "judged" => "vurderet efter reglerne",
+        "new version" => "ny version",
+        "approve" => "godkendt",
+        "reject" => "afvist",
+        "execute" => "gennemført",
+        "fail" => "markeret som fejlet",
+        "withdraw" => "trukket tilbage",
+        "correspondence" => "besked uden formular",
+        "change refused" => "ændring ikke tilladt",
+        "receipt failed" => "kvittering kunne ikke sendes",
+        "receipt bounced" => "kvittering kom retur",
+        "review mail gathered" => "med i den samlede vurderingsmail",
+        "message-id reused" => "Message-ID brugt af en anden mail",
+        "ignored" => "ikke besvaret",
+        "mail held" => "mail holdt tilbage",
+        "not correspondence" => "mail fra en anden afsender",
+        "no receipt" => "ingen kvittering",
+        other => other,
+    }
+    .to_string()
+}
+
+/// An RFC 3339 time (a stored `desired_at`, a planned time) as "mandag den 14. december 2026
+/// kl. 10.00", Copenhagen time; `None` for any other text.
+fn danish_time_value(value: &str) -> Option<String> {
+    chrono::DateTime::parse_from_rfc3339(value.trim())
+        .ok()
+        .map(|t| crate::rules::calendar::danish_datetime(&t))
 }
 
 /// A stored version's fields (its judgement JSON) as label and value, in the field table's
@@ -161,6 +264,7 @@ pub fn field_lines(judgement: &serde_json::Value) -> Vec<LabelValue> {
                     .join(", "),
                 other => other.to_string(),
             };
+            let value = danish_value(code, &value);
             let pos = FIELDS
                 .iter()
                 .position(|f| f.code == code)
@@ -191,5 +295,53 @@ mod tests {
         assert!(lines.iter().any(|l| l.value == "3"));
         assert!(field_lines(&serde_json::Value::Null).is_empty());
         assert!(field_lines(&serde_json::json!({"fields": 1})).is_empty());
+    }
+
+    /// Staff mails read FORMS.md's words, not the codes the store keeps.
+    #[test]
+    fn stored_codes_read_as_danish() {
+        let j = serde_json::json!({"fields": {
+            "changes": ["ssl_certificate", "url"],
+            "environment": "produktion",
+            "monitoring": "on",
+            "system_role": "anvendersystem",
+            "security_model": "token",
+            "desired_at": "2026-12-14T10:00:00+01:00",
+            "org_name": "Kommune on produktion"
+        }});
+        let lines = field_lines(&j);
+        let value = |label: &str| {
+            lines
+                .iter()
+                .find(|l| l.label == label)
+                .map(|l| l.value.clone())
+                .unwrap_or_default()
+        };
+        let all: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{}: {}", l.label, l.value))
+            .collect();
+        assert!(all.contains(&"Miljø: Produktion".to_string()), "{all:?}");
+        assert!(
+            all.iter().any(|l| l.ends_with(": SSL-certifikat, URL")),
+            "{all:?}"
+        );
+        assert!(all.iter().any(|l| l.ends_with(": Til")), "{all:?}");
+        assert!(
+            all.iter().any(|l| l.ends_with(": Anvendersystem")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|l| l.ends_with(": SAML-token (IDWS)")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter()
+                .any(|l| l.ends_with(": mandag den 14. december 2026 kl. 10.00")),
+            "{all:?}"
+        );
+        // Free text is never translated.
+        assert_eq!(value("Organisation"), "Kommune on produktion");
+        assert_eq!(danish_value("environment", "andet"), "andet");
     }
 }

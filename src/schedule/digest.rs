@@ -497,6 +497,7 @@ pub fn compose(
     let raw = header_value::builder(Envelope {
         from: &from,
         to: &to,
+        to_names: &[],
         subject: &HeaderText::new(&d.subject),
         message_id: &own_message_id(&id)?,
         date,

@@ -132,15 +132,10 @@ pub async fn apply_action(
         incident_to: &actions.incident_to,
     };
     let latest = latest_version(&mut tx, o.id).await?;
-    let thread = Thread {
-        message_id: latest.mail.message_id.clone(),
-        references: latest.mail.references.clone(),
-        subject: if latest.mail.subject.is_empty() {
-            o.thread_subject.clone()
-        } else {
-            latest.mail.subject.clone()
-        },
-    };
+    let mut thread = Thread::of(&latest.mail);
+    if thread.subject.is_empty() {
+        thread.subject = o.thread_subject.clone();
+    }
     let person = PersonAction {
         order: &o,
         version: latest.version,

@@ -11,6 +11,7 @@ use tracing::warn;
 use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::plan::{ActionEffects, Incident, MailEffects, Mark, Opening, Receipt};
 use crate::orders::receipts::{Compose, OutAttachment, ReceiptKind, Templates, compose_with};
+use crate::orders::staff_files::{MAX_STAFF_FILE_BYTES, parse_for_staff, staff_files};
 use crate::store::mail::{NewOrder, change_state, insert_order, insert_version, update_summary};
 use crate::store::{self, EventAt, OrderRow, Tx, ts};
 
@@ -49,14 +50,14 @@ pub async fn mail(
         store::event(tx, at, event).await?;
     }
     if let Some(r) = &e.received {
-        queue(tx, a, order_id, version, r).await?;
+        queue(tx, a, order_id, version, r, &[]).await?;
     }
     change_state(tx, order_id, None, &e.verdict, now).await?;
     if let Some(r) = &e.verdict_receipt {
-        queue(tx, a, order_id, version, r).await?;
+        queue(tx, a, order_id, version, r, &[]).await?;
     }
     if let Some((other, r)) = &e.notice {
-        queue(tx, a, *other, version, r).await?;
+        queue(tx, a, *other, version, r, &[]).await?;
     }
     for event in [&e.not_theirs, &e.no_receipt].into_iter().flatten() {
         let at = EventAt {
@@ -67,7 +68,7 @@ pub async fn mail(
         store::event(tx, at, event).await?;
     }
     if let Some(r) = &e.review {
-        review_mail(tx, a, order_id, version, r).await?;
+        review_mail(tx, a, order_id, version, r, inbound_id).await?;
     }
     Ok(Landed {
         order_id,
@@ -97,7 +98,7 @@ async fn open(
                 summary,
                 requester: requester.as_deref(),
                 reply_to: reply_to.as_deref(),
-                thread,
+                thread: thread.as_ref(),
             };
             let id = insert_order(tx, &order, now).await?;
             let at = EventAt {
@@ -132,6 +133,7 @@ pub(crate) async fn queue(
     order_id: i64,
     version: i64,
     r: &Receipt,
+    files: &[OutAttachment<'_>],
 ) -> anyhow::Result<()> {
     if r.to.is_empty() {
         return Ok(());
@@ -144,7 +146,7 @@ pub(crate) async fn queue(
     };
     // Checked and counted in the transaction: a failure rolls the counts back with the mail.
     let slot = store::take_rate_slot(tx, &keys, a.now).await?;
-    let out = compose_receipt(a, r.version.unwrap_or(version), r, &[])?;
+    let out = compose_receipt(a, r.version.unwrap_or(version), r, files)?;
     let what = store::enqueue_for_order(tx, order_id, &out, a.now).await?;
     if !slot.full.is_empty() {
         let start = DateTime::from_timestamp(crate::orders::rate::hour_start(slot.hour), 0);
@@ -185,20 +187,31 @@ pub(crate) fn compose_receipt(
     .map_err(anyhow::Error::msg)
 }
 
-/// The review mail to the Helpdesk, or past `limits.review_mails_per_hour` the order's place
-/// in the hourly summary.
+/// The review mail to the Helpdesk with the mail's files attached (`orders::staff_files`), or
+/// past `limits.review_mails_per_hour` the order's place in the hourly summary.
 async fn review_mail(
     tx: &mut Tx<'_>,
     a: &Apply<'_>,
     order_id: i64,
     version: i64,
     r: &Receipt,
+    inbound_id: i64,
 ) -> anyhow::Result<()> {
     let counted = store::count_hourly(tx, crate::orders::rate::REVIEW_MAILS, 1, a.now).await?;
     if counted > a.helpdesk.rates.review_mails {
         return gather_in_review_summary(tx, a, order_id, &r.values.reference).await;
     }
-    queue(tx, a, order_id, version, r).await
+    let raw = crate::store::versions::inbound_raw(tx, inbound_id).await?;
+    let mail = parse_for_staff(&raw, MAX_STAFF_FILE_BYTES);
+    let files = staff_files(
+        &raw,
+        mail.as_ref(),
+        MAX_STAFF_FILE_BYTES,
+        &r.values.reference,
+    );
+    let mut r = r.clone();
+    r.values.files_note = files.note;
+    queue(tx, a, order_id, version, &r, &files.files).await
 }
 
 /// Past `limits.review_mails_per_hour`: the order is not mailed on its own but named in the
@@ -301,6 +314,11 @@ async fn incident_mail(
         .await?
         .into_iter()
         .map(|mut e| {
+            e.action = crate::orders::values::danish_action(&e.action);
+            e.from_state = e
+                .from_state
+                .map(|s| crate::orders::values::danish_state(&s));
+            e.to_state = e.to_state.map(|s| crate::orders::values::danish_state(&s));
             if let Some(t) = store::parse_ts(&e.at) {
                 e.at = t
                     .with_timezone(&Copenhagen)
@@ -310,15 +328,15 @@ async fn incident_mail(
             e
         })
         .collect();
-    let attachments: Vec<OutAttachment<'_>> = if original.is_empty() {
-        Vec::new()
-    } else {
-        vec![OutAttachment {
-            content_type: "message/rfc822",
-            filename: "original.eml",
-            bytes: original,
-        }]
-    };
+    let mail = parse_for_staff(original, MAX_STAFF_FILE_BYTES);
+    let files = staff_files(
+        original,
+        mail.as_ref(),
+        MAX_STAFF_FILE_BYTES,
+        &values.reference,
+    );
+    values.files_note = files.note;
+    let attachments = files.files;
     let out = compose_with(
         a.templates,
         Compose {

@@ -118,7 +118,7 @@ pub async fn store_correspondence(
         }
     }
     if let Some(r) = &e.acknowledgement {
-        apply::queue(tx, a, order_id, 0, r).await?;
+        apply::queue(tx, a, order_id, 0, r, &[]).await?;
     }
     Ok(())
 }
@@ -196,18 +196,18 @@ async fn reply_thread(tx: &mut Tx<'_>, o: &OrderRow) -> anyhow::Result<Thread> {
         .filter(|m| m.message_id.is_some());
     Ok(match mail {
         Some(m) => Thread {
-            message_id: m.message_id.clone(),
-            references: m.references.clone(),
             subject: if m.subject.trim().is_empty() {
                 o.thread_subject.clone()
             } else {
                 m.subject.clone()
             },
+            ..Thread::of(&m)
         },
         None => Thread {
             message_id: o.thread_message_id.clone(),
-            references: Vec::new(),
             subject: o.thread_subject.clone(),
+            from: o.requester.clone(),
+            ..Thread::default()
         },
     })
 }

@@ -17,3 +17,13 @@ pub async fn latest_with_mail(
     .await?;
     Ok(row)
 }
+
+/// The raw mail an inbound row holds (empty when there is no such row): what a review mail
+/// attaches.
+pub async fn inbound_raw(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec<u8>> {
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT raw FROM inbound_mail WHERE id = ?1")
+        .bind(inbound_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(row.map(|(raw,)| raw).unwrap_or_default())
+}

@@ -25,8 +25,11 @@ pub struct Daemon {
 
 impl Daemon {
     /// Writes the config for `stack`, reading `helpdesk`'s INBOX (which is also the Helpdesk
-    /// address). Nothing runs yet: see [`Daemon::start`].
+    /// address); the staff mails (review, digest, incident, billing) go to [`staff_address`]
+    /// of it, a mailbox of its own the daemon does not read. Nothing runs yet: see
+    /// [`Daemon::start`].
     pub fn new(stack: &MailStack, helpdesk: &str) -> Daemon {
+        stack.add_users(&[&staff_address(helpdesk)]);
         let dir = tempfile::Builder::new()
             .prefix("spdesk-daemon-")
             .tempdir()
@@ -91,6 +94,12 @@ impl Daemon {
     }
     pub fn helpdesk(&self) -> &str {
         &self.helpdesk
+    }
+
+    /// Where this daemon's staff mails go (`helpdesk.review_to`, `digest_to`, `incident_to`,
+    /// `billing_to`): a person's mailbox, not the one the daemon reads.
+    pub fn staff(&self) -> String {
+        staff_address(&self.helpdesk)
     }
 
     /// Starts `spdesk run`; stdout and stderr are appended to [`Daemon::log_path`].
@@ -253,15 +262,13 @@ impl Daemon {
         let got = self
             .wait_mailbox(stack, super::FA, "INBOX", "2 receipts", |n| n >= 2, timeout)
             .await;
-        let subjects: Vec<String> = got
+        let headings: Vec<String> = got
             .iter()
-            .map(|r| super::fixtures::received(r).subject)
+            .map(|r| super::fixtures::received(r).heading)
             .collect();
         assert!(
-            subjects
-                .iter()
-                .any(|s| s.contains("Kvittering for modtagelse")),
-            "{subjects:?}"
+            headings.iter().any(|s| s == "Kvittering for modtagelse"),
+            "{headings:?}"
         );
     }
 
@@ -496,9 +503,19 @@ pub async fn started(connect: Duration) -> (MailStack, Daemon) {
     (stack, d)
 }
 
+/// The staff mailbox of a daemon reading `helpdesk`: `helpdesk.staff@example.test` for
+/// `helpdesk@example.test` (one per daemon, so tests sharing a stack never count each other's).
+pub fn staff_address(helpdesk: &str) -> String {
+    match helpdesk.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}.staff@{domain}"),
+        None => format!("{helpdesk}.staff"),
+    }
+}
+
 /// The config: the example config's settings, pointed at the stack, with a high receipt rate
 /// limit so the tests never meet it.
 fn config_text(stack: &MailStack, helpdesk: &str, db: &Path) -> String {
+    let staff = staff_address(helpdesk);
     format!(
         r#"# Written by tests/common/daemon.rs
 [imap]
@@ -527,10 +544,10 @@ url = "sqlite://{db}?mode=rwc"
 [helpdesk]
 address = "{helpdesk}"
 own_domains = []
-review_to = ["{helpdesk}"]
-digest_to = ["{helpdesk}"]
-incident_to = ["{helpdesk}"]
-billing_to = ["{helpdesk}"]
+review_to = ["{staff}"]
+digest_to = ["{staff}"]
+incident_to = ["{staff}"]
+billing_to = ["{staff}"]
 stale_rejected_days = 14
 
 [limits]

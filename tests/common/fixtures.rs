@@ -507,6 +507,9 @@ pub struct Received {
     pub auto_submitted: Option<String>,
     pub x_loop: Option<String>,
     pub text: String,
+    /// The body's first line: what kind of receipt it is (RECEIPTS.md), e.g. "Kvittering for
+    /// modtagelse"; the subject is the same for every receipt of an order.
+    pub heading: String,
 }
 
 /// Reads the headers of `raw` (as fetched over IMAP).
@@ -534,6 +537,10 @@ pub fn received(raw: &[u8]) -> Received {
         auto_submitted: raw_header("Auto-Submitted"),
         x_loop: raw_header("X-Loop"),
         text: m.body_text(0).map(|t| t.to_string()).unwrap_or_default(),
+        heading: m
+            .body_text(0)
+            .and_then(|t| t.lines().next().map(|l| l.trim().to_string()))
+            .unwrap_or_default(),
     }
 }
 

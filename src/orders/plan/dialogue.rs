@@ -419,6 +419,7 @@ mod tests {
             message_id: Some("q1@kommune.test".into()),
             references: vec!["first@kommune.test".into()],
             subject: "SV: [SP-2026-00001] Bestillingen er godkendt".into(),
+            ..Thread::default()
         };
         let judgement = serde_json::json!({"fields": {"contact_name": "Fie"}});
         let r = StaffReply {
