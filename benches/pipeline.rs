@@ -372,9 +372,10 @@ struct MaildirWatch {
     seen: HashSet<std::ffi::OsString>,
 }
 
-/// A receipt as the watcher sees it.
+/// A receipt as the watcher sees it: its kind is in its deterministic Message-ID
+/// (`SP-….v1.modtaget@…`), whatever the subject says.
 struct Arrival {
-    subject: String,
+    message_id: String,
     in_reply_to: Vec<String>,
 }
 
@@ -413,7 +414,7 @@ impl MaildirWatch {
                     _ => Vec::new(),
                 };
                 out.push(Arrival {
-                    subject: m.subject().unwrap_or("").to_string(),
+                    message_id: m.message_id().unwrap_or("").to_string(),
                     in_reply_to,
                 });
             }
@@ -532,7 +533,7 @@ async fn latency_pass(
             for a in watch.poll() {
                 if a.in_reply_to.iter().any(|m| m == &mid) {
                     answers += 1;
-                    if modtaget.is_none() && a.subject.contains("Kvittering for modtagelse") {
+                    if modtaget.is_none() && a.message_id.contains(".modtaget@") {
                         modtaget = Some(t0.elapsed());
                     }
                 }
