@@ -30,11 +30,10 @@ fn mid(tag: &str) -> String {
 async fn daemon(stack: &MailStack) -> Daemon {
     stack.add_users(&[REVIEW, STRANGER]);
     let mut d = Daemon::new(stack, HELPDESK);
+    let staff = format!("review_to = [\"{}\"]", d.staff());
     d.edit_config(|c| {
-        c.replace(
-            &format!("review_to = [\"{HELPDESK}\"]"),
-            &format!("review_to = [\"{REVIEW}\"]"),
-        )
+        assert!(c.contains(&staff), "the harness config has {staff}");
+        c.replace(&staff, &format!("review_to = [\"{REVIEW}\"]"))
     });
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
