@@ -691,3 +691,114 @@ fn check(d: &Daemon, text: &str) -> (Option<i32>, String) {
     );
     (out.status.code(), all)
 }
+
+/// Every receipt of `kind` (its code in the Message-ID) about `reference` in the requester's
+/// INBOX, once there are `n`, oldest first.
+async fn wait_kind(
+    stack: &MailStack,
+    d: &Daemon,
+    reference: &str,
+    kind: &str,
+    n: usize,
+) -> Vec<(Vec<u8>, Mail)> {
+    let start = Instant::now();
+    let (prefix, code) = (format!("{reference}.v"), format!(".{kind}@"));
+    loop {
+        let found: Vec<(Vec<u8>, Mail)> = stack
+            .fetch_or_empty(FA, "INBOX")
+            .await
+            .into_iter()
+            .filter_map(|raw| Mail::parse(&raw, 2).map(|m| (raw, m)))
+            .filter(|(_, m)| {
+                m.message_id
+                    .as_deref()
+                    .is_some_and(|id| id.starts_with(&prefix) && id.contains(&code))
+            })
+            .collect();
+        if found.len() >= n {
+            return found;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{} of {n} {kind} receipts for {reference}\n{}",
+            found.len(),
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs a CLI action that must succeed.
+fn must(d: &Daemon, args: &[&str]) {
+    let out = d.cli(args);
+    assert!(
+        out.status.success(),
+        "spdesk {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The case-handling receipts (RECEIPTS.md "Case handling"): a new time, a person's version,
+/// an overridden decision both ways, a reopened failure, the acknowledgement of a message and
+/// a person's answer — each with the order's one subject, the kind as heading, the greeting by
+/// the From display name, `To:` with that name and the requester's mail as the parent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_handling_receipts_greet_thread_and_keep_one_subject() {
+    let (stack, d) = started(CONNECT).await;
+    let id = unique("c");
+    let form = WsForm::new(&id, FA);
+    let (parent, index) = parent_thread_index();
+    let mid = format!("{id}@fa.example.test");
+    let raw = requester_mail(TOPIC, &mid, &[form_file(&form.rows())], Some(&index));
+    stack.send(FA, HELPDESK, &raw).await;
+    let reference = wait_state(&d, &id, "approved").await;
+    let mut e = Expect {
+        reference: &reference,
+        heading: "Nyt tidspunkt",
+        subject: TOPIC,
+        parent: &mid,
+        outlook: Some(&parent),
+    };
+
+    let later = (chrono::Utc::now() + chrono::TimeDelta::days(40)).format("%Y-%m-%d 10:00");
+    let later = later.to_string();
+    let reason = ["--reason", "aftalt med jer"];
+    must(&d, &[&["orders", "reschedule", &reference, "--at", &later][..], &reason].concat());
+    let (raw, m) = wait_kind(&stack, &d, &reference, "nyt_tidspunkt", 1).await.remove(0);
+    check_receipt(&raw, &m, &e);
+
+    let edit = ["orders", "edit", &reference, "--set", "contact_phone=87654321"];
+    must(&d, &[&edit[..], &reason].concat());
+    e.heading = "Rettet af Helpdesk";
+    let (raw, m) = wait_kind(&stack, &d, &reference, "rettet_af_helpdesk", 1).await.remove(0);
+    check_receipt(&raw, &m, &e);
+    assert!(m.text.unwrap_or_default().contains("87654321"));
+
+    must(&d, &[&["orders", "reject", &reference][..], &reason].concat());
+    must(&d, &[&["orders", "approve", &reference, "--override"][..], &reason].concat());
+    e.heading = "Afgørelse ændret";
+    for (raw, m) in wait_kind(&stack, &d, &reference, "afgoerelse_aendret", 2).await {
+        check_receipt(&raw, &m, &e);
+    }
+
+    must(&d, &[&["orders", "fail", &reference][..], &reason].concat());
+    must(&d, &[&["orders", "reopen", &reference][..], &reason].concat());
+    e.heading = "Genåbnet";
+    let (raw, m) = wait_kind(&stack, &d, &reference, "genaabnet", 1).await.remove(0);
+    check_receipt(&raw, &m, &e);
+
+    // A message from the requester: acknowledged, then answered, both to that message.
+    let question = format!("{id}.q@fa.example.test");
+    let raw = requester_mail(&format!("SV: [{reference}] {TOPIC}"), &question, &[], None);
+    stack.send(FA, HELPDESK, &raw).await;
+    e.parent = &question;
+    e.outlook = None;
+    e.heading = "Besked modtaget";
+    let (raw, m) = wait_kind(&stack, &d, &reference, "besked_modtaget", 1).await.remove(0);
+    check_receipt(&raw, &m, &e);
+    must(&d, &["orders", "reply", &reference, "--text", "Det passer fint."]);
+    e.heading = "Svar fra Helpdesk";
+    let (raw, m) = wait_kind(&stack, &d, &reference, "svar", 1).await.remove(0);
+    check_receipt(&raw, &m, &e);
+    assert!(m.text.unwrap_or_default().contains("Det passer fint."));
+}
