@@ -71,6 +71,31 @@ impl HeaderText {
     }
 }
 
+/// The content type of a file whose own type is unknown or unusable.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+/// The longest `type/subtype` written into a MIME part header (RFC 6838 4.2 allows 127
+/// characters on either side).
+const MAX_MIME_TYPE_CHARS: usize = 127;
+
+/// `text` as a MIME part's `type/subtype` when it is one (RFC 2045 token characters on both
+/// sides of one `/`, at most [`MAX_MIME_TYPE_CHARS`] in all), lower-cased; else
+/// [`OCTET_STREAM`]. The type of an attachment comes from the sender's mail, and mail-builder
+/// writes it into the part header as it is: a bare CR, a quote or 8-bit bytes there would
+/// rewrite the part of a staff mail.
+pub fn mime_type(text: &str) -> String {
+    fn token(t: &str) -> bool {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    }
+    match text.split_once('/') {
+        Some((t, sub)) if text.len() <= MAX_MIME_TYPE_CHARS && token(t) && token(sub) => {
+            text.to_ascii_lowercase()
+        }
+        _ => OCTET_STREAM.to_string(),
+    }
+}
+
 /// A Message-ID (without the angle brackets): visible ASCII only, no `<`/`>`, bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageId(String);

@@ -579,7 +579,7 @@ pub fn compose_with(
     let mut b = b.text_body(text.0).html_body(html);
     for a in attachments {
         b = b.attachment(
-            a.content_type.to_string(),
+            header_value::mime_type(a.content_type),
             HeaderText::new(a.filename).as_str().to_string(),
             a.bytes,
         );
@@ -621,7 +621,13 @@ pub fn compose_forward(
     ))
     .text_body(text)
     .html_body(html);
-    if let Some(reply_to) = f.reply_to.as_deref().and_then(header_value::Address::new) {
+    // Never our own address: an answer to the copy would come back to the mailbox we read.
+    if let Some(reply_to) = f
+        .reply_to
+        .as_deref()
+        .and_then(header_value::Address::new)
+        .filter(|r| !r.as_str().eq_ignore_ascii_case(from.as_str()))
+    {
         b = header_value::with_reply_to(b, &reply_to);
     }
     if !original.is_empty() {
@@ -801,6 +807,10 @@ pub(crate) mod tests {
             m.headers_named(LOOP_HEADER)
                 .any(|v| v == "helpdesk@sp.test")
         );
+        f.reply_to = Some("Helpdesk@SP.test".into());
+        let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, &[]).unwrap();
+        let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(m.reply_to, None, "never our own mailbox");
         f.reply_to = Some("evil@x.test\r\nBcc: all@x.test".into());
         let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, &[]).unwrap();
         let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();

@@ -10,9 +10,10 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::{Context, Event, Receipt, Refused, mail_thread};
 use crate::mail::Mail;
+use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::{ReceiptKind, Thread};
-use crate::orders::recipients::{order_recipients, receipt_recipients};
+use crate::orders::recipients::{order_recipients, receipt_recipients, reply_address};
 use crate::orders::values::{MessageValues, ReceiptValues};
 
 /// The event of a message about an order that is no form: the order is unanswered.
@@ -94,7 +95,7 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
     let forward = (!review_to.is_empty()).then(|| Forward {
         to: review_to.clone(),
         subject: forward_subject(&o.reference, &c.mail.subject),
-        reply_to: c.mail.reply_address().map(str::to_string),
+        reply_to: forward_reply_to(c.mail, ctx.helpdesk),
         version: c.inbound_id,
         attach_original: c.raw_len <= ATTACH_ORIGINAL_MAX_BYTES,
         values: MessageValues {
@@ -131,6 +132,14 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
         forward,
         acknowledgement,
     }
+}
+
+/// The Reply-To of the Helpdesk's copy: the sender as a receipt would answer them (Reply-To
+/// only in From's own domain, else From, [`reply_address`]), never one of our own addresses.
+/// A Reply-To the sender merely wrote would let anyone who forges the requester's From aim a
+/// staff member's answer, and what it quotes, at a stranger.
+fn forward_reply_to(mail: &Mail, h: &HelpdeskSettings) -> Option<String> {
+    reply_address(mail.reply_to.as_deref(), mail.from.as_deref()).filter(|a| !h.is_own(a))
 }
 
 /// The subject of the Helpdesk's copy of a message: the reference and the sender's subject
@@ -385,6 +394,41 @@ mod tests {
         let f = correspondence(&huge, &ctx(&h)).forward.expect("a copy");
         assert!(!f.attach_original);
         assert_eq!(f.values.original_too_large.as_deref(), Some("10.0 MB"));
+    }
+
+    /// The copy's Reply-To is the sender as receipts answer them: a Reply-To in another
+    /// domain than From's (or one of ours) is never where a staff member's answer goes.
+    #[test]
+    fn the_copy_answers_the_sender_never_a_foreign_or_own_reply_to() {
+        let h = helpdesk(&["review@sp.test"]);
+        let o = order();
+        let with_reply_to = |r: &str| {
+            QUESTION.replacen(
+                "To: helpdesk@sp.test\n",
+                &format!("To: helpdesk@sp.test\nReply-To: {r}\n"),
+                1,
+            )
+        };
+        for r in ["x@evil.example", "helpdesk@sp.test", "kollega@sp.test"] {
+            let m = mail(&with_reply_to(r));
+            assert_eq!(m.reply_to.as_deref(), Some(r));
+            let f = correspondence(&input(&o, &m, false), &ctx(&h))
+                .forward
+                .unwrap();
+            assert_eq!(f.reply_to.as_deref(), Some("fa@kommune.test"), "{r}");
+        }
+        // A Reply-To in the sender's own domain is the sender's choice.
+        let m = mail(&with_reply_to("Sag@Kommune.test"));
+        let f = correspondence(&input(&o, &m, false), &ctx(&h))
+            .forward
+            .unwrap();
+        assert_eq!(f.reply_to.as_deref(), Some("sag@kommune.test"));
+        // A From of our own: no Reply-To at all.
+        let ours = mail(&QUESTION.replace("fa@kommune.test", "helpdesk@sp.test"));
+        let f = correspondence(&input(&o, &ours, false), &ctx(&h))
+            .forward
+            .unwrap();
+        assert_eq!(f.reply_to, None);
     }
 
     #[test]
