@@ -349,7 +349,7 @@ impl Thread {
     /// The sender's display name when it is one a greeting can use: readable, not empty, not
     /// an address.
     pub fn display_name(&self) -> Option<String> {
-        let name = HeaderText::new(self.from_name.as_deref()?);
+        let name = HeaderText::name(self.from_name.as_deref()?);
         let name = name.as_str().trim_matches(['"', '\'', ' ']);
         (!name.is_empty() && !name.contains('@') && crate::mail::is_displayable(name))
             .then(|| name.to_string())
@@ -370,7 +370,7 @@ pub fn greeting(thread: &Thread, contact_name: Option<&str>) -> String {
         .display_name()
         .or_else(|| {
             contact_name
-                .map(|c| HeaderText::new(c).as_str().to_string())
+                .map(|c| HeaderText::name(c).as_str().to_string())
                 .filter(|c| !c.is_empty())
         })
         .unwrap_or_else(|| DEFAULT_GREETING.to_string())
@@ -699,8 +699,10 @@ fn conversation_headers(
 
 /// 100-ns intervals between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
 const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
-/// A parent Thread-Index longer than this many child blocks is not one Outlook wrote.
-const MAX_CHILD_BLOCKS: usize = 500;
+/// A parent Thread-Index with this many child blocks or more gets no child: the header is
+/// written unfolded, and 100 blocks (a reply's 99 and ours) are 696 base64 characters, well
+/// under RFC 5322's 998 per line; a longer one is no thread Outlook keeps anyway.
+const MAX_CHILD_BLOCKS: usize = 100;
 
 /// The `Thread-Index` of a reply to a mail whose `Thread-Index` is `parent` (base64), at unix
 /// time `now`: the parent's bytes and one 5-byte child block, as Exchange writes replies
@@ -1186,6 +1188,49 @@ pub(crate) mod tests {
         for bad in ["", "not base64!", "AAAA", &b64.encode([1u8; 23])] {
             assert_eq!(child_thread_index(bad, unix), None, "{bad:?}");
         }
+    }
+
+    /// A sender-chosen name is a name: whitespace collapsed, at most 64 characters, so `To:`
+    /// stays under RFC 5322's 998 characters and "Kære …" stays a greeting.
+    #[test]
+    fn a_long_display_name_is_cut_and_the_to_line_stays_short() {
+        use crate::mail::header_value::MAX_NAME_CHARS;
+        let mut thread = outlook_thread();
+        thread.from_name = Some(format!("Jens \t  Hansen {}", "😀".repeat(900)));
+        let name = thread.display_name().unwrap();
+        assert_eq!(name.chars().count(), MAX_NAME_CHARS);
+        assert!(name.starts_with("Jens Hansen 😀"), "{name}");
+        assert_eq!(greeting(&thread, None), name);
+        let long_contact = "Mette  Hansen ".repeat(20);
+        let g = greeting(&Thread::default(), Some(&long_contact));
+        assert!(g.starts_with("Mette Hansen Mette") && g.chars().count() <= MAX_NAME_CHARS);
+        let out = compose_for(&thread, None);
+        let raw = String::from_utf8_lossy(&out.raw).to_string();
+        let longest = raw.lines().map(str::len).max().unwrap();
+        assert!(longest < 998, "a line of {longest} characters");
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        let to = parsed.header("To").unwrap();
+        assert!(to.contains("<fa@kommune.test>"), "{to}");
+        let text = parsed.text.unwrap().replace("\r\n", "\n");
+        assert!(text.contains(&format!("Kære {name}\n")), "{text}");
+    }
+
+    /// Thread-Index stays well under 998 characters: a parent of 99 child blocks gets its
+    /// 100th, one of 100 or more gets none.
+    #[test]
+    fn a_thread_index_stays_under_the_line_limit() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let unix = 1_799_913_600_i64;
+        let parent = |blocks: usize| b64.encode(vec![1u8; 22 + 5 * blocks]);
+        let child = child_thread_index(&parent(MAX_CHILD_BLOCKS - 1), unix).unwrap();
+        assert!(
+            child.len() + "Thread-Index: ".len() < 720,
+            "{}",
+            child.len()
+        );
+        assert_eq!(child_thread_index(&parent(MAX_CHILD_BLOCKS), unix), None);
+        assert_eq!(child_thread_index(&parent(499), unix), None);
     }
 
     #[test]
