@@ -13,7 +13,7 @@ use crate::mail::Mail;
 use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::{ReceiptKind, Thread};
-use crate::orders::recipients::{order_recipients, receipt_recipients, reply_address};
+use crate::orders::recipients::{order_recipients, receipt_recipients, recipients, reply_address};
 use crate::orders::values::{MessageValues, ReceiptValues};
 
 /// The event of a message about an order that is no form: the order is unanswered.
@@ -207,6 +207,10 @@ pub struct StaffReply<'a> {
     pub attachment: Option<&'a str>,
     /// How many answers the order had before: this one's Message-ID names the next number.
     pub earlier_replies: i64,
+    /// Who wrote the messages no one has answered yet (their From, newest first): each was
+    /// allowed to write about the order (FORMS.md rule 3) when the message was filed, and a
+    /// colleague or a register contact who asked gets the answer too.
+    pub writers: &'a [String],
 }
 
 /// What an answer does: its event (the order is answered) and the mail.
@@ -226,7 +230,7 @@ pub fn reply(r: &StaffReply<'_>, ctx: &Context<'_>) -> Result<ReplyEffects, Refu
             o.reference
         )));
     }
-    let to = order_recipients(o, None, ctx.helpdesk);
+    let to = with_writers(order_recipients(o, None, ctx.helpdesk), r.writers, ctx);
     if to.is_empty() {
         return Err(Refused(format!(
             "{}: the order has no requester address an answer can go to",
@@ -259,6 +263,20 @@ pub fn reply(r: &StaffReply<'_>, ctx: &Context<'_>) -> Result<ReplyEffects, Refu
             },
         },
     })
+}
+
+/// The order's recipients and then each writer of an unanswered message, once: an address as
+/// a receipt to its sender would go ([`recipients`]: never our own, never one no header may
+/// carry).
+fn with_writers(mut to: Vec<String>, writers: &[String], ctx: &Context<'_>) -> Vec<String> {
+    for w in writers {
+        for a in recipients(None, Some(w), None, None, ctx.helpdesk) {
+            if !to.contains(&a) {
+                to.push(a);
+            }
+        }
+    }
+    to
 }
 
 /// A person marks an order's messages handled: refused when none is waiting.
@@ -474,6 +492,7 @@ mod tests {
             text: "  Ja, kl. 13.00 passer.  ",
             attachment: Some("vejledning.pdf"),
             earlier_replies: 2,
+            writers: &[],
         };
         let e = reply(&r, &ctx(&h)).expect("an answer");
         assert_eq!(
@@ -503,6 +522,53 @@ mod tests {
             ..r
         };
         assert!(reply(&r, &ctx(&h)).is_err());
+    }
+
+    /// A colleague's unanswered question is answered to the colleague and the requester;
+    /// never twice to one address, never to our own.
+    #[test]
+    fn an_answer_reaches_whoever_wrote_the_unanswered_message() {
+        let (o, h) = (order(), helpdesk(&["review@sp.test"]));
+        let judgement = serde_json::json!({});
+        let writers = [
+            "Kollega@Kommune.test".to_string(),
+            "fa@kommune.test".to_string(),
+            "kollega@kommune.test".to_string(),
+            "helpdesk@sp.test".to_string(),
+            "a\r\nBcc: x@evil.test".to_string(),
+        ];
+        let r = StaffReply {
+            order: &o,
+            thread: &Thread::default(),
+            judgement: &judgement,
+            actor: "mette",
+            text: "Ja.",
+            attachment: None,
+            earlier_replies: 0,
+            writers: &writers,
+        };
+        let e = reply(&r, &ctx(&h)).expect("an answer");
+        assert_eq!(e.receipt.to, ["fa@kommune.test", "kollega@kommune.test"]);
+        assert!(
+            e.event
+                .detail
+                .starts_with("svar til fa@kommune.test, kollega@kommune.test:")
+        );
+        // No requester address left, but someone asked: the answer goes to them.
+        let nobody = OrderRow {
+            requester: None,
+            reply_to: None,
+            ..order()
+        };
+        let r = StaffReply {
+            order: &nobody,
+            writers: &writers[..1],
+            ..r
+        };
+        assert_eq!(
+            reply(&r, &ctx(&h)).unwrap().receipt.to,
+            ["kollega@kommune.test"]
+        );
     }
 
     #[test]
