@@ -262,6 +262,11 @@ pub enum OrdersCommand {
         /// Why, as the requester will read it.
         #[arg(long)]
         reason: String,
+        /// The new planned time (as `reschedule --at`): RFC 3339 or "YYYY-MM-DD HH:MM" in
+        /// Copenhagen time. Without it a planned time that has passed is not repeated; the
+        /// requester reads that the change is made as soon as possible.
+        #[arg(long)]
+        at: Option<String>,
         #[command(flatten)]
         who: Who,
     },
