@@ -1233,6 +1233,38 @@ pub(crate) mod tests {
         assert_eq!(child_thread_index(&parent(499), unix), None);
     }
 
+    /// The review mail of an order without fields (or without a kind) suggests `orders edit`
+    /// first, since `orders approve` refuses it; with both it suggests approve.
+    #[test]
+    fn a_review_mail_suggests_edit_before_approve_for_a_formless_order() {
+        use crate::orders::values::{LabelValue, ReceiptValues};
+        let t = Templates::builtin().unwrap();
+        let field = LabelValue {
+            label: "CVR-nr.".into(),
+            value: "12345674".into(),
+        };
+        let render = |kind_title: Option<&str>, fields: Vec<LabelValue>| {
+            let v = ReceiptValues {
+                reference: "SP-2026-00042".into(),
+                kind_title: kind_title.map(str::to_string),
+                fields,
+                ..ReceiptValues::default()
+            };
+            t.render(ReceiptKind::HelpdeskVurdering, &v).unwrap()
+        };
+        let edit = "spdesk orders edit SP-2026-00042 --set FELT=værdi";
+        let approve = "Godkend:  spdesk orders approve SP-2026-00042";
+        for text in [
+            render(None, vec![]),
+            render(Some("SFTP"), vec![]),
+            render(None, vec![field.clone()]),
+        ] {
+            assert!(text.contains(edit) && !text.contains(approve), "{text}");
+        }
+        let text = render(Some("SFTP"), vec![field]);
+        assert!(text.contains(approve) && !text.contains(edit), "{text}");
+    }
+
     #[test]
     fn staff_mails_name_no_one_and_carry_no_conversation_headers() {
         let thread = outlook_thread();
