@@ -30,11 +30,11 @@ fn mid(tag: &str) -> String {
 async fn daemon(stack: &MailStack) -> Daemon {
     stack.add_users(&[REVIEW, STRANGER]);
     let mut d = Daemon::new(stack, HELPDESK);
+    let staff = d.staff();
     d.edit_config(|c| {
-        c.replace(
-            &format!("review_to = [\"{HELPDESK}\"]"),
-            &format!("review_to = [\"{REVIEW}\"]"),
-        )
+        let from = format!("review_to = [\"{staff}\"]");
+        assert!(c.contains(&from), "the test config names review_to: {c}");
+        c.replace(&from, &format!("review_to = [\"{REVIEW}\"]"))
     });
     d.start();
     d.wait_log("IMAP connected", 1, CONNECT).await;
@@ -203,7 +203,11 @@ async fn three_replies_reach_a_person_and_an_answer_arrives_threaded() {
         if n == messages.len() - 1 {
             wait_events(&d, &reference, "correspondence", n).await;
         }
-        let raw = reply_mail(FA, &subject, &mid(tag), &approved.message_id, text);
+        let mut raw = reply_mail(FA, &subject, &mid(tag), &approved.message_id, text);
+        if *tag == "time" {
+            // A Reply-To outside the requester's domain is never where the copy's answer goes.
+            raw.splice(0..0, b"Reply-To: x@evil.example\r\n".iter().copied());
+        }
         stack.send(FA, HELPDESK, &raw).await;
     }
     let order = wait_events(&d, &reference, "correspondence", 3).await;
