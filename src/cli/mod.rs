@@ -271,7 +271,8 @@ pub enum OrdersCommand {
         who: Who,
     },
     /// Answer the requester in the order's thread (a reply to their last mail, the reference
-    /// in the subject); recorded in the history, and the order's messages count as answered.
+    /// in the subject), and whoever else wrote the unanswered messages; recorded in the
+    /// history, and the order's messages count as answered.
     Reply {
         #[arg(value_name = "REF")]
         reference: String,
