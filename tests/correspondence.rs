@@ -202,7 +202,11 @@ async fn three_replies_reach_a_person_and_an_answer_arrives_threaded() {
         if n == messages.len() - 1 {
             wait_events(&d, &reference, "correspondence", n).await;
         }
-        let raw = reply_mail(FA, &subject, &mid(tag), &approved.message_id, text);
+        let mut raw = reply_mail(FA, &subject, &mid(tag), &approved.message_id, text);
+        if *tag == "time" {
+            // A Reply-To outside the requester's domain is never where the copy's answer goes.
+            raw.splice(0..0, b"Reply-To: x@evil.example\r\n".iter().copied());
+        }
         stack.send(FA, HELPDESK, &raw).await;
     }
     let order = wait_events(&d, &reference, "correspondence", 3).await;

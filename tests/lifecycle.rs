@@ -242,8 +242,11 @@ async fn a_failed_order_is_reopened_executed_and_billed_once() {
         ],
     );
     assert!(out.contains("failed -> approved (by Hanne Holm)"), "{out}");
-    // It may fail again, and be reopened again: each told as its own mail.
+    // It may fail again, and be reopened again, with a new time: each told as its own mail.
     run(&d, &fail);
+    let planned_before = d.order(&failing)["planned_at"].clone();
+    let new_time = fixtures::add_working_days(fixtures::desired_date(), 3);
+    let new_time = format!("{} 11:17", new_time.format("%Y-%m-%d"));
     run(
         &d,
         &[
@@ -252,8 +255,11 @@ async fn a_failed_order_is_reopened_executed_and_billed_once() {
             &failing,
             "--reason",
             "Fejlen er rettet igen",
+            "--at",
+            &new_time,
         ],
     );
+    assert_ne!(d.order(&failing)["planned_at"], planned_before);
     let reopened = wait_requester_mails(&stack, &failing, "genåbnet", &id, 2).await;
     let bodies: Vec<String> = reopened.iter().filter_map(|m| m.text.clone()).collect();
     assert!(
@@ -261,6 +267,12 @@ async fn a_failed_order_is_reopened_executed_and_billed_once() {
             .iter()
             .any(|b| b.lines().any(|l| l.ends_with("Fejlen er rettet")))
             && bodies.iter().any(|b| b.contains("Fejlen er rettet igen")),
+        "{bodies:#?}"
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("gennemføres igen") && b.contains("kl. 11.17")),
         "{bodies:#?}"
     );
     wait_requester_mails(&stack, &failing, "Fejl ved ændringen", &id, 2).await;

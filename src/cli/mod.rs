@@ -262,11 +262,17 @@ pub enum OrdersCommand {
         /// Why, as the requester will read it.
         #[arg(long)]
         reason: String,
+        /// The new planned time (as `reschedule --at`): RFC 3339 or "YYYY-MM-DD HH:MM" in
+        /// Copenhagen time. Without it a planned time that has passed is not repeated; the
+        /// requester reads that the change is made as soon as possible.
+        #[arg(long)]
+        at: Option<String>,
         #[command(flatten)]
         who: Who,
     },
     /// Answer the requester in the order's thread (a reply to their last mail, the reference
-    /// in the subject); recorded in the history, and the order's messages count as answered.
+    /// in the subject), and whoever else wrote the unanswered messages; recorded in the
+    /// history, and the order's messages count as answered.
     Reply {
         #[arg(value_name = "REF")]
         reference: String,

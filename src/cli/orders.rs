@@ -297,6 +297,17 @@ fn act<'a>(
     }
 }
 
+/// `a` with the time `--at` gives ([`parse_at`]), or `None` after telling why it is no time.
+fn timed<'a>(a: Act<'a>, at: Option<&str>) -> Option<Act<'a>> {
+    match at.map(parse_at).transpose() {
+        Ok(at) => Some(Act { at, ..a }),
+        Err(e) => {
+            eprintln!("{e}");
+            None
+        }
+    }
+}
+
 /// One person's action from its command: what it asks for, with its text, time and flags.
 async fn person_action(
     store: &Store,
@@ -346,22 +357,26 @@ async fn person_action(
         C::Reopen {
             reference,
             reason,
+            at,
             who,
-        } => act(reference, Action::Reopen, Some(reason), who),
+        } => match timed(
+            act(reference, Action::Reopen, Some(reason), who),
+            at.as_deref(),
+        ) {
+            Some(a) => a,
+            None => return Ok(2),
+        },
         C::Reschedule {
             reference,
             at,
             reason,
             who,
-        } => match parse_at(at) {
-            Ok(at) => Act {
-                at: Some(at),
-                ..act(reference, Action::Reschedule, Some(reason), who)
-            },
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(2);
-            }
+        } => match timed(
+            act(reference, Action::Reschedule, Some(reason), who),
+            Some(at),
+        ) {
+            Some(a) => a,
+            None => return Ok(2),
         },
         C::List { .. } | C::Show { .. } | C::Edit { .. } | C::Reply { .. } | C::Handled { .. } => {
             return Ok(2);

@@ -28,6 +28,9 @@ pub const FROM_NAME: &str = "Serviceplatformens Helpdesk";
 /// At most this many characters of free text in one header (a subject from a hostile mail
 /// can be long; a receipt's subject needs only its start).
 const MAX_TEXT_CHARS: usize = 900;
+/// At most this many characters of a person's name ([`HeaderText::name`]): room for any real
+/// name, and a `To:` line well under 998 characters even when every character is encoded.
+pub const MAX_NAME_CHARS: usize = 64;
 /// RFC 5321 4.5.3.1.3: a path is at most 256 octets, so an address at most 254.
 const MAX_ADDRESS_BYTES: usize = 254;
 /// A Message-ID longer than this is not one a mail program wrote.
@@ -66,8 +69,45 @@ impl HeaderText {
         HeaderText(out.trim().to_string())
     }
 
+    /// A person's name (a display name in `To:`, the greeting's "Kære …"): [`HeaderText::new`]
+    /// with every run of whitespace one space, cut to [`MAX_NAME_CHARS`] characters. The name
+    /// comes from the sender's From; mail-builder writes a display name as one unfolded
+    /// encoded word, so a long one made a `To:` line past RFC 5322's 998 characters (which an
+    /// MTA may refuse), and it put the sender's text in a Helpdesk mail's first line.
+    pub fn name(text: &str) -> HeaderText {
+        let text = HeaderText::new(text);
+        let words = text.0.split_whitespace().collect::<Vec<_>>().join(" ");
+        let cut: String = words.chars().take(MAX_NAME_CHARS).collect();
+        HeaderText(cut.trim().to_string())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The content type of a file whose own type is unknown or unusable.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+/// The longest `type/subtype` written into a MIME part header (RFC 6838 4.2 allows 127
+/// characters on either side).
+const MAX_MIME_TYPE_CHARS: usize = 127;
+
+/// `text` as a MIME part's `type/subtype` when it is one (RFC 2045 token characters on both
+/// sides of one `/`, at most [`MAX_MIME_TYPE_CHARS`] in all), lower-cased; else
+/// [`OCTET_STREAM`]. The type of an attachment comes from the sender's mail, and mail-builder
+/// writes it into the part header as it is: a bare CR, a quote or 8-bit bytes there would
+/// rewrite the part of a staff mail.
+pub fn mime_type(text: &str) -> String {
+    fn token(t: &str) -> bool {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    }
+    match text.split_once('/') {
+        Some((t, sub)) if text.len() <= MAX_MIME_TYPE_CHARS && token(t) && token(sub) => {
+            text.to_ascii_lowercase()
+        }
+        _ => OCTET_STREAM.to_string(),
     }
 }
 

@@ -185,7 +185,7 @@ pub fn action(a: &PersonAction<'_>, ctx: &Context<'_>) -> Result<ActionEffects, 
     may_act(a, text).map_err(refuse)?;
     let change = StateChange { from, to };
     let mark = match (a.action, to) {
-        (Action::Reschedule, _) => a.at.map(Mark::Planned),
+        (Action::Reschedule | Action::Reopen, _) => a.at.map(Mark::Planned),
         (_, State::Executed) => Some(Mark::Executed),
         (_, State::Failed) => Some(Mark::Incident),
         _ => None,
@@ -265,6 +265,14 @@ fn may_act(a: &PersonAction<'_>, text: Option<&str>) -> Result<(), String> {
             crate::rules::calendar::danish_datetime(&planned)
         ));
     }
+    if a.action == Action::Reopen
+        && let Some(at) = a.at.filter(|at| *at <= a.now)
+    {
+        return Err(format!(
+            "the new time {} has passed; give a time ahead, or leave --at out",
+            crate::rules::calendar::danish_datetime(&at)
+        ));
+    }
     if a.action == Action::Reschedule {
         match a.at {
             None => return Err("reschedule needs the new time: --at TIME".into()),
@@ -318,6 +326,13 @@ fn person_event(a: &PersonAction<'_>, change: StateChange) -> Event {
                 Some(&detail),
             );
             Event::note(a.actor, a.action.name(), detail)
+        }
+        (Action::Reopen, Some(at)) => {
+            let detail = event_detail(
+                Some(&format!("nyt tidspunkt: {}", danish_minute(at))),
+                Some(&detail),
+            );
+            Event::new(a.actor, a.action.name(), Some(change), detail)
         }
         _ => Event::new(a.actor, a.action.name(), Some(change), detail),
     }
@@ -405,6 +420,9 @@ fn action_values(a: &PersonAction<'_>, change: StateChange, text: Option<&str>) 
     let only = |action: Action| (a.action == action).then_some(text).flatten();
     let planned = match a.action {
         Action::Reschedule => a.at.or(o.planned_at),
+        // A failed order's planned time has mostly passed: the new one (`--at`), else a time
+        // still ahead; none, and "Genåbnet" says a new time is agreed, never a past one.
+        Action::Reopen => a.at.or(o.planned_at.filter(|p| *p > a.now)),
         _ => o.planned_at,
     };
     // No planned time: the receipts say it follows, never "på det aftalte tidspunkt".
@@ -1404,10 +1422,11 @@ mod tests {
             Some("tirsdag den 8. december 2026 kl. 10.05")
         );
         assert_eq!(moved.reason.as_deref(), Some("aftalt i telefonen"));
-        let (_, reopened) = receipt(Failed, Action::Reopen);
+        let (mark, reopened) = receipt(Failed, Action::Reopen);
+        assert_eq!(mark, Some(Mark::Planned(tomorrow())), "reopen --at");
         assert_eq!(
             reopened.planned_at.as_deref(),
-            Some("mandag den 14. december 2026 kl. 10.00")
+            Some("tirsdag den 8. december 2026 kl. 10.05")
         );
         let (_, overridden) = receipt(Rejected, Action::Override);
         assert_eq!(
@@ -1430,6 +1449,57 @@ mod tests {
             text.contains("Før: afvist") && text.contains("Begrundelse: aftalt i telefonen"),
             "{text}"
         );
+    }
+
+    /// "Genåbnet" never names a time that has passed: `--at` sets the new one; without it a
+    /// planned time ahead is kept, and a past one is left out (the receipt says a new time is
+    /// agreed).
+    #[test]
+    fn a_reopening_names_a_time_ahead_or_none() {
+        let (h, inc) = (helpdesk(), incident_to());
+        let (t, j) = (Thread::default(), serde_json::json!({"kind": "sftp"}));
+        let reopen = |planned: DateTime<Utc>, at: Option<DateTime<Utc>>| {
+            let o = OrderRow {
+                planned_at: Some(planned),
+                ..order(Failed)
+            };
+            let input = PersonAction {
+                at,
+                ..person(&o, &j, &t, Action::Reopen, Some("rettet"))
+            };
+            action(&input, &context(&h, &inc))
+        };
+        let past = now() - chrono::TimeDelta::days(3);
+        let e = reopen(past, None).unwrap();
+        assert_eq!((e.mark, e.change.to), (None, Approved));
+        let values = e.receipt.unwrap().values;
+        assert_eq!(values.planned_at, None);
+        let text = crate::orders::receipts::Templates::builtin()
+            .unwrap()
+            .render(ReceiptKind::Genaabnet, &values)
+            .unwrap();
+        assert!(text.contains("aftaler et nyt tidspunkt"), "{text}");
+        assert!(!text.contains("december"), "{text}");
+        let ahead = now() + chrono::TimeDelta::days(3);
+        let e = reopen(ahead, None).unwrap();
+        assert_eq!(e.mark, None);
+        let text = crate::orders::receipts::Templates::builtin()
+            .unwrap()
+            .render(ReceiptKind::Genaabnet, &e.receipt.unwrap().values)
+            .unwrap();
+        assert!(
+            text.contains("gennemføres igen torsdag den 10. december"),
+            "{text}"
+        );
+        let e = reopen(past, Some(tomorrow())).unwrap();
+        assert_eq!(e.mark, Some(Mark::Planned(tomorrow())));
+        assert!(
+            e.event
+                .detail
+                .starts_with("nyt tidspunkt: tirsdag den 8. december")
+        );
+        let why = reopen(past, Some(past)).unwrap_err().0;
+        assert!(why.contains("has passed"), "{why}");
     }
 
     /// Judging and a new version are a mail's doing: a person's action of either is refused

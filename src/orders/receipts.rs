@@ -349,7 +349,7 @@ impl Thread {
     /// The sender's display name when it is one a greeting can use: readable, not empty, not
     /// an address.
     pub fn display_name(&self) -> Option<String> {
-        let name = HeaderText::new(self.from_name.as_deref()?);
+        let name = HeaderText::name(self.from_name.as_deref()?);
         let name = name.as_str().trim_matches(['"', '\'', ' ']);
         (!name.is_empty() && !name.contains('@') && crate::mail::is_displayable(name))
             .then(|| name.to_string())
@@ -370,7 +370,7 @@ pub fn greeting(thread: &Thread, contact_name: Option<&str>) -> String {
         .display_name()
         .or_else(|| {
             contact_name
-                .map(|c| HeaderText::new(c).as_str().to_string())
+                .map(|c| HeaderText::name(c).as_str().to_string())
                 .filter(|c| !c.is_empty())
         })
         .unwrap_or_else(|| DEFAULT_GREETING.to_string())
@@ -579,7 +579,7 @@ pub fn compose_with(
     let mut b = b.text_body(text.0).html_body(html);
     for a in attachments {
         b = b.attachment(
-            a.content_type.to_string(),
+            header_value::mime_type(a.content_type),
             HeaderText::new(a.filename).as_str().to_string(),
             a.bytes,
         );
@@ -621,7 +621,13 @@ pub fn compose_forward(
     ))
     .text_body(text)
     .html_body(html);
-    if let Some(reply_to) = f.reply_to.as_deref().and_then(header_value::Address::new) {
+    // Never our own address: an answer to the copy would come back to the mailbox we read.
+    if let Some(reply_to) = f
+        .reply_to
+        .as_deref()
+        .and_then(header_value::Address::new)
+        .filter(|r| !r.as_str().eq_ignore_ascii_case(from.as_str()))
+    {
         b = header_value::with_reply_to(b, &reply_to);
     }
     if !original.is_empty() {
@@ -693,8 +699,10 @@ fn conversation_headers(
 
 /// 100-ns intervals between 1601-01-01 (FILETIME's epoch) and 1970-01-01.
 const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
-/// A parent Thread-Index longer than this many child blocks is not one Outlook wrote.
-const MAX_CHILD_BLOCKS: usize = 500;
+/// A parent Thread-Index with this many child blocks or more gets no child: the header is
+/// written unfolded, and 100 blocks (a reply's 99 and ours) are 696 base64 characters, well
+/// under RFC 5322's 998 per line; a longer one is no thread Outlook keeps anyway.
+const MAX_CHILD_BLOCKS: usize = 100;
 
 /// The `Thread-Index` of a reply to a mail whose `Thread-Index` is `parent` (base64), at unix
 /// time `now`: the parent's bytes and one 5-byte child block, as Exchange writes replies
@@ -801,6 +809,10 @@ pub(crate) mod tests {
             m.headers_named(LOOP_HEADER)
                 .any(|v| v == "helpdesk@sp.test")
         );
+        f.reply_to = Some("Helpdesk@SP.test".into());
+        let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, &[]).unwrap();
+        let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        assert_eq!(m.reply_to, None, "never our own mailbox");
         f.reply_to = Some("evil@x.test\r\nBcc: all@x.test".into());
         let out = compose_forward(&t, &f, "helpdesk@sp.test", 1_800_000_000, &[]).unwrap();
         let m = crate::mail::Mail::parse(&out.raw, 1).unwrap();
@@ -1176,6 +1188,81 @@ pub(crate) mod tests {
         for bad in ["", "not base64!", "AAAA", &b64.encode([1u8; 23])] {
             assert_eq!(child_thread_index(bad, unix), None, "{bad:?}");
         }
+    }
+
+    /// A sender-chosen name is a name: whitespace collapsed, at most 64 characters, so `To:`
+    /// stays under RFC 5322's 998 characters and "Kære …" stays a greeting.
+    #[test]
+    fn a_long_display_name_is_cut_and_the_to_line_stays_short() {
+        use crate::mail::header_value::MAX_NAME_CHARS;
+        let mut thread = outlook_thread();
+        thread.from_name = Some(format!("Jens \t  Hansen {}", "😀".repeat(900)));
+        let name = thread.display_name().unwrap();
+        assert_eq!(name.chars().count(), MAX_NAME_CHARS);
+        assert!(name.starts_with("Jens Hansen 😀"), "{name}");
+        assert_eq!(greeting(&thread, None), name);
+        let long_contact = "Mette  Hansen ".repeat(20);
+        let g = greeting(&Thread::default(), Some(&long_contact));
+        assert!(g.starts_with("Mette Hansen Mette") && g.chars().count() <= MAX_NAME_CHARS);
+        let out = compose_for(&thread, None);
+        let raw = String::from_utf8_lossy(&out.raw).to_string();
+        let longest = raw.lines().map(str::len).max().unwrap();
+        assert!(longest < 998, "a line of {longest} characters");
+        let parsed = crate::mail::Mail::parse(&out.raw, 1).unwrap();
+        let to = parsed.header("To").unwrap();
+        assert!(to.contains("<fa@kommune.test>"), "{to}");
+        let text = parsed.text.unwrap().replace("\r\n", "\n");
+        assert!(text.contains(&format!("Kære {name}\n")), "{text}");
+    }
+
+    /// Thread-Index stays well under 998 characters: a parent of 99 child blocks gets its
+    /// 100th, one of 100 or more gets none.
+    #[test]
+    fn a_thread_index_stays_under_the_line_limit() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let unix = 1_799_913_600_i64;
+        let parent = |blocks: usize| b64.encode(vec![1u8; 22 + 5 * blocks]);
+        let child = child_thread_index(&parent(MAX_CHILD_BLOCKS - 1), unix).unwrap();
+        assert!(
+            child.len() + "Thread-Index: ".len() < 720,
+            "{}",
+            child.len()
+        );
+        assert_eq!(child_thread_index(&parent(MAX_CHILD_BLOCKS), unix), None);
+        assert_eq!(child_thread_index(&parent(499), unix), None);
+    }
+
+    /// The review mail of an order without fields (or without a kind) suggests `orders edit`
+    /// first, since `orders approve` refuses it; with both it suggests approve.
+    #[test]
+    fn a_review_mail_suggests_edit_before_approve_for_a_formless_order() {
+        use crate::orders::values::{LabelValue, ReceiptValues};
+        let t = Templates::builtin().unwrap();
+        let field = LabelValue {
+            label: "CVR-nr.".into(),
+            value: "12345674".into(),
+        };
+        let render = |kind_title: Option<&str>, fields: Vec<LabelValue>| {
+            let v = ReceiptValues {
+                reference: "SP-2026-00042".into(),
+                kind_title: kind_title.map(str::to_string),
+                fields,
+                ..ReceiptValues::default()
+            };
+            t.render(ReceiptKind::HelpdeskVurdering, &v).unwrap()
+        };
+        let edit = "spdesk orders edit SP-2026-00042 --set FELT=værdi";
+        let approve = "Godkend:  spdesk orders approve SP-2026-00042";
+        for text in [
+            render(None, vec![]),
+            render(Some("SFTP"), vec![]),
+            render(None, vec![field.clone()]),
+        ] {
+            assert!(text.contains(edit) && !text.contains(approve), "{text}");
+        }
+        let text = render(Some("SFTP"), vec![field]);
+        assert!(text.contains(approve) && !text.contains(edit), "{text}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the certificate or the form without leaving the mail. Mail servers refuse large mails, so
 //! the files are capped together; what does not fit is named in a note with how to get it.
 
-use crate::mail::Mail;
+use crate::mail::{Mail, header_value};
 use crate::orders::receipts::OutAttachment;
 
 /// At most this many bytes of files on one staff mail (before base64). Exchange's default
@@ -54,11 +54,7 @@ pub fn staff_files<'a>(
     }];
     let files = mail.map(|m| m.attachments.as_slice()).unwrap_or_default();
     candidates.extend(files.iter().filter(|a| !a.inline).map(|a| OutAttachment {
-        content_type: if a.content_type.is_empty() {
-            "application/octet-stream"
-        } else {
-            a.content_type.as_str()
-        },
+        content_type: file_type(&a.content_type),
         filename: a.name.as_deref().unwrap_or("vedhaeftet-fil"),
         bytes: &a.bytes,
     }));
@@ -91,6 +87,17 @@ pub fn staff_files<'a>(
     }
     out.note = note.join("\n");
     out
+}
+
+/// The content type a file is attached under: its own when it is a valid, lower-case
+/// `type/subtype` ([`header_value::mime_type`]), else application/octet-stream. The type comes
+/// from the sender's mail and ends in the part header of a mail to staff.
+fn file_type(content_type: &str) -> &str {
+    if header_value::mime_type(content_type) == content_type {
+        content_type
+    } else {
+        header_value::OCTET_STREAM
+    }
 }
 
 /// "1,5 MB" / "12 kB" (Danish decimal comma).
@@ -159,6 +166,75 @@ mod tests {
         assert!(none.note.contains("original.eml"));
         assert!(staff_files(&[], Some(&mail), 5, "SP-1").note.is_empty());
         assert_eq!(size_text(15 * 1024 * 1024), "15,0 MB");
+    }
+
+    /// A hostile content type never reaches the part header of a staff mail; a file name
+    /// goes through the header sanitiser when the mail is composed.
+    #[test]
+    fn a_content_type_is_a_mime_type_or_octet_stream() {
+        let (raw, mut mail) = mail_with(&[("a.pdf", 1), ("b.cer", 1), ("c.bin", 1), ("d", 1)]);
+        mail.attachments[0].content_type = "application/x\rX-Foo: bar".into();
+        mail.attachments[1].content_type = "application/pkix-cert".into();
+        mail.attachments[2].content_type = "text/\"x\"".into();
+        mail.attachments[3].content_type = format!("application/{}", "x".repeat(200));
+        let f = staff_files(&raw, Some(&mail), MAX_STAFF_FILE_BYTES, "SP-1");
+        let types: Vec<&str> = f.files.iter().map(|a| a.content_type).collect();
+        assert_eq!(
+            types,
+            [
+                "message/rfc822",
+                "application/octet-stream",
+                "application/pkix-cert",
+                "application/octet-stream",
+                "application/octet-stream"
+            ]
+        );
+        for bad in [
+            "",
+            "text",
+            "/plain",
+            "text/",
+            "a/b/c",
+            "tëxt/plain",
+            "a b/c",
+            "a/b;c=d",
+        ] {
+            assert_eq!(
+                header_value::mime_type(bad),
+                header_value::OCTET_STREAM,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            header_value::mime_type("Application/PDF"),
+            "application/pdf"
+        );
+        assert_eq!(
+            header_value::mime_type("application/vnd.oasis.opendocument.text"),
+            "application/vnd.oasis.opendocument.text"
+        );
+        // The name of a file goes through the one sanitiser when composed (receipts.rs).
+        mail.attachments[0].name = Some("a\r\nBcc: x@evil.test.pdf".into());
+        let f = staff_files(&raw, Some(&mail), MAX_STAFF_FILE_BYTES, "SP-1");
+        let t = crate::orders::receipts::Templates::builtin().unwrap();
+        let out = crate::orders::receipts::compose_with(
+            &t,
+            crate::orders::receipts::Compose {
+                kind: crate::orders::receipts::ReceiptKind::TilVurdering,
+                reference: "SP-1",
+                version: 1,
+                from: "helpdesk@sp.test",
+                to: vec!["review@sp.test".into()],
+                thread: &crate::orders::receipts::Thread::default(),
+                subject: None,
+                date: 1_800_000_000,
+            },
+            &serde_json::json!({}),
+            &f.files,
+        );
+        let raw = String::from_utf8_lossy(&out.unwrap().raw).to_string();
+        assert!(!raw.contains("\nBcc"), "{raw}");
+        assert!(!raw.contains("X-Foo"), "{raw}");
     }
 
     /// A mail over the limits is never parsed here: it goes whole, and the note says why.

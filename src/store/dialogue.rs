@@ -212,6 +212,26 @@ async fn reply_thread(tx: &mut Tx<'_>, o: &OrderRow) -> anyhow::Result<Thread> {
     })
 }
 
+/// The senders of the order's messages after its last answer or "handled", newest first,
+/// each once: an answer goes to them too (each was allowed to write about the order when its
+/// message was filed).
+async fn unanswered_writers(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<String>> {
+    let writers: Vec<String> = sqlx::query_scalar(
+        "SELECT lower(trim(c.actor)) AS writer FROM events c
+         WHERE c.order_id = ?1 AND c.action = ?2 AND trim(c.actor) <> ''
+           AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
+                                WHERE h.order_id = ?1 AND h.action IN (?3, ?4)), 0)
+         GROUP BY writer ORDER BY MAX(c.id) DESC LIMIT 10",
+    )
+    .bind(order_id)
+    .bind(CORRESPONDENCE)
+    .bind(REPLY)
+    .bind(HANDLED)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(writers)
+}
+
 /// `orders reply`: the answer in the order's thread, its event (the order is answered), one
 /// transaction.
 pub async fn reply(
@@ -224,6 +244,7 @@ pub async fn reply(
         return Ok(no_order(r.reference));
     };
     let thread = reply_thread(&mut tx, &o).await?;
+    let writers = unanswered_writers(&mut tx, o.id).await?;
     let latest = latest_version(&mut tx, o.id).await?;
     let earlier: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE order_id = ?1 AND action = ?2")
@@ -244,6 +265,7 @@ pub async fn reply(
         text: r.text,
         attachment: r.attachment.map(|a| a.filename),
         earlier_replies: earlier,
+        writers: &writers,
     };
     let e = match dialogue::reply(&input, &ctx) {
         Ok(e) => e,

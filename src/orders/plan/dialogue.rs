@@ -10,9 +10,10 @@ use chrono::{DateTime, Datelike, Utc};
 
 use super::{Context, Event, Receipt, Refused, mail_thread};
 use crate::mail::Mail;
+use crate::orders::helpdesk::HelpdeskSettings;
 use crate::orders::order::OrderRow;
 use crate::orders::receipts::{ReceiptKind, Thread};
-use crate::orders::recipients::{order_recipients, receipt_recipients};
+use crate::orders::recipients::{order_recipients, receipt_recipients, recipients, reply_address};
 use crate::orders::values::{MessageValues, ReceiptValues};
 
 /// The event of a message about an order that is no form: the order is unanswered.
@@ -94,7 +95,7 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
     let forward = (!review_to.is_empty()).then(|| Forward {
         to: review_to.clone(),
         subject: forward_subject(&o.reference, &c.mail.subject),
-        reply_to: c.mail.reply_address().map(str::to_string),
+        reply_to: forward_reply_to(c.mail, ctx.helpdesk),
         version: c.inbound_id,
         attach_original: c.raw_len <= ATTACH_ORIGINAL_MAX_BYTES,
         values: MessageValues {
@@ -131,6 +132,14 @@ pub fn correspondence(c: &Correspondence<'_>, ctx: &Context<'_>) -> Corresponden
         forward,
         acknowledgement,
     }
+}
+
+/// The Reply-To of the Helpdesk's copy: the sender as a receipt would answer them (Reply-To
+/// only in From's own domain, else From, [`reply_address`]), never one of our own addresses.
+/// A Reply-To the sender merely wrote would let anyone who forges the requester's From aim a
+/// staff member's answer, and what it quotes, at a stranger.
+fn forward_reply_to(mail: &Mail, h: &HelpdeskSettings) -> Option<String> {
+    reply_address(mail.reply_to.as_deref(), mail.from.as_deref()).filter(|a| !h.is_own(a))
 }
 
 /// The subject of the Helpdesk's copy of a message: the reference and the sender's subject
@@ -198,6 +207,10 @@ pub struct StaffReply<'a> {
     pub attachment: Option<&'a str>,
     /// How many answers the order had before: this one's Message-ID names the next number.
     pub earlier_replies: i64,
+    /// Who wrote the messages no one has answered yet (their From, newest first): each was
+    /// allowed to write about the order (FORMS.md rule 3) when the message was filed, and a
+    /// colleague or a register contact who asked gets the answer too.
+    pub writers: &'a [String],
 }
 
 /// What an answer does: its event (the order is answered) and the mail.
@@ -217,7 +230,7 @@ pub fn reply(r: &StaffReply<'_>, ctx: &Context<'_>) -> Result<ReplyEffects, Refu
             o.reference
         )));
     }
-    let to = order_recipients(o, None, ctx.helpdesk);
+    let to = with_writers(order_recipients(o, None, ctx.helpdesk), r.writers, ctx);
     if to.is_empty() {
         return Err(Refused(format!(
             "{}: the order has no requester address an answer can go to",
@@ -250,6 +263,20 @@ pub fn reply(r: &StaffReply<'_>, ctx: &Context<'_>) -> Result<ReplyEffects, Refu
             },
         },
     })
+}
+
+/// The order's recipients and then each writer of an unanswered message, once: an address as
+/// a receipt to its sender would go ([`recipients`]: never our own, never one no header may
+/// carry).
+fn with_writers(mut to: Vec<String>, writers: &[String], ctx: &Context<'_>) -> Vec<String> {
+    for w in writers {
+        for a in recipients(None, Some(w), None, None, ctx.helpdesk) {
+            if !to.contains(&a) {
+                to.push(a);
+            }
+        }
+    }
+    to
 }
 
 /// A person marks an order's messages handled: refused when none is waiting.
@@ -387,6 +414,41 @@ mod tests {
         assert_eq!(f.values.original_too_large.as_deref(), Some("10.0 MB"));
     }
 
+    /// The copy's Reply-To is the sender as receipts answer them: a Reply-To in another
+    /// domain than From's (or one of ours) is never where a staff member's answer goes.
+    #[test]
+    fn the_copy_answers_the_sender_never_a_foreign_or_own_reply_to() {
+        let h = helpdesk(&["review@sp.test"]);
+        let o = order();
+        let with_reply_to = |r: &str| {
+            QUESTION.replacen(
+                "To: helpdesk@sp.test\n",
+                &format!("To: helpdesk@sp.test\nReply-To: {r}\n"),
+                1,
+            )
+        };
+        for r in ["x@evil.example", "helpdesk@sp.test", "kollega@sp.test"] {
+            let m = mail(&with_reply_to(r));
+            assert_eq!(m.reply_to.as_deref(), Some(r));
+            let f = correspondence(&input(&o, &m, false), &ctx(&h))
+                .forward
+                .unwrap();
+            assert_eq!(f.reply_to.as_deref(), Some("fa@kommune.test"), "{r}");
+        }
+        // A Reply-To in the sender's own domain is the sender's choice.
+        let m = mail(&with_reply_to("Sag@Kommune.test"));
+        let f = correspondence(&input(&o, &m, false), &ctx(&h))
+            .forward
+            .unwrap();
+        assert_eq!(f.reply_to.as_deref(), Some("sag@kommune.test"));
+        // A From of our own: no Reply-To at all.
+        let ours = mail(&QUESTION.replace("fa@kommune.test", "helpdesk@sp.test"));
+        let f = correspondence(&input(&o, &ours, false), &ctx(&h))
+            .forward
+            .unwrap();
+        assert_eq!(f.reply_to, None);
+    }
+
     #[test]
     fn the_start_of_a_copenhagen_day() {
         let t = DateTime::parse_from_rfc3339("2026-12-08T10:00:00+01:00")
@@ -430,6 +492,7 @@ mod tests {
             text: "  Ja, kl. 13.00 passer.  ",
             attachment: Some("vejledning.pdf"),
             earlier_replies: 2,
+            writers: &[],
         };
         let e = reply(&r, &ctx(&h)).expect("an answer");
         assert_eq!(
@@ -459,6 +522,53 @@ mod tests {
             ..r
         };
         assert!(reply(&r, &ctx(&h)).is_err());
+    }
+
+    /// A colleague's unanswered question is answered to the colleague and the requester;
+    /// never twice to one address, never to our own.
+    #[test]
+    fn an_answer_reaches_whoever_wrote_the_unanswered_message() {
+        let (o, h) = (order(), helpdesk(&["review@sp.test"]));
+        let judgement = serde_json::json!({});
+        let writers = [
+            "Kollega@Kommune.test".to_string(),
+            "fa@kommune.test".to_string(),
+            "kollega@kommune.test".to_string(),
+            "helpdesk@sp.test".to_string(),
+            "a\r\nBcc: x@evil.test".to_string(),
+        ];
+        let r = StaffReply {
+            order: &o,
+            thread: &Thread::default(),
+            judgement: &judgement,
+            actor: "mette",
+            text: "Ja.",
+            attachment: None,
+            earlier_replies: 0,
+            writers: &writers,
+        };
+        let e = reply(&r, &ctx(&h)).expect("an answer");
+        assert_eq!(e.receipt.to, ["fa@kommune.test", "kollega@kommune.test"]);
+        assert!(
+            e.event
+                .detail
+                .starts_with("svar til fa@kommune.test, kollega@kommune.test:")
+        );
+        // No requester address left, but someone asked: the answer goes to them.
+        let nobody = OrderRow {
+            requester: None,
+            reply_to: None,
+            ..order()
+        };
+        let r = StaffReply {
+            order: &nobody,
+            writers: &writers[..1],
+            ..r
+        };
+        assert_eq!(
+            reply(&r, &ctx(&h)).unwrap().receipt.to,
+            ["kollega@kommune.test"]
+        );
     }
 
     #[test]
