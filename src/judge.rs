@@ -347,10 +347,30 @@ pub fn judge_one(
 }
 
 /// Judges a person's version of an order (`orders edit`, [`crate::orders::edit`]) exactly as
-/// a form read from the order's mail: the same rules, with the certificates that mail carries.
-pub fn judge_staff_form(form: OrderForm, mail: &Mail, ctx: &Context<'_>) -> JudgedForm {
-    let certificates = extract(mail, ctx.limits).certificates;
+/// a form read from the order's mail: the same rules, with the certificates of every mail of
+/// the order (`evidence`, newest first; see [`evidence_certificates`]).
+pub fn judge_staff_form(
+    form: OrderForm,
+    mail: &Mail,
+    evidence: &[Mail],
+    ctx: &Context<'_>,
+) -> JudgedForm {
+    let certificates = evidence_certificates(evidence, ctx.limits);
     judge_one(form, mail, &certificates, &[], ctx)
+}
+
+/// The certificates of an order's mails, newest mail first: a version made from an earlier
+/// one (a partial correction, a person's edit) is judged with the certificate sent with any
+/// mail of the order, and the rule takes the first file of the named certificate's name, so a
+/// replacement sent later under the same name wins over the old one.
+pub fn evidence_certificates(
+    mails: &[Mail],
+    limits: &ExtractLimits,
+) -> Vec<crate::forms::extract::CertFile> {
+    mails
+        .iter()
+        .flat_map(|m| extract(m, limits).certificates)
+        .collect()
 }
 
 /// The findings of a mail over the extraction limits, given to each of its forms (or to the
