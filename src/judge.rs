@@ -481,6 +481,42 @@ mod tests {
         judge_mail(&Mail::parse(raw.as_bytes(), 3).unwrap(), &ctx)
     }
 
+    /// A mail with one certificate file `name` holding `bytes`.
+    fn certificate_mail(name: &str, bytes: &str) -> Mail {
+        let raw = mail_builder::MessageBuilder::new()
+            .from("fa@example.test")
+            .to("helpdesk@example.test")
+            .subject("Certifikat")
+            .text_body("Hej")
+            .attachment("application/x-pem-file", name, bytes.as_bytes().to_vec())
+            .write_to_vec()
+            .unwrap();
+        Mail::parse(&raw, 3).unwrap()
+    }
+
+    /// Every mail of an order is evidence, newest first: a replacement certificate sent later
+    /// under the same name comes before the old one (the rule takes the first of the name).
+    #[test]
+    fn the_newest_mail_s_certificate_comes_first() {
+        let newest = certificate_mail("certifikat.pem", "new");
+        let other = certificate_mail("andet.cer", "other");
+        let oldest = certificate_mail("certifikat.pem", "old");
+        let got = evidence_certificates(&[newest, other, oldest], &ExtractLimits::default());
+        let seen: Vec<(&str, &[u8])> = got
+            .iter()
+            .map(|c| (c.name.as_str(), c.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("certifikat.pem", b"new".as_slice()),
+                ("andet.cer", b"other".as_slice()),
+                ("certifikat.pem", b"old".as_slice()),
+            ]
+        );
+        assert!(evidence_certificates(&[], &ExtractLimits::default()).is_empty());
+    }
+
     /// An order sent from Outlook in Rich Text arrives as winmail.dat (TNEF): never dropped,
     /// never a crash, but `form.unreadable` (review) telling the sender how to resend it.
     #[test]
