@@ -30,9 +30,10 @@ fn mid(tag: &str) -> String {
 async fn daemon(stack: &MailStack) -> Daemon {
     stack.add_users(&[REVIEW, STRANGER]);
     let mut d = Daemon::new(stack, HELPDESK);
+    let staff = d.staff();
     d.edit_config(|c| {
         c.replace(
-            &format!("review_to = [\"{HELPDESK}\"]"),
+            &format!("review_to = [\"{staff}\"]"),
             &format!("review_to = [\"{REVIEW}\"]"),
         )
     });
