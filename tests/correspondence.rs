@@ -481,6 +481,12 @@ fn certificate() -> Vec<u8> {
 /// A webservice form typed in the mail, ordering a new SSL certificate (attached) and URL,
 /// with a CVR that fails its check.
 fn certificate_order(id: &str) -> Vec<u8> {
+    certificate_order_from(FA, "cert-v1", id, certificate())
+}
+
+/// [`certificate_order`] from `from`, with Message-ID tag `tag` and the certificate file
+/// holding `cert`.
+fn certificate_order_from(from: &str, tag: &str, id: &str, cert: Vec<u8>) -> Vec<u8> {
     let form = WsForm::new(id, FA);
     let mut text =
         String::from("Ændring af teknisk konfiguration for serviceudbyders webservice\n\n");
@@ -494,17 +500,13 @@ fn certificate_order(id: &str) -> Vec<u8> {
     }
     text.push_str("Nyt SSL-certifikat: ny-sagsopslag.cer\n");
     mail_builder::MessageBuilder::new()
-        .from(("Karin Holm", FA))
+        .from(("Karin Holm", from))
         .to(HELPDESK)
         .subject("Nyt certifikat og ny URL til SagsOpslag")
-        .message_id(mid("cert-v1"))
+        .message_id(mid(tag))
         .date(chrono::Utc::now().timestamp())
         .text_body(text)
-        .attachment(
-            "application/x-x509-ca-cert",
-            "ny-sagsopslag.cer",
-            certificate(),
-        )
+        .attachment("application/x-x509-ca-cert", "ny-sagsopslag.cer", cert)
         .write_to_vec()
         .expect("the mail builds")
 }
@@ -692,4 +694,44 @@ async fn a_new_bestillings_id_corrects_the_same_order() {
         ["bestillings_id"]
     );
     assert_eq!(count_action(&order, "partial correction"), 1, "{order:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_certificate_is_no_evidence_for_the_order() {
+    let stack = MailStack::start(&[]);
+    let mut d = daemon(&stack).await;
+    let id = format!("CO-EVID-{}", std::process::id());
+    stack.send(FA, HELPDESK, &certificate_order(&id)).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 1).await;
+    let rejected = received(&got[0]);
+    let reference = d.orders()[0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // Someone else sends a form for the same BestillingsID with a file of the same name: it
+    // goes to a person and is noted in the order's history.
+    let forged =
+        certificate_order_from(STRANGER, "evid-forged", &id, b"ikke et certifikat".to_vec());
+    stack.send(STRANGER, HELPDESK, &forged).await;
+    wait_events(&d, &reference, "change refused", 1).await;
+
+    // The requester's correction is judged with the requester's own certificate.
+    let raw = reply_mail(
+        FA,
+        &format!("SV: {}", rejected.subject),
+        &mid("evid-v2"),
+        &rejected.message_id,
+        "Hej\n\nCVR-nr.: 12345674\n",
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    let order = wait_versions(&d, &reference, 2).await;
+    let findings = order["versions"][1]["judgement"]["findings"].clone();
+    let messages = findings.to_string();
+    assert!(!lacks_certificate(&order, 1), "{order:#}");
+    assert!(
+        messages.contains("selvsigneret"),
+        "the requester's file: {findings:#}"
+    );
+    assert_eq!(order["state"], "review", "{order:#}");
 }

@@ -30,12 +30,15 @@ pub async fn inbound_raw(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec
 
 /// Every mail that came in for an order (its versions' mails and its correspondence), newest
 /// first: the evidence a later version is judged with (a certificate sent with version 1 still
-/// counts for a partial correction or a person's edit; a replacement sent later wins).
+/// counts for a partial correction or a person's edit; a replacement sent later wins). Only
+/// mails the order took: another sender's form refused for this order is in its history (an
+/// event) but never its evidence, nor is a bounce.
 pub async fn order_mails(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<Vec<u8>>> {
     let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
-        "SELECT m.raw FROM inbound_mail m WHERE m.disposition IN ('order', 'correspondence') AND m.id IN
-           (SELECT inbound_id FROM order_versions WHERE order_id = ?1
-            UNION SELECT inbound_id FROM events WHERE order_id = ?1 AND inbound_id IS NOT NULL)
+        "SELECT m.raw FROM inbound_mail m
+         WHERE m.id IN (SELECT inbound_id FROM order_versions WHERE order_id = ?1)
+            OR (m.disposition = 'correspondence'
+                AND m.id IN (SELECT inbound_id FROM events WHERE order_id = ?1 AND inbound_id IS NOT NULL))
          ORDER BY m.id DESC",
     )
     .bind(order_id)
