@@ -347,10 +347,30 @@ pub fn judge_one(
 }
 
 /// Judges a person's version of an order (`orders edit`, [`crate::orders::edit`]) exactly as
-/// a form read from the order's mail: the same rules, with the certificates that mail carries.
-pub fn judge_staff_form(form: OrderForm, mail: &Mail, ctx: &Context<'_>) -> JudgedForm {
-    let certificates = extract(mail, ctx.limits).certificates;
+/// a form read from the order's mail: the same rules, with the certificates of every mail of
+/// the order (`evidence`, newest first; see [`evidence_certificates`]).
+pub fn judge_staff_form(
+    form: OrderForm,
+    mail: &Mail,
+    evidence: &[Mail],
+    ctx: &Context<'_>,
+) -> JudgedForm {
+    let certificates = evidence_certificates(evidence, ctx.limits);
     judge_one(form, mail, &certificates, &[], ctx)
+}
+
+/// The certificates of an order's mails, newest mail first: a version made from an earlier
+/// one (a partial correction, a person's edit) is judged with the certificate sent with any
+/// mail of the order, and the rule takes the first file of the named certificate's name, so a
+/// replacement sent later under the same name wins over the old one.
+pub fn evidence_certificates(
+    mails: &[Mail],
+    limits: &ExtractLimits,
+) -> Vec<crate::forms::extract::CertFile> {
+    mails
+        .iter()
+        .flat_map(|m| extract(m, limits).certificates)
+        .collect()
 }
 
 /// The findings of a mail over the extraction limits, given to each of its forms (or to the
@@ -459,6 +479,42 @@ mod tests {
             history: &NoHistory,
         };
         judge_mail(&Mail::parse(raw.as_bytes(), 3).unwrap(), &ctx)
+    }
+
+    /// A mail with one certificate file `name` holding `bytes`.
+    fn certificate_mail(name: &str, bytes: &str) -> Mail {
+        let raw = mail_builder::MessageBuilder::new()
+            .from("fa@example.test")
+            .to("helpdesk@example.test")
+            .subject("Certifikat")
+            .text_body("Hej")
+            .attachment("application/x-pem-file", name, bytes.as_bytes().to_vec())
+            .write_to_vec()
+            .unwrap();
+        Mail::parse(&raw, 3).unwrap()
+    }
+
+    /// Every mail of an order is evidence, newest first: a replacement certificate sent later
+    /// under the same name comes before the old one (the rule takes the first of the name).
+    #[test]
+    fn the_newest_mail_s_certificate_comes_first() {
+        let newest = certificate_mail("certifikat.pem", "new");
+        let other = certificate_mail("andet.cer", "other");
+        let oldest = certificate_mail("certifikat.pem", "old");
+        let got = evidence_certificates(&[newest, other, oldest], &ExtractLimits::default());
+        let seen: Vec<(&str, &[u8])> = got
+            .iter()
+            .map(|c| (c.name.as_str(), c.bytes.as_slice()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("certifikat.pem", b"new".as_slice()),
+                ("andet.cer", b"other".as_slice()),
+                ("certifikat.pem", b"old".as_slice()),
+            ]
+        );
+        assert!(evidence_certificates(&[], &ExtractLimits::default()).is_empty());
     }
 
     /// An order sent from Outlook in Rich Text arrives as winmail.dat (TNEF): never dropped,

@@ -463,3 +463,277 @@ async fn a_partial_correction_replaces_only_the_named_field() {
     assert_eq!(count_action(&order, "partial correction"), 1, "{order:#}");
     assert_eq!(count_action(&order, "correspondence"), 0, "{order:#}");
 }
+
+/// The certificate's host: the form's new URL.
+const CERT_HOST: &str = "exttest2.fjordsoft.example";
+
+/// A self-signed certificate for [`CERT_HOST`], PEM, valid until 2030.
+fn certificate() -> Vec<u8> {
+    let mut p = rcgen::CertificateParams::new(vec![CERT_HOST.to_string()]).expect("params");
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CountryName, "DK");
+    dn.push(rcgen::DnType::CommonName, CERT_HOST);
+    p.distinguished_name = dn;
+    p.not_before = rcgen::date_time_ymd(2026, 1, 15);
+    p.not_after = rcgen::date_time_ymd(2030, 7, 1);
+    let key = rcgen::KeyPair::generate().expect("key");
+    p.self_signed(&key).expect("certificate").pem().into_bytes()
+}
+
+/// A webservice form typed in the mail, ordering a new SSL certificate (attached) and URL,
+/// with a CVR that fails its check.
+fn certificate_order(id: &str) -> Vec<u8> {
+    certificate_order_from(FA, "cert-v1", id, certificate())
+}
+
+/// [`certificate_order`] from `from`, with Message-ID tag `tag` and the certificate file
+/// holding `cert`.
+fn certificate_order_from(from: &str, tag: &str, id: &str, cert: Vec<u8>) -> Vec<u8> {
+    let form = WsForm::new(id, FA);
+    let mut text =
+        String::from("Ændring af teknisk konfiguration for serviceudbyders webservice\n\n");
+    for (label, lines) in form.rows() {
+        let value = match label {
+            "Ændringer" => "☒ SSL-certifikat ☒ URL ☐ Datatype (InfRef) ☐ Sikkerhedsmodel".into(),
+            "CVR-nr." => "12345678".to_string(),
+            _ => lines.join(" "),
+        };
+        text.push_str(&format!("{label}: {value}\n"));
+    }
+    text.push_str("Nyt SSL-certifikat: ny-sagsopslag.cer\n");
+    mail_builder::MessageBuilder::new()
+        .from(("Karin Holm", from))
+        .to(HELPDESK)
+        .subject("Nyt certifikat og ny URL til SagsOpslag")
+        .message_id(mid(tag))
+        .date(chrono::Utc::now().timestamp())
+        .text_body(text)
+        .attachment("application/x-x509-ca-cert", "ny-sagsopslag.cer", cert)
+        .write_to_vec()
+        .expect("the mail builds")
+}
+
+/// The fields of version `n` (0-based) of an order as `orders show --json` gives them.
+fn version_fields(
+    order: &serde_json::Value,
+    n: usize,
+) -> serde_json::Map<String, serde_json::Value> {
+    order["versions"][n]["judgement"]["fields"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Whether version `n` (0-based) was judged without a certificate (`field.missing`).
+fn lacks_certificate(order: &serde_json::Value, n: usize) -> bool {
+    order["versions"][n]["judgement"]["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|f| f["rule"] == "field.missing" && f["field"] == "certificate")
+}
+
+/// Waits until the order has `n` versions.
+async fn wait_versions(d: &Daemon, reference: &str, n: usize) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let order = d.order(reference);
+        if order["versions"].as_array().map_or(0, Vec::len) >= n {
+            return order;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "waited for {n} versions: {order:#}\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The fields that differ between two versions.
+fn changed(
+    before: &serde_json::Map<String, serde_json::Value>,
+    after: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_keeps_the_id_corrects_only_the_named_field_and_the_certificate_stays() {
+    let stack = MailStack::start(&[]);
+    let mut d = daemon(&stack).await;
+    let id = format!("CO-CERT-{}", std::process::id());
+    stack.send(FA, HELPDESK, &certificate_order(&id)).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 1).await;
+    let rejected = received(&got[0]);
+    let reference = d.orders()[0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let v1 = version_fields(&d.order(&reference), 0);
+    assert_eq!(v1["certificate"], "ny-sagsopslag.cer", "{v1:#?}");
+
+    // The BestillingsID kept as the rejection asks, a CVR that is still wrong, a signature
+    // with a phone number: three labels, yet no whole form.
+    let text = format!(
+        "KOMBIT BestillingsID: {id}\nCVR-nr.: 12345679\n\nKarin Holm, Fjordsoft\nTelefon: 12345678\n"
+    );
+    let subject = format!("SV: {}", rejected.subject);
+    let raw = reply_mail(FA, &subject, &mid("cert-v2"), &rejected.message_id, &text);
+    stack.send(FA, HELPDESK, &raw).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 2).await;
+    let order = d.order(&reference);
+    assert_eq!(d.orders().len(), 1, "the same order");
+    let v2 = version_fields(&order, 1);
+    assert_eq!(changed(&v1, &v2), ["org_cvr"], "{v1:#?}\n{v2:#?}");
+    assert_eq!(count_action(&order, "partial correction"), 1, "{order:#}");
+
+    // The CVR corrected in a second reply: the certificate of the first mail still counts.
+    let again = got
+        .iter()
+        .map(|r| received(r))
+        .find(|r| r.message_id != rejected.message_id)
+        .expect("the second rejection");
+    let raw = reply_mail(
+        FA,
+        &subject,
+        &mid("cert-v3"),
+        &again.message_id,
+        "Hej\n\nCVR-nr.: 12345674\n",
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    let order = wait_versions(&d, &reference, 3).await;
+    // The (self-signed) certificate was found and judged: a person looks at it.
+    assert_eq!(order["state"], "review", "{order:#}");
+    assert!(!lacks_certificate(&order, 2), "{order:#}");
+    let v3 = version_fields(&order, 2);
+    assert_eq!(changed(&v2, &v3), ["org_cvr"], "{v2:#?}\n{v3:#?}");
+    assert_eq!(v3["certificate"], "ny-sagsopslag.cer");
+
+    // A new time agreed, then a typo fixed by the Helpdesk: judged with the certificate of the
+    // first mail as before, and the agreed time stays.
+    let day = common::fixtures::add_working_days(common::fixtures::desired_date(), 2);
+    let at = format!("{} 13:00", day.format("%Y-%m-%d"));
+    stdout(&d.cli(&[
+        "orders",
+        "reschedule",
+        &reference,
+        "--at",
+        &at,
+        "--reason",
+        "aftalt",
+    ]));
+    let planned = d.order(&reference)["planned_at"].clone();
+    assert!(
+        planned
+            .as_str()
+            .is_some_and(|p| p.starts_with(&format!("{}T13:00:00", day.format("%Y-%m-%d")))),
+        "{planned}"
+    );
+    stdout(&d.cli(&[
+        "orders",
+        "edit",
+        &reference,
+        "--set",
+        "contact_phone=12345678",
+        "--reason",
+        "telefonnummer",
+    ]));
+    let order = d.order(&reference);
+    assert_eq!(order["state"], "review", "{order:#}");
+    assert!(!lacks_certificate(&order, 3), "{order:#}");
+    assert_eq!(order["planned_at"], planned, "the agreed time stays");
+    let v4 = version_fields(&order, 3);
+    assert_eq!(changed(&v3, &v4), ["contact_phone"], "{v3:#?}\n{v4:#?}");
+    assert_eq!(v4["certificate"], "ny-sagsopslag.cer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_bestillings_id_corrects_the_same_order() {
+    let stack = MailStack::start(&[]);
+    let mut d = daemon(&stack).await;
+    // An order carried out: its BestillingsID is used.
+    let id = format!("CO-USED-{}", std::process::id());
+    let (first, _) = approved_order(&stack, &mut d, &id).await;
+    stdout(&d.cli(&["orders", "execute", &first, "--early", "--reason", "aftalt"]));
+    // A new form with the same ID: rejected for it.
+    let form = WsForm::new(&id, FA);
+    let raw = form_mail(FA, HELPDESK, "Igen: ny URL", &mid("used-v1"), &form.docx());
+    stack.send(FA, HELPDESK, &raw).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 1).await;
+    let rejected = received(&got[0]);
+    let second = d
+        .orders()
+        .iter()
+        .find(|o| o["ref"] != first.as_str())
+        .and_then(|o| o["ref"].as_str().map(str::to_string))
+        .expect("the second order");
+    assert_eq!(d.order(&second)["state"], "rejected");
+
+    // The reply names the new ID: a new version of the same order, not a third order.
+    let new_id = format!("{id}-NY");
+    let raw = reply_mail(
+        FA,
+        &format!("SV: {}", rejected.subject),
+        &mid("used-v2"),
+        &rejected.message_id,
+        &format!("Hej\n\nKOMBIT BestillingsID: {new_id}\n"),
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    wait_subjects(&stack, &mut d, FA, "godkendt", 2).await;
+    assert_eq!(d.orders().len(), 2, "{:#?}", d.orders());
+    let order = d.order(&second);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    assert_eq!(order["bestillings_id"], new_id.as_str());
+    let versions = order["versions"].as_array().cloned().unwrap_or_default();
+    assert_eq!(versions.len(), 2, "{order:#}");
+    assert_eq!(
+        changed(&version_fields(&order, 0), &version_fields(&order, 1)),
+        ["bestillings_id"]
+    );
+    assert_eq!(count_action(&order, "partial correction"), 1, "{order:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_certificate_is_no_evidence_for_the_order() {
+    let stack = MailStack::start(&[]);
+    let mut d = daemon(&stack).await;
+    let id = format!("CO-EVID-{}", std::process::id());
+    stack.send(FA, HELPDESK, &certificate_order(&id)).await;
+    let got = wait_subjects(&stack, &mut d, FA, "skal rettes", 1).await;
+    let rejected = received(&got[0]);
+    let reference = d.orders()[0]["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    // Someone else sends a form for the same BestillingsID with a file of the same name: it
+    // goes to a person and is noted in the order's history.
+    let forged =
+        certificate_order_from(STRANGER, "evid-forged", &id, b"ikke et certifikat".to_vec());
+    stack.send(STRANGER, HELPDESK, &forged).await;
+    wait_events(&d, &reference, "change refused", 1).await;
+
+    // The requester's correction is judged with the requester's own certificate.
+    let raw = reply_mail(
+        FA,
+        &format!("SV: {}", rejected.subject),
+        &mid("evid-v2"),
+        &rejected.message_id,
+        "Hej\n\nCVR-nr.: 12345674\n",
+    );
+    stack.send(FA, HELPDESK, &raw).await;
+    let order = wait_versions(&d, &reference, 2).await;
+    let findings = order["versions"][1]["judgement"]["findings"].clone();
+    let messages = findings.to_string();
+    assert!(!lacks_certificate(&order, 1), "{order:#}");
+    assert!(
+        messages.contains("selvsigneret"),
+        "the requester's file: {findings:#}"
+    );
+    assert_eq!(order["state"], "review", "{order:#}");
+}

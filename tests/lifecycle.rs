@@ -559,3 +559,78 @@ async fn a_formless_order_is_filled_in_before_it_is_approved_and_executed() {
     d.terminate();
     d.wait_exit(WAIT).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typo_fix_keeps_an_approved_order_and_its_agreed_time() {
+    let stack = MailStack::shared(&[]);
+    let hd = "hd-lifecycle-typo@example.test";
+    let mut d = start_daemon(&stack, hd);
+    let id = unique_id("TYPO");
+    stack.send(FA, hd, &form_mail(hd, &id)).await;
+    let reference = wait_state(&d, &id, "approved").await;
+
+    // A new time agreed with the requester.
+    let day = fixtures::add_working_days(fixtures::desired_date(), 3);
+    let at = format!("{} 13:00", day.format("%Y-%m-%d"));
+    run(
+        &d,
+        &[
+            "orders",
+            "reschedule",
+            &reference,
+            "--at",
+            &at,
+            "--reason",
+            "Aftalt med Lars",
+        ],
+    );
+    let planned = d.order(&reference)["planned_at"].clone();
+    let want = format!("{}T13:00:00", day.format("%Y-%m-%d"));
+    assert!(
+        planned.as_str().is_some_and(|p| p.starts_with(&want)),
+        "{planned}"
+    );
+
+    // A phone number fixed by the Helpdesk: still approved, still at the agreed time.
+    let out = run(
+        &d,
+        &[
+            "orders",
+            "edit",
+            &reference,
+            "--set",
+            "contact_phone=12345678",
+            "--reason",
+            "Telefonnummer tilføjet",
+        ],
+    );
+    assert!(out.contains("approved"), "{out}");
+    let order = d.order(&reference);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    assert_eq!(order["planned_at"], planned, "the agreed time stays");
+
+    // The desired time edited: a new request, planned anew at the window's start.
+    let later = fixtures::add_working_days(fixtures::desired_date(), 4);
+    let desired = format!("{} kl. 10.00", later.format("%d-%m-%Y"));
+    run(
+        &d,
+        &[
+            "orders",
+            "edit",
+            &reference,
+            "--set",
+            &format!("desired_at={desired}"),
+            "--reason",
+            "Nyt ønsket tidspunkt",
+        ],
+    );
+    let order = d.order(&reference);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    let replanned = order["planned_at"].as_str().unwrap_or_default().to_string();
+    assert!(
+        replanned.starts_with(&format!("{}T", later.format("%Y-%m-%d"))),
+        "{replanned}"
+    );
+    d.terminate();
+    d.wait_exit(WAIT).await;
+}

@@ -489,15 +489,15 @@ impl Intake {
         let received = origin
             .internal_date
             .with_timezone(&chrono_tz::Europe::Copenhagen);
-        let rejudge = |form: crate::forms::form::OrderForm,
-                       certificates: &[crate::forms::extract::CertFile]| {
+        let rejudge = |form: crate::forms::form::OrderForm, evidence: &[Mail]| {
             let ctx = Context {
                 received,
                 settings: &self.pipeline.settings,
                 limits: &self.pipeline.limits,
                 history: history.as_ref(),
             };
-            crate::judge::judge_one(form, &mail, certificates, &[], &ctx)
+            let certificates = crate::judge::evidence_certificates(evidence, ctx.limits);
+            crate::judge::judge_one(form, &mail, &certificates, &[], &ctx)
         };
         let intake = process::Intake {
             raw: &raw,

@@ -84,15 +84,15 @@ pub struct Intake<'a> {
     pub templates: &'a Templates,
     pub now: DateTime<Utc>,
     /// Judges a form made from an earlier version (a partial correction) as this mail's, with
-    /// the certificates given; `None` (a quarantined mail): no partial corrections.
+    /// the certificates of the mails given (newest first); `None` (a quarantined mail): no
+    /// partial corrections.
     pub rejudge: Option<&'a Rejudge<'a>>,
 }
 
-/// How [`Intake::rejudge`] judges a form: the judge's pipeline with this mail's context.
-pub type Rejudge<'a> = dyn Fn(crate::forms::form::OrderForm, &[crate::forms::extract::CertFile]) -> JudgedForm
-    + Send
-    + Sync
-    + 'a;
+/// How [`Intake::rejudge`] judges a form: the judge's pipeline with this mail's context, the
+/// certificates taken from the mails given.
+pub type Rejudge<'a> =
+    dyn Fn(crate::forms::form::OrderForm, &[Mail]) -> JudgedForm + Send + Sync + 'a;
 
 /// Stores the mail and applies its judgement, in the caller's transaction.
 pub async fn store_mail(tx: &mut Tx<'_>, i: &Intake<'_>) -> anyhow::Result<Outcome> {
@@ -156,7 +156,9 @@ async fn dispose(
     let may_reply = !i.helpdesk.is_own(sender) && i.mail.reply_address().is_some();
 
     if let Some(order) = &thread_order
-        && (i.judgement.forms.is_empty() || only_lines(&i.judgement.forms))
+        && (i.judgement.forms.is_empty()
+            || only_lines(&i.judgement.forms)
+            || lines_for_a_rejected(tx, i, order).await?)
         && may_write_to(tx, i, order).await?
     {
         return lines_or_message(tx, i, inbound_id, order, may_reply).await;
@@ -177,6 +179,7 @@ async fn dispose(
             jf,
             thread: thread_order.as_ref(),
             may_reply,
+            keep: false,
         };
         refs.push(apply_form(tx, i, &form).await?);
     }
@@ -245,6 +248,25 @@ fn only_lines(forms: &[JudgedForm]) -> bool {
     })
 }
 
+/// Forms in the text of a reply to a rejected order that name it (or no order) and lack the
+/// form's required fields: no whole form but the lines of a partial correction (FORMS.md
+/// rule 3), as [`plan::partial::only_lines_of`] decides with the rejected version.
+async fn lines_for_a_rejected(
+    tx: &mut Tx<'_>,
+    i: &Intake<'_>,
+    order: &OrderRow,
+) -> anyhow::Result<bool> {
+    if order.state != crate::orders::state::State::Rejected || i.rejudge.is_none() {
+        return Ok(false);
+    }
+    let latest = store::actions::latest_version(tx, order.id).await?;
+    Ok(plan::partial::only_lines_of(
+        &i.judgement.forms,
+        order.bestillings_id.as_deref(),
+        &latest.judgement,
+    ))
+}
+
 /// A mail about an order from someone who may write about it, without a whole form: a partial
 /// correction of a rejected order when its lines give fields the rejection named, else a
 /// message (correspondence).
@@ -266,8 +288,10 @@ async fn lines_or_message(
 }
 
 /// A partial correction (FORMS.md rule 3): the previous version with the fields the rejection
-/// named replaced by the mail's lines, judged and applied like any corrected version. `None`:
-/// the lines name none of those fields.
+/// named replaced by the mail's lines, judged (with the certificates of every mail of the
+/// order, this one first) and applied like any corrected version — of THIS order, whatever
+/// BestillingsID it now names (the BestillingsID rule judges that). `None`: the lines name
+/// none of those fields.
 async fn partial_correction(
     tx: &mut Tx<'_>,
     i: &Intake<'_>,
@@ -285,15 +309,18 @@ async fn partial_correction(
     let Some(form) = crate::forms::form::interpret(&correction.form) else {
         return Ok(None);
     };
-    let mut certificates = crate::forms::extract::certificates(&latest.mail);
-    certificates.extend(crate::forms::extract::certificates(i.mail));
-    let jf = rejudge(form, &certificates);
+    let mut evidence = vec![i.mail.clone()];
+    for raw in store::versions::order_mails(tx, order.id).await? {
+        evidence.extend(Mail::parse(&raw, 0));
+    }
+    let jf = rejudge(form, &evidence);
     let at = FormAt {
         inbound_id,
         index: 0,
         jf: &jf,
         thread: Some(order),
         may_reply,
+        keep: true,
     };
     let judged = apply_form(tx, i, &at).await?;
     let event = plan::Event::note(
@@ -301,6 +328,7 @@ async fn partial_correction(
         "partial correction",
         plan::partial::replaced_detail(&correction.replaced),
     );
+    // The version is this order's (`keep`), so its history tells of the correction.
     let at = EventAt {
         order_id: Some(order.id),
         inbound_id: Some(inbound_id),
@@ -543,6 +571,9 @@ struct FormAt<'a> {
     jf: &'a JudgedForm,
     thread: Option<&'a OrderRow>,
     may_reply: bool,
+    /// A partial correction: the version is the thread order's, whatever BestillingsID it
+    /// names (a new one after a duplicate-ID rejection must not open a second order).
+    keep: bool,
 }
 
 /// Applies one judged form: its target (a new order or a version of an existing one), then
@@ -551,7 +582,10 @@ async fn apply_form(tx: &mut Tx<'_>, i: &Intake<'_>, f: &FormAt<'_>) -> anyhow::
     // The judge adds `form.ambiguous` (and review) when the form may not change the order
     // it names.
     let mut jf = f.jf.clone();
-    let (existing, refused) = target_order(tx, i, &mut jf, f.thread).await?;
+    let (mut existing, refused) = target_order(tx, i, &mut jf, f.thread).await?;
+    if f.keep {
+        existing = f.thread.cloned();
+    }
     // The requester of the order the form may not change is told once a day at most.
     let requester_told_lately = match &refused {
         Some(r) => {

@@ -28,6 +28,7 @@ use crate::rules::it_systems::Register;
 
 pub mod dialogue;
 pub mod partial;
+pub mod staff_time;
 pub use dialogue::{Correspondence, CorrespondenceEffects, Forward, ReplyEffects, StaffReply};
 
 /// What every plan decides with: the Helpdesk's own addresses and limits, the it-system

@@ -220,13 +220,7 @@ pub async fn apply_edit(
             o.reference
         )));
     };
-    let ctx = crate::judge::Context {
-        received: e.now.with_timezone(&chrono_tz::Europe::Copenhagen),
-        settings: judging.settings,
-        limits: judging.limits,
-        history: judging.history,
-    };
-    let jf = crate::judge::judge_staff_form(form, &latest.mail, &ctx);
+    let jf = judge_edit(&mut tx, judging, &o, &latest.mail, form, e).await?;
     let wrong = crate::orders::edit::invalid_edits(&jf.findings, e.edits);
     if !wrong.is_empty() {
         return Ok(ActionOutcome::Refused(format!(
@@ -268,4 +262,33 @@ pub async fn apply_edit(
         to,
         mails,
     })
+}
+
+/// Judges a person's version: as of the order's arrival (a typo fix must not fail the lead
+/// time; [`plan::staff_time`]), with the certificates of every mail of the order, keeping a
+/// time set by `orders reschedule` unless the desired time is edited.
+async fn judge_edit(
+    tx: &mut Tx<'_>,
+    judging: &Judging<'_>,
+    o: &crate::orders::order::OrderRow,
+    mail: &Mail,
+    form: crate::forms::form::OrderForm,
+    e: &EditAction<'_>,
+) -> anyhow::Result<crate::judge::JudgedForm> {
+    let first = crate::store::versions::first_received(tx, o.id).await?;
+    let received = plan::staff_time::judged_at(e.edits, first, e.now);
+    let ctx = crate::judge::Context {
+        received: received.with_timezone(&chrono_tz::Europe::Copenhagen),
+        settings: judging.settings,
+        limits: judging.limits,
+        history: judging.history,
+    };
+    let evidence: Vec<Mail> = crate::store::versions::order_mails(tx, o.id)
+        .await?
+        .iter()
+        .filter_map(|raw| Mail::parse(raw, 0))
+        .collect();
+    let mut jf = crate::judge::judge_staff_form(form, mail, &evidence, &ctx);
+    jf.planned_at = plan::staff_time::planned(e.edits, o.planned_at, jf.planned_at);
+    Ok(jf)
 }

@@ -27,3 +27,38 @@ pub async fn inbound_raw(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec
         .await?;
     Ok(row.map(|(raw,)| raw).unwrap_or_default())
 }
+
+/// Every mail that came in for an order (its versions' mails and its correspondence), newest
+/// first: the evidence a later version is judged with (a certificate sent with version 1 still
+/// counts for a partial correction or a person's edit; a replacement sent later wins). Only
+/// mails the order took: another sender's form refused for this order is in its history (an
+/// event) but never its evidence, nor is a bounce.
+pub async fn order_mails(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<Vec<u8>>> {
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT m.raw FROM inbound_mail m
+         WHERE m.id IN (SELECT inbound_id FROM order_versions WHERE order_id = ?1)
+            OR (m.disposition = 'correspondence'
+                AND m.id IN (SELECT inbound_id FROM events WHERE order_id = ?1 AND inbound_id IS NOT NULL))
+         ORDER BY m.id DESC",
+    )
+    .bind(order_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(raw,)| raw).collect())
+}
+
+/// When the order's first version arrived (its mail's IMAP INTERNALDATE): what a person's
+/// version is judged against unless the desired time is edited.
+pub async fn first_received(
+    tx: &mut Tx<'_>,
+    order_id: i64,
+) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT m.internal_date FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
+         WHERE v.order_id = ?1 ORDER BY v.version ASC LIMIT 1",
+    )
+    .bind(order_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.and_then(|(t,)| super::parse_ts(&t)))
+}

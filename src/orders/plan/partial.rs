@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use crate::forms::fields::{CHANGES, FormKind, LabelMatch, ValueType, field, match_label};
 use crate::forms::raw::{Entry, RawForm, TICKED};
+use crate::judge::JudgedForm;
 use crate::rules::finding::Severity;
 
 /// Where a partial correction's version says it came from.
@@ -101,6 +102,39 @@ pub fn partial_correction(
         },
         replaced,
     })
+}
+
+/// Whether a mail's forms, on the thread of a rejected order, are no whole form but lines
+/// (FORMS.md rule 3: a partial correction "has no whole form"): every one was read from the
+/// mail's text (not an attachment), names this order (no BestillingsID, the order's own, or
+/// a new one where the rejection named the BestillingsID) and lacks the form's required
+/// fields. A reply that repeats the BestillingsID, as the rejection asks, plus a corrected
+/// field and a signature's "Telefon:" makes three labels, which the reader takes for a form;
+/// read as a whole form it would replace the version with a stub. `previous` is the rejected
+/// version's stored judgement.
+pub fn only_lines_of(
+    forms: &[JudgedForm],
+    order_id: Option<&str>,
+    previous: &serde_json::Value,
+) -> bool {
+    let id_named = named_fields(previous).contains("bestillings_id");
+    let names_this_order = |f: &JudgedForm| match f.form.bestillings_id() {
+        None => true,
+        Some(_) if id_named => true,
+        Some(id) => order_id.is_some_and(|o| o.trim().eq_ignore_ascii_case(id.trim())),
+    };
+    let lacks_required = |f: &JudgedForm| {
+        f.form
+            .findings
+            .iter()
+            .any(|x| x.rule == crate::rules::finding::Rule::FieldMissing)
+    };
+    !forms.is_empty()
+        && forms.iter().all(|f| {
+            f.source == crate::forms::extract::BODY_SOURCE
+                && names_this_order(f)
+                && lacks_required(f)
+        })
 }
 
 /// Stored change codes as the form's ticked boxes, one a line ("☒ URL").
@@ -222,5 +256,100 @@ mod tests {
             partial_correction(&serde_json::Value::Null, &read_text(REPLY, "body")),
             None
         );
+    }
+
+    /// A judged form read from `text` (its source as given), as the judge hands it over.
+    fn judged(text: &str, source: &str) -> JudgedForm {
+        let form = interpret(&read_text(text, source)).expect("a form");
+        JudgedForm {
+            kind: form.kind,
+            source: form.source.clone(),
+            fields: form.fields.clone(),
+            findings: form.findings.clone(),
+            decision: crate::rules::finding::Decision::Rejected,
+            planned_at: None,
+            form,
+            target: Default::default(),
+        }
+    }
+
+    /// The reply the rejection asks for: the BestillingsID kept, the CVR corrected, a
+    /// signature (no closing greeting) with a phone number. Three labels: read as a (small) form.
+    const KEPT_ID: &str =
+        "BestillingsID: CO-1\nCVR-nr.: 12345674\n\nKarin Holm, Fjordsoft\nTelefon: 12345678\n";
+
+    #[test]
+    fn a_reply_that_keeps_the_bestillings_id_is_lines_not_a_whole_form() {
+        let reply = judged(KEPT_ID, crate::forms::extract::BODY_SOURCE);
+        assert!(only_lines_of(
+            std::slice::from_ref(&reply),
+            Some("co-1"),
+            &previous()
+        ));
+        // Without an ID at all, too.
+        let no_id = judged(
+            "CVR-nr.: 12345674\nOrganisation: Fjordsoft ApS\nTelefon: 12345678\n",
+            crate::forms::extract::BODY_SOURCE,
+        );
+        assert!(only_lines_of(&[no_id], Some("CO-1"), &previous()));
+        // And the correction takes the named field only: the signature's phone is not read.
+        let p = partial_correction(&previous(), &read_text(KEPT_ID, "body")).expect("a correction");
+        assert_eq!(p.replaced, ["org_cvr"]);
+        let form = interpret(&p.form).expect("a form");
+        assert!(!form.fields.contains_key("contact_phone"));
+        assert_eq!(form.fields.len(), 15);
+    }
+
+    #[test]
+    fn a_whole_form_another_order_or_an_attachment_is_not_lines() {
+        // Another order's ID, where the rejection did not name the ID.
+        let other = judged(
+            &KEPT_ID.replace("CO-1", "CO-9"),
+            crate::forms::extract::BODY_SOURCE,
+        );
+        assert!(!only_lines_of(&[other], Some("CO-1"), &previous()));
+        // The same lines in an attachment are a form.
+        let attached = judged(KEPT_ID, "attachment:Bestilling.docx");
+        assert!(!only_lines_of(&[attached], Some("CO-1"), &previous()));
+        // A whole form (every required field) in the text is a corrected version.
+        let mut rows =
+            String::from("Ændring af teknisk konfiguration for serviceudbyders webservice\n");
+        let fields = previous()["fields"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for (code, value) in &fields {
+            let def = field(code).expect("a field");
+            let value = match code.as_str() {
+                "changes" => ticked_changes(value),
+                _ => stored_text(value),
+            };
+            rows.push_str(&format!("{}: {value}\n", def.label));
+        }
+        let whole = judged(&rows, crate::forms::extract::BODY_SOURCE);
+        assert!(
+            whole
+                .form
+                .findings
+                .iter()
+                .all(|x| x.rule != crate::rules::finding::Rule::FieldMissing),
+            "{:?}",
+            whole.form.findings
+        );
+        assert!(!only_lines_of(&[whole], Some("CO-1"), &previous()));
+        assert!(!only_lines_of(&[], Some("CO-1"), &previous()));
+    }
+
+    #[test]
+    fn a_new_bestillings_id_is_lines_when_the_rejection_named_the_id() {
+        let mut used = previous();
+        used["findings"] = serde_json::json!([
+            {"rule": "bestillings_id.used", "severity": "reject", "field": "bestillings_id", "message": "…"}
+        ]);
+        let reply = judged(
+            &KEPT_ID.replace("CO-1", "CO-2"),
+            crate::forms::extract::BODY_SOURCE,
+        );
+        assert!(only_lines_of(&[reply], Some("CO-1"), &used));
     }
 }
