@@ -763,28 +763,60 @@ async fn case_handling_receipts_greet_thread_and_keep_one_subject() {
     let later = (chrono::Utc::now() + chrono::TimeDelta::days(40)).format("%Y-%m-%d 10:00");
     let later = later.to_string();
     let reason = ["--reason", "aftalt med jer"];
-    must(&d, &[&["orders", "reschedule", &reference, "--at", &later][..], &reason].concat());
-    let (raw, m) = wait_kind(&stack, &d, &reference, "nyt_tidspunkt", 1).await.remove(0);
+    must(
+        &d,
+        &[
+            &["orders", "reschedule", &reference, "--at", &later][..],
+            &reason,
+        ]
+        .concat(),
+    );
+    let (raw, m) = wait_kind(&stack, &d, &reference, "nyt_tidspunkt", 1)
+        .await
+        .remove(0);
     check_receipt(&raw, &m, &e);
 
-    let edit = ["orders", "edit", &reference, "--set", "contact_phone=87654321"];
+    let edit = [
+        "orders",
+        "edit",
+        &reference,
+        "--set",
+        "contact_phone=87654321",
+    ];
     must(&d, &[&edit[..], &reason].concat());
     e.heading = "Rettet af Helpdesk";
-    let (raw, m) = wait_kind(&stack, &d, &reference, "rettet_af_helpdesk", 1).await.remove(0);
+    let (raw, m) = wait_kind(&stack, &d, &reference, "rettet_af_helpdesk", 1)
+        .await
+        .remove(0);
     check_receipt(&raw, &m, &e);
     assert!(m.text.unwrap_or_default().contains("87654321"));
 
-    must(&d, &[&["orders", "reject", &reference][..], &reason].concat());
-    must(&d, &[&["orders", "approve", &reference, "--override"][..], &reason].concat());
+    must(
+        &d,
+        &[&["orders", "reject", &reference][..], &reason].concat(),
+    );
+    must(
+        &d,
+        &[
+            &["orders", "approve", &reference, "--override"][..],
+            &reason,
+        ]
+        .concat(),
+    );
     e.heading = "Afgørelse ændret";
     for (raw, m) in wait_kind(&stack, &d, &reference, "afgoerelse_aendret", 2).await {
         check_receipt(&raw, &m, &e);
     }
 
     must(&d, &[&["orders", "fail", &reference][..], &reason].concat());
-    must(&d, &[&["orders", "reopen", &reference][..], &reason].concat());
+    must(
+        &d,
+        &[&["orders", "reopen", &reference][..], &reason].concat(),
+    );
     e.heading = "Genåbnet";
-    let (raw, m) = wait_kind(&stack, &d, &reference, "genaabnet", 1).await.remove(0);
+    let (raw, m) = wait_kind(&stack, &d, &reference, "genaabnet", 1)
+        .await
+        .remove(0);
     check_receipt(&raw, &m, &e);
 
     // A message from the requester: acknowledged, then answered, both to that message.
@@ -794,9 +826,14 @@ async fn case_handling_receipts_greet_thread_and_keep_one_subject() {
     e.parent = &question;
     e.outlook = None;
     e.heading = "Besked modtaget";
-    let (raw, m) = wait_kind(&stack, &d, &reference, "besked_modtaget", 1).await.remove(0);
+    let (raw, m) = wait_kind(&stack, &d, &reference, "besked_modtaget", 1)
+        .await
+        .remove(0);
     check_receipt(&raw, &m, &e);
-    must(&d, &["orders", "reply", &reference, "--text", "Det passer fint."]);
+    must(
+        &d,
+        &["orders", "reply", &reference, "--text", "Det passer fint."],
+    );
     e.heading = "Svar fra Helpdesk";
     let (raw, m) = wait_kind(&stack, &d, &reference, "svar", 1).await.remove(0);
     check_receipt(&raw, &m, &e);
