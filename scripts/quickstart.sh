@@ -37,7 +37,9 @@ trap cleanup EXIT INT TERM
 echo "== starting the local mail stack in $STACK"
 scripts/mailstack.sh stop "$STACK" >/dev/null 2>&1 || true
 rm -rf "$STACK" var/spdesk.db var/spdesk.db-wal var/spdesk.db-shm
-IMAP_PORT=10143 SMTP_PORT=10025 scripts/mailstack.sh start "$STACK" >/dev/null
+# The staff mailboxes config/spdesk.toml sends review, digest, incident and billing mail to.
+MAILSTACK_USERS="sagsbehandler@example.test incident@example.test okonomi@example.test" \
+  IMAP_PORT=10143 SMTP_PORT=10025 scripts/mailstack.sh start "$STACK" >/dev/null
 
 echo "== starting spdesk run (log: var/spdesk.log)"
 "$BIN" --config config/spdesk.toml config check >/dev/null
