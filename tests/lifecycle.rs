@@ -117,22 +117,7 @@ fn form_mail(helpdesk: &str, id: &str) -> Vec<u8> {
 
 /// Waits until an order with this BestillingsID is in `state`; its reference.
 async fn wait_state(d: &Daemon, bestillings_id: &str, state: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let orders = d.orders();
-        if let Some(o) = orders
-            .iter()
-            .find(|o| o["bestillings_id"] == bestillings_id && o["state"] == state)
-        {
-            return o["ref"].as_str().expect("ref").to_string();
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "no order {bestillings_id} in state {state}: {orders:#?}\n{}",
-            d.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    d.wait_state(bestillings_id, state, WAIT).await
 }
 
 /// The state of the order `reference`.

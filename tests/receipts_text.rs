@@ -115,22 +115,7 @@ async fn wait_mail(stack: &MailStack, d: &Daemon, user: &str, prefix: &str) -> (
 
 /// Waits until the order with this BestillingsID is in `state`; returns its reference.
 async fn wait_state(d: &Daemon, bestillings_id: &str, state: &str) -> String {
-    let start = Instant::now();
-    loop {
-        let orders = d.orders();
-        if let Some(o) = orders
-            .iter()
-            .find(|o| o["bestillings_id"] == bestillings_id && o["state"] == state)
-        {
-            return o["ref"].as_str().expect("ref").to_string();
-        }
-        assert!(
-            start.elapsed() < WAIT,
-            "no order {bestillings_id} in state {state}: {orders:#?}\n{}",
-            d.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    d.wait_state(bestillings_id, state, WAIT).await
 }
 
 /// What one receipt must be.

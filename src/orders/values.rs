@@ -195,17 +195,7 @@ pub fn danish_value(code: &str, value: &str) -> String {
 
 /// An order state as the Helpdesk reads it in Danish (an unknown one as it is).
 pub fn danish_state(state: &str) -> String {
-    match state {
-        "received" => "modtaget",
-        "review" => "til vurdering",
-        "approved" => "godkendt",
-        "rejected" => "afvist",
-        "executed" => "gennemført",
-        "failed" => "fejlet",
-        "withdrawn" => "trukket tilbage",
-        other => other,
-    }
-    .to_string()
+    crate::orders::display::state_name(state).to_string()
 }
 
 /// What an event of an order's history did, in Danish (an unknown one as it is).

@@ -401,6 +401,27 @@ impl Daemon {
         }
     }
 
+    /// Waits (up to `wait`) until the order with this BestillingsID is in `state`; its
+    /// reference. Fails with the orders and the daemon's log when it does not get there.
+    pub async fn wait_state(&self, bestillings_id: &str, state: &str, wait: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let orders = self.orders();
+            if let Some(o) = orders
+                .iter()
+                .find(|o| o["bestillings_id"] == bestillings_id && o["state"] == state)
+            {
+                return o["ref"].as_str().expect("ref").to_string();
+            }
+            assert!(
+                start.elapsed() < wait,
+                "no order {bestillings_id} in state {state}; orders: {orders:#?}\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     /// `spdesk orders show REF --json`: the order with its versions and events.
     pub fn order(&self, reference: &str) -> serde_json::Value {
         self.cli_json(&["orders", "show", reference, "--json"])
