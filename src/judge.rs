@@ -363,13 +363,16 @@ pub fn judge_staff_form(
 /// one (a partial correction, a person's edit) is judged with the certificate sent with any
 /// mail of the order, and the rule takes the first file of the named certificate's name, so a
 /// replacement sent later under the same name wins over the old one.
+///
+/// Only the certificate files are taken, no document is read: an order with many mails must
+/// not cost a reader run per mail inside the intake transaction.
 pub fn evidence_certificates(
     mails: &[Mail],
-    limits: &ExtractLimits,
+    _limits: &ExtractLimits,
 ) -> Vec<crate::forms::extract::CertFile> {
     mails
         .iter()
-        .flat_map(|m| extract(m, limits).certificates)
+        .flat_map(crate::forms::extract::certificates)
         .collect()
 }
 

@@ -81,10 +81,31 @@ impl HeaderText {
         HeaderText(cut.trim().to_string())
     }
 
+    /// An attachment's file name: [`HeaderText::new`], cut to [`MAX_FILE_NAME_CHARS`]
+    /// characters with its extension kept. mail-builder writes the name unfolded, so a sender's
+    /// 900-character name made a staff mail's part header longer than an MTA takes.
+    pub fn file_name(text: &str) -> HeaderText {
+        if text.chars().count() <= MAX_FILE_NAME_CHARS {
+            return HeaderText::new(text);
+        }
+        let ext = text
+            .rsplit_once('.')
+            .map(|(_, e)| e)
+            .filter(|e| !e.is_empty() && e.chars().count() <= 10)
+            .map(|e| format!(".{e}"))
+            .unwrap_or_default();
+        let keep = MAX_FILE_NAME_CHARS - ext.chars().count() - 1;
+        let stem: String = text.chars().take(keep).collect();
+        HeaderText::new(&format!("{}…{ext}", stem.trim_end()))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
+
+/// The longest attachment file name written into a mail we send.
+pub const MAX_FILE_NAME_CHARS: usize = 100;
 
 /// The content type of a file whose own type is unknown or unusable.
 pub const OCTET_STREAM: &str = "application/octet-stream";
@@ -392,6 +413,19 @@ pub const OUR_HEADERS: [&str; 10] = [
 
 #[cfg(test)]
 mod tests {
+
+    /// A long file name is cut with its extension kept; a short one stays as it is.
+    #[test]
+    fn long_file_names_are_cut_keeping_the_extension() {
+        assert_eq!(HeaderText::file_name("server.cer").as_str(), "server.cer");
+        let long = format!("{}.pem", "æ".repeat(900));
+        let cut = HeaderText::file_name(&long);
+        assert_eq!(cut.as_str().chars().count(), MAX_FILE_NAME_CHARS);
+        assert!(cut.as_str().ends_with("….pem"), "{}", cut.as_str());
+        let no_ext = HeaderText::file_name(&"x".repeat(300));
+        assert_eq!(no_ext.as_str().chars().count(), MAX_FILE_NAME_CHARS);
+    }
+
     use super::*;
 
     #[test]

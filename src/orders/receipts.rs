@@ -580,7 +580,7 @@ pub fn compose_with(
     for a in attachments {
         b = b.attachment(
             header_value::mime_type(a.content_type),
-            HeaderText::new(a.filename).as_str().to_string(),
+            HeaderText::file_name(a.filename).as_str().to_string(),
             a.bytes,
         );
     }

@@ -264,8 +264,8 @@ pub async fn apply_edit(
     })
 }
 
-/// Judges a person's version: as of the order's arrival (a typo fix must not fail the lead
-/// time; [`plan::staff_time`]), with the certificates of every mail of the order, keeping a
+/// Judges a person's version: as of the order's arrival when its agreed time is still ahead
+/// (a typo fix must not fail the lead time; [`plan::staff_time`]), else as of now, with the certificates of every mail of the order, keeping a
 /// time set by `orders reschedule` unless the desired time is edited.
 async fn judge_edit(
     tx: &mut Tx<'_>,
@@ -276,7 +276,9 @@ async fn judge_edit(
     e: &EditAction<'_>,
 ) -> anyhow::Result<crate::judge::JudgedForm> {
     let first = crate::store::versions::first_received(tx, o.id).await?;
-    let received = plan::staff_time::judged_at(e.edits, first, e.now);
+    let planned_ahead =
+        o.state == crate::orders::state::State::Approved && o.planned_at.is_some_and(|p| p > e.now);
+    let received = plan::staff_time::judged_at(e.edits, first, planned_ahead, e.now);
     let ctx = crate::judge::Context {
         received: received.with_timezone(&chrono_tz::Europe::Copenhagen),
         settings: judging.settings,

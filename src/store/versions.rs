@@ -28,8 +28,12 @@ pub async fn inbound_raw(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec
     Ok(row.map(|(raw,)| raw).unwrap_or_default())
 }
 
-/// Every mail that came in for an order (its versions' mails and its correspondence), newest
-/// first: the evidence a later version is judged with (a certificate sent with version 1 still
+/// How many of an order's newest mails count as its evidence: bounds the memory and time a
+/// correction or a person's edit takes, whatever a sender floods the order with.
+pub const EVIDENCE_MAILS: i64 = 10;
+
+/// The newest [`EVIDENCE_MAILS`] mails that came in for an order (its versions' mails and the
+/// messages filed on it as correspondence), newest first: the evidence a later version is judged with (a certificate sent with version 1 still
 /// counts for a partial correction or a person's edit; a replacement sent later wins). Only
 /// mails the order took: another sender's form refused for this order is in its history (an
 /// event) but never its evidence, nor is a bounce.
@@ -38,10 +42,15 @@ pub async fn order_mails(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<V
         "SELECT m.raw FROM inbound_mail m
          WHERE m.id IN (SELECT inbound_id FROM order_versions WHERE order_id = ?1)
             OR (m.disposition = 'correspondence'
-                AND m.id IN (SELECT inbound_id FROM events WHERE order_id = ?1 AND inbound_id IS NOT NULL))
-         ORDER BY m.id DESC",
+                AND m.id IN (SELECT inbound_id FROM events
+                             WHERE order_id = ?1 AND action = ?3
+                               AND inbound_id IS NOT NULL))
+         ORDER BY m.id DESC
+         LIMIT ?2",
     )
     .bind(order_id)
+    .bind(EVIDENCE_MAILS)
+    .bind(crate::orders::plan::dialogue::CORRESPONDENCE)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.into_iter().map(|(raw,)| raw).collect())

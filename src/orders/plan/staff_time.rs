@@ -15,14 +15,18 @@ pub fn edits_desired_time(edits: &[FieldEdit]) -> bool {
 }
 
 /// When a staff version is judged to have arrived: the order's first version's arrival
-/// (`first_received`), or `now` when the desired time is edited or the arrival is unknown.
+/// (`first_received`) for an order whose agreed time is still ahead (`planned_ahead`: a typo
+/// fix must not fail the lead time of a change already agreed), else `now` — a rejected
+/// order's old date, or a certificate that expired since, must never pass because the order
+/// once arrived in time; also `now` when the desired time is edited or the arrival is unknown.
 pub fn judged_at(
     edits: &[FieldEdit],
     first_received: Option<DateTime<Utc>>,
+    planned_ahead: bool,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
     match first_received {
-        Some(at) if !edits_desired_time(edits) => at,
+        Some(at) if planned_ahead && !edits_desired_time(edits) => at,
         _ => now,
     }
 }
@@ -55,7 +59,13 @@ mod tests {
     #[test]
     fn a_typo_fix_is_judged_at_arrival_and_keeps_a_new_time() {
         let phone = [parse_set("contact_phone=12345678").unwrap()];
-        assert_eq!(judged_at(&phone, Some(at(1, 9)), at(10, 9)), at(1, 9));
+        assert_eq!(judged_at(&phone, Some(at(1, 9)), true, at(10, 9)), at(1, 9));
+        // A rejected order, or one whose time has passed, is judged now: its old date and a
+        // certificate expired since never pass.
+        assert_eq!(
+            judged_at(&phone, Some(at(1, 9)), false, at(10, 9)),
+            at(10, 9)
+        );
         // The form still says 7 December; reschedule made it 21 December.
         let form_time = Copenhagen.with_ymd_and_hms(2026, 12, 7, 10, 0, 0).unwrap();
         let kept = planned(&phone, Some(at(21, 9)), Some(form_time)).expect("planned");
@@ -73,10 +83,10 @@ mod tests {
             parse_set("Ønsket tidspunkt for ændring=21-12-2026 10:00").unwrap(),
         ];
         assert!(edits_desired_time(&time));
-        assert_eq!(judged_at(&time, Some(at(1, 9)), at(10, 9)), at(10, 9));
+        assert_eq!(judged_at(&time, Some(at(1, 9)), true, at(10, 9)), at(10, 9));
         let new = Copenhagen.with_ymd_and_hms(2026, 12, 21, 10, 0, 0).unwrap();
         assert_eq!(planned(&time, Some(at(7, 9)), Some(new)), Some(new));
         // An order without a known arrival is judged now.
-        assert_eq!(judged_at(&[], None, at(10, 9)), at(10, 9));
+        assert_eq!(judged_at(&[], None, true, at(10, 9)), at(10, 9));
     }
 }
