@@ -350,6 +350,29 @@ pub enum OrdersCommand {
 mod tests {
     use super::*;
 
+    /// `users add` needs a role of the three, in any case; a wrong one is a usage error.
+    #[test]
+    fn users_add_takes_one_of_the_roles() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["spdesk", "users"], args].concat());
+        match parse(&["add", "anna", "--role", "Admin"]).unwrap().command {
+            Command::Users(UsersCommand::Add {
+                name,
+                role,
+                password_file,
+            }) => {
+                assert_eq!((name.as_str(), role), ("anna", Role::Admin));
+                assert_eq!(password_file, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["add", "anna", "--role", "root"]).unwrap_err();
+        assert!(e.use_stderr(), "exit 2");
+        assert!(e.to_string().contains("viewer, operator or admin"), "{e}");
+        assert!(parse(&["add", "anna"]).is_err(), "no role");
+        assert!(parse(&["list", "--json"]).is_ok());
+        assert!(parse(&["disable"]).is_err(), "no name");
+    }
+
     /// The flags that overrule come with their reason; a person may be named.
     #[test]
     fn overriding_flags_need_their_reason() {
