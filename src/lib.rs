@@ -36,10 +36,9 @@
 //! Imperative shell:
 //! - [`store`]: the database (all SQL), a file per table family ([`store::mail`],
 //!   [`store::inbound`], [`store::known`], [`store::versions`], [`store::outbox`],
-//!   [`store::execution`], [`store::jobs`], [`store::billing`], [`store::users`]);
-//!   [`store::apply`] performs a
-//!   plan's effects in the caller's transaction, [`store::actions`] is a person's or the
-//!   executor's action end to end.
+//!   [`store::execution`], [`store::jobs`], [`store::billing`], [`store::users`],
+//!   [`store::sessions`]); [`store::apply`] performs a plan's effects in the caller's
+//!   transaction, [`store::actions`] is a person's or the executor's action end to end.
 //! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
 //!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
 //!   that read the orders and queue the digest and billing mails) and TLS, each a struct

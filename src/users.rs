@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -168,6 +169,16 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(sha2::Sha256::digest(token.as_bytes()))
 }
 
+/// Spends the time of one verification on a hash no password matches, and says `false`: a
+/// login with an unknown or disabled name takes as long as one with a wrong password, so the
+/// answer's timing does not tell which names exist.
+pub fn verify_nobody(password: &str) -> bool {
+    static NOBODY: OnceLock<String> = OnceLock::new();
+    let hash = NOBODY.get_or_init(|| hash_password(&new_token()).unwrap_or_default());
+    let _ = verify_password(password, hash);
+    false
+}
+
 /// A password as read from a file: the file's text without its final line break.
 pub fn password_from_file_text(text: &str) -> &str {
     let t = text.strip_suffix('\n').unwrap_or(text);
@@ -260,6 +271,12 @@ mod tests {
         assert!(!verify_password("", &a));
         assert!(!verify_password("correct horse battery", "not a hash"));
         assert!(!verify_password("correct horse battery", ""));
+    }
+
+    #[test]
+    fn nobody_matches_the_stand_in_hash() {
+        assert!(!verify_nobody("correct horse battery"));
+        assert!(!verify_nobody(""));
     }
 
     #[test]

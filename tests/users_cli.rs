@@ -272,3 +272,53 @@ async fn disable_keeps_the_person_and_ends_the_sessions() {
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("users list"), "{}", stderr(&out));
 }
+
+/// Runs `spdesk users ARGS` on a terminal (a pseudo-terminal from util-linux `script`), typing
+/// `input`.
+fn on_terminal(s: &Setup, args: &str, input: &str) -> Output {
+    use std::io::Write as _;
+    let config = s.dir.path().join("spdesk.toml");
+    let command = format!("{BIN} --config {} users {args}", config.display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("SPDESK_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_password_is_asked_twice_on_a_terminal() {
+    let s = Setup::new();
+    let out = on_terminal(
+        &s,
+        "add eva --role viewer",
+        "et godt kodeord\net godt kodeord\n",
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("New password for eva") && text.contains("again"),
+        "{text}"
+    );
+    let eva = s.store().await.find_user("eva").await.unwrap().unwrap();
+    assert!(verify_password("et godt kodeord", &eva.password_hash));
+
+    let out = on_terminal(&s, "passwd eva", "et nyt kodeord!\net nyt kodeord?\n");
+    assert_eq!(code(&out), 2);
+    assert!(stdout(&out).contains("differ"), "{}", stdout(&out));
+    let eva = s.store().await.find_user("eva").await.unwrap().unwrap();
+    assert!(
+        verify_password("et godt kodeord", &eva.password_hash),
+        "unchanged"
+    );
+}
