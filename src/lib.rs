@@ -36,9 +36,9 @@
 //! Imperative shell:
 //! - [`store`]: the database (all SQL), a file per table family ([`store::mail`],
 //!   [`store::inbound`], [`store::known`], [`store::versions`], [`store::outbox`],
-//!   [`store::execution`], [`store::jobs`], [`store::billing`]); [`store::apply`] performs a
-//!   plan's effects in the caller's transaction, [`store::actions`] is a person's or the
-//!   executor's action end to end.
+//!   [`store::execution`], [`store::jobs`], [`store::billing`], [`store::users`],
+//!   [`store::sessions`]); [`store::apply`] performs a plan's effects in the caller's
+//!   transaction, [`store::actions`] is a person's or the executor's action end to end.
 //! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
 //!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
 //!   that read the orders and queue the digest and billing mails) and TLS, each a struct
@@ -49,6 +49,8 @@
 //!   valid config exposes.
 //! - [`cli`]: the command line, the commands, how they build the parts (templates and register
 //!   loaded once, for the daemon and the CLI alike), and terminal escaping.
+//! - [`users`]: the web console's people: login names, roles, argon2id password hashes
+//!   (their rows in [`store::users`]).
 
 pub mod cli;
 pub mod config;
@@ -61,3 +63,4 @@ pub mod rules;
 pub mod sandbox;
 pub mod schedule;
 pub mod store;
+pub mod users;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{check, orders, schedule, setup, terminal};
+use spdesk::cli::{check, orders, schedule, setup, terminal, users};
 use spdesk::config::{self, Config};
 use spdesk::daemon;
 
@@ -110,6 +110,13 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Billing(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
             runtime()?.block_on(async { schedule::billing(cmd, &setup::shared(cfg).await?).await })
+        }
+        Command::Users(cmd) => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(async {
+                let store = spdesk::store::Store::open(&cfg.database.url).await?;
+                users::users(cmd, &store).await
+            })
         }
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
         Command::Run => run_daemon(cli),

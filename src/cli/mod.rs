@@ -8,12 +8,14 @@ pub mod schedule;
 pub mod setup;
 pub mod terminal;
 pub mod trust;
+pub mod users;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::forms::fields::FormKind;
+use crate::users::Role;
 
 /// spdesk: the Serviceplatformen Helpdesk's daemon for orders to change an it-system's
 /// technical configuration.
@@ -57,6 +59,9 @@ pub enum Command {
     /// Billing of executed orders.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// The web console's people: who may log in, with which role.
+    #[command(subcommand)]
+    Users(UsersCommand),
     /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
     #[command(name = "reader-child", hide = true)]
     ReaderChild {
@@ -85,6 +90,49 @@ fn parse_form_kind(s: &str) -> Result<FormKind, String> {
         let codes: Vec<&str> = FormKind::ALL.iter().map(|k| k.code()).collect();
         format!("unknown form \"{s}\"; use one of: {}", codes.join(", "))
     })
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a person who may log in to the web console. Without --password-file the password
+    /// is asked twice on the terminal (not shown).
+    Add {
+        /// The login name, as the order history will record it: 1-64 letters, digits or
+        /// . _ - @ (names differing only in case are one person).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// viewer (reads), operator (also acts on orders) or admin (also manages users).
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password (at least 12 characters) from this file; its final line break
+        /// is not part of it.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Every person: name, role, active or disabled, created.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a person's password; their sessions end.
+    Passwd {
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Read the password from this file (else asked twice on the terminal).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Disable a person: they can no longer log in, and their sessions end. The order
+    /// history keeps their name.
+    Disable {
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+/// Parses `--role`, naming the roles there are.
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -301,6 +349,29 @@ pub enum OrdersCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `users add` needs a role of the three, in any case; a wrong one is a usage error.
+    #[test]
+    fn users_add_takes_one_of_the_roles() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["spdesk", "users"], args].concat());
+        match parse(&["add", "anna", "--role", "Admin"]).unwrap().command {
+            Command::Users(UsersCommand::Add {
+                name,
+                role,
+                password_file,
+            }) => {
+                assert_eq!((name.as_str(), role), ("anna", Role::Admin));
+                assert_eq!(password_file, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse(&["add", "anna", "--role", "root"]).unwrap_err();
+        assert!(e.use_stderr(), "exit 2");
+        assert!(e.to_string().contains("viewer, operator or admin"), "{e}");
+        assert!(parse(&["add", "anna"]).is_err(), "no role");
+        assert!(parse(&["list", "--json"]).is_ok());
+        assert!(parse(&["disable"]).is_err(), "no name");
+    }
 
     /// The flags that overrule come with their reason; a person may be named.
     #[test]

@@ -22,6 +22,8 @@ pub mod jobs;
 pub mod known;
 pub mod mail;
 pub mod outbox;
+pub mod sessions;
+pub mod users;
 pub mod versions;
 
 pub type Tx<'a> = Transaction<'a, Sqlite>;
