@@ -1,0 +1,103 @@
+//! `[web]`: the daemon's HTTP server (`/healthz`, `/metrics`, the web console). Without
+//! `listen` there is no web server, whatever else the section says.
+
+use std::time::Duration;
+
+use super::reader::{Sect, toml_str};
+use super::types::{ProxyNet, Web};
+
+/// The default `session_hours`: a working day.
+const SESSION_HOURS: i64 = 8;
+/// The longest `session_hours`: a week.
+const MAX_SESSION_HOURS: i64 = 168;
+
+pub(super) fn read_web(s: &mut Sect) -> Option<Web> {
+    let listen = read_listen(s);
+    let public_url = read_public_url(s);
+    let session_hours = s.positive("session_hours", MAX_SESSION_HOURS);
+    read_tls(s);
+    let trusted_proxy_header = s.optional_text("trusted_proxy_header");
+    let trusted_proxies = read_proxies(s);
+    let metrics = s.boolean("metrics").unwrap_or(false);
+    let health_imap_grace = s
+        .duration("health_imap_grace")
+        .unwrap_or(Duration::from_secs(300));
+    Some(Web {
+        listen: listen?,
+        public_url,
+        session_hours: u32::try_from(session_hours.unwrap_or(SESSION_HOURS)).unwrap_or(8),
+        trusted_proxy_header,
+        trusted_proxies,
+        metrics,
+        health_imap_grace,
+    })
+}
+
+/// `listen`: an IP address and a port, e.g. `"127.0.0.1:8480"`.
+fn read_listen(s: &mut Sect) -> Option<std::net::SocketAddr> {
+    let (text, line) = s.string("listen")?;
+    match text.trim().parse() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            s.problem_at(
+                "listen",
+                Some(toml_str(&text)),
+                line,
+                "must be an IP address and a port, e.g. \"127.0.0.1:8480\" (or \"[::1]:8480\"); remove listen for no web console",
+            );
+            None
+        }
+    }
+}
+
+/// `public_url`: an absolute http(s) URL with a host.
+fn read_public_url(s: &mut Sect) -> Option<String> {
+    let (text, line) = s.string("public_url")?;
+    match url::Url::parse(text.trim()) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(text),
+        _ => {
+            s.problem_at(
+                "public_url",
+                Some(toml_str(&text)),
+                line,
+                "must be an http:// or https:// address, e.g. \"https://helpdesk.example.test\"",
+            );
+            None
+        }
+    }
+}
+
+/// `tls_cert` / `tls_key`: the daemon does not serve TLS itself yet, so both are refused with
+/// the way to get HTTPS today.
+fn read_tls(s: &mut Sect) {
+    for key in ["tls_cert", "tls_key"] {
+        if let Some((p, line)) = s.path(key) {
+            s.problem_at(
+                key,
+                Some(toml_str(&p.to_string_lossy())),
+                line,
+                "is not supported yet: terminate TLS at a reverse proxy (Apache, nginx) in front of listen, and remove tls_cert and tls_key",
+            );
+        }
+    }
+}
+
+/// `trusted_proxies`: IP addresses or networks in CIDR notation.
+fn read_proxies(s: &mut Sect) -> Vec<ProxyNet> {
+    let Some((items, line)) = s.strings_at("trusted_proxies") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match ProxyNet::parse(item.trim()) {
+            Some(n) => out.push(n),
+            None => s.problem_at(
+                "trusted_proxies",
+                Some(toml_str(&item)),
+                line,
+                "must be an IP address or a network in CIDR notation, e.g. \"127.0.0.1\" or \"10.0.0.0/8\"",
+            ),
+        }
+    }
+    out
+}
