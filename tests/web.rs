@@ -208,6 +208,11 @@ async fn healthz_and_metrics_follow_the_mail_and_the_imap_server() {
         "{m}"
     );
     assert_eq!(sample(m, "spdesk_receipts_failed_total"), Some(0.0), "{m}");
+    assert_eq!(
+        sample(m, "spdesk_receipts_deferred_total"),
+        Some(0.0),
+        "{m}"
+    );
     d.wait_mailbox(&stack, FA, "INBOX", "both receipts", |n| n >= 2, RECEIPTS)
         .await;
 

@@ -14,7 +14,8 @@ pub struct DbCounts {
     /// Mails taken from the mailbox (every stored inbound mail).
     pub mails_taken: i64,
     pub receipts_sent: i64,
-    /// Unsent and not failed, with at least one failed attempt behind them.
+    /// Mails with a failed attempt behind them: still queued, or sent or failed after more
+    /// than one attempt (every attempt counts, the last one included).
     pub receipts_deferred: i64,
     pub receipts_failed: i64,
     /// Orders per state, sorted by state.
@@ -31,8 +32,9 @@ pub async fn counts(store: &Store) -> anyhow::Result<DbCounts> {
     let row = sqlx::query(
         "SELECT (SELECT COUNT(*) FROM inbound_mail) AS taken,
                 (SELECT COUNT(*) FROM outbox WHERE sent_at IS NOT NULL) AS sent,
-                (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL
-                                               AND attempts > 0) AS deferred,
+                (SELECT COUNT(*) FROM outbox WHERE attempts >
+                    CASE WHEN sent_at IS NULL AND failed_at IS NULL THEN 0 ELSE 1 END)
+                    AS deferred,
                 (SELECT COUNT(*) FROM outbox WHERE failed_at IS NOT NULL) AS failed,
                 (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL) AS queued,
                 (SELECT MIN(created_at) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL)

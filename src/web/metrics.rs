@@ -47,90 +47,94 @@ pub struct Own {
 /// The whole `/metrics` body.
 pub fn render(db: &DbCounts, own: &Own, now: DateTime<Utc>) -> String {
     let mut w = String::new();
-    let mut one = |name: &str, kind: &str, help: &str, value: String| {
+    for (name, kind, help, value) in scalars(db, own, now) {
         let _ = write!(
             w,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
         );
-    };
-    one(
-        "spdesk_mails_taken_total",
-        "counter",
-        "Mails taken from the mailbox.",
-        db.mails_taken.to_string(),
-    );
-    one(
-        "spdesk_receipts_sent_total",
-        "counter",
-        "Mails the outbox has sent.",
-        db.receipts_sent.to_string(),
-    );
-    one(
-        "spdesk_receipts_deferred_total",
-        "gauge",
-        "Unsent mails with a failed attempt, still retried.",
-        db.receipts_deferred.to_string(),
-    );
-    one(
-        "spdesk_receipts_failed_total",
-        "counter",
-        "Mails that ended failed, never sent.",
-        db.receipts_failed.to_string(),
-    );
-    one(
-        "spdesk_outbox_length",
-        "gauge",
-        "Unsent mails that will still be tried.",
-        db.outbox_length.to_string(),
-    );
+    }
+    w.push_str("# HELP spdesk_orders Orders per state.\n# TYPE spdesk_orders gauge\n");
+    for (state, n) in &db.orders {
+        let _ = writeln!(w, "spdesk_orders{{state=\"{}\"}} {n}", label(state));
+    }
+    w.push_str("# HELP spdesk_web_requests_total Web responses per HTTP status since the daemon started.\n# TYPE spdesk_web_requests_total counter\n");
+    for (status, n) in &own.web_responses {
+        let _ = writeln!(w, "spdesk_web_requests_total{{status=\"{status}\"}} {n}");
+    }
+    w
+}
+
+/// The metrics without labels: name, type, help text and value.
+fn scalars(
+    db: &DbCounts,
+    own: &Own,
+    now: DateTime<Utc>,
+) -> Vec<(&'static str, &'static str, &'static str, String)> {
     let oldest = db
         .oldest_unsent
         .map(|t| (now - t).num_milliseconds().max(0) as f64 / 1000.0)
         .unwrap_or(0.0);
-    one(
-        "spdesk_outbox_oldest_unsent_seconds",
-        "gauge",
-        "Age of the oldest unsent mail (0 when none).",
-        oldest.to_string(),
-    );
-    one(
-        "spdesk_imap_connected",
-        "gauge",
-        "1 when the intake is logged in to IMAP.",
-        u8::from(own.imap.connected).to_string(),
-    );
     let last_poll = own
         .imap
         .last_poll
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map_or(0.0, |d| d.as_secs_f64());
-    one(
-        "spdesk_imap_last_poll_timestamp_seconds",
-        "gauge",
-        "Unix time of the last complete read of the mailbox (0 when none).",
-        last_poll.to_string(),
-    );
-    one(
-        "spdesk_reader_failures_total",
-        "counter",
-        "Documents whose reader process failed since the daemon started.",
-        own.reader_failures.to_string(),
-    );
-    let _ = write!(
-        w,
-        "# HELP spdesk_orders Orders per state.\n# TYPE spdesk_orders gauge\n"
-    );
-    for (state, n) in &db.orders {
-        let _ = writeln!(w, "spdesk_orders{{state=\"{}\"}} {n}", label(state));
-    }
-    let _ = write!(
-        w,
-        "# HELP spdesk_web_requests_total Web responses per HTTP status since the daemon started.\n# TYPE spdesk_web_requests_total counter\n"
-    );
-    for (status, n) in &own.web_responses {
-        let _ = writeln!(w, "spdesk_web_requests_total{{status=\"{status}\"}} {n}");
-    }
-    w
+    vec![
+        (
+            "spdesk_mails_taken_total",
+            "counter",
+            "Mails taken from the mailbox.",
+            db.mails_taken.to_string(),
+        ),
+        (
+            "spdesk_receipts_sent_total",
+            "counter",
+            "Mails the outbox has sent.",
+            db.receipts_sent.to_string(),
+        ),
+        (
+            "spdesk_receipts_deferred_total",
+            "counter",
+            "Mails that met a failed attempt (sent later, still queued, or failed).",
+            db.receipts_deferred.to_string(),
+        ),
+        (
+            "spdesk_receipts_failed_total",
+            "counter",
+            "Mails that ended failed, never sent.",
+            db.receipts_failed.to_string(),
+        ),
+        (
+            "spdesk_outbox_length",
+            "gauge",
+            "Unsent mails that will still be tried.",
+            db.outbox_length.to_string(),
+        ),
+        (
+            "spdesk_outbox_oldest_unsent_seconds",
+            "gauge",
+            "Age of the oldest unsent mail (0 when none).",
+            oldest.to_string(),
+        ),
+        (
+            "spdesk_imap_connected",
+            "gauge",
+            "1 when the intake is logged in to IMAP.",
+            u8::from(own.imap.connected).to_string(),
+        ),
+        (
+            "spdesk_imap_last_poll_timestamp_seconds",
+            "gauge",
+            "Unix time of the last complete read of the mailbox (0 when none).",
+            last_poll.to_string(),
+        ),
+        (
+            "spdesk_reader_failures_total",
+            "counter",
+            "Documents whose reader process failed since the daemon started.",
+            own.reader_failures.to_string(),
+        ),
+    ]
 }
 
 /// A label value as the text format escapes it.
