@@ -241,7 +241,7 @@ async fn healthz_and_metrics_follow_the_mail_and_the_imap_server() {
 #[tokio::test]
 async fn metrics_is_not_served_unless_asked_for() {
     let stack = MailStack::shared(&["web.off@example.test"]);
-    let (d, port) = with_web(&stack, "web.off@example.test", "").await;
+    let (mut d, port) = with_web(&stack, "web.off@example.test", "").await;
     wait_reply(&d, port, "/healthz", "healthy stack", CONNECT, |r| {
         r.status == 200
     })
@@ -249,4 +249,53 @@ async fn metrics_is_not_served_unless_asked_for() {
     let r = get(port, "/metrics").await;
     assert_eq!(r.status, 404, "{}", r.body);
     assert_security_headers(&r, "/metrics when off");
+    // The web server stops with the daemon, which still exits cleanly.
+    d.terminate();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = d.poll_exit() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < CONNECT,
+            "no exit after SIGTERM\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}\n{}", d.log_tail());
+    assert!(d.log().contains("web server stopped"), "{}", d.log_tail());
+    assert!(
+        try_get(port, "/healthz").await.is_none(),
+        "still served after the stop"
+    );
+}
+
+#[tokio::test]
+async fn a_listen_address_in_use_stops_the_start() {
+    let stack = MailStack::shared(&["web.busy@example.test"]);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("address").port();
+    let mut d = Daemon::new(&stack, "web.busy@example.test");
+    d.edit_config(|t| format!("{t}\n[web]\nlisten = \"127.0.0.1:{port}\"\n"));
+    d.start();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = d.poll_exit() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < CONNECT,
+            "the daemon runs without its web server\n{}",
+            d.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let log = d.log();
+    assert!(
+        log.contains(&format!("[web] listen: cannot listen on 127.0.0.1:{port}")),
+        "{log}"
+    );
+    drop(taken);
 }

@@ -14,9 +14,19 @@ use crate::store::metrics::DbCounts;
 
 /// The outbox counts as stuck when its oldest unsent mail is older than this while SMTP fails.
 pub const OUTBOX_STUCK_AFTER: Duration = Duration::from_secs(600);
+/// How long `/healthz` waits for the database before calling it unreachable.
+const DB_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn healthz(State(state): State<WebState>) -> Response {
-    let db = crate::store::metrics::counts(&state.store).await;
+    // A locked or vanished database must not hang the probe until the pool gives up.
+    let db = tokio::time::timeout(DB_TIMEOUT, crate::store::metrics::counts(&state.store))
+        .await
+        .unwrap_or_else(|_| {
+            Err(anyhow::anyhow!(
+                "no answer within {}s",
+                DB_TIMEOUT.as_secs()
+            ))
+        });
     let found = problems(
         state.health.imap(),
         state.web.health_imap_grace,
