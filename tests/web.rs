@@ -2,7 +2,8 @@
 //! stack: `/healthz` is 200 `ok` while the stack is up and turns 503 naming IMAP once Dovecot
 //! has been down longer than `health_imap_grace`; `/metrics` counts a form mail taken in, its
 //! receipts sent and its approved order; every response carries the security headers;
-//! `/metrics` is 404 unless `metrics = true`. Plain HTTP/1.1 over a TcpStream: one request per
+//! `/metrics` is 404 unless `metrics = true`; `tls_cert`/`tls_key` serve HTTPS; a `listen`
+//! address in use stops the start. Plain HTTP/1.1 over a TcpStream: one request per
 //! connection, exactly what a monitoring probe sends.
 
 mod common;
@@ -298,4 +299,86 @@ async fn a_listen_address_in_use_stops_the_start() {
         "{log}"
     );
     drop(taken);
+}
+
+/// `GET path` over HTTPS on 127.0.0.1:`port`, trusting only `ca_der` for `localhost`.
+async fn tls_get(port: u16, path: &str, ca_der: &[u8]) -> Reply {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(ca_der.to_vec()))
+        .expect("trust the test certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let mut s = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with the daemon's certificate");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut raw = Vec::new();
+    // A peer that closes without close_notify is an error for rustls; the bytes are there.
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn tls_cert_and_key_serve_https() {
+    let stack = MailStack::shared(&["web.tls@example.test"]);
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (cert, key) = (dir.path().join("web.crt"), dir.path().join("web.key"));
+    std::fs::write(&cert, ck.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write the key");
+    let web = format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    );
+    let (d, port) = with_web(&stack, "web.tls@example.test", &web).await;
+    let start = Instant::now();
+    let r = loop {
+        let r = tls_get(port, "/healthz", ck.cert.der()).await;
+        if r.status == 200 || start.elapsed() > CONNECT {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "ok\n"),
+        "{}",
+        d.log_tail()
+    );
+    assert_security_headers(&r, "/healthz over HTTPS");
+    // Plain HTTP on the HTTPS port gets no HTTP answer.
+    let plain = try_get(port, "/healthz").await;
+    assert!(
+        plain.is_none_or(|p| p.status != 200),
+        "plain HTTP answered 200"
+    );
 }

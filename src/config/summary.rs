@@ -166,6 +166,9 @@ impl Summary {
             None => self.comment("public_url: not set"),
         }
         self.raw("session_hours", &w.session_hours.to_string());
+        let tls = w.tls.as_ref();
+        self.opt_path("tls_cert", tls.map(|t| t.cert.as_path()));
+        self.opt_path("tls_key", tls.map(|t| t.key.as_path()));
         match &w.trusted_proxy_header {
             Some(h) => self.str("trusted_proxy_header", h),
             None => self.comment("trusted_proxy_header: not set"),

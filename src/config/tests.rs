@@ -1389,16 +1389,6 @@ fn wrong_web_values_name_line_and_key() {
             "from 1 to 168",
         ),
         (
-            "tls_cert = \"web.crt\"",
-            "[web] tls_cert",
-            "terminate TLS at a reverse proxy",
-        ),
-        (
-            "tls_key = \"web.key\"",
-            "[web] tls_key",
-            "terminate TLS at a reverse proxy",
-        ),
-        (
             "trusted_proxies = [\"10.0.0.0/33\"]",
             "[web] trusted_proxies",
             "CIDR",
@@ -1430,4 +1420,65 @@ fn wrong_web_values_name_line_and_key() {
         };
         assert_one(&text, at, key, needle);
     }
+}
+
+#[test]
+fn web_tls_needs_a_certificate_and_its_key_in_pem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert = dir.path().join("web.crt");
+    let key = dir.path().join("web.key");
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&cert, ck.cert.pem()).expect("write");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write");
+    std::fs::write(&junk, "not pem").expect("write");
+    let with = |extra: &str| format!("{MINIMAL}\n[web]\nlisten = \"127.0.0.1:8480\"\n{extra}\n");
+    let both = with(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    ));
+    let w = load(&both)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .web
+        .expect("web");
+    let tls = w.tls.expect("tls");
+    assert_eq!((tls.cert, tls.key), (cert.clone(), key.clone()));
+    let gone = problems(&with(
+        "tls_cert = \"/nonexistent/web.crt\"\ntls_key = \"/nonexistent/web.key\"",
+    ));
+    assert_eq!(gone.len(), 2, "{gone:#?}");
+    assert!(
+        gone.iter()
+            .all(|p| p.to_string().contains("file not found")),
+        "{gone:#?}"
+    );
+    let only_cert = problems(&with(&format!("tls_cert = \"{}\"", cert.display())));
+    assert_eq!(only_cert.len(), 1, "{only_cert:#?}");
+    assert_eq!(only_cert[0].key, "[web] tls_key");
+    assert!(
+        only_cert[0]
+            .to_string()
+            .contains("tls_cert needs its private key")
+    );
+    let only_key = problems(&with(&format!("tls_key = \"{}\"", key.display())));
+    assert_eq!(only_key[0].key, "[web] tls_cert", "{only_key:#?}");
+    let swapped = problems(&with(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        junk.display(),
+        cert.display()
+    )));
+    let shown: Vec<String> = swapped.iter().map(|p| p.to_string()).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("tls_cert") && p.contains("must be a PEM certificate")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("tls_key") && p.contains("must be a PEM private key")),
+        "{shown:#?}"
+    );
 }

@@ -347,6 +347,8 @@ pub struct Web {
     /// The address staff reach the console at, for links in mails (`None`: not set).
     pub public_url: Option<String>,
     pub session_hours: u32,
+    /// Served over HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<WebTls>,
     /// The header a trusted reverse proxy names the signed-in person in.
     pub trusted_proxy_header: Option<String>,
     /// The only peers whose `trusted_proxy_header` is believed.
@@ -355,6 +357,13 @@ pub struct Web {
     pub metrics: bool,
     /// How long IMAP may be disconnected before `/healthz` reports it (default 5 minutes).
     pub health_imap_grace: Duration,
+}
+
+/// `tls_cert` and `tls_key`: PEM files, checked to hold a certificate and a private key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// One `trusted_proxies` entry: an address, or a network in CIDR notation.

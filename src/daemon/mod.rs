@@ -129,6 +129,10 @@ async fn start_web(
     let Some(web) = shared.config.web.clone() else {
         return Ok(None);
     };
+    if let Some(tls) = &web.tls {
+        // A key that does not belong to its certificate stops the start, not the first request.
+        crate::web::tls::server_config(tls)?;
+    }
     let listener = crate::web::bind(&web).await?;
     let state = crate::web::WebState {
         web,

@@ -5,6 +5,7 @@
 
 pub mod health;
 pub mod metrics;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -93,23 +94,45 @@ pub(crate) fn text(status: axum::http::StatusCode, body: String, kind: &'static 
 }
 
 /// Serves on `listener` until `stop` turns true; requests in progress are finished first.
+/// Over HTTPS when `[web] tls_cert`/`tls_key` are set.
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
-    info!(listen = ?addr, metrics = state.web.metrics, "web server listening");
+    let tls = state.web.tls.clone();
+    info!(listen = ?addr, metrics = state.web.metrics, https = tls.is_some(), "web server listening");
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
-        .await?;
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped(stop))
+                .await?
+        }
+        Some(tls) => {
+            let config = tls::server_config(&tls)?;
+            let handle = axum_server::Handle::new();
+            let on_stop = handle.clone();
+            tokio::spawn(async move {
+                stopped(stop).await;
+                on_stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+            });
+            axum_server::from_tcp_rustls(listener.into_std()?, config)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await?
+        }
+    }
     info!("web server stopped");
     Ok(())
+}
+
+/// Resolves once the daemon's stop signal is set (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    while !*stop.borrow() {
+        if stop.changed().await.is_err() {
+            break;
+        }
+    }
 }
