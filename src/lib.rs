@@ -42,7 +42,10 @@
 //! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
 //!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
 //!   that read the orders and queue the digest and billing mails) and TLS, each a struct
-//!   holding its context, side by side until the shutdown future resolves.
+//!   holding its context, side by side until the shutdown future resolves;
+//!   [`daemon::health`] is what the intake and outbox report for `/healthz` and `/metrics`.
+//! - [`web`]: the HTTP server `spdesk run` starts when `[web] listen` is set: `/healthz`,
+//!   `/metrics` (counts read by [`store::metrics`]), security headers on every response.
 //! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and
 //!   wall-clock limits (the daemon and `spdesk check` read through it).
 //! - [`config`]: the TOML config, checked with file and line for every problem, and what a
@@ -64,3 +67,4 @@ pub mod sandbox;
 pub mod schedule;
 pub mod store;
 pub mod users;
+pub mod web;

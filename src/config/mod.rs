@@ -22,6 +22,7 @@ mod summary;
 mod types;
 mod units;
 pub mod warnings;
+mod web;
 
 use std::path::{Path, PathBuf};
 
@@ -56,6 +57,7 @@ const SECTIONS: &[&str] = &[
     "rules",
     "schedule",
     "billing",
+    "web",
 ];
 
 /// The config file: `--config`, else `$SPDESK_CONFIG`, else `config/spdesk.toml` when it exists.
@@ -135,6 +137,9 @@ impl Config {
             billing = read_billing(&mut s);
             s.finish();
         }
+        let mut s = cx.section(&sections, "web");
+        let web = web::read_web(&mut s);
+        s.finish();
         let problems = cx.finish();
         match (imap, smtp, database, helpdesk, schedule, billing) {
             (
@@ -154,6 +159,7 @@ impl Config {
                 rules,
                 schedule,
                 billing,
+                web,
                 path: path.map(Path::to_path_buf),
             }),
             _ if problems.is_empty() => Err(ConfigError::Invalid(vec![Problem {

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::reader::toml_str;
 use super::types::{
     Billing, CheckConfig, Config, Executors, Helpdesk, Imap, Limits, RulesConfig, Schedule, Secret,
-    Smtp,
+    Smtp, Web,
 };
 use super::units::format_duration;
 
@@ -31,6 +31,7 @@ impl Config {
         w.rules(&self.rules);
         w.schedule(&self.schedule);
         w.billing(&self.billing);
+        w.web(self.web.as_ref());
         w.0
     }
 }
@@ -152,6 +153,30 @@ impl Summary {
         self.str("timezone", sc.timezone.name());
         self.str("digest", sc.digest.source());
         self.str("billing", sc.billing.source());
+    }
+    fn web(&mut self, web: Option<&Web>) {
+        self.section("web");
+        let Some(w) = web else {
+            self.comment("listen: not set (no web console, no /healthz, no /metrics)");
+            return;
+        };
+        self.str("listen", &w.listen.to_string());
+        match &w.public_url {
+            Some(u) => self.str("public_url", u),
+            None => self.comment("public_url: not set"),
+        }
+        self.raw("session_hours", &w.session_hours.to_string());
+        let tls = w.tls.as_ref();
+        self.opt_path("tls_cert", tls.map(|t| t.cert.as_path()));
+        self.opt_path("tls_key", tls.map(|t| t.key.as_path()));
+        match &w.trusted_proxy_header {
+            Some(h) => self.str("trusted_proxy_header", h),
+            None => self.comment("trusted_proxy_header: not set"),
+        }
+        let nets: Vec<String> = w.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        self.list("trusted_proxies", &nets);
+        self.raw("metrics", &w.metrics.to_string());
+        self.str("health_imap_grace", &format_duration(w.health_imap_grace));
     }
     fn billing(&mut self, b: &Billing) {
         self.section("billing");

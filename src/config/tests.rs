@@ -113,6 +113,10 @@ fn shipped_config_loads() {
         "the DESIGN.md format unless the config asks for excel-da"
     );
     assert_eq!(c.schedule.timezone, chrono_tz::Europe::Copenhagen);
+    assert_eq!(
+        c.web, None,
+        "the shipped config serves no web console until asked to"
+    );
     assert_eq!(c.dir(), PathBuf::from("/srv/spdesk/config"));
 }
 
@@ -144,6 +148,10 @@ fn shipped_config_shows_every_key_and_only_test_domains() {
         ),
         ("schedule", "timezone digest billing"),
         ("billing", "prices currency"),
+        (
+            "web",
+            "listen public_url session_hours tls_cert tls_key trusted_proxy_header trusted_proxies metrics health_imap_grace",
+        ),
     ];
     for (section, names) in keys {
         let body = text.split(&format!("[{section}]\n")).nth(1).expect(section);
@@ -1297,4 +1305,180 @@ fn helpers() {
     // One digit each is the calendar's syntax too.
     assert_eq!("1-1".parse(), Ok(MonthDay { month: 1, day: 1 }));
     assert_eq!(MonthDay { month: 2, day: 3 }.to_string(), "02-03");
+}
+
+#[test]
+fn web_is_off_without_listen_and_filled_in_with_it() {
+    assert_eq!(load(MINIMAL).unwrap_or_else(|e| panic!("{e}")).web, None);
+    let text = format!("{MINIMAL}\n[web]\nlisten = \"127.0.0.1:8480\"\n");
+    let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let w = c.web.clone().expect("[web] with listen");
+    assert_eq!(w.listen, "127.0.0.1:8480".parse().unwrap());
+    assert_eq!(w.session_hours, 8);
+    assert!(!w.metrics);
+    assert_eq!(w.health_imap_grace, Duration::from_secs(300));
+    assert!(w.trusted_proxies.is_empty());
+    let summary = c.redacted_summary();
+    assert!(
+        summary.contains("[web]\nlisten = \"127.0.0.1:8480\"\n"),
+        "{summary}"
+    );
+    assert!(summary.contains("metrics = false"), "{summary}");
+    let off = load(MINIMAL)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .redacted_summary();
+    assert!(off.contains("# listen: not set (no web console"), "{off}");
+}
+
+#[test]
+fn web_keys_are_read() {
+    let text = format!(
+        "{MINIMAL}\n[web]\nlisten = \"[::1]:9000\"\npublic_url = \"https://helpdesk.example.test\"\n\
+         session_hours = 12\ntrusted_proxy_header = \"X-Remote-User\"\n\
+         trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"fd00::/8\"]\nmetrics = true\n\
+         health_imap_grace = \"2s\"\n"
+    );
+    let w = load(&text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .web
+        .expect("web");
+    assert_eq!(w.listen, "[::1]:9000".parse().unwrap());
+    assert_eq!(
+        w.public_url.as_deref(),
+        Some("https://helpdesk.example.test")
+    );
+    assert_eq!(w.session_hours, 12);
+    assert_eq!(w.trusted_proxy_header.as_deref(), Some("X-Remote-User"));
+    assert!(w.metrics);
+    assert_eq!(w.health_imap_grace, Duration::from_secs(2));
+    let nets: Vec<String> = w.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    assert_eq!(nets, ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+    assert!(w.trusted_proxies[1].contains("10.9.8.7".parse().unwrap()));
+    assert!(!w.trusted_proxies[1].contains("11.0.0.1".parse().unwrap()));
+    assert!(!w.trusted_proxies[0].contains("::1".parse().unwrap()));
+}
+
+#[test]
+fn wrong_web_values_name_line_and_key() {
+    let base = MINIMAL.lines().count() + 3;
+    let cases = [
+        (
+            "listen = \"localhost\"",
+            "[web] listen",
+            "IP address and a port",
+        ),
+        (
+            "listen = \"127.0.0.1\"",
+            "[web] listen",
+            "IP address and a port",
+        ),
+        (
+            "public_url = \"ftp://x.example.test\"",
+            "[web] public_url",
+            "http:// or https://",
+        ),
+        (
+            "public_url = \"helpdesk\"",
+            "[web] public_url",
+            "http:// or https://",
+        ),
+        ("session_hours = 0", "[web] session_hours", "from 1 to 168"),
+        (
+            "session_hours = 169",
+            "[web] session_hours",
+            "from 1 to 168",
+        ),
+        (
+            "trusted_proxies = [\"10.0.0.0/33\"]",
+            "[web] trusted_proxies",
+            "CIDR",
+        ),
+        (
+            "trusted_proxies = [\"proxy.example.test\"]",
+            "[web] trusted_proxies",
+            "CIDR",
+        ),
+        ("metrics = \"yes\"", "[web] metrics", "true or false"),
+        (
+            "health_imap_grace = \"soon\"",
+            "[web] health_imap_grace",
+            "",
+        ),
+        ("listen_on = \"127.0.0.1:1\"", "[web] listen_on", "unknown"),
+    ];
+    for (line, key, needle) in cases {
+        let text = format!("{MINIMAL}\n[web]\nlisten = \"127.0.0.1:8480\"\n{line}\n");
+        let text = if line.starts_with("listen =") {
+            format!("{MINIMAL}\n[web]\n{line}\n")
+        } else {
+            text
+        };
+        let at = if line.starts_with("listen =") {
+            base
+        } else {
+            base + 1
+        };
+        assert_one(&text, at, key, needle);
+    }
+}
+
+#[test]
+fn web_tls_needs_a_certificate_and_its_key_in_pem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let cert = dir.path().join("web.crt");
+    let key = dir.path().join("web.key");
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&cert, ck.cert.pem()).expect("write");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("write");
+    std::fs::write(&junk, "not pem").expect("write");
+    let with = |extra: &str| format!("{MINIMAL}\n[web]\nlisten = \"127.0.0.1:8480\"\n{extra}\n");
+    let both = with(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    ));
+    let w = load(&both)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .web
+        .expect("web");
+    let tls = w.tls.expect("tls");
+    assert_eq!((tls.cert, tls.key), (cert.clone(), key.clone()));
+    let gone = problems(&with(
+        "tls_cert = \"/nonexistent/web.crt\"\ntls_key = \"/nonexistent/web.key\"",
+    ));
+    assert_eq!(gone.len(), 2, "{gone:#?}");
+    assert!(
+        gone.iter()
+            .all(|p| p.to_string().contains("file not found")),
+        "{gone:#?}"
+    );
+    let only_cert = problems(&with(&format!("tls_cert = \"{}\"", cert.display())));
+    assert_eq!(only_cert.len(), 1, "{only_cert:#?}");
+    assert_eq!(only_cert[0].key, "[web] tls_key");
+    assert!(
+        only_cert[0]
+            .to_string()
+            .contains("tls_cert needs its private key")
+    );
+    let only_key = problems(&with(&format!("tls_key = \"{}\"", key.display())));
+    assert_eq!(only_key[0].key, "[web] tls_cert", "{only_key:#?}");
+    let swapped = problems(&with(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        junk.display(),
+        cert.display()
+    )));
+    let shown: Vec<String> = swapped.iter().map(|p| p.to_string()).collect();
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("tls_cert") && p.contains("must be a PEM certificate")),
+        "{shown:#?}"
+    );
+    assert!(
+        shown
+            .iter()
+            .any(|p| p.contains("tls_key") && p.contains("must be a PEM private key")),
+        "{shown:#?}"
+    );
 }

@@ -22,6 +22,8 @@ pub struct Config {
     pub rules: RulesConfig,
     pub schedule: Schedule,
     pub billing: Billing,
+    /// The web console (`/healthz`, `/metrics`); `None` when `[web] listen` is not set.
+    pub web: Option<Web>,
     /// The file it came from, as given (`None` when loaded from a string without a path).
     pub path: Option<PathBuf>,
 }
@@ -334,5 +336,75 @@ impl Prices {
             "sftp" => Some(self.sftp),
             _ => None,
         }
+    }
+}
+
+/// `[web]`: where the daemon serves HTTP. Only present when `listen` is set, so a config
+/// without it runs no web server at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Web {
+    pub listen: std::net::SocketAddr,
+    /// The address staff reach the console at, for links in mails (`None`: not set).
+    pub public_url: Option<String>,
+    pub session_hours: u32,
+    /// Served over HTTPS with this certificate and key (`None`: plain HTTP).
+    pub tls: Option<WebTls>,
+    /// The header a trusted reverse proxy names the signed-in person in.
+    pub trusted_proxy_header: Option<String>,
+    /// The only peers whose `trusted_proxy_header` is believed.
+    pub trusted_proxies: Vec<ProxyNet>,
+    /// Whether `/metrics` is served (it needs no login, so it is off unless asked for).
+    pub metrics: bool,
+    /// How long IMAP may be disconnected before `/healthz` reports it (default 5 minutes).
+    pub health_imap_grace: Duration,
+}
+
+/// `tls_cert` and `tls_key`: PEM files, checked to hold a certificate and a private key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One `trusted_proxies` entry: an address, or a network in CIDR notation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl ProxyNet {
+    /// `"10.0.0.1"` (a single address) or `"10.0.0.0/8"`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<ProxyNet> {
+        let (ip, prefix) = match s.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (s, None),
+        };
+        let addr: std::net::IpAddr = ip.parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+            None => max,
+        };
+        (prefix <= max).then_some(ProxyNet { addr, prefix })
+    }
+
+    /// Whether `ip` lies in this network.
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        let (a, b, bits) = match (self.addr, ip) {
+            (V4(a), V4(b)) => (u32::from(a) as u128, u32::from(b) as u128, 32u32),
+            (V6(a), V6(b)) => (u128::from(a), u128::from(b), 128u32),
+            _ => return false,
+        };
+        let host_bits = bits - u32::from(self.prefix);
+        a.checked_shr(host_bits).unwrap_or(0) == b.checked_shr(host_bits).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Display for ProxyNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }

@@ -210,6 +210,8 @@ pub struct Intake {
     store: Store,
     outbox_wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
+    /// Told when the connection comes and goes and when the mailbox was read (`/healthz`).
+    health: Arc<super::health::Health>,
 }
 
 /// What a mail in the inbox comes to: where it is moved once its batch is done.
@@ -233,7 +235,14 @@ impl Intake {
             store,
             outbox_wakeup,
             shutdown,
+            health: Arc::default(),
         }
+    }
+
+    /// Reports the connection's state to `health` (the daemon's, read by the web server).
+    pub fn with_health(mut self, health: Arc<super::health::Health>) -> Intake {
+        self.health = health;
+        self
     }
 
     fn folder(&self, d: Destination) -> &str {
@@ -254,6 +263,7 @@ impl Intake {
             let wait = match self.session_loop(&mut logged_in_at).await {
                 Ok(()) => return,
                 Err(e) => {
+                    self.health.imap_disconnected();
                     let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
                     if unavailable(&e) {
                         // Nothing was counted against the mail in hand; it stays in the inbox.
@@ -288,6 +298,7 @@ impl Intake {
     ) -> anyhow::Result<()> {
         let mut session = connect(&self.imap).await?;
         *logged_in_at = Some(std::time::Instant::now());
+        self.health.imap_connected();
         info!(
             host = self.imap.host,
             port = self.imap.port,
@@ -314,6 +325,7 @@ impl Intake {
             last_uidvalidity = mbox.uid_validity;
             self.drain(&mut session, mbox.uid_validity, has_move)
                 .await?;
+            self.health.imap_polled();
             if *self.shutdown.borrow() {
                 let _ = tokio::time::timeout(Duration::from_secs(5), session.logout()).await;
                 return Ok(());

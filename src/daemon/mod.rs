@@ -5,6 +5,7 @@
 //! failed, the outbox makes one last round, and [`run`] returns.
 
 pub mod executor;
+pub mod health;
 pub mod intake;
 pub mod jobs;
 pub mod net;
@@ -67,6 +68,8 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
         "spdesk started"
     );
     let store = shared.store.clone();
+    let health = Arc::new(health::Health::default());
+    let web = start_web(&shared, &health, stop_rx.clone()).await?;
     let intake = tokio::spawn(
         intake::Intake::new(
             imap,
@@ -75,6 +78,7 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
             wakeup.clone(),
             stop_rx.clone(),
         )
+        .with_health(health.clone())
         .run(),
     );
     let scheduler =
@@ -82,7 +86,11 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
     let executor = tokio::spawn(
         executor::Executor::new(&shared, executor, wakeup.clone(), stop_rx.clone()).run(),
     );
-    let outbox = tokio::spawn(outbox::Outbox::new(store.clone(), smtp, wakeup, stop_rx).run());
+    let outbox = tokio::spawn(
+        outbox::Outbox::new(store.clone(), smtp, wakeup, stop_rx)
+            .with_health(health)
+            .run(),
+    );
     shutdown.await;
     let _ = stop_tx.send(true);
     if let Err(e) = intake.await {
@@ -99,7 +107,37 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
     if let Err(e) = outbox.await {
         error!(error = %e, "outbox task failed");
     }
+    if let Some(web) = web {
+        match web.await {
+            Ok(Err(e)) => error!(error = format!("{e:#}"), "web server failed"),
+            Err(e) => error!(error = %e, "web server task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     store.pool.close().await;
     info!("spdesk stopped");
     Ok(())
+}
+
+/// Starts the web server when `[web] listen` is set: binds at once (a port in use stops
+/// `spdesk run` at start), then serves until the stop signal.
+async fn start_web(
+    shared: &Shared,
+    health: &Arc<health::Health>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
+    let Some(web) = shared.config.web.clone() else {
+        return Ok(None);
+    };
+    if let Some(tls) = &web.tls {
+        // A key that does not belong to its certificate stops the start, not the first request.
+        crate::web::tls::server_config(tls)?;
+    }
+    let listener = crate::web::bind(&web).await?;
+    let state = crate::web::WebState {
+        web,
+        store: shared.store.clone(),
+        health: health.clone(),
+    };
+    Ok(Some(tokio::spawn(crate::web::serve(listener, state, stop))))
 }

@@ -438,6 +438,8 @@ pub struct Outbox {
     sender: Sender,
     wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
+    /// Told whether SMTP accepts mail after every round (`/healthz`).
+    health: Arc<super::health::Health>,
 }
 
 impl Outbox {
@@ -452,7 +454,14 @@ impl Outbox {
             sender: Sender::new(smtp),
             wakeup,
             shutdown,
+            health: Arc::default(),
         }
+    }
+
+    /// Reports each round's SMTP result to `health` (the daemon's, read by the web server).
+    pub fn with_health(mut self, health: Arc<super::health::Health>) -> Outbox {
+        self.health = health;
+        self
     }
 
     /// Sends what is due, at once when woken and at least every `POLL`, until the stop
@@ -465,6 +474,7 @@ impl Outbox {
                 Ok(_) => {}
                 Err(e) => warn!(error = format!("{e:#}"), "outbox round failed; retrying"),
             }
+            self.health.set_smtp_failing(self.sender.held);
             tokio::select! {
                 _ = self.wakeup.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}

@@ -34,6 +34,10 @@ use crate::forms::reader::{DocumentReader, ReadOutput, ReadRequest, reader_faile
 use deadline::{Timed, deadline_in};
 use protocol::{ProtocolError, read_answer, write_request};
 
+/// Documents whose reader process failed (crashed, overran its time or memory, answered
+/// garbage) since the daemon started; `/metrics` reports it.
+pub static READER_FAILURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The hidden subcommand that runs [`child::main`].
 pub const CHILD_COMMAND: &str = "reader-child";
 /// Requests one child serves before it is replaced.
@@ -194,6 +198,7 @@ impl DocumentReader for Sandbox {
                     debug!(source = %job.source, what = %ended.describe(), "kept document reader failed; retrying on a new one");
                 }
                 Exchange::Failed(ended) => {
+                    READER_FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let error = ended.error(job.timeout, self.memory);
                     warn!(
                         source = %job.source,
