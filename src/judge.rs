@@ -355,7 +355,7 @@ pub fn judge_staff_form(
     evidence: &[Mail],
     ctx: &Context<'_>,
 ) -> JudgedForm {
-    let certificates = evidence_certificates(evidence, ctx.limits);
+    let certificates = evidence_certificates(evidence);
     judge_one(form, mail, &certificates, &[], ctx)
 }
 
@@ -366,10 +366,7 @@ pub fn judge_staff_form(
 ///
 /// Only the certificate files are taken, no document is read: an order with many mails must
 /// not cost a reader run per mail inside the intake transaction.
-pub fn evidence_certificates(
-    mails: &[Mail],
-    _limits: &ExtractLimits,
-) -> Vec<crate::forms::extract::CertFile> {
+pub fn evidence_certificates(mails: &[Mail]) -> Vec<crate::forms::extract::CertFile> {
     mails
         .iter()
         .flat_map(crate::forms::extract::certificates)
@@ -504,7 +501,7 @@ mod tests {
         let newest = certificate_mail("certifikat.pem", "new");
         let other = certificate_mail("andet.cer", "other");
         let oldest = certificate_mail("certifikat.pem", "old");
-        let got = evidence_certificates(&[newest, other, oldest], &ExtractLimits::default());
+        let got = evidence_certificates(&[newest, other, oldest]);
         let seen: Vec<(&str, &[u8])> = got
             .iter()
             .map(|c| (c.name.as_str(), c.bytes.as_slice()))
@@ -517,7 +514,7 @@ mod tests {
                 ("certifikat.pem", b"old".as_slice()),
             ]
         );
-        assert!(evidence_certificates(&[], &ExtractLimits::default()).is_empty());
+        assert!(evidence_certificates(&[]).is_empty());
     }
 
     /// An order sent from Outlook in Rich Text arrives as winmail.dat (TNEF): never dropped,

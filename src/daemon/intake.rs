@@ -508,7 +508,7 @@ impl Intake {
                 limits: &self.pipeline.limits,
                 history: history.as_ref(),
             };
-            let certificates = crate::judge::evidence_certificates(evidence, ctx.limits);
+            let certificates = crate::judge::evidence_certificates(evidence);
             crate::judge::judge_one(form, &mail, &certificates, &[], &ctx)
         };
         let intake = process::Intake {

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Europe::Copenhagen;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
@@ -320,31 +320,12 @@ fn validity(leaf: &X509Certificate<'_>, ctx: &CertCheck, findings: &mut Vec<Find
 /// A certificate's own date, "1. oktober 2026", as the UTC date every certificate tool shows
 /// (a certificate "valid to 1 Oct 23:59:59 GMT" expired on 1 October, not 2 October).
 fn cert_date(t: DateTime<Utc>) -> String {
-    danish_date(t.date_naive())
+    crate::rules::calendar::danish_date_short(t.date_naive())
 }
 
 /// The form's desired time as the Danish calendar date it was given in.
 fn desired_date(t: DateTime<Utc>) -> String {
-    danish_date(t.with_timezone(&Copenhagen).date_naive())
-}
-
-fn danish_date(d: NaiveDate) -> String {
-    const MONTHS: [&str; 12] = [
-        "januar",
-        "februar",
-        "marts",
-        "april",
-        "maj",
-        "juni",
-        "juli",
-        "august",
-        "september",
-        "oktober",
-        "november",
-        "december",
-    ];
-    let month = MONTHS.get(d.month0() as usize).copied().unwrap_or("");
-    format!("{}. {month} {}", d.day(), d.year())
+    crate::rules::calendar::danish_date_short(t.with_timezone(&Copenhagen).date_naive())
 }
 
 /// Bits of a big-endian unsigned integer (leading zero bytes and bits not counted).
