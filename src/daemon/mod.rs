@@ -29,6 +29,7 @@ use outbox::SmtpSettings;
 
 /// What every command that works on orders runs with, the CLI's and the daemon's, each loaded
 /// once (`cli::setup::shared`): a broken template or register stops the command at start.
+#[derive(Clone)]
 pub struct Shared {
     /// The whole config, for the scheduler's jobs (`[schedule]`, `[helpdesk]`, `[billing]`).
     pub config: Arc<Config>,
@@ -69,7 +70,7 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
     );
     let store = shared.store.clone();
     let health = Arc::new(health::Health::default());
-    let web = start_web(&shared, &health, stop_rx.clone()).await?;
+    let web = start_web(&shared, &pipeline, &health, stop_rx.clone()).await?;
     let intake = tokio::spawn(
         intake::Intake::new(
             imap,
@@ -123,6 +124,7 @@ pub async fn run(parts: Parts, shutdown: impl Future) -> anyhow::Result<()> {
 /// `spdesk run` at start), then serves until the stop signal.
 async fn start_web(
     shared: &Shared,
+    pipeline: &Arc<Pipeline>,
     health: &Arc<health::Health>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<anyhow::Result<()>>>> {
@@ -134,10 +136,6 @@ async fn start_web(
         crate::web::tls::server_config(tls)?;
     }
     let listener = crate::web::bind(&web).await?;
-    let state = crate::web::WebState {
-        web,
-        store: shared.store.clone(),
-        health: health.clone(),
-    };
+    let state = crate::web::WebState::new(web, shared, pipeline.clone(), health.clone())?;
     Ok(Some(tokio::spawn(crate::web::serve(listener, state, stop))))
 }

@@ -1,10 +1,18 @@
-//! The daemon's HTTP server (`[web]`): `/healthz` for a load balancer or monitoring, and
-//! `/metrics` (Prometheus) when `[web] metrics = true`. Every response carries the security
-//! headers ([`security_headers`]) and is counted per status for `/metrics`. It runs beside the
-//! intake and the outbox in `spdesk run` and stops with them.
+//! The daemon's HTTP server (`[web]`): the Helpdesk's web console (login, the queue, one
+//! order and its actions, ...; DESIGN.md "Web console"), `/healthz` for a load balancer or
+//! monitoring, and `/metrics` (Prometheus) when `[web] metrics = true`. Every response
+//! carries the security headers ([`security_headers`]) and is counted per status for
+//! `/metrics`. It runs beside the intake and the outbox in `spdesk run` and stops with them.
+//!
+//! The console acts through the same order logic as the CLI (`store::actions`,
+//! `store::dialogue`): a page is a view, a button a call of the function `spdesk orders`
+//! calls, with the signed-in person's login name as the actor.
 
+pub mod auth;
 pub mod health;
 pub mod metrics;
+pub mod page;
+pub mod queue;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -15,23 +23,55 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tracing::info;
 
 use crate::config::Web;
+use crate::daemon::Shared;
 use crate::daemon::health::Health;
+use crate::daemon::intake::Pipeline;
 use crate::store::Store;
 
-/// What every handler reads: the settings, the database and the daemon's own state.
+/// What every handler reads: the settings, the database, the daemon's own state, the order
+/// logic's parts and the page templates.
 #[derive(Clone)]
 pub struct WebState {
     pub web: Web,
     pub store: Store,
     pub health: Arc<Health>,
+    /// The config, templates and actions `spdesk orders` uses.
+    pub shared: Shared,
+    /// The rules and limits a person's field edit is judged by, as the intake judges a form.
+    pub pipeline: Arc<Pipeline>,
+    pub pages: Arc<minijinja::Environment<'static>>,
+    /// A random key of this daemon's run: the CSRF tokens of people signed in by the proxy.
+    pub csrf_key: String,
 }
+
+impl WebState {
+    pub fn new(
+        web: Web,
+        shared: &Shared,
+        pipeline: Arc<Pipeline>,
+        health: Arc<Health>,
+    ) -> anyhow::Result<WebState> {
+        Ok(WebState {
+            web,
+            store: shared.store.clone(),
+            health,
+            shared: shared.clone(),
+            pipeline,
+            pages: Arc::new(page::environment()?),
+            csrf_key: crate::users::new_token(),
+        })
+    }
+}
+
+/// The largest form a browser may POST (a reply's text, a field edit).
+pub const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// The headers on every response: no script but our own, no framing, no referrer to other
 /// sites, no content-type guessing.
@@ -57,7 +97,12 @@ pub async fn bind(web: &Web) -> anyhow::Result<TcpListener> {
 
 /// All routes with their layers.
 pub fn router(state: WebState) -> Router {
-    let mut app = Router::new().route("/healthz", get(health::healthz));
+    let mut app = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/static/spdesk.css", get(page::stylesheet))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/", get(queue::queue));
     if state.web.metrics {
         app = app.route("/metrics", get(metrics::metrics));
     }
@@ -106,9 +151,12 @@ pub async fn serve(
     let app = router(state);
     match tls {
         None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(stop))
-                .await?
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(stopped(stop))
+            .await?
         }
         Some(tls) => {
             let config = tls::server_config(&tls)?;
@@ -120,7 +168,7 @@ pub async fn serve(
             });
             axum_server::from_tcp_rustls(listener.into_std()?, config)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
                 .await?
         }
     }

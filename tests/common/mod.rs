@@ -18,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod bombs;
+pub mod console;
 pub mod daemon;
 pub mod fixtures;
 pub mod measure;

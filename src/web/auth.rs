@@ -1,0 +1,520 @@
+//! Who is asking: the signed-in person ([`Staff`]) from the session cookie or, from a trusted
+//! reverse proxy only, its SSO header; a POST's CSRF token ([`Posted`]); login and logout.
+//!
+//! Sessions live in the database (only the SHA-256 of the cookie's token), so a restart keeps
+//! people signed in and `spdesk users disable` ends their sessions at once. The cookie is
+//! HttpOnly and SameSite=Strict, Secure when the console is served over TLS or behind a proxy
+//! that says https. Every POST carries the session's CSRF token in a form field `csrf`; the
+//! login form, which has no session yet, carries a double-submit token of its own.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Form, FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{Duration, Utc};
+use cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tracing::{info, warn};
+
+use super::WebState;
+use super::page::{WebError, render};
+use crate::users::{self, Role};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "spdesk_session";
+/// The login form's double-submit cookie (there is no session to hold its token yet).
+const LOGIN_COOKIE: &str = "spdesk_login";
+/// Failed logins for one name within [`THROTTLE_WINDOW_MINUTES`] before that name waits.
+pub const MAX_FAILURES_PER_NAME: i64 = 5;
+/// Failed logins from one address within the window before that address waits.
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
+
+/// The signed-in person a page is for.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    /// The login name, as the order history records it.
+    pub name: String,
+    pub role: Role,
+    /// The token every POST form of this person carries.
+    pub csrf: String,
+}
+
+impl Staff {
+    /// Whether this person may act on orders (operator or admin).
+    pub fn acts(&self) -> bool {
+        self.role.acts_on_orders()
+    }
+
+    /// `Ok` when the person may act on orders, else the 403 page.
+    pub fn require_operator(&self) -> Result<(), WebError> {
+        if self.acts() {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(format!(
+                "{} har rollen {} og kan kun læse; en administrator kan give rollen operator",
+                self.name, self.role
+            )))
+        }
+    }
+
+    /// `Ok` when the person manages people (admin), else the 403 page.
+    pub fn require_admin(&self) -> Result<(), WebError> {
+        if self.role.manages_users() {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(format!(
+                "{} har rollen {}; kun en administrator kan det",
+                self.name, self.role
+            )))
+        }
+    }
+}
+
+/// The client's address: the TCP peer (a proxy's own address when behind one).
+pub fn peer(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Whether the request came through one of `[web] trusted_proxies`.
+fn from_trusted_proxy(state: &WebState, parts: &Parts) -> bool {
+    peer(parts).is_some_and(|ip| state.web.trusted_proxies.iter().any(|n| n.contains(ip)))
+}
+
+/// Whether the browser reached us over https (our own TLS, or a trusted proxy saying so).
+pub fn over_https(state: &WebState, parts: &Parts) -> bool {
+    state.web.tls.is_some()
+        || (from_trusted_proxy(state, parts)
+            && parts
+                .headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https")))
+}
+
+/// The value of cookie `name` in the request, if any.
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_string())
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, path `/`, Secure over https.
+fn set_cookie(name: &str, value: &str, max_age: Option<Duration>, secure: bool) -> HeaderValue {
+    let mut c = Cookie::build((name.to_string(), value.to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure);
+    c = match max_age {
+        Some(age) => c.max_age(cookie::time::Duration::seconds(age.num_seconds())),
+        None => c.max_age(cookie::time::Duration::ZERO),
+    };
+    HeaderValue::from_str(&c.build().to_string()).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// The CSRF token of a person signed in by the proxy header: derived from the daemon's random
+/// key and the name, so it needs no stored session and dies with the daemon.
+fn proxy_csrf(state: &WebState, name: &str) -> String {
+    users::token_hash(&format!("{}\u{0}{}", state.csrf_key, users::name_key(name)))
+}
+
+/// The person named by the trusted proxy's header, when the request came through one.
+async fn proxy_person(state: &WebState, parts: &Parts) -> Result<Option<Staff>, WebError> {
+    let Some(header_name) = &state.web.trusted_proxy_header else {
+        return Ok(None);
+    };
+    if !from_trusted_proxy(state, parts) {
+        return Ok(None);
+    }
+    let Some(name) = parts
+        .headers
+        .get(header_name.as_str())
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    match state.store.find_user(name).await? {
+        Some(u) if u.disabled_at.is_none() => Ok(Some(Staff {
+            csrf: proxy_csrf(state, &u.name),
+            name: u.name,
+            role: u.role,
+        })),
+        _ => Err(WebError::Forbidden(format!(
+            "{name} er logget ind hos proxyen, men er ikke en aktiv bruger af spdesk; \
+             en administrator opretter brugeren med spdesk users add"
+        ))),
+    }
+}
+
+/// The person behind the request: the trusted proxy's header, else a live session.
+pub async fn person(state: &WebState, parts: &Parts) -> Result<Option<Staff>, WebError> {
+    if let Some(staff) = proxy_person(state, parts).await? {
+        return Ok(Some(staff));
+    }
+    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let session = state
+        .store
+        .live_session(&users::token_hash(&token), Utc::now())
+        .await?;
+    Ok(session.map(|s| Staff {
+        name: s.user.name,
+        role: s.user.role,
+        csrf: s.csrf_token,
+    }))
+}
+
+/// A page for signed-in people only: without a session the browser goes to `/login`.
+impl FromRequestParts<WebState> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
+        match person(state, parts).await {
+            Ok(Some(staff)) => Ok(staff),
+            Ok(None) => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                let query = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
+                let to = format!("/login?{query}");
+                Err(Redirect::to(&to).into_response())
+            }
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
+/// The form field every POST carries.
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Compares two tokens in time that does not depend on where they differ.
+fn same_token(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !a.is_empty() && a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// A browser's `Origin` of another site (a cross-site POST), when it sends one.
+fn foreign_origin(parts: &Parts) -> bool {
+    let Some(origin) = parts.headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://").map(|(_, h)| h));
+    match (host, origin_host) {
+        (Some(h), Some(o)) => !h.eq_ignore_ascii_case(o),
+        _ => true,
+    }
+}
+
+/// A POST from a signed-in person whose form carries their CSRF token: every POST handler
+/// takes its form through this, so none can forget the check.
+pub struct Posted<T> {
+    pub staff: Staff,
+    pub form: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<WebState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &WebState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let staff = Staff::from_request_parts(&mut parts, state).await?;
+        if parts.method != Method::POST || foreign_origin(&parts) {
+            return Err(WebError::Csrf.into_response());
+        }
+        let bytes = axum::body::to_bytes(body, super::MAX_FORM_BYTES)
+            .await
+            .map_err(|_| {
+                WebError::BadRequest("formularen er for stor eller blev afbrudt".into())
+                    .into_response()
+            })?;
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            WebError::BadRequest("formularen kunne ikke læses".into()).into_response()
+        })?;
+        if !same_token(&field.csrf, &staff.csrf) {
+            warn!(person = %staff.name, path = %parts.uri.path(), "POST refused: CSRF token missing or wrong");
+            return Err(WebError::Csrf.into_response());
+        }
+        let form = serde_urlencoded::from_bytes(&bytes).map_err(|e| {
+            WebError::BadRequest(format!(
+                "formularen mangler et felt eller har et forkert: {e}"
+            ))
+            .into_response()
+        })?;
+        Ok(Posted { staff, form })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where to go after logging in: only a path on this site (never `//host` or a full URL).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        _ => "/".into(),
+    }
+}
+
+/// `GET /login`: the form, with a fresh double-submit token in a cookie and a hidden field.
+pub async fn login_page(
+    State(state): State<WebState>,
+    axum::extract::Query(q): axum::extract::Query<LoginQuery>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    login_form(&state, &parts, q.next.as_deref(), None, "")
+}
+
+fn login_form(
+    state: &WebState,
+    parts: &Parts,
+    next: Option<&str>,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    let token = users::new_token();
+    let ctx = minijinja::context! {
+        csrf => token,
+        next => safe_next(next),
+        error => error,
+        username => username,
+    };
+    let status = if error.is_some() {
+        axum::http::StatusCode::UNAUTHORIZED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let mut r = render(state, None, "login.html", ctx);
+    *r.status_mut() = status;
+    let cookie = set_cookie(
+        LOGIN_COOKIE,
+        &token,
+        Some(Duration::hours(1)),
+        over_https(state, parts),
+    );
+    r.headers_mut().append(header::SET_COOKIE, cookie);
+    r
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// What the throttle says about one more attempt: `None` when it may go ahead.
+pub fn throttled(failures: crate::store::sessions::Failures) -> Option<&'static str> {
+    if failures.by_name >= MAX_FAILURES_PER_NAME {
+        Some("For mange forkerte forsøg for denne bruger. Vent 15 minutter, og prøv igen.")
+    } else if failures.by_address >= MAX_FAILURES_PER_ADDRESS {
+        Some("For mange forkerte forsøg fra denne adresse. Vent 15 minutter, og prøv igen.")
+    } else {
+        None
+    }
+}
+
+/// `POST /login`: checks the throttle, the password (as long for an unknown name as for a
+/// wrong password), then starts a session and sends the browser on.
+pub async fn login(State(state): State<WebState>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let form = match Form::<LoginForm>::from_request(Request::from_parts(parts.clone(), body), &())
+        .await
+    {
+        Ok(Form(f)) => f,
+        Err(_) => {
+            return WebError::BadRequest("formularen kunne ikke læses".into()).into_response();
+        }
+    };
+    match try_login(&state, &parts, &form).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn try_login(state: &WebState, parts: &Parts, f: &LoginForm) -> Result<Response, WebError> {
+    let next = f.next.as_deref();
+    let login_token = cookie_value(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
+    if !same_token(&f.csrf, &login_token) || foreign_origin(parts) {
+        return Ok(login_form(
+            state,
+            parts,
+            next,
+            Some("Siden var for gammel. Prøv igen."),
+            &f.username,
+        ));
+    }
+    let address = peer(parts).map(|a| a.to_string()).unwrap_or_default();
+    let now = Utc::now();
+    let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let failures = state
+        .store
+        .failed_logins_since(&f.username, &address, since)
+        .await?;
+    if let Some(why) = throttled(failures) {
+        warn!(name = %crate::cli::terminal::line(&f.username), %address, "login throttled");
+        let mut r = login_form(state, parts, next, Some(why), &f.username);
+        *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
+        return Ok(r);
+    }
+    let user = state.store.find_user(f.username.trim()).await?;
+    let ok = match &user {
+        Some(u) if u.disabled_at.is_none() => users::verify_password(&f.password, &u.password_hash),
+        _ => users::verify_nobody(&f.password),
+    };
+    state
+        .store
+        .record_login_attempt(&f.username, &address, ok, now)
+        .await?;
+    let Some(user) = user.filter(|_| ok) else {
+        info!(name = %crate::cli::terminal::line(&f.username), %address, "login failed");
+        return Ok(login_form(
+            state,
+            parts,
+            next,
+            Some("Forkert brugernavn eller adgangskode."),
+            &f.username,
+        ));
+    };
+    let token = users::new_token();
+    let hours = Duration::hours(i64::from(state.web.session_hours));
+    state
+        .store
+        .create_session(
+            &users::token_hash(&token),
+            user.id,
+            &users::new_token(),
+            now,
+            now + hours,
+        )
+        .await?;
+    info!(person = %user.name, %address, "logged in");
+    let secure = over_https(state, parts);
+    let mut r = Redirect::to(&safe_next(next)).into_response();
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, &token, Some(hours), secure),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(LOGIN_COOKIE, "", None, secure),
+    );
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+pub struct Nothing {}
+
+/// `POST /logout`: ends the session and forgets the cookie.
+pub async fn logout(State(state): State<WebState>, req: Request) -> Response {
+    let cookie = cookie_value(req.headers(), SESSION_COOKIE);
+    let (parts, body) = req.into_parts();
+    let secure = over_https(&state, &parts);
+    let posted = Posted::<Nothing>::from_request(Request::from_parts(parts, body), &state).await;
+    let staff = match posted {
+        Ok(p) => p.staff,
+        Err(r) => return r,
+    };
+    if let Some(token) = cookie
+        && let Err(e) = state.store.end_session(&users::token_hash(&token)).await
+    {
+        return WebError::from(e).into_response();
+    }
+    info!(person = %staff.name, "logged out");
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", None, secure),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sessions::Failures;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_login() {
+        assert_eq!(
+            safe_next(Some("/orders/SP-2026-000001")),
+            "/orders/SP-2026-000001"
+        );
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn the_throttle_counts_per_name_and_per_address() {
+        let f = |by_name, by_address| Failures {
+            by_name,
+            by_address,
+        };
+        assert_eq!(throttled(f(4, 19)), None);
+        assert!(throttled(f(5, 0)).unwrap().contains("denne bruger"));
+        assert!(throttled(f(0, 20)).unwrap().contains("denne adresse"));
+    }
+
+    #[test]
+    fn tokens_compare_whole_and_never_empty() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("ab", "abc"));
+        assert!(!same_token("", ""));
+    }
+
+    #[test]
+    fn the_session_cookie_is_http_only_and_same_site_strict() {
+        let c = set_cookie(SESSION_COOKIE, "t", Some(Duration::hours(8)), true);
+        let c = c.to_str().unwrap();
+        for part in [
+            "HttpOnly",
+            "SameSite=Strict",
+            "Secure",
+            "Path=/",
+            "Max-Age=28800",
+        ] {
+            assert!(c.contains(part), "{c} lacks {part}");
+        }
+        let plain = set_cookie(SESSION_COOKIE, "t", None, false);
+        assert!(!plain.to_str().unwrap().contains("Secure"));
+        assert!(plain.to_str().unwrap().contains("Max-Age=0"));
+    }
+}
