@@ -9,9 +9,14 @@
 //! calls, with the signed-in person's login name as the actor.
 
 pub mod auth;
+pub mod billing;
+pub mod calendar;
 pub mod health;
 pub mod metrics;
+pub mod order;
+pub mod order_actions;
 pub mod page;
+pub mod post;
 pub mod queue;
 pub mod tls;
 
@@ -102,7 +107,12 @@ pub fn router(state: WebState) -> Router {
         .route("/static/spdesk.css", get(page::stylesheet))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
-        .route("/", get(queue::queue));
+        .route("/", get(queue::queue))
+        .merge(order::routes())
+        .merge(order_actions::routes())
+        .merge(calendar::routes())
+        .merge(post::routes())
+        .merge(billing::routes());
     if state.web.metrics {
         app = app.route("/metrics", get(metrics::metrics));
     }

@@ -13,13 +13,27 @@ use tracing::error;
 use super::WebState;
 use super::auth::Staff;
 
-/// The templates, by name: `templates/web/NAME`.
+/// The shared templates, by name (`templates/web/NAME`); each page module lists its own.
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/web/base.html")),
     ("login.html", include_str!("../../templates/web/login.html")),
     ("error.html", include_str!("../../templates/web/error.html")),
     ("queue.html", include_str!("../../templates/web/queue.html")),
 ];
+
+/// Every template of the console.
+fn all_templates() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    [
+        TEMPLATES,
+        super::order::TEMPLATES,
+        super::order_actions::TEMPLATES,
+        super::calendar::TEMPLATES,
+        super::post::TEMPLATES,
+        super::billing::TEMPLATES,
+    ]
+    .into_iter()
+    .flatten()
+}
 
 /// The console's stylesheet, served at `/static/spdesk.css` (no inline styles: the CSP
 /// allows only our own files).
@@ -31,7 +45,7 @@ pub fn environment() -> anyhow::Result<Environment<'static>> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    for (name, source) in TEMPLATES {
+    for (name, source) in all_templates() {
         env.add_template(name, source)
             .map_err(|e| anyhow::anyhow!("templates/web/{name}: {e}"))?;
     }
@@ -167,7 +181,7 @@ mod tests {
     #[test]
     fn every_template_compiles() {
         let env = environment().unwrap();
-        for (name, _) in TEMPLATES {
+        for (name, _) in all_templates() {
             env.get_template(name).unwrap();
         }
     }

@@ -1,0 +1,13 @@
+//! `/fakturering`: billed and unbilled per month, with the CSV download.
+
+use axum::Router;
+
+use super::WebState;
+
+/// This page's routes.
+pub fn routes() -> Router<WebState> {
+    Router::new()
+}
+
+/// This page's templates (`templates/web/NAME`).
+pub const TEMPLATES: &[(&str, &str)] = &[];
