@@ -169,14 +169,21 @@ pub fn load_templates(cfg: &Config) -> anyhow::Result<Arc<Templates>> {
     if let Some(e) = unreadable {
         return Err(e);
     }
-    built.map(Arc::new).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: template {}: {}",
-            dir.join(&e.name).display(),
-            e.name,
-            e.message
-        )
-    })
+    let console = cfg.web.as_ref().and_then(|w| w.public_url.as_deref());
+    built
+        .map(|t| match console {
+            Some(url) => t.with_console_url(url),
+            None => t,
+        })
+        .map(Arc::new)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "{}: template {}: {}",
+                dir.join(&e.name).display(),
+                e.name,
+                e.message
+            )
+        })
 }
 
 /// Where the receipt templates are: `templates/` beside the config folder.

@@ -270,6 +270,14 @@ impl Templates {
         Ok(Templates { env })
     }
 
+    /// The web console's address (`[web] public_url`) for the staff mails' links to an order
+    /// (`{{ console_url }}/orders/{{ ref }}`); without it they name only the CLI commands.
+    pub fn with_console_url(mut self, url: &str) -> Templates {
+        self.env
+            .add_global("console_url", url.trim_end_matches('/').to_string());
+        self
+    }
+
     /// Renders one of the `NAMED` templates (HTML-escaped when the name ends in `.html.j2`).
     pub fn render_named(&self, name: &str, values: &impl Serialize) -> Result<String, String> {
         let t = self.env.get_template(name).map_err(|e| e.to_string())?;
@@ -1306,5 +1314,28 @@ pub(crate) mod tests {
             subject("SP-2026-00001", ReceiptKind::Modtaget, "Заявка 你好"),
             "SV: [SP-2026-00001] Заявка 你好"
         );
+    }
+
+    #[test]
+    fn staff_mails_link_to_the_order_in_the_web_console_when_it_has_an_address() {
+        let values = minijinja::context! { ref => "SP-2026-00007", findings => vec!["x"] };
+        let staff = [
+            ReceiptKind::HelpdeskVurdering,
+            ReceiptKind::BeskedTilHelpdesk,
+            ReceiptKind::Incident,
+        ];
+        let plain = Templates::builtin().unwrap();
+        let linked = Templates::builtin()
+            .unwrap()
+            .with_console_url("https://helpdesk.example.test/");
+        for kind in staff {
+            let with = linked.render(kind, &values).unwrap();
+            assert!(
+                with.contains("I web-konsollen: https://helpdesk.example.test/orders/SP-2026-00007\n"),
+                "{kind:?}: {with}"
+            );
+            let without = plain.render(kind, &values).unwrap();
+            assert!(!without.contains("web-konsollen"), "{kind:?}: {without}");
+        }
     }
 }

@@ -381,6 +381,12 @@ async fn try_login(state: &WebState, parts: &Parts, f: &LoginForm) -> Result<Res
     let address = peer(parts).map(|a| a.to_string()).unwrap_or_default();
     let now = Utc::now();
     let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    // Ended sessions and attempts older than a day go here: the tables stay small without a
+    // job of their own, whatever a guesser sends.
+    state
+        .store
+        .prune_sessions(now, now - Duration::days(1))
+        .await?;
     let failures = state
         .store
         .failed_logins_since(&f.username, &address, since)
