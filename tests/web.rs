@@ -382,3 +382,37 @@ async fn tls_cert_and_key_serve_https() {
         "plain HTTP answered 200"
     );
 }
+
+/// A client that never finishes its headers is cut off (after 30 seconds), so slow senders
+/// cannot hold the console's connections.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let stack = MailStack::shared(&["web.slow@example.test"]);
+    let (d, port) = with_web(&stack, "web.slow@example.test", "").await;
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .expect("write part of the headers");
+    let start = Instant::now();
+    let mut raw = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(90), s.read_to_end(&mut raw)).await;
+    assert!(
+        read.is_ok(),
+        "the connection is still open after 90 s\n{}",
+        d.log_tail()
+    );
+    assert!(
+        start.elapsed() >= Duration::from_secs(25),
+        "cut off too early: {:?}",
+        start.elapsed()
+    );
+    let text = String::from_utf8_lossy(&raw);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "no page for half a request: {text}"
+    );
+    // The server still answers everyone else.
+    assert_eq!(get(port, "/healthz").await.status, 200);
+}

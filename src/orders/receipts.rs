@@ -1331,7 +1331,9 @@ pub(crate) mod tests {
         for kind in staff {
             let with = linked.render(kind, &values).unwrap();
             assert!(
-                with.contains("I web-konsollen: https://helpdesk.example.test/orders/SP-2026-00007\n"),
+                with.contains(
+                    "I web-konsollen: https://helpdesk.example.test/orders/SP-2026-00007\n"
+                ),
                 "{kind:?}: {with}"
             );
             let without = plain.render(kind, &values).unwrap();

@@ -22,6 +22,7 @@ pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -32,6 +33,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tracing::info;
 
 use crate::config::Web;
@@ -148,8 +150,14 @@ pub(crate) fn text(status: axum::http::StatusCode, body: String, kind: &'static 
     r
 }
 
-/// Serves on `listener` until `stop` turns true; requests in progress are finished first.
-/// Over HTTPS when `[web] tls_cert`/`tls_key` are set.
+/// How long a client may take to send a request's headers (a slow sender holds a
+/// connection, so it may not hold it long).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request may take, its body included; answered 408 after.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves on `listener` until `stop` turns true; requests in progress are finished first
+/// (for up to 10 seconds). Over HTTPS when `[web] tls_cert`/`tls_key` are set.
 pub async fn serve(
     listener: TcpListener,
     state: WebState,
@@ -158,32 +166,43 @@ pub async fn serve(
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     let tls = state.web.tls.clone();
     info!(listen = ?addr, metrics = state.web.metrics, https = tls.is_some(), "web server listening");
-    let app = router(state);
+    let app = router(state)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let on_stop = handle.clone();
+    tokio::spawn(async move {
+        stopped(stop).await;
+        on_stop.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let listener = listener.into_std()?;
     match tls {
         None => {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(stopped(stop))
-            .await?
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            limit_header_time(server.http_builder());
+            server.serve(app).await?
         }
         Some(tls) => {
             let config = tls::server_config(&tls)?;
-            let handle = axum_server::Handle::new();
-            let on_stop = handle.clone();
-            tokio::spawn(async move {
-                stopped(stop).await;
-                on_stop.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-            });
-            axum_server::from_tcp_rustls(listener.into_std()?, config)
-                .handle(handle)
-                .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-                .await?
+            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+            limit_header_time(server.http_builder());
+            server.serve(app).await?
         }
     }
     info!("web server stopped");
     Ok(())
+}
+
+/// Bounds the time to send the headers (hyper needs a timer for that).
+fn limit_header_time(
+    b: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+) {
+    b.http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
 }
 
 /// Resolves once the daemon's stop signal is set (or its sender is gone).
