@@ -19,6 +19,7 @@ pub mod page;
 pub mod post;
 pub mod queue;
 pub mod tls;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -114,7 +115,8 @@ pub fn router(state: WebState) -> Router {
         .merge(order_actions::routes())
         .merge(calendar::routes())
         .merge(post::routes())
-        .merge(billing::routes());
+        .merge(billing::routes())
+        .merge(users::routes());
     if state.web.metrics {
         app = app.route("/metrics", get(metrics::metrics));
     }

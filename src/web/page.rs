@@ -30,6 +30,7 @@ fn all_templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
         super::calendar::TEMPLATES,
         super::post::TEMPLATES,
         super::billing::TEMPLATES,
+        super::users::TEMPLATES,
     ]
     .into_iter()
     .flatten()
