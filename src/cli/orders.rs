@@ -411,12 +411,6 @@ async fn edit(
     };
     let reader = crate::cli::setup::sandboxed_reader(&cfg.limits)?;
     let pipeline = crate::cli::setup::pipeline(cfg, &loaded, reader)?;
-    let executed = store::inbound::executed_bestillings_ids(&shared.store).await?;
-    let judging = Judging {
-        settings: &pipeline.settings,
-        limits: &pipeline.limits,
-        history: &executed,
-    };
     let actor = operator(who.as_name.as_deref());
     let e = EditAction {
         reference,
@@ -425,8 +419,25 @@ async fn edit(
         reason,
         now: Utc::now(),
     };
-    let outcome = apply_edit(&shared.store, &shared.actions, &judging, &e).await?;
+    let outcome = edit_judged_by(shared, &pipeline, &e).await?;
     Ok(report(reference, &actor, outcome))
+}
+
+/// A person's version judged by `pipeline`'s rules and limits against the executed
+/// BestillingsIDs, as the intake judges a mail's form: what `orders edit` and the web
+/// console's "Ret felter" both call, so a field edit has one path.
+pub async fn edit_judged_by(
+    shared: &Shared,
+    pipeline: &crate::daemon::intake::Pipeline,
+    e: &EditAction<'_>,
+) -> anyhow::Result<ActionOutcome> {
+    let executed = store::inbound::executed_bestillings_ids(&shared.store).await?;
+    let judging = Judging {
+        settings: &pipeline.settings,
+        limits: &pipeline.limits,
+        history: &executed,
+    };
+    apply_edit(&shared.store, &shared.actions, &judging, e).await
 }
 
 /// The order as `orders show --json` prints it (the list object plus `versions` and `events`),

@@ -120,7 +120,7 @@ pub fn invalid_edits(findings: &[Finding], edits: &[FieldEdit]) -> Vec<String> {
 }
 
 /// A stored field value as a form would carry it.
-fn json_text(v: &serde_json::Value) -> String {
+pub fn json_text(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Array(a) => a.iter().map(json_text).collect::<Vec<_>>().join(", "),

@@ -177,7 +177,7 @@ pub async fn apply_action(
 pub struct Judging<'a> {
     pub settings: &'a crate::rules::RuleSettings,
     pub limits: &'a crate::forms::extract::ExtractLimits,
-    pub history: &'a dyn crate::rules::History,
+    pub history: &'a (dyn crate::rules::History + Sync),
 }
 
 /// A person's version of an order (`orders edit`).
@@ -279,17 +279,18 @@ async fn judge_edit(
     let planned_ahead =
         o.state == crate::orders::state::State::Approved && o.planned_at.is_some_and(|p| p > e.now);
     let received = plan::staff_time::judged_at(e.edits, first, planned_ahead, e.now);
+    let evidence: Vec<Mail> = crate::store::versions::order_mails(tx, o.id)
+        .await?
+        .iter()
+        .filter_map(|raw| Mail::parse(raw, 0))
+        .collect();
+    // Built after the last await: the web console's handler future must stay `Send`.
     let ctx = crate::judge::Context {
         received: received.with_timezone(&chrono_tz::Europe::Copenhagen),
         settings: judging.settings,
         limits: judging.limits,
         history: judging.history,
     };
-    let evidence: Vec<Mail> = crate::store::versions::order_mails(tx, o.id)
-        .await?
-        .iter()
-        .filter_map(|raw| Mail::parse(raw, 0))
-        .collect();
     let mut jf = crate::judge::judge_staff_form(form, mail, &evidence, &ctx);
     jf.planned_at = plan::staff_time::planned(e.edits, o.planned_at, jf.planned_at);
     Ok(jf)
