@@ -116,7 +116,7 @@ fn assert_security_headers(r: &Reply, what: &str) {
     for (name, value) in [
         (
             "content-security-policy",
-            "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'",
+            "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         ),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "same-origin"),

@@ -23,8 +23,20 @@ use super::WebState;
 use super::page::{WebError, render};
 use crate::users::{self, Role};
 
-/// The session cookie's name.
+/// The session cookie's name over plain HTTP.
 pub const SESSION_COOKIE: &str = "spdesk_session";
+/// Its name over https: the `__Host-` prefix makes browsers refuse one set by a sibling
+/// subdomain or without Secure.
+pub const SESSION_COOKIE_HTTPS: &str = "__Host-spdesk_session";
+
+/// The session cookie's name for a request over https or not.
+pub fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        SESSION_COOKIE_HTTPS
+    } else {
+        SESSION_COOKIE
+    }
+}
 /// The login form's double-submit cookie (there is no session to hold its token yet).
 const LOGIN_COOKIE: &str = "spdesk_login";
 /// Failed logins for one name within [`THROTTLE_WINDOW_MINUTES`] before that name waits.
@@ -82,6 +94,51 @@ pub fn peer(parts: &Parts) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// The address a login attempt is counted for: the TCP peer, or behind a trusted proxy the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy (what a client
+/// writes further left is not believed). IPv6 counts per /64: one subscriber's whole block.
+pub fn client_address(state: &WebState, parts: &Parts) -> String {
+    let trusted = |ip: IpAddr| state.web.trusted_proxies.iter().any(|n| n.contains(ip));
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    counted_address(peer(parts), &forwarded, trusted)
+}
+
+/// [`client_address`] from the peer, the `X-Forwarded-For` entries (left to right) and which
+/// addresses are trusted proxies.
+fn counted_address(
+    peer: Option<IpAddr>,
+    forwarded: &[&str],
+    trusted: impl Fn(IpAddr) -> bool,
+) -> String {
+    let mut ip = peer;
+    if ip.is_some_and(&trusted)
+        && let Some(client) = forwarded
+            .iter()
+            .rev()
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .find(|a| !trusted(*a))
+    {
+        ip = Some(client);
+    }
+    match ip {
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Some(ip) => ip.to_string(),
+        None => String::new(),
+    }
+}
+
 /// Whether the request came through one of `[web] trusted_proxies`.
 fn from_trusted_proxy(state: &WebState, parts: &Parts) -> bool {
     peer(parts).is_some_and(|ip| state.web.trusted_proxies.iter().any(|n| n.contains(ip)))
@@ -137,10 +194,14 @@ async fn proxy_person(state: &WebState, parts: &Parts) -> Result<Option<Staff>, 
     if !from_trusted_proxy(state, parts) {
         return Ok(None);
     }
-    let Some(name) = parts
-        .headers
-        .get(header_name.as_str())
-        .and_then(|v| v.to_str().ok())
+    let mut values = parts.headers.get_all(header_name.as_str()).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        // None, or several: a proxy that adds rather than replaces would let the client's
+        // own value through, so several are no one.
+        return Ok(None);
+    };
+    let Some(name) = std::str::from_utf8(value.as_bytes())
+        .ok()
         .map(str::trim)
         .filter(|n| !n.is_empty())
     else {
@@ -164,7 +225,8 @@ pub async fn person(state: &WebState, parts: &Parts) -> Result<Option<Staff>, We
     if let Some(staff) = proxy_person(state, parts).await? {
         return Ok(Some(staff));
     }
-    let Some(token) = cookie_value(&parts.headers, SESSION_COOKIE) else {
+    let secure = over_https(state, parts);
+    let Some(token) = cookie_value(&parts.headers, session_cookie(secure)) else {
         return Ok(None);
     };
     let session = state
@@ -185,12 +247,14 @@ impl FromRequestParts<WebState> for Staff {
     async fn from_request_parts(parts: &mut Parts, state: &WebState) -> Result<Self, Response> {
         match person(state, parts).await {
             Ok(Some(staff)) => Ok(staff),
+            Ok(None) if arrived_from_another_site(parts) => Err(render(
+                state,
+                None,
+                "arrive.html",
+                minijinja::context! { url => own_path(parts) },
+            )),
             Ok(None) => {
-                let back = parts
-                    .uri
-                    .path_and_query()
-                    .map(|p| p.as_str())
-                    .unwrap_or("/");
+                let back = own_path(parts);
                 let query = serde_urlencoded::to_string([("next", back)]).unwrap_or_default();
                 let to = format!("/login?{query}");
                 Err(Redirect::to(&to).into_response())
@@ -198,6 +262,27 @@ impl FromRequestParts<WebState> for Staff {
             Err(e) => Err(e.into_response()),
         }
     }
+}
+
+/// A top-level GET from a link on another site (a staff mail in webmail, a chat): the
+/// browser held the SameSite=Strict cookie back, so the person would meet the login page
+/// although signed in. Such a request gets a page that reloads the same address from our own
+/// site, which sends the cookie.
+fn arrived_from_another_site(parts: &Parts) -> bool {
+    parts.method == Method::GET
+        && parts
+            .headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site")
+        && parts
+            .headers
+            .get("sec-fetch-mode")
+            .is_some_and(|v| v.as_bytes() == b"navigate")
+}
+
+/// The request's own path and query (for a reload or the way back after login).
+fn own_path(parts: &Parts) -> String {
+    safe_next(parts.uri.path_and_query().map(|p| p.as_str()))
 }
 
 /// The form field every POST carries.
@@ -213,19 +298,29 @@ fn same_token(a: &str, b: &str) -> bool {
     !a.is_empty() && a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// A browser's `Origin` of another site (a cross-site POST), when it sends one.
-fn foreign_origin(parts: &Parts) -> bool {
-    let Some(origin) = parts.headers.get(header::ORIGIN) else {
-        return false;
+/// A browser's `Origin` of another site (a cross-site POST), when it sends one: ours is the
+/// request's `Host`, or `[web] public_url` (a proxy may rewrite `Host`).
+fn foreign_origin(state: &WebState, parts: &Parts) -> bool {
+    let Some(origin) = parts
+        .headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return parts.headers.contains_key(header::ORIGIN);
     };
+    let public = state
+        .web
+        .public_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/'));
+    if public.is_some_and(|p| p.eq_ignore_ascii_case(origin)) {
+        return false;
+    }
     let host = parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://").map(|(_, h)| h));
+    let origin_host = origin.split_once("://").map(|(_, h)| h);
     match (host, origin_host) {
         (Some(h), Some(o)) => !h.eq_ignore_ascii_case(o),
         _ => true,
@@ -245,7 +340,7 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for Posted<T> {
     async fn from_request(req: Request, state: &WebState) -> Result<Self, Response> {
         let (mut parts, body) = req.into_parts();
         let staff = Staff::from_request_parts(&mut parts, state).await?;
-        if parts.method != Method::POST || foreign_origin(&parts) {
+        if parts.method != Method::POST || foreign_origin(state, &parts) {
             return Err(WebError::Csrf.into_response());
         }
         let bytes = axum::body::to_bytes(body, super::MAX_FORM_BYTES)
@@ -280,7 +375,13 @@ pub struct LoginQuery {
 /// Where to go after logging in: only a path on this site (never `//host` or a full URL).
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.into(),
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') =>
+        {
+            n.into()
+        }
         _ => "/".into(),
     }
 }
@@ -366,56 +467,99 @@ pub async fn login(State(state): State<WebState>, req: Request) -> Response {
     }
 }
 
+/// What serialises the logins: one at a time, so a burst of parallel guesses cannot all
+/// pass the throttle before the first is counted, and at most one argon2 verification (19 MiB,
+/// tens of milliseconds of CPU) runs at once, off the async workers.
+#[derive(Default)]
+pub struct LoginGate {
+    turn: tokio::sync::Mutex<()>,
+    /// When the sessions and attempts were last pruned (Unix seconds).
+    last_prune: std::sync::atomic::AtomicI64,
+}
+
+impl LoginGate {
+    /// Whether a prune is due (at most once a minute); claims it when it is.
+    fn prune_due(&self, now: chrono::DateTime<Utc>) -> bool {
+        use std::sync::atomic::Ordering;
+        let last = self.last_prune.load(Ordering::Relaxed);
+        now.timestamp() - last >= 60
+            && self
+                .last_prune
+                .compare_exchange(last, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// The login name as the throttle, the lookup and the log see it: without surrounding
+/// blanks (so `" kim"` is kim, counted as kim), at most one character past the longest name.
+fn typed_name(raw: &str) -> String {
+    raw.trim().chars().take(users::MAX_NAME_CHARS + 1).collect()
+}
+
 async fn try_login(state: &WebState, parts: &Parts, f: &LoginForm) -> Result<Response, WebError> {
     let next = f.next.as_deref();
+    let name = typed_name(&f.username);
     let login_token = cookie_value(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
-    if !same_token(&f.csrf, &login_token) || foreign_origin(parts) {
-        return Ok(login_form(
-            state,
-            parts,
-            next,
-            Some("Siden var for gammel. Prøv igen."),
-            &f.username,
-        ));
+    if !same_token(&f.csrf, &login_token) || foreign_origin(state, parts) {
+        let why = Some("Siden var for gammel. Prøv igen.");
+        return Ok(login_form(state, parts, next, why, &name));
     }
-    let address = peer(parts).map(|a| a.to_string()).unwrap_or_default();
+    let address = client_address(state, parts);
+    let gate = &state.logins;
+    let _turn = gate.turn.lock().await;
     let now = Utc::now();
+    if gate.prune_due(now) {
+        // Ended sessions and attempts older than a day go: the tables stay small without a
+        // job of their own, whatever a guesser sends.
+        state
+            .store
+            .prune_sessions(now, now - Duration::days(1))
+            .await?;
+    }
     let since = now - Duration::minutes(THROTTLE_WINDOW_MINUTES);
-    // Ended sessions and attempts older than a day go here: the tables stay small without a
-    // job of their own, whatever a guesser sends.
-    state
-        .store
-        .prune_sessions(now, now - Duration::days(1))
-        .await?;
     let failures = state
         .store
-        .failed_logins_since(&f.username, &address, since)
+        .failed_logins_since(&name, &address, since)
         .await?;
     if let Some(why) = throttled(failures) {
-        warn!(name = %crate::cli::terminal::line(&f.username), %address, "login throttled");
-        let mut r = login_form(state, parts, next, Some(why), &f.username);
+        warn!(name = %crate::cli::terminal::line(&name), %address, "login throttled");
+        let mut r = login_form(state, parts, next, Some(why), &name);
         *r.status_mut() = axum::http::StatusCode::TOO_MANY_REQUESTS;
         return Ok(r);
     }
-    let user = state.store.find_user(f.username.trim()).await?;
-    let ok = match &user {
-        Some(u) if u.disabled_at.is_none() => users::verify_password(&f.password, &u.password_hash),
-        _ => users::verify_nobody(&f.password),
-    };
+    let user = state.store.find_user(&name).await?;
+    let (password, hash) = (
+        f.password.clone(),
+        user.as_ref()
+            .filter(|u| u.disabled_at.is_none())
+            .map(|u| u.password_hash.clone()),
+    );
+    let ok = tokio::task::spawn_blocking(move || match hash {
+        Some(h) => users::verify_password(&password, &h),
+        None => users::verify_nobody(&password),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("password check: {e}"))?;
     state
         .store
-        .record_login_attempt(&f.username, &address, ok, now)
+        .record_login_attempt(&name, &address, ok, now)
         .await?;
     let Some(user) = user.filter(|_| ok) else {
-        info!(name = %crate::cli::terminal::line(&f.username), %address, "login failed");
-        return Ok(login_form(
-            state,
-            parts,
-            next,
-            Some("Forkert brugernavn eller adgangskode."),
-            &f.username,
-        ));
+        info!(name = %crate::cli::terminal::line(&name), %address, "login failed");
+        let why = Some("Forkert brugernavn eller adgangskode.");
+        return Ok(login_form(state, parts, next, why, &name));
     };
+    start_session(state, parts, &user, next, now).await
+}
+
+/// The new session's cookie and the way on, after a good password.
+async fn start_session(
+    state: &WebState,
+    parts: &Parts,
+    user: &crate::store::users::UserRow,
+    next: Option<&str>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Response, WebError> {
     let token = users::new_token();
     let hours = Duration::hours(i64::from(state.web.session_hours));
     state
@@ -428,13 +572,13 @@ async fn try_login(state: &WebState, parts: &Parts, f: &LoginForm) -> Result<Res
             now + hours,
         )
         .await?;
-    info!(person = %user.name, %address, "logged in");
+    info!(person = %user.name, address = %client_address(state, parts), "logged in");
     let secure = over_https(state, parts);
     let mut r = Redirect::to(&safe_next(next)).into_response();
     let h = r.headers_mut();
     h.append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &token, Some(hours), secure),
+        set_cookie(session_cookie(secure), &token, Some(hours), secure),
     );
     h.append(
         header::SET_COOKIE,
@@ -448,9 +592,9 @@ pub struct Nothing {}
 
 /// `POST /logout`: ends the session and forgets the cookie.
 pub async fn logout(State(state): State<WebState>, req: Request) -> Response {
-    let cookie = cookie_value(req.headers(), SESSION_COOKIE);
     let (parts, body) = req.into_parts();
     let secure = over_https(&state, &parts);
+    let cookie = cookie_value(&parts.headers, session_cookie(secure));
     let posted = Posted::<Nothing>::from_request(Request::from_parts(parts, body), &state).await;
     let staff = match posted {
         Ok(p) => p.staff,
@@ -465,7 +609,7 @@ pub async fn logout(State(state): State<WebState>, req: Request) -> Response {
     let mut r = Redirect::to("/login").into_response();
     r.headers_mut().append(
         header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", None, secure),
+        set_cookie(session_cookie(secure), "", None, secure),
     );
     r
 }
@@ -484,6 +628,8 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/x\r\nSet-Cookie: a=b")), "/");
         assert_eq!(safe_next(None), "/");
     }
 
@@ -496,6 +642,51 @@ mod tests {
         assert_eq!(throttled(f(4, 19)), None);
         assert!(throttled(f(5, 0)).unwrap().contains("denne bruger"));
         assert!(throttled(f(0, 20)).unwrap().contains("denne adresse"));
+    }
+
+    #[test]
+    fn attempts_count_for_the_client_behind_a_trusted_proxy_and_per_ipv6_block() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let trusted = |ip: IpAddr| ip == proxy;
+        let direct: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            counted_address(Some(direct), &["1.2.3.4"], trusted),
+            "192.0.2.7"
+        );
+        // Behind the proxy: its right-most entry that is not a proxy; what the client wrote
+        // further left is not believed.
+        assert_eq!(
+            counted_address(
+                Some(proxy),
+                &["6.6.6.6", " 198.51.100.9", "10.0.0.5"],
+                trusted
+            ),
+            "198.51.100.9"
+        );
+        assert_eq!(
+            counted_address(Some(proxy), &["garbage"], trusted),
+            "10.0.0.5"
+        );
+        let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let v6b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(counted_address(Some(v6), &[], trusted), "2001:db8:1:2::/64");
+        assert_eq!(
+            counted_address(Some(v6), &[], trusted),
+            counted_address(Some(v6b), &[], trusted)
+        );
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert_eq!(counted_address(Some(mapped), &[], trusted), "192.0.2.1");
+        assert_eq!(counted_address(None, &[], trusted), "");
+    }
+
+    #[test]
+    fn a_name_with_blanks_is_the_same_name_and_a_huge_one_is_cut() {
+        assert_eq!(typed_name("  kim\t"), "kim");
+        assert_eq!(typed_name("\u{a0}kim"), "kim");
+        assert_eq!(
+            typed_name(&"x".repeat(100_000)).chars().count(),
+            users::MAX_NAME_CHARS + 1
+        );
     }
 
     #[test]

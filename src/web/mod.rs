@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -57,6 +57,7 @@ pub struct WebState {
     pub pages: Arc<minijinja::Environment<'static>>,
     /// A random key of this daemon's run: the CSRF tokens of people signed in by the proxy.
     pub csrf_key: String,
+    pub logins: Arc<auth::LoginGate>,
 }
 
 impl WebState {
@@ -74,6 +75,7 @@ impl WebState {
             pipeline,
             pages: Arc::new(page::environment()?),
             csrf_key: crate::users::new_token(),
+            logins: Arc::default(),
         })
     }
 }
@@ -86,7 +88,7 @@ pub const MAX_FORM_BYTES: usize = 256 * 1024;
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     (
         "content-security-policy",
-        "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'",
+        "default-src 'self'; script-src 'self'; object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     ),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
@@ -120,10 +122,21 @@ pub fn router(state: WebState) -> Router {
     if state.web.metrics {
         app = app.route("/metrics", get(metrics::metrics));
     }
+    let https = state.web.tls.is_some();
     let app = app
         .with_state(state.clone())
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn_with_state(state, count_response));
-    security_headers(app)
+    let app = security_headers(app);
+    if https {
+        // Served over our own TLS: browsers keep to https for a year.
+        app.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        ))
+    } else {
+        app
+    }
 }
 
 fn security_headers(mut app: Router) -> Router {
@@ -183,19 +196,45 @@ pub async fn serve(
     let listener = listener.into_std()?;
     match tls {
         None => {
-            let mut server = axum_server::from_tcp(listener).handle(handle);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(IdleTimeout)
+                .handle(handle);
             limit_header_time(server.http_builder());
             server.serve(app).await?
         }
         Some(tls) => {
             let config = tls::server_config(&tls)?;
-            let mut server = axum_server::from_tcp_rustls(listener, config).handle(handle);
+            let mut server = axum_server::from_tcp_rustls(listener, config)
+                .map(|tls| tls.acceptor(IdleTimeout))
+                .handle(handle);
             limit_header_time(server.http_builder());
             server.serve(app).await?
         }
     }
     info!("web server stopped");
     Ok(())
+}
+
+/// How long a connection may stay silent (no byte from the client; a keep-alive between
+/// requests included) or leave our answer unread before it is closed: a client that connects
+/// and says nothing, or stops reading, cannot hold one of the daemon's file descriptors.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wraps each accepted connection (under TLS too: the handshake counts) in the idle timeout.
+#[derive(Clone, Copy)]
+struct IdleTimeout;
+
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for IdleTimeout {
+    type Stream = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(Self::Stream, S)>>;
+
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
+        let mut s = tokio_io_timeout::TimeoutStream::new(stream);
+        s.set_read_timeout(Some(IDLE_TIMEOUT));
+        s.set_write_timeout(Some(IDLE_TIMEOUT));
+        std::future::ready(Ok((Box::pin(s), service)))
+    }
 }
 
 /// Bounds the time to send the headers (hyper needs a timer for that).

@@ -18,6 +18,10 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("../../templates/web/base.html")),
     ("login.html", include_str!("../../templates/web/login.html")),
     ("error.html", include_str!("../../templates/web/error.html")),
+    (
+        "arrive.html",
+        include_str!("../../templates/web/arrive.html"),
+    ),
     ("queue.html", include_str!("../../templates/web/queue.html")),
 ];
 
