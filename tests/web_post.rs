@@ -219,7 +219,7 @@ async fn unanswered_mail_shows_by_category_and_becomes_one_order_for_an_operator
 }
 
 #[tokio::test]
-async fn a_mail_that_made_an_order_is_not_served_here() {
+async fn a_mail_that_made_an_order_is_not_served_here_and_a_bounce_of_its_receipt_links_to_it() {
     let desk = "post.filed@example.test";
     let stack = MailStack::shared(&[desk, SENDER]);
     let mut c = Console::start(&stack, desk, "").await;
@@ -265,4 +265,47 @@ async fn a_mail_that_made_an_order_is_not_served_here() {
         .await;
     assert_eq!(refused.status, 404, "{}", refused.body);
     assert_eq!(c.daemon.orders().len(), 1);
+
+    // A receipt of that order bounces: the bounce is in /post, linked to the order.
+    let reference = c.daemon.orders()[0]["ref"]
+        .as_str()
+        .expect("ref")
+        .to_string();
+    let receipt: String = sqlx::query_scalar(
+        "SELECT message_id FROM outbox WHERE message_id IS NOT NULL ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a receipt queued");
+    let receipt = receipt.trim_matches(|ch| ch == '<' || ch == '>');
+    let dsn = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.test>\r\n\
+         To: {desk}\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+         Message-ID: <receipt-dsn.{}@mx.example.test>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain\r\n\r\nThe receipt could not be delivered.\r\n\
+         --b1\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+         From: {desk}\r\nTo: {SENDER}\r\nMessage-ID: <{receipt}>\r\nSubject: Kvittering\r\n\r\n\
+         --b1--\r\n",
+        std::process::id()
+    );
+    stack.send("", desk, dsn.as_bytes()).await;
+    c.daemon
+        .wait_log("mail stored; not answered", 1, WAIT)
+        .await;
+    let bounces = in_category(&kim, "Returmeldinger (bounces)").await;
+    assert!(
+        bounces
+            .body
+            .contains(&format!("href=\"/orders/{reference}\"")),
+        "the bounce links to {reference}: {}",
+        bounces.body
+    );
+    let page = kim.get(&format!("/post/{}", first_mail(&bounces))).await;
+    assert!(
+        page.body
+            .contains(&format!("handler om ordre <a href=\"/orders/{reference}\"")),
+        "{}",
+        page.body
+    );
 }
