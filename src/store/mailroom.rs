@@ -183,3 +183,145 @@ pub async fn make_order(
     tx.commit().await?;
     Ok(Some(Made::New(landed.reference)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::helpdesk::HelpdeskSettings;
+    use crate::orders::receipts::Templates;
+
+    const SPAM: &[u8] = b"From: spam@elsewhere.test\r\nTo: helpdesk@sp.test\r\nSubject: Tilbud\r\nMessage-ID: <s1@elsewhere.test>\r\nX-Spam-Flag: YES\r\n\r\nKoeb nu.\r\n";
+
+    /// A mailroom of five mails: spam (ignored), a quarantined mail the intake made an order
+    /// of, an ordinary order's mail, correspondence on it, and a mail that landed nowhere.
+    async fn mailroom() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let store = Store::open(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO inbound_mail (id, message_key, mailbox, internal_date, stored_at, sender, subject, sha256, raw, disposition, note)
+             VALUES (1, 'k1', 'INBOX', '2026-12-01T08:00:00.000Z', 't', 'spam@elsewhere.test', 'Tilbud', 's', ?1, 'ignored', ''),
+                    (2, 'k2', 'INBOX', '2026-12-01T09:00:00.000Z', 't', 'a@kommune.test', 'PDF', 's', x'00', 'quarantined', 'the reader timed out'),
+                    (3, 'k3', 'INBOX', '2026-12-01T10:00:00.000Z', 't', 'a@kommune.test', 'Bestilling', 's', x'00', 'order', ''),
+                    (4, 'k4', 'INBOX', '2026-12-01T11:00:00.000Z', 't', 'a@kommune.test', 'Re: Bestilling', 's', x'00', 'correspondence', ''),
+                    (5, 'k5', 'INBOX', '2026-12-01T12:00:00.000Z', 't', 'b@kommune.test', 'Hej', 's', x'00', 'order', '');
+             INSERT INTO orders (id, ref, state, created_at, updated_at)
+             VALUES (1, 'SP-2025-00001', 'review', 't', 't'), (2, 'SP-2025-00002', 'approved', 't', 't');
+             INSERT INTO order_versions (order_id, version, inbound_id, form_index, judgement, decision, created_at)
+             VALUES (1, 1, 2, 0, '{}', 'review', 't'), (2, 1, 3, 0, '{}', 'approve', 't');
+             INSERT INTO events (order_id, inbound_id, at, actor, action, detail)
+             VALUES (NULL, 1, 't', 'daemon', 'ignored', 'spam from spam@elsewhere.test; no receipt'),
+                    (2, 4, 't', 'a@kommune.test', 'correspondence', 'Re: Bestilling');",
+        )
+        .bind(SPAM)
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn the_mailroom_holds_what_made_no_order_or_got_no_answer() {
+        let (_dir, store) = mailroom().await;
+        let counts = counts(&store.pool).await.unwrap();
+        assert_eq!(
+            counts,
+            vec![
+                (QUARANTINED.to_string(), 1),
+                ("spam".to_string(), 1),
+                (UNANSWERED.to_string(), 1)
+            ]
+        );
+        let all = page(&store.pool, None, 50, 0).await.unwrap();
+        let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
+        assert_eq!(ids, vec![5, 2, 1], "newest first");
+        assert_eq!(all[1].made.as_deref(), Some("SP-2025-00001"));
+        assert_eq!(all[1].note, "the reader timed out");
+        let spam = page(&store.pool, Some(&["spam".to_string()]), 50, 0)
+            .await
+            .unwrap();
+        assert_eq!(spam.len(), 1);
+        assert_eq!(spam[0].why, "spam");
+        assert_eq!(page(&store.pool, None, 1, 1).await.unwrap()[0].id, 2);
+        for filed in [3, 4, 99] {
+            assert!(mail(&store.pool, filed).await.unwrap().is_none(), "{filed}");
+            assert!(raw(&store.pool, filed).await.unwrap().is_none(), "{filed}");
+        }
+        assert_eq!(raw(&store.pool, 1).await.unwrap().unwrap(), SPAM);
+    }
+
+    #[tokio::test]
+    async fn a_mail_becomes_one_order_in_review_in_the_persons_name_without_a_receipt() {
+        let (_dir, store) = mailroom().await;
+        let helpdesk = HelpdeskSettings {
+            address: "helpdesk@sp.test".into(),
+            own_domains: vec!["sp.test".into()],
+            review_to: vec!["review@sp.test".into()],
+            rates: crate::orders::rate::RateLimits::default(),
+        };
+        let templates = Templates::builtin().unwrap();
+        let ctx = Context {
+            helpdesk: &helpdesk,
+            register: None,
+            incident_to: &[],
+        };
+        let with = Apply {
+            templates: &templates,
+            helpdesk: &helpdesk,
+            now: Utc::now(),
+        };
+        let parsed = Mail::parse(SPAM, 1).unwrap();
+        let first = make_order(&store, 1, &parsed, "kim", &ctx, &with)
+            .await
+            .unwrap()
+            .unwrap();
+        let Made::New(reference) = &first else {
+            panic!("a new order, was {first:?}");
+        };
+        let again = make_order(&store, 1, &parsed, "bo", &ctx, &with)
+            .await
+            .unwrap();
+        assert_eq!(again, Some(Made::Existing(reference.clone())));
+        let quarantined = make_order(&store, 2, &parsed, "kim", &ctx, &with)
+            .await
+            .unwrap();
+        assert_eq!(quarantined, Some(Made::Existing("SP-2025-00001".into())));
+        assert_eq!(
+            make_order(&store, 3, &parsed, "kim", &ctx, &with)
+                .await
+                .unwrap(),
+            None
+        );
+
+        let (state, requester): (String, Option<String>) =
+            sqlx::query_as("SELECT state, requester FROM orders WHERE ref = ?1")
+                .bind(reference)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(state, "review");
+        assert_eq!(requester.as_deref(), Some("spam@elsewhere.test"));
+        let events: Vec<(String, String)> = sqlx::query_as(
+            "SELECT e.actor, e.action FROM events e JOIN orders o ON o.id = e.order_id
+             WHERE o.ref = ?1 ORDER BY e.id",
+        )
+        .bind(reference)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            events,
+            vec![
+                ("kim".to_string(), "received".to_string()),
+                ("daemon".to_string(), "judged".to_string())
+            ]
+        );
+        let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(outbox, 0, "no receipt, no review mail");
+        let listed = mail(&store.pool, 1).await.unwrap().unwrap();
+        assert_eq!(listed.made.as_deref(), Some(reference.as_str()));
+    }
+}

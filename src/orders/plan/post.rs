@@ -41,7 +41,6 @@ pub fn order_from_post(
             ..Event::note(person, "received", opened_by(person))
         };
     }
-    effects.verdict.actor = person.to_string();
     effects.no_receipt = None;
     effects.review = None;
     effects
@@ -85,7 +84,6 @@ mod tests {
         assert_eq!(event.detail, "oprettet fra post af kim");
         assert_eq!(event.to, Some(State::Received));
         assert_eq!(e.verdict.to, Some(State::Review));
-        assert_eq!(e.verdict.actor, "kim");
         assert!(e.received.is_none() && e.verdict_receipt.is_none() && e.notice.is_none());
         assert!(e.review.is_none() && e.no_receipt.is_none() && e.not_theirs.is_none());
         assert_eq!(e.version.form_index, 0);
