@@ -99,7 +99,7 @@ async fn unanswered_mail_shows_by_category_and_becomes_one_order_for_an_operator
         ("Spam", "&lt;script&gt;alert(1)&lt;"),
     ] {
         assert!(
-            all.body.contains(&format!("{category}: 1")),
+            all.body.contains(&format!("{category}</a>: 1")),
             "{category} counted once: {}",
             all.body
         );

@@ -94,6 +94,8 @@ struct Count {
     name: String,
     count: i64,
     chosen: bool,
+    /// The list of this category.
+    link: String,
 }
 
 impl Row {
@@ -154,6 +156,7 @@ pub async fn list(
             name: name.clone(),
             count: *count,
             chosen: chosen == Some(name.as_str()),
+            link: page_link(Some(name), 1),
         })
         .collect();
     let newer = (side > 1).then(|| page_link(chosen, side - 1));
