@@ -3,7 +3,8 @@
 //! their category; a mail's page shows it as text (a `<script>` subject escaped); the .eml
 //! downloads as an attachment; a viewer cannot make an order of one, an operator's "Opret
 //! ordre" makes exactly one order in review with the person in its history and no receipt;
-//! a mail that made an order of its own is not served here.
+//! a mail that made an order of its own is not served here; a bounce of one of our receipts
+//! links to its order; a quarantined mail shows why and links to the order it became.
 
 mod common;
 
@@ -308,4 +309,37 @@ async fn a_mail_that_made_an_order_is_not_served_here_and_a_bounce_of_its_receip
         "{}",
         page.body
     );
+
+    // A mail over the header limits is quarantined for a person (an order in review): it is
+    // in /post as quarantined, with why, and links to that order instead of "Opret ordre".
+    let mut hostile = format!(
+        "From: {SENDER}\r\nTo: {desk}\r\nSubject: Mange felter\r\nMessage-ID: <hostile.{}@example.test>\r\n",
+        std::process::id()
+    );
+    for n in 0..1100 {
+        hostile.push_str(&format!("X-Filler-{n}: x\r\n"));
+    }
+    hostile.push_str("\r\nHej.\r\n");
+    stack.send(SENDER, desk, hostile.as_bytes()).await;
+    c.daemon
+        .wait_log("mail quarantined for a person", 1, WAIT)
+        .await;
+    c.daemon.wait_orders(2, WAIT).await;
+    let quarantined = in_category(&kim, "Karantæne (kunne ikke behandles)").await;
+    assert!(
+        quarantined.body.contains("Mange felter"),
+        "{}",
+        quarantined.body
+    );
+    let page = kim
+        .get(&format!("/post/{}", first_mail(&quarantined)))
+        .await;
+    assert!(page.body.contains("karantæne"), "{}", page.body);
+    assert!(page.body.contains("header"), "why: {}", page.body);
+    assert!(
+        page.body.contains("Mailen er lavet til ordre"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<button type=\"submit\">Opret ordre"));
 }
