@@ -28,6 +28,7 @@ use crate::rules::it_systems::Register;
 
 pub mod dialogue;
 pub mod partial;
+pub mod post;
 pub mod staff_time;
 pub use dialogue::{Correspondence, CorrespondenceEffects, Forward, ReplyEffects, StaffReply};
 

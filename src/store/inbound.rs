@@ -151,21 +151,29 @@ async fn describe(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<plan::Othe
     })
 }
 
+/// Why an `ignored` event's mail was not answered: its detail ("{why} from {sender}; no
+/// receipt", [`plan::ignored`]) up to " from ", as SQL over the event's `detail`. The digest's
+/// "Post uden svar" and the console's `/post` both read it ([`crate::schedule::digest::no_reply_reason`]
+/// names it in Danish).
+pub const IGNORED_WHY: &str = "CASE WHEN instr(detail, ' from ') > 0
+     THEN substr(detail, 1, instr(detail, ' from ') - 1) ELSE detail END";
+
 /// The mails stored but never answered at or after `since`, counted by why (the `why` of the
 /// `ignored` event, "{why} from {sender}; no receipt"), for the digest's "Post uden svar".
 pub async fn unanswered_since(
     pool: &sqlx::SqlitePool,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(String, i64)>> {
-    let rows = sqlx::query_as(
-        "SELECT CASE WHEN instr(detail, ' from ') > 0
-                     THEN substr(detail, 1, instr(detail, ' from ') - 1) ELSE detail END AS why,
-                COUNT(*)
-         FROM events WHERE action = 'ignored' AND at >= ?1 GROUP BY why ORDER BY why",
-    )
-    .bind(ts(since))
-    .fetch_all(pool)
-    .await?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {IGNORED_WHY} AS why, COUNT(*)
+             FROM events WHERE action = 'ignored' AND at >= ?1 GROUP BY why ORDER BY why"
+        )
+    });
+    let rows = sqlx::query_as(SQL.as_str())
+        .bind(ts(since))
+        .fetch_all(pool)
+        .await?;
     Ok(rows)
 }
 

@@ -21,6 +21,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod known;
 pub mod mail;
+pub mod mailroom;
 pub mod metrics;
 pub mod outbox;
 pub mod sessions;

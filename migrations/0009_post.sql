@@ -1,0 +1,5 @@
+-- The web console's /post: the mails that made no order or were never answered are found by
+-- their events (the "ignored" event, the order a mail landed on), so events are looked up by
+-- their mail; and the list is read newest first.
+CREATE INDEX events_inbound ON events (inbound_id);
+CREATE INDEX inbound_mail_received ON inbound_mail (internal_date);
