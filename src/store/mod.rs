@@ -23,6 +23,7 @@ pub mod known;
 pub mod mail;
 pub mod metrics;
 pub mod outbox;
+pub mod queue;
 pub mod sessions;
 pub mod users;
 pub mod versions;
