@@ -26,41 +26,48 @@ pub struct QueueFilter {
     pub search: String,
 }
 
-/// A column folded for a search that ignores case: SQLite's `lower` folds only ASCII, so
-/// the Danish capitals (and the other Latin-1 letters a Danish name may hold) are folded
-/// here; the search text is lower-cased in Rust ([`str::to_lowercase`]).
-fn folded(column: &str) -> String {
-    let mut expr = format!("lower(COALESCE({column}, ''))");
+/// The searched columns as one text, a unit separator between them (the search text never
+/// holds one, see [`needle`]), so a row costs one case fold, not one per column.
+const HAYSTACK: &str = "COALESCE(ref, '') || char(31) || COALESCE(bestillings_id, '') || char(31) || COALESCE(org_name, '') || char(31) || COALESCE(system_name, '') || char(31) || COALESCE(requester, '')";
+
+/// [`HAYSTACK`] folded for a search for `needle` that ignores case. SQLite's `lower` folds
+/// only ASCII, which is all an ASCII search text needs (a UTF-8 letter beyond ASCII never holds
+/// an ASCII byte); the Danish capitals (and the other Latin-1 letters a Danish name may hold)
+/// are folded as well where the search text holds their small letter — only those, as each
+/// fold is another pass over every row. The search text is lower-cased in Rust.
+fn folded(needle: &str) -> String {
+    let mut expr = format!("lower({HAYSTACK})");
     for (upper, lower) in [
-        ("Æ", "æ"),
-        ("Ø", "ø"),
-        ("Å", "å"),
-        ("É", "é"),
-        ("Ä", "ä"),
-        ("Ö", "ö"),
-        ("Ü", "ü"),
+        ('Æ', 'æ'),
+        ('Ø', 'ø'),
+        ('Å', 'å'),
+        ('É', 'é'),
+        ('Ä', 'ä'),
+        ('Ö', 'ö'),
+        ('Ü', 'ü'),
     ] {
-        expr = format!("replace({expr}, '{upper}', '{lower}')");
+        if needle.contains(lower) {
+            expr = format!("replace({expr}, '{upper}', '{lower}')");
+        }
     }
     expr
 }
 
+/// The search text as the SQL compares it: trimmed, lower case, without control characters.
+fn needle(search: &str) -> String {
+    search
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect()
+}
+
 /// The WHERE clause of the queue. Parameters: ?1 state or NULL, ?2 kind or NULL, ?3 1 for
-/// "needs action", ?4 now (stored form), ?5 the lower-cased search text ('' for none), ?6 the
+/// "needs action", ?4 now (stored form), ?5 the search text ([`needle`], '' for none), ?6 the
 /// search text without white space (the CVR), ?7..?9 the dialogue's event names.
-fn where_clause() -> String {
-    let text_columns = [
-        "ref",
-        "bestillings_id",
-        "org_name",
-        "system_name",
-        "requester",
-    ];
-    let search = text_columns
-        .iter()
-        .map(|c| format!("instr({}, ?5) > 0", folded(c)))
-        .collect::<Vec<_>>()
-        .join(" OR ");
+fn where_clause(filter: &QueueFilter) -> String {
+    let search = folded(&needle(&filter.search));
     format!(
         "WHERE (?1 IS NULL OR state = ?1)
            AND (?2 IS NULL OR kind = ?2)
@@ -71,7 +78,7 @@ fn where_clause() -> String {
                             AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
                                                  WHERE h.order_id = c.order_id
                                                    AND h.action IN (?8, ?9)), 0)))
-           AND (?5 = '' OR {search}
+           AND (?5 = '' OR instr({search}, ?5) > 0
                 OR (?6 <> '' AND instr(COALESCE(org_cvr, ''), ?6) > 0))"
     )
 }
@@ -82,7 +89,7 @@ const QUEUE_ORDER: &str = "ORDER BY planned_at IS NULL, planned_at, created_at D
 /// Binds [`where_clause`]'s parameters, in order, to a query.
 macro_rules! bind_filter {
     ($q:expr, $f:expr, $now:expr) => {{
-        let needle = $f.search.trim().to_lowercase();
+        let needle = needle(&$f.search);
         let digits: String = needle.chars().filter(|c| !c.is_whitespace()).collect();
         $q.bind($f.state.map(State::as_str))
             .bind($f.kind.clone())
@@ -112,7 +119,7 @@ pub async fn queue_page(
     limit: u32,
     offset: u64,
 ) -> anyhow::Result<QueuePage> {
-    let clause = where_clause();
+    let clause = where_clause(filter);
     let count = format!("SELECT COUNT(*) FROM orders {clause}");
     let total: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count)), filter, now)
         .fetch_one(pool)
@@ -148,7 +155,7 @@ pub async fn needs_action_count(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow
         needs_action: true,
         ..QueueFilter::default()
     };
-    let count = format!("SELECT COUNT(*) FROM orders {}", where_clause());
+    let count = format!("SELECT COUNT(*) FROM orders {}", where_clause(&filter));
     let n: i64 = bind_filter!(sqlx::query_scalar(sqlx::AssertSqlSafe(count)), filter, now)
         .fetch_one(pool)
         .await?;
