@@ -219,8 +219,11 @@ async fn counts(
     Ok(out)
 }
 
-/// The filter form's choices: (value, label, selected).
-fn options(q: &QueueQuery) -> (Vec<(String, String, bool)>, Vec<(String, String, bool)>) {
+/// One choice of a select in the filter form: (value, label, selected).
+type Choice = (String, String, bool);
+
+/// The filter form's choices of state and kind.
+fn options(q: &QueueQuery) -> (Vec<Choice>, Vec<Choice>) {
     let states = OrderState::ALL
         .iter()
         .map(|s| {
