@@ -83,7 +83,8 @@ fn where_clause(filter: &QueueFilter) -> String {
     )
 }
 
-/// The queue's sort: by planned time, orders without one after; then the newest first.
+/// The queue's sort: by planned time, orders without one after; then the newest first (the
+/// index `orders_queue` of migrations/0008_web_queue.sql is this, term for term).
 const QUEUE_ORDER: &str = "ORDER BY planned_at IS NULL, planned_at, created_at DESC, id DESC";
 
 /// Binds [`where_clause`]'s parameters, in order, to a query.
