@@ -458,6 +458,34 @@ mod tests {
         assert!(huge.rows.is_empty());
     }
 
+    /// The whole queue's page walks the sort's index (no sort of every order per page).
+    #[tokio::test]
+    async fn a_page_of_the_whole_queue_is_read_through_its_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir).await;
+        let f = QueueFilter::default();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders {} {QUEUE_ORDER} LIMIT ?10 OFFSET ?11",
+            where_clause(&f)
+        );
+        let plan: Vec<(i64, i64, i64, String)> =
+            bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(sql)), f, at(NOW))
+                .bind(50)
+                .bind(0)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|p| p.3.as_str()).collect();
+        assert!(
+            steps.iter().any(|s| s.contains("USING INDEX orders_queue")),
+            "{steps:?}"
+        );
+        assert!(
+            !steps.iter().any(|s| s.contains("TEMP B-TREE FOR ORDER BY")),
+            "{steps:?}"
+        );
+    }
+
     #[tokio::test]
     async fn the_calendar_reads_approved_orders_until_its_end() {
         let dir = tempfile::tempdir().unwrap();
