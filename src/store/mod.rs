@@ -24,6 +24,7 @@ pub mod mail;
 pub mod mailroom;
 pub mod metrics;
 pub mod outbox;
+pub mod queue;
 pub mod sessions;
 pub mod users;
 pub mod versions;
