@@ -83,9 +83,11 @@ fn where_clause(filter: &QueueFilter) -> String {
     )
 }
 
-/// The queue's sort: by planned time, orders without one after; then the newest first (the
-/// index `orders_queue` of migrations/0008_web_queue.sql is this, term for term).
-const QUEUE_ORDER: &str = "ORDER BY planned_at IS NULL, planned_at, created_at DESC, id DESC";
+/// The queue's sort: orders still to be done first (executed and withdrawn ones last, so the
+/// unfiltered queue opens on today's work, not on the oldest executed change); then by planned
+/// time, orders without one after; then the newest first (the index `orders_queue` of
+/// migrations/0008_web_queue.sql is this, term for term).
+const QUEUE_ORDER: &str = "ORDER BY state IN ('executed', 'withdrawn'), planned_at IS NULL, planned_at, created_at DESC, id DESC";
 
 /// Binds [`where_clause`]'s parameters, in order, to a query.
 macro_rules! bind_filter {
@@ -337,7 +339,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = store(&dir).await;
         seed(&store, &orders()).await;
-        // Planned first (earliest first), then the unplanned newest first.
+        // Orders still to be done first; planned first (earliest first), then the unplanned
+        // newest first; the executed (4) and withdrawn ones last.
         let (all, total) = refs(&store, &QueueFilter::default()).await;
         assert_eq!(total, 6);
         let n = |s: &[&str]| {
@@ -345,7 +348,7 @@ mod tests {
                 .map(|r| format!("SP-2026-0000{r}"))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(all, n(&["4", "5", "2", "3", "6", "1"]));
+        assert_eq!(all, n(&["5", "2", "3", "6", "1", "4"]));
 
         let state = QueueFilter {
             state: Some(State::Approved),
