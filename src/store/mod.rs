@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod known;
 pub mod mail;
 pub mod metrics;
+pub mod order_view;
 pub mod outbox;
 pub mod sessions;
 pub mod users;
