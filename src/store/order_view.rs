@@ -23,8 +23,10 @@ pub struct InboundRow {
     pub n: i64,
     pub sender: Option<String>,
     pub subject: String,
-    /// When the Helpdesk's server accepted it (IMAP INTERNALDATE).
+    /// When the Helpdesk's server accepted it (IMAP INTERNALDATE, to the second).
     pub received_at: Option<DateTime<Utc>>,
+    /// When spdesk stored it (to the millisecond: its place among the order's events).
+    pub stored_at: Option<DateTime<Utc>>,
     /// `order` | `correspondence` | `ignored` | `quarantined`.
     pub disposition: String,
 }
@@ -32,7 +34,7 @@ pub struct InboundRow {
 /// The mails filed on the order, oldest first, numbered 1.. .
 pub async fn inbound_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<InboundRow>> {
     let sql = format!(
-        "SELECT sender, subject, internal_date, disposition FROM inbound_mail
+        "SELECT sender, subject, internal_date, stored_at, disposition FROM inbound_mail
          WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -43,11 +45,13 @@ pub async fn inbound_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<
         .zip(1..)
         .map(|(r, n)| {
             let at: String = r.try_get("internal_date")?;
+            let stored: String = r.try_get("stored_at")?;
             Ok(InboundRow {
                 n,
                 sender: r.try_get("sender")?,
                 subject: r.try_get("subject")?,
                 received_at: parse_ts(&at),
+                stored_at: parse_ts(&stored),
                 disposition: r.try_get("disposition")?,
             })
         })

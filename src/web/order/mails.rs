@@ -151,6 +151,7 @@ Content-Disposition: attachment; filename=\"../x.html\"\r\n\r\n<script>alert(2)<
             sender: Some("a@x.test".into()),
             subject: "<script>alert(1)</script>".into(),
             received_at: None,
+            stored_at: None,
             disposition: "order".into(),
         }
     }

@@ -197,6 +197,9 @@ pub fn mail_kind(code: &str) -> String {
         .map_or_else(|| code.to_string(), |k| k.subject_label().to_string())
 }
 
+/// The event of a mail queued for the order (`store::enqueue_for_order`).
+const QUEUED: &str = "receipt queued";
+
 /// One line of the timeline.
 #[derive(Debug, Serialize)]
 pub struct Entry {
@@ -214,7 +217,9 @@ pub struct Entry {
 }
 
 /// Everything that happened to the order, by time (a tie keeps events before mails, in the
-/// order each was stored).
+/// order each was stored). A mail in stands at the time spdesk stored it; a mail out at the
+/// time it was queued, with its delivery state. The events "receipt queued" are left out:
+/// the mail out they name is its own line, with more to say.
 pub fn timeline(
     events: &[EventRow],
     inbound: &[InboundRow],
@@ -227,7 +232,7 @@ pub fn timeline(
         .filter(|e| e.action == "receipt bounced")
         .map(|e| e.detail.as_str())
         .collect();
-    let events = events.iter().map(|e| {
+    let events = events.iter().filter(|e| e.action != QUEUED).map(|e| {
         let at = crate::store::parse_ts(&e.at);
         Entry {
             at,
@@ -244,8 +249,8 @@ pub fn timeline(
         }
     });
     let ins = inbound.iter().map(|m| Entry {
-        at: m.received_at,
-        time: time(m.received_at),
+        at: m.stored_at,
+        time: time(m.stored_at),
         kind: "Mail ind",
         what: format!("Mail {}: \"{}\"", m.n, m.subject),
         who: m
@@ -394,19 +399,24 @@ mod tests {
     #[test]
     fn the_timeline_is_sorted_by_time_with_people_and_mails() {
         let now = utc("2026-12-01T10:00:00Z");
-        let events = [EventRow {
+        let event = |action: &str, detail: &str| EventRow {
             at: "2026-12-01T09:00:01.000Z".into(),
             actor: "kim".into(),
-            action: "approve".into(),
+            action: action.into(),
             from_state: Some("review".into()),
             to_state: Some("approved".into()),
-            detail: "ok".into(),
-        }];
+            detail: detail.into(),
+        };
+        let events = [
+            event("approve", "ok"),
+            event("receipt queued", "godkendt to fa@x.test"),
+        ];
         let inbound = [InboundRow {
             n: 1,
             sender: Some("fa@x.test".into()),
             subject: "<script>".into(),
             received_at: Some(utc("2026-12-01T08:59:00Z")),
+            stored_at: Some(utc("2026-12-01T08:59:01Z")),
             disposition: "order".into(),
         }];
         let mut out = outbox("SP-2026-00001.v1.godkendt@spdesk.h.test");
