@@ -80,17 +80,22 @@ pub async fn inbound_raw_of(
 }
 
 /// The stored bytes of the order's first `limit` mails (as [`inbound_of`] numbers them), in
-/// one query: what the page shows the text and attachments of.
+/// one query: what the page shows the text and attachments of. A mail over `max_bytes` is
+/// `None` (not read into memory: a page view must not load many large mails).
 pub async fn inbound_raws_of(
     pool: &SqlitePool,
     order_id: i64,
     limit: i64,
-) -> anyhow::Result<Vec<Vec<u8>>> {
-    let sql =
-        format!("SELECT raw FROM inbound_mail WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT ?2");
-    let raws: Vec<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    max_bytes: i64,
+) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    let sql = format!(
+        "SELECT CASE WHEN length(raw) <= ?3 THEN raw END FROM inbound_mail
+         WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT ?2"
+    );
+    let raws: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(order_id)
         .bind(limit)
+        .bind(max_bytes)
         .fetch_all(pool)
         .await?;
     Ok(raws)

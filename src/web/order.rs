@@ -94,7 +94,9 @@ pub async fn order_page(
     let versions = store::versions_of(pool, order.id).await?;
     let events = store::events_of(pool, order.id).await?;
     let inbound = order_view::inbound_of(pool, order.id).await?;
-    let raws = order_view::inbound_raws_of(pool, order.id, mails::MAX_SHOWN).await?;
+    let raws =
+        order_view::inbound_raws_of(pool, order.id, mails::MAX_SHOWN, mails::MAX_SHOWN_BYTES)
+            .await?;
     let outbox = order_view::outbox_of(pool, order.id, &order.reference).await?;
     let latest = versions.last();
     let cert = match latest {

@@ -16,7 +16,10 @@ use crate::store::order_view::InboundRow;
 
 /// The page shows the text and attachments of an order's first this many mails; the later
 /// ones (an order that gathers a flood of held mails) are listed with their download only.
-pub const MAX_SHOWN: i64 = 30;
+pub const MAX_SHOWN: i64 = 10;
+/// A mail larger than this is listed with its download only: a page view reads at most
+/// [`MAX_SHOWN`] times this much.
+pub const MAX_SHOWN_BYTES: i64 = 5 * 1024 * 1024;
 /// At most this many characters of one mail's text on the page (the original has it all).
 const MAX_TEXT_CHARS: usize = 100_000;
 
@@ -41,12 +44,14 @@ pub struct ShownMail {
 }
 
 /// The order's mails for the page: `raws` are the bytes of the first of `rows` (see
-/// [`MAX_SHOWN`]); a mail without bytes here or that does not parse gets a note instead.
-pub fn shown(rows: &[InboundRow], raws: &[Vec<u8>]) -> Vec<ShownMail> {
+/// [`MAX_SHOWN`]; `None`: over [`MAX_SHOWN_BYTES`]); a mail without bytes here or that does
+/// not parse gets a note instead.
+pub fn shown(rows: &[InboundRow], raws: &[Option<Vec<u8>>]) -> Vec<ShownMail> {
     rows.iter()
         .enumerate()
         .map(|(k, row)| {
-            let mail = raws.get(k).and_then(|raw| Mail::parse(raw, 1));
+            let raw = raws.get(k);
+            let mail = raw.and_then(Option::as_ref).and_then(|raw| parse(raw));
             let date = mail
                 .as_ref()
                 .and_then(|m| m.date)
@@ -54,10 +59,13 @@ pub fn shown(rows: &[InboundRow], raws: &[Vec<u8>]) -> Vec<ShownMail> {
                 .or(row.received_at)
                 .map(display::local_time)
                 .unwrap_or_default();
-            let text = match (&mail, raws.get(k)) {
-                (_, None) => "(for mange mails til at vise dem alle; hent originalen)".to_string(),
-                (None, Some(_)) => "(mailen kunne ikke læses; hent originalen)".to_string(),
+            let text = match (&mail, raw) {
                 (Some(m), _) => text_of(m),
+                (None, None) => "(for mange mails til at vise dem alle; hent originalen)".into(),
+                (None, Some(None)) => {
+                    "(mailen er for stor til at blive vist; hent originalen)".into()
+                }
+                (None, Some(Some(_))) => "(mailen kunne ikke læses; hent originalen)".into(),
             };
             ShownMail {
                 n: row.n,
@@ -102,9 +110,16 @@ fn name_of(a: &crate::mail::Attachment, i: usize) -> String {
         .unwrap_or_else(|| format!("bilag-{i}"))
 }
 
+/// `raw` parsed, unless it is over the header and MIME limits intake holds mail to: the
+/// console runs in the daemon's process, and such a mail is never parsed there
+/// (`staff_files::parse_for_staff`).
+fn parse(raw: &[u8]) -> Option<Mail> {
+    crate::orders::staff_files::parse_for_staff(raw, usize::MAX / 2)
+}
+
 /// Attachment number `i` (1..) of the mail `raw`: its name and bytes.
 pub fn attachment(raw: &[u8], i: usize) -> Option<(String, Vec<u8>)> {
-    let mail = Mail::parse(raw, 1)?;
+    let mail = parse(raw)?;
     let a = mail.attachments.get(i.checked_sub(1)?)?;
     Some((name_of(a, i), a.bytes.clone()))
 }
@@ -158,7 +173,10 @@ Content-Disposition: attachment; filename=\"../x.html\"\r\n\r\n<script>alert(2)<
 
     #[test]
     fn a_mail_shows_its_text_date_and_attachments() {
-        let shown = shown(&[row(1), row(2), row(3)], &[MAIL.to_vec(), Vec::new()]);
+        let shown = shown(
+            &[row(1), row(2), row(3), row(4)],
+            &[Some(MAIL.to_vec()), Some(Vec::new()), None],
+        );
         assert_eq!(shown[0].text.trim(), "Hej <b>med</b> dig");
         assert_eq!(shown[0].date, "2026-12-01 10:00 +01:00");
         assert_eq!(
@@ -195,5 +213,21 @@ Content-Disposition: attachment; filename=\"../x.html\"\r\n\r\n<script>alert(2)<
         assert_eq!(h["x-content-type-options"], "nosniff");
         let d = h["content-disposition"].to_str().unwrap();
         assert!(d.starts_with("attachment; filename=\"x.html\""), "{d}");
+    }
+
+    /// A mail over intake's header limits is never parsed in the daemon's process: its text
+    /// and attachments are not shown, only its download.
+    #[test]
+    fn a_mail_over_the_header_limits_is_not_parsed() {
+        let mut raw = "X-Many: x\r\n".repeat(5000).into_bytes();
+        raw.extend_from_slice(MAIL);
+        let shown = shown(&[row(1)], &[Some(raw.clone())]);
+        assert!(
+            shown[0].text.contains("kunne ikke læses"),
+            "{}",
+            shown[0].text
+        );
+        assert!(shown[0].attachments.is_empty());
+        assert!(attachment(&raw, 1).is_none());
     }
 }
