@@ -6,6 +6,7 @@
 //! its text; the original mail downloads byte for byte as the store holds it and an attachment
 //! as an octet-stream attachment, never sniffed; an unknown reference or mail number is 404;
 //! a `<script>` subject is text; a viewer reads the page and a stranger is sent to log in.
+//! A receipt that bounced shows as "afvist", beside the bounce as a mail in.
 
 mod common;
 
@@ -366,5 +367,116 @@ async fn check_downloads(c: &Console, b: &Browser, reference: &str, cert: &str) 
             .contains("Der findes ingen bestilling med referencen SP-1999-99999"),
         "{}",
         page.body
+    );
+}
+
+const BOUNCED: &str = "order.bounce@example.test";
+/// The second test's Helpdesk: a mailbox of its own, read by its own daemon.
+const BOUNCE_HELPDESK: &str = "order.bounce.hd@example.test";
+
+/// A delivery status notification that returns our mail `returned_id` (its headers only).
+fn bounce_of(returned_id: &str, mid: &str) -> Vec<u8> {
+    format!(
+        "From: Mail Delivery System <MAILER-DAEMON@example.test>\r\n\
+         To: {BOUNCE_HELPDESK}\r\n\
+         Subject: Undelivered Mail Returned to Sender\r\n\
+         Date: {}\r\n\
+         Message-ID: <{mid}>\r\n\
+         Auto-Submitted: auto-replied\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\
+         \r\n\
+         The mail below could not be delivered.\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: message/delivery-status\r\n\
+         \r\n\
+         Reporting-MTA: dns; mx.example.test\r\n\
+         \r\n\
+         Final-Recipient: rfc822; {BOUNCED}\r\n\
+         Action: failed\r\n\
+         Status: 5.1.1\r\n\
+         \r\n\
+         --b1\r\n\
+         Content-Type: text/rfc822-headers\r\n\
+         \r\n\
+         From: {BOUNCE_HELPDESK}\r\n\
+         To: {BOUNCED}\r\n\
+         Message-ID: <{returned_id}>\r\n\
+         \r\n\
+         --b1--\r\n",
+        Utc::now().to_rfc2822()
+    )
+    .into_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_that_bounced_shows_as_afvist_beside_the_bounce() {
+    let stack = MailStack::shared(&[BOUNCE_HELPDESK, BOUNCED]);
+    let mut c = Console::start(&stack, BOUNCE_HELPDESK, "").await;
+    c.add_user("bo", "viewer");
+    let pid = std::process::id();
+    let form = WsForm::new(&format!("WEB-ORDER-BOUNCE-{pid}"), BOUNCED);
+    let mid = format!("web-order-bounce.{pid}@fa.example.test");
+    let raw = fixtures::form_mail(BOUNCED, BOUNCE_HELPDESK, "Ny URL", &mid, &form.docx());
+    stack.send(BOUNCED, BOUNCE_HELPDESK, &raw).await;
+    let inbox = c
+        .daemon
+        .wait_mailbox(&stack, BOUNCED, "INBOX", "2 receipts", |n| n >= 2, WAIT)
+        .await;
+    let receipt = inbox
+        .iter()
+        .map(|r| fixtures::received(r))
+        .find(|r| r.heading == "Kvittering for modtagelse")
+        .unwrap_or_else(|| panic!("no receipt of receipt\n{}", c.daemon.log_tail()));
+    let reference = c.daemon.orders()[0]["ref"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_default();
+    let bounce = bounce_of(&receipt.message_id, &format!("dsn.{pid}@mx.example.test"));
+    stack
+        .send("MAILER-DAEMON@example.test", BOUNCE_HELPDESK, &bounce)
+        .await;
+
+    let bo = c.signed_in("bo").await;
+    let path = format!("/orders/{reference}");
+    let start = Instant::now();
+    let body = loop {
+        let page = bo.get(&path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        if page.body.contains("order-delivery\">afvist<") {
+            break page.body;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no bounce on {path}:\n{}\n{}",
+            page.body,
+            c.daemon.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        body.matches("order-delivery\">afvist<").count(),
+        1,
+        "{body}"
+    );
+    assert!(
+        body.contains("order-delivery\">sendt<"),
+        "the other receipt: {body}"
+    );
+    assert!(
+        body.contains("Mail 2: &quot;Undelivered Mail Returned to Sender&quot;"),
+        "{body}"
+    );
+    assert!(body.contains("kvittering kom retur"), "{body}");
+    let (status, h, bytes) = download(&bo, &format!("/orders/{reference}/mails/2.eml")).await;
+    assert_eq!(status, 200);
+    assert_eq!(h["content-type"], "message/rfc822");
+    assert!(
+        String::from_utf8_lossy(&bytes).contains(&receipt.message_id),
+        "the bounce as stored"
     );
 }
