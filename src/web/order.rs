@@ -168,3 +168,43 @@ pub async fn attachment(
         &fallback,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orders::state::State as OrderState;
+
+    /// An order without versions, mails or findings (a mail that made an order for a person)
+    /// renders: every section says it has nothing, nothing is undefined.
+    #[test]
+    fn an_order_with_nothing_yet_renders() {
+        let env = super::super::page::environment().unwrap();
+        let mut order = OrderRow::sample(OrderState::Review, "a@x.test");
+        order.thread_subject = "<script>alert(1)</script>".into();
+        let ctx = context! {
+            me => context! { name => "kim", role => "viewer", csrf => "t", acts => false, admin => false },
+            order => head(&order),
+            version => None::<i64>,
+            fields => Vec::<crate::orders::values::LabelValue>::new(),
+            findings => view::findings(&serde_json::Value::Null),
+            versions => view::version_table(&[]),
+            timeline => view::timeline(&[], &[], &[], Utc::now()),
+            mails => mails::shown(&[], &[]),
+            actions => minijinja::Value::from(()),
+        };
+        let html = env.get_template("order.html").unwrap().render(ctx).unwrap();
+        assert!(html.contains("<h1>Bestilling SP-2026-00001</h1>"), "{html}");
+        assert!(html.contains("<dd>til vurdering</dd>"), "{html}");
+        assert!(
+            html.contains("Mailen havde ingen læsbar formular."),
+            "{html}"
+        );
+        assert!(
+            html.contains("Ingen fund.") && html.contains("Ingen mails."),
+            "{html}"
+        );
+        assert!(html.contains("&lt;script&gt;alert(1)"), "{html}");
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert_eq!(html.matches("<h1").count(), 1);
+    }
+}
