@@ -151,7 +151,7 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
                 let versions = store::versions_of(&store.pool, o.id).await?;
                 let events = store::events_of(&store.pool, o.id).await?;
                 let cert = match versions.last() {
-                    Some(v) => certificate_of(&store.pool, o.id, v).await?,
+                    Some(v) => store::order_view::certificate_of(&store.pool, o.id, v).await?,
                     None => None,
                 };
                 let shown = Shown {
@@ -464,33 +464,6 @@ pub async fn order_details_json(
     v["versions"] = serde_json::to_value(&versions)?;
     v["events"] = serde_json::to_value(&events)?;
     Ok(v)
-}
-
-/// The certificate the version's form names, read from the attachment of the mail the version
-/// came in: `None` when the form names none or the file holds no certificate.
-async fn certificate_of(
-    pool: &sqlx::SqlitePool,
-    order_id: i64,
-    v: &store::VersionRow,
-) -> anyhow::Result<Option<CertSummary>> {
-    let Some(name) = v
-        .judgement
-        .pointer("/fields/certificate")
-        .and_then(|n| n.as_str())
-    else {
-        return Ok(None);
-    };
-    let Some(raw) = store::version_mail(pool, order_id, v.version).await? else {
-        return Ok(None);
-    };
-    let Some(mail) = crate::mail::Mail::parse(&raw, 1) else {
-        return Ok(None);
-    };
-    Ok(mail
-        .attachments
-        .iter()
-        .filter(|a| a.name.as_deref() == Some(name))
-        .find_map(|a| crate::rules::cert::describe(&a.bytes)))
 }
 
 /// `orders list` as a table; what senders wrote is escaped for the terminal.

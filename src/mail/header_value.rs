@@ -132,6 +132,54 @@ pub fn mime_type(text: &str) -> String {
     }
 }
 
+/// The characters RFC 8187 (`filename*=UTF-8\'\'...`) lets stand; every other byte is
+/// percent-encoded.
+const ATTR_CHAR_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// The `Content-Disposition` of a file the web console hands out for download (an attachment
+/// or an original mail): always `attachment`, never shown in the browser, under `name` made
+/// safe: no folder part (a sender's name may be `../../x` or `C:\\x`), no control characters,
+/// quotes or backslashes, at most [`MAX_FILE_NAME_CHARS`] characters; `fallback` when nothing
+/// is left. The name is written twice: as ASCII in `filename` for old clients and whole in
+/// `filename*` (UTF-8, percent-encoded), so Danish letters survive.
+pub fn attachment_disposition(name: &str, fallback: &str) -> String {
+    let base = name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .replace(['"', '\\'], "");
+    let clean = HeaderText::file_name(&base);
+    let clean = match clean.as_str().trim_matches('.') {
+        "" => HeaderText::file_name(fallback),
+        _ => clean,
+    };
+    let ascii: String = clean
+        .as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.+ ()".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded = percent_encoding::utf8_percent_encode(clean.as_str(), ATTR_CHAR_ESCAPED);
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
 /// A Message-ID (without the angle brackets): visible ASCII only, no `<`/`>`, bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageId(String);
@@ -539,5 +587,36 @@ mod tests {
         assert_eq!(m.references.len(), MAX_REFERENCES);
         assert_eq!(m.references.first().map(String::as_str), Some("r0@x"));
         assert_eq!(m.references.last().map(String::as_str), Some("p@x"));
+    }
+}
+
+#[cfg(test)]
+mod download_tests {
+    use super::*;
+
+    #[test]
+    fn a_download_name_has_no_folder_quote_or_control_and_keeps_danish_letters() {
+        assert_eq!(
+            attachment_disposition("Bestilling æøå.docx", "bilag"),
+            "attachment; filename=\"Bestilling ___.docx\"; filename*=UTF-8''Bestilling%20%C3%A6%C3%B8%C3%A5.docx"
+        );
+        let evil = attachment_disposition("../../etc/pa\"ss\r\nX-Evil: 1\u{0}.html", "bilag");
+        assert!(
+            evil.starts_with("attachment; filename=\"pass X-Evil_ 1 .html\""),
+            "{evil}"
+        );
+        assert!(!evil.contains(['\r', '\n', '\u{0}', '/']), "{evil}");
+        assert_eq!(evil.matches('"').count(), 2, "{evil}");
+        let windows = attachment_disposition("C:\\Users\\x\\cert.cer", "bilag");
+        assert!(windows.contains("filename=\"cert.cer\""), "{windows}");
+        for empty in ["", "..", "a/", "\u{1b}"] {
+            let d = attachment_disposition(empty, "SP-2026-00001-1.eml");
+            assert!(
+                d.contains("filename=\"SP-2026-00001-1.eml\""),
+                "{empty:?}: {d}"
+            );
+        }
+        let long = attachment_disposition(&format!("{}.pdf", "x".repeat(500)), "bilag");
+        assert!(long.len() < 800 && long.contains(".pdf\""), "{long}");
     }
 }

@@ -95,10 +95,24 @@ pub fn action_name(action: &str) -> &str {
     }
 }
 
-/// One line of the history in Danish: time, who, what, the state change when the state
-/// changed ("til vurdering → godkendt"; a new order "ny: modtaget"; never "modtaget →
-/// modtaget"), then why.
+/// One line of the history in Danish: time, who, then [`event_text`].
 pub fn history_line(e: &EventRow) -> String {
+    format!(
+        "{}  {}  {}",
+        local_time_text(&e.at),
+        if e.actor.is_empty() {
+            "(ukendt)"
+        } else {
+            &e.actor
+        },
+        event_text(e)
+    )
+}
+
+/// What happened, in Danish, without time and person (the web console shows those in
+/// columns of their own): the action, the state change when the state changed ("til
+/// vurdering → godkendt"; a new order "ny: modtaget"; never "modtaget → modtaget"), then why.
+pub fn event_text(e: &EventRow) -> String {
     let change = match (e.from_state.as_deref(), e.to_state.as_deref()) {
         (Some(a), Some(b)) if a != b => format!(" ({} → {})", state_name(a), state_name(b)),
         (Some(_), Some(b)) => format!(" (fortsat {})", state_name(b)),
@@ -109,17 +123,7 @@ pub fn history_line(e: &EventRow) -> String {
         "receipt queued" => queued_detail(&e.detail),
         _ => e.detail.trim().replace('\n', "; "),
     };
-    let mut line = format!(
-        "{}  {}  {}{}",
-        local_time_text(&e.at),
-        if e.actor.is_empty() {
-            "(ukendt)"
-        } else {
-            &e.actor
-        },
-        action_name(&e.action),
-        change
-    );
+    let mut line = format!("{}{}", action_name(&e.action), change);
     if !detail.is_empty() {
         line.push_str(": ");
         line.push_str(&detail);

@@ -23,6 +23,7 @@ pub mod known;
 pub mod mail;
 pub mod mailroom;
 pub mod metrics;
+pub mod order_view;
 pub mod outbox;
 pub mod queue;
 pub mod sessions;
