@@ -190,7 +190,16 @@ mod tests {
             versions => view::version_table(&[]),
             timeline => view::timeline(&[], &[], &[], Utc::now()),
             mails => mails::shown(&[], &[]),
-            actions => minijinja::Value::from(()),
+            actions => super::super::order_actions::forms(
+                &order,
+                &serde_json::Value::Null,
+                &super::super::auth::Staff {
+                    name: "kim".into(),
+                    role: crate::users::Role::Viewer,
+                    csrf: "t".into(),
+                },
+                Utc::now(),
+            ),
         };
         let html = env.get_template("order.html").unwrap().render(ctx).unwrap();
         assert!(html.contains("<h1>Bestilling SP-2026-00001</h1>"), "{html}");
