@@ -205,6 +205,65 @@ async fn unanswered_mail_shows_by_category_and_becomes_one_order_for_an_operator
         "the person in the history: {events:#?}"
     );
     assert_eq!(c.daemon.receipts_queued(&reference), 0, "{events:#?}");
+    assert!(
+        events.iter().any(|e| e["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("får ingen kvitteringer")),
+        "spam keeps no requester: {events:#?}"
+    );
+
+    // Filled in and approved: still nothing to the spammer (the order has no requester).
+    let desired = common::fixtures::desired_date()
+        .format("%d-%m-%Y kl. 10.00")
+        .to_string();
+    let fields = [
+        "bestillings_id=BD-POST-1".to_string(),
+        "Miljø=Produktion".into(),
+        format!("desired_at={desired}"),
+        "org_name=Borgerdata I/S".into(),
+        "CVR-nr.=DK 5492 1942".into(),
+        "contact_name=Lars Bæk Poulsen".into(),
+        "contact_email=lars@borgerdata.test".into(),
+        "system_name=FamilieFlow".into(),
+        "system_uuid=d67050fa-52d6-4bd4-89b8-94ba72dcd5a2".into(),
+        "system_role=Modtagersystem".into(),
+        "sftp_user=bd_familieflow".into(),
+        "monitoring=Til".into(),
+        "pickup_deadline_hours=24".into(),
+        "alert_emails=drift@borgerdata.test".into(),
+    ]
+    .join("\n");
+    let order_page = format!("/orders/{reference}");
+    let edited = kim
+        .submit(
+            &order_page,
+            &format!("/orders/{reference}/ret"),
+            &[
+                ("felter", fields.as_str()),
+                ("begrundelse", "Udfyldt fra mailen"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    let state = c.daemon.order(&reference)["state"].clone();
+    if state == "review" {
+        let approved = kim
+            .submit(
+                &order_page,
+                &format!("/orders/{reference}/godkend"),
+                &[("note", "ok")],
+            )
+            .await;
+        assert_eq!(approved.status, 200, "{}", approved.body);
+    }
+    let order = c.daemon.order(&reference);
+    assert_eq!(order["state"], "approved", "{order:#}");
+    assert_eq!(
+        c.daemon.receipts_queued(&reference),
+        0,
+        "no receipt to a spam sender: {order:#}"
+    );
     // The mail's page now links to its order, without the button.
     let page = kim.get(&format!("/post/{id}")).await;
     assert!(

@@ -721,7 +721,9 @@ pub fn staff_version(s: &StaffVersion<'_>, ctx: &Context<'_>) -> Result<MailEffe
         refused: None,
         requester_told_lately: false,
         mail: s.mail,
-        may_reply: true,
+        // An order without a requester (made from a bounce or list mail on /post) answers
+        // no one: its mail's sender is no person to tell.
+        may_reply: o.requester.is_some(),
         now: s.now,
     };
     let mut e = mail_form(&input, ctx)?;

@@ -178,7 +178,9 @@ pub async fn make_order(
     }
     let now: DateTime<Utc> = apply_with.now;
     let reference = super::next_reference(&mut tx, now).await?;
-    let effects = plan::post::order_from_post(&reference, parsed, person, ctx);
+    // A mail the intake marked never to be answered keeps that: its order has no requester.
+    let answerable = found.disposition != "ignored";
+    let effects = plan::post::order_from_post(&reference, parsed, person, answerable, ctx);
     let landed = apply::mail(&mut tx, apply_with, id, &effects).await?;
     tx.commit().await?;
     Ok(Some(Made::New(landed.reference)))

@@ -12,6 +12,7 @@ use sqlx::SqlitePool;
 use super::{ORDER_COLUMNS, OrderRow, order_from_row, ts};
 use crate::orders::plan::dialogue::{CORRESPONDENCE, HANDLED, REPLY};
 use crate::orders::state::State;
+use crate::schedule::digest::FAILED_SHOWN_DAYS;
 
 /// What the queue shows: every field optional, `Default` is every order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,8 +20,9 @@ pub struct QueueFilter {
     pub state: Option<State>,
     /// The form's kind code (`webservice`, `sftp`).
     pub kind: Option<String>,
-    /// Only orders that need a person: review, failed, overdue (approved, planned before
-    /// now) or with a message nobody has answered or marked handled.
+    /// Only orders that need a person: review, failed within the digest's
+    /// [`FAILED_SHOWN_DAYS`], overdue (approved, planned before now) or with a message nobody
+    /// has answered or marked handled.
     pub needs_action: bool,
     /// Free text as `orders list --search` reads it.
     pub search: String,
@@ -65,13 +67,15 @@ fn needle(search: &str) -> String {
 
 /// The WHERE clause of the queue. Parameters: ?1 state or NULL, ?2 kind or NULL, ?3 1 for
 /// "needs action", ?4 now (stored form), ?5 the search text ([`needle`], '' for none), ?6 the
-/// search text without white space (the CVR), ?7..?9 the dialogue's event names.
+/// search text without white space (the CVR), ?7..?9 the dialogue's event names, ?10 the
+/// oldest failure that still needs a person (as the digest shows failures).
 fn where_clause(filter: &QueueFilter) -> String {
     let search = folded(&needle(&filter.search));
     format!(
         "WHERE (?1 IS NULL OR state = ?1)
            AND (?2 IS NULL OR kind = ?2)
-           AND (?3 = 0 OR state IN ('review', 'failed')
+           AND (?3 = 0 OR state = 'review'
+                OR (state = 'failed' AND COALESCE(incident_at, updated_at) >= ?10)
                 OR (state = 'approved' AND planned_at IS NOT NULL AND planned_at < ?4)
                 OR id IN (SELECT c.order_id FROM events c
                           WHERE c.action = ?7 AND c.order_id IS NOT NULL
@@ -103,6 +107,7 @@ macro_rules! bind_filter {
             .bind(CORRESPONDENCE)
             .bind(REPLY)
             .bind(HANDLED)
+            .bind(ts($now - chrono::TimeDelta::days(FAILED_SHOWN_DAYS)))
     }};
 }
 
@@ -128,7 +133,7 @@ pub async fn queue_page(
         .fetch_one(pool)
         .await?;
     let sql =
-        format!("SELECT {ORDER_COLUMNS} FROM orders {clause} {QUEUE_ORDER} LIMIT ?10 OFFSET ?11");
+        format!("SELECT {ORDER_COLUMNS} FROM orders {clause} {QUEUE_ORDER} LIMIT ?11 OFFSET ?12");
     let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, now)
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
@@ -309,7 +314,7 @@ mod tests {
                 "X",
                 "n@nordby.dk",
                 Some("2026-12-06T09:00:00Z"),
-                "2026-11-04T08:00:00Z",
+                "2026-12-08T08:00:00Z",
             ),
             (
                 "SP-2026-00006",
@@ -372,6 +377,16 @@ mod tests {
         assert_eq!(needs_action_count(&store.pool, at(NOW)).await.unwrap(), 4);
         event(&store, "SP-2026-00003", HANDLED).await;
         assert_eq!(refs(&store, &action).await.0, n(&["5", "2", "1"]));
+        // A failure older than the digest shows failures needs no one any more.
+        sqlx::query("UPDATE orders SET updated_at = '2026-11-20T08:00:00.000000Z' WHERE ref = 'SP-2026-00005'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(refs(&store, &action).await.0, n(&["2", "1"]));
+        sqlx::query("UPDATE orders SET updated_at = '2026-12-08T08:00:00.000000Z' WHERE ref = 'SP-2026-00005'")
+            .execute(&store.pool)
+            .await
+            .unwrap();
         event(&store, "SP-2026-00003", CORRESPONDENCE).await;
         event(&store, "SP-2026-00003", REPLY).await;
         assert_eq!(needs_action_count(&store.pool, at(NOW)).await.unwrap(), 3);
@@ -468,7 +483,7 @@ mod tests {
         let store = store(&dir).await;
         let f = QueueFilter::default();
         let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders {} {QUEUE_ORDER} LIMIT ?10 OFFSET ?11",
+            "EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders {} {QUEUE_ORDER} LIMIT ?11 OFFSET ?12",
             where_clause(&f)
         );
         let plan: Vec<(i64, i64, i64, String)> =

@@ -251,6 +251,7 @@ pub async fn one(
         received => display::local_time_text(&found.internal_date),
         category => category(&found.why),
         quarantined => found.disposition == "quarantined",
+        answerable => found.disposition != "ignored",
         note => found.note,
         from => mail.from.clone().or(found.sender).unwrap_or_default(),
         to => mail.header("To").unwrap_or("").to_string(),

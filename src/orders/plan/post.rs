@@ -16,12 +16,21 @@ pub fn opened_by(person: &str) -> String {
     format!("oprettet fra post af {person}")
 }
 
+/// The history's words for an order opened from a mail that is never answered.
+pub const NO_REQUESTER: &str =
+    "afsenderen (autosvar, returmelding, liste, spam eller egen mail) får ingen kvitteringer";
+
 /// The order `person` makes of `mail` under `reference`: a new order in review with the mail
 /// as its version 1, no receipt, no review mail, the opening event in the person's name.
+/// `answerable`: whether the sender may get the order's later receipts. A mail the intake
+/// never answers (a bounce, an auto-reply, list mail, spam, our own) makes an order without
+/// a requester, so no later action mails the mailer-daemon or a list; a quarantined or other
+/// unanswered mail came from a person, who is answered as on any order.
 pub fn order_from_post(
     reference: &str,
     mail: &Mail,
     person: &str,
+    answerable: bool,
     ctx: &Context<'_>,
 ) -> MailEffects {
     let input = MailForAPerson {
@@ -35,10 +44,22 @@ pub fn order_from_post(
         not_theirs: None,
     };
     let mut effects = mail_for_a_person(&input, ctx);
-    if let Opening::New { event, .. } = &mut effects.opening {
+    if let Opening::New {
+        event,
+        requester,
+        reply_to,
+        ..
+    } = &mut effects.opening
+    {
+        let mut note = opened_by(person);
+        if !answerable {
+            *requester = None;
+            *reply_to = None;
+            note = format!("{note}; {NO_REQUESTER}");
+        }
         *event = Event {
             to: Some(State::Received),
-            ..Event::note(person, "received", opened_by(person))
+            ..Event::note(person, "received", note)
         };
     }
     effects.no_receipt = None;
@@ -72,7 +93,7 @@ mod tests {
             register: None,
             incident_to: &[],
         };
-        let e = order_from_post("SP-2026-00007", &bounce(), "kim", &ctx);
+        let e = order_from_post("SP-2026-00007", &bounce(), "kim", false, &ctx);
         let Opening::New {
             reference, event, ..
         } = &e.opening
@@ -81,6 +102,32 @@ mod tests {
         };
         assert_eq!(reference, "SP-2026-00007");
         assert_eq!(event.actor, "kim");
+        assert_eq!(
+            event.detail,
+            format!("oprettet fra post af kim; {NO_REQUESTER}")
+        );
+        let Opening::New {
+            requester,
+            reply_to,
+            ..
+        } = &e.opening
+        else {
+            unreachable!()
+        };
+        assert_eq!(
+            (requester, reply_to),
+            (&None, &None),
+            "a bounce answers no one"
+        );
+        // A person's mail (quarantined, or landed nowhere) keeps its sender for later receipts.
+        let kept = order_from_post("SP-2026-00008", &bounce(), "kim", true, &ctx);
+        let Opening::New {
+            requester, event, ..
+        } = &kept.opening
+        else {
+            panic!("a new order, was {:?}", kept.opening);
+        };
+        assert_eq!(requester.as_deref(), Some("MAILER-DAEMON@mx.example.test"));
         assert_eq!(event.detail, "oprettet fra post af kim");
         assert_eq!(event.to, Some(State::Received));
         assert_eq!(e.verdict.to, Some(State::Review));
