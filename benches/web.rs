@@ -123,7 +123,7 @@ fn order_mail(i: usize) -> Vec<u8> {
         .rows()
         .into_iter()
         .map(|(label, v)| match label {
-            "Miljø" if i % 5 == 0 => (label, vec!["Produktion".to_string()]),
+            "Miljø" if i.is_multiple_of(5) => (label, vec!["Produktion".to_string()]),
             _ => (label, v),
         })
         .collect();
