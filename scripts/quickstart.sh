@@ -5,13 +5,17 @@
 #
 # Installs what is missing (Debian packages via apt when run as root, the Rust build via
 # cargo), starts Dovecot + Postfix on 127.0.0.1 (IMAP 10143, SMTP 10025) under var/mailstack,
-# starts `spdesk run` with config/spdesk.toml (SQLite in var/spdesk.db), sends the example
-# order mails in examples/ to helpdesk@example.test as fa@example.test, and prints the
-# receipts that arrive in fa@example.test's mailbox and the order queue. Ctrl-C stops it all.
+# starts `spdesk run` with config/spdesk.toml plus the web console on 127.0.0.1:8480 (written
+# to var/quickstart.toml; SQLite in var/spdesk.db), sends the example order mails in examples/
+# to helpdesk@example.test as fa@example.test, and prints the receipts that arrive in
+# fa@example.test's mailbox and the order queue. It creates the console's person `helpdesk`
+# (role admin) with a random password it prints once at the end. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 STACK=$ROOT/var/mailstack
+CONFIG=$ROOT/var/quickstart.toml
+WEB=127.0.0.1:8480
 
 pkgs="dovecot-imapd dovecot-lmtpd postfix swaks"
 missing=""
@@ -37,15 +41,27 @@ trap cleanup EXIT INT TERM
 echo "== starting the local mail stack in $STACK"
 scripts/mailstack.sh stop "$STACK" >/dev/null 2>&1 || true
 rm -rf "$STACK" var/spdesk.db var/spdesk.db-wal var/spdesk.db-shm
+mkdir -p var
+# The shipped config with the web console turned on (config/spdesk.toml stays as shipped; its
+# relative paths, "../var/spdesk.db" and the templates, resolve the same from var/).
+{ cat config/spdesk.toml; printf '\n# Added by scripts/quickstart.sh\n[web]\nlisten = "%s"\n' "$WEB"; } >"$CONFIG"
+chmod 600 "$CONFIG"
 # The staff mailboxes config/spdesk.toml sends review, digest, incident and billing mail to.
 MAILSTACK_USERS="sagsbehandler@example.test incident@example.test okonomi@example.test" \
   IMAP_PORT=10143 SMTP_PORT=10025 scripts/mailstack.sh start "$STACK" >/dev/null
 
 echo "== starting spdesk run (log: var/spdesk.log)"
-"$BIN" --config config/spdesk.toml config check >/dev/null
-"$BIN" --config config/spdesk.toml run >var/spdesk.log 2>&1 &
+"$BIN" --config "$CONFIG" config check >/dev/null
+"$BIN" --config "$CONFIG" run >var/spdesk.log 2>&1 &
 DAEMON=$!
 sleep 1
+kill -0 "$DAEMON" 2>/dev/null || { echo "quickstart: spdesk run stopped; see var/spdesk.log (is $WEB in use?)" >&2; tail -5 var/spdesk.log >&2; exit 1; }
+
+# The web console's first person: helpdesk, admin, a random password shown once below.
+WEB_PASSWORD=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom 2>/dev/null | head -c 20 || true)
+(umask 077 && printf '%s' "$WEB_PASSWORD" >var/helpdesk-password)
+"$BIN" --config "$CONFIG" users add helpdesk --role admin --password-file var/helpdesk-password >/dev/null
+rm -f var/helpdesk-password
 
 # Dates that make sense today: three weeks ahead on a Tuesday, and tomorrow (too early).
 DESIRED=$(date -d "next tuesday + 21 days" +%d-%m-%Y)
@@ -89,8 +105,10 @@ PY
 done
 echo
 echo "== the order queue (spdesk orders list)"
-"$BIN" --config config/spdesk.toml orders list
+"$BIN" --config "$CONFIG" orders list
 echo
-echo "spdesk is still running against the local stack. Try: $BIN orders show <REF>"
+echo "spdesk is still running against the local stack. Try: $BIN --config $CONFIG orders show <REF>"
+echo
+echo "Web console: http://$WEB/ — log in as helpdesk with password $WEB_PASSWORD (shown once)"
 echo "Press Ctrl-C to stop."
 wait "$DAEMON"

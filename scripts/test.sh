@@ -2,14 +2,20 @@
 # The whole test suite, as the README gives it. Integration tests start their own Dovecot +
 # Postfix (scripts/mailstack.sh), so those packages must be installed and tests run as root;
 # tests/display.rs opens the billing CSV in LibreOffice Calc headless (libreoffice-calc-nogui)
-# and reads the cells back with python3-openpyxl.
+# and reads the cells back with python3-openpyxl; tests/browser.rs drives Debian's Chromium with
+# Playwright for Python (PyPI, its own browser download unused) and checks each page with
+# axe-core (npm, into tests/browser/node_modules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl"
+PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
+# The Playwright for Python the browser test is written against.
+PLAYWRIGHT=1.65.2
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# Node and npm for axe-core: Debian's when there is none (a nodesource node brings its own npm).
+command -v npm >/dev/null || missing="$missing nodejs npm"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
@@ -17,5 +23,17 @@ if [ -n "$missing" ]; then
   else
     echo "test.sh: missing packages:$missing (install with: apt-get install -y$missing)" >&2
   fi
+fi
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("playwright"))' 2>/dev/null)" != "$PLAYWRIGHT" ]; then
+  echo "test.sh: installing playwright==$PLAYWRIGHT for python3 (Chromium comes from Debian)"
+  # Debian's python3 is "externally managed": the variable lets pip install beside it (older
+  # pips ignore it). PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: nothing is fetched but the package.
+  PIP_BREAK_SYSTEM_PACKAGES=1 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
+    python3 -m pip install -q "playwright==$PLAYWRIGHT"
+fi
+if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] ||
+   [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
+  echo "test.sh: npm ci --prefix tests/browser (axe-core)"
+  npm ci --prefix tests/browser --no-audit --no-fund
 fi
 exec cargo test --all-targets --no-fail-fast
