@@ -188,7 +188,8 @@ async fn a_review_order_is_approved_rescheduled_and_executed_in_the_browser() {
     let page = act(&hanne, &r, "gennemfoert", &[("note", "x")]).await;
     assert_eq!(page.status, 409, "{}", page.body);
     assert!(
-        page.body.contains("cannot execute"),
+        page.body
+            .contains("Ordren er nu «til vurdering», og handlingen kan ikke bruges"),
         "the reason: {}",
         page.body
     );
@@ -245,6 +246,11 @@ async fn a_review_order_is_approved_rescheduled_and_executed_in_the_browser() {
     // Gennemført before the planned time: only with "Før planlagt tid" and its reason.
     let page = act(&hanne, &r, "gennemfoert", &[("note", "Klaret")]).await;
     assert_eq!(page.status, 409, "early without the box: {}", page.body);
+    assert!(
+        page.body.contains("Sæt kryds i «Før planlagt tid»"),
+        "what to do, in Danish: {}",
+        page.body
+    );
     let page = act(
         &hanne,
         &r,

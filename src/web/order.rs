@@ -104,6 +104,11 @@ pub async fn order_page(
         None => None,
     };
     let judgement = latest.map_or(serde_json::Value::Null, |v| v.judgement.clone());
+    let shown = off_the_workers({
+        let inbound = inbound.clone();
+        move || mails::shown(&inbound, &raws)
+    })
+    .await?;
     let ctx = context! {
         order => head(&order),
         version => latest.map(|v| v.version),
@@ -111,10 +116,20 @@ pub async fn order_page(
         findings => view::findings(&judgement),
         versions => view::version_table(&versions),
         timeline => view::timeline(&events, &inbound, &outbox, now),
-        mails => mails::shown(&inbound, &raws),
+        mails => shown,
         actions => super::order_actions::forms(&order, &judgement, &staff, now),
     };
     Ok(render(&state, Some(&staff), "order.html", ctx))
+}
+
+/// Runs `parse` (reading stored mails: up to megabytes each) on the blocking pool, so a page
+/// never stalls the async workers the intake and the outbox share.
+async fn off_the_workers<T: Send + 'static>(
+    parse: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, WebError> {
+    tokio::task::spawn_blocking(parse)
+        .await
+        .map_err(|e| WebError::Internal(anyhow::anyhow!("reading the stored mails: {e}")))
 }
 
 /// A mail number from the path: 1.., else the 404 page.
@@ -155,10 +170,9 @@ pub async fn attachment(
     let raw = order_view::inbound_raw_of(&state.store.pool, order.id, n)
         .await?
         .ok_or_else(no_such_mail)?;
-    let (name, bytes) = i
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| mails::attachment(&raw, i))
+    let i = i.parse::<usize>().ok();
+    let (name, bytes) = off_the_workers(move || i.and_then(|i| mails::attachment(&raw, i)))
+        .await?
         .ok_or_else(|| WebError::NotFound("Mailen har intet bilag med det nummer.".into()))?;
     let fallback = format!("{}-{n}-bilag", order.reference);
     Ok(mails::download(

@@ -373,6 +373,8 @@ pub fn edits_from(text: &str, judgement: &serde_json::Value) -> Result<Vec<Field
             Some((_, v)) => *v == e.value,
             None => e.value.is_empty(),
         };
+        // A field given twice counts once, as its last line says.
+        edits.retain(|x: &FieldEdit| x.def.code != e.def.code);
         if !unchanged {
             edits.push(e);
         }
@@ -535,8 +537,14 @@ async fn act(
             Redirect::to(&format!("/orders/{}", o.reference)).into_response()
         }
         Outcome::Refused(why) => {
-            info!(person = %staff.name, reference = %o.reference, action = segment, "web action refused");
-            refused(&state, &staff, &o, StatusCode::CONFLICT, &why)
+            info!(person = %staff.name, reference = %o.reference, action = segment, why = %why, "web action refused");
+            refused(
+                &state,
+                &staff,
+                &o,
+                StatusCode::CONFLICT,
+                &in_danish(&o, &why),
+            )
         }
     })
 }
@@ -644,6 +652,31 @@ async fn latest_judgement(state: &WebState, o: &OrderRow) -> anyhow::Result<serd
         .unwrap_or(serde_json::Value::Null))
 }
 
+/// The order logic's refusal (written for `spdesk orders`, naming its flags) as the console
+/// says it: the known reasons in Danish with what to do on this page; any other as it is,
+/// after a Danish lead-in.
+fn in_danish(o: &OrderRow, why: &str) -> String {
+    let state = crate::orders::display::state_name(o.state.as_str());
+    let known: &[(&str, String)] = &[
+        ("cannot ", format!(
+            "Ordren er nu «{state}», og handlingen kan ikke bruges i den tilstand. Siden var måske gammel: åbn ordren igen."
+        )),
+        ("fill them in first", "Ordren mangler påkrævede felter. Udfyld dem med «Ret felter» først.".into()),
+        ("needs a reason", "Skriv en begrundelse; den kommer i historikken og til bestilleren.".into()),
+        ("to execute it before then", "Ordren er planlagt til senere. Sæt kryds i «Før planlagt tid», og skriv en begrundelse.".into()),
+        ("has passed", "Tidspunktet er passeret. Vælg et tidspunkt frem i tiden.".into()),
+        ("no unanswered message", "Ordren har ingen ubesvaret besked.".into()),
+        ("no requester address", "Ordren har ingen bestiller-adresse, som et svar kan sendes til.".into()),
+        ("nothing to change", "Ingen værdi er ændret.".into()),
+        ("too few fields", "For få felter til en formular; udfyld mindst tre.".into()),
+    ];
+    known
+        .iter()
+        .find(|(english, _)| why.contains(english))
+        .map(|(_, danish)| danish.clone())
+        .unwrap_or_else(|| format!("Ordrelogikken afviste handlingen: {why}"))
+}
+
 /// The page of an action not carried out: why, and the way back to the order.
 fn refused(
     state: &WebState,
@@ -666,6 +699,29 @@ fn refused(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_order_logics_refusals_read_in_danish() {
+        let o = OrderRow::sample(crate::orders::state::State::Approved, "a@x.test");
+        let said = in_danish(
+            &o,
+            "SP-2026-00001: cannot approve an order in state approved: only orders in state review can be changed this way",
+        );
+        assert!(said.starts_with("Ordren er nu «godkendt»"), "{said}");
+        let said = in_danish(
+            &o,
+            "SP-2026-00001: required fields missing; fill them in first: spdesk orders edit …",
+        );
+        assert!(
+            said.contains("«Ret felter»") && !said.contains("spdesk"),
+            "{said}"
+        );
+        let said = in_danish(&o, "SP-2026-00001: something new");
+        assert_eq!(
+            said,
+            "Ordrelogikken afviste handlingen: SP-2026-00001: something new"
+        );
+    }
     use crate::users::Role;
     use serde_json::json;
 
