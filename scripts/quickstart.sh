@@ -44,7 +44,7 @@ rm -rf "$STACK" var/spdesk.db var/spdesk.db-wal var/spdesk.db-shm
 mkdir -p var
 # The shipped config with the web console turned on (config/spdesk.toml stays as shipped; its
 # relative paths, "../var/spdesk.db" and the templates, resolve the same from var/).
-{ cat config/spdesk.toml; printf '\n# Added by scripts/quickstart.sh\n[web]\nlisten = "%s"\n' "$WEB"; } >"$CONFIG"
+{ cat config/spdesk.toml; printf '\n# Added by scripts/quickstart.sh\n[web]\nlisten = "%s"\npublic_url = "http://%s"\n' "$WEB" "$WEB"; } >"$CONFIG"
 chmod 600 "$CONFIG"
 # The staff mailboxes config/spdesk.toml sends review, digest, incident and billing mail to.
 MAILSTACK_USERS="sagsbehandler@example.test incident@example.test okonomi@example.test" \
