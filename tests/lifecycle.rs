@@ -85,34 +85,7 @@ fn unique_id(tag: &str) -> String {
 
 /// The SFTP form of examples/01, typed in the mail, from FA to `helpdesk`.
 fn form_mail(helpdesk: &str, id: &str) -> Vec<u8> {
-    let desired = fixtures::desired_date().format("%d-%m-%Y");
-    format!(
-        "From: Lars Bæk Poulsen <{FA}>\n\
-         To: Serviceplatformens Helpdesk <{helpdesk}>\n\
-         Subject: Bestilling: overvågning af filafhentning {id}\n\
-         Message-ID: <{id}@example.test>\n\
-         MIME-Version: 1.0\n\
-         Content-Type: text/plain; charset=utf-8\n\
-         Content-Transfer-Encoding: 8bit\n\
-         \n\
-         Ændring af overvågning af filafhentning (SFTP-indbakke)\n\
-         \n\
-         KOMBIT BestillingsID: {id}\n\
-         Miljø: Produktion\n\
-         Ønsket tidspunkt for ændring: {desired} kl. 10.00\n\
-         Organisation: Borgerdata I/S\n\
-         CVR-nr.: 54921942\n\
-         Kontaktperson: Lars Bæk Poulsen\n\
-         E-mail: {FA}\n\
-         It-system: FamilieFlow\n\
-         It-system UUID: d67050fa-52d6-4bd4-89b8-94ba72dcd5a2\n\
-         It-systemrolle: Modtagersystem\n\
-         SFTP-bruger: bd_familieflow\n\
-         Overvågning: Til\n\
-         Tidsgrænse for afhentning (timer): 24\n\
-         Advisering til: drift@example.test\n"
-    )
-    .into_bytes()
+    fixtures::sftp_typed_mail(helpdesk, id, fixtures::desired_date())
 }
 
 /// Waits until an order with this BestillingsID is in `state`; its reference.

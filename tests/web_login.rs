@@ -9,6 +9,15 @@ mod common;
 use common::MailStack;
 use common::console::{Console, PASSWORD};
 
+/// A client that shows redirects instead of following them, with no cookies: a request as
+/// a proxy or a link from elsewhere sends it.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
 #[tokio::test]
 async fn a_person_logs_in_sees_the_queue_and_logs_out() {
     let stack = MailStack::shared(&["login.ok@example.test"]);
@@ -167,10 +176,7 @@ async fn the_sso_header_is_believed_from_the_trusted_proxy_only() {
         .unwrap();
     assert_eq!(page.status(), 403, "a name spdesk does not know");
     // Two values (a proxy that adds rather than replaces): no one.
-    let page = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let page = no_redirects()
         .get(c.url("/"))
         .header("X-Remote-User", "mallory")
         .header("X-Remote-User", "kim")
@@ -190,10 +196,7 @@ async fn the_sso_header_is_believed_from_the_trusted_proxy_only() {
     )
     .await;
     c2.add_user("kim", "viewer");
-    let page = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let page = no_redirects()
         .get(c2.url("/"))
         .header("X-Remote-User", "kim")
         .send()
@@ -212,10 +215,7 @@ async fn a_link_from_another_site_reloads_from_ours_so_the_strict_cookie_is_sent
     let c = Console::start(&stack, "login.link@example.test", "").await;
     // A staff mail's link opened in webmail: a top-level navigation from another site, for
     // which the browser holds the SameSite=Strict cookie back.
-    let page = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let page = no_redirects()
         .get(c.url("/brugere?x=1"))
         .header("Sec-Fetch-Site", "cross-site")
         .header("Sec-Fetch-Mode", "navigate")

@@ -27,38 +27,6 @@ fn unique(tag: &str) -> String {
     )
 }
 
-/// An SFTP form typed in a mail from [`FA`] to `helpdesk`, for `day` at 10:00.
-fn sftp_mail(helpdesk: &str, id: &str, day: NaiveDate) -> Vec<u8> {
-    let desired = day.format("%d-%m-%Y");
-    format!(
-        "From: Lars Bæk Poulsen <{FA}>\n\
-         To: Serviceplatformens Helpdesk <{helpdesk}>\n\
-         Subject: Bestilling: overvågning af filafhentning {id}\n\
-         Message-ID: <{id}@example.test>\n\
-         MIME-Version: 1.0\n\
-         Content-Type: text/plain; charset=utf-8\n\
-         Content-Transfer-Encoding: 8bit\n\
-         \n\
-         Ændring af overvågning af filafhentning (SFTP-indbakke)\n\
-         \n\
-         KOMBIT BestillingsID: {id}\n\
-         Miljø: Produktion\n\
-         Ønsket tidspunkt for ændring: {desired} kl. 10.00\n\
-         Organisation: Borgerdata I/S\n\
-         CVR-nr.: 54921942\n\
-         Kontaktperson: Lars Bæk Poulsen\n\
-         E-mail: {FA}\n\
-         It-system: FamilieFlow\n\
-         It-system UUID: d67050fa-52d6-4bd4-89b8-94ba72dcd5a2\n\
-         It-systemrolle: Modtagersystem\n\
-         SFTP-bruger: bd_familieflow\n\
-         Overvågning: Til\n\
-         Tidsgrænse for afhentning (timer): 24\n\
-         Advisering til: drift@example.test\n"
-    )
-    .into_bytes()
-}
-
 /// A webservice form (Fjordsoft ApS, CVR 39055414) whose system role is the contract's
 /// "Modtagersystem": ambiguous on a webservice form, so a person must look (review).
 fn review_mail(helpdesk: &str, id: &str) -> Vec<u8> {
@@ -183,10 +151,10 @@ async fn the_queue_counts_filters_searches_and_pages_and_the_calendar_shows_the_
     let day = fixtures::add_working_days(fixtures::today(), 10);
     let yesterday = fixtures::today() - chrono::Duration::days(1);
     let (a, b, r, x) = (unique("A"), unique("B"), unique("R"), unique("X"));
-    stack.send(FA, hd, &sftp_mail(hd, &a, day)).await;
-    stack.send(FA, hd, &sftp_mail(hd, &b, day)).await;
+    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &a, day)).await;
+    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &b, day)).await;
     stack.send(FA, hd, &review_mail(hd, &r)).await;
-    stack.send(FA, hd, &sftp_mail(hd, &x, yesterday)).await;
+    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &x, yesterday)).await;
     let a_ref = d.wait_state(&a, "approved", WAIT).await;
     let b_ref = d.wait_state(&b, "approved", WAIT).await;
     let r_ref = d.wait_state(&r, "review", WAIT).await;
@@ -344,7 +312,7 @@ async fn billing_lists_an_executed_order_per_month_and_its_csv_downloads() {
     let d = &c.daemon;
     let id = unique("E");
     let day = fixtures::add_working_days(fixtures::today(), 10);
-    stack.send(FA, hd, &sftp_mail(hd, &id, day)).await;
+    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &id, day)).await;
     let reference = d.wait_state(&id, "approved", WAIT).await;
     let out = d.cli(&[
         "orders", "execute", &reference, "--early", "--reason", "Aftalt",

@@ -603,3 +603,36 @@ pub fn outlook_rtf_mail(
         .write_to_vec()
         .expect("the mail builds")
 }
+
+/// An SFTP form typed in a mail from [`super::FA`] to `helpdesk`, for `day` at 10:00.
+pub fn sftp_typed_mail(helpdesk: &str, id: &str, day: NaiveDate) -> Vec<u8> {
+    let desired = day.format("%d-%m-%Y");
+    let fa = super::FA;
+    format!(
+        "From: Lars Bæk Poulsen <{fa}>\n\
+         To: Serviceplatformens Helpdesk <{helpdesk}>\n\
+         Subject: Bestilling: overvågning af filafhentning {id}\n\
+         Message-ID: <{id}@example.test>\n\
+         MIME-Version: 1.0\n\
+         Content-Type: text/plain; charset=utf-8\n\
+         Content-Transfer-Encoding: 8bit\n\
+         \n\
+         Ændring af overvågning af filafhentning (SFTP-indbakke)\n\
+         \n\
+         KOMBIT BestillingsID: {id}\n\
+         Miljø: Produktion\n\
+         Ønsket tidspunkt for ændring: {desired} kl. 10.00\n\
+         Organisation: Borgerdata I/S\n\
+         CVR-nr.: 54921942\n\
+         Kontaktperson: Lars Bæk Poulsen\n\
+         E-mail: {fa}\n\
+         It-system: FamilieFlow\n\
+         It-system UUID: d67050fa-52d6-4bd4-89b8-94ba72dcd5a2\n\
+         It-systemrolle: Modtagersystem\n\
+         SFTP-bruger: bd_familieflow\n\
+         Overvågning: Til\n\
+         Tidsgrænse for afhentning (timer): 24\n\
+         Advisering til: drift@example.test\n"
+    )
+    .into_bytes()
+}
