@@ -10,7 +10,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, Utc};
 use common::console::{Browser, Console};
 use common::daemon::Daemon;
 use common::{FA, MailStack, fixtures};
@@ -151,10 +151,16 @@ async fn the_queue_counts_filters_searches_and_pages_and_the_calendar_shows_the_
     let day = fixtures::add_working_days(fixtures::today(), 10);
     let yesterday = fixtures::today() - chrono::Duration::days(1);
     let (a, b, r, x) = (unique("A"), unique("B"), unique("R"), unique("X"));
-    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &a, day)).await;
-    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &b, day)).await;
+    stack
+        .send(FA, hd, &fixtures::sftp_typed_mail(hd, &a, day))
+        .await;
+    stack
+        .send(FA, hd, &fixtures::sftp_typed_mail(hd, &b, day))
+        .await;
     stack.send(FA, hd, &review_mail(hd, &r)).await;
-    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &x, yesterday)).await;
+    stack
+        .send(FA, hd, &fixtures::sftp_typed_mail(hd, &x, yesterday))
+        .await;
     let a_ref = d.wait_state(&a, "approved", WAIT).await;
     let b_ref = d.wait_state(&b, "approved", WAIT).await;
     let r_ref = d.wait_state(&r, "review", WAIT).await;
@@ -312,7 +318,9 @@ async fn billing_lists_an_executed_order_per_month_and_its_csv_downloads() {
     let d = &c.daemon;
     let id = unique("E");
     let day = fixtures::add_working_days(fixtures::today(), 10);
-    stack.send(FA, hd, &fixtures::sftp_typed_mail(hd, &id, day)).await;
+    stack
+        .send(FA, hd, &fixtures::sftp_typed_mail(hd, &id, day))
+        .await;
     let reference = d.wait_state(&id, "approved", WAIT).await;
     let out = d.cli(&[
         "orders", "execute", &reference, "--early", "--reason", "Aftalt",
