@@ -37,15 +37,22 @@
 //! - [`store`]: the database (all SQL), a file per table family ([`store::mail`],
 //!   [`store::inbound`], [`store::known`], [`store::versions`], [`store::outbox`],
 //!   [`store::execution`], [`store::jobs`], [`store::billing`], [`store::users`],
-//!   [`store::sessions`]); [`store::apply`] performs a plan's effects in the caller's
-//!   transaction, [`store::actions`] is a person's or the executor's action end to end.
+//!   [`store::sessions`]), the console's reads ([`store::queue`], [`store::order_view`],
+//!   [`store::mailroom`] with "Opret ordre"); [`store::apply`] performs a plan's effects in the
+//!   caller's transaction, [`store::actions`] is a person's or the executor's action end to
+//!   end.
 //! - [`daemon`]: [`daemon::run`]`(parts, shutdown)`: the intake (IMAP), the processing of one
 //!   mail in one transaction, the outbox (SMTP), the executor, the scheduler (with the jobs
 //!   that read the orders and queue the digest and billing mails) and TLS, each a struct
 //!   holding its context, side by side until the shutdown future resolves;
 //!   [`daemon::health`] is what the intake and outbox report for `/healthz` and `/metrics`.
-//! - [`web`]: the HTTP server `spdesk run` starts when `[web] listen` is set: `/healthz`,
-//!   `/metrics` (counts read by [`store::metrics`]), security headers on every response.
+//! - [`web`]: the HTTP server `spdesk run` starts when `[web] listen` is set: the Helpdesk's
+//!   web console — [`web::auth`] (login, sessions, CSRF, roles), [`web::page`] (the built-in
+//!   templates in src/web/templates/), a module per page ([`web::queue`], [`web::order`],
+//!   [`web::order_actions`], [`web::calendar`], [`web::post`], [`web::billing`],
+//!   [`web::users`]) acting through [`store::actions`] and [`store::dialogue`] as the CLI
+//!   does — plus `/healthz`, `/metrics` (counts read by [`store::metrics`]) and the security
+//!   headers on every response.
 //! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and
 //!   wall-clock limits (the daemon and `spdesk check` read through it).
 //! - [`config`]: the TOML config, checked with file and line for every problem, and what a

@@ -33,10 +33,10 @@ pub fn routes() -> Router<WebState> {
         .route("/fakturering/{file}", get(csv))
 }
 
-/// This page's templates (`templates/web/NAME`).
+/// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] = &[(
     "billing.html",
-    include_str!("../../templates/web/billing.html"),
+    include_str!("templates/billing.html"),
 )];
 
 /// One month of executed orders as the page shows it.

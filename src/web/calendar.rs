@@ -30,10 +30,10 @@ pub fn routes() -> Router<WebState> {
     Router::new().route("/kalender", get(calendar))
 }
 
-/// This page's templates (`templates/web/NAME`).
+/// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] = &[(
     "calendar.html",
-    include_str!("../../templates/web/calendar.html"),
+    include_str!("templates/calendar.html"),
 )];
 
 /// One planned change as the calendar lists it.

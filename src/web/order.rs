@@ -31,9 +31,9 @@ pub fn routes() -> Router<WebState> {
         .route("/orders/{reference}/mails/{n}/bilag/{i}", get(attachment))
 }
 
-/// This page's templates (`templates/web/NAME`).
+/// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] =
-    &[("order.html", include_str!("../../templates/web/order.html"))];
+    &[("order.html", include_str!("templates/order.html"))];
 
 /// The order's summary at the top of the page.
 #[derive(Serialize)]

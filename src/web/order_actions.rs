@@ -56,15 +56,15 @@ pub fn routes() -> Router<WebState> {
     })
 }
 
-/// This page's templates (`templates/web/NAME`).
+/// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] = &[
     (
         "order_actions.html",
-        include_str!("../../templates/web/order_actions.html"),
+        include_str!("templates/order_actions.html"),
     ),
     (
         "order_action_refused.html",
-        include_str!("../../templates/web/order_action_refused.html"),
+        include_str!("templates/order_action_refused.html"),
     ),
 ];
 

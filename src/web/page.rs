@@ -13,16 +13,16 @@ use tracing::error;
 use super::WebState;
 use super::auth::Staff;
 
-/// The shared templates, by name (`templates/web/NAME`); each page module lists its own.
+/// The shared templates, by name (`src/web/templates/NAME`); each page module lists its own.
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../templates/web/base.html")),
-    ("login.html", include_str!("../../templates/web/login.html")),
-    ("error.html", include_str!("../../templates/web/error.html")),
+    ("base.html", include_str!("templates/base.html")),
+    ("login.html", include_str!("templates/login.html")),
+    ("error.html", include_str!("templates/error.html")),
     (
         "arrive.html",
-        include_str!("../../templates/web/arrive.html"),
+        include_str!("templates/arrive.html"),
     ),
-    ("queue.html", include_str!("../../templates/web/queue.html")),
+    ("queue.html", include_str!("templates/queue.html")),
 ];
 
 /// Every template of the console.
@@ -42,7 +42,7 @@ fn all_templates() -> impl Iterator<Item = &'static (&'static str, &'static str)
 
 /// The console's stylesheet, served at `/static/spdesk.css` (no inline styles: the CSP
 /// allows only our own files).
-pub const CSS: &str = include_str!("../../templates/web/spdesk.css");
+pub const CSS: &str = include_str!("templates/spdesk.css");
 
 /// The template environment: autoescape for every template (they are all HTML), strict
 /// undefined so a misspelt variable fails the render, not silently shows nothing.
@@ -52,7 +52,7 @@ pub fn environment() -> anyhow::Result<Environment<'static>> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     for (name, source) in all_templates() {
         env.add_template(name, source)
-            .map_err(|e| anyhow::anyhow!("templates/web/{name}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("src/web/templates/{name}: {e}"))?;
     }
     Ok(env)
 }

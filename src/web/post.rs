@@ -41,12 +41,12 @@ pub fn routes() -> Router<WebState> {
         .route("/post/{id}/opret", post(make_order))
 }
 
-/// This page's templates (`templates/web/NAME`).
+/// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] = &[
-    ("post.html", include_str!("../../templates/web/post.html")),
+    ("post.html", include_str!("templates/post.html")),
     (
         "post_mail.html",
-        include_str!("../../templates/web/post_mail.html"),
+        include_str!("templates/post_mail.html"),
     ),
 ];
 

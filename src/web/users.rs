@@ -26,7 +26,7 @@ pub fn routes() -> Router<WebState> {
 }
 
 pub const TEMPLATES: &[(&str, &str)] =
-    &[("users.html", include_str!("../../templates/web/users.html"))];
+    &[("users.html", include_str!("templates/users.html"))];
 
 #[derive(Serialize)]
 struct Person {
