@@ -34,10 +34,7 @@ pub fn routes() -> Router<WebState> {
 }
 
 /// This page's templates (`src/web/templates/NAME`).
-pub const TEMPLATES: &[(&str, &str)] = &[(
-    "billing.html",
-    include_str!("templates/billing.html"),
-)];
+pub const TEMPLATES: &[(&str, &str)] = &[("billing.html", include_str!("templates/billing.html"))];
 
 /// One month of executed orders as the page shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -31,10 +31,8 @@ pub fn routes() -> Router<WebState> {
 }
 
 /// This page's templates (`src/web/templates/NAME`).
-pub const TEMPLATES: &[(&str, &str)] = &[(
-    "calendar.html",
-    include_str!("templates/calendar.html"),
-)];
+pub const TEMPLATES: &[(&str, &str)] =
+    &[("calendar.html", include_str!("templates/calendar.html"))];
 
 /// One planned change as the calendar lists it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

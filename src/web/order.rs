@@ -32,8 +32,7 @@ pub fn routes() -> Router<WebState> {
 }
 
 /// This page's templates (`src/web/templates/NAME`).
-pub const TEMPLATES: &[(&str, &str)] =
-    &[("order.html", include_str!("templates/order.html"))];
+pub const TEMPLATES: &[(&str, &str)] = &[("order.html", include_str!("templates/order.html"))];
 
 /// The order's summary at the top of the page.
 #[derive(Serialize)]

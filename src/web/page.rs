@@ -18,10 +18,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
     ("login.html", include_str!("templates/login.html")),
     ("error.html", include_str!("templates/error.html")),
-    (
-        "arrive.html",
-        include_str!("templates/arrive.html"),
-    ),
+    ("arrive.html", include_str!("templates/arrive.html")),
     ("queue.html", include_str!("templates/queue.html")),
 ];
 

@@ -44,10 +44,7 @@ pub fn routes() -> Router<WebState> {
 /// This page's templates (`src/web/templates/NAME`).
 pub const TEMPLATES: &[(&str, &str)] = &[
     ("post.html", include_str!("templates/post.html")),
-    (
-        "post_mail.html",
-        include_str!("templates/post_mail.html"),
-    ),
+    ("post_mail.html", include_str!("templates/post_mail.html")),
 ];
 
 /// The Danish category of a mailroom mail's `why`: the digest's name for a mail never

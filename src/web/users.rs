@@ -25,8 +25,7 @@ pub fn routes() -> Router<WebState> {
         .route("/brugere/{name}/deaktiver", post(disable))
 }
 
-pub const TEMPLATES: &[(&str, &str)] =
-    &[("users.html", include_str!("templates/users.html"))];
+pub const TEMPLATES: &[(&str, &str)] = &[("users.html", include_str!("templates/users.html"))];
 
 #[derive(Serialize)]
 struct Person {
