@@ -375,6 +375,21 @@ async fn tls_cert_and_key_serve_https() {
         d.log_tail()
     );
     assert_security_headers(&r, "/healthz over HTTPS");
+    assert_eq!(
+        r.headers
+            .get("strict-transport-security")
+            .map(String::as_str),
+        Some("max-age=31536000"),
+        "browsers keep to https: {:?}",
+        r.headers
+    );
+    // Over https the console's cookies are Secure (and HttpOnly, SameSite=Strict).
+    let login = tls_get(port, "/login", ck.cert.der()).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login.headers.get("set-cookie").cloned().unwrap_or_default();
+    for part in ["spdesk_login=", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie.contains(part), "{part} in {cookie}");
+    }
     // Plain HTTP on the HTTPS port gets no HTTP answer.
     let plain = try_get(port, "/healthz").await;
     assert!(

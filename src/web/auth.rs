@@ -710,6 +710,13 @@ mod tests {
         ] {
             assert!(c.contains(part), "{c} lacks {part}");
         }
+        // Over https the name carries the __Host- prefix, whose rules (Secure, Path=/, no
+        // Domain) the cookie meets, so a browser takes it.
+        let host = set_cookie(session_cookie(true), "t", Some(Duration::hours(8)), true);
+        let host = host.to_str().unwrap();
+        assert!(host.starts_with("__Host-spdesk_session=t;"), "{host}");
+        assert!(host.contains("Secure") && host.contains("Path=/") && !host.contains("Domain"));
+        assert_eq!(session_cookie(false), SESSION_COOKIE);
         let plain = set_cookie(SESSION_COOKIE, "t", None, false);
         assert!(!plain.to_str().unwrap().contains("Secure"));
         assert!(plain.to_str().unwrap().contains("Max-Age=0"));
