@@ -7,6 +7,7 @@
 
 mod common;
 
+use mail_parser::MimeHeaders;
 use std::time::{Duration, Instant};
 
 use common::MailStack;
@@ -415,6 +416,51 @@ async fn a_message_is_marked_handled_answered_and_a_field_edit_is_judged_again()
     assert!(
         answers[0].subject.contains(&format!("[{r}]")),
         "{answers:?}"
+    );
+
+    // Svar with a file, as the browser sends it (multipart/form-data): the file is attached.
+    let csrf = hanne.get("/").await.csrf().expect("a csrf field");
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf)
+        .text("tekst", "Vejledningen er vedhæftet.")
+        .part(
+            "bilag",
+            reqwest::multipart::Part::bytes(b"Trin 1: ...\n".to_vec())
+                .file_name("C:\\Users\\hanne\\vejledning.txt"),
+        );
+    let page = hanne
+        .client
+        .post(format!("{}/orders/{r}/svar", hanne.base))
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST svar with a file");
+    assert_eq!(page.status().as_u16(), 303, "{:?}", page.text().await);
+    let start = Instant::now();
+    let with_file = loop {
+        let found = stack
+            .fetch_or_empty(req, "INBOX")
+            .await
+            .into_iter()
+            .find(|raw| received(raw).text.contains("Vejledningen er vedhæftet."));
+        if let Some(raw) = found {
+            break raw;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "the answer with the file never came"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&with_file)
+        .expect("a mail");
+    assert!(
+        parsed
+            .attachments()
+            .any(|a| a.attachment_name() == Some("vejledning.txt")
+                && a.contents() == b"Trin 1: ...\n"),
+        "the file is attached under its own name, without the sender's folders"
     );
 
     // Ret felter: one changed line is a person's version, judged again like a form.

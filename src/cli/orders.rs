@@ -245,8 +245,9 @@ async fn cli_reply(
     Ok(report_dialogue(reference, &who, "answer queued", outcome))
 }
 
-/// The content type of an attached file, by its extension (else generic bytes).
-fn content_type_of(name: &str) -> &'static str {
+/// The content type of an attached file, by its extension (else generic bytes); the web
+/// console's "Svar" uses it too.
+pub fn content_type_of(name: &str) -> &'static str {
     let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("pdf") => "application/pdf",

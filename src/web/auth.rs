@@ -328,10 +328,58 @@ fn foreign_origin(state: &WebState, parts: &Parts) -> bool {
 }
 
 /// A POST from a signed-in person whose form carries their CSRF token: every POST handler
-/// takes its form through this, so none can forget the check.
+/// takes its form through this, so none can forget the check. The form may come URL-encoded
+/// or as multipart/form-data (a file attached to "Svar"); its fields read the same either way.
 pub struct Posted<T> {
     pub staff: Staff,
     pub form: T,
+    /// The files of a multipart form (none for a URL-encoded one; an empty file input is none).
+    pub files: Vec<Upload>,
+}
+
+/// A file a person attached to a form.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The field it came in.
+    pub field: String,
+    /// Its name without any folder the browser may have sent.
+    pub name: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The largest multipart form (a reply's text and its file): what a receipt may carry.
+pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// The fields (as URL-encoded text, so the form type reads them as from any form) and the
+/// files of a multipart body.
+async fn multipart_fields(
+    bytes: axum::body::Bytes,
+    boundary: String,
+) -> Result<(String, Vec<Upload>), String> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+    let mut parts = multer::Multipart::new(stream, boundary);
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut files = Vec::new();
+    while let Some(field) = parts.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        let data = field.bytes().await.map_err(|e| e.to_string())?;
+        match file_name {
+            Some(f) => {
+                let base = f.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+                if !base.is_empty() || !data.is_empty() {
+                    files.push(Upload {
+                        field: name,
+                        name: base.to_string(),
+                        bytes: data.to_vec(),
+                    });
+                }
+            }
+            None => pairs.push((name, String::from_utf8_lossy(&data).into_owned())),
+        }
+    }
+    let text = serde_urlencoded::to_string(&pairs).map_err(|e| e.to_string())?;
+    Ok((text, files))
 }
 
 impl<T: DeserializeOwned + Send> FromRequest<WebState> for Posted<T> {
@@ -343,15 +391,33 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for Posted<T> {
         if parts.method != Method::POST || foreign_origin(state, &parts) {
             return Err(WebError::Csrf.into_response());
         }
-        let bytes = axum::body::to_bytes(body, super::MAX_FORM_BYTES)
-            .await
-            .map_err(|_| {
-                WebError::BadRequest("formularen er for stor eller blev afbrudt".into())
-                    .into_response()
-            })?;
-        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
-            WebError::BadRequest("formularen kunne ikke læses".into()).into_response()
+        let boundary = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| multer::parse_boundary(v).ok());
+        let limit = if boundary.is_some() {
+            MAX_UPLOAD_BYTES
+        } else {
+            super::MAX_FORM_BYTES
+        };
+        let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+            WebError::BadRequest(format!(
+                "formularen er for stor (højst {} MB) eller blev afbrudt",
+                limit / (1024 * 1024)
+            ))
+            .into_response()
         })?;
+        let unreadable =
+            || WebError::BadRequest("formularen kunne ikke læses".into()).into_response();
+        let (bytes, files) = match boundary {
+            Some(b) => {
+                let (text, files) = multipart_fields(bytes, b).await.map_err(|_| unreadable())?;
+                (axum::body::Bytes::from(text), files)
+            }
+            None => (bytes, Vec::new()),
+        };
+        let field: CsrfField = serde_urlencoded::from_bytes(&bytes).map_err(|_| unreadable())?;
         if !same_token(&field.csrf, &staff.csrf) {
             warn!(person = %staff.name, path = %parts.uri.path(), "POST refused: CSRF token missing or wrong");
             return Err(WebError::Csrf.into_response());
@@ -362,7 +428,7 @@ impl<T: DeserializeOwned + Send> FromRequest<WebState> for Posted<T> {
             ))
             .into_response()
         })?;
-        Ok(Posted { staff, form })
+        Ok(Posted { staff, form, files })
     }
 }
 
@@ -686,6 +752,35 @@ mod tests {
         assert_eq!(
             typed_name(&"x".repeat(100_000)).chars().count(),
             users::MAX_NAME_CHARS + 1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_multipart_form_reads_as_its_fields_and_its_files_without_folders() {
+        let body = "--b\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\nabc\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"tekst\"\r\n\r\nHej & farvel\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"bilag\"; filename=\"C:\\\\x\\\\vejledning.txt\"\r\n\r\nTrin 1\r\n\
+                    --b\r\nContent-Disposition: form-data; name=\"tom\"; filename=\"\"\r\n\r\n\r\n\
+                    --b--\r\n";
+        let (text, files) = multipart_fields(body.into(), "b".into()).await.unwrap();
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&text).unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("csrf".to_string(), "abc".to_string()),
+                ("tekst".to_string(), "Hej & farvel".to_string())
+            ]
+        );
+        assert_eq!(files.len(), 1, "an empty file input is no file: {files:?}");
+        assert_eq!(
+            (files[0].field.as_str(), files[0].name.as_str()),
+            ("bilag", "vejledning.txt")
+        );
+        assert_eq!(files[0].bytes, b"Trin 1");
+        assert!(
+            multipart_fields("garbage".into(), "b".into())
+                .await
+                .is_err()
         );
     }
 

@@ -18,14 +18,14 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::WebState;
-use super::auth::{Posted, Staff};
+use super::auth::{Posted, Staff, Upload};
 use super::page::{WebError, render};
 use crate::forms::fields::FIELDS;
 use crate::orders::edit::{FieldEdit, json_text, parse_set};
 use crate::orders::state::{Action, State as OrderState, transition};
 use crate::rules::calendar::TZ;
 use crate::store::actions::{ActionOutcome, EditAction, OrderAction, apply_action};
-use crate::store::dialogue::{DialogueOutcome, ReplyInput};
+use crate::store::dialogue::{Attached, DialogueOutcome, ReplyInput};
 use crate::store::{self, OrderRow};
 
 /// The URL segment of every action (`/orders/{ref}/SEGMENT`).
@@ -76,6 +76,9 @@ const EARLY_REASON: &str = "Begrundelse for at gennemføre før planlagt tid";
 const NEW_TIME: &str = "Nyt tidspunkt (ÅÅÅÅ-MM-DD TT:MM, dansk tid)";
 const NEW_TIME_OPTIONAL: &str = "Nyt tidspunkt (valgfrit; ÅÅÅÅ-MM-DD TT:MM, dansk tid)";
 const FIELDS_LABEL: &str = "Felter (én linje pr. felt: felt=værdi)";
+/// The file input of "Svar" and its label.
+const ATTACHMENT_FIELD: &str = "bilag";
+const ATTACHMENT_LABEL: &str = "Vedhæft en fil (valgfri, højst 10 MB)";
 const REPLY_TEXT: &str = "Svar til bestilleren";
 
 /// One input of an action's form.
@@ -317,7 +320,10 @@ fn dialogue_views() -> [ActionView; 2] {
             segment: "svar",
             label: "Svar",
             hint: None,
-            fields: vec![required(field("svar", "textarea", "tekst", REPLY_TEXT))],
+            fields: vec![
+                required(field("svar", "textarea", "tekst", REPLY_TEXT)),
+                field("svar", "file", ATTACHMENT_FIELD, ATTACHMENT_LABEL),
+            ],
         },
         ActionView {
             segment: "haandteret",
@@ -514,7 +520,7 @@ pub fn asked(segment: &str, f: &ActionForm) -> Result<Asked, String> {
 async fn act(
     State(state): State<WebState>,
     Path(reference): Path<String>,
-    Posted { staff, form }: Posted<ActionForm>,
+    Posted { staff, form, files }: Posted<ActionForm>,
     segment: &'static str,
 ) -> Result<Response, WebError> {
     staff.require_operator()?;
@@ -527,7 +533,8 @@ async fn act(
         Ok(a) => a,
         Err(why) => return Ok(refused(&state, &staff, &o, StatusCode::BAD_REQUEST, &why)),
     };
-    let outcome = match perform(&state, &staff, &o, asked).await? {
+    let file = files.into_iter().find(|f| f.field == ATTACHMENT_FIELD);
+    let outcome = match perform(&state, &staff, &o, asked, file).await? {
         Ok(outcome) => outcome,
         Err(why) => return Ok(refused(&state, &staff, &o, StatusCode::BAD_REQUEST, &why)),
     };
@@ -580,6 +587,7 @@ async fn perform(
     staff: &Staff,
     o: &OrderRow,
     asked: Asked,
+    file: Option<Upload>,
 ) -> anyhow::Result<Result<Outcome, String>> {
     let (reference, actor, now) = (o.reference.as_str(), staff.name.as_str(), Utc::now());
     let shared = &state.shared;
@@ -623,11 +631,16 @@ async fn perform(
                 .into()
         }
         Asked::Reply { text } => {
+            let attachment = file.as_ref().map(|f| Attached {
+                filename: if f.name.is_empty() { "bilag" } else { &f.name },
+                content_type: crate::cli::orders::content_type_of(&f.name),
+                bytes: &f.bytes,
+            });
             let r = ReplyInput {
                 reference,
                 actor,
                 text: &text,
-                attachment: None,
+                attachment,
                 now,
             };
             store::dialogue::reply(&shared.store, &shared.actions, &r)

@@ -79,7 +79,7 @@ struct NewPerson {
 
 async fn add(
     State(state): State<WebState>,
-    Posted { staff, form }: Posted<NewPerson>,
+    Posted { staff, form, .. }: Posted<NewPerson>,
 ) -> Result<Response, WebError> {
     staff.require_admin()?;
     let name = form.name.trim();
@@ -119,7 +119,7 @@ struct NewPassword {
 async fn passwd(
     State(state): State<WebState>,
     Path(name): Path<String>,
-    Posted { staff, form }: Posted<NewPassword>,
+    Posted { staff, form, .. }: Posted<NewPassword>,
 ) -> Result<Response, WebError> {
     staff.require_admin()?;
     if let Err(e) = validate_password(&form.password) {
