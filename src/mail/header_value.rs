@@ -619,4 +619,25 @@ mod download_tests {
         let long = attachment_disposition(&format!("{}.pdf", "x".repeat(500)), "bilag");
         assert!(long.len() < 800 && long.contains(".pdf\""), "{long}");
     }
+
+    #[test]
+    fn any_name_an_attacker_sends_makes_a_bounded_valid_header() {
+        let huge = "\u{202e}ø\u{2028}\u{85}\u{feff}".repeat(200_000);
+        let nested = format!("{}x.exe", "../".repeat(100_000));
+        for name in [
+            huge.as_str(),
+            nested.as_str(),
+            "\u{7f}\u{9b}[2J",
+            "%0d%0a",
+            "\"\"\"\\\\",
+        ] {
+            let d = attachment_disposition(name, "bilag");
+            assert!(d.len() < 2000, "{} bytes", d.len());
+            assert!(
+                axum::http::HeaderValue::from_str(&d).is_ok(),
+                "not a header value: {d:?}"
+            );
+            assert!(!d.chars().any(char::is_control), "{d:?}");
+        }
+    }
 }
