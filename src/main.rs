@@ -114,7 +114,7 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
         Command::Users(cmd) => {
             let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
             runtime()?.block_on(async {
-                let store = spdesk::store::Store::open(&cfg.database.url).await?;
+                let store = spdesk::store::Store::open(&cfg.database.connect_url()?).await?;
                 users::users(cmd, &store).await
             })
         }

@@ -445,7 +445,7 @@ pub async fn edit_judged_by(
 /// with the latest version's `fields` added: what an executor command reads on stdin. Every
 /// time is RFC 3339 in Copenhagen time (`+01:00`/`+02:00`, never `Z`), as in `orders list`.
 pub async fn order_details_json(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     o: &OrderRow,
     now: DateTime<Utc>,
 ) -> anyhow::Result<serde_json::Value> {

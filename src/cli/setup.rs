@@ -301,7 +301,7 @@ pub fn check(cfg: &Config) -> anyhow::Result<()> {
 
 /// Opens the database and puts the loaded parts together for the order commands.
 async fn open_shared(cfg: Config, loaded: Loaded) -> anyhow::Result<Shared> {
-    let store = Store::open(&cfg.database.url).await?;
+    let store = Store::open(&cfg.database.connect_url()?).await?;
     Ok(Shared {
         actions: Arc::new(Actions {
             templates: loaded.templates.clone(),

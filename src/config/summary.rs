@@ -25,6 +25,11 @@ impl Config {
         w.smtp(&self.smtp);
         w.section("database");
         w.str("url", &self.database.redacted_url());
+        w.secret(self.database.secret.as_ref());
+        w.str(
+            "lease_timeout",
+            &super::format_duration(self.database.lease_timeout),
+        );
         w.helpdesk(&self.helpdesk);
         w.limits(&self.limits);
         w.executors(&self.executors, self.rules.systems_file.is_some());

@@ -343,7 +343,7 @@ fn wrong_values_name_line_and_key() {
             "url = \"mysql://db.example.test/spdesk\"",
             11,
             "[database] url",
-            "must start with \"sqlite:\" (the only database",
+            "must start with \"sqlite:\" (one file on this machine",
         ),
         (
             "address = \"helpdesk@example.test\"",
@@ -943,21 +943,84 @@ fn secrets_are_redacted_in_debug_and_summary() {
     );
 }
 
-/// The store has no PostgreSQL yet: `config check` refuses the URL (password hidden) instead
-/// of the daemon failing at start.
+/// A PostgreSQL URL is taken with its password hidden everywhere; what would keep spdesk from
+/// using one is explained by `config check` instead of the daemon failing at start.
 #[test]
-fn a_postgres_url_is_refused_until_the_store_has_it() {
-    let pg = minimal_with(
-        "sqlite://var/spdesk.db?mode=rwc",
-        "postgres://spdesk:pg-s3cr3t@db.example.test:5432/spdesk",
+fn postgres_urls_are_checked_and_their_password_never_shown() {
+    let with =
+        |url: &str| load(&minimal_with("sqlite://var/spdesk.db?mode=rwc", url)).map(|c| c.database);
+    let d = with("postgres://spdesk:pg-s3cr3t@db.example.test:5432/spdesk?sslmode=verify-full")
+        .unwrap();
+    assert_eq!(d.sqlite_path(), None);
+    assert_eq!(d.secret, None);
+    assert!(!format!("{d:?}").contains("pg-s3cr3t"));
+    assert_eq!(
+        d.redacted_url(),
+        "postgres://spdesk:***@db.example.test:5432/spdesk?sslmode=verify-full"
     );
-    let err = load(&pg).unwrap_err().to_string();
-    assert!(!err.contains("pg-s3cr3t"), "{err}");
+    assert_eq!(d.lease_timeout, Duration::from_secs(30));
+    for (url, why) in [
+        (
+            "postgres://db.example.test/spdesk",
+            "names no user to log in as",
+        ),
+        ("postgres://spdesk@/spdesk", "empty host"),
+        ("postgres://spdesk@db.example.test", "names no database"),
+        (
+            "postgres://spdesk@db.example.test/spdesk?sslmode=on",
+            "sslmode=on is not a TLS mode",
+        ),
+        (
+            "postgres://spdesk@db.example.test/spdesk?ssl=true",
+            "has the parameter \"ssl\"",
+        ),
+        (
+            "postgres://spdesk@db.example.test/spdesk?sslrootcert=nope.pem",
+            "sslrootcert=nope.pem: file not found",
+        ),
+        (
+            "postgres://spdesk:pg-s3cr3t@db.example.test:99999/spdesk",
+            "is not a URL",
+        ),
+    ] {
+        let err = with(url).unwrap_err().to_string();
+        assert!(err.contains(why), "{url}: {err}");
+        assert!(!err.contains("pg-s3cr3t"), "{err}");
+    }
+}
+
+/// PostgreSQL's password comes from a file or a variable, read when connecting; SQLite takes
+/// none.
+#[test]
+fn the_postgres_password_comes_from_a_file_or_a_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg.pw"), "p@ss/word\n").unwrap();
+    let text = minimal_with(
+        "url = \"sqlite://var/spdesk.db?mode=rwc\"",
+        "url = \"postgres://spdesk@db.example.test/spdesk\"\npassword_file = \"pg.pw\"\nlease_timeout = \"5s\"",
+    );
+    let c = Config::from_str(&text, Some(&dir.path().join("spdesk.toml"))).unwrap();
+    assert_eq!(c.database.lease_timeout, Duration::from_secs(5));
+    assert_eq!(
+        c.database.connect_url().unwrap(),
+        "postgres://spdesk:p%40ss%2Fword@db.example.test/spdesk"
+    );
+    assert!(!c.redacted_summary().contains("p@ss"));
+    let both = minimal_with(
+        "url = \"sqlite://var/spdesk.db?mode=rwc\"",
+        "url = \"postgres://spdesk:x@db.example.test/spdesk\"\npassword_env = \"PGPW\"",
+    );
+    let err = Config::from_str(&both, None).unwrap_err().to_string();
     assert!(
-        err.contains("[database] url = \"postgres://spdesk:***@db.example.test:5432/spdesk\": PostgreSQL is not supported by this build yet"),
+        err.contains("holds a password and password_file/password_env gives another"),
         "{err}"
     );
-    assert!(err.contains("only sqlite: is"), "{err}");
+    let sqlite = minimal_with(
+        "url = \"sqlite://var/spdesk.db?mode=rwc\"",
+        "url = \"sqlite://var/spdesk.db?mode=rwc\"\npassword_env = \"PGPW\"",
+    );
+    let err = Config::from_str(&sqlite, None).unwrap_err().to_string();
+    assert!(err.contains("is only used with a postgres:// url"), "{err}");
 }
 
 /// The config keeps the calendar's own types, read by the calendar's parsers: what the rules

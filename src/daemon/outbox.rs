@@ -14,7 +14,7 @@ use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
@@ -277,7 +277,7 @@ pub fn backoff(attempts: i64) -> chrono::Duration {
 
 /// Marks the mails the server took as sent, in one statement. Called right after each mail is
 /// accepted, so that a crash resends as little as possible (with the same Message-ID).
-async fn record_sent(conn: &mut SqliteConnection, sender: &mut Sender) -> anyhow::Result<()> {
+async fn record_sent(conn: &mut AnyConnection, sender: &mut Sender) -> anyhow::Result<()> {
     if sender.unrecorded.is_empty() {
         return Ok(());
     }
@@ -336,7 +336,7 @@ pub fn gives_up(
 /// Records a failed attempt: the mail ends failed ([`gives_up`]; its order's history says so)
 /// or waits out its backoff. True when the failure was permanent (this mail only).
 async fn record_failure(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     mail: &QueuedMail,
     e: &anyhow::Error,
     max_age: Duration,

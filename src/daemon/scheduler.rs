@@ -178,7 +178,7 @@ mod tests {
     }
 
     async fn outbox(store: &Store, kind: &str) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = ?1")
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE kind = $1")
             .bind(kind)
             .fetch_one(&store.pool)
             .await
@@ -193,7 +193,7 @@ mod tests {
         assert!(!run_if_due(&jobs, Job::Digest, now).await.unwrap());
         assert_eq!(outbox(&store, "digest").await, 0);
         // Down since Friday: today's 07:00 was missed, so it runs now, once.
-        sqlx::query("UPDATE jobs SET last_run = ?1 WHERE name = 'digest'")
+        sqlx::query("UPDATE jobs SET last_run = $1 WHERE name = 'digest'")
             .bind(ts(utc("2026-11-27T07:00:00+01:00")))
             .execute(&store.pool)
             .await
@@ -220,7 +220,7 @@ mod tests {
         );
         c.rollback().await.unwrap();
         // A run rolled back (killed midway) is not counted: it stays due.
-        sqlx::query("UPDATE jobs SET last_run = ?1 WHERE name = 'digest'")
+        sqlx::query("UPDATE jobs SET last_run = $1 WHERE name = 'digest'")
             .bind(ts(utc("2026-11-27T07:00:00+01:00")))
             .execute(&store.pool)
             .await
@@ -246,7 +246,7 @@ mod tests {
         ] {
             sqlx::query(
                 "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, created_at, updated_at, executed_at)
-                 VALUES (?1, ?2, ?3, ?4, 'Kommune, \"Nord\"', ?5, ?5, ?5)",
+                 VALUES ($1, $2, $3, $4, 'Kommune, \"Nord\"', $5, $5, $5)",
             )
             .bind(format!("SP-2026-{n:05}"))
             .bind(state)

@@ -98,7 +98,7 @@ async fn claim_lost(
     claim: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
     let (executing_at, updated_at): (Option<String>, String) =
-        sqlx::query_as("SELECT executing_at, updated_at FROM orders WHERE id = ?1")
+        sqlx::query_as("SELECT executing_at, updated_at FROM orders WHERE id = $1")
             .bind(order_id)
             .fetch_one(&mut **tx)
             .await?;

@@ -8,7 +8,7 @@ use crate::schedule::billing::BillingLine;
 
 const LINE_COLUMNS: &str = "id, ref, kind, bestillings_id, org_name, org_cvr, system_name, executed_at, updated_at, billed_at";
 
-fn line_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<BillingLine> {
+fn line_from_row(r: &sqlx::any::AnyRow) -> anyhow::Result<BillingLine> {
     let t = |name: &str| ts_column(r, name);
     Ok(BillingLine {
         bestillings_id: r.try_get("bestillings_id")?,
@@ -27,7 +27,7 @@ fn line_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<BillingLine> {
 /// mark in one statement, so two runs never bill the same order.
 pub async fn mark_billed(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
     let ids = sqlx::query_scalar(
-        "UPDATE orders SET billed_at = ?1
+        "UPDATE orders SET billed_at = $1
          WHERE state = 'executed' AND billed_at IS NULL
          RETURNING id",
     )
@@ -39,7 +39,7 @@ pub async fn mark_billed(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Result<
 
 /// The billing line of order `id`.
 pub async fn line(tx: &mut Tx<'_>, id: i64) -> anyhow::Result<BillingLine> {
-    let sql = format!("SELECT {LINE_COLUMNS} FROM orders WHERE id = ?1");
+    let sql = format!("SELECT {LINE_COLUMNS} FROM orders WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
         .fetch_one(&mut **tx)

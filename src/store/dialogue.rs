@@ -4,7 +4,7 @@
 //! (read from the events [`crate::orders::plan::dialogue`] names). Decisions are the plan's.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use crate::mail::Mail;
 use crate::orders::plan::dialogue::{self, CORRESPONDENCE, HANDLED, REPLY};
@@ -17,15 +17,15 @@ use crate::store::{self, EventAt, ORDER_COLUMNS, OrderRow, Store, Tx, ts};
 
 /// The orders with a message no person has answered or marked handled yet, each with the
 /// sender and time of its first such message, oldest first.
-pub async fn unanswered_orders(pool: &SqlitePool) -> anyhow::Result<Vec<Unanswered>> {
+pub async fn unanswered_orders(pool: &AnyPool) -> anyhow::Result<Vec<Unanswered>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS}, u.since,
                 (SELECT f.actor FROM events f WHERE f.id = u.first_id) AS sender
          FROM orders
          JOIN (SELECT c.order_id, MIN(c.at) AS since, MIN(c.id) AS first_id FROM events c
-               WHERE c.action = ?1 AND c.order_id IS NOT NULL
+               WHERE c.action = $1 AND c.order_id IS NOT NULL
                  AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
-                                      WHERE h.order_id = c.order_id AND h.action IN (?2, ?3)), 0)
+                                      WHERE h.order_id = c.order_id AND h.action IN ($2, $3)), 0)
                GROUP BY c.order_id) u ON u.order_id = orders.id
          ORDER BY u.since, orders.id"
     );
@@ -53,9 +53,9 @@ pub async fn unanswered_orders(pool: &SqlitePool) -> anyhow::Result<Vec<Unanswer
 /// True when the order has a message after its last answer or "handled".
 async fn is_unanswered(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM events c WHERE c.order_id = ?1 AND c.action = ?2
+        "SELECT 1 FROM events c WHERE c.order_id = $1 AND c.action = $2
            AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
-                                WHERE h.order_id = ?1 AND h.action IN (?3, ?4)), 0)
+                                WHERE h.order_id = $1 AND h.action IN ($3, $4)), 0)
          LIMIT 1",
     )
     .bind(order_id)
@@ -74,7 +74,7 @@ pub async fn acknowledged_since(
     since: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM outbox WHERE order_id = ?1 AND kind = ?2 AND created_at >= ?3 LIMIT 1",
+        "SELECT 1 FROM outbox WHERE order_id = $1 AND kind = $2 AND created_at >= $3 LIMIT 1",
     )
     .bind(order_id)
     .bind(ReceiptKind::BeskedModtaget.code())
@@ -176,8 +176,8 @@ pub struct ReplyInput<'a> {
 async fn last_mail(tx: &mut Tx<'_>, o: &OrderRow) -> anyhow::Result<Option<Vec<u8>>> {
     let raw: Option<Vec<u8>> = sqlx::query_scalar(
         "SELECT m.raw FROM events e JOIN inbound_mail m ON m.id = e.inbound_id
-         WHERE e.order_id = ?1 AND e.action IN (?2, 'received', 'new version')
-         ORDER BY (lower(trim(COALESCE(m.sender, ''))) = lower(trim(?3))) DESC, e.id DESC
+         WHERE e.order_id = $1 AND e.action IN ($2, 'received', 'new version')
+         ORDER BY (lower(trim(COALESCE(m.sender, ''))) = lower(trim($3))) DESC, e.id DESC
          LIMIT 1",
     )
     .bind(o.id)
@@ -218,9 +218,9 @@ async fn reply_thread(tx: &mut Tx<'_>, o: &OrderRow) -> anyhow::Result<Thread> {
 async fn unanswered_writers(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<String>> {
     let writers: Vec<String> = sqlx::query_scalar(
         "SELECT lower(trim(c.actor)) AS writer FROM events c
-         WHERE c.order_id = ?1 AND c.action = ?2 AND trim(c.actor) <> ''
+         WHERE c.order_id = $1 AND c.action = $2 AND trim(c.actor) <> ''
            AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
-                                WHERE h.order_id = ?1 AND h.action IN (?3, ?4)), 0)
+                                WHERE h.order_id = $1 AND h.action IN ($3, $4)), 0)
          GROUP BY writer ORDER BY MAX(c.id) DESC LIMIT 10",
     )
     .bind(order_id)
@@ -247,7 +247,7 @@ pub async fn reply(
     let writers = unanswered_writers(&mut tx, o.id).await?;
     let latest = latest_version(&mut tx, o.id).await?;
     let earlier: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE order_id = ?1 AND action = ?2")
+        sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE order_id = $1 AND action = $2")
             .bind(o.id)
             .bind(REPLY)
             .fetch_one(&mut *tx)
@@ -343,8 +343,8 @@ mod tests {
         let now = Utc::now();
         sqlx::query(
             "INSERT INTO orders (id, ref, state, thread_subject, created_at, updated_at)
-             VALUES (1, 'SP-2026-00001', 'approved', 's', ?1, ?1),
-                    (2, 'SP-2026-00002', 'approved', 's', ?1, ?1)",
+             VALUES (1, 'SP-2026-00001', 'approved', 's', $1, $1),
+                    (2, 'SP-2026-00002', 'approved', 's', $1, $1)",
         )
         .bind(ts(now))
         .execute(&store.pool)
@@ -402,10 +402,10 @@ mod tests {
         let raw = b"From: fa@kommune.test\r\nSubject: [SP-2026-00001] Hej\r\nMessage-ID: <m@kommune.test>\r\n\r\nKan det rykkes?\r\n";
         sqlx::query(
             "INSERT INTO orders (id, ref, state, requester, thread_subject, created_at, updated_at)
-             VALUES (1, 'SP-2026-00001', 'approved', 'fa@kommune.test', 's', ?1, ?1);
+             VALUES (1, 'SP-2026-00001', 'approved', 'fa@kommune.test', 's', $1, $1);
              INSERT INTO inbound_mail (id, message_key, mailbox, internal_date, stored_at, sha256, raw, disposition)
-             VALUES (1, 'k1', 'INBOX', ?1, ?1, 'x', ?2, 'correspondence'),
-                    (2, 'k2', 'INBOX', ?1, ?1, 'y', ?2, 'correspondence')",
+             VALUES (1, 'k1', 'INBOX', $1, $1, 'x', $2, 'correspondence'),
+                    (2, 'k2', 'INBOX', $1, $1, 'y', $2, 'correspondence')",
         )
         .bind(ts(now))
         .bind(&raw[..])

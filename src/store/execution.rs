@@ -22,16 +22,24 @@ pub async fn claim_next(
     kinds: &[String],
     claim: &str,
 ) -> anyhow::Result<Option<Claimed>> {
-    let row = sqlx::query(
-        "UPDATE orders SET executing_at = ?1 WHERE id = (
+    let row = sqlx::query(crate::store::Backend::of(tx).pick(
+        "UPDATE orders SET executing_at = $1 WHERE id = (
              SELECT id FROM orders
-             WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at <= ?1
-               AND kind IN (SELECT value FROM json_each(?2))
+             WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at <= $1
+               AND kind IN (SELECT value FROM json_each($2))
                AND (executing_at IS NULL OR executing_at < updated_at)
              ORDER BY planned_at, id LIMIT 1)
          AND state = 'approved' AND (executing_at IS NULL OR executing_at < updated_at)
          RETURNING id, ref, kind",
-    )
+        "UPDATE orders SET executing_at = $1 WHERE id = (
+             SELECT id FROM orders
+             WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at <= $1
+               AND kind IN (SELECT jsonb_array_elements_text($2::jsonb))
+               AND (executing_at IS NULL OR executing_at < updated_at)
+             ORDER BY planned_at, id LIMIT 1)
+         AND state = 'approved' AND (executing_at IS NULL OR executing_at < updated_at)
+         RETURNING id, ref, kind",
+    ))
     .bind(claim)
     .bind(serde_json::to_string(kinds)?)
     .fetch_optional(&mut **tx)
@@ -54,7 +62,7 @@ pub async fn claims_before(
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT ref, executing_at FROM orders
          WHERE state = 'approved' AND executing_at IS NOT NULL AND executing_at >= updated_at
-           AND executing_at < ?1 ORDER BY id",
+           AND executing_at < $1 ORDER BY id",
     )
     .bind(ts(cutoff))
     .fetch_all(&store.pool)

@@ -29,9 +29,9 @@ pub async fn bump_attempt_unless_stored(
     // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
     let n: Option<i64> = sqlx::query_scalar(
         "INSERT INTO intake_attempts (message_key, attempts, last_at)
-         SELECT ?1, 1, ?2
+         SELECT $1, 1, $2
          WHERE NOT EXISTS (SELECT 1 FROM inbound_mail
-                           WHERE message_key = ?1 OR (mailbox = ?3 AND uidvalidity = ?4 AND uid = ?5))
+                           WHERE message_key = $1 OR (mailbox = $3 AND uidvalidity = $4 AND uid = $5))
          ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = excluded.last_at
          RETURNING attempts",
     )
@@ -48,7 +48,7 @@ pub async fn bump_attempt_unless_stored(
 /// Takes back one counted attempt (the database failed, not the mail).
 pub async fn take_back_attempt(store: &Store, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = ?1 AND attempts > 0",
+        "UPDATE intake_attempts SET attempts = attempts - 1 WHERE message_key = $1 AND attempts > 0",
     )
     .bind(key)
     .execute(&store.pool)
@@ -58,7 +58,7 @@ pub async fn take_back_attempt(store: &Store, key: &str) -> Result<(), sqlx::Err
 
 /// Keeps why the last attempt at a mail failed.
 pub async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result<()> {
-    sqlx::query("UPDATE intake_attempts SET last_error = ?1 WHERE message_key = ?2")
+    sqlx::query("UPDATE intake_attempts SET last_error = $1 WHERE message_key = $2")
         .bind(why)
         .bind(key)
         .execute(&store.pool)
@@ -71,8 +71,8 @@ pub async fn record_error(store: &Store, key: &str, why: &str) -> anyhow::Result
 pub async fn mark_quarantined(tx: &mut Tx<'_>, key: &str, why: &str) -> anyhow::Result<()> {
     sqlx::query(
         "UPDATE inbound_mail SET disposition = 'quarantined',
-                note = ?1 || CASE WHEN note = '' THEN '' ELSE '; ' || note END
-         WHERE message_key = ?2",
+                note = $1 || CASE WHEN note = '' THEN '' ELSE '; ' || note END
+         WHERE message_key = $2",
     )
     .bind(why)
     .bind(key)
@@ -101,8 +101,8 @@ pub async fn note_reused_message_id(
     for (id, orders, other) in notes {
         let event = plan::reused_message_id(&other);
         sqlx::query(
-            "UPDATE inbound_mail SET note = CASE WHEN note = '' THEN ?1 ELSE note || '; ' || ?1 END
-             WHERE id = ?2",
+            "UPDATE inbound_mail SET note = CASE WHEN note = '' THEN $1 ELSE note || '; ' || $1 END
+             WHERE id = $2",
         )
         .bind(&event.detail)
         .bind(id)
@@ -123,7 +123,7 @@ pub async fn note_reused_message_id(
 /// The orders a stored mail landed on (created, gave a version, wrote to).
 async fn orders_of(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec<i64>> {
     let ids = sqlx::query_scalar(
-        "SELECT DISTINCT order_id FROM events WHERE inbound_id = ?1 AND order_id IS NOT NULL
+        "SELECT DISTINCT order_id FROM events WHERE inbound_id = $1 AND order_id IS NOT NULL
          ORDER BY order_id",
     )
     .bind(inbound_id)
@@ -138,8 +138,8 @@ async fn describe(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<plan::Othe
         "SELECT internal_date, subject,
                 (SELECT group_concat(ref, ', ') FROM
                    (SELECT DISTINCT o.ref AS ref FROM events e JOIN orders o ON o.id = e.order_id
-                    WHERE e.inbound_id = ?1 ORDER BY o.ref))
-         FROM inbound_mail WHERE id = ?1",
+                    WHERE e.inbound_id = $1 ORDER BY o.ref))
+         FROM inbound_mail WHERE id = $1",
     )
     .bind(inbound_id)
     .fetch_one(&mut **tx)
@@ -161,13 +161,13 @@ pub const IGNORED_WHY: &str = "CASE WHEN instr(detail, ' from ') > 0
 /// The mails stored but never answered at or after `since`, counted by why (the `why` of the
 /// `ignored` event, "{why} from {sender}; no receipt"), for the digest's "Post uden svar".
 pub async fn unanswered_since(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(String, i64)>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
             "SELECT {IGNORED_WHY} AS why, COUNT(*)
-             FROM events WHERE action = 'ignored' AND at >= ?1 GROUP BY why ORDER BY why"
+             FROM events WHERE action = 'ignored' AND at >= $1 GROUP BY why ORDER BY why"
         )
     });
     let rows = sqlx::query_as(SQL.as_str())

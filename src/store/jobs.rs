@@ -6,12 +6,12 @@ use super::{Store, Tx, ts};
 
 /// When job `name` last ran, as stored; a job never seen before is recorded as run at `now`.
 pub async fn last_run(store: &Store, name: &str, now: DateTime<Utc>) -> anyhow::Result<String> {
-    sqlx::query("INSERT INTO jobs (name, last_run) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING")
+    sqlx::query("INSERT INTO jobs (name, last_run) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(ts(now))
         .execute(&store.pool)
         .await?;
-    let s: String = sqlx::query_scalar("SELECT last_run FROM jobs WHERE name = ?1")
+    let s: String = sqlx::query_scalar("SELECT last_run FROM jobs WHERE name = $1")
         .bind(name)
         .fetch_one(&store.pool)
         .await?;
@@ -26,7 +26,7 @@ pub async fn move_last_run(
     old: &str,
     now: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
-    let r = sqlx::query("UPDATE jobs SET last_run = ?1 WHERE name = ?2 AND last_run = ?3")
+    let r = sqlx::query("UPDATE jobs SET last_run = $1 WHERE name = $2 AND last_run = $3")
         .bind(ts(now))
         .bind(name)
         .bind(old)

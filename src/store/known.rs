@@ -5,10 +5,10 @@
 
 use std::collections::HashSet;
 use std::str::FromStr;
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
 
 use crate::judge::KnownOrders;
 use crate::mail::Mail;
@@ -33,12 +33,16 @@ pub async fn orders_named(
     tx: &mut Tx<'_>,
     id: &str,
 ) -> anyhow::Result<Vec<(OrderRow, KnownOrder)>> {
+    let uuid = match super::Backend::of(tx) {
+        super::Backend::Sqlite => "CAST(json_extract(v.judgement, '$.fields.system_uuid') AS TEXT)",
+        super::Backend::Postgres => "v.judgement::jsonb #>> '{fields,system_uuid}'",
+    };
     let sql = format!(
         "SELECT {ORDER_COLUMNS},
-                (SELECT CAST(json_extract(v.judgement, '$.fields.system_uuid') AS TEXT)
+                (SELECT {uuid}
                  FROM order_versions v WHERE v.order_id = orders.id
                  ORDER BY v.version DESC LIMIT 1) AS system_uuid
-         FROM orders WHERE bestillings_id = ?1 ORDER BY id DESC"
+         FROM orders WHERE bestillings_id = $1 ORDER BY id DESC"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
@@ -96,7 +100,7 @@ pub async fn known_orders(
 }
 
 /// The BestillingsIDs of executed orders (`bestillings_id.used`).
-pub async fn executed_bestillings_ids(pool: &SqlitePool) -> anyhow::Result<HashSet<String>> {
+pub async fn executed_bestillings_ids(pool: &AnyPool) -> anyhow::Result<HashSet<String>> {
     let ids: Vec<String> = sqlx::query_scalar(
         "SELECT bestillings_id FROM orders WHERE state = 'executed' AND bestillings_id IS NOT NULL",
     )
@@ -109,24 +113,41 @@ impl Store {
     /// Opens an existing database for reading only: nothing is created, migrated or written
     /// (`spdesk check --db` beside a running daemon).
     pub async fn open_read_only(url: &str) -> anyhow::Result<Store> {
-        if !url.starts_with("sqlite:") {
-            anyhow::bail!(
-                "--db \"{url}\": only sqlite: URLs are supported by this version; give the daemon's database.url, e.g. sqlite://var/spdesk.db"
-            );
-        }
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| anyhow::anyhow!("--db \"{url}\": not a database URL ({e})"))?
-            .read_only(true)
-            .create_if_missing(false)
-            .busy_timeout(Duration::from_secs(10));
-        let file = opts.get_filename().display().to_string();
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let shown = crate::config::redact_url(url);
+        let (backend, url) = match super::Backend::of_url(url) {
+            Some(super::Backend::Sqlite) => {
+                let opts = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| anyhow::anyhow!("--db \"{shown}\": not a database URL ({e})"))?;
+                let file = opts.get_filename().display().to_string();
+                if !opts.get_filename().exists() {
+                    anyhow::bail!(
+                        "--db: cannot open the database {file} for reading (no such file); give the path of the daemon's database (database.url)"
+                    );
+                }
+                let ro = format!(
+                    "sqlite://{}?mode=ro",
+                    crate::config::percent_encode_path(&file)
+                );
+                (super::Backend::Sqlite, ro)
+            }
+            // A read-only session: the server refuses any write.
+            Some(super::Backend::Postgres) => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                let ro = format!("{url}{sep}options=-c%20default_transaction_read_only%3Don");
+                (super::Backend::Postgres, ro)
+            }
+            None => anyhow::bail!(
+                "--db \"{shown}\": not a database URL; give the daemon's database.url, e.g. sqlite://var/spdesk.db"
+            ),
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(1)
-            .connect_with(opts)
+            .connect_with(AnyConnectOptions::from_str(&url)?)
             .await
             .map_err(|e| {
-                anyhow::anyhow!("--db: cannot open the database {file} for reading ({e}); give the path of the daemon's database (database.url)")
+                anyhow::anyhow!("--db: cannot open the database {shown} for reading ({e}); give the daemon's database.url")
             })?;
-        Ok(Store { pool })
+        Ok(Store { pool, backend })
     }
 }

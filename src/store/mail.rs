@@ -41,10 +41,10 @@ pub async fn insert_inbound(
     // before.
     let row: Option<(i64, Option<i64>)> = sqlx::query_as(
         "INSERT INTO inbound_mail (message_key, message_id, mailbox, uidvalidity, uid, internal_date, stored_at, sender, subject, sha256, raw, disposition)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ON CONFLICT DO NOTHING
          RETURNING id, (SELECT MAX(o.id) FROM inbound_mail AS o
-                        WHERE o.message_id = ?2 AND o.message_key <> ?1)",
+                        WHERE o.message_id = $2 AND o.message_key <> $1)",
     )
     .bind(m.key)
     .bind(m.message_id)
@@ -68,7 +68,7 @@ pub async fn insert_inbound(
 
 /// Marks a stored mail as correspondence on an order.
 pub async fn mark_correspondence(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<()> {
-    sqlx::query("UPDATE inbound_mail SET disposition = 'correspondence' WHERE id = ?1")
+    sqlx::query("UPDATE inbound_mail SET disposition = 'correspondence' WHERE id = $1")
         .bind(inbound_id)
         .execute(&mut **tx)
         .await?;
@@ -93,7 +93,7 @@ pub async fn insert_order(
     let s = o.summary;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, created_at, updated_at, planned_at)
-         VALUES (?1, 'received', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13) RETURNING id",
+         VALUES ($1, 'received', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13) RETURNING id",
     )
     .bind(o.reference)
     .bind(s.kind)
@@ -121,9 +121,9 @@ pub async fn update_summary(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE orders SET kind = ?1, bestillings_id = COALESCE(?2, bestillings_id), org_name = COALESCE(?3, org_name),
-         org_cvr = COALESCE(?4, org_cvr), system_name = COALESCE(?5, system_name), contact_email = COALESCE(?6, contact_email),
-         planned_at = ?7, updated_at = ?8 WHERE id = ?9",
+        "UPDATE orders SET kind = $1, bestillings_id = COALESCE($2, bestillings_id), org_name = COALESCE($3, org_name),
+         org_cvr = COALESCE($4, org_cvr), system_name = COALESCE($5, system_name), contact_email = COALESCE($6, contact_email),
+         planned_at = $7, updated_at = $8 WHERE id = $9",
     )
     .bind(s.kind)
     .bind(&s.bestillings_id)
@@ -159,9 +159,10 @@ pub async fn insert_version(
     };
     let version: i64 = sqlx::query_scalar(
         "INSERT INTO order_versions (order_id, version, inbound_id, form_index, judgement, decision, created_at)
-         SELECT ?1, COALESCE(MAX(version), 0) + 1, ?2,
-                COALESCE(?3, (SELECT MIN(COALESCE(MIN(form_index), 0), 0) - 1 FROM order_versions WHERE inbound_id = ?2)),
-                ?4, ?5, ?6 FROM order_versions WHERE order_id = ?1
+         SELECT $1, COALESCE(MAX(version), 0) + 1, $2,
+                COALESCE($3, (SELECT CASE WHEN MIN(form_index) < 0 THEN MIN(form_index) ELSE 0 END - 1
+                              FROM order_versions WHERE inbound_id = $2)),
+                $4, $5, $6 FROM order_versions WHERE order_id = $1
          RETURNING version",
     )
     .bind(order_id)
@@ -185,11 +186,15 @@ pub async fn change_state(
     e: &Event,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE orders SET state = COALESCE(?1, state), updated_at = ?2 WHERE id = ?3 AND ?1 IS NOT NULL;
+    sqlx::query(crate::store::Backend::of(tx).pick(
+        "UPDATE orders SET state = COALESCE($1, state), updated_at = $2 WHERE id = $3 AND $1 IS NOT NULL;
          INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         VALUES (?3, ?4, ?2, ?5, ?6, ?7, ?1, ?8)",
-    )
+         VALUES ($3, $4, $2, $5, $6, $7, $1, $8)",
+        "WITH moved AS (
+             UPDATE orders SET state = COALESCE($1, state), updated_at = $2 WHERE id = $3 AND $1 IS NOT NULL)
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         VALUES ($3, $4, $2, $5, $6, $7, $1, $8)",
+    ))
     .bind(e.to.map(|s| s.as_str()))
     .bind(ts(now))
     .bind(order_id)
@@ -220,14 +225,14 @@ mod tests {
         for (key, reference) in [("k1", "SP-2026-00001"), ("k2", "SP-2026-00002")] {
             let inbound: i64 = sqlx::query_scalar(
                 "INSERT INTO inbound_mail (message_key, mailbox, internal_date, stored_at, sha256, raw, disposition)
-                 VALUES (?1, 'INBOX', 't', 't', 's', x'00', 'order') RETURNING id",
+                 VALUES ($1, 'INBOX', 't', 't', 's', x'00', 'order') RETURNING id",
             )
             .bind(key)
             .fetch_one(&mut *tx)
             .await
             .unwrap();
             let order: i64 = sqlx::query_scalar(
-                "INSERT INTO orders (ref, state, created_at, updated_at) VALUES (?1, 'received', 't', 't') RETURNING id",
+                "INSERT INTO orders (ref, state, created_at, updated_at) VALUES ($1, 'received', 't', 't') RETURNING id",
             )
             .bind(reference)
             .fetch_one(&mut *tx)
@@ -271,7 +276,7 @@ mod tests {
             assert_eq!(n, expected);
         }
         let indexes: Vec<i64> = sqlx::query_scalar(
-            "SELECT form_index FROM order_versions WHERE inbound_id = ?1 ORDER BY id",
+            "SELECT form_index FROM order_versions WHERE inbound_id = $1 ORDER BY id",
         )
         .bind(in2)
         .fetch_all(&mut *tx)
@@ -288,7 +293,7 @@ mod tests {
             .unwrap();
         tx.commit().await.unwrap();
         let (state, updated): (String, String) =
-            sqlx::query_as("SELECT state, updated_at FROM orders WHERE id = ?1")
+            sqlx::query_as("SELECT state, updated_at FROM orders WHERE id = $1")
                 .bind(o2)
                 .fetch_one(&store.pool)
                 .await
@@ -307,7 +312,7 @@ mod tests {
             (Some("received"), Some("review"))
         );
         assert_eq!(e.detail, format!("{id}: a\n{id}: b"));
-        let untouched: String = sqlx::query_scalar("SELECT state FROM orders WHERE id = ?1")
+        let untouched: String = sqlx::query_scalar("SELECT state FROM orders WHERE id = $1")
             .bind(o1)
             .fetch_one(&store.pool)
             .await

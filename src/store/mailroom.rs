@@ -10,7 +10,9 @@
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
+
+use super::Backend;
 
 use super::Store;
 use super::apply::{self, Apply};
@@ -55,7 +57,7 @@ const ORDER_REFS: &str = "
 static ONE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT p.*, {ORDER_REFS} FROM ({}) p",
-        post_sql("AND m.id = ?1")
+        post_sql("AND m.id = $1")
     )
 });
 
@@ -79,10 +81,10 @@ pub struct PostMail {
 }
 
 /// How many mails of the mailroom there are per `why`, sorted by `why`.
-pub async fn counts(pool: &SqlitePool) -> anyhow::Result<Vec<(String, i64)>> {
+pub async fn counts(pool: &AnyPool) -> anyhow::Result<Vec<(String, i64)>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT why, COUNT(*) FROM ({}) GROUP BY why ORDER BY why",
+            "SELECT why, COUNT(*) FROM ({}) AS p GROUP BY why ORDER BY why",
             post_sql("")
         )
     });
@@ -92,21 +94,28 @@ pub async fn counts(pool: &SqlitePool) -> anyhow::Result<Vec<(String, i64)>> {
 /// A page of the mailroom, newest first: `limit` mails after `offset`, only those with one of
 /// `whys` when given.
 pub async fn page(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     whys: Option<&[String]>,
     limit: i64,
     offset: i64,
 ) -> anyhow::Result<Vec<PostMail>> {
-    static SQL: LazyLock<String> = LazyLock::new(|| {
+    fn sql(backend: Backend) -> String {
         format!(
             "SELECT p.*, {ORDER_REFS} FROM ({}) p
-             WHERE ?1 IS NULL OR p.why IN (SELECT value FROM json_each(?1))
-             ORDER BY p.internal_date DESC, p.id DESC LIMIT ?2 OFFSET ?3",
-            post_sql("")
+             WHERE $1 IS NULL OR p.why IN ({})
+             ORDER BY p.internal_date DESC, p.id DESC LIMIT $2 OFFSET $3",
+            post_sql(""),
+            super::json_texts(backend, "$1")
         )
-    });
+    }
+    static SQLITE: LazyLock<String> = LazyLock::new(|| sql(Backend::Sqlite));
+    static POSTGRES: LazyLock<String> = LazyLock::new(|| sql(Backend::Postgres));
     let filter = whys.map(|w| serde_json::Value::from(w.to_vec()).to_string());
-    Ok(sqlx::query_as(SQL.as_str())
+    let sql = match Backend::of_pool(pool) {
+        Backend::Sqlite => SQLITE.as_str(),
+        Backend::Postgres => POSTGRES.as_str(),
+    };
+    Ok(sqlx::query_as(sql)
         .bind(filter)
         .bind(limit)
         .bind(offset)
@@ -116,7 +125,7 @@ pub async fn page(
 
 /// One mail of the mailroom; `None` when there is no such mail or it is not of this kind (a
 /// mail filed on an order is shown on its order).
-pub async fn mail(pool: &SqlitePool, id: i64) -> anyhow::Result<Option<PostMail>> {
+pub async fn mail(pool: &AnyPool, id: i64) -> anyhow::Result<Option<PostMail>> {
     Ok(sqlx::query_as(ONE.as_str())
         .bind(id)
         .fetch_optional(pool)
@@ -124,11 +133,11 @@ pub async fn mail(pool: &SqlitePool, id: i64) -> anyhow::Result<Option<PostMail>
 }
 
 /// The bytes of a mailroom mail, as they came; `None` as for [`mail`].
-pub async fn raw(pool: &SqlitePool, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
+pub async fn raw(pool: &AnyPool, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT raw FROM inbound_mail WHERE id IN (SELECT id FROM ({}))",
-            post_sql("AND m.id = ?1")
+            post_sql("AND m.id = $1")
         )
     });
     Ok(sqlx::query_scalar(SQL.as_str())
@@ -202,7 +211,7 @@ mod tests {
         let store = Store::open(&url).await.unwrap();
         sqlx::query(
             "INSERT INTO inbound_mail (id, message_key, mailbox, internal_date, stored_at, sender, subject, sha256, raw, disposition, note)
-             VALUES (1, 'k1', 'INBOX', '2026-12-01T08:00:00.000Z', 't', 'spam@elsewhere.test', 'Tilbud', 's', ?1, 'ignored', ''),
+             VALUES (1, 'k1', 'INBOX', '2026-12-01T08:00:00.000Z', 't', 'spam@elsewhere.test', 'Tilbud', 's', $1, 'ignored', ''),
                     (2, 'k2', 'INBOX', '2026-12-01T09:00:00.000Z', 't', 'a@kommune.test', 'PDF', 's', x'00', 'quarantined', 'the reader timed out'),
                     (3, 'k3', 'INBOX', '2026-12-01T10:00:00.000Z', 't', 'a@kommune.test', 'Bestilling', 's', x'00', 'order', ''),
                     (4, 'k4', 'INBOX', '2026-12-01T11:00:00.000Z', 't', 'a@kommune.test', 'Re: Bestilling', 's', x'00', 'correspondence', ''),
@@ -296,7 +305,7 @@ mod tests {
         );
 
         let (state, requester): (String, Option<String>) =
-            sqlx::query_as("SELECT state, requester FROM orders WHERE ref = ?1")
+            sqlx::query_as("SELECT state, requester FROM orders WHERE ref = $1")
                 .bind(reference)
                 .fetch_one(&store.pool)
                 .await
@@ -305,7 +314,7 @@ mod tests {
         assert_eq!(requester, None, "spam is never answered: no requester");
         let events: Vec<(String, String)> = sqlx::query_as(
             "SELECT e.actor, e.action FROM events e JOIN orders o ON o.id = e.order_id
-             WHERE o.ref = ?1 ORDER BY e.id",
+             WHERE o.ref = $1 ORDER BY e.id",
         )
         .bind(reference)
         .fetch_all(&store.pool)

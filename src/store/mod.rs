@@ -1,13 +1,15 @@
-//! The database: SQLite (one file, WAL) through sqlx, migrations applied at start. Queries
-//! are checked at run time, so building needs no database.
+//! The database: SQLite (one file, WAL; the embedded default) or PostgreSQL (several instances
+//! on one database), through sqlx's `Any` driver, migrations applied at start. Queries are
+//! checked at run time, so building needs no database. Every query is written once, with
+//! `$1`-style parameters both engines read; the few statements the two spell differently
+//! (JSON, several statements in one) are chosen by [`Backend`].
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyConnection, AnyPool, Row, Transaction};
 
 use crate::orders::plan::Event;
 use crate::orders::state::{State, reference};
@@ -15,6 +17,8 @@ use crate::orders::state::{State, reference};
 pub mod actions;
 pub mod apply;
 pub mod billing;
+pub mod claims;
+pub mod copy;
 pub mod dialogue;
 pub mod execution;
 pub mod inbound;
@@ -30,12 +34,72 @@ pub mod sessions;
 pub mod users;
 pub mod versions;
 
-pub type Tx<'a> = Transaction<'a, Sqlite>;
+pub type Tx<'a> = Transaction<'a, Any>;
+
+/// Which engine a connection talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The engine of a database URL; `None` for a scheme spdesk does not use.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    /// The engine of an open connection (a transaction derefs to one).
+    pub fn of(conn: &AnyConnection) -> Backend {
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
+
+    /// The engine of a pool.
+    pub fn of_pool(pool: &AnyPool) -> Backend {
+        Backend::of_url(pool.connect_options().database_url.as_str()).unwrap_or(Backend::Sqlite)
+    }
+
+    /// `sqlite` or `postgres`, as the migrations' folders and `db check` name them.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// The statement for this engine: SQLite's spelling or PostgreSQL's.
+    pub fn pick(self, sqlite: &'static str, postgres: &'static str) -> &'static str {
+        match self {
+            Backend::Sqlite => sqlite,
+            Backend::Postgres => postgres,
+        }
+    }
+}
+
+/// A subquery giving the texts of the JSON array `param` (a JSON text bound as a parameter):
+/// how the store passes a list, since a parameter holds one value.
+pub fn json_texts(backend: Backend, param: &str) -> String {
+    match backend {
+        Backend::Sqlite => format!("SELECT value FROM json_each({param})"),
+        Backend::Postgres => format!("SELECT jsonb_array_elements_text({param}::jsonb)"),
+    }
+}
 
 /// The store: a connection pool.
 #[derive(Clone)]
 pub struct Store {
-    pub pool: SqlitePool,
+    pub pool: AnyPool,
+    pub backend: Backend,
 }
 
 /// Times as stored: RFC 3339 in UTC with seconds.
@@ -44,7 +108,7 @@ pub fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// A nullable time column as stored by [`ts`].
-pub fn ts_column(r: &sqlx::sqlite::SqliteRow, name: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
+pub fn ts_column(r: &AnyRow, name: &str) -> anyhow::Result<Option<DateTime<Utc>>> {
     let s: Option<String> = r.try_get(name)?;
     Ok(s.as_deref().and_then(parse_ts))
 }
@@ -55,46 +119,46 @@ pub fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+/// The schema of each engine, from one folder each (the same versions in both).
+pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    }
+}
+
+/// The key of the one PostgreSQL advisory lock every write transaction takes first
+/// ([`Store::begin`]): "spdesk" in ASCII.
+const WRITE_LOCK: i64 = 0x0073_7064_6573_6b;
+
 impl Store {
     /// Opens (creating if needed) the database and applies the migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
-        if !url.starts_with("sqlite:") {
-            anyhow::bail!(
-                "database.url \"{url}\": only sqlite: URLs are supported by this version; use e.g. sqlite://var/spdesk.db?mode=rwc"
-            );
-        }
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let file = opts.get_filename().to_path_buf();
-        // An in-memory database (":memory:", mode=memory) has no file to protect.
-        if !(url.contains(":memory:") || url.contains("mode=memory")) {
-            create_private(&file)?;
-        }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            // Every connection is pinged when it goes back to the pool (`reusable`), and an
-            // idle SQLite connection has no server that could drop it meanwhile: the ping
-            // sqlx adds on every acquire by default would only cost another round trip to the
-            // connection's worker thread (two task switches) per use.
-            .test_before_acquire(false)
-            .after_release(|conn, _| Box::pin(reusable(conn)))
-            .connect_with(opts)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
-        restrict_permissions(&file);
-        // Two processes opening a new database at once (the daemon starting, a CLI command) race
-        // to apply the migrations, and the loser trips over the winner's tables. Once the
-        // winner has committed, a second try finds them applied.
+        sqlx::any::install_default_drivers();
+        let store = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => open_sqlite(url).await?,
+            Some(Backend::Postgres) => open_postgres(url).await?,
+            None => anyhow::bail!(
+                "database.url \"{}\": not a database URL spdesk uses; give sqlite://FILE?mode=rwc or postgres://USER@HOST/DB",
+                crate::config::redact_url(url)
+            ),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations. Two processes opening a new database at once (the daemon
+    /// starting, a CLI command, a second instance) race to apply them, and the loser trips
+    /// over the winner's tables. Once the winner has committed, a second try finds them
+    /// applied.
+    async fn migrate(&self) -> anyhow::Result<()> {
         let mut tries = 0u32;
         loop {
-            match sqlx::migrate!("./migrations").run(&pool).await {
-                Ok(()) => break,
-                Err(e) if tries < 3 => {
+            match migrator(self.backend).run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries < 5 => {
                     tries += 1;
                     tracing::debug!(error = %e, tries, "migrations failed; trying again");
                     tokio::time::sleep(Duration::from_millis(300 * u64::from(tries))).await;
@@ -102,15 +166,110 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Store { pool })
     }
 
-    /// Starts a write transaction. `BEGIN IMMEDIATE` takes the write lock at once (waiting up
-    /// to the busy timeout): a deferred transaction that reads first and writes later fails at
-    /// once with SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, which
-    /// the busy timeout does not cover. Every transaction here writes.
+    /// Starts a write transaction, one at a time across every process on the database, as
+    /// SQLite's single writer has always made them: every read-then-write in the store relies
+    /// on it. On SQLite `BEGIN IMMEDIATE` takes the write lock at once (waiting up to the busy
+    /// timeout): a deferred transaction that reads first and writes later fails at once with
+    /// SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, which the busy
+    /// timeout does not cover. On PostgreSQL the transaction takes one advisory lock first,
+    /// released by its commit or rollback, or by the server when the holder's connection dies.
+    /// Every transaction here writes.
     pub async fn begin(&self) -> anyhow::Result<Tx<'static>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match self.backend {
+            Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// SQLite: one file in WAL mode, its folder and file private.
+async fn open_sqlite(url: &str) -> anyhow::Result<Store> {
+    use std::str::FromStr;
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?;
+    let file = opts.get_filename().to_path_buf();
+    // An in-memory database (":memory:", mode=memory) has no file to protect.
+    if !(url.contains(":memory:") || url.contains("mode=memory")) {
+        create_private(&file)?;
+    }
+    let pool = AnyPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        // Every connection is pinged when it goes back to the pool (`reusable`), and an idle
+        // SQLite connection has no server that could drop it meanwhile: the ping sqlx adds on
+        // every acquire by default would only cost another round trip to the connection's
+        // worker thread (two task switches) per use.
+        .test_before_acquire(false)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .after_release(|conn, _| Box::pin(reusable(conn)))
+        .connect_with(any_options(url)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", file.display()))?;
+    restrict_permissions(&file);
+    Ok(Store {
+        pool,
+        backend: Backend::Sqlite,
+    })
+}
+
+/// PostgreSQL: a pool of connections to a server several instances share.
+async fn open_postgres(url: &str) -> anyhow::Result<Store> {
+    let shown = crate::config::redact_url(url);
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(any_options(url)?)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot connect to the database {shown}: {}",
+                redact_errors(&e.to_string(), url)
+            )
+        })?;
+    Ok(Store {
+        pool,
+        backend: Backend::Postgres,
+    })
+}
+
+/// The URL as sqlx's `Any` driver takes it.
+fn any_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
+    use std::str::FromStr;
+    Ok(AnyConnectOptions::from_str(url).map_err(|e| {
+        anyhow::anyhow!(
+            "database.url \"{}\": {}",
+            crate::config::redact_url(url),
+            redact_errors(&e.to_string(), url)
+        )
+    })?)
+}
+
+/// A driver's error text with the URL's password, should it quote it, hidden.
+fn redact_errors(text: &str, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        Some(p) if !p.is_empty() => text.replace(&p, "***"),
+        _ => text.to_string(),
     }
 }
 
@@ -181,7 +340,7 @@ const SQLITE_UNAVAILABLE: [i32; 7] = [5, 6, 7, 8, 10, 13, 14];
 /// would stay uncommitted and keep the write lock, and every other writer would find the
 /// database locked for good. So a connection still in a transaction once its queued rollback
 /// has run (the ping flushes it) is closed, and the pool opens a fresh one.
-async fn reusable(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+async fn reusable(conn: &mut AnyConnection) -> Result<bool, sqlx::Error> {
     use sqlx::Connection;
     conn.ping().await?;
     Ok(!conn.is_in_transaction())
@@ -204,7 +363,7 @@ fn restrict_permissions(file: &Path) {
 pub async fn next_reference(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Result<String> {
     let year = now.with_timezone(&chrono_tz::Europe::Copenhagen).year();
     let last: i64 = sqlx::query_scalar(
-        "INSERT INTO ref_counters (year, last) VALUES (?1, 1)
+        "INSERT INTO ref_counters (year, last) VALUES ($1, 1)
          ON CONFLICT (year) DO UPDATE SET last = last + 1
          RETURNING last",
     )
@@ -226,7 +385,7 @@ pub struct EventAt {
 pub async fn event(tx: &mut Tx<'_>, at: EventAt, e: &Event) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(at.order_id)
     .bind(at.inbound_id)
@@ -249,7 +408,7 @@ pub async fn has_event_since(
     since: DateTime<Utc>,
 ) -> anyhow::Result<bool> {
     let found: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM events WHERE order_id = ?1 AND action = ?2 AND at >= ?3 LIMIT 1",
+        "SELECT 1 FROM events WHERE order_id = $1 AND action = $2 AND at >= $3 LIMIT 1",
     )
     .bind(order_id)
     .bind(action)
@@ -265,7 +424,7 @@ pub async fn has_event_since(
 macro_rules! outbox_insert {
     () => {
         "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (message_id) DO NOTHING"
     };
 }
@@ -302,11 +461,21 @@ pub async fn enqueue_for_order(
     // What [`enqueue`] and [`event`] write, sent as one query of two statements: one round
     // trip to the connection's worker thread instead of two (the numbered parameters are
     // shared by both statements).
-    sqlx::query(concat!(
-        outbox_insert!(),
-        ";
-         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         VALUES (?1, NULL, ?7, 'daemon', 'receipt queued', NULL, NULL, ?8)"
+    // PostgreSQL takes one statement per query: the INSERT into the outbox is a CTE there.
+    sqlx::query(Backend::of(tx).pick(
+        concat!(
+            outbox_insert!(),
+            ";
+             INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+             VALUES ($1, NULL, $7, 'daemon', 'receipt queued', NULL, NULL, $8)"
+        ),
+        concat!(
+            "WITH queued AS (",
+            outbox_insert!(),
+            ")
+             INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+             VALUES ($1, NULL, $7, 'daemon', 'receipt queued', NULL, NULL, $8)"
+        ),
     ))
     .bind(order_id)
     .bind(out.kind.code())
@@ -329,7 +498,7 @@ pub async fn queued_since(
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<String>> {
     let rows: Vec<String> = sqlx::query_scalar(
-        "SELECT detail FROM events WHERE order_id = ?1 AND action = 'receipt queued' AND at >= ?2 ORDER BY id",
+        "SELECT detail FROM events WHERE order_id = $1 AND action = 'receipt queued' AND at >= $2 ORDER BY id",
     )
     .bind(order_id)
     .bind(ts(since))
@@ -370,17 +539,26 @@ pub async fn take_rate_slot(
     }
     let json = serde_json::to_string(keys)?;
     // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
-    let counted: Vec<(String, i64)> = sqlx::query_as(
+    let counted: Vec<(String, i64)> = sqlx::query_as(Backend::of(tx).pick(
         "INSERT INTO receipt_rate (address, hour, n)
-         SELECT json_extract(k.value, '$[0]'), ?2, 1 FROM json_each(?1) AS k
+         SELECT json_extract(k.value, '$[0]'), $2, 1 FROM json_each($1) AS k
          WHERE NOT EXISTS (
-             SELECT 1 FROM json_each(?1) AS l
+             SELECT 1 FROM json_each($1) AS l
              WHERE (SELECT COALESCE(SUM(r.n), 0) FROM receipt_rate AS r
-                    WHERE r.address = json_extract(l.value, '$[0]') AND r.hour BETWEEN ?2 - 1 AND ?2 + 1)
+                    WHERE r.address = json_extract(l.value, '$[0]') AND r.hour BETWEEN $2 - 1 AND $2 + 1)
                    >= MAX(json_extract(l.value, '$[1]'), 1))
          ON CONFLICT (address, hour) DO UPDATE SET n = n + 1
          RETURNING address, n",
-    )
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT k.value ->> 0, $2, 1 FROM jsonb_array_elements($1::jsonb) AS k (value)
+         WHERE NOT EXISTS (
+             SELECT 1 FROM jsonb_array_elements($1::jsonb) AS l (value)
+             WHERE (SELECT COALESCE(SUM(r.n), 0) FROM receipt_rate AS r
+                    WHERE r.address = l.value ->> 0 AND r.hour BETWEEN $2 - 1 AND $2 + 1)
+                   >= GREATEST((l.value ->> 1)::bigint, 1))
+         ON CONFLICT (address, hour) DO UPDATE SET n = receipt_rate.n + 1
+         RETURNING address, n",
+    ))
     .bind(&json)
     .bind(hour)
     .fetch_all(&mut **tx)
@@ -409,9 +587,10 @@ async fn forget_old_hours(
     if fresh.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "DELETE FROM receipt_rate WHERE address IN (SELECT value FROM json_each(?1)) AND hour < ?2",
-    )
+    sqlx::query(Backend::of(tx).pick(
+        "DELETE FROM receipt_rate WHERE address IN (SELECT value FROM json_each($1)) AND hour < $2",
+        "DELETE FROM receipt_rate WHERE address IN (SELECT jsonb_array_elements_text($1::jsonb)) AND hour < $2",
+    ))
     .bind(serde_json::to_string(&fresh)?)
     .bind(hour - 1)
     .execute(&mut **tx)
@@ -427,10 +606,13 @@ async fn defer_to_room(
     keys_json: &str,
     hour: i64,
 ) -> anyhow::Result<RateSlot> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(Backend::of(tx).pick(
         "SELECT address, hour, n FROM receipt_rate
-         WHERE address IN (SELECT json_extract(value, '$[0]') FROM json_each(?1)) AND hour >= ?2 - 1",
-    )
+         WHERE address IN (SELECT json_extract(value, '$[0]') FROM json_each($1)) AND hour >= $2 - 1",
+        "SELECT address, hour, n FROM receipt_rate
+         WHERE address IN (SELECT k.value ->> 0 FROM jsonb_array_elements($1::jsonb) AS k (value))
+           AND hour >= $2 - 1",
+    ))
     .bind(keys_json)
     .bind(hour)
     .fetch_all(&mut **tx)
@@ -452,11 +634,14 @@ async fn defer_to_room(
         .filter(|(_, (c, limit))| !crate::orders::rate::fits(c, hour, *limit))
         .map(|((k, _), _)| k.clone())
         .collect();
-    sqlx::query(
+    sqlx::query(Backend::of(tx).pick(
         "INSERT INTO receipt_rate (address, hour, n)
-         SELECT json_extract(value, '$[0]'), ?2, 1 FROM json_each(?1) WHERE true
+         SELECT json_extract(value, '$[0]'), $2, 1 FROM json_each($1) WHERE true
          ON CONFLICT (address, hour) DO UPDATE SET n = n + 1",
-    )
+        "INSERT INTO receipt_rate (address, hour, n)
+         SELECT k.value ->> 0, $2, 1 FROM jsonb_array_elements($1::jsonb) AS k (value)
+         ON CONFLICT (address, hour) DO UPDATE SET n = receipt_rate.n + 1",
+    ))
     .bind(keys_json)
     .bind(slot)
     .execute(&mut **tx)
@@ -476,9 +661,9 @@ pub async fn count_hourly(
 ) -> anyhow::Result<i64> {
     let hour = crate::orders::rate::hour_of(now.timestamp());
     let (this_hour, both): (i64, i64) = sqlx::query_as(
-        "INSERT INTO receipt_rate (address, hour, n) VALUES (?1, ?2, ?3)
-         ON CONFLICT (address, hour) DO UPDATE SET n = n + ?3
-         RETURNING n, n + COALESCE((SELECT p.n FROM receipt_rate AS p WHERE p.address = ?1 AND p.hour = ?2 - 1), 0)",
+        "INSERT INTO receipt_rate (address, hour, n) VALUES ($1, $2, $3)
+         ON CONFLICT (address, hour) DO UPDATE SET n = n + $3
+         RETURNING n, n + COALESCE((SELECT p.n FROM receipt_rate AS p WHERE p.address = $1 AND p.hour = $2 - 1), 0)",
     )
     .bind(key)
     .bind(hour)
@@ -486,7 +671,7 @@ pub async fn count_hourly(
     .fetch_one(&mut **tx)
     .await?;
     if this_hour == n {
-        sqlx::query("DELETE FROM receipt_rate WHERE address = ?1 AND hour < ?2")
+        sqlx::query("DELETE FROM receipt_rate WHERE address = $1 AND hour < $2")
             .bind(key)
             .bind(hour - 1)
             .execute(&mut **tx)
@@ -504,7 +689,7 @@ pub async fn held_mail_order(
 ) -> anyhow::Result<Option<(i64, String)>> {
     let row: Option<(i64, String)> = sqlx::query_as(
         "SELECT o.id, o.ref FROM held_mail_orders h JOIN orders o ON o.id = h.order_id
-         WHERE h.address = ?1 AND h.hour = ?2",
+         WHERE h.address = $1 AND h.hour = $2",
     )
     .bind(address)
     .bind(crate::orders::rate::hour_of(now.timestamp()))
@@ -520,7 +705,7 @@ pub async fn set_held_mail_order(
     now: DateTime<Utc>,
     order_id: i64,
 ) -> anyhow::Result<()> {
-    sqlx::query("INSERT INTO held_mail_orders (address, hour, order_id) VALUES (?1, ?2, ?3)")
+    sqlx::query("INSERT INTO held_mail_orders (address, hour, order_id) VALUES ($1, $2, $3)")
         .bind(address)
         .bind(crate::orders::rate::hour_of(now.timestamp()))
         .bind(order_id)
@@ -537,12 +722,18 @@ pub async fn gather_for_review_summary(
     hour: i64,
     reference: &str,
 ) -> anyhow::Result<(i64, Vec<String>)> {
-    let (n, refs): (i64, String) = sqlx::query_as(
-        "INSERT INTO review_summaries (hour, n, refs) VALUES (?1, 1, json_array(?2))
+    let (n, refs): (i64, String) = sqlx::query_as(Backend::of(tx).pick(
+        "INSERT INTO review_summaries (hour, n, refs) VALUES ($1, 1, json_array($2))
          ON CONFLICT (hour) DO UPDATE SET n = n + 1,
-             refs = CASE WHEN json_array_length(refs) < ?3 THEN json_insert(refs, '$[#]', ?2) ELSE refs END
+             refs = CASE WHEN json_array_length(refs) < $3 THEN json_insert(refs, '$[#]', $2) ELSE refs END
          RETURNING n, refs",
-    )
+        "INSERT INTO review_summaries (hour, n, refs) VALUES ($1, 1, jsonb_build_array($2::text)::text)
+         ON CONFLICT (hour) DO UPDATE SET n = review_summaries.n + 1,
+             refs = CASE WHEN jsonb_array_length(review_summaries.refs::jsonb) < $3
+                         THEN (review_summaries.refs::jsonb || jsonb_build_array($2::text))::text
+                         ELSE review_summaries.refs END
+         RETURNING n, refs",
+    ))
     .bind(hour)
     .bind(reference)
     .bind(i64::try_from(crate::orders::review_summary::LISTED).unwrap_or(i64::MAX))
@@ -582,7 +773,7 @@ pub async fn enqueue_staff_mail(
         ($conflict:literal) => {
             concat!(
                 "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
-                 VALUES (NULL, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 VALUES (NULL, $1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (message_id) ",
                 $conflict
             )
@@ -618,11 +809,15 @@ pub async fn defer_queued(
     now: DateTime<Utc>,
     why: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE message_id = ?1 AND sent_at IS NULL;
+    sqlx::query(Backend::of(tx).pick(
+        "UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE message_id = $1 AND sent_at IS NULL;
          INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         SELECT ?4, NULL, ?5, 'daemon', 'receipt deferred', NULL, NULL, ?6 WHERE ?4 IS NOT NULL",
-    )
+         SELECT $4, NULL, $5, 'daemon', 'receipt deferred', NULL, NULL, $6 WHERE $4 IS NOT NULL",
+        "WITH deferred AS (
+             UPDATE outbox SET next_attempt_at = $2, last_error = $3 WHERE message_id = $1 AND sent_at IS NULL)
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         SELECT $4, NULL, $5, 'daemon', 'receipt deferred', NULL, NULL, $6 WHERE $4 IS NOT NULL",
+    ))
     .bind(message_id)
     .bind(ts(not_before))
     .bind(format!("{DEFERRED}{why}"))
@@ -638,9 +833,9 @@ pub async fn defer_queued(
 pub const DEFERRED: &str = "deferred: ";
 
 /// Mails waiting in the outbox for an hourly limit to allow them (for the digest).
-pub async fn deferred_mails(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow::Result<i64> {
+pub async fn deferred_mails(pool: &AnyPool, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?1 AND last_error LIKE ?2",
+        "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > $1 AND last_error LIKE $2",
     )
     .bind(ts(now))
     .bind(format!("{DEFERRED}%"))
@@ -653,7 +848,7 @@ pub use crate::orders::order::OrderRow;
 
 pub(crate) const ORDER_COLUMNS: &str = "id, ref, state, kind, bestillings_id, org_name, org_cvr, system_name, requester, reply_to, contact_email, thread_message_id, thread_subject, planned_at, created_at, updated_at, executed_at, billed_at, incident_at";
 
-pub(crate) fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<OrderRow> {
+pub(crate) fn order_from_row(r: &AnyRow) -> anyhow::Result<OrderRow> {
     let t = |name: &str| ts_column(r, name);
     let state: String = r.try_get("state")?;
     Ok(OrderRow {
@@ -682,9 +877,9 @@ pub(crate) fn order_from_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Orde
 /// Loads one order by its reference, as a person may type it (any case).
 pub async fn order_by_ref<'e, E>(exec: E, reference: &str) -> anyhow::Result<Option<OrderRow>>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = Any>,
 {
-    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE ref = ?1");
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE ref = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(crate::orders::state::canonical_reference(reference))
         .fetch_optional(exec)
@@ -695,10 +890,12 @@ where
 /// The it-system UUID of an order's newest version: what the register is asked about when
 /// someone other than the requester writes about the order.
 pub async fn order_system_uuid(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Option<String>> {
-    let uuid: Option<Option<String>> = sqlx::query_scalar(
+    let uuid: Option<Option<String>> = sqlx::query_scalar(Backend::of(tx).pick(
         "SELECT CAST(json_extract(judgement, '$.fields.system_uuid') AS TEXT) FROM order_versions
-         WHERE order_id = ?1 ORDER BY version DESC LIMIT 1",
-    )
+         WHERE order_id = $1 ORDER BY version DESC LIMIT 1",
+        "SELECT judgement::jsonb #>> '{fields,system_uuid}' FROM order_versions
+         WHERE order_id = $1 ORDER BY version DESC LIMIT 1",
+    ))
     .bind(order_id)
     .fetch_optional(&mut **tx)
     .await?;
@@ -711,14 +908,14 @@ pub async fn order_by_receipt_id(
     message_id: &str,
 ) -> anyhow::Result<Option<OrderRow>> {
     let order_id: Option<i64> =
-        sqlx::query_scalar("SELECT order_id FROM outbox WHERE message_id = ?1")
+        sqlx::query_scalar("SELECT order_id FROM outbox WHERE message_id = $1")
             .bind(message_id)
             .fetch_optional(&mut **tx)
             .await?
             .flatten();
     match order_id {
         Some(id) => {
-            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?1");
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .fetch_optional(&mut **tx)
@@ -730,10 +927,10 @@ pub async fn order_by_receipt_id(
 }
 
 /// Every order, optionally in one state, oldest first.
-pub async fn list_orders(pool: &SqlitePool, state: Option<State>) -> anyhow::Result<Vec<OrderRow>> {
+pub async fn list_orders(pool: &AnyPool, state: Option<State>) -> anyhow::Result<Vec<OrderRow>> {
     let rows = match state {
         Some(s) => {
-            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE state = ?1 ORDER BY id");
+            let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE state = $1 ORDER BY id");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(s.as_str())
                 .fetch_all(pool)
@@ -756,7 +953,7 @@ pub async fn set_state(
     state: State,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE orders SET state = ?1, updated_at = ?2 WHERE id = ?3")
+    sqlx::query("UPDATE orders SET state = $1, updated_at = $2 WHERE id = $3")
         .bind(state.as_str())
         .bind(ts(now))
         .bind(order_id)
@@ -770,10 +967,10 @@ pub use crate::orders::order::EventRow;
 /// An order's events, oldest first (in a transaction too, e.g. for the incident mail).
 pub async fn events_of<'e, E>(exec: E, order_id: i64) -> anyhow::Result<Vec<EventRow>>
 where
-    E: sqlx::Executor<'e, Database = Sqlite>,
+    E: sqlx::Executor<'e, Database = Any>,
 {
     let rows = sqlx::query(
-        "SELECT at, actor, action, from_state, to_state, detail FROM events WHERE order_id = ?1 ORDER BY id",
+        "SELECT at, actor, action, from_state, to_state, detail FROM events WHERE order_id = $1 ORDER BY id",
     )
     .bind(order_id)
     .fetch_all(exec)
@@ -801,9 +998,9 @@ pub struct VersionRow {
     pub judgement: serde_json::Value,
 }
 
-pub async fn versions_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<VersionRow>> {
+pub async fn versions_of(pool: &AnyPool, order_id: i64) -> anyhow::Result<Vec<VersionRow>> {
     let rows = sqlx::query(
-        "SELECT version, decision, created_at, judgement FROM order_versions WHERE order_id = ?1 ORDER BY version",
+        "SELECT version, decision, created_at, judgement FROM order_versions WHERE order_id = $1 ORDER BY version",
     )
     .bind(order_id)
     .fetch_all(pool)
@@ -824,13 +1021,13 @@ pub async fn versions_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec
 /// The raw mail a version of an order came in (`orders show` reads the attached certificate
 /// from it); `None` when there is no such version.
 pub async fn version_mail(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     version: i64,
 ) -> anyhow::Result<Option<Vec<u8>>> {
     let raw: Option<Vec<u8>> = sqlx::query_scalar(
         "SELECT m.raw FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
-         WHERE v.order_id = ?1 AND v.version = ?2",
+         WHERE v.order_id = $1 AND v.version = $2",
     )
     .bind(order_id)
     .bind(version)
@@ -845,7 +1042,7 @@ pub async fn set_executed_at(
     order_id: i64,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE orders SET executed_at = ?1 WHERE id = ?2")
+    sqlx::query("UPDATE orders SET executed_at = $1 WHERE id = $2")
         .bind(ts(at))
         .bind(order_id)
         .execute(&mut **tx)
@@ -860,7 +1057,7 @@ pub async fn set_planned_at(
     at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE orders SET planned_at = ?1, updated_at = ?2 WHERE id = ?3")
+    sqlx::query("UPDATE orders SET planned_at = $1, updated_at = $2 WHERE id = $3")
         .bind(ts(at))
         .bind(ts(now))
         .bind(order_id)
@@ -875,7 +1072,7 @@ pub async fn set_incident_at(
     order_id: i64,
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    sqlx::query("UPDATE orders SET incident_at = ?1 WHERE id = ?2")
+    sqlx::query("UPDATE orders SET incident_at = $1 WHERE id = $2")
         .bind(ts(at))
         .bind(order_id)
         .execute(&mut **tx)
@@ -887,6 +1084,7 @@ pub async fn set_incident_at(
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::str::FromStr;
 
     #[tokio::test]
     async fn a_mail_over_an_hourly_limit_is_counted_in_a_later_hour() {
@@ -982,7 +1180,7 @@ mod tests {
             seen.push(count_hourly(&mut tx, key, n, at(t)).await.unwrap());
         }
         assert_eq!(seen, vec![2, 3, 6, 5]);
-        let hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_rate WHERE address = ?1")
+        let hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM receipt_rate WHERE address = $1")
             .bind(key)
             .fetch_one(&mut *tx)
             .await
@@ -1152,7 +1350,7 @@ mod tests {
     #[tokio::test]
     async fn a_database_locked_by_another_writer_is_unavailable() {
         let (_dir, url, store) = scratch().await;
-        let opts = SqliteConnectOptions::from_str(&url)
+        let opts = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
             .unwrap()
             .busy_timeout(Duration::from_millis(100));
         let mut other = sqlx::ConnectOptions::connect(&opts).await.unwrap();

@@ -5,7 +5,7 @@
 //! the page costs the same with 10 orders or 10,000.
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 use super::{VersionRow, parse_ts};
 use crate::rules::cert::CertSummary;
@@ -13,8 +13,8 @@ use crate::rules::cert::CertSummary;
 /// The ids of the mails filed on order `?1`: the mails its versions came in and every mail its
 /// history names (correspondence, a bounce of its receipt, a refused form about it). Both
 /// subqueries use an index on `order_id`.
-const ORDER_MAIL_IDS: &str = "SELECT inbound_id FROM order_versions WHERE order_id = ?1
-     UNION SELECT inbound_id FROM events WHERE order_id = ?1 AND inbound_id IS NOT NULL";
+const ORDER_MAIL_IDS: &str = "SELECT inbound_id FROM order_versions WHERE order_id = $1
+     UNION SELECT inbound_id FROM events WHERE order_id = $1 AND inbound_id IS NOT NULL";
 
 /// One mail that came in for the order, without its bytes.
 #[derive(Debug, Clone)]
@@ -32,7 +32,7 @@ pub struct InboundRow {
 }
 
 /// The mails filed on the order, oldest first, numbered 1.. .
-pub async fn inbound_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<InboundRow>> {
+pub async fn inbound_of(pool: &AnyPool, order_id: i64) -> anyhow::Result<Vec<InboundRow>> {
     let sql = format!(
         "SELECT sender, subject, internal_date, stored_at, disposition FROM inbound_mail
          WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id"
@@ -61,7 +61,7 @@ pub async fn inbound_of(pool: &SqlitePool, order_id: i64) -> anyhow::Result<Vec<
 /// The stored bytes of the order's mail number `n` (as [`inbound_of`] numbers them); `None`
 /// when the order has no such mail.
 pub async fn inbound_raw_of(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     n: i64,
 ) -> anyhow::Result<Option<Vec<u8>>> {
@@ -69,7 +69,7 @@ pub async fn inbound_raw_of(
         return Ok(None);
     }
     let sql = format!(
-        "SELECT raw FROM inbound_mail WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT 1 OFFSET ?2"
+        "SELECT raw FROM inbound_mail WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT 1 OFFSET $2"
     );
     let raw: Option<Vec<u8>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(order_id)
@@ -83,14 +83,14 @@ pub async fn inbound_raw_of(
 /// one query: what the page shows the text and attachments of. A mail over `max_bytes` is
 /// `None` (not read into memory: a page view must not load many large mails).
 pub async fn inbound_raws_of(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     limit: i64,
     max_bytes: i64,
 ) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
     let sql = format!(
-        "SELECT CASE WHEN length(raw) <= ?3 THEN raw END FROM inbound_mail
-         WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT ?2"
+        "SELECT CASE WHEN length(raw) <= $3 THEN raw END FROM inbound_mail
+         WHERE id IN ({ORDER_MAIL_IDS}) ORDER BY id LIMIT $2"
     );
     let raws: Vec<Option<Vec<u8>>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(order_id)
@@ -121,14 +121,14 @@ pub struct OutboxRow {
 /// the unique index on `message_id` (the outbox has no index on `order_id`); `order_id`
 /// is checked as well.
 pub async fn outbox_of(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     reference: &str,
 ) -> anyhow::Result<Vec<OutboxRow>> {
     let rows = sqlx::query(
         "SELECT kind, message_id, recipients, created_at, attempts, next_attempt_at, sent_at,
                 failed_at, last_error FROM outbox
-         WHERE message_id >= ?2 AND message_id < ?3 AND order_id = ?1 ORDER BY id",
+         WHERE message_id >= $2 AND message_id < $3 AND order_id = $1 ORDER BY id",
     )
     .bind(order_id)
     .bind(format!("{reference}.v"))
@@ -158,7 +158,7 @@ pub async fn outbox_of(
 /// came in: `None` when the form names none or the file holds no certificate. (`orders show`
 /// and the order page show its subject, serial and validity instead of a file name.)
 pub async fn certificate_of(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     order_id: i64,
     v: &VersionRow,
 ) -> anyhow::Result<Option<CertSummary>> {

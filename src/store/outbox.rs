@@ -2,7 +2,7 @@
 //! (Queueing a mail is the order transactions' part: [`super::enqueue`] and friends.)
 
 use chrono::{DateTime, Utc};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use super::ts;
 
@@ -23,14 +23,14 @@ pub struct QueuedMail {
 /// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first (never one that
 /// ended failed).
 pub async fn due(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: usize,
 ) -> anyhow::Result<Vec<QueuedMail>> {
     let rows = sqlx::query(
         "SELECT id, message_id, envelope_from, recipients, raw, attempts, created_at FROM outbox
-         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?1
-         ORDER BY id LIMIT ?2",
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+         ORDER BY id LIMIT $2",
     )
     .bind(ts(now))
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -57,15 +57,17 @@ pub async fn due(
 
 /// Marks the mails `ids` as sent at `now`, in one statement.
 pub async fn mark_sent(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     ids: &[i64],
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let ids = serde_json::to_string(ids)?;
-    sqlx::query(
-        "UPDATE outbox SET sent_at = ?1, attempts = attempts + 1
-         WHERE id IN (SELECT value FROM json_each(?2))",
-    )
+    sqlx::query(crate::store::Backend::of(conn).pick(
+        "UPDATE outbox SET sent_at = $1, attempts = attempts + 1
+         WHERE id IN (SELECT value FROM json_each($2))",
+        "UPDATE outbox SET sent_at = $1, attempts = attempts + 1
+         WHERE id IN (SELECT jsonb_array_elements_text($2::jsonb)::bigint)",
+    ))
     .bind(ts(now))
     .bind(ids)
     .execute(&mut *conn)
@@ -75,13 +77,13 @@ pub async fn mark_sent(
 
 /// Records a failed attempt at mail `id`: tried again at `next`, `error` kept.
 pub async fn mark_failed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     next: DateTime<Utc>,
     error: &str,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?1, last_error = ?2 WHERE id = ?3",
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
     )
     .bind(ts(next))
     .bind(error)
@@ -95,17 +97,23 @@ pub async fn mark_failed(
 /// history gets the event "receipt failed" saying "kvittering kunne ikke sendes: <why>" (one
 /// statement pair, one round trip).
 pub async fn mark_given_up(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: i64,
     now: DateTime<Utc>,
     why: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE outbox SET attempts = attempts + 1, failed_at = ?2, last_error = ?3 WHERE id = ?1;
+    sqlx::query(crate::store::Backend::of(conn).pick(
+        "UPDATE outbox SET attempts = attempts + 1, failed_at = $2, last_error = $3 WHERE id = $1;
          INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
-         SELECT order_id, NULL, ?2, 'daemon', ?4, NULL, NULL, ?5 FROM outbox
-         WHERE id = ?1 AND order_id IS NOT NULL",
-    )
+         SELECT order_id, NULL, $2, 'daemon', $4, NULL, NULL, $5 FROM outbox
+         WHERE id = $1 AND order_id IS NOT NULL",
+        "WITH given_up AS (
+             UPDATE outbox SET attempts = attempts + 1, failed_at = $2, last_error = $3 WHERE id = $1
+             RETURNING order_id)
+         INSERT INTO events (order_id, inbound_id, at, actor, action, from_state, to_state, detail)
+         SELECT order_id, NULL, $2, 'daemon', $4, NULL, NULL, $5 FROM given_up
+         WHERE order_id IS NOT NULL",
+    ))
     .bind(id)
     .bind(ts(now))
     .bind(why)
@@ -119,13 +127,13 @@ pub async fn mark_given_up(
 /// The orders whose receipts ended failed at or after `since`, each with the time of its last
 /// such failure (for the digest).
 pub async fn failed_receipts_since(
-    pool: &sqlx::SqlitePool,
+    pool: &sqlx::AnyPool,
     since: DateTime<Utc>,
 ) -> anyhow::Result<Vec<(crate::store::OrderRow, DateTime<Utc>)>> {
     let sql = format!(
         "SELECT {}, f.failed FROM orders
          JOIN (SELECT order_id, MAX(at) AS failed FROM events
-               WHERE action = ?1 AND at >= ?2 AND order_id IS NOT NULL GROUP BY order_id) f
+               WHERE action = $1 AND at >= $2 AND order_id IS NOT NULL GROUP BY order_id) f
            ON f.order_id = orders.id
          ORDER BY f.failed",
         crate::store::ORDER_COLUMNS
@@ -146,10 +154,10 @@ pub async fn failed_receipts_since(
 
 /// Makes every mail held back by a temporary failure due at `now` (not the ones a permanent
 /// refusal or an hourly limit deferred). Returns how many.
-pub async fn release_held(conn: &mut SqliteConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
+pub async fn release_held(conn: &mut AnyConnection, now: DateTime<Utc>) -> anyhow::Result<u64> {
     let r = sqlx::query(
-        "UPDATE outbox SET next_attempt_at = ?1
-         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > ?1
+        "UPDATE outbox SET next_attempt_at = $1
+         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at > $1
            AND last_error LIKE 'temporary%'",
     )
     .bind(ts(now))
@@ -173,7 +181,7 @@ mod tests {
     async fn queue(store: &Store, mid: &str, next: chrono::DateTime<Utc>, last_error: &str) {
         sqlx::query(
             "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at, last_error, attempts)
-             VALUES ('modtaget', ?1, 'a@b.test', '[\"c@d.test\"]', x'00', ?2, ?3, ?4, 3)",
+             VALUES ('modtaget', $1, 'a@b.test', '[\"c@d.test\"]', x'00', $2, $3, $4, 3)",
         )
         .bind(mid)
         .bind(ts(Utc::now()))
@@ -196,7 +204,7 @@ mod tests {
         let deferred = format!("{}more than 30 receipts an hour", crate::store::DEFERRED);
         queue(&store, "deferred", hour_later, &deferred).await;
         queue(&store, "sent", later, "temporary: connection refused").await;
-        sqlx::query("UPDATE outbox SET sent_at = ?1 WHERE message_id = 'sent'")
+        sqlx::query("UPDATE outbox SET sent_at = $1 WHERE message_id = 'sent'")
             .bind(ts(Utc::now()))
             .execute(&store.pool)
             .await
@@ -204,7 +212,7 @@ mod tests {
         let mut conn = store.pool.acquire().await.unwrap();
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 1);
         let due: Vec<String> = sqlx::query_scalar(
-            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 ORDER BY id",
+            "SELECT message_id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY id",
         )
         .bind(ts(Utc::now()))
         .fetch_all(&store.pool)
@@ -226,7 +234,7 @@ mod tests {
         let past = Utc::now() - chrono::Duration::seconds(5);
         queue(&store, "refused", past, "").await;
         queue(&store, "other", past, "").await;
-        sqlx::query("UPDATE outbox SET order_id = ?1 WHERE message_id = 'refused'")
+        sqlx::query("UPDATE outbox SET order_id = $1 WHERE message_id = 'refused'")
             .bind(order_id)
             .execute(&store.pool)
             .await
@@ -244,14 +252,14 @@ mod tests {
         // Not due now, nor after any backoff, nor released when the server is back.
         let later = Utc::now() + chrono::Duration::days(30);
         assert_eq!(due_ids(due(&mut conn, later, 10).await.unwrap()), ["other"]);
-        sqlx::query("UPDATE outbox SET last_error = 'temporary: x', next_attempt_at = ?1")
+        sqlx::query("UPDATE outbox SET last_error = 'temporary: x', next_attempt_at = $1")
             .bind(ts(later))
             .execute(&store.pool)
             .await
             .unwrap();
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 1);
         let (action, detail): (String, String) =
-            sqlx::query_as("SELECT action, detail FROM events WHERE order_id = ?1")
+            sqlx::query_as("SELECT action, detail FROM events WHERE order_id = $1")
                 .bind(order_id)
                 .fetch_one(&store.pool)
                 .await

@@ -7,7 +7,7 @@
 //! search here means what `matches` means (tested side by side below).
 
 use chrono::{DateTime, Utc};
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::{ORDER_COLUMNS, OrderRow, order_from_row, ts};
 use crate::orders::plan::dialogue::{CORRESPONDENCE, HANDLED, REPLY};
@@ -30,7 +30,7 @@ pub struct QueueFilter {
 
 /// The searched columns as one text, a unit separator between them (the search text never
 /// holds one, see [`needle`]), so a row costs one case fold, not one per column.
-const HAYSTACK: &str = "COALESCE(ref, '') || char(31) || COALESCE(bestillings_id, '') || char(31) || COALESCE(org_name, '') || char(31) || COALESCE(system_name, '') || char(31) || COALESCE(requester, '')";
+const HAYSTACK: &str = "COALESCE(ref, '') || '\u{1f}' || COALESCE(bestillings_id, '') || '\u{1f}' || COALESCE(org_name, '') || '\u{1f}' || COALESCE(system_name, '') || '\u{1f}' || COALESCE(requester, '')";
 
 /// [`HAYSTACK`] folded for a search for `needle` that ignores case. SQLite's `lower` folds
 /// only ASCII, which is all an ASCII search text needs (a UTF-8 letter beyond ASCII never holds
@@ -72,18 +72,18 @@ fn needle(search: &str) -> String {
 fn where_clause(filter: &QueueFilter) -> String {
     let search = folded(&needle(&filter.search));
     format!(
-        "WHERE (?1 IS NULL OR state = ?1)
-           AND (?2 IS NULL OR kind = ?2)
-           AND (?3 = 0 OR state = 'review'
-                OR (state = 'failed' AND COALESCE(incident_at, updated_at) >= ?10)
-                OR (state = 'approved' AND planned_at IS NOT NULL AND planned_at < ?4)
+        "WHERE ($1 IS NULL OR state = $1)
+           AND ($2 IS NULL OR kind = $2)
+           AND ($3 = 0 OR state = 'review'
+                OR (state = 'failed' AND COALESCE(incident_at, updated_at) >= $10)
+                OR (state = 'approved' AND planned_at IS NOT NULL AND planned_at < $4)
                 OR id IN (SELECT c.order_id FROM events c
-                          WHERE c.action = ?7 AND c.order_id IS NOT NULL
+                          WHERE c.action = $7 AND c.order_id IS NOT NULL
                             AND c.id > COALESCE((SELECT MAX(h.id) FROM events h
                                                  WHERE h.order_id = c.order_id
-                                                   AND h.action IN (?8, ?9)), 0)))
-           AND (?5 = '' OR instr({search}, ?5) > 0
-                OR (?6 <> '' AND instr(COALESCE(org_cvr, ''), ?6) > 0))"
+                                                   AND h.action IN ($8, $9)), 0)))
+           AND ($5 = '' OR instr({search}, $5) > 0
+                OR ($6 <> '' AND instr(COALESCE(org_cvr, ''), $6) > 0))"
     )
 }
 
@@ -121,7 +121,7 @@ pub struct QueuePage {
 /// The orders `filter` finds at `now`, sorted (see [`QUEUE_ORDER`]), `limit` of them from
 /// `offset`, and their total.
 pub async fn queue_page(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     filter: &QueueFilter,
     now: DateTime<Utc>,
     limit: u32,
@@ -133,7 +133,7 @@ pub async fn queue_page(
         .fetch_one(pool)
         .await?;
     let sql =
-        format!("SELECT {ORDER_COLUMNS} FROM orders {clause} {QUEUE_ORDER} LIMIT ?11 OFFSET ?12");
+        format!("SELECT {ORDER_COLUMNS} FROM orders {clause} {QUEUE_ORDER} LIMIT $11 OFFSET $12");
     let rows = bind_filter!(sqlx::query(sqlx::AssertSqlSafe(sql)), filter, now)
         .bind(i64::from(limit))
         .bind(i64::try_from(offset).unwrap_or(i64::MAX))
@@ -149,7 +149,7 @@ pub async fn queue_page(
 }
 
 /// How many orders there are in each state (states without orders are left out).
-pub async fn state_counts(pool: &SqlitePool) -> anyhow::Result<Vec<(String, i64)>> {
+pub async fn state_counts(pool: &AnyPool) -> anyhow::Result<Vec<(String, i64)>> {
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, COUNT(*) FROM orders GROUP BY state")
             .fetch_all(pool)
@@ -158,7 +158,7 @@ pub async fn state_counts(pool: &SqlitePool) -> anyhow::Result<Vec<(String, i64)
 }
 
 /// How many orders need a person at `now` (the queue's "Kræver handling").
-pub async fn needs_action_count(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow::Result<i64> {
+pub async fn needs_action_count(pool: &AnyPool, now: DateTime<Utc>) -> anyhow::Result<i64> {
     let filter = QueueFilter {
         needs_action: true,
         ..QueueFilter::default()
@@ -172,13 +172,10 @@ pub async fn needs_action_count(pool: &SqlitePool, now: DateTime<Utc>) -> anyhow
 
 /// The approved orders planned before `until`, earliest first: the calendar's changes (the
 /// overdue ones, planned before now, included).
-pub async fn approved_until(
-    pool: &SqlitePool,
-    until: DateTime<Utc>,
-) -> anyhow::Result<Vec<OrderRow>> {
+pub async fn approved_until(pool: &AnyPool, until: DateTime<Utc>) -> anyhow::Result<Vec<OrderRow>> {
     let sql = format!(
         "SELECT {ORDER_COLUMNS} FROM orders
-         WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at < ?1
+         WHERE state = 'approved' AND planned_at IS NOT NULL AND planned_at < $1
          ORDER BY planned_at, id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -222,7 +219,7 @@ mod tests {
             sqlx::query(
                 "INSERT INTO orders (ref, state, kind, bestillings_id, org_name, org_cvr, system_name,
                                      requester, planned_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
             )
             .bind(r.0)
             .bind(r.1)
@@ -243,7 +240,7 @@ mod tests {
     async fn event(store: &Store, reference: &str, action: &str) {
         sqlx::query(
             "INSERT INTO events (order_id, at, actor, action)
-             SELECT id, '2026-12-01T08:00:00.000Z', 'x', ?2 FROM orders WHERE ref = ?1",
+             SELECT id, '2026-12-01T08:00:00.000Z', 'x', $2 FROM orders WHERE ref = $1",
         )
         .bind(reference)
         .bind(action)
@@ -483,7 +480,7 @@ mod tests {
         let store = store(&dir).await;
         let f = QueueFilter::default();
         let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders {} {QUEUE_ORDER} LIMIT ?11 OFFSET ?12",
+            "EXPLAIN QUERY PLAN SELECT {ORDER_COLUMNS} FROM orders {} {QUEUE_ORDER} LIMIT $11 OFFSET $12",
             where_clause(&f)
         );
         let plan: Vec<(i64, i64, i64, String)> =

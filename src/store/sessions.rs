@@ -38,7 +38,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at,
-             last_seen) VALUES (?, ?, ?, ?, ?, ?)",
+             last_seen) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash)
         .bind(user_id)
@@ -58,7 +58,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> anyhow::Result<Option<Session>> {
         let row = sqlx::query(
-            "UPDATE sessions SET last_seen = ?1 WHERE token_hash = ?2 AND expires_at > ?1
+            "UPDATE sessions SET last_seen = $1 WHERE token_hash = $2 AND expires_at > $1
                AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL)
              RETURNING user_id, csrf_token, expires_at",
         )
@@ -84,7 +84,7 @@ impl Store {
 
     /// Ends a session (logout); `false` when there was none.
     pub async fn end_session(&self, token_hash: &str) -> anyhow::Result<bool> {
-        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -97,11 +97,11 @@ impl Store {
         now: DateTime<Utc>,
         forget_before: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(ts(now))
             .execute(&self.pool)
             .await?;
-        sqlx::query("DELETE FROM login_attempts WHERE at < ?")
+        sqlx::query("DELETE FROM login_attempts WHERE at < $1")
             .bind(ts(forget_before))
             .execute(&self.pool)
             .await?;
@@ -117,7 +117,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO login_attempts (name_key, address, at, succeeded) VALUES (?, ?, ?, ?)",
+            "INSERT INTO login_attempts (name_key, address, at, succeeded) VALUES ($1, $2, $3, $4)",
         )
         .bind(name_key(name))
         .bind(address)
@@ -138,9 +138,9 @@ impl Store {
         let row = sqlx::query(
             "SELECT
                (SELECT COUNT(*) FROM login_attempts
-                WHERE name_key = ?1 AND at >= ?3 AND succeeded = 0) AS by_name,
+                WHERE name_key = $1 AND at >= $3 AND succeeded = 0) AS by_name,
                (SELECT COUNT(*) FROM login_attempts
-                WHERE address = ?2 AND at >= ?3 AND succeeded = 0) AS by_address",
+                WHERE address = $2 AND at >= $3 AND succeeded = 0) AS by_address",
         )
         .bind(name_key(name))
         .bind(address)

@@ -33,7 +33,7 @@ pub enum Disabled {
 
 const USER_COLUMNS: &str = "id, name, role, password_hash, disabled_at, created_at, updated_at";
 
-fn user_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<UserRow> {
+fn user_row(r: &sqlx::any::AnyRow) -> anyhow::Result<UserRow> {
     let role: String = r.try_get("role")?;
     let time = |col: &str| -> anyhow::Result<DateTime<Utc>> {
         let s: String = r.try_get(col)?;
@@ -65,7 +65,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let done = sqlx::query(
             "INSERT INTO users (name, name_key, role, password_hash, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name_key) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name_key) DO NOTHING",
         )
         .bind(name)
         .bind(name_key(name))
@@ -89,7 +89,7 @@ impl Store {
 
     /// The person with this name, in any case.
     pub async fn find_user(&self, name: &str) -> anyhow::Result<Option<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name_key = ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name_key = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(name_key(name))
             .fetch_optional(&self.pool)
@@ -99,7 +99,7 @@ impl Store {
 
     /// The person with this row id.
     pub async fn user_by_id(&self, id: i64) -> anyhow::Result<Option<UserRow>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -117,7 +117,7 @@ impl Store {
     ) -> anyhow::Result<bool> {
         let mut tx = self.begin().await?;
         let id: Option<i64> = sqlx::query_scalar(
-            "UPDATE users SET password_hash = ?, updated_at = ? WHERE name_key = ? RETURNING id",
+            "UPDATE users SET password_hash = $1, updated_at = $2 WHERE name_key = $3 RETURNING id",
         )
         .bind(password_hash)
         .bind(ts(now))
@@ -127,7 +127,7 @@ impl Store {
         let Some(id) = id else {
             return Ok(false);
         };
-        sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -140,7 +140,7 @@ impl Store {
     pub async fn disable_user(&self, name: &str, now: DateTime<Utc>) -> anyhow::Result<Disabled> {
         let mut tx = self.begin().await?;
         let row: Option<(i64, Option<String>)> =
-            sqlx::query_as("SELECT id, disabled_at FROM users WHERE name_key = ?")
+            sqlx::query_as("SELECT id, disabled_at FROM users WHERE name_key = $1")
                 .bind(name_key(name))
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -149,13 +149,13 @@ impl Store {
             Some((_, Some(_))) => return Ok(Disabled::Already),
             Some((id, None)) => id,
         };
-        sqlx::query("UPDATE users SET disabled_at = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3")
             .bind(ts(now))
             .bind(ts(now))
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -181,7 +181,7 @@ mod tests {
     }
 
     async fn sessions_of(store: &Store, id: i64) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id = ?")
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE user_id = $1")
             .bind(id)
             .fetch_one(&store.pool)
             .await
@@ -192,7 +192,7 @@ mod tests {
         let t = ts(at("2026-12-01T10:00:00Z"));
         sqlx::query(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at,
-             last_seen) VALUES (?, ?, 'c', ?, ?, ?)",
+             last_seen) VALUES ($1, $2, 'c', $3, $4, $5)",
         )
         .bind(token)
         .bind(id)

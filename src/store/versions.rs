@@ -10,7 +10,7 @@ pub async fn latest_with_mail(
 ) -> anyhow::Result<Option<(i64, String, Vec<u8>, i64)>> {
     let row = sqlx::query_as(
         "SELECT v.version, v.judgement, m.raw, m.id FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
-         WHERE v.order_id = ?1 ORDER BY v.version DESC LIMIT 1",
+         WHERE v.order_id = $1 ORDER BY v.version DESC LIMIT 1",
     )
     .bind(order_id)
     .fetch_optional(&mut **tx)
@@ -21,7 +21,7 @@ pub async fn latest_with_mail(
 /// The raw mail an inbound row holds (empty when there is no such row): what a review mail
 /// attaches.
 pub async fn inbound_raw(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec<u8>> {
-    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT raw FROM inbound_mail WHERE id = ?1")
+    let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT raw FROM inbound_mail WHERE id = $1")
         .bind(inbound_id)
         .fetch_optional(&mut **tx)
         .await?;
@@ -40,13 +40,13 @@ pub const EVIDENCE_MAILS: i64 = 10;
 pub async fn order_mails(tx: &mut Tx<'_>, order_id: i64) -> anyhow::Result<Vec<Vec<u8>>> {
     let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
         "SELECT m.raw FROM inbound_mail m
-         WHERE m.id IN (SELECT inbound_id FROM order_versions WHERE order_id = ?1)
+         WHERE m.id IN (SELECT inbound_id FROM order_versions WHERE order_id = $1)
             OR (m.disposition = 'correspondence'
                 AND m.id IN (SELECT inbound_id FROM events
-                             WHERE order_id = ?1 AND action = ?3
+                             WHERE order_id = $1 AND action = $3
                                AND inbound_id IS NOT NULL))
          ORDER BY m.id DESC
-         LIMIT ?2",
+         LIMIT $2",
     )
     .bind(order_id)
     .bind(EVIDENCE_MAILS)
@@ -64,7 +64,7 @@ pub async fn first_received(
 ) -> anyhow::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT m.internal_date FROM order_versions v JOIN inbound_mail m ON m.id = v.inbound_id
-         WHERE v.order_id = ?1 ORDER BY v.version ASC LIMIT 1",
+         WHERE v.order_id = $1 ORDER BY v.version ASC LIMIT 1",
     )
     .bind(order_id)
     .fetch_optional(&mut **tx)
