@@ -130,8 +130,8 @@ async fn wait_orders(d: &Daemon, n: usize) -> Vec<serde_json::Value> {
     }
 }
 
-async fn billed_at(pool: &sqlx::SqlitePool, reference: &str) -> Option<String> {
-    sqlx::query_scalar("SELECT billed_at FROM orders WHERE ref = ?1")
+async fn billed_at(pool: &sqlx::AnyPool, reference: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT billed_at FROM orders WHERE ref = $1")
         .bind(reference)
         .fetch_one(pool)
         .await
@@ -167,7 +167,7 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     let pool = &store.pool;
     // The first order's planned time has passed; the second one is done.
     let past = spdesk::store::ts(Utc::now() - Days::days(2));
-    sqlx::query("UPDATE orders SET planned_at = ?1 WHERE ref = ?2")
+    sqlx::query("UPDATE orders SET planned_at = $1 WHERE ref = $2")
         .bind(&past)
         .bind(overdue)
         .execute(pool)
@@ -206,7 +206,7 @@ async fn digest_lists_an_overdue_order_and_billing_bills_once() {
     assert!(html.contains(overdue.as_str()), "{html}");
 
     // Billing: one executed order, two runs, one mail with one line.
-    sqlx::query("UPDATE orders SET state = 'executed', executed_at = ?1 WHERE ref = ?2")
+    sqlx::query("UPDATE orders SET state = 'executed', executed_at = $1 WHERE ref = $2")
         .bind(spdesk::store::ts(Utc::now()))
         .bind(executed)
         .execute(pool)

@@ -550,7 +550,7 @@ async fn show_digest_and_billing_read_as_a_person_needs() {
     // One approved order planned in two working days, one failed, one executed.
     let store = spdesk::store::Store::open(&d.db_url()).await.expect("db");
     let (at, day) = upcoming_slot();
-    sqlx::query("UPDATE orders SET planned_at = ?1 WHERE ref = ?2")
+    sqlx::query("UPDATE orders SET planned_at = $1 WHERE ref = $2")
         .bind(&at)
         .bind(&sftp[0])
         .execute(&store.pool)
@@ -566,7 +566,7 @@ async fn show_digest_and_billing_read_as_a_person_needs() {
             "SFTP-serveren svarede ikke",
         ],
     );
-    sqlx::query("UPDATE orders SET state = 'executed', executed_at = ?1 WHERE ref = ?2")
+    sqlx::query("UPDATE orders SET state = 'executed', executed_at = $1 WHERE ref = $2")
         .bind(spdesk::store::ts(Utc::now()))
         .bind(&sftp[2])
         .execute(&store.pool)

@@ -387,7 +387,7 @@ async fn the_executor_runs_due_orders_once() {
     stop(&mut daemon).await;
     let pool = daemon.pool().await;
     sqlx::query(
-        "UPDATE orders SET planned_at = '2020-01-06T09:00:00.000Z' WHERE ref IN (?1, ?2, ?3)",
+        "UPDATE orders SET planned_at = '2020-01-06T09:00:00.000Z' WHERE ref IN ($1, $2, $3)",
     )
     .bind(&ok)
     .bind(&failing)
@@ -395,7 +395,7 @@ async fn the_executor_runs_due_orders_once() {
     .execute(&pool)
     .await
     .expect("make the orders due");
-    sqlx::query("UPDATE orders SET updated_at = '2020-01-06T09:00:00.000Z', executing_at = '2020-01-06T10:00:00.000Z' WHERE ref = ?1")
+    sqlx::query("UPDATE orders SET updated_at = '2020-01-06T09:00:00.000Z', executing_at = '2020-01-06T10:00:00.000Z' WHERE ref = $1")
         .bind(&lost)
         .execute(&pool)
         .await
@@ -471,7 +471,7 @@ async fn without_a_register_the_executor_waits_for_a_person() {
     // Due now; the executor looks at once when the daemon starts.
     stop(&mut daemon).await;
     let pool = daemon.pool().await;
-    sqlx::query("UPDATE orders SET planned_at = '2020-01-06T09:00:00.000Z' WHERE ref = ?1")
+    sqlx::query("UPDATE orders SET planned_at = '2020-01-06T09:00:00.000Z' WHERE ref = $1")
         .bind(&reference)
         .execute(&pool)
         .await

@@ -286,7 +286,7 @@ async fn open_the_window(d: &Daemon) -> u64 {
     let pool = d.pool().await;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let r = sqlx::query(
-        "UPDATE outbox SET next_attempt_at = ?1 WHERE sent_at IS NULL AND last_error LIKE 'deferred: %'",
+        "UPDATE outbox SET next_attempt_at = $1 WHERE sent_at IS NULL AND last_error LIKE 'deferred: %'",
     )
     .bind(now)
     .execute(&pool)
@@ -690,7 +690,7 @@ async fn a_burst_of_review_mails_collapses_into_one_summary() {
     }
 
     // The next hour comes: the summary is sent.
-    sqlx::query("UPDATE outbox SET next_attempt_at = ?1 WHERE kind = 'helpdesk_samlet'")
+    sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE kind = 'helpdesk_samlet'")
         .bind(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .execute(&pool)
         .await
@@ -909,7 +909,7 @@ async fn ignored_as(d: &Daemon, prefix: &str) -> Vec<(String, String)> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.disposition, e.detail FROM inbound_mail m \
          JOIN events e ON e.inbound_id = m.id AND e.action = 'ignored' \
-         WHERE m.message_id LIKE ?1 ORDER BY m.id",
+         WHERE m.message_id LIKE $1 ORDER BY m.id",
     )
     .bind(format!("{prefix}%"))
     .fetch_all(&pool)

@@ -118,7 +118,7 @@ async fn stop(d: &mut Daemon) {
 /// The order made of the mail with this subject (`orders.thread_subject`), as `orders show`.
 async fn order_by_subject(d: &Daemon, subject: &str) -> serde_json::Value {
     let pool = d.pool().await;
-    let refs: Vec<String> = sqlx::query_scalar("SELECT ref FROM orders WHERE thread_subject = ?1")
+    let refs: Vec<String> = sqlx::query_scalar("SELECT ref FROM orders WHERE thread_subject = $1")
         .bind(subject)
         .fetch_all(&pool)
         .await
@@ -374,7 +374,7 @@ async fn a_mail_that_kills_the_daemon_is_quarantined_after_max_attempts() {
     assert_eq!(next_order["state"], "approved", "{next_order:#}");
     let pool = d.pool().await;
     let (disposition, note): (String, String) =
-        sqlx::query_as("SELECT disposition, note FROM inbound_mail WHERE message_id = ?1")
+        sqlx::query_as("SELECT disposition, note FROM inbound_mail WHERE message_id = $1")
             .bind(&poison_mid)
             .fetch_one(&pool)
             .await
@@ -648,7 +648,7 @@ async fn the_mime4j_corpus_goes_through_the_daemon_without_loss_or_loops() {
     );
     for (id, note) in &quarantined {
         let states: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT o.state FROM orders o JOIN order_versions v ON v.order_id = o.id WHERE v.inbound_id = ?1",
+            "SELECT DISTINCT o.state FROM orders o JOIN order_versions v ON v.order_id = o.id WHERE v.inbound_id = $1",
         )
         .bind(id)
         .fetch_all(&db)

@@ -320,7 +320,7 @@ async fn the_daemon_answers_a_crashing_pdf_and_lives_on() {
     let pool = d.pool().await;
     for (i, (subject, _, _)) in mails.iter().enumerate() {
         let reference: String =
-            sqlx::query_scalar("SELECT ref FROM orders WHERE thread_subject = ?1")
+            sqlx::query_scalar("SELECT ref FROM orders WHERE thread_subject = $1")
                 .bind(subject)
                 .fetch_one(&pool)
                 .await

@@ -52,7 +52,7 @@ async fn outbox_of(d: &Daemon, reference: &str) -> Vec<Row> {
     let pool = d.pool().await;
     let rows: Vec<(String, i64, Option<String>, Option<String>)> = sqlx::query_as(
         "SELECT x.kind, x.attempts, x.sent_at, x.failed_at FROM outbox x
-         JOIN orders o ON o.id = x.order_id WHERE o.ref = ?1 ORDER BY x.id",
+         JOIN orders o ON o.id = x.order_id WHERE o.ref = $1 ORDER BY x.id",
     )
     .bind(reference)
     .fetch_all(&pool)

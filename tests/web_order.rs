@@ -315,7 +315,7 @@ async fn check_downloads(c: &Console, b: &Browser, reference: &str, cert: &str) 
     let store = spdesk::store::Store::open(&c.daemon.db_url())
         .await
         .expect("db");
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT raw FROM inbound_mail WHERE message_id = ?1")
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT raw FROM inbound_mail WHERE message_id = $1")
         .bind(format!(
             "web-order-v1.{}@fa.example.test",
             std::process::id()

@@ -82,7 +82,7 @@ async fn receipt_id(d: &Daemon, reference: &str, kind: &str) -> String {
         let pool = d.pool().await;
         let id: Option<String> = sqlx::query_scalar(
             "SELECT x.message_id FROM outbox x JOIN orders o ON o.id = x.order_id \
-             WHERE o.ref = ?1 AND x.kind = ?2",
+             WHERE o.ref = $1 AND x.kind = $2",
         )
         .bind(reference)
         .bind(kind)

@@ -301,7 +301,12 @@ pub fn check(cfg: &Config) -> anyhow::Result<()> {
 
 /// Opens the database and puts the loaded parts together for the order commands.
 async fn open_shared(cfg: Config, loaded: Loaded) -> anyhow::Result<Shared> {
-    let store = Store::open(&cfg.database.connect_url()?).await?;
+    let store = Store::open(&cfg.database.connect_url()?)
+        .await?
+        .with_claimant(crate::store::claims::Claimant::for_instance(
+            cfg.path.as_deref(),
+            cfg.database.lease_timeout,
+        ));
     Ok(Shared {
         actions: Arc::new(Actions {
             templates: loaded.templates.clone(),

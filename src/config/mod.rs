@@ -26,7 +26,7 @@ mod web;
 
 use std::path::{Path, PathBuf};
 
-pub use database::{percent_encode_path, redact_url};
+pub use database::{DEFAULT_LEASE_TIMEOUT, percent_encode_path, redact_url};
 pub use error::{ConfigError, Problem};
 pub use secrets::SECRET_COMMAND_TIMEOUT;
 pub use types::*;

@@ -22,6 +22,7 @@ use crate::judge::{Context, Judgement, judge_mail};
 use crate::mail::{HeaderLimits, Mail, header_over_limits};
 use crate::orders::receipts::Templates;
 use crate::rules::{History, RuleSettings};
+use crate::store::claims::{self, MailClaim};
 use crate::store::inbound::Place;
 use crate::store::{self, Store, unavailable};
 
@@ -212,6 +213,9 @@ pub struct Intake {
     shutdown: watch::Receiver<bool>,
     /// Told when the connection comes and goes and when the mailbox was read (`/healthz`).
     health: Arc<super::health::Health>,
+    /// Whether the last drain left a mail to another instance that claimed it: the mailbox is
+    /// then looked at again once that claim could have run out, news or not.
+    left_to_others: std::sync::atomic::AtomicBool,
 }
 
 /// What a mail in the inbox comes to: where it is moved once its batch is done.
@@ -219,6 +223,8 @@ pub struct Intake {
 enum Destination {
     Processed,
     Quarantine,
+    /// Claimed by another instance: it stays in the inbox for that instance to finish.
+    LeftToOthers,
 }
 
 impl Intake {
@@ -236,6 +242,7 @@ impl Intake {
             outbox_wakeup,
             shutdown,
             health: Arc::default(),
+            left_to_others: Default::default(),
         }
     }
 
@@ -247,8 +254,22 @@ impl Intake {
 
     fn folder(&self, d: Destination) -> &str {
         match d {
-            Destination::Processed => &self.imap.processed_folder,
+            Destination::Processed | Destination::LeftToOthers => &self.imap.processed_folder,
             Destination::Quarantine => &self.imap.quarantine_folder,
+        }
+    }
+
+    /// How long to wait for news before looking again: the poll interval (or IDLE's renewal),
+    /// but no longer than a claim lasts when a mail was left to another instance, so a mail
+    /// whose instance died is taken over once its lease has run out.
+    fn next_look(&self, wait: Duration) -> Duration {
+        if self
+            .left_to_others
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            wait.min(self.store.claimant.lease + Duration::from_millis(100))
+        } else {
+            wait
         }
     }
 
@@ -333,7 +354,7 @@ impl Intake {
             if !idle {
                 // The SELECT at the top of the loop looks for new mail.
                 tokio::select! {
-                    _ = tokio::time::sleep(self.imap.poll_interval) => {}
+                    _ = tokio::time::sleep(self.next_look(self.imap.poll_interval)) => {}
                     _ = self.shutdown.changed() => {}
                 }
                 continue;
@@ -352,7 +373,8 @@ impl Intake {
     async fn idle(&mut self, session: ImapSession) -> anyhow::Result<ImapSession> {
         let mut handle = session.idle();
         timed("IDLE", handle.init()).await?;
-        let renew = IDLE_RENEW.min(self.imap.poll_interval.max(Duration::from_secs(1)));
+        let renew =
+            self.next_look(IDLE_RENEW.min(self.imap.poll_interval.max(Duration::from_secs(1))));
         let outcome = {
             let (wait, stop) = handle.wait_with_timeout(IDLE_SILENCE);
             tokio::select! {
@@ -386,6 +408,8 @@ impl Intake {
             .into_iter()
             .collect();
         uids.sort_unstable();
+        self.left_to_others
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         for chunk in uids.chunks(BATCH) {
             if *self.shutdown.borrow() {
                 return Ok(());
@@ -465,11 +489,19 @@ impl Intake {
     ) -> anyhow::Result<Destination> {
         let uid = origin.uid.unwrap_or(0);
         let key = message_key(quick_message_id(&raw).as_deref(), &raw);
-        let Some(attempts) =
-            store::inbound::bump_attempt_unless_stored(&self.store, &key, &place(&origin)).await?
-        else {
-            debug!(uid, key, "already stored; moving it out of the inbox");
-            return Ok(Destination::Processed);
+        let me = &self.store.claimant;
+        let attempts = match claims::claim_mail(&self.store, &key, &place(&origin), me).await? {
+            MailClaim::Mine { attempts } => attempts,
+            MailClaim::Stored => {
+                debug!(uid, key, "already stored; moving it out of the inbox");
+                return Ok(Destination::Processed);
+            }
+            MailClaim::HeldElsewhere { holder } => {
+                debug!(uid, key, holder, "claimed by another instance; left to it");
+                self.left_to_others
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                return Ok(Destination::LeftToOthers);
+            }
         };
         if let Some(why) = self.refused_unread(&raw, size, attempts) {
             self.quarantine(&raw, &key, &origin, &why).await?;

@@ -380,7 +380,7 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     // Mails sent but not yet recorded (the database failed) are recorded before anything is
     // selected to send, so they cannot be sent twice.
     record_sent(conn, sender).await?;
-    let mails = store::outbox::due(conn, Utc::now(), ROUND).await?;
+    let mails = store::outbox::due(conn, Utc::now(), ROUND, &store.claimant).await?;
     if mails.is_empty() {
         return Ok(0);
     }

@@ -17,34 +17,6 @@ pub struct Place<'a> {
     pub uid: Option<u32>,
 }
 
-/// Counts an attempt, committed before processing starts (so a crash counts too), unless the
-/// mail is already stored (by its key, or by its place in the mailbox): then `None`, and
-/// nothing is counted. One statement instead of a look-up and an upsert, because every
-/// statement is a round trip to the connection's worker thread.
-pub async fn bump_attempt_unless_stored(
-    store: &Store,
-    key: &str,
-    place: &Place<'_>,
-) -> anyhow::Result<Option<i64>> {
-    // The WHERE also keeps SQLite's parser from reading ON CONFLICT as part of the SELECT.
-    let n: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO intake_attempts (message_key, attempts, last_at)
-         SELECT $1, 1, $2
-         WHERE NOT EXISTS (SELECT 1 FROM inbound_mail
-                           WHERE message_key = $1 OR (mailbox = $3 AND uidvalidity = $4 AND uid = $5))
-         ON CONFLICT (message_key) DO UPDATE SET attempts = attempts + 1, last_at = excluded.last_at
-         RETURNING attempts",
-    )
-    .bind(key)
-    .bind(ts(Utc::now()))
-    .bind(place.mailbox)
-    .bind(place.uidvalidity.map(i64::from))
-    .bind(place.uid.map(i64::from))
-    .fetch_optional(&store.pool)
-    .await?;
-    Ok(n)
-}
-
 /// Takes back one counted attempt (the database failed, not the mail).
 pub async fn take_back_attempt(store: &Store, key: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
@@ -134,20 +106,22 @@ async fn orders_of(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<Vec<i64>>
 
 /// A stored mail as another mail's note names it.
 async fn describe(tx: &mut Tx<'_>, inbound_id: i64) -> anyhow::Result<plan::OtherMail> {
-    let (received, subject, refs): (String, String, Option<String>) = sqlx::query_as(
-        "SELECT internal_date, subject,
-                (SELECT group_concat(ref, ', ') FROM
-                   (SELECT DISTINCT o.ref AS ref FROM events e JOIN orders o ON o.id = e.order_id
-                    WHERE e.inbound_id = $1 ORDER BY o.ref))
-         FROM inbound_mail WHERE id = $1",
+    let (received, subject): (String, String) =
+        sqlx::query_as("SELECT internal_date, subject FROM inbound_mail WHERE id = $1")
+            .bind(inbound_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let refs: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT o.ref FROM events e JOIN orders o ON o.id = e.order_id
+         WHERE e.inbound_id = $1 ORDER BY o.ref",
     )
     .bind(inbound_id)
-    .fetch_one(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(plan::OtherMail {
         received,
         subject,
-        orders: refs.unwrap_or_default(),
+        orders: refs.join(", "),
     })
 }
 
@@ -191,8 +165,11 @@ pub async fn executed_bestillings_ids(store: &Store) -> anyhow::Result<HashSet<S
 mod tests {
     use super::*;
 
+    use crate::store::claims::{Claimant, MailClaim, claim_mail};
+
     #[tokio::test]
     async fn attempts_are_counted_until_the_mail_is_stored() {
+        let me = Claimant::default();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let store = Store::open(&url).await.unwrap();
@@ -202,10 +179,10 @@ mod tests {
             uid: Some(uid),
         };
         for expected in 1..=3 {
-            let n = bump_attempt_unless_stored(&store, "mid:<a@x>", &origin(1))
+            let n = claim_mail(&store, "mid:<a@x>", &origin(1), &me)
                 .await
                 .unwrap();
-            assert_eq!(n, Some(expected));
+            assert_eq!(n, MailClaim::Mine { attempts: expected });
         }
         sqlx::query(
             "INSERT INTO inbound_mail (message_key, mailbox, uidvalidity, uid, internal_date, stored_at, sha256, raw, disposition)
@@ -216,10 +193,8 @@ mod tests {
         .unwrap();
         // Stored: by its key (at another UID), or by its place (under another key).
         for (key, uid) in [("mid:<a@x>", 2), ("sha256:other", 1)] {
-            let n = bump_attempt_unless_stored(&store, key, &origin(uid))
-                .await
-                .unwrap();
-            assert_eq!(n, None, "{key} at UID {uid}");
+            let n = claim_mail(&store, key, &origin(uid), &me).await.unwrap();
+            assert_eq!(n, MailClaim::Stored, "{key} at UID {uid}");
         }
         let (attempts, others): (i64, i64) = sqlx::query_as(
             "SELECT (SELECT attempts FROM intake_attempts WHERE message_key = 'mid:<a@x>'),
@@ -230,9 +205,9 @@ mod tests {
         .unwrap();
         assert_eq!((attempts, others), (3, 0), "nothing counted once stored");
         // Another mail is counted as before.
-        let n = bump_attempt_unless_stored(&store, "mid:<b@x>", &origin(2))
+        let n = claim_mail(&store, "mid:<b@x>", &origin(2), &me)
             .await
             .unwrap();
-        assert_eq!(n, Some(1));
+        assert_eq!(n, MailClaim::Mine { attempts: 1 });
     }
 }

@@ -148,6 +148,10 @@ impl Store {
             .map_err(|e| {
                 anyhow::anyhow!("--db: cannot open the database {shown} for reading ({e}); give the daemon's database.url")
             })?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            claimant: Default::default(),
+        })
     }
 }

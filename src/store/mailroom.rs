@@ -136,7 +136,7 @@ pub async fn mail(pool: &AnyPool, id: i64) -> anyhow::Result<Option<PostMail>> {
 pub async fn raw(pool: &AnyPool, id: i64) -> anyhow::Result<Option<Vec<u8>>> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "SELECT raw FROM inbound_mail WHERE id IN (SELECT id FROM ({}))",
+            "SELECT raw FROM inbound_mail WHERE id IN (SELECT id FROM ({}) AS p)",
             post_sql("AND m.id = $1")
         )
     });

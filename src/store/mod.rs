@@ -95,11 +95,13 @@ pub fn json_texts(backend: Backend, param: &str) -> String {
     }
 }
 
-/// The store: a connection pool.
+/// The store: a connection pool, its engine, and the instance's name for its claims.
 #[derive(Clone)]
 pub struct Store {
     pub pool: AnyPool,
     pub backend: Backend,
+    /// Who this process is when it claims a mail or a queued mail ([`claims`]).
+    pub claimant: std::sync::Arc<claims::Claimant>,
 }
 
 /// Times as stored: RFC 3339 in UTC with seconds.
@@ -131,7 +133,7 @@ pub fn migrator(backend: Backend) -> &'static sqlx::migrate::Migrator {
 
 /// The key of the one PostgreSQL advisory lock every write transaction takes first
 /// ([`Store::begin`]): "spdesk" in ASCII.
-const WRITE_LOCK: i64 = 0x0073_7064_6573_6b;
+const WRITE_LOCK: i64 = 0x0000_7370_6465_736b;
 
 impl Store {
     /// Opens (creating if needed) the database and applies the migrations.
@@ -166,6 +168,12 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The store as instance `claimant` claims work (the daemon: its host and config file).
+    pub fn with_claimant(mut self, claimant: claims::Claimant) -> Store {
+        self.claimant = std::sync::Arc::new(claimant);
+        self
     }
 
     /// Starts a write transaction, one at a time across every process on the database, as
@@ -227,6 +235,7 @@ async fn open_sqlite(url: &str) -> anyhow::Result<Store> {
     Ok(Store {
         pool,
         backend: Backend::Sqlite,
+        claimant: Default::default(),
     })
 }
 
@@ -247,19 +256,20 @@ async fn open_postgres(url: &str) -> anyhow::Result<Store> {
     Ok(Store {
         pool,
         backend: Backend::Postgres,
+        claimant: Default::default(),
     })
 }
 
 /// The URL as sqlx's `Any` driver takes it.
 fn any_options(url: &str) -> anyhow::Result<AnyConnectOptions> {
     use std::str::FromStr;
-    Ok(AnyConnectOptions::from_str(url).map_err(|e| {
+    AnyConnectOptions::from_str(url).map_err(|e| {
         anyhow::anyhow!(
             "database.url \"{}\": {}",
             crate::config::redact_url(url),
             redact_errors(&e.to_string(), url)
         )
-    })?)
+    })
 }
 
 /// A driver's error text with the URL's password, should it quote it, hidden.
@@ -316,17 +326,31 @@ pub fn unavailable(e: &anyhow::Error) -> bool {
 /// [`unavailable`] for a bare sqlx error.
 pub fn sqlx_unavailable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|c| c.parse::<i32>().ok())
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| match c.parse::<i32>() {
             // the primary result code is the low byte of SQLite's extended code
-            .is_some_and(|code| SQLITE_UNAVAILABLE.contains(&(code & 0xff))),
+            Ok(code) => SQLITE_UNAVAILABLE.contains(&(code & 0xff)),
+            Err(_) => postgres_unavailable(&c),
+        }),
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         _ => false,
     }
+}
+
+/// PostgreSQL's SQLSTATEs of a server that cannot work now: a lost or refused connection
+/// (class 08), too little disk, memory or connections (53), a server shutting down or
+/// starting (57P01-57P03), an I/O error (58), a standby that takes no writes after a failover
+/// (25006), a lock or serialization conflict (40001, 40P01, 55P03).
+fn postgres_unavailable(sqlstate: &str) -> bool {
+    ["08", "53", "58"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+        || [
+            "57P01", "57P02", "57P03", "25006", "40001", "40P01", "55P03",
+        ]
+        .contains(&sqlstate)
 }
 
 /// SQLite's primary result codes of a database that cannot work now: BUSY, LOCKED, NOMEM,
@@ -364,7 +388,7 @@ pub async fn next_reference(tx: &mut Tx<'_>, now: DateTime<Utc>) -> anyhow::Resu
     let year = now.with_timezone(&chrono_tz::Europe::Copenhagen).year();
     let last: i64 = sqlx::query_scalar(
         "INSERT INTO ref_counters (year, last) VALUES ($1, 1)
-         ON CONFLICT (year) DO UPDATE SET last = last + 1
+         ON CONFLICT (year) DO UPDATE SET last = ref_counters.last + 1
          RETURNING last",
     )
     .bind(year)
@@ -662,7 +686,7 @@ pub async fn count_hourly(
     let hour = crate::orders::rate::hour_of(now.timestamp());
     let (this_hour, both): (i64, i64) = sqlx::query_as(
         "INSERT INTO receipt_rate (address, hour, n) VALUES ($1, $2, $3)
-         ON CONFLICT (address, hour) DO UPDATE SET n = n + $3
+         ON CONFLICT (address, hour) DO UPDATE SET n = receipt_rate.n + $3
          RETURNING n, n + COALESCE((SELECT p.n FROM receipt_rate AS p WHERE p.address = $1 AND p.hour = $2 - 1), 0)",
     )
     .bind(key)

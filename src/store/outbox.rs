@@ -20,22 +20,40 @@ pub struct QueuedMail {
     pub created_at: DateTime<Utc>,
 }
 
-/// Up to `limit` unsent mails whose next attempt is due at `now`, oldest first (never one that
-/// ended failed).
+/// Claims up to `limit` unsent mails whose next attempt is due at `now`, oldest first (never
+/// one that ended failed), for `me` until its lease runs out: another instance sends none of
+/// them meanwhile (on PostgreSQL, one that is claiming at the same moment skips the rows this
+/// claim has locked). A claim whose holder died runs out, and the mail is sent by another
+/// instance, with the same Message-ID.
 pub async fn due(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     limit: usize,
+    me: &super::claims::Claimant,
 ) -> anyhow::Result<Vec<QueuedMail>> {
-    let rows = sqlx::query(
-        "SELECT id, message_id, envelope_from, recipients, raw, attempts, created_at FROM outbox
-         WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
-         ORDER BY id LIMIT $2",
-    )
+    let mut rows = sqlx::query(crate::store::Backend::of(conn).pick(
+        "UPDATE outbox SET claimed_by = $3, claimed_until = $4
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+                        AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by = $3)
+                      ORDER BY id LIMIT $2)
+         RETURNING id, message_id, envelope_from, recipients, raw, attempts, created_at",
+        "UPDATE outbox SET claimed_by = $3, claimed_until = $4
+         WHERE id IN (SELECT id FROM outbox
+                      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+                        AND (claimed_until IS NULL OR claimed_until <= $1 OR claimed_by = $3)
+                      ORDER BY id LIMIT $2
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id, message_id, envelope_from, recipients, raw, attempts, created_at",
+    ))
     .bind(ts(now))
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(&me.holder)
+    .bind(ts(me.lease_until(now)))
     .fetch_all(&mut *conn)
     .await?;
+    // RETURNING gives the rows in no promised order; the queue's order is the ids'.
+    rows.sort_by_key(|r| r.try_get::<i64, _>("id").unwrap_or(i64::MAX));
     rows.iter()
         .map(|row| {
             let recipients: String = row.try_get("recipients")?;
@@ -243,7 +261,9 @@ mod tests {
         let due_ids = |mails: Vec<QueuedMail>| -> Vec<String> {
             mails.into_iter().map(|m| m.message_id).collect()
         };
-        let mails = due(&mut conn, Utc::now(), 10).await.unwrap();
+        let mails = due(&mut conn, Utc::now(), 10, &store.claimant)
+            .await
+            .unwrap();
         assert_eq!(due_ids(mails.clone()), ["refused", "other"]);
         let why = "permanent: 550 5.1.1 <x@y.test>: Recipient address rejected";
         mark_given_up(&mut conn, mails[0].id, Utc::now(), why)
@@ -251,7 +271,10 @@ mod tests {
             .unwrap();
         // Not due now, nor after any backoff, nor released when the server is back.
         let later = Utc::now() + chrono::Duration::days(30);
-        assert_eq!(due_ids(due(&mut conn, later, 10).await.unwrap()), ["other"]);
+        assert_eq!(
+            due_ids(due(&mut conn, later, 10, &store.claimant).await.unwrap()),
+            ["other"]
+        );
         sqlx::query("UPDATE outbox SET last_error = 'temporary: x', next_attempt_at = $1")
             .bind(ts(later))
             .execute(&store.pool)

@@ -122,7 +122,7 @@ impl Store {
         .bind(name_key(name))
         .bind(address)
         .bind(ts(now))
-        .bind(succeeded)
+        .bind(i64::from(succeeded))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -7,9 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::MailStack;
+use super::postgres::{self, Postgres};
 
 /// The binary under test, built by cargo for the integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_spdesk");
@@ -18,6 +20,8 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_spdesk");
 pub struct Daemon {
     dir: tempfile::TempDir,
     helpdesk: String,
+    /// The PostgreSQL server and database URL, when the daemon is not on SQLite.
+    pg: Option<(Arc<Postgres>, String)>,
     child: Option<Child>,
     exit: Option<ExitStatus>,
     starts: u32,
@@ -28,7 +32,30 @@ impl Daemon {
     /// address); the staff mails (review, digest, incident, billing) go to [`staff_address`]
     /// of it, a mailbox of its own the daemon does not read. Nothing runs yet: see
     /// [`Daemon::start`].
+    ///
+    /// The database is SQLite beside the config, or a new database of the tests' PostgreSQL
+    /// server when `SPDESK_TEST_DB=postgres` ([`postgres::postgres_requested`]).
     pub fn new(stack: &MailStack, helpdesk: &str) -> Daemon {
+        if postgres::postgres_requested() {
+            let pg = Postgres::shared();
+            let url = pg.new_database();
+            Daemon::on_postgres(stack, helpdesk, &pg, &url)
+        } else {
+            Daemon::with_database(stack, helpdesk, None)
+        }
+    }
+
+    /// A daemon on database `url` of the PostgreSQL server `pg` (several daemons given the same
+    /// URL are instances of one installation).
+    pub fn on_postgres(stack: &MailStack, helpdesk: &str, pg: &Arc<Postgres>, url: &str) -> Daemon {
+        Daemon::with_database(stack, helpdesk, Some((pg.clone(), url.to_string())))
+    }
+
+    fn with_database(
+        stack: &MailStack,
+        helpdesk: &str,
+        pg: Option<(Arc<Postgres>, String)>,
+    ) -> Daemon {
         stack.add_users(&[&staff_address(helpdesk)]);
         let dir = tempfile::Builder::new()
             .prefix("spdesk-daemon-")
@@ -38,12 +65,25 @@ impl Daemon {
         let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
         std::os::unix::fs::symlink(&templates, dir.path().join("templates"))
             .unwrap_or_else(|e| panic!("daemon: cannot link the templates: {e}"));
-        let config = config_text(stack, helpdesk, &dir.path().join("spdesk.db"));
+        let database = match &pg {
+            None => format!(
+                "url = \"sqlite://{}?mode=rwc\"",
+                dir.path().join("spdesk.db").display()
+            ),
+            Some((_, url)) => {
+                // The password in a file of its own, as an installation keeps it.
+                std::fs::write(dir.path().join("pg.password"), postgres::PASSWORD)
+                    .unwrap_or_else(|e| panic!("daemon: cannot write the password: {e}"));
+                format!("url = \"{url}\"\npassword_file = \"pg.password\"")
+            }
+        };
+        let config = config_text(stack, helpdesk, &database);
         std::fs::write(dir.path().join("spdesk.toml"), config)
             .unwrap_or_else(|e| panic!("daemon: cannot write the config: {e}"));
         let d = Daemon {
             dir,
             helpdesk: helpdesk.to_string(),
+            pg,
             child: None,
             exit: None,
             starts: 0,
@@ -75,12 +115,26 @@ impl Daemon {
         );
     }
 
-    /// The daemon's SQLite database, for tests that set up state the CLI cannot.
+    /// The daemon's database (with the password, for the test's own connections), for tests
+    /// that set up state the CLI cannot.
     pub fn db_url(&self) -> String {
-        format!(
-            "sqlite://{}?mode=rwc",
-            self.dir.path().join("spdesk.db").display()
-        )
+        match &self.pg {
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.dir.path().join("spdesk.db").display()
+            ),
+            Some((pg, url)) => pg.url_with_password(url),
+        }
+    }
+
+    /// Whether the daemon is on PostgreSQL.
+    pub fn on_pg(&self) -> bool {
+        self.pg.is_some()
+    }
+
+    /// The PostgreSQL server the daemon is on, if it is.
+    pub fn postgres(&self) -> Option<&Arc<Postgres>> {
+        self.pg.as_ref().map(|(pg, _)| pg)
     }
 
     pub fn dir(&self) -> &Path {
@@ -473,10 +527,11 @@ pub struct OutboxRow {
 }
 
 impl Daemon {
-    /// A pool on the daemon's SQLite database, for what the CLI does not show (outbox,
-    /// inbound mail, intake attempts). Reading while the daemon runs is fine (WAL).
-    pub async fn pool(&self) -> sqlx::SqlitePool {
-        sqlx::SqlitePool::connect(&self.db_url())
+    /// A pool on the daemon's database, for what the CLI does not show (outbox, inbound mail,
+    /// intake attempts). Reading while the daemon runs is fine (SQLite's WAL, or PostgreSQL).
+    pub async fn pool(&self) -> sqlx::AnyPool {
+        sqlx::any::install_default_drivers();
+        sqlx::AnyPool::connect(&self.db_url())
             .await
             .unwrap_or_else(|e| panic!("daemon: cannot open {}: {e}", self.db_url()))
     }
@@ -535,7 +590,7 @@ pub fn staff_address(helpdesk: &str) -> String {
 
 /// The config: the example config's settings, pointed at the stack, with a high receipt rate
 /// limit so the tests never meet it.
-fn config_text(stack: &MailStack, helpdesk: &str, db: &Path) -> String {
+fn config_text(stack: &MailStack, helpdesk: &str, database: &str) -> String {
     let staff = staff_address(helpdesk);
     format!(
         r#"# Written by tests/common/daemon.rs
@@ -560,7 +615,7 @@ auth = "none"
 from = "{helpdesk}"
 
 [database]
-url = "sqlite://{db}?mode=rwc"
+{database}
 
 [helpdesk]
 address = "{helpdesk}"
@@ -612,7 +667,6 @@ currency = "DKK"
         imap = stack.imap_port(),
         smtp = stack.smtp_port(),
         password = stack.password(),
-        db = db.display(),
     )
 }
 

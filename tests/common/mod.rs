@@ -22,6 +22,7 @@ pub mod console;
 pub mod daemon;
 pub mod fixtures;
 pub mod measure;
+pub mod postgres;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

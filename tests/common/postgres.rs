@@ -27,6 +27,8 @@ pub struct Postgres {
     port: u16,
     bin: PathBuf,
     databases: AtomicU32,
+    /// Stops the server should this process die without dropping it.
+    watcher: Option<std::process::Child>,
 }
 
 impl Postgres {
@@ -53,12 +55,18 @@ impl Postgres {
         let root = as_root();
         if root {
             // initdb refuses to run as root; the server's files belong to `postgres`.
-            run("chown", &["postgres:postgres", &dir.path().display().to_string()]);
+            run(
+                "chown",
+                &["postgres:postgres", &dir.path().display().to_string()],
+            );
         }
         let pwfile = dir.path().join("pwfile");
         std::fs::write(&pwfile, PASSWORD).unwrap();
         if root {
-            run("chown", &["postgres:postgres", &pwfile.display().to_string()]);
+            run(
+                "chown",
+                &["postgres:postgres", &pwfile.display().to_string()],
+            );
         }
         let data = dir.path().join("data");
         as_postgres(
@@ -83,6 +91,7 @@ impl Postgres {
             port: free_port(),
             bin,
             databases: AtomicU32::new(0),
+            watcher: None,
         };
         // The port was free a moment ago; a parallel test may take it first: try another.
         let mut last = String::new();
@@ -119,7 +128,10 @@ impl Postgres {
 
     /// The URL of database `name` (no password: the daemon reads it from a file).
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://{ROLE}@127.0.0.1:{}/{name}?sslmode=disable", self.port)
+        format!(
+            "postgres://{ROLE}@127.0.0.1:{}/{name}?sslmode=disable",
+            self.port
+        )
     }
 
     /// The URL with the password in it, for the test's own connections.
@@ -135,7 +147,14 @@ impl Postgres {
     pub fn stop(&self) {
         as_postgres(
             &self.bin.join("pg_ctl"),
-            &["-D", &self.data().display().to_string(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &self.data().display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 
@@ -155,7 +174,14 @@ impl Postgres {
     pub fn psql(&self, sql: &str) -> String {
         let out = postgres_command(&self.bin.join("psql"))
             .args(["-h", &self.dir.path().display().to_string()])
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", "postgres"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+            ])
             .args(["-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
             .stdin(Stdio::null())
             .output()
@@ -181,7 +207,16 @@ impl Postgres {
         let log = self.dir.path().join("server.log");
         let out = postgres_command(&self.bin.join("pg_ctl"))
             .args(["-D", &self.data().display().to_string()])
-            .args(["-l", &log.display().to_string(), "-o", &opts, "-w", "-t", "60", "start"])
+            .args([
+                "-l",
+                &log.display().to_string(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ])
             .stdin(Stdio::null())
             .output()
             .map_err(|e| e.to_string())?;
@@ -197,9 +232,9 @@ impl Postgres {
     }
 
     /// If this test process dies without dropping us, the server still goes away.
-    fn watch(&self) {
+    fn watch(&mut self) {
         let script = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
+            "while [ -d /proc/{pid} ]; do sleep 1; done; \
              {pg_ctl} -D {data} -m immediate stop >/dev/null 2>&1; rm -rf {dir}",
             pid = std::process::id(),
             pg_ctl = self.bin.join("pg_ctl").display(),
@@ -215,18 +250,30 @@ impl Postgres {
             c.args(["bash", "-c", &script]);
             c
         };
-        c.stdin(Stdio::null())
+        let child = c
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("postgres: cannot start the watcher: {e}"));
+        self.watcher = Some(child);
     }
 }
 
 impl Drop for Postgres {
     fn drop(&mut self) {
+        if let Some(mut w) = self.watcher.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
         let _ = postgres_command(&self.bin.join("pg_ctl"))
-            .args(["-D", &self.data().display().to_string(), "-m", "immediate", "stop"])
+            .args([
+                "-D",
+                &self.data().display().to_string(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
             .stdin(Stdio::null())
             .output();
     }
