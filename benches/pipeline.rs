@@ -13,10 +13,16 @@
 //!   verdict receipt per form); spdesk's drain rate as a fraction of each;
 //! - `spdesk check` throughput on a .docx form, in process (one thread) and one process per form.
 //!
+//! Latency and drain are measured per database set-up (`BENCH_DB`): `sqlite` (one daemon, the
+//! default installation), `pg` (one daemon on PostgreSQL) and `pg2` (two instances of the
+//! daemon on one PostgreSQL database and one mailbox), side by side in the same run. The
+//! PostgreSQL server is a private one from Debian's packages, durable as in production
+//! (`fsync` and `synchronous_commit` on: every commit waits for its WAL on disk).
+//!
 //! Run as root (Postfix needs it): `cargo bench --bench pipeline`. Environment:
 //! `BENCH_LATENCY_N` (default 200), `BENCH_DRAIN_N` (default "1000,10000"), `BENCH_SKIP`
-//! (comma list of `latency`, `poll`, `drain`, `raw`, `check`), `BENCH_DRAIN_TIMEOUT_S`
-//! (default 1800). `cargo test --all-targets` runs it too, as a smoke run at small sizes
+//! (comma list of `latency`, `poll`, `drain`, `raw`, `check`), `BENCH_DB` (comma list of
+//! `sqlite`, `pg`, `pg2`; default all three), `BENCH_DRAIN_TIMEOUT_S` (default 1800). `cargo test --all-targets` runs it too, as a smoke run at small sizes
 //! (latency 10, drain 50) written to `target/bench-pipeline-smoke.md`.
 
 #[path = "../tests/common/mod.rs"]
@@ -25,16 +31,16 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::daemon::{BIN, Daemon};
 use common::fixtures::{DOCX_TYPE, WsForm, form_mail};
 use common::measure::{machine, memory_kb, target_dir};
+use common::postgres::Postgres;
 use common::{FA, HELPDESK, HOST, MailStack, PASSWORD};
 use futures::TryStreamExt;
-use sqlx::Connection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::{AnyConnection, Connection};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -58,6 +64,53 @@ struct Options {
     drain_n: Vec<usize>,
     skip: Vec<String>,
     drain_timeout: Duration,
+    setups: Vec<Setup>,
+}
+
+/// Where the daemon keeps its data, and how many instances share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    Sqlite,
+    /// PostgreSQL with this many instances on one database and one mailbox.
+    Postgres(usize),
+}
+
+impl Setup {
+    fn label(self) -> String {
+        match self {
+            Setup::Sqlite => "SQLite".into(),
+            Setup::Postgres(1) => "PostgreSQL".into(),
+            Setup::Postgres(n) => format!("PostgreSQL, {n} instances"),
+        }
+    }
+
+    fn parse(s: &str) -> Res<Setup> {
+        match s {
+            "sqlite" => Ok(Setup::Sqlite),
+            "pg" => Ok(Setup::Postgres(1)),
+            "pg2" => Ok(Setup::Postgres(2)),
+            other => Err(format!("BENCH_DB: {other:?} is none of sqlite, pg, pg2")),
+        }
+    }
+
+    /// The daemons of this set-up for `stack`, configured (not started); `pg` is the server
+    /// the PostgreSQL set-ups use (one database each).
+    fn daemons(self, stack: &MailStack, pg: Option<&Arc<Postgres>>) -> Vec<Daemon> {
+        let mut ds = match self {
+            Setup::Sqlite => vec![Daemon::new(stack, HELPDESK)],
+            Setup::Postgres(n) => {
+                let pg = pg.expect("the PostgreSQL server of the run");
+                let url = pg.new_database();
+                (0..n)
+                    .map(|_| Daemon::on_postgres(stack, HELPDESK, pg, &url))
+                    .collect()
+            }
+        };
+        for d in &mut ds {
+            d.edit_config(unlimited);
+        }
+        ds
+    }
 }
 
 impl Options {
@@ -96,12 +149,20 @@ impl Options {
                 .map_err(|e| format!("BENCH_DRAIN_TIMEOUT_S={v}: {e}"))?,
             None => 1800,
         });
+        let setups = var("BENCH_DB")
+            .unwrap_or_else(|| "sqlite,pg,pg2".into())
+            .split(',')
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .map(|s| Setup::parse(&s))
+            .collect::<Res<Vec<_>>>()?;
         Ok(Options {
             smoke,
             latency_n,
             drain_n,
             skip,
             drain_timeout,
+            setups,
         })
     }
 
@@ -128,9 +189,14 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let mut report = Report::default();
+    let pg = opts
+        .setups
+        .iter()
+        .any(|s| matches!(s, Setup::Postgres(_)))
+        .then(|| Arc::new(Postgres::start_durable()));
 
     if opts.runs("latency") || opts.runs("poll") {
-        latency(&rt, &opts, &mut report);
+        latency(&rt, &opts, pg.as_ref(), &mut report);
     }
     for &n in &opts.drain_n {
         if opts.runs("raw") {
@@ -147,15 +213,18 @@ fn main() {
             report.raw.push(raw);
         }
         if opts.runs("drain") {
-            let d = rt.block_on(drain(n, opts.drain_timeout));
-            eprintln!(
-                "drain N={n}: {:.2} s, {:.0} mails/s, RSS peak {} steady {}",
-                d.elapsed.as_secs_f64(),
-                d.rate(),
-                mb(d.peak_kb),
-                mb(d.steady_kb)
-            );
-            report.drain.push(d);
+            for &setup in &opts.setups {
+                let d = rt.block_on(drain(n, opts.drain_timeout, setup, pg.as_ref()));
+                eprintln!(
+                    "drain N={n} ({}): {:.2} s, {:.0} mails/s, RSS peak {} steady {}",
+                    setup.label(),
+                    d.elapsed.as_secs_f64(),
+                    d.rate(),
+                    mb(d.peak_kb),
+                    mb(d.steady_kb)
+                );
+                report.drain.push(d);
+            }
         }
     }
     if opts.runs("check") {
@@ -423,23 +492,30 @@ impl MaildirWatch {
     }
 }
 
-fn latency(rt: &tokio::runtime::Runtime, opts: &Options, report: &mut Report) {
+fn latency(
+    rt: &tokio::runtime::Runtime,
+    opts: &Options,
+    pg: Option<&Arc<Postgres>>,
+    report: &mut Report,
+) {
     let stack = MailStack::start(&[]);
     let fa_new = stack.dir().join("mail/example.test/fa/Maildir/new");
     if opts.runs("latency") {
-        let mut d = Daemon::new(&stack, HELPDESK);
-        d.edit_config(unlimited);
-        let l = rt.block_on(latency_pass(
-            &stack,
-            &mut d,
-            &fa_new,
-            opts.latency_n,
-            "idle",
-        ));
-        report.latency.push(l);
+        for &setup in &opts.setups {
+            let mut ds = setup.daemons(&stack, pg);
+            let mode = format!("idle, {}", setup.label());
+            let l = rt.block_on(latency_pass(
+                &stack,
+                &mut ds,
+                &fa_new,
+                opts.latency_n,
+                &mode,
+            ));
+            report.latency.push(l);
+        }
     }
     if opts.runs("poll") {
-        let mut d = Daemon::new(&stack, HELPDESK);
+        let d = Daemon::new(&stack, HELPDESK);
         d.edit_config(unlimited);
         // The config may refuse so short an interval: then report it and skip the pass.
         let path = d.config_path();
@@ -452,12 +528,13 @@ fn latency(rt: &tokio::runtime::Runtime, opts: &Options, report: &mut Report) {
         std::fs::write(&path, &edited).expect("writing the daemon config");
         let out = d.cli(&["config", "check"]);
         if out.status.success() {
+            let mut ds = vec![d];
             let l = rt.block_on(latency_pass(
                 &stack,
-                &mut d,
+                &mut ds,
                 &fa_new,
                 opts.latency_n,
-                "poll 100ms",
+                "poll 100ms, SQLite",
             ));
             report.latency.push(l);
         } else {
@@ -493,27 +570,32 @@ impl Jitter {
 
 async fn latency_pass(
     stack: &MailStack,
-    d: &mut Daemon,
+    ds: &mut [Daemon],
     fa_new: &Path,
     n: usize,
     mode: &str,
 ) -> Latency {
-    d.start_with_env(PRODUCTION_LOG);
-    d.wait_log("IMAP connected", 1, CONNECT_TIMEOUT).await;
+    for d in ds.iter_mut() {
+        d.start_with_env(PRODUCTION_LOG);
+        d.wait_log("IMAP connected", 1, CONNECT_TIMEOUT).await;
+    }
     // IDLE (or the first poll) settles in right after the connect
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut watch = MaildirWatch::new(fa_new.to_path_buf());
     let mut smtp = Smtp::connect(stack.smtp_port(), false)
         .await
         .unwrap_or_else(|e| panic!("SMTP: {e}"));
-    let run = if mode == "idle" { "L" } else { "P" };
+    // Every pass its own BestillingsIDs and Message-IDs.
+    static PASS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let pass = PASS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let run = format!("{}{pass}", if mode.starts_with("idle") { "L" } else { "P" });
     let mut samples = Vec::with_capacity(n);
     let mut rng = Jitter::seeded();
     for i in 0..WARMUP + n {
         // A random pause, so mails arrive at random points of the daemon's poll cycle (sent
         // right after the previous receipts they would keep one phase and skew the figures).
         tokio::time::sleep(Duration::from_millis(rng.below(150))).await;
-        let (mid, raw) = bench_mail(run, i);
+        let (mid, raw) = bench_mail(&run, i);
         let t0 = Instant::now();
         if let Err(e) = smtp.send(FA, HELPDESK, &raw).await {
             // Postfix may have closed an idle connection: one reconnect
@@ -547,11 +629,13 @@ async fn latency_pass(
                     "latency ({mode}): {answers} of 2 receipts (modtaget: {}) for mail {i} \
                      <{mid}> within {RECEIPT_TIMEOUT:?}\n{}",
                     modtaget.is_some(),
-                    d.log_tail()
+                    ds[0].log_tail()
                 );
             }
-            if let Some(status) = d.poll_exit() {
-                panic!("the daemon exited ({status})\n{}", d.log_tail());
+            for d in ds.iter_mut() {
+                if let Some(status) = d.poll_exit() {
+                    panic!("the daemon exited ({status})\n{}", d.log_tail());
+                }
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
@@ -564,7 +648,9 @@ async fn latency_pass(
         }
     }
     smtp.quit().await;
-    d.kill();
+    for d in ds.iter_mut() {
+        d.kill();
+    }
     let l = Latency {
         mode: mode.to_string(),
         samples,
@@ -584,6 +670,7 @@ async fn latency_pass(
 
 struct Drain {
     n: usize,
+    setup: Setup,
     load: Duration,
     elapsed: Duration,
     first_order: Option<Duration>,
@@ -636,7 +723,7 @@ fn machine_ticks() -> Option<(u64, u64)> {
 }
 
 /// Orders, outbox rows, and outbox rows not yet accepted by SMTP.
-async fn progress(db: &mut SqliteConnection) -> Res<(i64, i64, i64)> {
+async fn progress(db: &mut AnyConnection) -> Res<(i64, i64, i64)> {
     sqlx::query_as::<_, (i64, i64, i64)>(
         "SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM outbox),
                 (SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL)",
@@ -646,20 +733,20 @@ async fn progress(db: &mut SqliteConnection) -> Res<(i64, i64, i64)> {
     .map_err(|e| e.to_string())
 }
 
-async fn open_db(path: &Path) -> Res<SqliteConnection> {
-    if !path.exists() {
+/// The daemon's database as a second client, once the daemon has made it (a SQLite file is
+/// not created here).
+async fn open_db(d: &Daemon) -> Res<AnyConnection> {
+    sqlx::any::install_default_drivers();
+    let url = d.db_url();
+    if !d.on_pg() && !d.dir().join("spdesk.db").exists() {
         return Err("no database yet".into());
     }
-    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(|e| e.to_string())?
-        .create_if_missing(false)
-        .busy_timeout(Duration::from_secs(10));
-    SqliteConnection::connect_with(&opts)
+    AnyConnection::connect(&url.replace("mode=rwc", "mode=rw"))
         .await
         .map_err(|e| e.to_string())
 }
 
-async fn drain(n: usize, timeout: Duration) -> Drain {
+async fn drain(n: usize, timeout: Duration, setup: Setup, pg: Option<&Arc<Postgres>>) -> Drain {
     let stack = MailStack::start(&[]);
     let mails: Vec<Vec<u8>> = (0..n).map(|i| bench_mail("D", i).1).collect();
     let load = load_backlog(&stack, HELPDESK, &mails).await;
@@ -668,17 +755,26 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
         "drain N={n}: backlog delivered by LMTP in {:.1} s",
         load.as_secs_f64()
     );
-    let mut d = Daemon::new(&stack, HELPDESK);
-    d.edit_config(unlimited);
-    let db_path = d.dir().join("spdesk.db");
+    let mut ds = setup.daemons(&stack, pg);
 
     let machine_before = machine_ticks();
     let start = Instant::now();
-    d.start_with_env(PRODUCTION_LOG);
-    let pid = d.pid().expect("the daemon runs");
+    for d in &mut ds {
+        d.start_with_env(PRODUCTION_LOG);
+    }
+    let pids: Vec<u32> = ds
+        .iter()
+        .map(|d| d.pid().expect("the daemon runs"))
+        .collect();
+    // Memory and CPU of the instances together.
+    let memory = || {
+        pids.iter()
+            .map(|&p| memory_kb(p))
+            .try_fold((0, 0), |(r, h), m| m.map(|(rss, hwm)| (r + rss, h + hwm)))
+    };
     let mut samples: Vec<(Duration, u64)> = Vec::new();
     let mut hwm = 0;
-    let mut db: Option<SqliteConnection> = None;
+    let mut db: Option<AnyConnection> = None;
     let mut first_order = None;
     let mut last = (0, 0, 0);
     let mut tick = tokio::time::interval(Duration::from_millis(50));
@@ -688,13 +784,13 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
         tick.tick().await;
         ticks += 1;
         if ticks.is_multiple_of(2)
-            && let Some((rss, h)) = memory_kb(pid)
+            && let Some((rss, h)) = memory()
         {
             samples.push((start.elapsed(), rss));
             hwm = h;
         }
         if db.is_none() {
-            db = open_db(&db_path).await.ok();
+            db = open_db(&ds[0]).await.ok();
         }
         if let Some(conn) = db.as_mut() {
             match progress(conn).await {
@@ -708,15 +804,17 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
                     }
                 }
                 // the tables appear once the daemon's migrations ran
-                Err(e) if e.contains("no such table") => {}
+                Err(e) if e.contains("no such table") || e.contains("does not exist") => {}
                 Err(e) => eprintln!("drain: polling the database: {e}"),
             }
         }
-        if let Some(status) = d.poll_exit() {
-            panic!(
-                "drain N={n}: the daemon exited ({status})\n{}",
-                d.log_tail()
-            );
+        for d in &mut ds {
+            if let Some(status) = d.poll_exit() {
+                panic!(
+                    "drain N={n}: the daemon exited ({status})\n{}",
+                    d.log_tail()
+                );
+            }
         }
         if start.elapsed() > timeout {
             panic!(
@@ -724,7 +822,7 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
                 last.0,
                 last.1,
                 last.2,
-                d.log_tail()
+                ds[0].log_tail()
             );
         }
         if ticks.is_multiple_of(200) {
@@ -737,11 +835,14 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
             );
         }
     };
-    if let Some((rss, h)) = memory_kb(pid) {
+    if let Some((rss, h)) = memory() {
         samples.push((start.elapsed(), rss));
         hwm = h;
     }
-    let daemon_cpu = cpu_time(pid);
+    let daemon_cpu = pids
+        .iter()
+        .map(|&p| cpu_time(p))
+        .try_fold(Duration::ZERO, |sum, c| c.map(|c| sum + c));
     let machine_busy = match (machine_before, machine_ticks()) {
         (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => Some((b1 - b0) as f64 / (t1 - t0) as f64),
         _ => None,
@@ -758,11 +859,17 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
     if let Some(conn) = db.take() {
         let _ = conn.close().await;
     }
-    d.kill();
-    // the daemon's log, for a look at where the time went (its temp dir goes away)
-    let log_copy = target_dir().join(format!("bench-pipeline-drain-{n}.log"));
-    if let Err(e) = std::fs::copy(d.log_path(), &log_copy) {
-        eprintln!("cannot keep the daemon log as {}: {e}", log_copy.display());
+    // the daemons' logs, for a look at where the time went (their temp dirs go away)
+    for (i, d) in ds.iter_mut().enumerate() {
+        d.kill();
+        let name = match setup {
+            Setup::Sqlite => format!("bench-pipeline-drain-{n}.log"),
+            Setup::Postgres(k) => format!("bench-pipeline-drain-{n}-pg{k}-{i}.log"),
+        };
+        let log_copy = target_dir().join(name);
+        if let Err(e) = std::fs::copy(d.log_path(), &log_copy) {
+            eprintln!("cannot keep the daemon log as {}: {e}", log_copy.display());
+        }
     }
     let peak_kb = samples.iter().map(|s| s.1).max().unwrap_or(0);
     // steady: the median of the samples in the middle half of the drain
@@ -790,6 +897,7 @@ async fn drain(n: usize, timeout: Duration) -> Drain {
     );
     Drain {
         n,
+        setup,
         load,
         elapsed,
         first_order,
@@ -1096,6 +1204,7 @@ fn command() -> String {
         "BENCH_DRAIN_N",
         "BENCH_SKIP",
         "BENCH_DRAIN_TIMEOUT_S",
+        "BENCH_DB",
     ] {
         if let Ok(v) = std::env::var(k) {
             env.push(format!("{k}={v}"));
@@ -1111,8 +1220,9 @@ impl Report {
         let now = chrono::Local::now().format("%Y-%m-%d %H:%M %Z");
         s.push_str(&format!(
             "## spdesk pipeline benchmark, {now}\n\n\
-             Machine: {}.  \nCommand: `{}` ({}; local Dovecot + Postfix on 127.0.0.1, \
-             SQLite).\n\n",
+             Machine: {}.  \nCommand: `{}` ({}; local Dovecot + Postfix on 127.0.0.1; \
+             SQLite, and a private PostgreSQL from Debian's packages with fsync on, on the \
+             same machine).\n\n",
             machine(),
             command(),
             if cfg!(debug_assertions) {
@@ -1146,9 +1256,9 @@ impl Report {
             v
         };
         for n in ns {
-            let d = self.drain.iter().find(|d| d.n == n);
+            let drains: Vec<&Drain> = self.drain.iter().filter(|d| d.n == n).collect();
             let r = self.raw.iter().find(|r| r.n == n);
-            if let Some(d) = d {
+            for &d in &drains {
                 let states = d
                     .states
                     .iter()
@@ -1165,9 +1275,10 @@ impl Report {
                     _ => String::new(),
                 };
                 s.push_str(&format!(
-                    "| backlog drain, N = {n}: spdesk | {:.0} mails/s ({:.1} s; first order after \
+                    "| backlog drain, N = {n}: spdesk, {} | {:.0} mails/s ({:.1} s; first order after \
                      {}; {} receipts, {} delivered; {states}; backlog loaded by LMTP in {:.1} \
                      s{cpu}) | |\n",
+                    d.setup.label(),
                     d.rate(),
                     d.elapsed.as_secs_f64(),
                     d.first_order.map(secs).unwrap_or_else(|| "-".into()),
@@ -1194,18 +1305,21 @@ impl Report {
                     r.send_two.as_secs_f64()
                 ));
             }
-            if let (Some(d), Some(r)) = (d, r) {
+            for &d in drains.iter().filter(|_| r.is_some()) {
+                let Some(r) = r else { continue };
                 s.push_str(&format!(
-                    "| drain / raw limit, N = {n} | {:.0} % (vs. 2 sends per mail: {:.0} %) | ≥ 50 % \
+                    "| drain / raw limit, N = {n}, {} | {:.0} % (vs. 2 sends per mail: {:.0} %) | ≥ 50 % \
                      at N = 10,000 |\n",
+                    d.setup.label(),
                     100.0 * d.rate() / r.rate().max(1e-9),
                     100.0 * d.rate() / r.rate_two_sends().max(1e-9)
                 ));
             }
-            if let Some(d) = d {
+            for &d in &drains {
                 s.push_str(&format!(
-                    "| daemon memory, N = {n}: peak RSS (VmHWM) / steady RSS | {} ({}) / {} | peak \
-                     ≤ 64 MB at N = 10,000; steady flat in N |\n",
+                    "| daemon memory, N = {n}, {}: peak RSS (VmHWM) / steady RSS | {} ({}) / {} | peak \
+                     ≤ 64 MB at N = 10,000 per instance; steady flat in N |\n",
+                    d.setup.label(),
                     mb(d.peak_kb),
                     mb(d.hwm_kb),
                     mb(d.steady_kb)
@@ -1233,8 +1347,9 @@ impl Report {
              With IDLE, Dovecot delays its notification by ~0.5 s (NOTIFY_DELAY_MSECS).  \n\
              Drain: N form mails put into the INBOX over LMTP before the daemon starts; timed \
              from starting the process until all N orders are stored and every outbox row is \
-             accepted by SMTP (SQLite polled every 50 ms); RSS sampled every 100 ms, steady = \
-             median over the middle half of the drain.  \n\
+             accepted by SMTP (the database polled every 50 ms); RSS sampled every 100 ms, \
+             steady = median over the middle half of the drain; with two instances, memory and \
+             CPU are the sum of both.  \n\
              Raw limit: one IMAP connection fetching the same N mails (UID FETCH BODY.PEEK[], 100 \
              per command) then one SMTP connection sending N small mails, no processing; spdesk \
              sends 2 receipts per form (modtaget + verdict), so once Postfix's queue is empty a \

@@ -4,10 +4,11 @@
 # tests/display.rs opens the billing CSV in LibreOffice Calc headless (libreoffice-calc-nogui)
 # and reads the cells back with python3-openpyxl; tests/browser.rs drives Debian's Chromium with
 # Playwright for Python (PyPI, its own browser download unused) and checks each page with
-# axe-core (npm, into tests/browser/node_modules).
+# axe-core (npm, into tests/browser/node_modules). PostgreSQL (Debian's postgresql): tests start
+# private servers (tests/common/postgres.rs), and the core daemon tests run a second time on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
+PKGS="dovecot-imapd dovecot-lmtpd postfix postgresql swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
 # The Playwright for Python the browser test is written against.
 PLAYWRIGHT=1.65.2
 missing=""
@@ -36,4 +37,14 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] ||
   echo "test.sh: npm ci --prefix tests/browser (axe-core)"
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
-exec cargo test --all-targets --no-fail-fast
+status=0
+cargo test --all-targets --no-fail-fast || status=$?
+# The core of the daemon once more on PostgreSQL: intake, resubmission, execute, digest and
+# billing, the mail servers' outages. (The crash harness and the database outage have variants
+# of their own per engine: crash.rs runs one daemon on SQLite and three instances on PostgreSQL,
+# outage.rs a locked and a full SQLite and a PostgreSQL down for two minutes.)
+echo "test.sh: the core daemon tests again on PostgreSQL (SPDESK_TEST_DB=postgres)"
+export SPDESK_TEST_DB=postgres
+cargo test --no-fail-fast --test intake --test resubmission --test execute --test digest_billing || status=$?
+cargo test --no-fail-fast --test outage -- imap_down smtp_down || status=$?
+exit $status

@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sqlx::Connection;
-use sqlx::sqlite::SqliteConnection;
+use std::sync::Arc;
+
+use sqlx::{AnyConnection, Connection};
 
 use common::daemon::{Daemon, kill_imap_sessions};
 use common::fixtures::{WsForm, form_mail, received};
+use common::postgres::Postgres;
 use common::{FA, HELPDESK, MailStack};
 
 /// Generous bounds: other test suites share the two cores.
@@ -24,6 +26,10 @@ const CATCH_UP: Duration = Duration::from_secs(120);
 const STOP: Duration = Duration::from_secs(20);
 /// How long the database is locked: well beyond the store's busy timeout of 10 s.
 const LOCKED_FOR: Duration = Duration::from_secs(25);
+/// How long the PostgreSQL server stays down.
+const PG_DOWN_FOR: Duration = Duration::from_secs(120);
+/// After PostgreSQL is back, every receipt has arrived within this.
+const PG_CATCH_UP: Duration = Duration::from_secs(60);
 /// How long the IMAP server and the database's disk stay down.
 const DOWN_FOR: Duration = Duration::from_secs(20);
 /// After SMTP is back, every held receipt arrives within this.
@@ -98,9 +104,10 @@ async fn stay_alive_until(d: &mut Daemon, until: Instant, during: &str) {
     assert_running(d, during);
 }
 
-/// Opens the daemon's database beside the daemon (read and write; WAL lets both in).
-async fn db(url: &str) -> SqliteConnection {
-    SqliteConnection::connect(url)
+/// Opens the daemon's database beside the daemon (read and write; SQLite's WAL lets both in).
+async fn db(url: &str) -> AnyConnection {
+    sqlx::any::install_default_drivers();
+    AnyConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("cannot open the daemon's database {url}: {e}"))
 }
@@ -506,4 +513,54 @@ async fn database_disk_full() {
     assert_caught_up(&stack, &mut d, &db_url, &sent).await;
     drop(d);
     drop(tmpfs);
+}
+
+/// PostgreSQL down for two minutes (a server restart, a failover that takes long): the daemon
+/// keeps running and says so, the mails wait in the INBOX, and within a minute after the server
+/// is back every form has its order and both receipts, exactly once.
+#[tokio::test]
+async fn postgres_down_for_two_minutes_and_back() {
+    let stack = MailStack::start(&[]);
+    let pg = Arc::new(Postgres::start());
+    let url = pg.new_database();
+    let mut d = Daemon::on_postgres(&stack, HELPDESK, &pg, &url);
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    let db_url = d.db_url();
+    let mut sent = send_forms(&stack, "pg-up", 2).await;
+    d.wait_orders(sent.len(), CATCH_UP).await;
+
+    pg.stop();
+    let down = Instant::now();
+    sent.extend(send_forms(&stack, "pg-down", 4).await);
+    d.wait_log("database unavailable; retrying", 1, CONNECT)
+        .await;
+    stay_alive_until(&mut d, down + PG_DOWN_FOR, "the PostgreSQL outage").await;
+    let inbox = stack.fetch_all(HELPDESK, "INBOX").await;
+    assert_eq!(
+        inbox.len(),
+        4,
+        "the mails wait in the INBOX while PostgreSQL is down"
+    );
+
+    pg.start_again();
+    let back = Instant::now();
+    d.wait_mailbox(
+        &stack,
+        FA,
+        "INBOX",
+        &format!("{} receipts", 2 * sent.len()),
+        |n| n >= 2 * sent.len(),
+        PG_CATCH_UP,
+    )
+    .await;
+    let caught_up = back.elapsed();
+    eprintln!(
+        "PostgreSQL down for {PG_DOWN_FOR:?}; every receipt arrived {caught_up:?} after it was back"
+    );
+    assert!(
+        caught_up <= PG_CATCH_UP,
+        "receipts caught up {caught_up:?} after PostgreSQL returned"
+    );
+    assert_caught_up(&stack, &mut d, &db_url, &sent).await;
 }

@@ -167,7 +167,7 @@ async fn the_queue_counts_filters_searches_and_pages_and_the_calendar_shows_the_
     let x_ref = d.wait_state(&x, "rejected", WAIT).await;
     // B's planned time has passed; A has a message nobody has answered.
     let pool = d.pool().await;
-    sqlx::query("UPDATE orders SET planned_at = ?1 WHERE ref = ?2")
+    sqlx::query("UPDATE orders SET planned_at = $1 WHERE ref = $2")
         .bind(spdesk::store::ts(Utc::now() - chrono::Duration::days(2)))
         .bind(&b_ref)
         .execute(&pool)

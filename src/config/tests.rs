@@ -132,7 +132,7 @@ fn shipped_config_shows_every_key_and_only_test_domains() {
             "smtp",
             "host port tls ca_file auth username password_file from",
         ),
-        ("database", "url"),
+        ("database", "url lease_timeout"),
         (
             "helpdesk",
             "address own_domains review_to digest_to incident_to billing_to stale_rejected_days",

@@ -184,6 +184,10 @@ fn auth_refused_message(username: &str, mechanism: &str, key: &str) -> String {
     format!("IMAP authentication failed: the server refused {mechanism} as {username}; {fix}")
 }
 
+/// The longest wait before trying again while the database is unavailable (a server
+/// restarting, a failover, a lock held too long).
+const DATABASE_RETRY: Duration = Duration::from_secs(5);
+
 /// The first wait before reconnecting; it doubles while attempts keep failing.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 /// The longest wait before reconnecting.
@@ -285,8 +289,11 @@ impl Intake {
                 Ok(()) => return,
                 Err(e) => {
                     self.health.imap_disconnected();
-                    let wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
+                    let mut wait = reconnect_delay(delay, logged_in_at.map(|t| t.elapsed()));
                     if unavailable(&e) {
+                        // The mail server is fine: look again soon, so the mails waiting in
+                        // the inbox are taken within seconds once the database is back.
+                        wait = wait.min(DATABASE_RETRY);
                         // Nothing was counted against the mail in hand; it stays in the inbox.
                         warn!(
                             error = format!("{e:#}"),

@@ -39,10 +39,20 @@ pub use crate::orders::helpdesk::HelpdeskSettings;
 pub fn message_key(message_id: Option<&str>, raw: &[u8]) -> String {
     let content = crate::mail::identity::content_sha256(raw);
     match message_id.map(str::trim).filter(|m| !m.is_empty()) {
+        // A Message-ID may be as long as a header field (tens of kilobytes); the key must fit
+        // a database index entry, so a long one is kept as its hash.
+        Some(id) if id.len() > MAX_KEYED_MESSAGE_ID => {
+            use sha2::Digest;
+            let hashed = hex::encode(sha2::Sha256::digest(id.as_bytes()));
+            format!("sha256:{content} mid-sha256:{hashed}")
+        }
         Some(id) => format!("sha256:{content} mid:{id}"),
         None => format!("sha256:{content}"),
     }
 }
+
+/// The longest Message-ID kept as it is in a mail's key (RFC 5322's line limit is 998).
+const MAX_KEYED_MESSAGE_ID: usize = 998;
 
 /// What happened to a mail.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -41,9 +41,13 @@ impl Default for RateLimits {
 /// and `victim@kommune.test` reach the same person (Postfix strips the dot of a fully
 /// qualified `kommune.test.`), so they share one quota; otherwise an attacker beats the limit
 /// by numbering the tags or adding the dot.
+///
+/// An address longer than any real one (RFC 5321 allows 254 characters) is counted under the
+/// SHA-256 of its folded form: the count stays per address, and a key stays small enough for
+/// any database index.
 pub fn counted_address(address: &str) -> String {
     let a = address.trim().to_lowercase();
-    match a.rsplit_once('@') {
+    let folded = match a.rsplit_once('@') {
         Some((local, domain)) => {
             let domain = domain.trim_end_matches('.');
             match local.split_once('+') {
@@ -52,8 +56,20 @@ pub fn counted_address(address: &str) -> String {
             }
         }
         None => a,
+    };
+    if folded.len() > MAX_ADDRESS_LEN {
+        use sha2::Digest;
+        format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(folded.as_bytes()))
+        )
+    } else {
+        folded
     }
 }
+
+/// The longest address counted as it is (RFC 5321's limit on a path).
+pub const MAX_ADDRESS_LEN: usize = 254;
 
 /// The clock hour of a Unix time (the bucket the limits count in).
 pub fn hour_of(unix_seconds: i64) -> i64 {
@@ -141,6 +157,19 @@ pub fn deferral_reason(full: &[String], limits: &RateLimits) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_longer_than_any_real_one_is_counted_under_its_hash() {
+        let long = format!("{}@kommune.test", "a".repeat(70_000));
+        let key = counted_address(&long);
+        assert!(key.starts_with("sha256:") && key.len() == 7 + 64, "{key}");
+        assert_eq!(key, counted_address(&long.to_uppercase()), "folded first");
+        assert_ne!(key, counted_address(&format!("b{long}")));
+        assert_eq!(
+            counted_address("Victim+1@Kommune.test."),
+            "victim@kommune.test"
+        );
+    }
 
     #[test]
     fn tags_and_case_count_as_one_address() {

@@ -443,8 +443,8 @@ pub async fn has_event_since(
 }
 
 /// The outbox INSERT ([`enqueue`] alone, and [`enqueue_for_order`] with its event), a macro so
-/// both can use it as one literal: ?1 order, ?2 kind, ?3 Message-ID, ?4 envelope sender,
-/// ?5 recipients (JSON), ?6 raw mail, ?7 now.
+/// both can use it as one literal: $1 order, $2 kind, $3 Message-ID, $4 envelope sender,
+/// $5 recipients (JSON), $6 raw mail, $7 now.
 macro_rules! outbox_insert {
     () => {
         "INSERT INTO outbox (order_id, kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)

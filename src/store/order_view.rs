@@ -10,7 +10,7 @@ use sqlx::{AnyPool, Row};
 use super::{VersionRow, parse_ts};
 use crate::rules::cert::CertSummary;
 
-/// The ids of the mails filed on order `?1`: the mails its versions came in and every mail its
+/// The ids of the mails filed on order `$1`: the mails its versions came in and every mail its
 /// history names (correspondence, a bounce of its receipt, a refused form about it). Both
 /// subqueries use an index on `order_id`.
 const ORDER_MAIL_IDS: &str = "SELECT inbound_id FROM order_versions WHERE order_id = $1

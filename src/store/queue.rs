@@ -65,9 +65,9 @@ fn needle(search: &str) -> String {
         .collect()
 }
 
-/// The WHERE clause of the queue. Parameters: ?1 state or NULL, ?2 kind or NULL, ?3 1 for
-/// "needs action", ?4 now (stored form), ?5 the search text ([`needle`], '' for none), ?6 the
-/// search text without white space (the CVR), ?7..?9 the dialogue's event names, ?10 the
+/// The WHERE clause of the queue. Parameters: $1 state or NULL, $2 kind or NULL, $3 1 for
+/// "needs action", $4 now (stored form), $5 the search text ([`needle`], '' for none), $6 the
+/// search text without white space (the CVR), $7..$9 the dialogue's event names, $10 the
 /// oldest failure that still needs a person (as the digest shows failures).
 fn where_clause(filter: &QueueFilter) -> String {
     let search = folded(&needle(&filter.search));

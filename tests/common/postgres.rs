@@ -29,6 +29,9 @@ pub struct Postgres {
     databases: AtomicU32,
     /// Stops the server should this process die without dropping it.
     watcher: Option<std::process::Child>,
+    /// Every commit waits for its WAL on disk, as in production; the tests' servers skip the
+    /// flushes (a killed process loses nothing either way, only a power cut would).
+    durable: bool,
 }
 
 impl Postgres {
@@ -47,6 +50,15 @@ impl Postgres {
 
     /// A server of its own (a test that stops or restarts it).
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// A server that flushes every commit to disk, as in production: for the benchmark.
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Postgres {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("postgres-")
@@ -83,7 +95,6 @@ impl Postgres {
                 "-E",
                 "UTF8",
                 "--locale=C.UTF-8",
-                "--no-sync",
             ],
         );
         let mut pg = Postgres {
@@ -92,6 +103,7 @@ impl Postgres {
             bin,
             databases: AtomicU32::new(0),
             watcher: None,
+            durable,
         };
         // The port was free a moment ago; a parallel test may take it first: try another.
         let mut last = String::new();
@@ -200,9 +212,14 @@ impl Postgres {
 
     fn try_start(&self) -> Result<(), String> {
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=200",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            if self.durable {
+                ""
+            } else {
+                " -c fsync=off -c synchronous_commit=off"
+            }
         );
         let log = self.dir.path().join("server.log");
         let out = postgres_command(&self.bin.join("pg_ctl"))
