@@ -632,6 +632,7 @@ async fn cli_action(store: &Store, actions: &Actions, a: &Act<'_>) -> anyhow::Re
             early: a.early,
             at: a.at,
             claim: None,
+            verification: None,
             now: Utc::now(),
         },
     )

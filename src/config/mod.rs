@@ -21,6 +21,7 @@ mod sections;
 mod summary;
 mod types;
 mod units;
+mod verify;
 pub mod warnings;
 mod web;
 
@@ -30,6 +31,7 @@ pub use error::{ConfigError, Problem};
 pub use secrets::SECRET_COMMAND_TIMEOUT;
 pub use types::*;
 pub use units::{format_duration, parse_duration, parse_size};
+pub use verify::Verify;
 
 pub use crate::rules::calendar::{ChangeWindow, MonthDay};
 
@@ -58,6 +60,7 @@ const SECTIONS: &[&str] = &[
     "schedule",
     "billing",
     "web",
+    "verify",
 ];
 
 /// The config file: `--config`, else `$SPDESK_CONFIG`, else `config/spdesk.toml` when it exists.
@@ -140,6 +143,9 @@ impl Config {
         let mut s = cx.section(&sections, "web");
         let web = web::read_web(&mut s);
         s.finish();
+        let mut s = cx.section(&sections, "verify");
+        let verify = verify::read_verify(&mut s);
+        s.finish();
         let problems = cx.finish();
         match (imap, smtp, database, helpdesk, schedule, billing) {
             (
@@ -160,6 +166,7 @@ impl Config {
                 schedule,
                 billing,
                 web,
+                verify,
                 path: path.map(Path::to_path_buf),
             }),
             _ if problems.is_empty() => Err(ConfigError::Invalid(vec![Problem {

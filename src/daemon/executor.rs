@@ -444,6 +444,7 @@ impl Executor {
                 early: None,
                 at: None,
                 claim: Some(claim),
+                verification: None,
                 now,
             };
             let outcome = actions::apply_action(&self.store, &self.actions, &action).await?;
@@ -490,6 +491,7 @@ impl Executor {
             early: None,
             at: None,
             claim: Some(claim),
+            verification: None,
             now: Utc::now(),
         };
         let outcome = actions::apply_action(&self.store, &self.actions, &result).await?;

@@ -607,6 +607,7 @@ async fn perform(
                 early: early.as_deref(),
                 at,
                 claim: None,
+                verification: None,
                 now,
             };
             apply_action(&shared.store, &shared.actions, &a)
