@@ -140,12 +140,7 @@ impl Config {
             billing = read_billing(&mut s);
             s.finish();
         }
-        let mut s = cx.section(&sections, "web");
-        let web = web::read_web(&mut s);
-        s.finish();
-        let mut s = cx.section(&sections, "verify");
-        let verify = verify::read_verify(&mut s);
-        s.finish();
+        let (web, verify) = read_web_and_verify(&mut cx, &sections);
         let problems = cx.finish();
         match (imap, smtp, database, helpdesk, schedule, billing) {
             (
@@ -228,6 +223,17 @@ impl Config {
             path: self.path.clone(),
         }
     }
+}
+
+/// `[web]` and `[verify]`: the sections that may be absent altogether.
+fn read_web_and_verify(cx: &mut Cx<'_>, sections: &reader::Sections) -> (Option<Web>, Verify) {
+    let mut s = cx.section(sections, "web");
+    let web = web::read_web(&mut s);
+    s.finish();
+    let mut s = cx.section(sections, "verify");
+    let verify = verify::read_verify(&mut s);
+    s.finish();
+    (web, verify)
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {

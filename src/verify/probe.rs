@@ -26,6 +26,7 @@ pub struct ProbeSettings {
 }
 
 /// Where to connect: the URL's host, port and the request line's target.
+#[derive(Debug)]
 struct Endpoint {
     host: String,
     port: u16,

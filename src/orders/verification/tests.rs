@@ -209,3 +209,30 @@ fn fingerprints_are_colon_hex_of_sha256() {
     assert_eq!(normal_serial("00 0a:Bc"), "ABC");
     assert_eq!(normal_serial("000"), "0");
 }
+
+#[test]
+fn the_gennemfoert_receipt_carries_the_line_after_the_note() {
+    let t = crate::orders::receipts::Templates::builtin().unwrap();
+    let r = report(&served(FP, Some(200)), &ordered(), None, 1);
+    let text = t
+        .render(
+            crate::orders::receipts::ReceiptKind::Gennemfoert,
+            &minijinja::context! { ref => "SP-2026-00001", bestillings_id => "BD-1",
+            executed_at => "mandag den 7. december 2026 kl. 10.00", note => "Nyt certifikat",
+            verified => receipt_line(&r) },
+        )
+        .unwrap();
+    let note = text.find("Nyt certifikat").unwrap();
+    let line = text
+        .find("Vi har kontrolleret, at https://ws.example.test/ws")
+        .unwrap();
+    assert!(note < line, "{text}");
+    assert!(!text.contains("\n\n\n"), "{text}");
+    let without = t
+        .render(
+            crate::orders::receipts::ReceiptKind::Gennemfoert,
+            &minijinja::context! { ref => "SP-2026-00001", executed_at => "i dag" },
+        )
+        .unwrap();
+    assert!(!without.contains("kontrolleret"), "{without}");
+}
