@@ -393,19 +393,28 @@ fn certificate_order(id: &str, helpdesk: &str, url: &str, cert_pem: &str) -> Vec
 
 /// The gennemført receipt about `id` in the requester's mailbox.
 async fn receipt(stack: &MailStack, reference: &str, id: &str) -> String {
+    mail_text(stack, FA, reference, id, "Ændringen er gennemført").await
+}
+
+/// The text of the mail to `user` about `reference` and `id` whose subject or first line
+/// starts with `what`.
+async fn mail_text(stack: &MailStack, user: &str, reference: &str, id: &str, what: &str) -> String {
     let start = Instant::now();
     loop {
-        for raw in stack.fetch_or_empty(FA, "INBOX").await {
+        for raw in stack.fetch_or_empty(user, "INBOX").await {
             if let Some(m) = Mail::parse(&raw, 2)
                 && m.subject.contains(reference)
                 && let Some(text) = m.text
                 && text.contains(id)
-                && text.lines().next() == Some("Ændringen er gennemført")
+                && (text.starts_with(what) || m.subject.contains(what))
             {
                 return text;
             }
         }
-        assert!(start.elapsed() < WAIT, "no gennemført receipt for {id}");
+        assert!(
+            start.elapsed() < WAIT,
+            "no mail {what:?} about {id} to {user}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -546,6 +555,94 @@ async fn executing_a_certificate_order_checks_it_first() {
             .contains("udført uden bestået kontrol: kunden har bekræftet"),
         "{executed:#?}"
     );
+    d.terminate();
+    d.wait_exit(WAIT).await;
+}
+
+/// The executor: its command succeeds, then the change is checked; the ordered certificate
+/// served → executed with the fingerprint in the receipt; another one → a failure, and the
+/// incident mail says what failed and carries the check in the history.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_executor_checks_the_change_its_command_made() {
+    let stack = MailStack::shared(&[]);
+    let hd = "hd-verify-exec@example.test";
+    stack.add_users(&[hd]);
+    let mut d = Daemon::new(&stack, hd);
+    let ca = TestCa::new();
+    let ca_file = ca.write(d.dir());
+    let systems = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systems.csv");
+    d.edit_config(|c| {
+        c.replace(
+            "[rules]\n",
+            &format!(
+                "[rules]\ntrusted_ca_file = \"{}\"\nsystems_file = \"{}\"\n",
+                ca_file.display(),
+                systems.display()
+            ),
+        )
+        .replace(
+            "[executors]\n",
+            "[executors]\nwebservice = \"echo Certifikatet er installeret\"\n",
+        )
+        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
+            + "\n[verify]\ntimeout = \"2s\"\nretries = 1\nretry_interval = \"1s\"\n"
+    });
+    d.start();
+    let right = ca.leaf("localhost", 2026, 2030);
+    let wrong = ca.leaf("localhost", 2026, 2030);
+    let srv = serve(vec![right.clone()], 200).await;
+    let url = format!("https://localhost:{}/ws", srv.port);
+    let (ok_id, bad_id) = (unique("EXOK"), unique("EXBAD"));
+    stack
+        .send(FA, hd, &certificate_order(&ok_id, hd, &url, &right.pem))
+        .await;
+    stack
+        .send(FA, hd, &certificate_order(&bad_id, hd, &url, &wrong.pem))
+        .await;
+    let ok = d.wait_state(&ok_id, "approved", WAIT).await;
+    let bad = d.wait_state(&bad_id, "approved", WAIT).await;
+
+    // Due in a moment; the executor's round at the next start takes them.
+    let soon = (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    for r in [&ok, &bad] {
+        let out = d.cli(&["orders", "reschedule", r, "--at", &soon, "--reason", "nu"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    d.terminate();
+    d.wait_exit(WAIT).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    d.start();
+
+    let text = receipt(&stack, &ok, &ok_id).await;
+    assert!(text.contains("Certifikatet er installeret"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "præsenterer det bestilte certifikat (SHA-256 {})",
+            right.sha256()
+        )),
+        "{text}"
+    );
+    let incident = mail_text(&stack, &d.staff(), &bad, &bad_id, "Incident").await;
+    assert!(
+        incident.contains("the check of the change failed")
+            && incident.contains(&wrong.sha256())
+            && incident.contains("kontrol ikke bestået"),
+        "{incident}"
+    );
+    let orders = d.orders();
+    let state = |r: &str| {
+        orders
+            .iter()
+            .find(|o| o["ref"] == r)
+            .map(|o| o["state"].clone())
+    };
+    assert_eq!(state(&ok), Some("executed".into()));
+    assert_eq!(state(&bad), Some("failed".into()));
+    assert_eq!(events(&d, &bad, "verification failed").len(), 1);
     d.terminate();
     d.wait_exit(WAIT).await;
 }
