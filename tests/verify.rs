@@ -516,6 +516,12 @@ async fn executing_a_certificate_order_checks_it_first() {
             .unwrap_or("")
             .contains("2 forsøg")
     );
+    let shown = d.cli(&["orders", "show", &bad]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("operatoer  kontrol ikke bestået: https://localhost:"),
+        "{shown}"
+    );
 
     // `spdesk verify` says the same, exit 1, and records it too.
     let out = d.cli_as("operatoer", &["verify", &bad]);
@@ -645,4 +651,93 @@ async fn the_executor_checks_the_change_its_command_made() {
     assert_eq!(events(&d, &bad, "verification failed").len(), 1);
     d.terminate();
     d.wait_exit(WAIT).await;
+}
+
+/// "Gennemført" in the web console checks first: another certificate served → refused (409)
+/// in Danish with what failed, the order still approved and the check in its timeline; with
+/// "Uden bestået kontrol" and a reason → executed.
+#[tokio::test(flavor = "multi_thread")]
+async fn gennemfoert_in_the_web_console_checks_first() {
+    use common::console::{Browser, Console, PASSWORD};
+    let stack = MailStack::shared(&[]);
+    let hd = "hd-verify-web@example.test";
+    stack.add_users(&[hd]);
+    let mut c = Console::start(&stack, hd, "").await;
+    c.add_user("hanne", "operator");
+    let ca = TestCa::new();
+    let ca_file = ca.write(c.daemon.dir());
+    c.daemon.terminate();
+    c.daemon.wait_exit(WAIT).await;
+    c.daemon.edit_config(|t| {
+        t.replace(
+            "[rules]\n",
+            &format!("[rules]\ntrusted_ca_file = \"{}\"\n", ca_file.display()),
+        )
+        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
+            + "\n[verify]\ntimeout = \"2s\"\nretries = 3\nretry_interval = \"10s\"\n"
+    });
+    c.daemon.start();
+    c.daemon.wait_log("web server listening", 2, WAIT).await;
+
+    let right = ca.leaf("localhost", 2026, 2030);
+    let wrong = ca.leaf("localhost", 2026, 2030);
+    let srv = serve(vec![right.clone()], 200).await;
+    let url = format!("https://localhost:{}/ws", srv.port);
+    let id = unique("WEB");
+    stack
+        .send(FA, hd, &certificate_order(&id, hd, &url, &wrong.pem))
+        .await;
+    let reference = c.daemon.wait_state(&id, "approved", WAIT).await;
+
+    let b = Browser {
+        client: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("an HTTP client"),
+        base: c.url(""),
+    };
+    assert_eq!(b.login("hanne", PASSWORD).await.status, 303);
+    let action = format!("/orders/{reference}/gennemfoert");
+    let early = [("tidlig", "ja"), ("begrundelse", "aftalt")];
+    let start = Instant::now();
+    let page = b.submit("/", &action, &early).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "the console tries once, not with the retries"
+    );
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(
+        page.body
+            .contains("Kontrollen af ændringen er ikke bestået")
+            && page.body.contains(&wrong.sha256())
+            && page.body.contains(&right.sha256()),
+        "{}",
+        page.body
+    );
+    assert_eq!(c.daemon.order(&reference)["state"], "approved");
+    let order_page = b.get(&format!("/orders/{reference}")).await;
+    assert!(
+        order_page.body.contains("kontrol ikke bestået")
+            && order_page.body.contains("Uden bestået kontrol"),
+        "{}",
+        order_page.body
+    );
+
+    let mut anyway = early.to_vec();
+    anyway.extend([
+        ("ukontrolleret", "ja"),
+        ("ukontrolleret_begrundelse", "kunden har bekræftet"),
+    ]);
+    let page = b.submit("/", &action, &anyway).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(c.daemon.order(&reference)["state"], "executed");
+    let text = receipt(&stack, &reference, &id).await;
+    assert!(
+        text.contains("Vi har ikke kunnet bekræfte ændringen automatisk"),
+        "{text}"
+    );
+    c.daemon.terminate();
+    c.daemon.wait_exit(WAIT).await;
 }
