@@ -165,6 +165,18 @@ async fn closed_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// The test harness's config turns the check off (its orders name hosts that must not be
+/// looked up); this turns it on with `keys`.
+const VERIFY_OFF: &str = "[verify]\nenabled = false\n";
+
+fn verify_on(config: String, keys: &str) -> String {
+    assert!(
+        config.contains(VERIFY_OFF),
+        "the test config has no {VERIFY_OFF:?}:\n{config}"
+    );
+    config.replace(VERIFY_OFF, &format!("[verify]\n{keys}"))
+}
+
 fn settings(ca: &Path, retries: u32) -> VerifySettings {
     VerifySettings {
         enabled: true,
@@ -442,12 +454,14 @@ async fn executing_a_certificate_order_checks_it_first() {
     let ca = TestCa::new();
     let ca_file = ca.write(d.dir());
     d.edit_config(|c| {
-        c.replace(
-            "[rules]\n",
-            &format!("[rules]\ntrusted_ca_file = \"{}\"\n", ca_file.display()),
+        verify_on(
+            c.replace(
+                "[rules]\n",
+                &format!("[rules]\ntrusted_ca_file = \"{}\"\n", ca_file.display()),
+            )
+            .replace("poll_interval = \"60s\"", "poll_interval = \"2s\""),
+            "enabled = true\ntimeout = \"2s\"\nretries = 1\nretry_interval = \"1s\"\n",
         )
-        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
-            + "\n[verify]\nenabled = true\ntimeout = \"2s\"\nretries = 1\nretry_interval = \"1s\"\n"
     });
     d.start();
     let right = ca.leaf("localhost", 2026, 2030);
@@ -578,20 +592,22 @@ async fn the_executor_checks_the_change_its_command_made() {
     let ca_file = ca.write(d.dir());
     let systems = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systems.csv");
     d.edit_config(|c| {
-        c.replace(
-            "[rules]\n",
-            &format!(
-                "[rules]\ntrusted_ca_file = \"{}\"\nsystems_file = \"{}\"\n",
-                ca_file.display(),
-                systems.display()
-            ),
+        verify_on(
+            c.replace(
+                "[rules]\n",
+                &format!(
+                    "[rules]\ntrusted_ca_file = \"{}\"\nsystems_file = \"{}\"\n",
+                    ca_file.display(),
+                    systems.display()
+                ),
+            )
+            .replace(
+                "[executors]\n",
+                "[executors]\nwebservice = \"echo Certifikatet er installeret\"\n",
+            )
+            .replace("poll_interval = \"60s\"", "poll_interval = \"2s\""),
+            "timeout = \"2s\"\nretries = 1\nretry_interval = \"1s\"\n",
         )
-        .replace(
-            "[executors]\n",
-            "[executors]\nwebservice = \"echo Certifikatet er installeret\"\n",
-        )
-        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
-            + "\n[verify]\ntimeout = \"2s\"\nretries = 1\nretry_interval = \"1s\"\n"
     });
     d.start();
     let right = ca.leaf("localhost", 2026, 2030);
@@ -669,12 +685,14 @@ async fn gennemfoert_in_the_web_console_checks_first() {
     c.daemon.terminate();
     c.daemon.wait_exit(WAIT).await;
     c.daemon.edit_config(|t| {
-        t.replace(
-            "[rules]\n",
-            &format!("[rules]\ntrusted_ca_file = \"{}\"\n", ca_file.display()),
+        verify_on(
+            t.replace(
+                "[rules]\n",
+                &format!("[rules]\ntrusted_ca_file = \"{}\"\n", ca_file.display()),
+            )
+            .replace("poll_interval = \"60s\"", "poll_interval = \"2s\""),
+            "timeout = \"2s\"\nretries = 3\nretry_interval = \"10s\"\n",
         )
-        .replace("poll_interval = \"60s\"", "poll_interval = \"2s\"")
-            + "\n[verify]\ntimeout = \"2s\"\nretries = 3\nretry_interval = \"10s\"\n"
     });
     c.daemon.start();
     c.daemon.wait_log("web server listening", 2, WAIT).await;
