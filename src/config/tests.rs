@@ -1498,6 +1498,13 @@ fn verify_keys_are_read_with_their_defaults() {
     assert_eq!(v.timeout, Duration::from_secs(3));
     assert_eq!(v.retries, 5);
     assert_eq!(v.retry_interval, Duration::from_secs(120));
+    let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let summary = c.redacted_summary();
+    assert!(
+        summary.contains("[verify]\nenabled = false\ntimeout = \"3s\"\nretries = 5\n"),
+        "{summary}"
+    );
+    assert_eq!(load(&summary).unwrap_or_else(|e| panic!("{e}")).verify, v);
     let base = MINIMAL.lines().count() + 3;
     for (line, key, needle) in [
         ("retries = 21", "[verify] retries", "from 0 to 20"),

@@ -624,42 +624,7 @@ async fn perform(
     let (reference, actor, now) = (o.reference.as_str(), staff.name.as_str(), Utc::now());
     let shared = &state.shared;
     Ok(Ok(match asked {
-        Asked::Order {
-            action,
-            text,
-            early,
-            unverified,
-            at,
-        } => {
-            let verification = match action {
-                Action::Execute => {
-                    checked(
-                        state,
-                        reference,
-                        actor,
-                        early.is_some(),
-                        unverified.as_deref(),
-                    )
-                    .await?
-                }
-                _ => None,
-            };
-            let a = OrderAction {
-                reference,
-                action,
-                actor,
-                text: text.as_deref(),
-                detail: None,
-                early: early.as_deref(),
-                at,
-                claim: None,
-                verification: verification.as_ref(),
-                now,
-            };
-            apply_action(&shared.store, &shared.actions, &a)
-                .await?
-                .into()
-        }
+        asked @ Asked::Order { .. } => order_action(state, reference, actor, asked).await?,
         Asked::Edit { lines, reason } => {
             let judgement = latest_judgement(state, o).await?;
             let edits = match edits_from(&lines, &judgement) {
@@ -700,6 +665,57 @@ async fn perform(
                 .into()
         }
     }))
+}
+
+/// A state change (or a new time) as `spdesk orders` performs it; "Gennemført" checks a
+/// change of URL or certificate first ([`checked`]).
+async fn order_action(
+    state: &WebState,
+    reference: &str,
+    actor: &str,
+    asked: Asked,
+) -> anyhow::Result<Outcome> {
+    let Asked::Order {
+        action,
+        text,
+        early,
+        unverified,
+        at,
+    } = asked
+    else {
+        return Ok(Outcome::Refused(
+            "not an action on the order's state".into(),
+        ));
+    };
+    let verification = match action {
+        Action::Execute => {
+            checked(
+                state,
+                reference,
+                actor,
+                early.is_some(),
+                unverified.as_deref(),
+            )
+            .await?
+        }
+        _ => None,
+    };
+    let a = OrderAction {
+        reference,
+        action,
+        actor,
+        text: text.as_deref(),
+        detail: None,
+        early: early.as_deref(),
+        at,
+        claim: None,
+        verification: verification.as_ref(),
+        now: Utc::now(),
+    };
+    let shared = &state.shared;
+    Ok(apply_action(&shared.store, &shared.actions, &a)
+        .await?
+        .into())
 }
 
 /// "Gennemført" on a change of URL or certificate: the check (`[verify]`), once — a person
