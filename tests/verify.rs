@@ -92,7 +92,9 @@ impl Leaf {
 }
 
 /// A TLS server on 127.0.0.1 serving `leaves[i]` on its i-th connection (the last one from
-/// then on) and answering every request with `status`.
+/// then on) and answering every request with `status`; status 0: the connection is closed
+/// after the request without an answer, status 1: the answer is binary garbage with
+/// terminal escapes.
 struct Server {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -123,9 +125,13 @@ async fn serve(leaves: Vec<Leaf>, status: u16) -> Server {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let answer = format!(
-                    "HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
+                let answer = match status {
+                    0 => String::new(),
+                    1 => "\u{1b}]0;owned\u{7}\u{1b}[2J\u{0}\u{ff}\r\n".to_string(),
+                    _ => format!(
+                        "HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    ),
+                };
                 let _ = tls.write_all(answer.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
@@ -256,6 +262,31 @@ async fn the_checks_of_an_endpoint() {
     let r = verify::check(&target(srv.port, &right), &s).await;
     assert!(r.passed, "{r:#?}");
     assert!(check_named(&r, "http").detail.contains("405"));
+
+    // A handshake but no HTTP answer, or garbage instead of one: not answering.
+    for (status, why) in [(0, "without an HTTP answer"), (1, "not HTTP")] {
+        let srv = serve(vec![right.clone()], status).await;
+        let r = verify::check(&target(srv.port, &right), &s).await;
+        let c = check_named(&r, "http");
+        assert!(!r.passed && c.passed == Some(false), "{r:#?}");
+        assert!(c.detail.contains(why), "{c:?}");
+        assert_eq!(check_named(&r, "certificate").passed, Some(true));
+    }
+
+    // A `url` change: the old URL's state is reported, not judged.
+    let old = format!("https://localhost:{}/old", closed_port().await);
+    let t = Target {
+        old_url: Some(old.clone()),
+        ..target(ok.port, &right)
+    };
+    let r = verify::check(&t, &s).await;
+    assert!(r.passed, "{r:#?}");
+    let c = check_named(&r, "old_url");
+    assert_eq!(c.passed, None);
+    assert!(
+        c.detail.contains(&format!("{old} does not answer (TCP:")),
+        "{c:?}"
+    );
 }
 
 #[tokio::test]
@@ -269,6 +300,18 @@ async fn nothing_listening_and_a_silent_server_fail_within_the_timeout() {
     let c = check_named(&r, "reachable");
     assert!(!r.passed && c.passed == Some(false));
     assert!(c.detail.starts_with("TCP:"), "{c:?}");
+
+    // Closed at once (a reset, as a load balancer without a backend does).
+    let closing = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = closing.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = closing.accept().await {
+            drop(tcp);
+        }
+    });
+    let r = verify::check(&target(port, &right), &s).await;
+    let c = check_named(&r, "reachable");
+    assert!(!r.passed && c.detail.starts_with("TLS:"), "{c:?}");
 
     let port = silent().await;
     let start = Instant::now();
