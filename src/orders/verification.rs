@@ -157,6 +157,29 @@ impl Step {
     }
 }
 
+/// What is wrong with a served chain, for the requester's receipt (Danish words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainProblem {
+    Expired,
+    NotYetValid,
+    WrongHost,
+    Untrusted,
+    Other,
+}
+
+impl ChainProblem {
+    fn danish(self) -> &'static str {
+        match self {
+            ChainProblem::Expired => "certifikatet er udløbet",
+            ChainProblem::NotYetValid => "certifikatet er endnu ikke gyldigt",
+            ChainProblem::WrongHost => "certifikatet gælder ikke for værtsnavnet",
+            ChainProblem::Untrusted => "certifikatets udsteder er ikke betroet",
+            ChainProblem::Other => "certifikatkæden er ikke gyldig",
+        }
+    }
+}
+
 /// The served leaf certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Leaf {
@@ -180,6 +203,8 @@ pub struct Observation {
     pub failed: Option<(Step, String)>,
     /// Why the served chain is not valid for the host today (`None`: valid, or not seen).
     pub chain_error: Option<String>,
+    /// The kind of [`Observation::chain_error`].
+    pub chain_problem: Option<ChainProblem>,
     pub leaf: Option<Leaf>,
     /// The HTTP status the request for the URL's path got.
     pub http_status: Option<u16>,
@@ -409,32 +434,59 @@ pub fn receipt_line(r: &Report) -> String {
             (Expected::Any, None) => format!("Vi har kontrolleret, at {} svarer.", r.url),
         };
     }
-    let why: Vec<String> = r
-        .checks
-        .iter()
-        .filter(|c| c.passed == Some(false))
-        .map(|c| danish_failure(c, &r.url))
-        .collect();
     format!(
         "Vi har ikke kunnet bekræfte ændringen automatisk: {}.",
-        why.join("; ")
+        danish_failures(r).join("; ")
     )
 }
 
-fn danish_failure(c: &Check, url: &str) -> String {
-    match c.name {
-        "reachable" => format!("{url} kunne ikke nås ({})", c.detail),
-        "chain" => format!(
-            "certifikatet, som {url} præsenterer, er ikke gyldigt ({})",
-            c.detail
-        ),
-        "certificate" => format!(
-            "{url} præsenterer ikke det bestilte certifikat ({})",
-            c.detail
-        ),
-        "http" => format!("{url} svarer ikke på en HTTP-forespørgsel ({})", c.detail),
-        _ => c.detail.clone(),
+/// What failed, in Danish for the requester: not reached (and why, by step), else each of an
+/// invalid chain, another certificate (both fingerprints) and no HTTP answer.
+fn danish_failures(r: &Report) -> Vec<String> {
+    let (o, url) = (&r.observation, &r.url);
+    let failed = |name: &str| {
+        r.checks
+            .iter()
+            .any(|c| c.name == name && c.passed == Some(false))
+    };
+    if failed("reachable") {
+        let why = match o.failed.as_ref().map(|f| f.0) {
+            Some(Step::Url) => "ordren angiver ingen brugbar https-adresse",
+            Some(Step::Dns) => "værtsnavnet kunne ikke slås op",
+            Some(Step::Tcp) => "der kunne ikke oprettes forbindelse",
+            _ => "der kunne ikke oprettes en TLS-forbindelse",
+        };
+        return vec![format!("{url} kunne ikke nås ({why})")];
     }
+    let mut out = Vec::new();
+    if failed("chain") {
+        let why = o.chain_problem.unwrap_or(ChainProblem::Other).danish();
+        out.push(format!(
+            "certifikatet, som {url} præsenterer, er ikke gyldigt ({why})"
+        ));
+    }
+    if failed("certificate")
+        && let Some(leaf) = &o.leaf
+    {
+        out.push(match &r.expected {
+            Expected::Serial { serial } => format!(
+                "{url} præsenterer et certifikat med serienummer {} i stedet for det bestilte med serienummer {serial}",
+                leaf.serial
+            ),
+            _ => format!(
+                "{url} præsenterer et andet certifikat (SHA-256 {}) end det bestilte ({})",
+                leaf.sha256,
+                match &r.expected {
+                    Expected::Fingerprint { sha256 } => format!("SHA-256 {sha256}"),
+                    _ => "intet".into(),
+                }
+            ),
+        });
+    }
+    if failed("http") {
+        out.push(format!("{url} svarer ikke på en HTTP-forespørgsel"));
+    }
+    out
 }
 
 /// The history's event of one check: passed or failed, with every check's line.

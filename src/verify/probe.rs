@@ -154,7 +154,8 @@ async fn handshake(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let result = timeout(s.timeout, connector.connect(name, stream)).await;
     let seen = recorder.seen();
-    o.chain_error = seen.chain_error;
+    o.chain_problem = seen.chain_error.as_ref().map(|c| c.0);
+    o.chain_error = seen.chain_error.map(|c| c.1);
     o.leaf = seen.leaf.as_deref().map(leaf);
     match result {
         Ok(Ok(tls)) => Some(tls),

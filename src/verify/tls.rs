@@ -13,6 +13,8 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::orders::verification::ChainProblem;
+
 /// The system's trust store plus the PEM bundles named (each must hold a certificate).
 pub fn roots(files: &[&Path]) -> anyhow::Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
@@ -49,7 +51,7 @@ pub fn roots(files: &[&Path]) -> anyhow::Result<RootCertStore> {
 pub struct Seen {
     pub leaf: Option<Vec<u8>>,
     /// Why the chain is not valid for the host today (`None`: valid).
-    pub chain_error: Option<String>,
+    pub chain_error: Option<(ChainProblem, String)>,
 }
 
 /// A verifier that records the WebPKI verdict and lets the handshake go on.
@@ -77,10 +79,23 @@ impl Recorder {
     }
 }
 
-/// rustls' certificate error in words a person acts on.
-fn chain_words(e: &rustls::Error) -> String {
+/// rustls' certificate error: its kind, and words a person acts on.
+fn chain_words(e: &rustls::Error) -> (ChainProblem, String) {
     use rustls::CertificateError as C;
-    match e {
+    let problem = match e {
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            ChainProblem::Expired
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            ChainProblem::NotYetValid
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => ChainProblem::WrongHost,
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => ChainProblem::Untrusted,
+        _ => ChainProblem::Other,
+    };
+    let words = match e {
         rustls::Error::InvalidCertificate(C::Expired) => "the certificate has expired".into(),
         rustls::Error::InvalidCertificate(C::ExpiredContext { time, not_after }) => format!(
             "the certificate expired at {} (now {})",
@@ -101,7 +116,8 @@ fn chain_words(e: &rustls::Error) -> String {
             "the certificate's issuer is not trusted (not in the system's store or rules.trusted_ca_file)".into()
         }
         other => other.to_string(),
-    }
+    };
+    (problem, words)
 }
 
 fn unix(secs: u64) -> String {
@@ -125,7 +141,10 @@ impl ServerCertVerifier for Recorder {
                 .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
                 .err()
                 .map(|e| chain_words(&e)),
-            None => Some("no trusted CA certificates to check the chain against".into()),
+            None => Some((
+                ChainProblem::Untrusted,
+                "no trusted CA certificates to check the chain against".into(),
+            )),
         };
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Seen {

@@ -59,12 +59,9 @@ fn another_certificate_fails_with_both_fingerprints() {
     assert_eq!(failed_names(&r), ["certificate"]);
     let f = failures(&r);
     assert!(f.contains("CC:DD") && f.contains("AA:BB"), "{f}");
-    let line = receipt_line(&r);
-    assert!(
-        line.starts_with("Vi har ikke kunnet bekræfte ændringen automatisk:")
-            && line.contains("CC:DD")
-            && line.contains("AA:BB"),
-        "{line}"
+    assert_eq!(
+        receipt_line(&r),
+        "Vi har ikke kunnet bekræfte ændringen automatisk: https://ws.example.test/ws præsenterer et andet certifikat (SHA-256 CC:DD) end det bestilte (SHA-256 AA:BB)."
     );
     let e = event("operatoer", &r);
     assert_eq!(e.action, FAILED);
@@ -82,16 +79,27 @@ fn any_http_status_answers_but_a_reset_does_not() {
     let r = report(&served(FP, None), &ordered(), None, 1);
     assert_eq!(failed_names(&r), ["http"]);
     assert!(failures(&r).contains("connection reset"));
+    assert!(
+        receipt_line(&r)
+            .ends_with(": https://ws.example.test/ws svarer ikke på en HTTP-forespørgsel."),
+        "{}",
+        receipt_line(&r)
+    );
 }
 
 #[test]
 fn an_invalid_chain_fails_even_with_the_ordered_leaf() {
     let o = Observation {
-        chain_error: Some("certificate expired".into()),
+        chain_error: Some("the certificate has expired".into()),
+        chain_problem: Some(ChainProblem::Expired),
         ..served(FP, Some(200))
     };
     let r = report(&o, &ordered(), None, 1);
     assert_eq!(failed_names(&r), ["chain"]);
+    assert_eq!(
+        receipt_line(&r),
+        "Vi har ikke kunnet bekræfte ændringen automatisk: certifikatet, som https://ws.example.test/ws præsenterer, er ikke gyldigt (certifikatet er udløbet)."
+    );
 }
 
 #[test]
@@ -107,7 +115,11 @@ fn nothing_listening_fails_every_check_that_needs_the_connection() {
         ["reachable", "chain", "certificate", "http"]
     );
     assert!(r.checks[0].detail.contains("TCP: connection refused"));
-    assert!(receipt_line(&r).contains("kunne ikke nås"));
+    assert_eq!(
+        receipt_line(&r),
+        "Vi har ikke kunnet bekræfte ændringen automatisk: https://localhost:1/ kunne ikke nås (der kunne ikke oprettes forbindelse).",
+        "only the first failure, in Danish, no English error text"
+    );
 }
 
 #[test]
