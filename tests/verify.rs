@@ -580,6 +580,21 @@ async fn executing_a_certificate_order_checks_it_first() {
         "{shown}"
     );
 
+    // `spdesk verify` of the executed order: exit 0, the report as JSON, recorded; no such
+    // order is a usage error.
+    let out = d.cli_as("operatoer", &["verify", &ok, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["passed"], true);
+    assert_eq!(json["expected"]["sha256"], right.sha256());
+    assert_eq!(events(&d, &ok, "verified").len(), 2);
+    assert_eq!(d.cli(&["verify", "SP-1999-00001"]).status.code(), Some(2));
+
     // `spdesk verify` says the same, exit 1, and records it too.
     let out = d.cli_as("operatoer", &["verify", &bad]);
     assert_eq!(out.status.code(), Some(1));
