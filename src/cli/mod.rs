@@ -422,6 +422,22 @@ mod tests {
         assert!(parse(&["approve", "SP-2026-00001", "--override"]).is_err());
         assert!(parse(&["execute", "SP-2026-00001", "--early"]).is_err());
         assert!(parse(&["execute", "SP-2026-00001", "--reason", "x"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--unverified"]).is_err());
+        match parse(&["execute", "SP-1", "--unverified", "--reason", "ok"]).map(|c| c.command) {
+            Ok(Command::Orders(OrdersCommand::Execute {
+                unverified,
+                early,
+                reason,
+                ..
+            })) => {
+                assert!(unverified && !early);
+                assert_eq!(reason.as_deref(), Some("ok"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let probe = Cli::try_parse_from(["spdesk", "probe", "https://x.test/", "--cert", "c.pem"]);
+        assert!(matches!(probe.map(|c| c.command), Ok(Command::Probe(p)) if p.cert.is_some()));
+        assert!(Cli::try_parse_from(["spdesk", "verify"]).is_err(), "no REF");
         assert!(
             parse(&["edit", "SP-2026-00001", "--reason", "x"]).is_err(),
             "no --set"
