@@ -30,7 +30,8 @@
 //!   effects it has, with [`orders::recipients`] and the typed [`orders::values`];
 //!   [`orders::display`]: an order as a person reads it (Danish labels and history, times in
 //!   Copenhagen with offset); [`orders::edit`]: a person's version (`orders edit`) as a form
-//!   the reader path reads.
+//!   the reader path reads; [`orders::verification`]: what a step-8 check of an order looks
+//!   at, what its facts mean and the words of its event and receipt line.
 //! - [`schedule`]: the daily digest and the billing run (what they contain and when).
 //!
 //! Imperative shell:
@@ -53,6 +54,10 @@
 //!   [`web::users`]) acting through [`store::actions`] and [`store::dialogue`] as the CLI
 //!   does — plus `/healthz`, `/metrics` (counts read by [`store::metrics`]) and the security
 //!   headers on every response.
+//! - [`verify`]: the step-8 check of a webservice change over the network (DNS, TCP, TLS
+//!   with a recording certificate verifier, an HTTP request), with retries, and its event on
+//!   the order; what the facts mean is pure, in [`orders::verification`] (`spdesk verify`,
+//!   `spdesk probe`, and every execution of a `url` or `ssl_certificate` change).
 //! - [`sandbox`]: the document readers in a child process under memory, CPU, stack and
 //!   wall-clock limits (the daemon and `spdesk check` read through it).
 //! - [`config`]: the TOML config, checked with file and line for every problem, and what a
@@ -74,4 +79,5 @@ pub mod sandbox;
 pub mod schedule;
 pub mod store;
 pub mod users;
+pub mod verify;
 pub mod web;

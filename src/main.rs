@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{check, orders, schedule, setup, terminal, users};
+use spdesk::cli::{check, orders, schedule, setup, terminal, users, verify};
 use spdesk::config::{self, Config};
 use spdesk::daemon;
 
@@ -118,9 +118,44 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 users::users(cmd, &store).await
             })
         }
+        Command::Verify {
+            reference,
+            json,
+            who,
+        } => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(async {
+                let shared = setup::shared(cfg).await?;
+                verify::verify(&shared, reference, *json, who.as_name.as_deref()).await
+            })
+        }
+        Command::Probe(args) => probe(cli, args),
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
         Command::Run => run_daemon(cli),
     }
+}
+
+/// `spdesk probe`: with the config when one is found (its trust bundle and timeout), else
+/// without; a config that does not load is a usage error.
+fn probe(cli: &Cli, args: &spdesk::cli::ProbeArgs) -> anyhow::Result<i32> {
+    let cfg = match config::locate(cli.config.as_deref()) {
+        Some(path) => match Config::load(&path) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("{}", terminal::text(&e.to_string()));
+                return Ok(check::EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let request = verify::ProbeRequest {
+        url: &args.url,
+        cert: args.cert.as_deref(),
+        ca: args.ca.as_deref(),
+        json: args.json,
+        config: cfg.as_ref(),
+    };
+    runtime()?.block_on(verify::probe(&request))
 }
 
 /// `spdesk config check`: everything `spdesk run` checks before it connects.

@@ -9,10 +9,11 @@ pub mod setup;
 pub mod terminal;
 pub mod trust;
 pub mod users;
+pub mod verify;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::forms::fields::FormKind;
 use crate::users::Role;
@@ -62,6 +63,24 @@ pub enum Command {
     /// The web console's people: who may log in, with which role.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The step-8 check of an order's webservice change (a new URL or certificate): DNS, TCP,
+    /// TLS, the chain valid for the host and today, the served certificate the ordered one
+    /// (SHA-256), an HTTP answer; one attempt, recorded in the order's history.
+    ///
+    /// Exit 0 every check passed, 1 one failed, 2 usage error (no such order, nothing to check).
+    Verify {
+        #[arg(value_name = "REF")]
+        reference: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        who: Who,
+    },
+    /// Check any https:// endpoint without an order, as `verify` does: with --cert, that it
+    /// serves this certificate. Trusts the system's store, rules.trusted_ca_file and --ca.
+    ///
+    /// Exit 0 every check passed, 1 one failed, 2 usage error.
+    Probe(ProbeArgs),
     /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
     #[command(name = "reader-child", hide = true)]
     ReaderChild {
@@ -69,6 +88,22 @@ pub enum Command {
         #[arg(long)]
         memory: u64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The endpoint, https://host[:port]/path.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// The certificate the endpoint must serve (PEM or DER; its leaf's SHA-256 is compared).
+    #[arg(long, value_name = "FILE.pem")]
+    pub cert: Option<PathBuf>,
+    /// More CA certificates to trust (PEM bundle), besides the system's and
+    /// rules.trusted_ca_file.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -236,7 +271,10 @@ pub enum OrdersCommand {
     },
     /// Mark an approved order as executed; the requester gets the "gennemført" receipt.
     /// Refused before the planned time without --early --reason, and while the order lacks the
-    /// form's required fields.
+    /// form's required fields. A webservice change of url or ssl_certificate is checked first
+    /// (`[verify]`, as `spdesk verify`): a failed check keeps the order approved, unless
+    /// --unverified --reason.
+    #[command(group(ArgGroup::new("why").args(["early", "unverified"]).multiple(true)))]
     Execute {
         #[arg(value_name = "REF")]
         reference: String,
@@ -246,8 +284,12 @@ pub enum OrdersCommand {
         /// Execute before the planned time, on purpose.
         #[arg(long, requires = "reason")]
         early: bool,
-        /// Why it is executed early (with --early): in the history.
-        #[arg(long, requires = "early")]
+        /// Execute although the check of the change failed (the receipt says it was not
+        /// confirmed).
+        #[arg(long, requires = "reason")]
+        unverified: bool,
+        /// Why (with --early or --unverified): in the history.
+        #[arg(long, requires = "why")]
         reason: Option<String>,
         #[command(flatten)]
         who: Who,
@@ -380,6 +422,22 @@ mod tests {
         assert!(parse(&["approve", "SP-2026-00001", "--override"]).is_err());
         assert!(parse(&["execute", "SP-2026-00001", "--early"]).is_err());
         assert!(parse(&["execute", "SP-2026-00001", "--reason", "x"]).is_err());
+        assert!(parse(&["execute", "SP-2026-00001", "--unverified"]).is_err());
+        match parse(&["execute", "SP-1", "--unverified", "--reason", "ok"]).map(|c| c.command) {
+            Ok(Command::Orders(OrdersCommand::Execute {
+                unverified,
+                early,
+                reason,
+                ..
+            })) => {
+                assert!(unverified && !early);
+                assert_eq!(reason.as_deref(), Some("ok"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let probe = Cli::try_parse_from(["spdesk", "probe", "https://x.test/", "--cert", "c.pem"]);
+        assert!(matches!(probe.map(|c| c.command), Ok(Command::Probe(p)) if p.cert.is_some()));
+        assert!(Cli::try_parse_from(["spdesk", "verify"]).is_err(), "no REF");
         assert!(
             parse(&["edit", "SP-2026-00001", "--reason", "x"]).is_err(),
             "no --set"

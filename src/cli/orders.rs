@@ -182,7 +182,7 @@ pub async fn orders(cmd: &OrdersCommand, shared: &Shared) -> anyhow::Result<i32>
             note,
             who,
         } => cli_handled(store, reference, note.as_deref(), who).await,
-        other => person_action(store, actions, other).await,
+        other => person_action(store, actions, other, &shared.config).await,
     }
 }
 
@@ -293,6 +293,7 @@ fn act<'a>(
         action,
         text: text.map(String::as_str),
         early: None,
+        unverified: None,
         at: None,
         who: who.as_name.clone(),
     }
@@ -314,6 +315,7 @@ async fn person_action(
     store: &Store,
     actions: &Actions,
     cmd: &OrdersCommand,
+    config: &crate::config::Config,
 ) -> anyhow::Result<i32> {
     use OrdersCommand as C;
     let a = match cmd {
@@ -339,10 +341,12 @@ async fn person_action(
             reference,
             note,
             early,
+            unverified,
             reason,
             who,
         } => Act {
             early: early.then(|| reason.as_deref().unwrap_or_default()),
+            unverified: unverified.then(|| reason.as_deref().unwrap_or_default()),
             ..act(reference, Action::Execute, note.as_ref(), who)
         },
         C::Fail {
@@ -383,7 +387,7 @@ async fn person_action(
             return Ok(2);
         }
     };
-    cli_action(store, actions, &a).await
+    cli_action(store, actions, &a, config).await
 }
 
 /// `spdesk orders edit`: a person's version, judged like a mail's form.
@@ -612,14 +616,33 @@ struct Act<'a> {
     action: Action,
     text: Option<&'a str>,
     early: Option<&'a str>,
+    /// `execute --unverified --reason`: why it is executed although its check failed.
+    unverified: Option<&'a str>,
     at: Option<DateTime<Utc>>,
     who: Option<String>,
 }
 
 /// `spdesk orders approve|reject|execute|fail|withdraw|reopen|reschedule`: the action by the
 /// person; exit 1 with the reason when it is refused.
-async fn cli_action(store: &Store, actions: &Actions, a: &Act<'_>) -> anyhow::Result<i32> {
+async fn cli_action(
+    store: &Store,
+    actions: &Actions,
+    a: &Act<'_>,
+    config: &crate::config::Config,
+) -> anyhow::Result<i32> {
     let who = operator(a.who.as_deref());
+    let verification = match a.action {
+        Action::Execute => {
+            let settings = crate::verify::VerifySettings::from_config(config)?;
+            let (early, unverified) = (a.early.is_some(), a.unverified);
+            crate::verify::before_execute(store, &settings, a.reference, &who, early, unverified)
+                .await?
+        }
+        _ => None,
+    };
+    if let Some(v) = &verification {
+        println!("  check: {}", crate::cli::terminal::line(&v.receipt_line));
+    }
     let outcome = apply_action(
         store,
         actions,
@@ -632,6 +655,7 @@ async fn cli_action(store: &Store, actions: &Actions, a: &Act<'_>) -> anyhow::Re
             early: a.early,
             at: a.at,
             claim: None,
+            verification: verification.as_ref(),
             now: Utc::now(),
         },
     )

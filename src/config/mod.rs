@@ -21,6 +21,7 @@ mod sections;
 mod summary;
 mod types;
 mod units;
+mod verify;
 pub mod warnings;
 mod web;
 
@@ -31,6 +32,7 @@ pub use error::{ConfigError, Problem};
 pub use secrets::SECRET_COMMAND_TIMEOUT;
 pub use types::*;
 pub use units::{format_duration, parse_duration, parse_size};
+pub use verify::Verify;
 
 pub use crate::rules::calendar::{ChangeWindow, MonthDay};
 
@@ -59,6 +61,7 @@ const SECTIONS: &[&str] = &[
     "schedule",
     "billing",
     "web",
+    "verify",
 ];
 
 /// The config file: `--config`, else `$SPDESK_CONFIG`, else `config/spdesk.toml` when it exists.
@@ -138,9 +141,7 @@ impl Config {
             billing = read_billing(&mut s);
             s.finish();
         }
-        let mut s = cx.section(&sections, "web");
-        let web = web::read_web(&mut s);
-        s.finish();
+        let (web, verify) = read_web_and_verify(&mut cx, &sections);
         let problems = cx.finish();
         match (imap, smtp, database, helpdesk, schedule, billing) {
             (
@@ -161,6 +162,7 @@ impl Config {
                 schedule,
                 billing,
                 web,
+                verify,
                 path: path.map(Path::to_path_buf),
             }),
             _ if problems.is_empty() => Err(ConfigError::Invalid(vec![Problem {
@@ -222,6 +224,17 @@ impl Config {
             path: self.path.clone(),
         }
     }
+}
+
+/// `[web]` and `[verify]`: the sections that may be absent altogether.
+fn read_web_and_verify(cx: &mut Cx<'_>, sections: &reader::Sections) -> (Option<Web>, Verify) {
+    let mut s = cx.section(sections, "web");
+    let web = web::read_web(&mut s);
+    s.finish();
+    let mut s = cx.section(sections, "verify");
+    let verify = verify::read_verify(&mut s);
+    s.finish();
+    (web, verify)
 }
 
 fn read_file(path: &Path) -> Result<String, ConfigError> {

@@ -37,6 +37,7 @@ impl Config {
         w.schedule(&self.schedule);
         w.billing(&self.billing);
         w.web(self.web.as_ref());
+        w.verify(&self.verify);
         w.0
     }
 }
@@ -182,6 +183,13 @@ impl Summary {
         self.list("trusted_proxies", &nets);
         self.raw("metrics", &w.metrics.to_string());
         self.str("health_imap_grace", &format_duration(w.health_imap_grace));
+    }
+    fn verify(&mut self, v: &super::Verify) {
+        self.section("verify");
+        self.raw("enabled", &v.enabled.to_string());
+        self.str("timeout", &format_duration(v.timeout));
+        self.raw("retries", &v.retries.to_string());
+        self.str("retry_interval", &format_duration(v.retry_interval));
     }
     fn billing(&mut self, b: &Billing) {
         self.section("billing");

@@ -152,6 +152,7 @@ fn shipped_config_shows_every_key_and_only_test_domains() {
             "web",
             "listen public_url session_hours tls_cert tls_key trusted_proxy_header trusted_proxies metrics health_imap_grace",
         ),
+        ("verify", "enabled timeout retries retry_interval"),
     ];
     for (section, names) in keys {
         let body = text.split(&format!("[{section}]\n")).nth(1).expect(section);
@@ -1544,4 +1545,36 @@ fn web_tls_needs_a_certificate_and_its_key_in_pem() {
             .any(|p| p.contains("tls_key") && p.contains("must be a PEM private key")),
         "{shown:#?}"
     );
+}
+
+#[test]
+fn verify_keys_are_read_with_their_defaults() {
+    let d = load(MINIMAL).unwrap_or_else(|e| panic!("{e}")).verify;
+    assert_eq!(d, crate::config::Verify::default());
+    assert!(d.enabled);
+    assert_eq!(d.timeout, Duration::from_secs(10));
+    let text = format!(
+        "{MINIMAL}\n[verify]\nenabled = false\ntimeout = \"3s\"\nretries = 5\nretry_interval = \"2m\"\n"
+    );
+    let v = load(&text).unwrap_or_else(|e| panic!("{e}")).verify;
+    assert!(!v.enabled);
+    assert_eq!(v.timeout, Duration::from_secs(3));
+    assert_eq!(v.retries, 5);
+    assert_eq!(v.retry_interval, Duration::from_secs(120));
+    let c = load(&text).unwrap_or_else(|e| panic!("{e}"));
+    let summary = c.redacted_summary();
+    assert!(
+        summary.contains("[verify]\nenabled = false\ntimeout = \"3s\"\nretries = 5\n"),
+        "{summary}"
+    );
+    assert_eq!(load(&summary).unwrap_or_else(|e| panic!("{e}")).verify, v);
+    let base = MINIMAL.lines().count() + 3;
+    for (line, key, needle) in [
+        ("retries = 21", "[verify] retries", "from 0 to 20"),
+        ("timeout = \"0s\"", "[verify] timeout", "longer than zero"),
+        ("enabled = \"yes\"", "[verify] enabled", "true or false"),
+        ("retry = 2", "[verify] retry", "retries"),
+    ] {
+        assert_one(&format!("{MINIMAL}\n[verify]\n{line}\n"), base, key, needle);
+    }
 }

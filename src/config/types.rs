@@ -24,6 +24,8 @@ pub struct Config {
     pub billing: Billing,
     /// The web console (`/healthz`, `/metrics`); `None` when `[web] listen` is not set.
     pub web: Option<Web>,
+    /// `[verify]`: the step-8 check of a webservice change.
+    pub verify: super::verify::Verify,
     /// The file it came from, as given (`None` when loaded from a string without a path).
     pub path: Option<PathBuf>,
 }

@@ -2,7 +2,10 @@
 //! kind has a command are carried out by running that command (`sh -c`) with the order as JSON
 //! on stdin, under the time limit. Exit 0 → executed (its stdout, trimmed, is the note the
 //! requester reads); anything else → failed, with the exit status and output in the event and
-//! the incident mail. Without a command for the kind, orders wait for a person.
+//! the incident mail. Without a command for the kind, orders wait for a person. A webservice
+//! change of `url` or `ssl_certificate` is checked after its command succeeded (`[verify]`,
+//! with the retries, [`crate::verify`]): a check that still fails is a failure like a failed
+//! command, with what failed in the incident mail.
 //!
 //! Exactly once: an order is claimed (`orders.executing_at`, committed) before its command
 //! starts, so a second instance or a restart never runs it again. A claim still open after the
@@ -25,8 +28,10 @@ use crate::config;
 use crate::daemon::Shared;
 use crate::orders::plan::{Event, event_detail};
 use crate::orders::state::Action;
+use crate::orders::verification::Verification;
 use crate::store::actions::{self, ActionOutcome, Actions, OrderAction};
 use crate::store::{self, Store, parse_ts, ts};
+use crate::verify::{self, VerifySettings};
 
 /// Output kept per stream (stdout, stderr); the rest is counted, not stored.
 pub const MAX_OUTPUT: usize = 16 * 1024;
@@ -365,6 +370,8 @@ pub async fn stale_claims(
 pub struct Executor {
     store: Store,
     actions: Arc<Actions>,
+    /// For `[verify]` and `rules.trusted_ca_file`: a command's change is checked.
+    config: Arc<crate::config::Config>,
     settings: ExecutorSettings,
     wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
@@ -380,6 +387,7 @@ impl Executor {
         Executor {
             store: shared.store.clone(),
             actions: shared.actions.clone(),
+            config: shared.config.clone(),
             settings,
             wakeup,
             shutdown,
@@ -444,6 +452,7 @@ impl Executor {
                 early: None,
                 at: None,
                 claim: Some(claim),
+                verification: None,
                 now,
             };
             let outcome = actions::apply_action(&self.store, &self.actions, &action).await?;
@@ -480,6 +489,7 @@ impl Executor {
             run_command(&command, &input, &env, timeout, &mut self.shutdown).await
         };
         let (action, text, detail) = verdict(&run, self.settings.timeout);
+        let (action, text, verification) = self.checked(reference, action, text).await?;
         let result = OrderAction {
             reference,
             action,
@@ -490,6 +500,7 @@ impl Executor {
             early: None,
             at: None,
             claim: Some(claim),
+            verification: verification.as_ref(),
             now: Utc::now(),
         };
         let outcome = actions::apply_action(&self.store, &self.actions, &result).await?;
@@ -508,6 +519,35 @@ impl Executor {
         }
         log_outcome(reference, &outcome);
         Ok(())
+    }
+}
+
+impl Executor {
+    /// A command's change checked first (`[verify]`, with its retries): passed, executed with
+    /// what was verified; failed, a failure (an incident, as any failed command) saying what
+    /// failed. A failed command is not checked.
+    async fn checked(
+        &self,
+        reference: &str,
+        action: Action,
+        text: String,
+    ) -> anyhow::Result<(Action, String, Option<Verification>)> {
+        if action != Action::Execute {
+            return Ok((action, text, None));
+        }
+        let settings = VerifySettings::from_config(&self.config)?;
+        // The executor claims only due orders: the planned time is no reason to skip the check.
+        match verify::before_execute(&self.store, &settings, reference, ACTOR, true, None).await? {
+            Some(v) if !v.passed => Ok((
+                Action::Fail,
+                format!(
+                    "the command succeeded, but the check of the change failed: {}",
+                    v.failures
+                ),
+                None,
+            )),
+            v => Ok((action, text, v)),
+        }
     }
 }
 

@@ -91,6 +91,8 @@ pub fn action_name(action: &str) -> &str {
         "billed" => "faktureret",
         "receipt queued" => "mail sendes",
         "receipt deferred" => "kvittering udskudt",
+        "verified" => "kontrol bestået",
+        "verification failed" => "kontrol ikke bestået",
         other => other,
     }
 }

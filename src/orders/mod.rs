@@ -14,3 +14,4 @@ pub mod review_summary;
 pub mod staff_files;
 pub mod state;
 pub mod values;
+pub mod verification;

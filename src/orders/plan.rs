@@ -147,6 +147,9 @@ pub struct PersonAction<'a> {
     pub early: Option<&'a str>,
     /// The new planned time (`reschedule`).
     pub at: Option<DateTime<Utc>>,
+    /// An execution's step-8 check ([`crate::orders::verification`]): `None` when none ran.
+    /// A failed one refuses the execution unless it carries `--unverified --reason`.
+    pub verification: Option<&'a crate::orders::verification::Verification>,
     pub now: DateTime<Utc>,
 }
 
@@ -248,6 +251,7 @@ fn may_act(a: &PersonAction<'_>, text: Option<&str>) -> Result<(), String> {
             "{flag} needs a reason: add --reason \"…\" (it goes into the history and to the requester)"
         ));
     }
+    unverified_refusal(a)?;
     if matches!(
         a.action,
         Action::Approve | Action::Override | Action::Execute
@@ -290,6 +294,25 @@ fn may_act(a: &PersonAction<'_>, text: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
+/// Why an execution whose check failed may not go on: no `--unverified`, or one without a
+/// reason. The order stays approved and the person reads what failed.
+fn unverified_refusal(a: &PersonAction<'_>) -> Result<(), String> {
+    let Some(v) = a.verification.filter(|_| a.action == Action::Execute) else {
+        return Ok(());
+    };
+    match v.unverified.as_deref().map(str::trim) {
+        _ if v.passed => Ok(()),
+        None => Err(format!(
+            "the check of the change failed, so the order stays approved: {}; correct it and execute again, or execute anyway with --unverified --reason \"…\"",
+            v.failures
+        )),
+        Some("") => {
+            Err("--unverified needs a reason: add --reason \"…\" (it goes into the history)".into())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 /// What the latest version lacks to be carried out: no form at all (a mail whose form could
 /// not be read), or the required fields the judge found missing. `None`: nothing.
 pub fn missing_required(judgement: &serde_json::Value) -> Option<String> {
@@ -321,6 +344,7 @@ fn person_event(a: &PersonAction<'_>, change: StateChange) -> Event {
         .map(|r| format!("før det planlagte tidspunkt: {}", r.trim()));
     let detail = event_detail(a.text, a.detail);
     let detail = event_detail(early.as_deref(), Some(&detail));
+    let detail = event_detail(Some(&detail), verification_detail(a).as_deref());
     match (a.action, a.at) {
         (Action::Reschedule, Some(at)) => {
             let detail = event_detail(
@@ -337,6 +361,19 @@ fn person_event(a: &PersonAction<'_>, change: StateChange) -> Event {
             Event::new(a.actor, a.action.name(), Some(change), detail)
         }
         _ => Event::new(a.actor, a.action.name(), Some(change), detail),
+    }
+}
+
+/// An execution's check in its event: executed without a passed check, and why.
+fn verification_detail(a: &PersonAction<'_>) -> Option<String> {
+    let v = a.verification.filter(|_| a.action == Action::Execute)?;
+    match (&v.unverified, v.passed) {
+        (Some(reason), false) => Some(format!(
+            "udført uden bestået kontrol: {} ({})",
+            reason.trim(),
+            v.failures
+        )),
+        _ => None,
     }
 }
 
@@ -451,6 +488,10 @@ fn action_values(a: &PersonAction<'_>, change: StateChange, text: Option<&str>) 
         planned_at,
         executed_at: Some(danish_minute(a.now)),
         note: only(Action::Execute).map(str::to_string),
+        verified: a
+            .verification
+            .filter(|_| a.action == Action::Execute)
+            .map(|v| v.receipt_line.clone()),
         reason: match a.action {
             Action::Withdraw | Action::Reopen | Action::Reschedule => text.map(str::to_string),
             _ if overridden => text.map(str::to_string),
@@ -1182,6 +1223,7 @@ mod tests {
             detail: Some("output"),
             early: None,
             at: None,
+            verification: None,
             now: now(),
         }
     }

@@ -34,6 +34,9 @@ pub struct ReceiptValues {
     pub executed_at: Option<String>,
     /// The Helpdesk's note on an executed order.
     pub note: Option<String>,
+    /// An executed webservice change's check (RECEIPTS.md "Gennemført"): what was verified, or
+    /// that it could not be; `None`: no check ran.
+    pub verified: Option<String>,
     /// Why the order was withdrawn, or why a person changed it (edit, reschedule, reopen,
     /// override).
     pub reason: Option<String>,
@@ -219,6 +222,8 @@ pub fn danish_action(action: &str) -> String {
         "mail held" => "mail holdt tilbage",
         "not correspondence" => "mail fra en anden afsender",
         "no receipt" => "ingen kvittering",
+        "verified" => "kontrol bestået",
+        "verification failed" => "kontrol ikke bestået",
         other => other,
     }
     .to_string()

@@ -201,6 +201,20 @@ pub fn describe(bytes: &[u8]) -> Option<CertSummary> {
     })
 }
 
+/// The DER of a certificate file's leaf (as [`describe`] picks it), for its SHA-256 in the
+/// step-8 check; `None` when the file holds no certificate that parses.
+pub fn leaf_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    let ders = decode(bytes).ok()?;
+    let parsed: Vec<(usize, X509Certificate<'_>)> = ders
+        .iter()
+        .enumerate()
+        .filter_map(|(i, der)| parse_x509_certificate(der).ok().map(|(_, c)| (i, c)))
+        .collect();
+    let certs: Vec<X509Certificate<'_>> = parsed.iter().map(|(_, c)| c.clone()).collect();
+    let (i, _) = parsed.get(pick_leaf(&certs))?;
+    ders.get(*i).cloned()
+}
+
 fn cert_finding(rule: Rule, problem: String) -> Finding {
     Finding::new(rule, Some("certificate"), format!("{LABEL}: {problem}"))
 }

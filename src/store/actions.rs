@@ -43,6 +43,8 @@ pub struct OrderAction<'a> {
     /// The executor's claim (`orders.executing_at`): the action applies only while the claim
     /// holds and the order has not changed since it was taken.
     pub claim: Option<DateTime<Utc>>,
+    /// An execution's step-8 check (`crate::verify::before_execute`); `None`: none ran.
+    pub verification: Option<&'a crate::orders::verification::Verification>,
     pub now: DateTime<Utc>,
 }
 
@@ -147,6 +149,7 @@ pub async fn apply_action(
         detail: a.detail,
         early: a.early,
         at: a.at,
+        verification: a.verification,
         now: a.now,
     };
     let effects = match plan::action(&person, &ctx) {

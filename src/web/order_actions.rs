@@ -73,6 +73,8 @@ const REASON: &str = "Begrundelse";
 const NOTE: &str = "Note (valgfri)";
 const EARLY: &str = "Før planlagt tid";
 const EARLY_REASON: &str = "Begrundelse for at gennemføre før planlagt tid";
+const UNVERIFIED: &str = "Uden bestået kontrol";
+const UNVERIFIED_REASON: &str = "Begrundelse for at gennemføre uden bestået kontrol";
 const NEW_TIME: &str = "Nyt tidspunkt (ÅÅÅÅ-MM-DD TT:MM, dansk tid)";
 const NEW_TIME_OPTIONAL: &str = "Nyt tidspunkt (valgfrit; ÅÅÅÅ-MM-DD TT:MM, dansk tid)";
 const FIELDS_LABEL: &str = "Felter (én linje pr. felt: felt=værdi)";
@@ -199,7 +201,7 @@ fn action_views(
         (Action::Withdraw, "tilbagetraek", "Tilbagetræk"),
     ];
     if allows(s, Action::Execute) {
-        out.push(execute_view(order, now));
+        out.push(execute_view(order, judgement, now));
     }
     for (action, segment, label) in simple {
         if allows(s, action) {
@@ -257,19 +259,35 @@ fn approve_view(s: OrderState) -> Option<ActionView> {
     })
 }
 
-/// "Gennemført": a note; before the planned time only with "Før planlagt tid" and a reason.
-fn execute_view(order: &OrderRow, now: DateTime<Utc>) -> ActionView {
+/// "Gennemført": a note; before the planned time only with "Før planlagt tid" and a reason;
+/// a change of URL or certificate is checked first (`[verify]`), and executed after a failed
+/// check only with "Uden bestået kontrol" and a reason.
+fn execute_view(order: &OrderRow, judgement: &serde_json::Value, now: DateTime<Utc>) -> ActionView {
     let seg = "gennemfoert";
     let mut fields = vec![note(seg)];
-    let mut hint = None;
+    let mut hints = Vec::new();
     if let Some(planned) = order.planned_at.filter(|p| *p > now) {
-        hint = Some(format!(
+        hints.push(format!(
             "Planlagt til {}; før det kun med «{EARLY}» og en begrundelse.",
             crate::orders::display::local_time(planned)
         ));
         fields.push(field(seg, "checkbox", "tidlig", EARLY));
         fields.push(field(seg, "textarea", "begrundelse", EARLY_REASON));
     }
+    let subject = crate::orders::verification::subject(order.kind.as_deref(), judgement, None);
+    if matches!(subject, crate::orders::verification::Subject::Endpoint(_)) {
+        hints.push(format!(
+            "Ændringen kontrolleres først (TLS, certifikat, HTTP-svar); fejler kontrollen, forbliver ordren godkendt, medmindre du sætter kryds i «{UNVERIFIED}» og skriver en begrundelse."
+        ));
+        fields.push(field(seg, "checkbox", "ukontrolleret", UNVERIFIED));
+        fields.push(field(
+            seg,
+            "textarea",
+            "ukontrolleret_begrundelse",
+            UNVERIFIED_REASON,
+        ));
+    }
+    let hint = (!hints.is_empty()).then(|| hints.join(" "));
     ActionView {
         segment: seg,
         label: "Gennemført",
@@ -406,6 +424,11 @@ pub struct ActionForm {
     pub tidlig: Option<String>,
     #[serde(default)]
     pub tilsidesaet: Option<String>,
+    /// "Uden bestået kontrol" (Gennemført): executed although the check failed.
+    #[serde(default)]
+    pub ukontrolleret: Option<String>,
+    #[serde(default)]
+    pub ukontrolleret_begrundelse: String,
     #[serde(default)]
     pub felter: String,
     #[serde(default)]
@@ -420,6 +443,8 @@ pub enum Asked {
         action: Action,
         text: Option<String>,
         early: Option<String>,
+        /// "Uden bestået kontrol" with its reason (`execute --unverified --reason`).
+        unverified: Option<String>,
         at: Option<DateTime<Utc>>,
     },
     /// "Ret felter": the posted lines and the reason (diffed against the latest version).
@@ -462,6 +487,7 @@ fn order(action: Action, text: Option<String>) -> Asked {
         action,
         text,
         early: None,
+        unverified: None,
         at: None,
     }
 }
@@ -484,18 +510,24 @@ pub fn asked(segment: &str, f: &ActionForm) -> Result<Asked, String> {
                 Some(_) => Some(needed(&f.begrundelse, EARLY_REASON)?),
                 None => None,
             },
+            unverified: match f.ukontrolleret {
+                Some(_) => Some(needed(&f.ukontrolleret_begrundelse, UNVERIFIED_REASON)?),
+                None => None,
+            },
             at: None,
         },
         "genaabn" => Asked::Order {
             action: Action::Reopen,
             text: Some(needed(&f.begrundelse, REASON)?),
             early: None,
+            unverified: None,
             at: time_field(&f.tidspunkt, NEW_TIME_OPTIONAL)?,
         },
         "flyt" => Asked::Order {
             action: Action::Reschedule,
             text: Some(needed(&f.begrundelse, REASON)?),
             early: None,
+            unverified: None,
             at: match time_field(&f.tidspunkt, NEW_TIME)? {
                 Some(at) => Some(at),
                 None => return Err(needed("", NEW_TIME).err().unwrap_or_default()),
@@ -592,27 +624,7 @@ async fn perform(
     let (reference, actor, now) = (o.reference.as_str(), staff.name.as_str(), Utc::now());
     let shared = &state.shared;
     Ok(Ok(match asked {
-        Asked::Order {
-            action,
-            text,
-            early,
-            at,
-        } => {
-            let a = OrderAction {
-                reference,
-                action,
-                actor,
-                text: text.as_deref(),
-                detail: None,
-                early: early.as_deref(),
-                at,
-                claim: None,
-                now,
-            };
-            apply_action(&shared.store, &shared.actions, &a)
-                .await?
-                .into()
-        }
+        asked @ Asked::Order { .. } => order_action(state, reference, actor, asked).await?,
         Asked::Edit { lines, reason } => {
             let judgement = latest_judgement(state, o).await?;
             let edits = match edits_from(&lines, &judgement) {
@@ -655,6 +667,81 @@ async fn perform(
     }))
 }
 
+/// A state change (or a new time) as `spdesk orders` performs it; "Gennemført" checks a
+/// change of URL or certificate first ([`checked`]).
+async fn order_action(
+    state: &WebState,
+    reference: &str,
+    actor: &str,
+    asked: Asked,
+) -> anyhow::Result<Outcome> {
+    let Asked::Order {
+        action,
+        text,
+        early,
+        unverified,
+        at,
+    } = asked
+    else {
+        return Ok(Outcome::Refused(
+            "not an action on the order's state".into(),
+        ));
+    };
+    let verification = match action {
+        Action::Execute => {
+            checked(
+                state,
+                reference,
+                actor,
+                early.is_some(),
+                unverified.as_deref(),
+            )
+            .await?
+        }
+        _ => None,
+    };
+    let a = OrderAction {
+        reference,
+        action,
+        actor,
+        text: text.as_deref(),
+        detail: None,
+        early: early.as_deref(),
+        at,
+        claim: None,
+        verification: verification.as_ref(),
+        now: Utc::now(),
+    };
+    let shared = &state.shared;
+    Ok(apply_action(&shared.store, &shared.actions, &a)
+        .await?
+        .into())
+}
+
+/// "Gennemført" on a change of URL or certificate: the check (`[verify]`), once — a person
+/// is waiting and a request may not take minutes; they can press again.
+async fn checked(
+    state: &WebState,
+    reference: &str,
+    actor: &str,
+    early: bool,
+    unverified: Option<&str>,
+) -> anyhow::Result<Option<crate::orders::verification::Verification>> {
+    let settings = crate::verify::VerifySettings {
+        retries: 0,
+        ..crate::verify::VerifySettings::from_config(&state.shared.config)?
+    };
+    crate::verify::before_execute(
+        &state.shared.store,
+        &settings,
+        reference,
+        actor,
+        early,
+        unverified,
+    )
+    .await
+}
+
 /// The latest version's stored judgement (`null` for an order without versions).
 async fn latest_judgement(state: &WebState, o: &OrderRow) -> anyhow::Result<serde_json::Value> {
     let versions = store::versions_of(&state.store.pool, o.id).await?;
@@ -670,6 +757,15 @@ async fn latest_judgement(state: &WebState, o: &OrderRow) -> anyhow::Result<serd
 /// after a Danish lead-in.
 fn in_danish(o: &OrderRow, why: &str) -> String {
     let state = crate::orders::display::state_name(o.state.as_str());
+    if why.contains("the check of the change failed") {
+        let what = why
+            .split_once("stays approved: ")
+            .map_or(why, |(_, rest)| rest);
+        let what = what.split("; correct it").next().unwrap_or(what);
+        return format!(
+            "Kontrollen af ændringen er ikke bestået, så ordren er stadig godkendt. Hvad der fejlede: {what}. Ret det og prøv igen, eller sæt kryds i «{UNVERIFIED}» og skriv en begrundelse."
+        );
+    }
     let known: &[(&str, String)] = &[
         ("cannot ", format!(
             "Ordren er nu «{state}», og handlingen kan ikke bruges i den tilstand. Siden var måske gammel: åbn ordren igen."
@@ -839,6 +935,7 @@ mod tests {
         let now = Utc::now();
         let later = execute_view(
             &row(OrderState::Approved, Some(now + chrono::Duration::days(3))),
+            &judgement(),
             now,
         );
         assert!(
@@ -849,6 +946,7 @@ mod tests {
         );
         let past = execute_view(
             &row(OrderState::Approved, Some(now - chrono::Duration::days(1))),
+            &judgement(),
             now,
         );
         assert!(past.fields.iter().all(|f| f.name != "tidlig"));
@@ -1050,6 +1148,64 @@ mod tests {
         assert!(
             viewer.contains("kan kun læse") && !viewer.contains("<form"),
             "{viewer}"
+        );
+    }
+
+    /// A change of certificate or URL is checked first: "Gennemført" says so and offers
+    /// "Uden bestået kontrol", which needs its reason; a failed check reads in Danish with
+    /// what failed.
+    #[test]
+    fn gennemfoert_on_a_checked_change_offers_to_go_on_without_the_check() {
+        let mut o = row(OrderState::Approved, None);
+        o.kind = Some("webservice".into());
+        let j = json!({"kind": "webservice", "fields": {"changes": ["ssl_certificate"],
+            "current_url": "https://ws.example.test/ws"}});
+        let views = action_views(&o, &j, Utc::now());
+        let view = views.iter().find(|v| v.segment == "gennemfoert").unwrap();
+        let names: Vec<&str> = view.fields.iter().map(|f| f.name).collect();
+        assert_eq!(
+            names,
+            ["note", "ukontrolleret", "ukontrolleret_begrundelse"]
+        );
+        assert!(
+            view.hint
+                .as_deref()
+                .unwrap_or("")
+                .contains("kontrolleres først")
+        );
+        let sftp = action_views(&row(OrderState::Approved, None), &judgement(), Utc::now());
+        let view = sftp.iter().find(|v| v.segment == "gennemfoert").unwrap();
+        assert_eq!(
+            view.fields.len(),
+            1,
+            "nothing to check on a monitoring change"
+        );
+
+        let e = asked(
+            "gennemfoert",
+            &form(|f| f.ukontrolleret = Some("ja".into())),
+        )
+        .unwrap_err();
+        assert!(e.contains(UNVERIFIED_REASON), "{e}");
+        let Asked::Order { unverified, .. } = asked(
+            "gennemfoert",
+            &form(|f| {
+                f.ukontrolleret = Some("ja".into());
+                f.ukontrolleret_begrundelse = " kunden har bekræftet ".into();
+            }),
+        )
+        .unwrap() else {
+            panic!("an order action")
+        };
+        assert_eq!(unverified.as_deref(), Some("kunden har bekræftet"));
+
+        let why = "SP-2026-00001: the check of the change failed, so the order stays approved: certificate: another certificate is served; correct it and execute again, or execute anyway with --unverified --reason \"…\"";
+        let said = in_danish(&o, why);
+        assert!(
+            said.contains("ikke bestået")
+                && said.contains("certificate: another certificate is served.")
+                && !said.contains("--unverified"),
+            "{said}"
         );
     }
 }

@@ -663,6 +663,12 @@ billing = "0 0 3 1 1 * 2099"
 [billing]
 prices = {{ webservice = 4500.0, sftp = 2500.0 }}
 currency = "DKK"
+
+# The tests' orders name hosts such as exttest2.fjordsoft.example: executing them must not
+# look them up or connect (no check leaves the machine). tests/verify.rs turns the check on
+# against its own loopback servers.
+[verify]
+enabled = false
 "#,
         imap = stack.imap_port(),
         smtp = stack.smtp_port(),
