@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{check, orders, schedule, setup, terminal, users};
+use spdesk::cli::{check, db, orders, schedule, setup, terminal, users};
 use spdesk::config::{self, Config};
 use spdesk::daemon;
 
@@ -117,6 +117,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
                 let store = spdesk::store::Store::open(&cfg.database.connect_url()?).await?;
                 users::users(cmd, &store).await
             })
+        }
+        Command::Db(cmd) => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(db::db(cmd, &cfg))
         }
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
         Command::Run => run_daemon(cli),

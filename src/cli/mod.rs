@@ -2,6 +2,7 @@
 //! config and calls the library. Logs and messages here are English; mails are Danish.
 
 pub mod check;
+pub mod db;
 pub mod known;
 pub mod orders;
 pub mod schedule;
@@ -62,12 +63,39 @@ pub enum Command {
     /// The web console's people: who may log in, with which role.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The database: move it into PostgreSQL, check it.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
     #[command(name = "reader-child", hide = true)]
     ReaderChild {
         /// Address-space limit in bytes (`limits.reader_memory`).
         #[arg(long)]
         memory: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy this installation's database (the config's database.url) into a new, empty
+    /// PostgreSQL database, in one transaction, ids kept, and verify the rows per table. Stop
+    /// the daemon first. Exit 0 copied, 1 refused or the copy differs (nothing committed).
+    Copy {
+        /// The target: postgres://USER@HOST/DB (the password may be in it, or given apart).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Read the target's password from this environment variable.
+        #[arg(long, value_name = "NAME", conflicts_with = "to_password_file")]
+        to_password_env: Option<String>,
+        /// Read the target's password from this file (its final line break is not part of it).
+        #[arg(long, value_name = "FILE")]
+        to_password_file: Option<PathBuf>,
+    },
+    /// The database's schema version, integrity and rows per table, on SQLite or PostgreSQL.
+    /// Exit 0 all well, 1 a problem found.
+    Check {
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -1,0 +1,286 @@
+//! `spdesk db copy` and `spdesk db check` with the real binary: an installation on SQLite
+//! takes forms and a user, is stopped and copied into a new PostgreSQL database (counts
+//! printed and equal), both pass `db check`, and a daemon on the copy goes on where the old
+//! one stopped (the next reference, no id clash). A running daemon, a target holding data and
+//! a target that is not PostgreSQL are refused; `db check` finds planted damage.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::postgres::{self, Postgres};
+use common::{HELPDESK, MailStack};
+
+const CONNECT: Duration = Duration::from_secs(30);
+const RECEIPTS: Duration = Duration::from_secs(60);
+const STOP: Duration = Duration::from_secs(15);
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "exit {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The `TABLE SOURCE TARGET` lines of `db copy`'s output.
+fn copied_counts(stdout: &str) -> BTreeMap<String, (i64, i64)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w[..] {
+                [table, source, target] => Some((
+                    table.to_string(),
+                    (source.parse().ok()?, target.parse().ok()?),
+                )),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// `db check --json` run by `d`'s config: exit code and the report.
+fn check_json(d: &Daemon) -> (i32, serde_json::Value) {
+    let out = d.cli(&["db", "check", "--json"]);
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("db check --json: not JSON ({e}): {}", text(&out)));
+    (out.status.code().unwrap_or(-1), json)
+}
+
+fn rows_per_table(report: &serde_json::Value) -> BTreeMap<String, i64> {
+    report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .map(|t| {
+            let table = t["table"].as_str().expect("table").to_string();
+            (table, t["rows"].as_i64().expect("rows"))
+        })
+        .collect()
+}
+
+/// The number of a reference SP-YYYY-NNNNN.
+fn number_of(reference: &str) -> u32 {
+    let n = reference.rsplit('-').next().unwrap_or_default();
+    n.parse()
+        .unwrap_or_else(|e| panic!("reference {reference}: {e}"))
+}
+
+/// The SQLite installation with three orders (mails, versions, events, receipts sent) and a
+/// user, stopped.
+async fn old_installation(stack: &MailStack) -> Daemon {
+    let mut d = Daemon::new(stack, HELPDESK);
+    d.start();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    for i in 1..=3 {
+        stack
+            .send_form(&format!("MOVE-{i}"), &format!("Bestilling {i}"))
+            .await;
+    }
+    d.wait_orders(3, RECEIPTS).await;
+    d.wait_inbox_empty(stack, RECEIPTS).await;
+    d.wait_all_delivered(stack, RECEIPTS).await;
+    let pw = d.dir().join("anna.pw");
+    std::fs::write(&pw, "a long enough password").unwrap();
+    let out = d.cli(&[
+        "users",
+        "add",
+        "anna",
+        "--role",
+        "admin",
+        "--password-file",
+        &pw.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    d
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_installation_moves_to_postgres_and_goes_on_there() {
+    let stack = MailStack::start(&[]);
+    let mut old = old_installation(&stack).await;
+    let pg = Postgres::shared();
+    let url = pg.new_database();
+    let pw_file = old.dir().join("target.pw");
+    std::fs::write(&pw_file, format!("{}\n", postgres::PASSWORD)).unwrap();
+    let copy_args = [
+        "db",
+        "copy",
+        "--to",
+        url.as_str(),
+        "--to-password-file",
+        pw_file.to_str().unwrap(),
+    ];
+    if !old.on_pg() {
+        // The daemon has the SQLite file open: a copy now would miss what it writes next.
+        let out = old.cli(&copy_args);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("stop the daemon"),
+            "{}",
+            text(&out)
+        );
+    }
+    old.terminate();
+    old.wait_exit(STOP).await;
+
+    let out = old.cli(&copy_args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let all = text(&out);
+    assert!(!all.contains(postgres::PASSWORD), "password shown: {all}");
+    let counts = copied_counts(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(counts.len(), 14, "a line per table: {all}");
+    for (table, (source, target)) in &counts {
+        assert_eq!(source, target, "{table}: {all}");
+    }
+    for table in [
+        "inbound_mail",
+        "orders",
+        "order_versions",
+        "events",
+        "outbox",
+    ] {
+        assert!(counts[table].0 >= 3, "{table}: {all}");
+    }
+    assert_eq!(counts["orders"].0, 3, "{all}");
+    assert_eq!(counts["users"].0, 1, "{all}");
+
+    // Both databases pass db check, with the same rows.
+    let (code, before) = check_json(&old);
+    assert_eq!(code, 0, "{before:#}");
+    let mut new = Daemon::on_postgres(&stack, HELPDESK, &pg, &url);
+    let (code, after) = check_json(&new);
+    assert_eq!(code, 0, "{after:#}");
+    assert_eq!(after["backend"], "postgres");
+    assert_eq!(after["schema"]["applied"], after["schema"]["known"]);
+    assert_eq!(after["problems"], serde_json::json!([]));
+    assert_eq!(rows_per_table(&before), rows_per_table(&after));
+    let copied: BTreeMap<String, i64> = counts.iter().map(|(t, (s, _))| (t.clone(), *s)).collect();
+    assert_eq!(rows_per_table(&after), copied);
+
+    // A copy into a database that holds data is refused, and changes nothing.
+    let out = old.cli(&copy_args);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already holds data"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(rows_per_table(&check_json(&new).1), copied);
+
+    // The daemon on the copy goes on: the next reference, new ids past the copied ones.
+    let refs: Vec<u32> = old
+        .orders()
+        .iter()
+        .map(|o| number_of(o["ref"].as_str().expect("ref")))
+        .collect();
+    new.start();
+    new.wait_log("IMAP connected", 1, CONNECT).await;
+    stack.send_form("MOVE-4", "Bestilling 4").await;
+    let orders = new.wait_orders(4, RECEIPTS).await;
+    let fourth = orders
+        .iter()
+        .find(|o| o["bestillings_id"] == "MOVE-4")
+        .unwrap_or_else(|| panic!("no order MOVE-4: {orders:#?}"));
+    let fourth_ref = fourth["ref"].as_str().expect("ref");
+    assert_eq!(
+        number_of(fourth_ref),
+        refs.iter().max().unwrap() + 1,
+        "{fourth_ref} after {refs:?}"
+    );
+    new.wait_all_delivered(&stack, RECEIPTS).await;
+    let out = new.cli(&["users", "list", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("\"anna\""),
+        "{}",
+        text(&out)
+    );
+    new.terminate();
+    new.wait_exit(STOP).await;
+    let (code, report) = check_json(&new);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(rows_per_table(&report)["orders"], 4);
+}
+
+/// `db check` finds damage: on SQLite an order deleted under its versions (foreign keys
+/// off), on PostgreSQL an identity moved back behind the ids in use.
+#[tokio::test(flavor = "multi_thread")]
+async fn db_check_finds_planted_damage() {
+    let stack = MailStack::start(&[]);
+    let mut d = old_installation(&stack).await;
+    d.terminate();
+    d.wait_exit(STOP).await;
+    let (code, report) = check_json(&d);
+    assert_eq!(code, 0, "{report:#}");
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&d.db_url())
+        .await
+        .unwrap();
+    let planted = if d.on_pg() {
+        "SELECT setval(pg_get_serial_sequence('orders', 'id'), 1)"
+    } else {
+        sqlx::query("PRAGMA foreign_keys = OFF")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        "DELETE FROM orders WHERE id = (SELECT MIN(order_id) FROM order_versions)"
+    };
+    sqlx::query(planted).execute(&mut conn).await.unwrap();
+    drop(conn);
+    let (code, report) = check_json(&d);
+    assert_eq!(code, 1, "{report:#}");
+    let problems = report["problems"].to_string();
+    if d.on_pg() {
+        assert!(
+            problems.contains("orders: its identity is at 1"),
+            "{report:#}"
+        );
+    } else {
+        assert!(
+            problems.contains("order_versions: 1 row(s) refer to a row of orders"),
+            "{report:#}"
+        );
+    }
+    let out = d.cli(&["db", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("problem: "),
+        "{}",
+        text(&out)
+    );
+}
+
+/// `db copy` writes only into PostgreSQL: anything else is a usage error.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_into_anything_but_postgres_is_a_usage_error() {
+    let stack = MailStack::shared(&[]);
+    let d = Daemon::new(&stack, "usage@example.test");
+    let target = d.dir().join("other.db");
+    let to = format!("sqlite://{}?mode=rwc", target.display());
+    let out = d.cli(&["db", "copy", "--to", &to]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give postgres://"),
+        "{}",
+        text(&out)
+    );
+    assert!(!target.exists(), "nothing was created");
+    let out = d.cli(&[
+        "db",
+        "copy",
+        "--to",
+        "postgres://x@127.0.0.1/x",
+        "--to-password-env",
+        "SPDESK_NO_SUCH_VARIABLE",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the variable is not set"),
+        "{}",
+        text(&out)
+    );
+}
