@@ -118,7 +118,7 @@ async fn copy_to(cfg: &Config, target_url: &str) -> anyhow::Result<i32> {
     print_report(&report);
     if report.committed {
         say(&format!(
-            "copied and verified: {shown_target} is ready; set database.url to it and start the daemon"
+            "copied and verified: {shown_target} is ready; set database.url to it (its password in password_file or password_env) and start the daemon"
         ));
         Ok(0)
     } else {
@@ -170,6 +170,7 @@ async fn check(cfg: &Config, json: bool) -> anyhow::Result<i32> {
             "schema: version {version}, {} of {} migrations applied",
             health.schema.applied, health.schema.known
         ));
+        say(&format!("{:<20} {:>10}", "TABLE", "ROWS"));
         for t in &health.tables {
             say(&format!("{:<20} {:>10}", t.table, t.rows));
         }
