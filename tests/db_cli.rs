@@ -269,6 +269,22 @@ async fn a_copy_into_anything_but_postgres_is_a_usage_error() {
         text(&out)
     );
     assert!(!target.exists(), "nothing was created");
+    if !d.on_pg() {
+        // The daemon never ran: there is no database to copy or check, and none is made.
+        for args in [
+            &["db", "check"][..],
+            &["db", "copy", "--to", "postgres://x@127.0.0.1/x"],
+        ] {
+            let out = d.cli(args);
+            assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+                "{}",
+                text(&out)
+            );
+        }
+        assert!(!d.dir().join("spdesk.db").exists(), "no database was made");
+    }
     let out = d.cli(&[
         "db",
         "copy",

@@ -99,6 +99,9 @@ async fn copy_to(cfg: &Config, target_url: &str) -> anyhow::Result<i32> {
             file.display()
         )));
     }
+    if let Some(missing) = missing_sqlite(cfg) {
+        return Ok(refused(&missing));
+    }
     let source = Store::open(&cfg.database.connect_url()?).await?;
     let target = Store::connect(target_url).await?;
     let found = rows_in_target(&target).await?;
@@ -150,8 +153,23 @@ fn print_report(report: &Report) {
     ));
 }
 
+/// An SQLite database.url whose file does not exist: nothing to copy or check (opening it
+/// would create an empty one).
+fn missing_sqlite(cfg: &Config) -> Option<String> {
+    let file = cfg.database.sqlite_path()?;
+    (!file.exists()).then(|| {
+        format!(
+            "database.url names {}, which does not exist: check the config's [database] url",
+            file.display()
+        )
+    })
+}
+
 /// `db check`: schema, integrity, rows per table.
 async fn check(cfg: &Config, json: bool) -> anyhow::Result<i32> {
+    if let Some(missing) = missing_sqlite(cfg) {
+        return Ok(refused(&missing));
+    }
     let store = Store::connect(&cfg.database.connect_url()?).await?;
     let health = crate::store::check::check(&store).await?;
     if json {
