@@ -204,6 +204,28 @@ async fn an_installation_moves_to_postgres_and_goes_on_there() {
     let (code, report) = check_json(&new);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(rows_per_table(&report)["orders"], 4);
+
+    // On PostgreSQL, db check finds the rows whose order is gone (the foreign keys dropped).
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&pg.url_with_password(&url))
+        .await
+        .unwrap();
+    for planted in [
+        "ALTER TABLE order_versions DROP CONSTRAINT order_versions_order_id_fkey",
+        "ALTER TABLE events DROP CONSTRAINT events_order_id_fkey",
+        "ALTER TABLE outbox DROP CONSTRAINT outbox_order_id_fkey",
+        "DELETE FROM orders WHERE id = (SELECT MIN(order_id) FROM order_versions)",
+    ] {
+        sqlx::query(planted).execute(&mut conn).await.unwrap();
+    }
+    drop(conn);
+    let (code, report) = check_json(&new);
+    assert_eq!(code, 1, "{report:#}");
+    let problems = report["problems"].to_string();
+    assert!(
+        problems.contains("order_versions.order_id: 1 row(s) refer to a row of orders"),
+        "{report:#}"
+    );
 }
 
 /// `db check` finds damage: on SQLite an order deleted under its versions (foreign keys
