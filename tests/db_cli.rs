@@ -7,6 +7,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use common::daemon::Daemon;
@@ -128,6 +129,29 @@ async fn an_installation_moves_to_postgres_and_goes_on_there() {
     old.terminate();
     old.wait_exit(STOP).await;
 
+    // A copy killed before its commit leaves nothing but the schema: the next one is let in.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spdesk"))
+        .arg("--config")
+        .arg(old.config_path())
+        .args(copy_args)
+        .env("SPDESK_FAILPOINT", "db_copy_before_commit")
+        .env("SPDESK_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "killed before the commit: {}",
+        text(&out)
+    );
+    let mut new = Daemon::on_postgres(&stack, HELPDESK, &pg, &url);
+    let (code, killed) = check_json(&new);
+    assert_eq!(code, 0, "{killed:#}");
+    assert!(
+        rows_per_table(&killed).values().all(|n| *n == 0),
+        "{killed:#}"
+    );
+
     let out = old.cli(&copy_args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let all = text(&out);
@@ -152,7 +176,6 @@ async fn an_installation_moves_to_postgres_and_goes_on_there() {
     // Both databases pass db check, with the same rows.
     let (code, before) = check_json(&old);
     assert_eq!(code, 0, "{before:#}");
-    let mut new = Daemon::on_postgres(&stack, HELPDESK, &pg, &url);
     let (code, after) = check_json(&new);
     assert_eq!(code, 0, "{after:#}");
     assert_eq!(after["backend"], "postgres");

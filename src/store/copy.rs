@@ -156,6 +156,7 @@ pub async fn copy(source: &Store, target: &Store) -> anyhow::Result<Report> {
         committed: false,
     };
     if report.agrees() {
+        failpoint("db_copy_before_commit");
         tx.commit().await?;
         report.committed = true;
     } else {
@@ -163,6 +164,16 @@ pub async fn copy(source: &Store, target: &Store) -> anyhow::Result<Report> {
     }
     src.rollback().await?;
     Ok(report)
+}
+
+/// A crash on purpose, for the test that proves a copy killed before its commit leaves the
+/// target empty (and a second copy then succeeds): `SPDESK_FAILPOINT=db_copy_before_commit`
+/// aborts the process there, like SIGKILL would.
+fn failpoint(name: &str) {
+    if std::env::var("SPDESK_FAILPOINT").is_ok_and(|v| v == name) {
+        tracing::error!(failpoint = name, "aborting on purpose (SPDESK_FAILPOINT)");
+        std::process::abort();
+    }
 }
 
 /// `SELECT COUNT(*)` of a table.
