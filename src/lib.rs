@@ -38,7 +38,8 @@
 //! - [`store`]: the database (all SQL), a file per table family ([`store::mail`],
 //!   [`store::inbound`], [`store::known`], [`store::versions`], [`store::outbox`],
 //!   [`store::execution`], [`store::jobs`], [`store::billing`], [`store::users`],
-//!   [`store::sessions`]), the console's reads ([`store::queue`], [`store::order_view`],
+//!   [`store::sessions`]; [`store::tables`] lists them all for [`store::copy`], `db copy`
+//!   into PostgreSQL, and [`store::check`], `db check`), the console's reads ([`store::queue`], [`store::order_view`],
 //!   [`store::mailroom`] with "Opret ordre"); [`store::apply`] performs a plan's effects in the
 //!   caller's transaction, [`store::actions`] is a person's or the executor's action end to
 //!   end.

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{check, orders, schedule, setup, terminal, users, verify};
+use spdesk::cli::{check, db, orders, schedule, setup, terminal, users, verify};
 use spdesk::config::{self, Config};
 use spdesk::daemon;
 
@@ -130,6 +130,10 @@ fn run(cli: &Cli) -> anyhow::Result<i32> {
             })
         }
         Command::Probe(args) => probe(cli, args),
+        Command::Db(cmd) => {
+            let cfg = load_config(cli).map_err(anyhow::Error::msg)?;
+            runtime()?.block_on(db::db(cmd, &cfg))
+        }
         Command::ReaderChild { .. } => Ok(check::EXIT_USAGE),
         Command::Run => run_daemon(cli),
     }

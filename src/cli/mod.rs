@@ -2,6 +2,7 @@
 //! config and calls the library. Logs and messages here are English; mails are Danish.
 
 pub mod check;
+pub mod db;
 pub mod known;
 pub mod orders;
 pub mod schedule;
@@ -81,6 +82,9 @@ pub enum Command {
     ///
     /// Exit 0 every check passed, 1 one failed, 2 usage error.
     Probe(ProbeArgs),
+    /// The database: move it into PostgreSQL, check it.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Internal: the sandboxed document reader (`sandbox::child`), started by spdesk itself.
     #[command(name = "reader-child", hide = true)]
     ReaderChild {
@@ -104,6 +108,30 @@ pub struct ProbeArgs {
     pub ca: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy this installation's database (the config's database.url) into a new, empty
+    /// PostgreSQL database, in one transaction, ids kept, and verify the rows per table. Stop
+    /// the daemon first. Exit 0 copied, 1 refused or the copy differs (nothing committed).
+    Copy {
+        /// The target: postgres://USER@HOST/DB (the password may be in it, or given apart).
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Read the target's password from this environment variable.
+        #[arg(long, value_name = "NAME", conflicts_with = "to_password_file")]
+        to_password_env: Option<String>,
+        /// Read the target's password from this file (its final line break is not part of it).
+        #[arg(long, value_name = "FILE")]
+        to_password_file: Option<PathBuf>,
+    },
+    /// The database's schema version, integrity and rows per table, on SQLite or PostgreSQL.
+    /// Exit 0 all well, 1 a problem found.
+    Check {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

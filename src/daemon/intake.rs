@@ -496,19 +496,9 @@ impl Intake {
     ) -> anyhow::Result<Destination> {
         let uid = origin.uid.unwrap_or(0);
         let key = message_key(quick_message_id(&raw).as_deref(), &raw);
-        let me = &self.store.claimant;
-        let attempts = match claims::claim_mail(&self.store, &key, &place(&origin), me).await? {
-            MailClaim::Mine { attempts } => attempts,
-            MailClaim::Stored => {
-                debug!(uid, key, "already stored; moving it out of the inbox");
-                return Ok(Destination::Processed);
-            }
-            MailClaim::HeldElsewhere { holder } => {
-                debug!(uid, key, holder, "claimed by another instance; left to it");
-                self.left_to_others
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(Destination::LeftToOthers);
-            }
+        let attempts = match self.claim(&key, &origin).await? {
+            Ok(attempts) => attempts,
+            Err(destination) => return Ok(destination),
         };
         if let Some(why) = self.refused_unread(&raw, size, attempts) {
             self.quarantine(&raw, &key, &origin, &why).await?;
@@ -574,6 +564,28 @@ impl Intake {
         failpoint("after_commit");
         log_stored(uid, &mail, &outcome);
         Ok(Destination::Processed)
+    }
+
+    /// Claims a mail for this instance: the attempts counted so far, or where the mail goes
+    /// without being judged here (stored before, or another instance's).
+    async fn claim(&self, key: &str, origin: &Origin) -> anyhow::Result<Result<i64, Destination>> {
+        let uid = origin.uid.unwrap_or(0);
+        let me = &self.store.claimant;
+        Ok(
+            match claims::claim_mail(&self.store, key, &place(origin), me).await? {
+                MailClaim::Mine { attempts } => Ok(attempts),
+                MailClaim::Stored => {
+                    debug!(uid, key, "already stored; moving it out of the inbox");
+                    Err(Destination::Processed)
+                }
+                MailClaim::HeldElsewhere { holder } => {
+                    debug!(uid, key, holder, "claimed by another instance; left to it");
+                    self.left_to_others
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(Destination::LeftToOthers)
+                }
+            },
+        )
     }
 
     /// Why a mail goes to a person without being read: over the size or header limits (checked

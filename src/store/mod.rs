@@ -17,6 +17,7 @@ use crate::orders::state::{State, reference};
 pub mod actions;
 pub mod apply;
 pub mod billing;
+pub mod check;
 pub mod claims;
 pub mod copy;
 pub mod dialogue;
@@ -31,6 +32,7 @@ pub mod order_view;
 pub mod outbox;
 pub mod queue;
 pub mod sessions;
+pub mod tables;
 pub mod users;
 pub mod versions;
 
@@ -138,6 +140,14 @@ const WRITE_LOCK: i64 = 0x0000_7370_6465_736b;
 impl Store {
     /// Opens (creating if needed) the database and applies the migrations.
     pub async fn open(url: &str) -> anyhow::Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database as it is, applying no migration: what `db check` reports on, and
+    /// how `db copy` looks at a target before it is given the schema.
+    pub async fn connect(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
         let store = match Backend::of_url(url) {
             Some(Backend::Sqlite) => open_sqlite(url).await?,
@@ -147,7 +157,6 @@ impl Store {
                 crate::config::redact_url(url)
             ),
         };
-        store.migrate().await?;
         Ok(store)
     }
 
@@ -155,7 +164,7 @@ impl Store {
     /// starting, a CLI command, a second instance) race to apply them, and the loser trips
     /// over the winner's tables. Once the winner has committed, a second try finds them
     /// applied.
-    async fn migrate(&self) -> anyhow::Result<()> {
+    pub async fn migrate(&self) -> anyhow::Result<()> {
         let mut tries = 0u32;
         loop {
             match migrator(self.backend).run(&self.pool).await {
