@@ -192,12 +192,20 @@ impl Store {
     /// SQLITE_BUSY_SNAPSHOT (517) when another connection committed in between, which the busy
     /// timeout does not cover. On PostgreSQL the transaction takes one advisory lock first,
     /// released by its commit or rollback, or by the server when the holder's connection dies.
+    /// The isolation level is READ COMMITTED whatever the server's default: every statement
+    /// after the lock then sees what the previous holder committed. Under REPEATABLE READ or
+    /// SERIALIZABLE (`default_transaction_isolation` of a database or role) the snapshot would
+    /// be the one taken when the lock was asked for, before the wait, and a read-then-write
+    /// would act on rows the previous holder had already changed.
     /// Every transaction here writes.
     pub async fn begin(&self) -> anyhow::Result<Tx<'static>> {
         match self.backend {
             Backend::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self
+                    .pool
+                    .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+                    .await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(WRITE_LOCK)
                     .execute(&mut *tx)
