@@ -55,3 +55,46 @@ async fn a_writer_sees_what_the_writer_before_it_committed_whatever_the_default_
         .unwrap();
     assert_eq!(seen, vec!["then".to_string()]);
 }
+
+/// The outbox's claims on PostgreSQL: a mail claimed by one instance is renewed by it right
+/// before it is sent; once its lease ran out and another instance took it, the first one's
+/// renewal fails and it leaves the mail alone, so the mail is sent once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_mail_taken_over_by_another_instance_is_not_sent_by_the_first() {
+    use chrono::{Duration as Span, Utc};
+    use spdesk::store::claims::Claimant;
+    use spdesk::store::outbox::{due, renew_claim};
+    let pg = Postgres::shared();
+    let store = Store::open(&pg.url_with_password(&pg.new_database()))
+        .await
+        .unwrap();
+    let t0 = Utc::now();
+    sqlx::query(
+        "INSERT INTO outbox (kind, message_id, envelope_from, recipients, raw, created_at, next_attempt_at)
+         VALUES ('modtaget', 'm@h.test', 'a@b.test', '[\"c@d.test\"]', $1, $2, $2)",
+    )
+    .bind(b"mail".to_vec())
+    .bind(spdesk::store::ts(t0 - Span::seconds(5)))
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    let claimant = |name: &str| Claimant {
+        holder: name.to_string(),
+        lease: Duration::from_secs(30),
+    };
+    let (a, b) = (claimant("a"), claimant("b"));
+    let mut conn = store.pool.acquire().await.unwrap();
+    let id = due(&mut conn, t0, 10, &a).await.unwrap()[0].id;
+    assert!(due(&mut conn, t0, 10, &b).await.unwrap().is_empty());
+    let renewed = t0 + Span::seconds(150);
+    assert!(renew_claim(&mut conn, id, renewed, &a).await.unwrap());
+    assert!(
+        due(&mut conn, t0 + Span::seconds(60), 10, &b)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let long_after = t0 + Span::seconds(200);
+    assert_eq!(due(&mut conn, long_after, 10, &b).await.unwrap().len(), 1);
+    assert!(!renew_claim(&mut conn, id, long_after, &a).await.unwrap());
+}

@@ -46,6 +46,10 @@ pub enum SmtpAuth {
 /// The outbox is checked at least this often, and at once when intake or the CLI queues mail.
 const POLL: Duration = Duration::from_millis(1000);
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the claim on a mail being sent holds at least: opening a session and sending may
+/// each take up to [`SEND_TIMEOUT`], and no other instance may take the mail over meanwhile.
+const CLAIM_HOLD: chrono::Duration =
+    chrono::Duration::seconds(2 * SEND_TIMEOUT.as_secs() as i64 + 30);
 /// Mails taken from the outbox per round; a full round is followed by the next at once.
 const ROUND: usize = 100;
 /// One SMTP session is reused for this long (it saves a connect, EHLO and login per mail), then
@@ -387,6 +391,15 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     let taken = mails.len();
     let mut sent = 0;
     for mail in &mails {
+        let now = Utc::now();
+        let until = store.claimant.lease_until(now).max(now + CLAIM_HOLD);
+        if !store::outbox::renew_claim(conn, mail.id, until, &store.claimant).await? {
+            info!(
+                message_id = mail.message_id,
+                "another instance took the mail over; leaving it to that one"
+            );
+            continue;
+        }
         match send_one(sender, mail).await {
             Ok(()) => {
                 sender.unrecorded.insert(mail.id);

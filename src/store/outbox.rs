@@ -73,6 +73,28 @@ pub async fn due(
         .collect()
 }
 
+/// Holds `me`'s claim on mail `id` until `until`, right before it is sent; false when the
+/// claim is no longer ours — its lease ran out while earlier mails of the round were sent and
+/// another instance took it (and sends it), or it was sent or given up meanwhile — and the
+/// mail must be left alone. Without this a round slower than the lease would be sent twice.
+pub async fn renew_claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    until: DateTime<Utc>,
+    me: &super::claims::Claimant,
+) -> anyhow::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE outbox SET claimed_until = $3
+         WHERE id = $1 AND claimed_by = $2 AND sent_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(id)
+    .bind(&me.holder)
+    .bind(ts(until))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Marks the mails `ids` as sent at `now`, in one statement.
 pub async fn mark_sent(
     conn: &mut AnyConnection,
@@ -238,6 +260,63 @@ mod tests {
         .unwrap();
         assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_ran_out_and_was_taken_over_is_not_renewed() {
+        let (_dir, store) = scratch().await;
+        let past = Utc::now() - chrono::Duration::seconds(5);
+        queue(&store, "m", past, "").await;
+        let claimant = |name: &str| crate::store::claims::Claimant {
+            holder: name.to_string(),
+            lease: std::time::Duration::from_secs(30),
+        };
+        let (a, b) = (claimant("a"), claimant("b"));
+        let mut conn = store.pool.acquire().await.unwrap();
+        let t0 = Utc::now();
+        let mine = due(&mut conn, t0, 10, &a).await.unwrap();
+        assert_eq!(mine.len(), 1);
+        let id = mine[0].id;
+        // Within the lease: renewed, and nobody else takes it even after the first lease.
+        let later = t0 + chrono::Duration::seconds(20);
+        assert!(
+            renew_claim(&mut conn, id, later + chrono::Duration::seconds(60), &a)
+                .await
+                .unwrap()
+        );
+        let after_first_lease = t0 + chrono::Duration::seconds(40);
+        assert!(
+            due(&mut conn, after_first_lease, 10, &b)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Ran out and taken over by b: a's renewal fails, a leaves it to b.
+        let long_after = t0 + chrono::Duration::seconds(200);
+        assert_eq!(due(&mut conn, long_after, 10, &b).await.unwrap().len(), 1);
+        assert!(
+            !renew_claim(
+                &mut conn,
+                id,
+                long_after + chrono::Duration::seconds(60),
+                &a
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            renew_claim(
+                &mut conn,
+                id,
+                long_after + chrono::Duration::seconds(60),
+                &b
+            )
+            .await
+            .unwrap()
+        );
+        // Sent: nobody renews it any more.
+        mark_sent(&mut conn, &[id], long_after).await.unwrap();
+        assert!(!renew_claim(&mut conn, id, long_after, &b).await.unwrap());
     }
 
     #[tokio::test]
