@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod known;
+pub mod logging;
 pub mod orders;
 pub mod schedule;
 pub mod setup;
@@ -19,8 +20,9 @@ use crate::users::Role;
 
 /// spdesk: the Serviceplatformen Helpdesk's daemon for orders to change an it-system's
 /// technical configuration.
+// `--version` also names the git commit the binary was built from (build.rs).
 #[derive(Debug, Parser)]
-#[command(name = "spdesk", version, about)]
+#[command(name = "spdesk", version = env!("SPDESK_VERSION"), about)]
 pub struct Cli {
     /// Config file (else $SPDESK_CONFIG, else config/spdesk.toml).
     #[arg(long, global = true, value_name = "PATH")]
