@@ -4,10 +4,12 @@
 # tests/display.rs opens the billing CSV in LibreOffice Calc headless (libreoffice-calc-nogui)
 # and reads the cells back with python3-openpyxl; tests/browser.rs drives Debian's Chromium with
 # Playwright for Python (PyPI, its own browser download unused) and checks each page with
-# axe-core (npm, into tests/browser/node_modules).
+# axe-core (npm, into tests/browser/node_modules); tests/deb.rs builds the Debian package with
+# cargo-deb (installed here when missing), installs and purges it with dpkg and reads its
+# manual with man-db.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
+PKGS="dovecot-imapd dovecot-lmtpd postfix swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip man-db binutils"
 # The Playwright for Python the browser test is written against.
 PLAYWRIGHT=1.65.2
 missing=""
@@ -35,5 +37,9 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] ||
    [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
   echo "test.sh: npm ci --prefix tests/browser (axe-core)"
   npm ci --prefix tests/browser --no-audit --no-fund
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: cargo install cargo-deb --version 3.8.0 --locked (for tests/deb.rs; a few minutes, once)"
+  cargo install cargo-deb --version 3.8.0 --locked
 fi
 exec cargo test --all-targets --no-fail-fast
