@@ -276,7 +276,8 @@ pub enum OrdersCommand {
         who: Who,
     },
     /// A person's version of an open order: the latest version's fields with these replaced
-    /// (FORMS.md field codes or Danish labels), judged like a mail's form; the requester gets
+    /// (field codes as `spdesk check` prints them, or the form's Danish labels), judged like a
+    /// mail's form; the requester gets
     /// "Rettet af Helpdesk" and the verdict's receipt.
     Edit {
         #[arg(value_name = "REF")]
