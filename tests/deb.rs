@@ -58,9 +58,22 @@ impl Drop for Purge {
 /// Builds the .deb from the test suite's own binary into `dir`; returns its path.
 fn build(dir: &Path) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/build-deb.sh");
+    // The script runs cargo (the man pages' example) as a person would: with the variables
+    // cargo sets for a test (CARGO_PKG_*, CARGO_TARGET_TMPDIR, ...) left out, so the example
+    // built there is the one a plain `cargo build` makes and nothing is built twice.
+    let keep = [
+        "PATH",
+        "HOME",
+        "CARGO_HOME",
+        "RUSTUP_HOME",
+        "RUSTUP_TOOLCHAIN",
+        "TMPDIR",
+    ];
     let out = Command::new(&script)
         .args(["--binary", BIN, "--fast", "--out"])
         .arg(dir)
+        .env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| keep.iter().any(|x| k == x)))
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
     assert!(
@@ -253,7 +266,15 @@ fn the_manual_is_there() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let main = page("spdesk");
-    for part in ["SYNOPSIS", "--config", "spdesk-orders(1)", "spdesk-run(1)"] {
+    for part in [
+        "SYNOPSIS",
+        "--config",
+        "spdesk-orders(1)",
+        "spdesk-run(1)",
+        "FILES",
+        "/etc/spdesk/spdesk.toml",
+        "journalctl -u spdesk",
+    ] {
         assert!(main.contains(part), "man spdesk lacks {part}:\n{main}");
     }
     let list = page("spdesk-orders-list");
