@@ -201,6 +201,7 @@ fn installed_as_documented() {
         !Path::new("/etc/systemd/system/multi-user.target.wants/spdesk.service").exists(),
         "the unit was enabled before the operator filled in the config"
     );
+    the_unit_verifies();
     let (spdesk_uid, spdesk_gid) = (id("-u", "spdesk"), id("-g", "spdesk"));
     assert_eq!(mode("/etc/spdesk/spdesk.toml"), (0o640, 0, spdesk_gid));
     assert_eq!(mode("/etc/spdesk"), (0o750, 0, spdesk_gid));
@@ -283,4 +284,31 @@ fn the_manual_is_there() {
         !main.contains("reader-child"),
         "an internal command is in the manual"
     );
+}
+
+/// The installed unit as systemd reads it (`systemd-analyze`, from the systemd package, works
+/// without a running systemd): no error, and its sandbox still rated "OK". Machines without
+/// systemd installed (a container) have no unit to run either; the rest of the test holds.
+fn the_unit_verifies() {
+    let unit = "/lib/systemd/system/spdesk.service";
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("systemd-analyze is not installed: the unit is not verified");
+        return;
+    }
+    let verify = run("systemd-analyze", &["verify", unit]);
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "systemd-analyze verify {unit}: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    let security = ok("systemd-analyze", &["security", "--offline=yes", unit]);
+    let level = security
+        .lines()
+        .find(|l| l.contains("Overall exposure level"))
+        .unwrap_or_else(|| panic!("no exposure level:\n{security}"));
+    assert!(level.contains(" OK"), "the unit's sandbox: {level}");
 }
