@@ -33,7 +33,7 @@ done
 if [ -z "$BINARY" ]; then
   echo "== cargo build --release (the first build takes 10+ minutes on 2 cores)"
   "$CARGO" build --release --locked --bin spdesk
-  BINARY=target/release/spdesk
+  BINARY=${CARGO_TARGET_DIR:-target}/release/spdesk
 fi
 [ -x "$BINARY" ] || { echo "build-deb.sh: $BINARY is not an executable" >&2; exit 1; }
 
