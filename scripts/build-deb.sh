@@ -13,10 +13,9 @@
 # maintainer scripts (pkg/debian/), as [package.metadata.deb] in Cargo.toml lists them.
 # Needs cargo-deb (`cargo install cargo-deb --locked`) and binutils' strip.
 set -euo pipefail
-cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 BINARY=""
-OUT=target/debian
+OUT=""
 FAST=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -26,6 +25,12 @@ while [ $# -gt 0 ]; do
     *) echo "build-deb.sh: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
+# Paths given are relative to where the script was started; then work from the repository.
+[ -z "$BINARY" ] || BINARY=$(realpath "$BINARY")
+[ -z "$OUT" ] || { mkdir -p "$OUT" && OUT=$(realpath "$OUT"); }
+cd "$(dirname "$0")/.."
+OUT=${OUT:-target/debian}
+mkdir -p "$OUT"
 "$CARGO" deb --version >/dev/null 2>&1 || {
   echo "build-deb.sh: cargo-deb is missing; install it with: cargo install cargo-deb --locked" >&2
   exit 1
@@ -38,7 +43,7 @@ fi
 [ -x "$BINARY" ] || { echo "build-deb.sh: $BINARY is not an executable" >&2; exit 1; }
 
 rm -rf pkg/stage
-mkdir -p pkg/stage "$OUT"
+mkdir -p pkg/stage
 cp "$BINARY" pkg/stage/spdesk
 if command -v strip >/dev/null; then
   strip --strip-debug pkg/stage/spdesk
