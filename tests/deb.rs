@@ -64,10 +64,12 @@ fn build(dir: &Path) -> PathBuf {
     let keep = [
         "PATH",
         "HOME",
+        "TMPDIR",
         "CARGO_HOME",
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
         "RUSTUP_HOME",
         "RUSTUP_TOOLCHAIN",
-        "TMPDIR",
     ];
     let out = Command::new(&script)
         .args(["--binary", BIN, "--fast", "--out"])
