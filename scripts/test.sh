@@ -4,11 +4,13 @@
 # tests/display.rs opens the billing CSV in LibreOffice Calc headless (libreoffice-calc-nogui)
 # and reads the cells back with python3-openpyxl; tests/browser.rs drives Debian's Chromium with
 # Playwright for Python (PyPI, its own browser download unused) and checks each page with
-# axe-core (npm, into tests/browser/node_modules). PostgreSQL (Debian's postgresql): tests start
-# private servers (tests/common/postgres.rs), and the core daemon tests run a second time on it.
+# axe-core (npm, into tests/browser/node_modules); tests/deb.rs builds the Debian package with
+# cargo-deb (installed here when missing), installs and purges it with dpkg and reads its
+# manual with man-db. PostgreSQL (Debian's postgresql): tests start private servers
+# (tests/common/postgres.rs), and the core daemon tests run a second time on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix postgresql swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
+PKGS="dovecot-imapd dovecot-lmtpd postfix postgresql swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip man-db binutils"
 # The Playwright for Python the browser test is written against.
 PLAYWRIGHT=1.65.2
 missing=""
@@ -36,6 +38,10 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] ||
    [ tests/browser/package-lock.json -nt tests/browser/node_modules/.package-lock.json ]; then
   echo "test.sh: npm ci --prefix tests/browser (axe-core)"
   npm ci --prefix tests/browser --no-audit --no-fund
+fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: cargo install cargo-deb --version 3.8.0 --locked (for tests/deb.rs; a few minutes, once)"
+  cargo install cargo-deb --version 3.8.0 --locked
 fi
 status=0
 cargo test --all-targets --no-fail-fast || status=$?

@@ -662,20 +662,25 @@ fn place(o: &Origin) -> Place<'_> {
     }
 }
 
-/// Logs what storing a mail came to.
+/// Logs what storing a mail came to, with the order reference and the Message-ID as fields
+/// (`journalctl -u spdesk | grep SP-2026-00042` finds every line of an order). String fields
+/// are written quoted and escaped, so a hostile Message-ID cannot forge a log line.
 fn log_stored(uid: u32, mail: &Mail, outcome: &Outcome) {
+    let message_id = mail.message_id.as_deref().unwrap_or("");
     match outcome {
         Outcome::Orders(judged) => {
             for j in judged {
                 if j.unreadable {
                     info!(
                         reference = j.reference,
+                        message_id,
                         sender = mail.from.as_deref().unwrap_or(""),
                         "mail without a readable form; order sent to review"
                     );
                 } else {
                     info!(
                         reference = j.reference,
+                        message_id,
                         version = j.version,
                         decision = j.decision.as_str(),
                         findings = j.findings,
@@ -684,11 +689,12 @@ fn log_stored(uid: u32, mail: &Mail, outcome: &Outcome) {
                 }
             }
             let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
-            info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
+            let from = mail.from.as_deref().unwrap_or("");
+            info!(uid, message_id, from, orders = ?refs, "mail stored")
         }
-        Outcome::Correspondence(r) => info!(uid, order = r, "correspondence stored"),
-        Outcome::Ignored(why) => info!(uid, why, "mail stored; not answered"),
-        Outcome::Duplicate => debug!(uid, "duplicate"),
+        Outcome::Correspondence(r) => info!(uid, message_id, order = r, "correspondence stored"),
+        Outcome::Ignored(why) => info!(uid, message_id, why, "mail stored; not answered"),
+        Outcome::Duplicate => debug!(uid, message_id, "duplicate"),
     }
 }
 
