@@ -442,6 +442,7 @@ impl Intake {
             store::inbound::executed_bestillings_ids(&self.store).await?,
         ));
         let mut moves = Vec::with_capacity(chunk.len());
+        let mut mine: Vec<String> = Vec::new();
         for group in body_groups(chunk, &metas, max_bytes) {
             if *self.shutdown.borrow() {
                 break;
@@ -465,10 +466,16 @@ impl Intake {
                     uid: Some(uid),
                     internal_date: meta.internal_date.unwrap_or_else(Utc::now),
                 };
+                let key = message_key(quick_message_id(&raw).as_deref(), &raw);
                 let to = self
-                    .process_message(&history, raw, origin, meta.size)
+                    .process_message(&history, raw, key.clone(), origin, meta.size)
                     .await?;
                 self.outbox_wakeup.notify_one();
+                if to != Destination::LeftToOthers {
+                    mine.push(key);
+                }
+                // The batch is moved at its end: its mails stay ours until then.
+                claims::renew_mails(&self.store, &mine, &self.store.claimant).await?;
                 moves.push((uid, to));
             }
         }
@@ -484,11 +491,11 @@ impl Intake {
         &self,
         history: &Arc<Executed>,
         raw: Vec<u8>,
+        key: String,
         origin: Origin,
         size: Option<u32>,
     ) -> anyhow::Result<Destination> {
         let uid = origin.uid.unwrap_or(0);
-        let key = message_key(quick_message_id(&raw).as_deref(), &raw);
         let me = &self.store.claimant;
         let attempts = match claims::claim_mail(&self.store, &key, &place(&origin), me).await? {
             MailClaim::Mine { attempts } => attempts,

@@ -576,7 +576,7 @@ pub async fn check(run: &Finished<'_>) {
     let versions = scalar("SELECT COUNT(*) FROM order_versions").await;
     let multi_version: Vec<(String, i64)> = sqlx::query_as(
         "SELECT o.ref, COUNT(*) FROM order_versions v JOIN orders o ON o.id = v.order_id \
-         GROUP BY v.order_id HAVING COUNT(*) > 1",
+         GROUP BY v.order_id, o.ref HAVING COUNT(*) > 1",
     )
     .fetch_all(pool)
     .await
