@@ -247,23 +247,46 @@ pub fn sending_times(daemon_log: &str) -> BTreeMap<String, Vec<DateTime<Utc>>> {
     out
 }
 
-/// A copy's creation time narrowed by the daemon's "sending" times: of the two instants an
-/// ambiguous queue id allows, keep the one that lies less than a second after a "sending".
-pub fn narrowed(copy: Created, sending: &[DateTime<Utc>]) -> Created {
-    let (earliest, latest) = copy;
-    if earliest == latest {
-        return copy;
-    }
-    let fits = |c: DateTime<Utc>| {
+/// The copies' creation times narrowed by the "sending" times (sorted) of their mail: of the
+/// two instants an ambiguous queue id allows, keep the one that lies less than a second after
+/// a "sending" — one that no other copy was made after: each send makes one queue file. The
+/// unambiguous copies take their "sending" (the last before them) first.
+pub fn narrowed(copies: &[Created], sending: &[DateTime<Utc>]) -> Vec<Created> {
+    let mut used = vec![false; sending.len()];
+    let fit = |c: DateTime<Utc>, used: &[bool]| -> Option<usize> {
         sending
             .iter()
-            .any(|&t| t <= c && c - t < chrono::Duration::seconds(1))
+            .enumerate()
+            .filter(|(i, t)| !used[*i] && **t <= c && c - **t < chrono::Duration::seconds(1))
+            .map(|(i, _)| i)
+            .last()
     };
-    match (fits(earliest), fits(latest)) {
-        (true, false) => (earliest, earliest),
-        (false, true) => (latest, latest),
-        _ => copy,
+    for &(earliest, latest) in copies {
+        if earliest == latest
+            && let Some(i) = fit(earliest, &used)
+        {
+            used[i] = true;
+        }
     }
+    copies
+        .iter()
+        .map(|&(earliest, latest)| {
+            if earliest == latest {
+                return (earliest, latest);
+            }
+            let mut fits = (fit(earliest, &used).is_some(), fit(latest, &used).is_some());
+            if fits == (false, false) {
+                // every "sending" taken: judge by any of them, as for a single copy
+                let none = vec![false; sending.len()];
+                fits = (fit(earliest, &none).is_some(), fit(latest, &none).is_some());
+            }
+            match fits {
+                (true, false) => (earliest, earliest),
+                (false, true) => (latest, latest),
+                _ => (earliest, latest),
+            }
+        })
+        .collect()
 }
 
 /// Every mail's queue files in Postfix's log, by Message-ID, in the order created.
@@ -695,7 +718,7 @@ pub async fn check(run: &Finished<'_>) {
         let sending = sending_at.get(mid).map(Vec::as_slice).unwrap_or_default();
         let mut in_postfix: Vec<Created> = copies_in_postfix
             .get(mid)
-            .map(|c| c.iter().map(|&c| narrowed(c, sending)).collect())
+            .map(|c| narrowed(c, sending))
             .unwrap_or_default();
         in_postfix.sort();
         let gaps: Vec<Option<usize>> = in_postfix
