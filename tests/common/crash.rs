@@ -259,7 +259,7 @@ pub fn narrowed(copies: &[Created], sending: &[DateTime<Utc>]) -> Vec<Created> {
             .enumerate()
             .filter(|(i, t)| !used[*i] && **t <= c && c - **t < chrono::Duration::seconds(1))
             .map(|(i, _)| i)
-            .last()
+            .next_back()
     };
     for &(earliest, latest) in copies {
         if earliest == latest
