@@ -482,6 +482,28 @@ impl Intake {
         Ok(moves)
     }
 
+    /// Claims a mail for this instance: its attempts so far, or where the mail goes when it is
+    /// not ours to judge (stored before: moved out; another instance's: left in the inbox).
+    async fn claim(&self, key: &str, origin: &Origin) -> anyhow::Result<Result<i64, Destination>> {
+        let uid = origin.uid.unwrap_or(0);
+        let me = &self.store.claimant;
+        Ok(
+            match claims::claim_mail(&self.store, key, &place(origin), me).await? {
+                MailClaim::Mine { attempts } => Ok(attempts),
+                MailClaim::Stored => {
+                    debug!(uid, key, "already stored; moving it out of the inbox");
+                    Err(Destination::Processed)
+                }
+                MailClaim::HeldElsewhere { holder } => {
+                    debug!(uid, key, holder, "claimed by another instance; left to it");
+                    self.left_to_others
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(Destination::LeftToOthers)
+                }
+            },
+        )
+    }
+
     /// Stores and processes one fetched message. Returns where to move it.
     ///
     /// Only the mail's own faults count towards quarantine: a reader that panics or times out,
@@ -496,19 +518,9 @@ impl Intake {
         size: Option<u32>,
     ) -> anyhow::Result<Destination> {
         let uid = origin.uid.unwrap_or(0);
-        let me = &self.store.claimant;
-        let attempts = match claims::claim_mail(&self.store, &key, &place(&origin), me).await? {
-            MailClaim::Mine { attempts } => attempts,
-            MailClaim::Stored => {
-                debug!(uid, key, "already stored; moving it out of the inbox");
-                return Ok(Destination::Processed);
-            }
-            MailClaim::HeldElsewhere { holder } => {
-                debug!(uid, key, holder, "claimed by another instance; left to it");
-                self.left_to_others
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                return Ok(Destination::LeftToOthers);
-            }
+        let attempts = match self.claim(&key, &origin).await? {
+            Ok(attempts) => attempts,
+            Err(to) => return Ok(to),
         };
         if let Some(why) = self.refused_unread(&raw, size, attempts) {
             self.quarantine(&raw, &key, &origin, &why).await?;
