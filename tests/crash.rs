@@ -30,16 +30,22 @@ async fn progress(pool: &sqlx::AnyPool) -> Option<Progress> {
     crash::progress(pool).await
 }
 
-/// The database as a second client (the daemon creates it at its first start).
+/// The database as a second client (the daemon creates SQLite's at its first start; with
+/// `SPDESK_TEST_DB=postgres` it is the daemon's PostgreSQL database).
 async fn open_db(d: &Daemon) -> Option<sqlx::AnyPool> {
-    let path = d.dir().join("spdesk.db");
-    if !path.exists() {
-        return None;
-    }
+    let url = if d.on_pg() {
+        d.db_url()
+    } else {
+        let path = d.dir().join("spdesk.db");
+        if !path.exists() {
+            return None;
+        }
+        format!("sqlite://{}?mode=rw", path.display())
+    };
     sqlx::any::install_default_drivers();
     sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
-        .connect(&format!("sqlite://{}?mode=rw", path.display()))
+        .connect(&url)
         .await
         .ok()
 }
