@@ -291,7 +291,15 @@ async fn three_instances_sigkilled_and_a_postgres_restart_lose_nothing_and_dupli
         }
     }
     let work_time = work_started.elapsed();
-    // A last, orderly stop: every instance must still exit cleanly after all those kills.
+    // A last, orderly stop: every instance must still exit cleanly after all those kills. One
+    // restarted a moment ago may not yet listen for SIGTERM (its default kills it): each is
+    // given its latest start first.
+    for d in &mut ds {
+        let starts = d.starts() as usize;
+        d.wait_log("spdesk started", starts, Duration::from_secs(60))
+            .await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     for d in &mut ds {
         d.terminate();
     }
@@ -323,11 +331,14 @@ async fn three_instances_sigkilled_and_a_postgres_restart_lose_nothing_and_dupli
     let mut detail = String::new();
     let per_instance: Vec<String> = (0..INSTANCES)
         .map(|i| {
+            let lines_with = |needle: &str| logs[i].lines().filter(|l| l.contains(needle)).count();
             format!(
-                "{} {} ({} starts)",
+                "{} {} kills ({} starts; {} mails stored, {} mails sent)",
                 names[i],
                 kills.iter().filter(|k| k.victim == i).count(),
-                ds[i].starts()
+                ds[i].starts(),
+                lines_with("mail stored"),
+                lines_with("mail sent")
             )
         })
         .collect();
