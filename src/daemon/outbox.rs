@@ -387,6 +387,14 @@ pub async fn send_due(store: &Store, sender: &mut Sender) -> anyhow::Result<usiz
     let taken = mails.len();
     let mut sent = 0;
     for mail in &mails {
+        // A long round can outlast the claims it took: another instance may have the rest.
+        if !store::outbox::renew_claim(conn, mail.id, Utc::now(), &store.claimant).await? {
+            debug!(
+                message_id = mail.message_id,
+                "claimed by another instance meanwhile; left to it"
+            );
+            continue;
+        }
         match send_one(sender, mail).await {
             Ok(()) => {
                 sender.unrecorded.insert(mail.id);

@@ -73,6 +73,29 @@ pub async fn due(
         .collect()
 }
 
+/// Renews `me`'s claim on mail `id` right before it is sent; false when the claim is no longer
+/// ours. A round's claims all run out one lease after they were taken, and a long round (a slow
+/// server, a busy machine) can outlast them: another instance may then have claimed the rest,
+/// and the first must not send those as well. Renewing per mail keeps the lease meaning "this
+/// holder is alive and working", not "this round is short".
+pub async fn renew_claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+    me: &super::claims::Claimant,
+) -> anyhow::Result<bool> {
+    let r = sqlx::query(
+        "UPDATE outbox SET claimed_until = $3
+         WHERE id = $1 AND claimed_by = $2 AND sent_at IS NULL AND failed_at IS NULL",
+    )
+    .bind(id)
+    .bind(&me.holder)
+    .bind(ts(me.lease_until(now)))
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
 /// Marks the mails `ids` as sent at `now`, in one statement.
 pub async fn mark_sent(
     conn: &mut AnyConnection,
@@ -238,6 +261,42 @@ mod tests {
         .unwrap();
         assert_eq!(due, vec!["held".to_string(), "due".to_string()]);
         assert_eq!(release_held(&mut conn, Utc::now()).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_claim_that_ran_out_and_was_taken_over_is_not_sent_by_its_first_holder() {
+        let (_dir, store) = scratch().await;
+        queue(&store, "m", Utc::now() - chrono::Duration::seconds(5), "").await;
+        let claimant = |name: &str| crate::store::claims::Claimant {
+            holder: name.to_string(),
+            lease: std::time::Duration::from_secs(3),
+        };
+        let (a, b) = (claimant("a"), claimant("b"));
+        let mut conn = store.pool.acquire().await.unwrap();
+        let now = Utc::now();
+        let mails = due(&mut conn, now, 10, &a).await.unwrap();
+        assert_eq!(mails.len(), 1);
+        let id = mails[0].id;
+        // While a's lease holds, b gets nothing; a renews and keeps it.
+        assert!(due(&mut conn, now, 10, &b).await.unwrap().is_empty());
+        let later = now + chrono::Duration::seconds(2);
+        assert!(renew_claim(&mut conn, id, later, &a).await.unwrap());
+        let after_first_lease = now + chrono::Duration::seconds(4);
+        assert!(
+            due(&mut conn, after_first_lease, 10, &b)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the renewed claim still holds"
+        );
+        // a stalls past its renewed lease: b takes the mail over, and a may no longer send it.
+        let stalled = now + chrono::Duration::seconds(6);
+        assert_eq!(due(&mut conn, stalled, 10, &b).await.unwrap().len(), 1);
+        assert!(!renew_claim(&mut conn, id, stalled, &a).await.unwrap());
+        assert!(renew_claim(&mut conn, id, stalled, &b).await.unwrap());
+        // Once sent, nobody renews it.
+        mark_sent(&mut conn, &[id], stalled).await.unwrap();
+        assert!(!renew_claim(&mut conn, id, stalled, &b).await.unwrap());
     }
 
     #[tokio::test]
