@@ -179,3 +179,32 @@ async fn two_instances_share_a_backlog_and_make_one_order_and_one_set_of_receipt
         "both instances did some of the work: stored {stored:?}, sent {sent:?}"
     );
 }
+
+/// An instance that starts while PostgreSQL is down (a server restarting, a failover in
+/// progress) waits for it instead of exiting, says so in its log, and answers forms once the
+/// server is back.
+#[tokio::test]
+async fn an_instance_started_while_postgres_is_down_waits_for_it() {
+    let pg = Arc::new(Postgres::start());
+    let url = pg.new_database();
+    let stack = MailStack::start(&[]);
+    let mut d = Daemon::on_postgres(&stack, HELPDESK, &pg, &url);
+    pg.stop();
+    d.start();
+    d.wait_log("database unavailable at start; retrying", 1, CONNECT)
+        .await;
+    assert!(
+        d.poll_exit().is_none(),
+        "the instance exited instead of waiting\n{}",
+        d.log_tail()
+    );
+    pg.start_again();
+    d.wait_log("IMAP connected", 1, CONNECT).await;
+    stack
+        .send_form("KMB-WAIT-00001", "Bestilling KMB-WAIT-00001")
+        .await;
+    d.wait_form_receipts(&stack, CONNECT).await;
+    let orders = d.orders();
+    assert_eq!(orders.len(), 1, "{orders:#?}");
+    assert_eq!(orders[0]["bestillings_id"], "KMB-WAIT-00001");
+}
