@@ -47,7 +47,7 @@ status=0
 cargo test --all-targets --no-fail-fast || status=$?
 # The core of the daemon once more on PostgreSQL: intake, resubmission, execute, digest and
 # billing, the mail servers' outages. (The crash harness and the database outage have variants
-# of their own per engine: crash.rs runs one daemon on SQLite and three instances on PostgreSQL,
+# of their own per engine: crash.rs runs one daemon on SQLite, crash_instances.rs three instances on PostgreSQL,
 # outage.rs a locked and a full SQLite and a PostgreSQL down for two minutes.)
 echo "test.sh: the core daemon tests again on PostgreSQL (SPDESK_TEST_DB=postgres)"
 export SPDESK_TEST_DB=postgres
