@@ -4,11 +4,13 @@
 # tests/display.rs opens the billing CSV in LibreOffice Calc headless (libreoffice-calc-nogui)
 # and reads the cells back with python3-openpyxl; tests/browser.rs drives Debian's Chromium with
 # Playwright for Python (PyPI, its own browser download unused) and checks each page with
-# axe-core (npm, into tests/browser/node_modules). PostgreSQL (Debian's postgresql): tests start
-# private servers (tests/common/postgres.rs), and the core daemon tests run a second time on it.
+# axe-core (npm, into tests/browser/node_modules); tests/deb.rs builds the Debian package with
+# cargo-deb (installed here when missing), installs and purges it with dpkg and reads its
+# manual with man-db. PostgreSQL (Debian's postgresql): tests start private servers
+# (tests/common/postgres.rs), and the core daemon tests run a second time on it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PKGS="dovecot-imapd dovecot-lmtpd postfix postgresql swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip"
+PKGS="dovecot-imapd dovecot-lmtpd postfix postgresql swaks ca-certificates openssl time libreoffice-calc-nogui python3-openpyxl chromium fonts-dejavu-core fonts-liberation python3-pip man-db binutils"
 # The Playwright for Python the browser test is written against.
 PLAYWRIGHT=1.65.2
 missing=""
@@ -37,11 +39,15 @@ if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ] ||
   echo "test.sh: npm ci --prefix tests/browser (axe-core)"
   npm ci --prefix tests/browser --no-audit --no-fund
 fi
+if ! cargo deb --version >/dev/null 2>&1; then
+  echo "test.sh: cargo install cargo-deb --version 3.8.0 --locked (for tests/deb.rs; a few minutes, once)"
+  cargo install cargo-deb --version 3.8.0 --locked
+fi
 status=0
 cargo test --all-targets --no-fail-fast || status=$?
 # The core of the daemon once more on PostgreSQL: intake, resubmission, execute, digest and
 # billing, the mail servers' outages. (The crash harness and the database outage have variants
-# of their own per engine: crash.rs runs one daemon on SQLite and three instances on PostgreSQL,
+# of their own per engine: crash.rs runs one daemon on SQLite, crash_instances.rs three instances on PostgreSQL,
 # outage.rs a locked and a full SQLite and a PostgreSQL down for two minutes.)
 echo "test.sh: the core daemon tests again on PostgreSQL (SPDESK_TEST_DB=postgres)"
 export SPDESK_TEST_DB=postgres

@@ -4,36 +4,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use spdesk::cli::{Cli, Command, ConfigCommand, FormCommand};
-use spdesk::cli::{check, db, orders, schedule, setup, terminal, users, verify};
+use spdesk::cli::{check, db, logging, orders, schedule, setup, terminal, users, verify};
 use spdesk::config::{self, Config};
 use spdesk::daemon;
 
-/// async-imap traces every command it writes, LOGIN and AUTHENTICATE included: that target
-/// (which logs only at trace level) is switched off whatever SPDESK_LOG says, so no password
-/// or token reaches the log.
-const NO_WIRE_TRACE: &str = "async_imap::imap_stream=off";
-
-fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
-    let filter = spec
-        .and_then(|s| tracing_subscriber::EnvFilter::try_new(s).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    match NO_WIRE_TRACE.parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    }
-}
-
+/// Logs go to stderr in the style of where stderr goes (`cli::logging`).
 fn init_logging(json: bool) {
     let spec = std::env::var("SPDESK_LOG").ok();
-    let filter = log_filter(spec.as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    let style = logging::Surroundings::read(json).style();
+    logging::init(style, spec.as_deref());
 }
 
 /// Loads the full config or explains where it was looked for.
@@ -240,26 +219,4 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn imap_wire_trace_is_off_whatever_the_log_spec() {
-        for spec in [
-            None,
-            Some("trace"),
-            Some("async_imap=trace"),
-            Some("not a filter["),
-        ] {
-            let shown = log_filter(spec).to_string();
-            assert!(
-                shown.contains("async_imap::imap_stream=off"),
-                "{spec:?}: {shown}"
-            );
-        }
-        assert!(log_filter(Some("trace")).to_string().contains("trace"));
-    }
 }

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod db;
 pub mod known;
+pub mod logging;
 pub mod orders;
 pub mod schedule;
 pub mod setup;
@@ -21,8 +22,9 @@ use crate::users::Role;
 
 /// spdesk: the Serviceplatformen Helpdesk's daemon for orders to change an it-system's
 /// technical configuration.
+// `--version` also names the git commit the binary was built from (build.rs).
 #[derive(Debug, Parser)]
-#[command(name = "spdesk", version, about)]
+#[command(name = "spdesk", version = env!("SPDESK_VERSION"), about)]
 pub struct Cli {
     /// Config file (else $SPDESK_CONFIG, else config/spdesk.toml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -344,7 +346,8 @@ pub enum OrdersCommand {
         who: Who,
     },
     /// A person's version of an open order: the latest version's fields with these replaced
-    /// (FORMS.md field codes or Danish labels), judged like a mail's form; the requester gets
+    /// (field codes as `spdesk check` prints them, or the form's Danish labels), judged like a
+    /// mail's form; the requester gets
     /// "Rettet af Helpdesk" and the verdict's receipt.
     Edit {
         #[arg(value_name = "REF")]

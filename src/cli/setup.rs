@@ -299,14 +299,45 @@ pub fn check(cfg: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether opening the database waits for a server that is down (the daemon: a PostgreSQL
+/// restarting or failing over as the instance starts), or fails at once (a command).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    WaitForServer,
+    FailAtOnce,
+}
+
+/// The longest pause between tries to reach a database server that is down at start.
+const START_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the database (and migrates it), waiting for it as `opening` says.
+async fn open_store(cfg: &Config, opening: Opening) -> anyhow::Result<Store> {
+    let mut wait = std::time::Duration::from_millis(250);
+    loop {
+        match Store::open(&cfg.database.connect_url()?).await {
+            Ok(store) => return Ok(store),
+            Err(e) if opening == Opening::WaitForServer && crate::store::unavailable(&e) => {
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    retry_in_ms = wait.as_millis() as u64,
+                    "database unavailable at start; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(START_RETRY_MAX);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Opens the database and puts the loaded parts together for the order commands.
-async fn open_shared(cfg: Config, loaded: Loaded) -> anyhow::Result<Shared> {
-    let store = Store::open(&cfg.database.connect_url()?)
-        .await?
-        .with_claimant(crate::store::claims::Claimant::for_instance(
+async fn open_shared(cfg: Config, loaded: Loaded, opening: Opening) -> anyhow::Result<Shared> {
+    let store = open_store(&cfg, opening).await?.with_claimant(
+        crate::store::claims::Claimant::for_instance(
             cfg.path.as_deref(),
             cfg.database.lease_timeout,
-        ));
+        ),
+    );
     Ok(Shared {
         actions: Arc::new(Actions {
             templates: loaded.templates.clone(),
@@ -324,7 +355,7 @@ async fn open_shared(cfg: Config, loaded: Loaded) -> anyhow::Result<Shared> {
 /// the database, the templates and the order actions, each loaded once.
 pub async fn shared(cfg: Config) -> anyhow::Result<Shared> {
     let loaded = loaded(&cfg)?;
-    open_shared(cfg, loaded).await
+    open_shared(cfg, loaded, Opening::FailAtOnce).await
 }
 
 /// The daemon's parts, built once: everything checked before anything connects, then the
@@ -340,7 +371,7 @@ pub async fn parts(cfg: Config, reader: Arc<dyn DocumentReader>) -> anyhow::Resu
         smtp,
         executor,
         pipeline,
-        shared: open_shared(cfg, loaded).await?,
+        shared: open_shared(cfg, loaded, Opening::WaitForServer).await?,
     })
 }
 

@@ -449,6 +449,7 @@ impl Intake {
             store::inbound::executed_bestillings_ids(&self.store).await?,
         ));
         let mut moves = Vec::with_capacity(chunk.len());
+        let mut mine: Vec<String> = Vec::new();
         for group in body_groups(chunk, &metas, max_bytes) {
             if *self.shutdown.borrow() {
                 break;
@@ -472,14 +473,42 @@ impl Intake {
                     uid: Some(uid),
                     internal_date: meta.internal_date.unwrap_or_else(Utc::now),
                 };
+                let key = message_key(quick_message_id(&raw).as_deref(), &raw);
                 let to = self
-                    .process_message(&history, raw, origin, meta.size)
+                    .process_message(&history, raw, key.clone(), origin, meta.size)
                     .await?;
                 self.outbox_wakeup.notify_one();
+                if to != Destination::LeftToOthers {
+                    mine.push(key);
+                }
+                // The batch is moved at its end: its mails stay ours until then.
+                claims::renew_mails(&self.store, &mine, &self.store.claimant).await?;
                 moves.push((uid, to));
             }
         }
         Ok(moves)
+    }
+
+    /// Claims a mail for this instance: its attempts so far, or where the mail goes when it is
+    /// not ours to judge (stored before: moved out; another instance's: left in the inbox).
+    async fn claim(&self, key: &str, origin: &Origin) -> anyhow::Result<Result<i64, Destination>> {
+        let uid = origin.uid.unwrap_or(0);
+        let me = &self.store.claimant;
+        Ok(
+            match claims::claim_mail(&self.store, key, &place(origin), me).await? {
+                MailClaim::Mine { attempts } => Ok(attempts),
+                MailClaim::Stored => {
+                    debug!(uid, key, "already stored; moving it out of the inbox");
+                    Err(Destination::Processed)
+                }
+                MailClaim::HeldElsewhere { holder } => {
+                    debug!(uid, key, holder, "claimed by another instance; left to it");
+                    self.left_to_others
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    Err(Destination::LeftToOthers)
+                }
+            },
+        )
     }
 
     /// Stores and processes one fetched message. Returns where to move it.
@@ -491,14 +520,14 @@ impl Intake {
         &self,
         history: &Arc<Executed>,
         raw: Vec<u8>,
+        key: String,
         origin: Origin,
         size: Option<u32>,
     ) -> anyhow::Result<Destination> {
         let uid = origin.uid.unwrap_or(0);
-        let key = message_key(quick_message_id(&raw).as_deref(), &raw);
         let attempts = match self.claim(&key, &origin).await? {
             Ok(attempts) => attempts,
-            Err(destination) => return Ok(destination),
+            Err(to) => return Ok(to),
         };
         if let Some(why) = self.refused_unread(&raw, size, attempts) {
             self.quarantine(&raw, &key, &origin, &why).await?;
@@ -564,28 +593,6 @@ impl Intake {
         failpoint("after_commit");
         log_stored(uid, &mail, &outcome);
         Ok(Destination::Processed)
-    }
-
-    /// Claims a mail for this instance: the attempts counted so far, or where the mail goes
-    /// without being judged here (stored before, or another instance's).
-    async fn claim(&self, key: &str, origin: &Origin) -> anyhow::Result<Result<i64, Destination>> {
-        let uid = origin.uid.unwrap_or(0);
-        let me = &self.store.claimant;
-        Ok(
-            match claims::claim_mail(&self.store, key, &place(origin), me).await? {
-                MailClaim::Mine { attempts } => Ok(attempts),
-                MailClaim::Stored => {
-                    debug!(uid, key, "already stored; moving it out of the inbox");
-                    Err(Destination::Processed)
-                }
-                MailClaim::HeldElsewhere { holder } => {
-                    debug!(uid, key, holder, "claimed by another instance; left to it");
-                    self.left_to_others
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    Err(Destination::LeftToOthers)
-                }
-            },
-        )
     }
 
     /// Why a mail goes to a person without being read: over the size or header limits (checked
@@ -662,20 +669,25 @@ fn place(o: &Origin) -> Place<'_> {
     }
 }
 
-/// Logs what storing a mail came to.
+/// Logs what storing a mail came to, with the order reference and the Message-ID as fields
+/// (`journalctl -u spdesk | grep SP-2026-00042` finds every line of an order). String fields
+/// are written quoted and escaped, so a hostile Message-ID cannot forge a log line.
 fn log_stored(uid: u32, mail: &Mail, outcome: &Outcome) {
+    let message_id = mail.message_id.as_deref().unwrap_or("");
     match outcome {
         Outcome::Orders(judged) => {
             for j in judged {
                 if j.unreadable {
                     info!(
                         reference = j.reference,
+                        message_id,
                         sender = mail.from.as_deref().unwrap_or(""),
                         "mail without a readable form; order sent to review"
                     );
                 } else {
                     info!(
                         reference = j.reference,
+                        message_id,
                         version = j.version,
                         decision = j.decision.as_str(),
                         findings = j.findings,
@@ -684,11 +696,12 @@ fn log_stored(uid: u32, mail: &Mail, outcome: &Outcome) {
                 }
             }
             let refs: Vec<&str> = judged.iter().map(|j| j.reference.as_str()).collect();
-            info!(uid, from = mail.from.as_deref().unwrap_or(""), orders = ?refs, "mail stored")
+            let from = mail.from.as_deref().unwrap_or("");
+            info!(uid, message_id, from, orders = ?refs, "mail stored")
         }
-        Outcome::Correspondence(r) => info!(uid, order = r, "correspondence stored"),
-        Outcome::Ignored(why) => info!(uid, why, "mail stored; not answered"),
-        Outcome::Duplicate => debug!(uid, "duplicate"),
+        Outcome::Correspondence(r) => info!(uid, message_id, order = r, "correspondence stored"),
+        Outcome::Ignored(why) => info!(uid, message_id, why, "mail stored; not answered"),
+        Outcome::Duplicate => debug!(uid, message_id, "duplicate"),
     }
 }
 

@@ -89,6 +89,106 @@ impl Rule {
         }
     }
 
+    /// What the rule checks, in English, for the people who run spdesk: docs/rules.md is
+    /// written from this (tests/rules_doc.rs), so the page cannot drift from the code. The
+    /// messages to the forvaltningsansvarlig (Danish, about one form) are the findings'.
+    pub fn meaning(self) -> &'static str {
+        use Rule::*;
+        match self {
+            FieldMissing => "A field the form kind requires is empty or absent.",
+            FieldInvalid => {
+                "A field's value does not have its type's shape (CVR, e-mail, UUID, date, \
+                 BestillingsID pattern, a choice from the list)."
+            }
+            MatrixAdm => {
+                "The change is one the organisation makes itself in the fælleskommunale \
+                 administrationsmodul (ADM), without the Helpdesk: an SSL certificate for an \
+                 anvendersystem, an SSH key."
+            }
+            MatrixNotStandard => {
+                "The change is not a standard service for the it-system's role (only changes \
+                 Digitaliseringskataloget defines as standard services are ordered here)."
+            }
+            BestillingsIdUsed => "The BestillingsID belongs to an order already executed.",
+            BestillingsIdUnknown => {
+                "The BestillingsID is not in the list of known IDs from Digitaliseringskataloget \
+                 (rules.known_orders_file)."
+            }
+            TimePast => "The desired time has passed.",
+            TimeLead => {
+                "The desired time is sooner than rules.lead_working_days working days after the \
+                 day of receipt; the finding names the first date that can be met."
+            }
+            TimeClosedDay => {
+                "The desired day is a Saturday, a Sunday, a Danish public holiday or one of \
+                 rules.extra_closed_days."
+            }
+            TimeWindow => "The desired time is outside rules.change_window.",
+            TimeTooFar => "The desired time is more than rules.max_days_ahead days ahead.",
+            UrlInvalid => {
+                "A URL is not an absolute https:// URL with a host name (no IP address, no \
+                 localhost, no user info)."
+            }
+            UrlUnchanged => "The new URL is the same as the current one.",
+            UrlEnvMismatch => {
+                "The host looks like a test host for a production order (a label test…), or \
+                 not like one for an exttest order."
+            }
+            _ => self.meaning_of_evidence(),
+        }
+    }
+
+    /// [`Rule::meaning`] of the rules on certificates, models, SFTP, the register, the sender
+    /// and the form as a whole.
+    fn meaning_of_evidence(self) -> &'static str {
+        use Rule::*;
+        match self {
+            CertInvalid => "The attached certificate does not parse as X.509 (PEM or DER).",
+            CertExpired => "The certificate had expired when the mail arrived.",
+            CertShortValidity => {
+                "The certificate is not valid from the desired time until 30 days after it."
+            }
+            CertWeakKey => "The certificate's key is weaker than RSA 2048 bits or EC P-256.",
+            CertWeakSignature => "The certificate is signed with SHA-1 or MD5.",
+            CertHostMismatch => {
+                "The certificate's names (SAN, else CN) do not cover the host of the URL."
+            }
+            CertSerialMismatch => {
+                "The serial number on the form is not the certificate's (hex, case, colons \
+                 and leading zeros ignored)."
+            }
+            CertUntrusted => {
+                "The certificate is self-signed or does not chain to a trusted CA \
+                 (rules.trusted_ca_file, else the system's)."
+            }
+            SecurityModelUnknown => "The security model is not one of rules.security_models.",
+            DatatypeUnknown => "The datatype is not one of rules.datatypes (when it lists any).",
+            SftpDeadline => "The monitoring deadline is not between 1 and 168 hours.",
+            SftpAlertEmail => "An alert address for the SFTP monitoring is not a valid address.",
+            SystemUnknown => {
+                "The it-system's UUID is not in the it-system register (rules.systems_file)."
+            }
+            SystemRoleMismatch => "The role or the CVR differs from the it-system register.",
+            SenderUnauthorised => {
+                "The sender is not listed in the it-system register for the it-system."
+            }
+            SenderUnverified => {
+                "A trusted Authentication-Results header says the sender's domain failed DMARC \
+                 or SPF (rules.trusted_authserv_ids)."
+            }
+            FormUnreadable => {
+                "No form could be read: an unsupported file (.odt, .doc, a scan, a picture), a \
+                 broken document or one over a limit."
+            }
+            FormAmbiguous => {
+                "The form contradicts itself (a field given two values, both Til and Fra ticked, \
+                 a role against the form kind), or it names an order its sender may not change."
+            }
+            // Every rule has its words in one of the two (tested below).
+            _ => "",
+        }
+    }
+
     pub const ALL: [Rule; 32] = [
         Rule::FieldMissing,
         Rule::FieldInvalid,
@@ -245,6 +345,14 @@ mod tests {
             assert_eq!(serde_json::to_value(r).unwrap(), r.id());
         }
         assert_eq!(Rule::CertUntrusted.id(), "cert.untrusted");
+    }
+
+    #[test]
+    fn every_rule_has_a_meaning_of_one_sentence() {
+        for r in Rule::ALL {
+            let m = r.meaning();
+            assert!(m.ends_with('.') && m.len() > 20, "{}: {m:?}", r.id());
+        }
     }
 
     #[test]

@@ -133,12 +133,72 @@ pub async fn claim_mail(
     .await?;
     Ok(match live_holder {
         Some(holder) => MailClaim::HeldElsewhere { holder },
-        None if stored == 1 => MailClaim::Stored,
+        None if stored == 1 => take_over_move(store, key, me, now).await?,
         // The other's lease ran out between the two statements: the next look takes it.
         None => MailClaim::HeldElsewhere {
             holder: String::new(),
         },
     })
+}
+
+/// A stored mail whose holder's lease ran out (it died before moving it) is moved by one
+/// instance only: the first to take over its claim. Two instances moving the same message at
+/// once can leave two copies of it in the processed folder.
+async fn take_over_move(
+    store: &Store,
+    key: &str,
+    me: &Claimant,
+    now: DateTime<Utc>,
+) -> anyhow::Result<MailClaim> {
+    let taken: Option<i64> = sqlx::query_scalar(
+        "UPDATE intake_attempts SET holder = $2, lease_until = $3
+         WHERE message_key = $1
+           AND (holder IS NULL OR holder = $2 OR lease_until IS NULL OR lease_until <= $4)
+         RETURNING attempts",
+    )
+    .bind(key)
+    .bind(&me.holder)
+    .bind(ts(me.lease_until(now)))
+    .bind(ts(now))
+    .fetch_optional(&store.pool)
+    .await?;
+    if taken.is_some() {
+        return Ok(MailClaim::Stored);
+    }
+    let holder: Option<Option<String>> =
+        sqlx::query_scalar("SELECT holder FROM intake_attempts WHERE message_key = $1")
+            .bind(key)
+            .fetch_optional(&store.pool)
+            .await?;
+    Ok(match holder {
+        // Stored without a claim (an older version, `spdesk db copy`): nobody else moves it.
+        None => MailClaim::Stored,
+        Some(holder) => MailClaim::HeldElsewhere {
+            holder: holder.unwrap_or_default(),
+        },
+    })
+}
+
+/// Renews `me`'s claims on the mails `keys` (those of the batch in hand, stored and not yet
+/// moved): a batch can take longer than one lease, and another instance must not move a mail
+/// its holder is about to move.
+pub async fn renew_mails(store: &Store, keys: &[String], me: &Claimant) -> anyhow::Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys = serde_json::to_string(keys)?;
+    sqlx::query(store.backend.pick(
+        "UPDATE intake_attempts SET lease_until = $1
+         WHERE holder = $2 AND message_key IN (SELECT value FROM json_each($3))",
+        "UPDATE intake_attempts SET lease_until = $1
+         WHERE holder = $2 AND message_key IN (SELECT jsonb_array_elements_text($3::jsonb))",
+    ))
+    .bind(ts(me.lease_until(Utc::now())))
+    .bind(&me.holder)
+    .bind(keys)
+    .execute(&store.pool)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -224,5 +284,63 @@ mod tests {
                 MailClaim::Stored
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_stored_mail_left_by_a_dead_holder_is_moved_by_one_instance_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let (a, b, c) = (me("a", 200), me("b", 200), me("c", 200));
+        assert_eq!(
+            claim_mail(&s, "k", &PLACE, &a).await.unwrap(),
+            MailClaim::Mine { attempts: 1 }
+        );
+        let mut tx = s.begin().await.unwrap();
+        let now = Utc::now();
+        crate::store::mail::insert_inbound(
+            &mut tx,
+            &crate::store::mail::Inbound {
+                key: "k",
+                message_id: None,
+                mailbox: "INBOX",
+                uidvalidity: Some(7),
+                uid: Some(1),
+                internal_date: now,
+                sender: None,
+                subject: "",
+                sha256: "x",
+                raw: b"x",
+                disposition: "order",
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        // a stored it and is about to move it: the others leave it, also once its batch
+        // outlasts the first lease, as long as a renews.
+        assert!(matches!(
+            claim_mail(&s, "k", &PLACE, &b).await.unwrap(),
+            MailClaim::HeldElsewhere { .. }
+        ));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        renew_mails(&s, &["k".to_string()], &a).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(matches!(
+            claim_mail(&s, "k", &PLACE, &b).await.unwrap(),
+            MailClaim::HeldElsewhere { .. }
+        ));
+        // a died: once its lease ran out, the first to look moves it, the next leaves it.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(
+            claim_mail(&s, "k", &PLACE, &b).await.unwrap(),
+            MailClaim::Stored
+        );
+        assert_eq!(
+            claim_mail(&s, "k", &PLACE, &c).await.unwrap(),
+            MailClaim::HeldElsewhere {
+                holder: "b".to_string()
+            }
+        );
     }
 }

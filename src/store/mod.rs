@@ -261,14 +261,15 @@ async fn open_postgres(url: &str) -> anyhow::Result<Store> {
     let shown = crate::config::redact_url(url);
     let pool = AnyPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(Duration::from_secs(30))
+        // A server that is down is noticed (and said in the log) within seconds; every caller
+        // tries again.
+        .acquire_timeout(Duration::from_secs(10))
         .connect_with(any_options(url)?)
         .await
+        // The driver's error stays in the chain, so that `unavailable` sees a server that is
+        // down; its text never holds the password (it names the user and the host).
         .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to the database {shown}: {}",
-                redact_errors(&e.to_string(), url)
-            )
+            anyhow::Error::new(e).context(format!("cannot connect to the database {shown}"))
         })?;
     Ok(Store {
         pool,

@@ -19,6 +19,7 @@
 
 pub mod bombs;
 pub mod console;
+pub mod crash;
 pub mod daemon;
 pub mod fixtures;
 pub mod measure;
