@@ -30,7 +30,8 @@ pub struct Postgres {
     /// Stops the server should this process die without dropping it.
     watcher: Option<std::process::Child>,
     /// Every commit waits for its WAL on disk, as in production; the tests' servers skip the
-    /// flushes (a killed process loses nothing either way, only a power cut would).
+    /// flush to disk (a killed or restarted server loses nothing either way, only a power cut
+    /// would).
     durable: bool,
 }
 
@@ -215,11 +216,10 @@ impl Postgres {
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200{}",
             self.port,
             self.dir.path().display(),
-            if self.durable {
-                ""
-            } else {
-                " -c fsync=off -c synchronous_commit=off"
-            }
+            // fsync=off only skips the flush to disk: what a commit wrote is in the kernel's
+            // cache, which a killed or restarted server never loses (only a power cut would).
+            // synchronous_commit stays on: a commit is written before the client hears of it.
+            if self.durable { "" } else { " -c fsync=off" }
         );
         let log = self.dir.path().join("server.log");
         let out = postgres_command(&self.bin.join("pg_ctl"))
