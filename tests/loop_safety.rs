@@ -261,8 +261,10 @@ impl Queued {
 /// Every outbox row, oldest first, with its not-before time and why it waits.
 async fn queued(d: &Daemon) -> Vec<Queued> {
     let pool = d.pool().await;
-    let rows: Vec<(String, bool, String, String)> = sqlx::query_as(
-        "SELECT recipients, sent_at IS NOT NULL, next_attempt_at, last_error FROM outbox ORDER BY id",
+    // Any driver: a boolean only from PostgreSQL, so the test asks for a number on both.
+    let rows: Vec<(String, i64, String, String)> = sqlx::query_as(
+        "SELECT recipients, CASE WHEN sent_at IS NULL THEN 0 ELSE 1 END, next_attempt_at, last_error
+         FROM outbox ORDER BY id",
     )
     .fetch_all(&pool)
     .await
@@ -271,7 +273,7 @@ async fn queued(d: &Daemon) -> Vec<Queued> {
     rows.into_iter()
         .map(|(recipients, sent, next, last_error)| Queued {
             recipients: serde_json::from_str(&recipients).expect("recipients JSON"),
-            sent,
+            sent: sent == 1,
             next_attempt_at: chrono::DateTime::parse_from_rfc3339(&next)
                 .expect("next_attempt_at")
                 .with_timezone(&chrono::Utc),
