@@ -252,32 +252,34 @@ mod tests {
         );
     }
 
+    /// Stores mail "k" at [`PLACE`], as an instance's commit does.
+    async fn store_mail_at_place(s: &Store) {
+        let mut tx = s.begin().await.unwrap();
+        let now = Utc::now();
+        let mail = crate::store::mail::Inbound {
+            key: "k",
+            message_id: None,
+            mailbox: PLACE.mailbox,
+            uidvalidity: PLACE.uidvalidity,
+            uid: PLACE.uid,
+            internal_date: now,
+            sender: None,
+            subject: "",
+            sha256: "x",
+            raw: b"x",
+            disposition: "order",
+        };
+        crate::store::mail::insert_inbound(&mut tx, &mail, now)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
     #[tokio::test]
     async fn a_stored_mail_is_claimed_by_nobody() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir).await;
-        let mut tx = s.begin().await.unwrap();
-        let now = Utc::now();
-        crate::store::mail::insert_inbound(
-            &mut tx,
-            &crate::store::mail::Inbound {
-                key: "k",
-                message_id: None,
-                mailbox: "INBOX",
-                uidvalidity: Some(7),
-                uid: Some(1),
-                internal_date: now,
-                sender: None,
-                subject: "",
-                sha256: "x",
-                raw: b"x",
-                disposition: "order",
-            },
-            now,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        store_mail_at_place(&s).await;
         for key in ["k", "other key, same place"] {
             assert_eq!(
                 claim_mail(&s, key, &PLACE, &me("a", 1000)).await.unwrap(),
@@ -295,28 +297,7 @@ mod tests {
             claim_mail(&s, "k", &PLACE, &a).await.unwrap(),
             MailClaim::Mine { attempts: 1 }
         );
-        let mut tx = s.begin().await.unwrap();
-        let now = Utc::now();
-        crate::store::mail::insert_inbound(
-            &mut tx,
-            &crate::store::mail::Inbound {
-                key: "k",
-                message_id: None,
-                mailbox: "INBOX",
-                uidvalidity: Some(7),
-                uid: Some(1),
-                internal_date: now,
-                sender: None,
-                subject: "",
-                sha256: "x",
-                raw: b"x",
-                disposition: "order",
-            },
-            now,
-        )
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
+        store_mail_at_place(&s).await;
         // a stored it and is about to move it: the others leave it, also once its batch
         // outlasts the first lease, as long as a renews.
         assert!(matches!(
