@@ -304,7 +304,11 @@ async fn smtp_down_for_minutes_and_back() {
         2 * sent.len() as i64,
         "every receipt waits in the outbox"
     );
-    let tries = scalar(&db_url, "SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox").await;
+    let tries = scalar(
+        &db_url,
+        "SELECT CAST(COALESCE(SUM(attempts), 0) AS BIGINT) FROM outbox",
+    )
+    .await;
     assert!(
         tries >= 3,
         "the outbox kept trying while SMTP was down: {tries} tries"
