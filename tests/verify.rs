@@ -732,7 +732,7 @@ async fn the_executor_checks_the_change_its_command_made() {
 /// "Uden bestået kontrol" and a reason → executed.
 #[tokio::test(flavor = "multi_thread")]
 async fn gennemfoert_in_the_web_console_checks_first() {
-    use common::console::{Browser, Console, PASSWORD};
+    use common::console::Console;
     let stack = MailStack::shared(&[]);
     let hd = "hd-verify-web@example.test";
     stack.add_users(&[hd]);
@@ -765,16 +765,7 @@ async fn gennemfoert_in_the_web_console_checks_first() {
         .await;
     let reference = c.daemon.wait_state(&id, "approved", WAIT).await;
 
-    let b = Browser {
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("an HTTP client"),
-        base: c.url(""),
-    };
-    assert_eq!(b.login("hanne", PASSWORD).await.status, 303);
+    let b = c.signed_in_without_redirects("hanne").await;
     let action = format!("/orders/{reference}/gennemfoert");
     let early = [("tidlig", "ja"), ("begrundelse", "aftalt")];
     let start = Instant::now();

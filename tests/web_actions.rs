@@ -11,7 +11,7 @@ use mail_parser::MimeHeaders;
 use std::time::{Duration, Instant};
 
 use common::MailStack;
-use common::console::{Browser, Console, PASSWORD};
+use common::console::{Browser, Console};
 use common::fixtures::{self, Received, WsForm, docx, form_mail, received};
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -30,24 +30,6 @@ fn unique_id(tag: &str) -> String {
         std::process::id(),
         chrono::Utc::now().timestamp_millis()
     )
-}
-
-/// A browser that does not follow redirects (a POST's 303 is what the tests look at),
-/// signed in as `name`.
-async fn signed_in(c: &Console, name: &str) -> Browser {
-    let b = Browser {
-        client: reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("an HTTP client"),
-        base: c.url(""),
-    };
-    let page = b.login(name, PASSWORD).await;
-    assert_eq!(page.status, 303, "login as {name}: {}", page.body);
-    assert_eq!(page.header("location"), Some("/"), "login as {name}");
-    b
 }
 
 /// POSTs the action `segment` on `reference` with the CSRF token of a page of the console.
@@ -162,10 +144,10 @@ async fn a_review_order_is_approved_rescheduled_and_executed_in_the_browser() {
     // An exttest host ordered for produktion: url.env_mismatch, a person decides.
     send_form(&stack, hd, req, &id, "Produktion").await;
     let r = c.daemon.wait_state(&id, "review", WAIT).await;
-    let hanne = signed_in(&c, OPERATOR).await;
+    let hanne = c.signed_in_without_redirects(OPERATOR).await;
 
     // Refused, and nothing changes: a viewer, no token, no such order, no reason, wrong state.
-    let vera = signed_in(&c, "vera").await;
+    let vera = c.signed_in_without_redirects("vera").await;
     let page = act(&vera, &r, "godkend", &[("note", "ok")]).await;
     assert_eq!(page.status, 403, "a viewer cannot approve: {}", page.body);
     assert!(page.body.contains("kan kun læse"), "{}", page.body);
@@ -287,7 +269,7 @@ async fn an_approved_order_fails_is_reopened_rejected_overridden_and_withdrawn()
     let id = unique_id("LIFE");
     send_form(&stack, hd, req, &id, "Eksternt testmiljø").await;
     let r = c.daemon.wait_state(&id, "approved", WAIT).await;
-    let hanne = signed_in(&c, OPERATOR).await;
+    let hanne = c.signed_in_without_redirects(OPERATOR).await;
 
     let page = act(
         &hanne,
@@ -362,7 +344,7 @@ async fn a_message_is_marked_handled_answered_and_a_field_edit_is_judged_again()
     let id = unique_id("TALK");
     send_form(&stack, hd, req, &id, "Eksternt testmiljø").await;
     let r = c.daemon.wait_state(&id, "approved", WAIT).await;
-    let hanne = signed_in(&c, OPERATOR).await;
+    let hanne = c.signed_in_without_redirects(OPERATOR).await;
     let approved = wait_mails(&stack, req, "Bestillingen er godkendt", 1).await;
 
     // Nothing unanswered yet: "handled" is refused and records nothing.

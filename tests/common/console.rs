@@ -123,6 +123,26 @@ impl Console {
     }
 }
 
+impl Console {
+    /// A browser that does not follow redirects (a POST's 303 is what a test looks at),
+    /// signed in as `name` (with [`PASSWORD`]); panics when the login fails.
+    pub async fn signed_in_without_redirects(&self, name: &str) -> Browser {
+        let b = Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client"),
+            base: self.url(""),
+        };
+        let page = b.login(name, PASSWORD).await;
+        assert_eq!(page.status, 303, "login as {name}: {}", page.body);
+        assert_eq!(page.header("location"), Some("/"), "login as {name}");
+        b
+    }
+}
+
 /// One person's browser: a cookie jar and the console's address.
 pub struct Browser {
     pub client: reqwest::Client,
