@@ -480,6 +480,29 @@ fn events(d: &Daemon, reference: &str, action: &str) -> Vec<serde_json::Value> {
     all.into_iter().filter(|e| e["action"] == action).collect()
 }
 
+/// Mails two certificate orders for `url` to the daemon's Helpdesk, one with the right
+/// certificate and one with a wrong one (each with its BestillingsID), and waits until both are
+/// approved; their references.
+async fn order_both(
+    stack: &MailStack,
+    d: &Daemon,
+    (ok_id, right): (&str, &Leaf),
+    (bad_id, wrong): (&str, &Leaf),
+    url: &str,
+) -> (String, String) {
+    let hd = d.helpdesk();
+    stack
+        .send(FA, hd, &certificate_order(ok_id, hd, url, &right.pem))
+        .await;
+    stack
+        .send(FA, hd, &certificate_order(bad_id, hd, url, &wrong.pem))
+        .await;
+    (
+        d.wait_state(ok_id, "approved", WAIT).await,
+        d.wait_state(bad_id, "approved", WAIT).await,
+    )
+}
+
 fn unique(tag: &str) -> String {
     format!(
         "VER-{tag}-{}-{}",
@@ -512,14 +535,7 @@ async fn executing_a_certificate_order_checks_it_first() {
     let srv = serve(vec![right.clone()], 405).await;
     let url = format!("https://localhost:{}/ws/v2/sagsopslag", srv.port);
     let (ok_id, bad_id) = (unique("OK"), unique("BAD"));
-    stack
-        .send(FA, hd, &certificate_order(&ok_id, hd, &url, &right.pem))
-        .await;
-    stack
-        .send(FA, hd, &certificate_order(&bad_id, hd, &url, &wrong.pem))
-        .await;
-    let ok = d.wait_state(&ok_id, "approved", WAIT).await;
-    let bad = d.wait_state(&bad_id, "approved", WAIT).await;
+    let (ok, bad) = order_both(&stack, &d, (&ok_id, &right), (&bad_id, &wrong), &url).await;
     let early = ["--early", "--reason", "aftalt"];
 
     // The ordered certificate is served: executed, and the receipt names its fingerprint.
@@ -673,14 +689,7 @@ async fn the_executor_checks_the_change_its_command_made() {
     let srv = serve(vec![right.clone()], 200).await;
     let url = format!("https://localhost:{}/ws", srv.port);
     let (ok_id, bad_id) = (unique("EXOK"), unique("EXBAD"));
-    stack
-        .send(FA, hd, &certificate_order(&ok_id, hd, &url, &right.pem))
-        .await;
-    stack
-        .send(FA, hd, &certificate_order(&bad_id, hd, &url, &wrong.pem))
-        .await;
-    let ok = d.wait_state(&ok_id, "approved", WAIT).await;
-    let bad = d.wait_state(&bad_id, "approved", WAIT).await;
+    let (ok, bad) = order_both(&stack, &d, (&ok_id, &right), (&bad_id, &wrong), &url).await;
 
     // Due in a moment; the executor's round at the next start takes them.
     let soon = (Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
